@@ -1,0 +1,32 @@
+# llama-eval — the commands a newcomer needs: `make demo` and `make test`.
+# Everything installs itself into .venv on first use (a fresh machine needs only python3 >= 3.11).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install test lint demo bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	@$(BIN)/python -c "import llama_eval, azure.ai.inference, openai, papermill, nbval, plotly, pandas" || (echo "install failed" >&2; exit 1)
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check llama_eval tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/llama-eval models
+
+bench: install
+	@for b in benchmarks/bench_*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

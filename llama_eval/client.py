@@ -1,0 +1,255 @@
+"""A client for one Llama deployment, in two lines, with the rules checked before anything is sent.
+
+    from llama_eval import make_client
+    client = make_client()                      # AZURE_INFERENCE_ENDPOINT / _CREDENTIAL, as in the Azure docs
+    response = client.complete([{"role": "user", "content": "How many languages are in the world?"}])
+    print(response.choices[0].message.content, response.usage.prompt_tokens)
+
+``make_client(deployment)`` takes a ``config.Deployment`` (from a deployments file) and picks the
+transport its ``api`` field names: ``azure-ai-inference`` (default) or ``openai-v1``. Both return the
+azure-ai-inference result types. ``make_async_client`` is the same on asyncio.
+
+Key auth reads the key from the deployment's ``key_env`` when the client is made and hands it to
+the SDK; llama-eval keeps no copy. Entra ID uses ``DefaultAzureCredential`` with the token scope that
+fits the endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import Any
+
+from azure.ai.inference.models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate
+from azure.core.credentials import AzureKeyCredential
+
+from .catalog import Catalog, CatalogModel
+from .config import Deployment, deployment_from_env
+from .errors import ConfigError
+from .request import ChatRequest, build_request
+from .transports import AsyncAzureInferenceTransport, AsyncOpenAITransport, AzureInferenceTransport, OpenAITransport
+
+DEFAULT_TIMEOUT_S = 120.0
+
+
+class ChatStream:
+    """The updates of one streamed completion; use it in a ``with`` block so the connection closes."""
+
+    def __init__(self, updates: Iterator[StreamingChatCompletionsUpdate]):
+        self._updates = updates
+
+    def __iter__(self) -> Iterator[StreamingChatCompletionsUpdate]:
+        return self
+
+    def __next__(self) -> StreamingChatCompletionsUpdate:
+        return next(self._updates)
+
+    def close(self) -> None:
+        close = getattr(self._updates, "close", None)
+        if close:
+            close()
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncChatStream:
+    """Async twin of ChatStream: ``async with`` / ``async for``."""
+
+    def __init__(self, updates: AsyncIterator[StreamingChatCompletionsUpdate]):
+        self._updates = updates
+
+    def __aiter__(self) -> AsyncIterator[StreamingChatCompletionsUpdate]:
+        return self
+
+    async def __anext__(self) -> StreamingChatCompletionsUpdate:
+        return await self._updates.__anext__()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._updates, "aclose", None)
+        if aclose:
+            await aclose()
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _ClientBase:
+    def __init__(self, deployment: Deployment, model: CatalogModel | None, transport: Any):
+        self.deployment = deployment
+        self.model = model
+        self._transport = transport
+
+    @property
+    def api(self) -> str:
+        return self._transport.name
+
+    def prepare(self, messages: Any, *, stream: bool = False, **params: Any) -> ChatRequest:
+        """Check a request against every rule and build its body, without sending it.
+
+        ``params``: temperature, top_p, max_tokens, stop, presence_penalty, frequency_penalty, seed,
+        response_format, extra (``ExtraParameters`` or a dict). Messages are dicts or SDK messages.
+        """
+        return build_request(messages, model=self.model, stream=stream, request_model_name=self.deployment.request_model_name(), **params)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(deployment={self.deployment.name!r}, model={self.deployment.model!r}, api={self.api!r})"
+
+
+class LlamaClient(_ClientBase):
+    """Synchronous client for one deployment."""
+
+    def model_info(self) -> ModelInfo:
+        """What the endpoint says it serves (``/info``, or ``/openai/v1/models`` on openai-v1)."""
+        return self._transport.model_info(self.deployment.request_model_name())
+
+    def complete(self, messages: Any, **params: Any) -> ChatCompletions:
+        """One chat completion; see ``prepare`` for the parameters."""
+        return self._transport.complete(self.prepare(messages, **params))
+
+    def stream(self, messages: Any, **params: Any) -> ChatStream:
+        """A streamed chat completion: iterate the updates; the last one carries ``usage``."""
+        return ChatStream(self._transport.stream(self.prepare(messages, stream=True, **params)))
+
+    def send(self, request: ChatRequest) -> ChatCompletions | ChatStream:
+        """Send a request made by ``prepare`` (the runner checks first, then times the send)."""
+        if request.stream:
+            return ChatStream(self._transport.stream(request))
+        return self._transport.complete(request)
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> LlamaClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+class AsyncLlamaClient(_ClientBase):
+    """asyncio client for one deployment (``azure.ai.inference.aio`` or ``openai.AsyncOpenAI``)."""
+
+    async def model_info(self) -> ModelInfo:
+        return await self._transport.model_info(self.deployment.request_model_name())
+
+    async def complete(self, messages: Any, **params: Any) -> ChatCompletions:
+        return await self._transport.complete(self.prepare(messages, **params))
+
+    async def stream(self, messages: Any, **params: Any) -> AsyncChatStream:
+        """Send the request and return its updates: ``async with await client.stream(...) as s``."""
+        return AsyncChatStream(await self._transport.stream(self.prepare(messages, stream=True, **params)))
+
+    async def send(self, request: ChatRequest) -> ChatCompletions | AsyncChatStream:
+        if request.stream:
+            return AsyncChatStream(await self._transport.stream(request))
+        return await self._transport.complete(request)
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncLlamaClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _resolve(deployment: Deployment | None, catalog: Catalog | None) -> tuple[Deployment, CatalogModel | None, str]:
+    deployment = deployment or deployment_from_env(catalog=catalog)
+    if not isinstance(deployment, Deployment):
+        raise ConfigError(f"make_client takes a Deployment (from load_deployments), got {type(deployment).__name__}")
+    if deployment.api == "openai-v1" and not deployment.request_model_name():
+        raise ConfigError(f"{deployment.source}: deployment {deployment.name!r}: openai-v1 needs 'deployment_name' (or 'model') to send as model")
+    return deployment, deployment.catalog_model(catalog), deployment.resolve_endpoint()
+
+
+def _key_credential(deployment: Deployment, credential: Any) -> Any:
+    if credential is not None:
+        return credential
+    if deployment.auth == "key":
+        return AzureKeyCredential(deployment.resolve_key())
+    return None
+
+
+def make_client(
+    deployment: Deployment | None = None,
+    *,
+    sdk_retries: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    credential: Any = None,
+    catalog: Catalog | None = None,
+) -> LlamaClient:
+    """A sync client for ``deployment`` (default: the AZURE_INFERENCE_* environment shortcut).
+
+    sdk_retries: let the SDK retry on its own (off by default: hidden retries distort latency and hide 429s).
+    timeout: seconds to connect, and to wait for each read (each streamed chunk).
+    credential: an ``AzureKeyCredential`` or ``TokenCredential`` to use instead of the deployment's auth.
+    """
+    deployment, model, endpoint = _resolve(deployment, catalog)
+    cred = _key_credential(deployment, credential)
+    if cred is None:
+        from azure.identity import DefaultAzureCredential
+
+        cred = DefaultAzureCredential()
+    if deployment.api == "openai-v1":
+        if isinstance(cred, AzureKeyCredential):
+            api_key: Any = cred.key
+        else:
+            from azure.identity import get_bearer_token_provider
+
+            api_key = get_bearer_token_provider(cred, deployment.token_scope())
+        transport: Any = OpenAITransport(endpoint, api_key, sdk_retries=sdk_retries, timeout=timeout, headers=deployment.headers)
+    else:
+        transport = AzureInferenceTransport(
+            endpoint,
+            cred,
+            scope=deployment.token_scope(),
+            sdk_retries=sdk_retries,
+            timeout=timeout,
+            api_version=deployment.api_version,
+            headers=deployment.headers,
+        )
+    return LlamaClient(deployment, model, transport)
+
+
+def make_async_client(
+    deployment: Deployment | None = None,
+    *,
+    sdk_retries: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    credential: Any = None,
+    catalog: Catalog | None = None,
+) -> AsyncLlamaClient:
+    """The asyncio twin of ``make_client``; ``credential`` may be an ``AsyncTokenCredential``."""
+    deployment, model, endpoint = _resolve(deployment, catalog)
+    cred = _key_credential(deployment, credential)
+    if cred is None:
+        from azure.identity.aio import DefaultAzureCredential
+
+        cred = DefaultAzureCredential()
+    if deployment.api == "openai-v1":
+        if isinstance(cred, AzureKeyCredential):
+            api_key: Any = cred.key
+        else:
+            from azure.identity.aio import get_bearer_token_provider
+
+            api_key = get_bearer_token_provider(cred, deployment.token_scope())
+        transport: Any = AsyncOpenAITransport(endpoint, api_key, sdk_retries=sdk_retries, timeout=timeout, headers=deployment.headers)
+    else:
+        transport = AsyncAzureInferenceTransport(
+            endpoint,
+            cred,
+            scope=deployment.token_scope(),
+            sdk_retries=sdk_retries,
+            timeout=timeout,
+            api_version=deployment.api_version,
+            headers=deployment.headers,
+        )
+    return AsyncLlamaClient(deployment, model, transport)

@@ -1,0 +1,448 @@
+"""Deployments: which Llama endpoints to evaluate, how to reach them and how to authenticate.
+
+A YAML file lists deployments (see ``data/deployments.example.yaml``). Secrets are never written in
+it: a deployment names the *environment variable* that holds its key (``key_env``). With no file at
+all, the Azure docs' shortcut works: ``AZURE_INFERENCE_ENDPOINT`` and ``AZURE_INFERENCE_CREDENTIAL``.
+
+Every error says which file, line and field is wrong and what to write instead. Nothing here sends a
+request; the key is read from the environment only when a client is made.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+
+from .catalog import DEPRECATED, RETIRED, Catalog, CatalogModel, Quota, load_catalog
+from .errors import CatalogError, ConfigError
+
+KINDS = ("serverless", "managed")
+AUTHS = ("key", "entra")
+APIS = ("azure-ai-inference", "openai-v1")
+
+ENDPOINT_ENV = "AZURE_INFERENCE_ENDPOINT"
+CREDENTIAL_ENV = "AZURE_INFERENCE_CREDENTIAL"
+MODEL_ENV = "LLAMA_EVAL_MODEL"
+
+# Entra ID token audiences. The SDK's default (ml.azure.com) is right for serverless and managed
+# online endpoints; Foundry / AI Services resources and Azure OpenAI want cognitiveservices
+# (Azure/azure-sdk-for-python#39352).
+ML_SCOPE = "https://ml.azure.com/.default"
+COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
+_COGNITIVE_HOSTS = (".services.ai.azure.com", ".openai.azure.com", ".cognitiveservices.azure.com")
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_FIELDS = ("key", "api_key", "api-key", "apikey", "credential", "secret", "token", "password")
+_SECRET_QUERY = ("api-key", "api_key", "key", "code", "sig", "token", "access_token")
+
+
+class LifecycleWarning(UserWarning):
+    """A serverless deployment points at a model whose serverless offer is deprecated or retired."""
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Managed-compute capacity: VM SKU, instance count, region (for its price) and hours a day it runs."""
+
+    sku: str
+    instances: int = 1
+    region: str = "eastus"
+    hours_per_day: float = 24.0
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One endpoint to evaluate. Holds no secret: ``key_env`` is the *name* of a variable.
+
+    ``deployment_name`` is what the service calls the deployment, sent as ``model`` in the request
+    body: Foundry ``/models`` and ``/openai/v1`` endpoints need it. It defaults to the catalog model id
+    on openai-v1 and is omitted on azure-ai-inference (serverless and managed endpoints serve one model).
+    """
+
+    name: str
+    model: str | None = None
+    kind: str = "serverless"
+    endpoint: str | None = None
+    endpoint_env: str | None = None
+    auth: str = "key"
+    key_env: str | None = None
+    api: str = "azure-ai-inference"
+    deployment_name: str | None = None
+    api_version: str | None = None
+    credential_scope: str | None = None
+    quota: Quota | None = None
+    quota_pool: str | None = None
+    compute: Compute | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    source: str = "<python>"
+
+    def __post_init__(self) -> None:
+        where = f"{self.source}: deployment {self.name!r}"
+        if not self.name or not isinstance(self.name, str):
+            raise ConfigError(f"{self.source}: every deployment needs a 'name' (the label used in reports)")
+        if self.kind not in KINDS:
+            raise ConfigError(f"{where}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.auth not in AUTHS:
+            raise ConfigError(f"{where}: auth must be one of {', '.join(AUTHS)}, got {self.auth!r}")
+        if self.api not in APIS:
+            raise ConfigError(f"{where}: api must be one of {', '.join(APIS)}, got {self.api!r}")
+        if self.auth == "entra" and self.kind == "serverless":
+            raise ConfigError(
+                f"{where}: serverless API endpoints accept key authentication only, not Microsoft Entra ID "
+                "(Azure docs: 'serverless API endpoints do not support using Microsoft Entra ID'); "
+                "use auth: key with key_env: NAME_OF_THE_ENV_VAR"
+            )
+        if (self.endpoint is None) == (self.endpoint_env is None):
+            raise ConfigError(f"{where}: give exactly one of 'endpoint' (the URL) or 'endpoint_env' (the env var holding it)")
+        if self.endpoint is not None:
+            check_endpoint_url(self.endpoint, where)
+        for label, value in (("endpoint_env", self.endpoint_env), ("key_env", self.key_env)):
+            if value is not None and not _ENV_NAME.match(value):
+                raise ConfigError(
+                    f"{where}: {label} must be the *name* of an environment variable (letters, digits, _), "
+                    "not its value; if you pasted a key or URL here, move it into an env var"
+                )
+        if self.auth == "key" and not self.key_env:
+            raise ConfigError(f"{where}: auth: key needs key_env: the name of the env var that holds the key")
+        if self.compute is not None and self.kind != "managed":
+            raise ConfigError(f"{where}: 'compute' applies to kind: managed only")
+
+    @property
+    def offer(self) -> str:
+        return self.kind
+
+    def resolve_endpoint(self) -> str:
+        """The endpoint URL, read from ``endpoint_env`` if that is how it is given."""
+        if self.endpoint is not None:
+            return self.endpoint
+        value = os.environ.get(self.endpoint_env or "")
+        if not value:
+            raise ConfigError(
+                f"{self.source}: deployment {self.name!r}: environment variable {self.endpoint_env} is not set; "
+                f"export {self.endpoint_env}=https://<your-endpoint> (the deployment's target URI)"
+            )
+        check_endpoint_url(value, f"{self.source}: deployment {self.name!r} ({self.endpoint_env})")
+        return value
+
+    def resolve_key(self) -> str:
+        """The API key from ``key_env``. Call only when making a client; never store the result."""
+        value = os.environ.get(self.key_env or "")
+        if not value:
+            raise ConfigError(
+                f"{self.source}: deployment {self.name!r}: environment variable {self.key_env} is not set; "
+                f"export {self.key_env}=<the endpoint's key> (Azure AI Foundry > deployment > Keys)"
+            )
+        return value
+
+    def token_scope(self) -> str:
+        """The Entra ID scope that fits this endpoint (``credential_scope`` overrides)."""
+        if self.credential_scope:
+            return self.credential_scope
+        try:
+            host = (urlsplit(self.resolve_endpoint()).hostname or "").lower()
+        except ConfigError:
+            host = ""
+        if self.api == "openai-v1" or host.endswith(_COGNITIVE_HOSTS):
+            return COGNITIVE_SCOPE
+        return ML_SCOPE
+
+    def request_model_name(self) -> str | None:
+        """The ``model`` value to send in the body, or None to omit it."""
+        if self.deployment_name:
+            return self.deployment_name
+        return self.model if self.api == "openai-v1" else None
+
+    def catalog_model(self, catalog: Catalog | None = None) -> CatalogModel | None:
+        if self.model is None:
+            return None
+        return (catalog or load_catalog()).get(self.model)
+
+    def effective_quota(self, catalog: Catalog | None = None) -> Quota | None:
+        """The quota override, else the catalog's default for serverless, else None (no limit known)."""
+        if self.quota is not None:
+            return self.quota
+        model = self.catalog_model(catalog)
+        return model.quota if model is not None and self.kind == "serverless" else None
+
+    def check_environment(self) -> list[str]:
+        """Problems that would stop a client from being made (missing env vars), as messages."""
+        problems = []
+        for resolve in (self.resolve_endpoint, self.resolve_key if self.auth == "key" else None):
+            if resolve is None:
+                continue
+            try:
+                resolve()
+            except ConfigError as exc:
+                problems.append(str(exc))
+        return problems
+
+
+def check_endpoint_url(url: str, where: str) -> None:
+    """Refuse URLs that are not http(s), or that carry a credential (user:pass@ or a key in the query)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}: endpoint must be an http(s) URL such as https://<name>.<region>.models.ai.azure.com")
+    if parts.username or parts.password:
+        raise ConfigError(f"{where}: endpoint URL must not contain a user name or password; use key_env")
+    if any(k.lower() in _SECRET_QUERY for k, _ in parse_qsl(parts.query)):
+        raise ConfigError(f"{where}: endpoint URL must not carry a key in its query string; use key_env")
+    if parts.path.rstrip("/").endswith("/score"):
+        raise ConfigError(
+            f"{where}: drop the '/score' suffix: the Azure AI Model Inference API lives at the endpoint root "
+            "(with /score managed endpoints answer 424 Failed Dependency)"
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentsConfig:
+    """The deployments of one file (or of the environment shortcut), by name."""
+
+    deployments: tuple[Deployment, ...]
+    path: Path | None = None
+
+    def __iter__(self) -> Iterator[Deployment]:
+        return iter(self.deployments)
+
+    def __len__(self) -> int:
+        return len(self.deployments)
+
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.deployments]
+
+    def __getitem__(self, name: str) -> Deployment:
+        for d in self.deployments:
+            if d.name == name:
+                return d
+        close = difflib.get_close_matches(name, self.names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; deployments: {', '.join(self.names)}"
+        raise ConfigError(f"{self.path or 'environment'}: no deployment named {name!r}{hint}")
+
+    def check_environment(self) -> list[str]:
+        return [p for d in self.deployments for p in d.check_environment()]
+
+
+# --------------------------------------------------------------------------- YAML with line numbers
+
+
+class _Located(dict):
+    """A YAML mapping that remembers its line and the line of each key (for error messages)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_located(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
+    loader.flatten_mapping(node)
+    result = _Located(loader.construct_mapping(node, deep=True))
+    result.line = node.start_mark.line + 1
+    result.key_lines = {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+    return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_located)
+
+_DEPLOYMENT_FIELDS = tuple(f.name for f in fields(Deployment) if f.name != "source")
+
+
+def _line_of(raw: Any, key: str | None = None) -> int:
+    if isinstance(raw, _Located):
+        return raw.key_lines.get(key, raw.line) if key else raw.line
+    return 0
+
+
+def _quota(raw: Any, where: str) -> Quota | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: quota must be a mapping like {{tpm: 200000, rpm: 1000}}")
+    unknown = set(raw) - {"tpm", "rpm", "concurrency"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown quota field(s) {sorted(unknown)}; use tpm, rpm, concurrency")
+    for k, v in raw.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"{where}: quota {k} must be a positive whole number, got {v!r}")
+    return Quota(tpm=raw.get("tpm"), rpm=raw.get("rpm"), concurrency=raw.get("concurrency"), source="deployments file")
+
+
+def _compute(raw: Any, where: str) -> Compute | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("sku"), str):
+        raise ConfigError(f"{where}: compute must be a mapping like {{sku: Standard_NC24ads_A100_v4, instances: 1}}")
+    unknown = set(raw) - {"sku", "instances", "region", "hours_per_day"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown compute field(s) {sorted(unknown)}; use sku, instances, region, hours_per_day")
+    instances = raw.get("instances", 1)
+    if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
+        raise ConfigError(f"{where}: compute instances must be a whole number >= 1, got {instances!r}")
+    hours = raw.get("hours_per_day", 24.0)
+    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not 0 < hours <= 24:
+        raise ConfigError(f"{where}: compute hours_per_day must be in (0, 24], got {hours!r}")
+    return Compute(sku=raw["sku"], instances=instances, region=str(raw.get("region", "eastus")), hours_per_day=float(hours))
+
+
+def _deployment(raw: Any, path: Path, catalog: Catalog, today: date) -> Deployment:
+    line = _line_of(raw)
+    here = f"{path} line {line}"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{here}: each deployment must be a mapping (name:, model:, kind:, ...)")
+    for key in raw:
+        where = f"{path} line {_line_of(raw, key)}"
+        if str(key).lower() in _SECRET_FIELDS:
+            raise ConfigError(
+                f"{where}: field {key!r} would put a secret in the file; store the key in an environment variable and name it instead, e.g. key_env: LLAMA_KEY"
+            )
+        if key not in _DEPLOYMENT_FIELDS:
+            close = difflib.get_close_matches(str(key), _DEPLOYMENT_FIELDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(_DEPLOYMENT_FIELDS)}"
+            raise ConfigError(f"{where}: unknown field {key!r}{hint}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{here}: every deployment needs a 'name' (the label used in reports)")
+    model_id = raw.get("model")
+    if not isinstance(model_id, str):
+        raise ConfigError(f"{here}: deployment {name!r} needs 'model': a catalog model id (see `llama-eval models`)")
+    try:
+        model = catalog.get(model_id)
+    except CatalogError:
+        raise ConfigError(f"{path} line {_line_of(raw, 'model')}: deployment {name!r}: unknown model {model_id!r}{catalog.suggest(model_id)}") from None
+    for key in ("kind", "auth", "api", "endpoint", "endpoint_env", "key_env", "deployment_name", "api_version", "credential_scope", "quota_pool"):
+        if key in raw and raw[key] is not None and not isinstance(raw[key], str):
+            raise ConfigError(f"{path} line {_line_of(raw, key)}: deployment {name!r}: {key} must be text, got {raw[key]!r}")
+    headers = raw.get("headers") or {}
+    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
+        raise ConfigError(f"{path} line {_line_of(raw, 'headers')}: deployment {name!r}: headers must map names to text")
+    if any(h.lower() in ("api-key", "authorization") for h in headers):
+        raise ConfigError(f"{path} line {_line_of(raw, 'headers')}: deployment {name!r}: auth headers would put a secret in the file; use key_env")
+    try:
+        deployment = Deployment(
+            name=name,
+            model=model.id,
+            kind=raw.get("kind", "serverless"),
+            endpoint=raw.get("endpoint"),
+            endpoint_env=raw.get("endpoint_env"),
+            auth=raw.get("auth", "key"),
+            key_env=raw.get("key_env"),
+            api=raw.get("api", "azure-ai-inference"),
+            deployment_name=raw.get("deployment_name"),
+            api_version=raw.get("api_version"),
+            credential_scope=raw.get("credential_scope"),
+            quota=_quota(raw.get("quota"), f"{path} line {_line_of(raw, 'quota')}: deployment {name!r}"),
+            quota_pool=raw.get("quota_pool"),
+            compute=_compute(raw.get("compute"), f"{path} line {_line_of(raw, 'compute')}: deployment {name!r}"),
+            headers=dict(headers),
+            source=f"{path} line {line}",
+        )
+    except ConfigError:
+        raise
+    offer = model.offer(deployment.kind)
+    if offer is None:
+        raise ConfigError(
+            f"{path} line {_line_of(raw, 'kind')}: deployment {name!r}: {model.id} is not offered as {deployment.kind} (offers: {', '.join(model.offers)})"
+        )
+    _warn_lifecycle(deployment, model, catalog, today)
+    return deployment
+
+
+def _warn_lifecycle(deployment: Deployment, model: CatalogModel, catalog: Catalog, today: date) -> None:
+    offer = model.offer(deployment.kind)
+    status = offer.status(today) if offer else None
+    if status not in (RETIRED, DEPRECATED):
+        return
+    replacement = catalog.available_replacement(model.id, deployment.kind, today)
+    instead = f"; suggested replacement: {replacement}" if replacement else ""
+    if status == RETIRED:
+        what = f"was retired on {offer.retired}: new {deployment.kind} deployments are not possible and existing ones stopped serving"
+    else:
+        what = f"is deprecated and retires on {offer.retired}" if offer.retired else "is deprecated"
+    warnings.warn(
+        LifecycleWarning(f"{deployment.source}: deployment {deployment.name!r}: {model.id} on {deployment.kind} {what}{instead} (source: {offer.source})"),
+        stacklevel=4,
+    )
+
+
+def load_deployments(path: str | Path | None = None, *, catalog: Catalog | None = None, today: date | None = None) -> DeploymentsConfig:
+    """Read a deployments YAML file; with no path, use the AZURE_INFERENCE_* environment shortcut."""
+    catalog = catalog or load_catalog()
+    today = today or date.today()
+    if path is None:
+        return DeploymentsConfig((deployment_from_env(catalog=catalog),), None)
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"deployments file not found: {path}") from None
+    try:
+        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML: {exc.problem or exc}") from None
+    if not isinstance(raw, Mapping) or "deployments" not in raw:
+        raise ConfigError(f"{path}: expected a top-level 'deployments:' list (see data/deployments.example.yaml)")
+    unknown = set(raw) - {"deployments"}
+    if unknown:
+        raise ConfigError(f"{path} line {_line_of(raw, sorted(unknown)[0])}: unknown top-level field(s) {sorted(unknown)}; only 'deployments' is read")
+    items = raw["deployments"]
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{path} line {_line_of(raw, 'deployments')}: 'deployments' must be a non-empty list")
+    deployments = [_deployment(item, path, catalog, today) for item in items]
+    seen: dict[str, Deployment] = {}
+    for d in deployments:
+        if d.name in seen:
+            raise ConfigError(f"{d.source}: deployment name {d.name!r} is used twice (also at {seen[d.name].source}); names label reports and must be unique")
+        seen[d.name] = d
+    return DeploymentsConfig(tuple(deployments), path)
+
+
+def deployment_from_env(*, catalog: Catalog | None = None, name: str = "default") -> Deployment:
+    """The single deployment of the Azure docs' shortcut: AZURE_INFERENCE_ENDPOINT (+ _CREDENTIAL).
+
+    With ``AZURE_INFERENCE_CREDENTIAL`` set, key auth; without it, Microsoft Entra ID
+    (``DefaultAzureCredential``), which only managed compute accepts. ``LLAMA_EVAL_MODEL`` may name the
+    catalog model so that model-specific checks (context window, images) apply.
+    """
+    endpoint = os.environ.get(ENDPOINT_ENV)
+    if not endpoint:
+        raise ConfigError(
+            f"no deployments file given and {ENDPOINT_ENV} is not set; either export {ENDPOINT_ENV} and "
+            f"{CREDENTIAL_ENV}, pass a deployments YAML file (see data/deployments.example.yaml), "
+            "or run `llama-eval emulator` for a local endpoint"
+        )
+    model_id = os.environ.get(MODEL_ENV)
+    if model_id:
+        try:
+            model_id = (catalog or load_catalog()).get(model_id).id
+        except CatalogError as exc:
+            raise ConfigError(f"{MODEL_ENV}: {exc}") from None
+    host = (urlsplit(endpoint).hostname or "").lower()
+    kind = "managed" if host.endswith(".inference.ml.azure.com") else "serverless"
+    with_key = bool(os.environ.get(CREDENTIAL_ENV))
+    if not with_key and kind == "serverless":
+        raise ConfigError(
+            f"{CREDENTIAL_ENV} is not set: serverless endpoints need a key (Entra ID is for managed compute only); export {CREDENTIAL_ENV}=<the endpoint's key>"
+        )
+    return Deployment(
+        name=name,
+        model=model_id,
+        kind=kind,
+        endpoint_env=ENDPOINT_ENV,
+        auth="key" if with_key else "entra",
+        key_env=CREDENTIAL_ENV if with_key else None,
+        source="environment",
+    )

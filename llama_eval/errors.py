@@ -1,0 +1,146 @@
+"""The exceptions llama-eval raises, so callers can branch on what went wrong.
+
+Two families:
+
+* input errors (``ConfigError``, ``CatalogError``, ``PriceTableError``, ``RequestValidationError``)
+  are raised *before* anything is sent, and their message says where the problem is and what to do;
+* endpoint errors (``EndpointError`` and its subclasses) wrap what a server answered, the same way
+  for both transports (azure-ai-inference and openai-v1), so the runner can classify a failure
+  without knowing which SDK raised it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class LlamaEvalError(Exception):
+    """Base class of every error llama-eval raises on purpose."""
+
+
+class CatalogError(LlamaEvalError):
+    """The model catalog (data/models.yaml) is malformed, or a model id is not in it."""
+
+
+class ConfigError(LlamaEvalError):
+    """A deployments file or environment variable is wrong; the message names file, line and field."""
+
+
+class PriceTableError(LlamaEvalError):
+    """A price table (data/prices.csv, data/compute_prices.csv or a user override) is malformed."""
+
+
+class RequestValidationError(LlamaEvalError, ValueError):
+    """A request breaks a rule of the Llama endpoints; raised before anything is sent.
+
+    ``rule`` is a short stable name (e.g. ``"best_of_gt_n"``) that tests and callers can match on.
+    """
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(message)
+        self.rule = rule
+
+
+# Response headers that are useful to keep on an error; everything else (and anything that could carry
+# a credential) is dropped, so an exception can be logged or stored without leaking a secret.
+SAFE_RESPONSE_HEADERS = (
+    "retry-after",
+    "retry-after-ms",
+    "x-ms-retry-after-ms",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens",
+    "x-ms-error-code",
+    "x-request-id",
+    "apim-request-id",
+    "x-ms-client-request-id",
+    "content-type",
+)
+
+
+def safe_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Keep only the response headers in SAFE_RESPONSE_HEADERS (lower-cased names)."""
+    if not headers:
+        return {}
+    return {k.lower(): v for k, v in headers.items() if k.lower() in SAFE_RESPONSE_HEADERS}
+
+
+class EndpointError(LlamaEvalError):
+    """The endpoint answered with an error status, or could not be reached.
+
+    Attributes:
+        status_code: HTTP status, or None when no response arrived (connection error, timeout).
+        code: the service's error code (``error.code`` / ``code`` in the body, or the
+            ``x-ms-error-code`` header), when there is one.
+        message: the service's error message, or a description of the transport failure.
+        body: the parsed JSON error body (or None).
+        headers: the response headers that are safe to keep (see SAFE_RESPONSE_HEADERS).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.body = body
+        self.headers = safe_headers(headers)
+
+    @property
+    def retry_after_s(self) -> float | None:
+        """Seconds the server asked us to wait (``retry-after-ms`` wins over ``retry-after``)."""
+        for name, scale in (("retry-after-ms", 1000.0), ("x-ms-retry-after-ms", 1000.0), ("retry-after", 1.0)):
+            value = self.headers.get(name)
+            if value is None:
+                continue
+            try:
+                return float(value) / scale
+            except ValueError:
+                continue  # an HTTP-date; the runner falls back to its own back-off
+        return None
+
+    def __str__(self) -> str:
+        if self.status_code is None:
+            return self.message
+        code = f" {self.code}" if self.code else ""
+        return f"HTTP {self.status_code}{code}: {self.message}"
+
+
+class ContentFilterError(EndpointError):
+    """Azure AI Content Safety blocked the prompt (HTTP 400, ``code == "content_filter"``).
+
+    Not retryable and not a model failure: the platform refused the input. ``param`` says which part
+    (``"prompt"`` or ``"messages"``).
+    """
+
+    @property
+    def param(self) -> str | None:
+        body = self.body if isinstance(self.body, dict) else {}
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        return inner.get("param") if isinstance(inner, dict) else None
+
+
+class AuthenticationError(EndpointError):
+    """HTTP 401/403: the key or token was refused. Not retryable."""
+
+
+class RateLimitError(EndpointError):
+    """HTTP 429: over the deployment's quota. Retry after ``retry_after_s`` (or back off)."""
+
+
+class EndpointConnectionError(EndpointError):
+    """No usable response: connection refused or reset, or a stream cut off mid-way."""
+
+
+class EndpointTimeout(EndpointConnectionError):
+    """The endpoint did not answer within the client's timeout."""
+
+
+class MalformedResponseError(EndpointError):
+    """The endpoint answered, but with something that is not the API's shape (bad SSE line, bad JSON)."""

@@ -1,0 +1,210 @@
+"""Price tables: serverless token prices and managed-compute VM-hour prices, with provenance.
+
+Prices are data (``data/prices.csv``, ``data/compute_prices.csv``), never literals in code. A user
+file (negotiated or regional rates) overrides rows of the default table and is validated the same
+way. A model whose price is unknown has ``None`` prices — reports say "no price", never 0.
+Prices are ``Decimal`` so that sums over many rows do not drift.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from .catalog import OFFER_KINDS, Catalog, load_catalog
+from .errors import PriceTableError
+from .paths import data_dir
+
+TOKEN_PRICE_COLUMNS = ("model", "offer", "input_per_1k", "output_per_1k", "currency", "effective_date", "source_url", "note")
+COMPUTE_PRICE_COLUMNS = ("sku", "gpus", "gpu_type", "gpu_memory_gb", "usd_per_hour", "region", "effective_date", "source_url")
+
+
+@dataclass(frozen=True)
+class TokenPrice:
+    """Price per 1,000 input and output tokens of one model on one offer (None: no price known)."""
+
+    model: str
+    offer: str
+    input_per_1k: Decimal | None
+    output_per_1k: Decimal | None
+    currency: str
+    effective_date: date
+    source_url: str
+    note: str = ""
+    table: str = ""
+
+    @property
+    def known(self) -> bool:
+        return self.input_per_1k is not None and self.output_per_1k is not None
+
+
+@dataclass(frozen=True)
+class ComputePrice:
+    """Hourly list price of one VM SKU in one region."""
+
+    sku: str
+    gpus: int
+    gpu_type: str
+    gpu_memory_gb: int
+    usd_per_hour: Decimal
+    region: str
+    effective_date: date
+    source_url: str
+    table: str = ""
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> Iterable[tuple[int, dict[str, str]]]:
+    """Yield (line number, row) from a CSV whose '#' lines are comments; check the header."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise PriceTableError(f"price file not found: {path}") from None
+    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip() and not line.lstrip().startswith("#")]
+    if not numbered:
+        raise PriceTableError(f"{path}: no header row; expected columns {', '.join(columns)}")
+    header_line, header = numbered[0]
+    reader = csv.reader([line for _, line in numbered])
+    fields = [f.strip() for f in next(reader)]
+    missing = [c for c in columns if c not in fields]
+    if missing:
+        raise PriceTableError(f"{path} line {header_line}: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}")
+    for (line_no, _), values in zip(numbered[1:], reader, strict=True):
+        if len(values) != len(fields):
+            raise PriceTableError(f"{path} line {line_no}: expected {len(fields)} values, got {len(values)} (quote fields that contain commas)")
+        yield line_no, {k: v.strip() for k, v in zip(fields, values, strict=True)}
+
+
+def _decimal(value: str, where: str, column: str, *, optional: bool) -> Decimal | None:
+    if value == "":
+        if optional:
+            return None
+        raise PriceTableError(f"{where}: {column} is empty")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise PriceTableError(f"{where}: {column} {value!r} is not a number") from None
+    if not number.is_finite() or number < 0:
+        raise PriceTableError(f"{where}: {column} {value!r} must be a non-negative number")
+    return number
+
+
+def _date(value: str, where: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PriceTableError(f"{where}: effective_date {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _digest(paths: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class PriceBook:
+    """Token prices and compute prices, keyed by (model, offer) and (sku, region)."""
+
+    def __init__(self, token_prices: dict[tuple[str, str], TokenPrice], compute_prices: dict[tuple[str, str], ComputePrice], sources: list[Path]):
+        self.token_prices = token_prices
+        self.compute_prices = compute_prices
+        self.sources = sources
+        self.digest = _digest(sources)
+
+    def token_price(self, model: str, offer: str = "serverless") -> TokenPrice | None:
+        """The price row for a model's offer, or None when the table has no row for it."""
+        return self.token_prices.get((model, offer))
+
+    def compute_price(self, sku: str, region: str = "eastus") -> ComputePrice:
+        price = self.compute_prices.get((sku, region))
+        if price is None:
+            known = sorted({f"{s} ({r})" for s, r in self.compute_prices})
+            raise PriceTableError(f"no compute price for SKU {sku!r} in region {region!r}; known: {', '.join(known)}")
+        return price
+
+
+def _load_token_prices(path: Path, catalog: Catalog) -> dict[tuple[str, str], TokenPrice]:
+    prices: dict[tuple[str, str], TokenPrice] = {}
+    for line_no, row in _rows(path, TOKEN_PRICE_COLUMNS):
+        where = f"{path} line {line_no}"
+        if row["model"] not in catalog:
+            raise PriceTableError(f"{where}: unknown model {row['model']!r}{catalog.suggest(row['model'])}")
+        model = catalog.get(row["model"]).id
+        if row["offer"] not in OFFER_KINDS:
+            raise PriceTableError(f"{where}: offer must be one of {OFFER_KINDS}, got {row['offer']!r}")
+        key = (model, row["offer"])
+        if key in prices:
+            raise PriceTableError(f"{where}: duplicate row for {model} ({row['offer']}); keep one row per model and offer")
+        input_price = _decimal(row["input_per_1k"], where, "input_per_1k", optional=True)
+        output_price = _decimal(row["output_per_1k"], where, "output_per_1k", optional=True)
+        if (input_price is None) != (output_price is None):
+            raise PriceTableError(f"{where}: give both input_per_1k and output_per_1k, or leave both empty for 'no price'")
+        if not row["currency"]:
+            raise PriceTableError(f"{where}: currency is empty")
+        prices[key] = TokenPrice(
+            model=model,
+            offer=row["offer"],
+            input_per_1k=input_price,
+            output_per_1k=output_price,
+            currency=row["currency"],
+            effective_date=_date(row["effective_date"], where),
+            source_url=row["source_url"],
+            note=row.get("note", ""),
+            table=str(path),
+        )
+    return prices
+
+
+def _load_compute_prices(path: Path) -> dict[tuple[str, str], ComputePrice]:
+    prices: dict[tuple[str, str], ComputePrice] = {}
+    for line_no, row in _rows(path, COMPUTE_PRICE_COLUMNS):
+        where = f"{path} line {line_no}"
+        key = (row["sku"], row["region"])
+        if not row["sku"] or not row["region"]:
+            raise PriceTableError(f"{where}: sku and region must not be empty")
+        if key in prices:
+            raise PriceTableError(f"{where}: duplicate row for {row['sku']} in {row['region']}")
+        try:
+            gpus, memory = int(row["gpus"]), int(row["gpu_memory_gb"])
+        except ValueError:
+            raise PriceTableError(f"{where}: gpus and gpu_memory_gb must be whole numbers") from None
+        prices[key] = ComputePrice(
+            sku=row["sku"],
+            gpus=gpus,
+            gpu_type=row["gpu_type"],
+            gpu_memory_gb=memory,
+            usd_per_hour=_decimal(row["usd_per_hour"], where, "usd_per_hour", optional=False),
+            region=row["region"],
+            effective_date=_date(row["effective_date"], where),
+            source_url=row["source_url"],
+            table=str(path),
+        )
+    return prices
+
+
+def load_prices(
+    token_overrides: str | Path | None = None,
+    compute_overrides: str | Path | None = None,
+    *,
+    catalog: Catalog | None = None,
+    base_dir: str | Path | None = None,
+) -> PriceBook:
+    """The default price tables, with rows replaced (or added) by the override files if given."""
+    catalog = catalog or load_catalog()
+    base = Path(base_dir) if base_dir else data_dir()
+    token_path, compute_path = base / "prices.csv", base / "compute_prices.csv"
+    sources = [token_path, compute_path]
+    tokens = _load_token_prices(token_path, catalog)
+    compute = _load_compute_prices(compute_path)
+    if token_overrides:
+        tokens.update(_load_token_prices(Path(token_overrides), catalog))
+        sources.append(Path(token_overrides))
+    if compute_overrides:
+        compute.update(_load_compute_prices(Path(compute_overrides)))
+        sources.append(Path(compute_overrides))
+    return PriceBook(tokens, compute, sources)

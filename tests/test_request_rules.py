@@ -1,0 +1,102 @@
+"""Every request rule fails before anything is sent: the server must see no request at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from llama_eval import ConfigError, ExtraParameters, RequestValidationError, make_async_client, make_client
+from llama_eval.config import Deployment
+
+USER = [{"role": "user", "content": "hi"}]
+IMAGE = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
+        ],
+    }
+]
+
+# (rule, messages, params, stream)
+BROKEN = [
+    ("best_of_gt_n", USER, {"extra": ExtraParameters(n=2, best_of=2)}, False),
+    ("best_of_gt_n", USER, {"extra": ExtraParameters(best_of=1)}, False),
+    ("best_of_stream", USER, {"extra": ExtraParameters(best_of=3)}, True),
+    ("beam_search_best_of", USER, {"temperature": 0, "extra": ExtraParameters(use_beam_search=True)}, False),
+    ("beam_search_temperature", USER, {"temperature": 0.7, "extra": ExtraParameters(use_beam_search=True, best_of=4)}, False),
+    ("beam_search_temperature", USER, {"extra": ExtraParameters(use_beam_search=True, best_of=4)}, False),
+    ("json_object_unsupported", USER, {"response_format": "json_object"}, False),
+    ("json_object_unsupported", USER, {"response_format": {"type": "json_object"}}, False),
+    ("json_object_unsupported", USER, {"response_format": {"type": "json_schema", "json_schema": {}}}, False),
+    ("image_text_only_model", IMAGE, {}, False),
+    ("extra_unknown", USER, {"extra": {"best-of": 3}}, False),
+    ("n_range", USER, {"extra": ExtraParameters(n=0)}, False),
+    ("logprobs_range", USER, {"extra": ExtraParameters(logprobs=50)}, False),
+    ("stop_token_ids_type", USER, {"extra": ExtraParameters(stop_token_ids=["eot"])}, False),
+    ("ignore_eos_type", USER, {"extra": ExtraParameters(ignore_eos="yes")}, False),
+    ("temperature_range", USER, {"temperature": 3}, False),
+    ("top_p_range", USER, {"top_p": 0}, False),
+    ("max_tokens_range", USER, {"max_tokens": 0}, False),
+    ("max_tokens_range", USER, {"max_tokens": 9000}, False),  # over 3.1-405B's 8,192 output limit
+    ("presence_penalty_range", USER, {"presence_penalty": 5}, False),
+    ("stop_type", USER, {"stop": [""]}, False),
+    ("seed_type", USER, {"seed": "7"}, False),
+    ("messages_empty", [], {}, False),
+    ("message_role", [{"role": "robot", "content": "x"}], {}, False),
+    ("message_content", [{"role": "user", "content": 42}], {}, False),
+    ("message_content", [{"role": "user", "content": [{"type": "input_audio"}]}], {}, False),
+]
+
+
+@pytest.mark.parametrize("rule, messages, params, stream", BROKEN, ids=[f"{b[0]}-{i}" for i, b in enumerate(BROKEN)])
+def test_rule_fails_before_sending(server, deployment, rule, messages, params, stream):
+    with make_client(deployment) as client, pytest.raises(RequestValidationError) as caught:
+        if stream:
+            client.stream(messages, **params)
+        else:
+            client.complete(messages, **params)
+    assert caught.value.rule == rule
+    assert server.requests == [], "a request that breaks a rule must never reach the server"
+
+
+async def test_async_rule_fails_before_sending(server, deployment):
+    async with make_async_client(deployment) as client:
+        with pytest.raises(RequestValidationError) as caught:
+            await client.stream(USER, extra=ExtraParameters(best_of=3))
+    assert caught.value.rule == "best_of_stream"
+    assert server.requests == []
+
+
+def test_json_object_message_points_to_prompting(server, deployment):
+    with make_client(deployment) as client, pytest.raises(RequestValidationError, match="ask for JSON in the prompt"):
+        client.complete(USER, response_format="json_object")
+
+
+def test_images_accepted_by_vision_model(server, key_env, api):
+    dep = Deployment(name="v", model="Llama-3.2-90B-Vision-Instruct", kind="managed", endpoint=server.url, key_env=key_env, api=api)
+    with make_client(dep) as client:
+        client.complete(IMAGE)
+    sent = server.chat_requests()[0].body["messages"][0]["content"][1]
+    assert sent == {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}
+
+
+def test_valid_beam_search_is_sent(server, deployment):
+    with make_client(deployment) as client:
+        client.complete(USER, temperature=0, extra=ExtraParameters(use_beam_search=True, best_of=4))
+    body = server.chat_requests()[0].body
+    assert body["use_beam_search"] is True and body["best_of"] == 4 and body["temperature"] == 0
+
+
+def test_entra_refused_for_serverless_before_anything_is_sent(server):
+    with pytest.raises(ConfigError, match="serverless API endpoints accept key authentication only"):
+        Deployment(name="s", model="Llama-3.3-70B-Instruct", kind="serverless", endpoint=server.url, auth="entra")
+    assert server.requests == []
+
+
+def test_missing_key_env_var_is_named(server, clean_env):
+    clean_env.delenv("NOT_SET_KEY_VAR", raising=False)
+    dep = Deployment(name="s", model="Llama-3.3-70B-Instruct", endpoint=server.url, key_env="NOT_SET_KEY_VAR")
+    with pytest.raises(ConfigError, match="NOT_SET_KEY_VAR is not set"):
+        make_client(dep)
+    assert server.requests == []
