@@ -46,6 +46,52 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulator(args: argparse.Namespace) -> int:
+    from .config import load_deployments
+    from .emulator import EmulatorConfig, fixed_profile, serve_forever
+
+    deployments = None
+    if args.deployments:
+        deployments = {d.name: d.model for d in load_deployments(args.deployments)}
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    profile = fixed_profile(args.ttft, args.tps, args.jitter) if args.ttft is not None or args.tps is not None else None
+    if profile is not None and (args.ttft is None or args.tps is None):
+        raise SystemExit("llama-eval emulator: give --ttft and --tps together")
+    config = EmulatorConfig(
+        **({"models": models} if models else {}),
+        deployments=deployments,
+        key=args.key,
+        time_scale=args.time_scale,
+        tpm=args.tpm,
+        rpm=args.rpm,
+        concurrency=args.concurrency,
+        quota_window_s=args.quota_window,
+        fault_rate=args.fault_rate,
+        **({"fault_kinds": tuple(k.strip() for k in args.fault_kinds.split(","))} if args.fault_kinds else {}),
+        stall_s=args.stall,
+        seed=args.seed,
+        prompt_sets=args.prompts or (),
+        profile=profile,
+    )
+
+    def announce(emulator, url: str) -> None:
+        print("llama-eval emulator: SIMULATED Llama endpoints (faithful wire behaviour; the text is not real model output)")
+        print(f"listening {url}", flush=True)
+        print(f"key {emulator.key}")
+        for name, dep in emulator.deployments.items():
+            quota = dep.quota
+            rpm = round(quota.requests.limit * 60 / quota.requests.window_s) if quota.requests else None
+            tpm = round(quota.tokens.limit * 60 / quota.tokens.window_s) if quota.tokens else None
+            print(f"  {url}/{name}    ({dep.model.id}; {tpm} tokens/min, {rpm} requests/min)")
+        first = next(iter(emulator.deployments))
+        print("\nTry it (the Azure docs' shortcut):")
+        print(f"  export AZURE_INFERENCE_ENDPOINT={url}/{first}")
+        print(f"  export AZURE_INFERENCE_CREDENTIAL={emulator.key}", flush=True)
+
+    serve_forever(config, args.host, args.port, announce)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-eval", description="Evaluate Meta Llama deployments on Azure AI Foundry: quality, latency, cost.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--available", action="store_true", help="only models deployable serverless on that day")
     models.add_argument("--on", type=date.fromisoformat, default=None, help="lifecycle as of this day (YYYY-MM-DD; default today)")
     models.set_defaults(func=_models)
+
+    emu = sub.add_parser("emulator", help="serve simulated Llama endpoints locally (no key, no network)")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed as 'listening URL')")
+    emu.add_argument("--models", help="comma-separated catalog ids, one deployment each (default: a handful across the family)")
+    emu.add_argument("--deployments", help="a deployments YAML file: serve its deployments under their names")
+    emu.add_argument("--key", help="the API key clients must send (default: random, printed)")
+    emu.add_argument("--time-scale", type=float, default=1.0, help="multiply every simulated delay (0.01: a hundred times faster)")
+    emu.add_argument("--tpm", type=int, help="tokens per minute for every deployment (default: catalog quota)")
+    emu.add_argument("--rpm", type=int, help="requests per minute for every deployment (default: catalog quota)")
+    emu.add_argument("--concurrency", type=int, help="concurrent requests per deployment (default: catalog quota)")
+    emu.add_argument("--quota-window", type=float, default=60.0, help="sliding-window length in seconds (limits scale with it)")
+    emu.add_argument("--fault-rate", type=float, default=0.0, help="fraction of requests that fail on purpose (seeded)")
+    emu.add_argument("--fault-kinds", help="comma-separated: 500,503,reset,stall,malformed (default: 500,503,reset,stall)")
+    emu.add_argument("--stall", type=float, default=600.0, help="seconds a 'stall' fault waits")
+    emu.add_argument("--seed", type=int, default=0)
+    emu.add_argument("--prompts", action="append", help="a prompt set whose references the emulated models know (repeatable)")
+    emu.add_argument("--ttft", type=float, help="fixed time to first token, seconds (with --tps: one profile for all)")
+    emu.add_argument("--tps", type=float, help="fixed output tokens per second")
+    emu.add_argument("--jitter", type=float, default=0.0, help="lognormal sigma for the fixed profile")
+    emu.set_defaults(func=_emulator)
     return parser
 
 

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(eq=False)  # identity, not value: two reservations of the same size at the same instant are different
 class _Entry:
     at: float
     amount: float
+    expired: bool = False
 
 
 class SlidingWindow:
@@ -33,7 +34,9 @@ class SlidingWindow:
 
     def _prune(self, now: float) -> None:
         while self._entries and self._entries[0].at <= now - self.window_s:
-            self._used -= self._entries.popleft().amount
+            entry = self._entries.popleft()
+            entry.expired = True
+            self._used -= entry.amount
 
     def remaining(self) -> float:
         self._prune(self._clock())
@@ -62,8 +65,8 @@ class SlidingWindow:
         return entry
 
     def adjust(self, entry: _Entry, amount: float) -> None:
-        """Change an entry's amount (settle a reservation) if it is still inside the window."""
-        if entry in self._entries:
+        """Change an entry's amount (settle a reservation); O(1), and only counted while in the window."""
+        if not entry.expired:
             self._used += amount - entry.amount
         entry.amount = amount
 

@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -119,6 +119,9 @@ class Emulator:
         items = [item for path in self.config.prompt_sets for item in load_prompt_set(path)]
         self.simulator = Simulator(items, seed=self.config.seed)
         self.stats: Counter[str] = Counter()
+        # How late the first streamed token left, against its schedule (seconds): the emulator's own
+        # timing error, reported in /_emulator/stats so a latency test can tell server from client.
+        self.first_token_lateness: deque[float] = deque(maxlen=10_000)
         self._fault_rng = random.Random(self.config.seed)
         self._request_no = 0
         self.app = self._make_app()
@@ -183,7 +186,9 @@ class Emulator:
 
     # ------------------------------------------------------------------ small routes
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"stats": dict(self.stats), "deployments": list(self.deployments), "simulated": True})
+        late = sorted(self.first_token_lateness)
+        lateness = {"count": len(late), "p50_ms": 1000 * late[len(late) // 2], "max_ms": 1000 * late[-1]} if late else {"count": 0}
+        return web.json_response({"stats": dict(self.stats), "first_token_lateness": lateness, "deployments": list(self.deployments), "simulated": True})
 
     async def _info_default(self, request: web.Request) -> web.Response:
         self._check_auth(request)
@@ -217,6 +222,7 @@ class Emulator:
         return await self._chat(request, None, openai_surface=True)
 
     async def _chat(self, request: web.Request, dep: _Deployment | None, *, openai_surface: bool) -> web.StreamResponse:
+        arrival = asyncio.get_running_loop().time()  # the latency profile counts from here, not from when we got to it
         body = parse_json_body(await request.read())
         if dep is None:
             model_field = body.get("model") if isinstance(body, dict) else None
@@ -261,7 +267,7 @@ class Emulator:
                 },
             ) from None
         try:
-            return await self._serve(request, dep, call, prompt_tokens, max_tokens, admission)
+            return await self._serve(request, dep, call, prompt_tokens, max_tokens, admission, arrival)
         finally:
             admission.settle(admission.tokens.amount if admission.tokens else 0)  # no-op if already settled
 
@@ -273,7 +279,7 @@ class Emulator:
         return self._request_no, fault
 
     async def _serve(
-        self, request: web.Request, dep: _Deployment, call: ChatCall, prompt_tokens: int, max_tokens: int, admission: Admission
+        self, request: web.Request, dep: _Deployment, call: ChatCall, prompt_tokens: int, max_tokens: int, admission: Admission, arrival: float
     ) -> web.StreamResponse:
         number, fault = self._next_request()
         rng = random.Random(f"{self.config.seed}:{number}")
@@ -296,8 +302,9 @@ class Emulator:
         scale = self.config.time_scale
         ttft = dep.profile.ttft(prompt_tokens, rng) * scale
         interval = dep.profile.token_interval(rng) * scale
+        loop = asyncio.get_running_loop()
         if fault in ("500", "503"):
-            await asyncio.sleep(ttft)
+            await asyncio.sleep(max(0.0, arrival + ttft - loop.time()))
             self.stats[f"fault_{fault}"] += 1
             extra = {"retry-after": "1", "retry-after-ms": str(max(1, int(1000 * scale)))} if fault == "503" else {}
             code = "ServiceUnavailable" if fault == "503" else "InternalServerError"
@@ -314,9 +321,9 @@ class Emulator:
         self.stats[f"ok_{dep.name}"] += 1
         self.stats["completion_tokens"] += completion_tokens
         if call.stream:
-            return await self._stream(request, dep, call, chosen, usage, headers, ttft, interval, response_id, created, fault)
+            return await self._stream(request, dep, call, chosen, usage, headers, arrival, ttft, interval, response_id, created, fault)
         longest = max((len(g.pieces) for g in chosen), default=0)
-        await asyncio.sleep(ttft + interval * max(0, longest - 1))
+        await asyncio.sleep(max(0.0, arrival + ttft + interval * max(0, longest - 1) - loop.time()))
         if fault == "reset":
             self.stats["fault_reset"] += 1
             request.transport.abort() if request.transport else None
@@ -352,6 +359,7 @@ class Emulator:
         chosen: list[Generation],
         usage: dict[str, int],
         headers: dict[str, str],
+        arrival: float,
         ttft: float,
         interval: float,
         response_id: str,
@@ -361,7 +369,7 @@ class Emulator:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers})
         await response.prepare(request)
         loop = asyncio.get_running_loop()
-        start = loop.time()
+        start = arrival
         base = {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": dep.model.id}
         events = self._stream_events(call, chosen, usage, base)
         cut_at = len(events) // 2 if fault in ("reset", "malformed") else None
@@ -380,6 +388,8 @@ class Emulator:
                 batch.append(events[sent][1])
                 sent += 1
             if batch:
+                if sent == len(batch):  # the first write of this stream
+                    self.first_token_lateness.append(loop.time() - (start + ttft))
                 await response.write(b"".join(batch))
             if cut_at is not None and sent == cut_at:
                 self.stats[f"fault_{fault}"] += 1
