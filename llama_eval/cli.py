@@ -92,6 +92,43 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    import logging
+    from decimal import Decimal, InvalidOperation
+
+    from .config import load_deployments
+    from .prices import load_prices
+    from .prompts import load_prompt_set
+    from .request import ExtraParameters
+    from .runner import RunParams, run_evaluation
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        budget = Decimal(args.budget_usd) if args.budget_usd is not None else None
+    except InvalidOperation:
+        raise SystemExit(f"llama-eval run: --budget-usd {args.budget_usd!r} is not a number") from None
+    config = load_deployments(args.deployments)
+    if args.only:
+        config = type(config)(tuple(config[name] for name in args.only.split(",")), config.path)
+    prompts = load_prompt_set(args.prompts)
+    extra = ExtraParameters(n=args.n, best_of=args.best_of, logprobs=args.logprobs) if (args.n or args.best_of or args.logprobs is not None) else None
+    params = RunParams(
+        repeats=args.repeats,
+        concurrency=args.concurrency,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        seed=args.seed,
+        stream=not args.no_stream,
+        budget_usd=budget,
+        max_attempts=args.max_attempts,
+        timeout_s=args.timeout,
+        extra=extra,
+    )
+    summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices), progress=args.progress)
+    print(summary)
+    return 0 if summary.status == "completed" else 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-eval", description="Evaluate Meta Llama deployments on Azure AI Foundry: quality, latency, cost.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +159,28 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--tps", type=float, help="fixed output tokens per second")
     emu.add_argument("--jitter", type=float, default=0.0, help="lognormal sigma for the fixed profile")
     emu.set_defaults(func=_emulator)
+
+    run = sub.add_parser("run", help="run a prompt set through deployments; results in a run directory")
+    run.add_argument("-d", "--deployments", required=True, help="deployments YAML file")
+    run.add_argument("-p", "--prompts", required=True, help="prompt set (JSONL)")
+    run.add_argument("-o", "--output", required=True, help="run directory (runs/NAME)")
+    run.add_argument("--only", help="comma-separated deployment names to run (default: all in the file)")
+    run.add_argument("--repeats", type=int, default=1)
+    run.add_argument("--concurrency", type=int, default=8, help="requests in flight per deployment")
+    run.add_argument("--max-tokens", type=int, help="default max_tokens (an item's own wins; default 512)")
+    run.add_argument("--temperature", type=float)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--n", type=int, help="Llama extra parameter n")
+    run.add_argument("--best-of", type=int, help="Llama extra parameter best_of (no streaming)")
+    run.add_argument("--logprobs", type=int, help="Llama extra parameter logprobs")
+    run.add_argument("--budget-usd", help="refuse to start above this worst case; stop scheduling before passing it")
+    run.add_argument("--prices", help="a price override CSV (negotiated rates)")
+    run.add_argument("--resume", action="store_true", help="continue a run directory: only what is missing runs")
+    run.add_argument("--no-stream", action="store_true", help="do not stream (only end-to-end latency is measured)")
+    run.add_argument("--max-attempts", type=int, default=5)
+    run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
+    run.add_argument("--progress", choices=["auto", "bar", "log", "none"], default="auto")
+    run.set_defaults(func=_run)
     return parser
 
 

@@ -1,0 +1,100 @@
+"""Pacing requests so a deployment runs as fast as its quota allows, and no faster.
+
+Limits belong to a *quota pool*: by default one per deployment, but deployments that share a
+subscription-level pool (Azure pools Global Standard deployments of one model since 2026-05) name
+the same ``quota_pool`` and are paced together. A pool holds:
+
+* a requests bucket (rate rpm/60 per second) and a tokens bucket (tpm/60), each with a capacity of
+  about one second's worth, and a 2% margin: in any 60-second window the pool sends at most
+  capacity + 0.98 x limit, so a sliding-window quota is not exceeded by a burst;
+* a concurrency cap;
+* a pause: a 429 that arrives anyway stops the whole pool for its ``retry-after``.
+
+Tokens are reserved as (prompt tokens + max_tokens x choices) before a request and settled to the
+real usage afterwards, returning what was not used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+MARGIN = 0.98
+
+
+class TokenBucket:
+    """A refilling bucket; ``acquire`` waits (FIFO) until ``amount`` is available."""
+
+    def __init__(self, per_minute: float, capacity: float | None = None):
+        self.rate = per_minute * MARGIN / 60.0
+        self.capacity = capacity if capacity is not None else max(1.0, self.rate)
+        self.level = self.capacity
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    async def acquire(self, amount: float) -> float:
+        """Take ``amount`` (waiting as needed); returns the seconds waited."""
+        waited = 0.0
+        amount = min(amount, self.capacity)  # a request larger than a second's worth waits for a full bucket
+        async with self._lock:
+            self._refill()
+            while self.level < amount:
+                delay = (amount - self.level) / self.rate
+                await asyncio.sleep(delay)
+                waited += delay
+                self._refill()
+            self.level -= amount
+        return waited
+
+    def refund(self, amount: float) -> None:
+        self._refill()
+        self.level = min(self.capacity, self.level + amount)
+
+
+@dataclass
+class Reservation:
+    tokens: int
+    waited_s: float
+
+
+class QuotaPool:
+    """Requests/min, tokens/min and concurrency shared by the deployments of one pool."""
+
+    def __init__(self, name: str, rpm: int | None, tpm: int | None, concurrency: int | None, largest_request_tokens: int = 0):
+        self.name = name
+        self.requests = TokenBucket(rpm) if rpm else None
+        self.tokens = TokenBucket(tpm, capacity=max(tpm * MARGIN / 60.0, float(largest_request_tokens))) if tpm else None
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
+        self._paused_until = 0.0
+        self.rate_limited = 0
+
+    def pause(self, seconds: float) -> None:
+        """A 429 arrived: hold every request of the pool for ``seconds``."""
+        self.rate_limited += 1
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    async def reserve(self, tokens: int) -> Reservation:
+        """Wait for a slot, the pause, a request and ``tokens``; call ``release`` when done."""
+        start = time.monotonic()
+        if self._slots:
+            await self._slots.acquire()
+        while (delay := self._paused_until - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+        if self.requests:
+            await self.requests.acquire(1)
+        if self.tokens:
+            await self.tokens.acquire(tokens)
+        return Reservation(tokens, time.monotonic() - start)
+
+    def release(self, reservation: Reservation, used_tokens: int | None) -> None:
+        """Give back the slot, and the tokens reserved but not used."""
+        if self.tokens and used_tokens is not None and used_tokens < reservation.tokens:
+            self.tokens.refund(reservation.tokens - used_tokens)
+        if self._slots:
+            self._slots.release()
