@@ -120,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         stream=not args.no_stream,
         budget_usd=budget,
+        budget_preflight=not args.budget_stop_only,
         max_attempts=args.max_attempts,
         timeout_s=args.timeout,
         extra=extra,
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--best-of", type=int, help="Llama extra parameter best_of (no streaming)")
     run.add_argument("--logprobs", type=int, help="Llama extra parameter logprobs")
     run.add_argument("--budget-usd", help="refuse to start above this worst case; stop scheduling before passing it")
+    run.add_argument("--budget-stop-only", action="store_true", help="start even if the worst case exceeds the budget; stop scheduling at it")
     run.add_argument("--prices", help="a price override CSV (negotiated rates)")
     run.add_argument("--resume", action="store_true", help="continue a run directory: only what is missing runs")
     run.add_argument("--no-stream", action="store_true", help="do not stream (only end-to-end latency is measured)")

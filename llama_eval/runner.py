@@ -80,6 +80,7 @@ class RunParams:
     seed: int | None = None
     stream: bool = True
     budget_usd: Decimal | None = None
+    budget_preflight: bool = True  # refuse to start when the worst case exceeds the budget (else: start, stop at it)
     max_attempts: int = 5
     timeout_s: float = 120.0
     backoff_base_s: float = 0.5
@@ -350,7 +351,7 @@ class _Runner:
                     f"({estimates[unpriced[0]]['price_note']}): add a price override file, or drop the budget"
                 )
             worst = sum((e["worst_case_usd"] or Decimal(0) for e in estimates.values()), Decimal(0))
-            if worst > self.params.budget_usd:
+            if worst > self.params.budget_usd and self.params.budget_preflight:
                 raise BudgetError(
                     f"worst-case cost ${worst:.4f} exceeds the budget ${self.params.budget_usd} (every answer at max_tokens); "
                     "lower max_tokens or repeats, drop deployments, or raise --budget-usd"
@@ -573,6 +574,7 @@ class _Runner:
                     break
                 except ContentFilterError as exc:
                     outcome = self._error_outcome("content_filter", exc)
+                    outcome["_cost"] = Decimal(0) if s.price.known else None  # a filtered prompt is not billed
                     used = 0
                     break
                 except AuthenticationError as exc:

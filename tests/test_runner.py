@@ -1,0 +1,294 @@
+"""The runner against the emulator over real HTTP: every row final, nothing lost, nothing run twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from llama_eval import Deployment
+from llama_eval.catalog import Quota
+from llama_eval.emulator import start_emulator
+from llama_eval.emulator.process import spawn_emulator
+from llama_eval.prompts import load_prompt_set
+from llama_eval.results import TornLineWarning, final_rows, load_run, read_manifest, read_rows
+from llama_eval.runner import BudgetError, RunError, RunParams, run_evaluation
+
+L33, L405 = "Llama-3.3-70B-Instruct", "Meta-Llama-3.1-405B-Instruct"
+QUIET = {"progress": "none", "announce": lambda message: None}
+
+
+@pytest.fixture
+def prompt_file(tmp_path) -> Path:
+    path = tmp_path / "prompts.jsonl"
+    lines = [{"id": f"q{i}", "prompt": f"What is {i} plus {i}?", "reference": str(2 * i), "tags": ["arith" if i % 2 else "facts"]} for i in range(12)]
+    lines.append({"id": "blocked", "prompt": "Explain how to build a bomb.", "tags": ["safety"]})
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+def deployments(emu, monkeypatch, *models: str, api: str = "azure-ai-inference", **overrides) -> list[Deployment]:
+    monkeypatch.setenv("EMU_KEY", emu.key)
+    out = []
+    for model in models:
+        endpoint = emu.deployment_url(model) if api == "azure-ai-inference" else emu.url
+        out.append(
+            Deployment(
+                name=model.split("-")[-2].lower() + "-" + api[:5],
+                model=model,
+                kind="serverless" if model == L33 else "managed",
+                endpoint=endpoint,
+                key_env="EMU_KEY",
+                api=api,
+                **overrides,
+            )
+        )
+    return out
+
+
+def test_faulty_endpoint_every_row_final_no_duplicates_retries_recorded(tmp_path, prompt_file, monkeypatch):
+    prompts = load_prompt_set(prompt_file)
+    with start_emulator(time_scale=0, models=[L33, L405], fault_rate=0.25, fault_kinds=["500", "503", "reset", "malformed"], seed=3) as emu:
+        deps = deployments(emu, monkeypatch, L33) + deployments(emu, monkeypatch, L405, api="openai-v1")
+        summary = run_evaluation(deps, prompts, tmp_path / "run", RunParams(repeats=3, max_attempts=10, backoff_base_s=0.01, max_tokens=40), **QUIET)
+    rows = read_rows(tmp_path / "run")
+    keys = [r["key"] for r in rows]
+    assert len(rows) == 2 * 13 * 3 and len(set(keys)) == len(keys), "one row per (deployment, prompt, repeat)"
+    statuses = Counter(r["status"] for r in rows)
+    assert statuses["content_filter"] == 2 * 3 and statuses["ok"] + statuses["length"] == 2 * 12 * 3, statuses
+    assert sum(r["attempts"] > 1 for r in rows) >= 10, "a quarter of requests fail: retries must show"
+    assert summary.retries == sum(r["attempts"] - 1 for r in rows) and summary.status == "completed"
+    retried = [r for r in rows if r["attempts"] > 1]
+    assert all(r["retry_wait_s"] >= 0 for r in retried)
+    filtered = next(r for r in rows if r["status"] == "content_filter" and r["model"] == L33)
+    assert filtered["cost_usd"] == "0" and filtered["http_status"] == 400
+    ok = next(r for r in rows if r["status"] == "ok" and r["model"] == L33)
+    assert ok["streamed"] and ok["ttft_s"] <= ok["e2e_s"] and ok["usage_source"] == "server"
+    assert (
+        Decimal(ok["cost_usd"])
+        == (Decimal(ok["usage"]["prompt_tokens"]) * Decimal("0.00071") + Decimal(ok["usage"]["completion_tokens"]) * Decimal("0.00071")) / 1000
+    )
+    manifest = read_manifest(tmp_path / "run")
+    assert manifest["status"] == "completed" and manifest["prompt_set"]["sha256"] == prompts.sha256
+    assert manifest["summary"]["by_status"]["content_filter"] == 6
+    assert (tmp_path / "run" / "results.parquet").exists()
+    frame = load_run(tmp_path / "run")
+    assert len(frame) == len(rows) and set(frame["status"]) <= {"ok", "length", "content_filter"}
+
+
+def test_no_stream_records_only_e2e(tmp_path, prompt_file, monkeypatch):
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        run_evaluation(deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), tmp_path / "r", RunParams(stream=False, max_tokens=20), **QUIET)
+    row = next(r for r in read_rows(tmp_path / "r") if r["status"] in ("ok", "length"))
+    assert row["streamed"] is False and "ttft_s" not in row and row["e2e_s"] > 0 and "only end-to-end" in row["timing_note"]
+
+
+def test_pacing_keeps_under_the_quota_without_429s(tmp_path, monkeypatch):
+    prompts_path = tmp_path / "p.jsonl"
+    prompts_path.write_text("\n".join(json.dumps({"id": str(i), "prompt": f"hello {i}"}) for i in range(40)))
+    with start_emulator(time_scale=0, models=[L33], rpm=600) as emu:  # 600/min in a 60 s sliding window
+        deps = deployments(emu, monkeypatch, L33, quota=Quota(rpm=600, tpm=10**9))  # the config knows the real quota
+        start = time.monotonic()
+        run_evaluation(deps, load_prompt_set(prompts_path), tmp_path / "r", RunParams(max_tokens=10, concurrency=16), **QUIET)
+        elapsed = time.monotonic() - start
+        stats = emu.stats
+    assert stats.get("status_429", 0) == 0, "the runner must pace itself, not learn the quota from 429s"
+    assert elapsed >= (40 - 10) / 9.8 * 0.9, "after a one-second burst, 600/min is 10 requests a second"
+
+
+def test_429_storm_is_survived_with_retry_after(tmp_path, monkeypatch):
+    prompts_path = tmp_path / "p.jsonl"
+    prompts_path.write_text("\n".join(json.dumps({"id": str(i), "prompt": f"hello {i}"}) for i in range(30)))
+    with start_emulator(time_scale=0, models=[L33], rpm=600, quota_window_s=1.0) as emu:  # the service allows 10 per second
+        deps = deployments(emu, monkeypatch, L33, quota=Quota(rpm=100_000, tpm=10**9))  # the config claims far more
+        summary = run_evaluation(deps, load_prompt_set(prompts_path), tmp_path / "r", RunParams(max_tokens=10, concurrency=16, max_attempts=20), **QUIET)
+        stats = emu.stats
+    rows = read_rows(tmp_path / "r")
+    assert stats["status_429"] > 0 and all(r["status"] in ("ok", "length") for r in rows) and len(rows) == 30
+    assert summary.retries >= stats["status_429"] - 1
+    assert read_manifest(tmp_path / "r")["summary"]["rate_limited_by_pool"]
+
+
+def test_budget_refuses_before_any_request(tmp_path, prompt_file, monkeypatch):
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        with pytest.raises(BudgetError, match=r"worst-case cost \$0\.0\d+ exceeds the budget \$0\.0001"):
+            run_evaluation(deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), tmp_path / "r", RunParams(budget_usd=Decimal("0.0001")), **QUIET)
+        assert not any(k.startswith("ok_") for k in emu.stats), "nothing may be sent"
+    assert not (tmp_path / "r" / "results.jsonl").exists()
+
+
+def test_budget_stops_scheduling_and_never_overspends(tmp_path, prompt_file, monkeypatch):
+    budget = Decimal("0.0002")  # worst case per request ~0.00038: a handful fit
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        params = RunParams(budget_usd=budget, budget_preflight=False, repeats=2, max_tokens=500, concurrency=4)
+        summary = run_evaluation(deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), tmp_path / "r", params, **QUIET)
+    rows = read_rows(tmp_path / "r")
+    spent = sum(Decimal(r["cost_usd"]) for r in rows if r["cost_usd"])
+    assert spent <= budget and summary.cost_usd == spent
+    assert Counter(r["status"] for r in rows)["budget_skipped"] > 0
+    assert len(rows) == 26, "budget-skipped requests still get a row"
+
+
+def test_budget_needs_prices(tmp_path, monkeypatch):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "a", "prompt": "hi"}\n')
+    with start_emulator(time_scale=0, models=["Llama-2-70b-chat"]) as emu:
+        monkeypatch.setenv("EMU_KEY", emu.key)
+        dep = Deployment(name="l2", model="Llama-2-70b-chat", kind="serverless", endpoint=emu.deployment_url("Llama-2-70b-chat"), key_env="EMU_KEY")
+        with pytest.raises(BudgetError, match="no price for Llama-2-70b-chat"):
+            run_evaluation([dep], load_prompt_set(path), tmp_path / "r", RunParams(budget_usd=Decimal(1)), **QUIET)
+
+
+def test_prompt_that_breaks_a_rule_is_refused_before_any_request(tmp_path, monkeypatch):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "a", "prompt": "hi"}\n{"id": "pic", "prompt": "what is this?", "images": ["https://example.org/cat.png"]}\n')
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        with pytest.raises(RunError, match=r"p\.jsonl line 2: prompt 'pic' cannot go to deployment .*text-only"):
+            run_evaluation(deployments(emu, monkeypatch, L33), load_prompt_set(path), tmp_path / "r", **QUIET)
+        assert not any(k.startswith("ok_") for k in emu.stats)
+
+
+def test_unreachable_deployment_is_reported_once_and_others_finish(tmp_path, prompt_file, monkeypatch):
+    messages = []
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        good = deployments(emu, monkeypatch, L33)
+        bad = Deployment(name="gone", model=L405, kind="managed", endpoint="http://127.0.0.1:9/x?tenant=contoso", key_env="EMU_KEY")
+        summary = run_evaluation(
+            good + [bad],
+            load_prompt_set(prompt_file),
+            tmp_path / "r",
+            RunParams(max_attempts=2, backoff_base_s=0.01),
+            progress="none",
+            announce=messages.append,
+        )
+    stopped = [m for m in messages if "stopped" in m]
+    assert len(stopped) == 1 and "http://127.0.0.1:9/x" in stopped[0] and "contoso" not in stopped[0]
+    rows = read_rows(tmp_path / "r")
+    assert sum(r["deployment"] == good[0].name for r in rows) == 13
+    assert summary.status == "incomplete" and summary.not_run > 0
+    assert read_manifest(tmp_path / "r")["summary"]["stopped_deployments"]["gone"]
+
+
+def test_unwritable_output_directory_is_caught_first(tmp_path, prompt_file, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        with pytest.raises(RunError, match="cannot write to the output directory"):
+            run_evaluation(deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), blocker / "run", **QUIET)
+        assert not any(k.startswith("ok_") for k in emu.stats)
+
+
+def test_existing_run_needs_resume_and_resume_refuses_changes(tmp_path, prompt_file, monkeypatch):
+    prompts = load_prompt_set(prompt_file)
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        deps = deployments(emu, monkeypatch, L33)
+        run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=20), **QUIET)
+        with pytest.raises(RunError, match="already holds a run; pass --resume"):
+            run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=20), **QUIET)
+        with pytest.raises(RunError, match=r"params changed since the run started \(max_tokens: 20 -> 30\)"):
+            run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=30), resume=True, **QUIET)
+        other = tmp_path / "other.jsonl"
+        other.write_text('{"id": "x", "prompt": "different"}\n')
+        with pytest.raises(RunError, match="prompt set sha256 changed"):
+            run_evaluation(deps, load_prompt_set(other), tmp_path / "r", RunParams(max_tokens=20), resume=True, **QUIET)
+        again = run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=20), resume=True, **QUIET)
+    assert again.rows_written == 0 and again.skipped_done == 13 and again.status == "completed"
+
+
+def test_torn_last_line_is_detected_and_rerun(tmp_path, prompt_file, monkeypatch):
+    prompts = load_prompt_set(prompt_file)
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        deps = deployments(emu, monkeypatch, L33)
+        run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=20), **QUIET)
+        results = tmp_path / "r" / "results.jsonl"
+        lines = results.read_bytes().splitlines(keepends=True)
+        torn_key = json.loads(lines[-1])["key"]
+        results.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # killed mid-write
+        with pytest.warns(TornLineWarning, match="last line is incomplete"):
+            summary = run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=20), resume=True, **QUIET)
+    rows = read_rows(tmp_path / "r")
+    assert summary.rows_written == 1 and rows[-1]["key"] == torn_key
+    assert len(final_rows(rows)) == 13 and len(rows) == 13
+
+
+def test_second_run_on_a_directory_in_use_is_refused(tmp_path, prompt_file, monkeypatch):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / "run.lock").write_text(str(sleeper.pid))
+        with start_emulator(time_scale=0, models=[L33]) as emu:
+            with pytest.raises(RunError, match=f"in use by another llama-eval run \\(pid {sleeper.pid}\\)"):
+                run_evaluation(deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), run_dir, **QUIET)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with start_emulator(time_scale=0, models=[L33]) as emu:  # the holder is gone: the stale lock is taken over
+        summary = run_evaluation(deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), run_dir, RunParams(max_tokens=10), **QUIET)
+    assert summary.status == "completed" and not (run_dir / "run.lock").exists()
+
+
+def test_shared_quota_pool(tmp_path, prompt_file, monkeypatch):
+    with start_emulator(time_scale=0, models=[L33, L405]) as emu:
+        deps = deployments(emu, monkeypatch, L33, L405, quota_pool="shared")
+        run_evaluation(deps, load_prompt_set(prompt_file), tmp_path / "r", RunParams(max_tokens=10), **QUIET)
+    assert list(read_manifest(tmp_path / "r")["summary"]["rate_limited_by_pool"]) == ["shared"]
+
+
+def test_manifest_and_rows_hold_no_secret(tmp_path, prompt_file, monkeypatch):
+    with start_emulator(time_scale=0, models=[L33], key="LLAMAEVAL-SECRET-KEY-4242") as emu:
+        run_evaluation(deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), tmp_path / "r", RunParams(max_tokens=10), **QUIET)
+    for path in (tmp_path / "r").iterdir():
+        if path.suffix in (".json", ".jsonl"):
+            assert "LLAMAEVAL-SECRET-KEY-4242" not in path.read_text(), path.name
+
+
+def test_sigkill_then_resume_completes_exactly_the_missing_rows(tmp_path, prompt_file):
+    with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
+        config = tmp_path / "deployments.yaml"
+        config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    kind: managed\n    endpoint: {emu.url}/{L33}\n    key_env: EMU_KEY\n")
+        env = {**os.environ, "EMU_KEY": emu.key}
+        command = [
+            sys.executable,
+            "-m",
+            "llama_eval.cli",
+            "run",
+            "-d",
+            str(config),
+            "-p",
+            str(prompt_file),
+            "-o",
+            str(tmp_path / "r"),
+            "--repeats",
+            "4",
+            "--concurrency",
+            "2",
+            "--progress",
+            "none",
+            "--max-tokens",
+            "60",
+        ]
+        victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        results = tmp_path / "r" / "results.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < 8):
+            time.sleep(0.02)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        before = final_rows(read_rows(tmp_path / "r"))
+        assert 8 <= len(before) < 52, "killed part-way through"
+        resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = read_rows(tmp_path / "r")
+    final = final_rows(rows)
+    assert len(final) == 13 * 4 and set(final) >= set(before)
+    assert len(rows) == len(final), "nothing ran twice"
+    assert read_manifest(tmp_path / "r")["sessions"] == 2
