@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from .catalog import LLAMA_EXTRAS, CatalogModel
@@ -42,7 +42,7 @@ class ExtraParameters:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields that are set, ready for the request body."""
-        out = {k: v for k, v in asdict(self).items() if v is not None}
+        out = {name: getattr(self, name) for name in LLAMA_EXTRAS if getattr(self, name) is not None}
         if "stop_token_ids" in out:
             out["stop_token_ids"] = list(out["stop_token_ids"])
         return out

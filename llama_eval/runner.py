@@ -190,14 +190,30 @@ def _acquire_lock(run_dir: Path) -> Path:
     return lock
 
 
-def estimate_costs(deployments: Sequence[Deployment], prompts: PromptSet, params: RunParams, prices: PriceBook, catalog: Catalog) -> dict[str, dict[str, Any]]:
-    """Per deployment: requests, prompt tokens (counted), worst-case output tokens and cost."""
+def count_prompts(prompts: PromptSet, kind: str) -> dict[str, int]:
+    """Prompt tokens (chat template included) of every item, by item id, for one tokenizer kind."""
+    counter = counter_for({"llama4": "llama-4", "llama2": "llama-2"}.get(kind))
+    return {item.id: counter.count_chat(item.messages) for item in prompts}
+
+
+def estimate_costs(
+    deployments: Sequence[Deployment],
+    prompts: PromptSet,
+    params: RunParams,
+    prices: PriceBook,
+    catalog: Catalog,
+    counts: dict[str, dict[str, int]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per deployment: requests, prompt tokens (counted once per tokenizer, into ``counts``), worst case."""
+    counts = counts if counts is not None else {}
     out = {}
     for d in deployments:
         model = d.catalog_model(catalog)
         counter = counter_for(model.family if model else None)
+        if counter.kind not in counts:
+            counts[counter.kind] = count_prompts(prompts, counter.kind)
         price = price_for(prices, d.model, d.kind)
-        prompt_tokens = sum(counter.count_chat(item.messages) for item in prompts) * params.repeats
+        prompt_tokens = sum(counts[counter.kind].values()) * params.repeats
         output_tokens = sum(_max_tokens(item, params) for item in prompts) * params.repeats * _choices(params)
         out[d.name] = {
             "requests": len(prompts) * params.repeats,
@@ -325,6 +341,7 @@ class _Runner:
         self.budget = _Budget(params.budget_usd)
         self.stop: asyncio.Event | None = None  # created inside the event loop
         self.summary = RunSummary(run_dir, "running")
+        self.prompt_tokens: dict[str, dict[str, int]] = {}  # tokenizer kind -> item id -> prompt tokens, counted once
         self.writer: ResultsWriter | None = None
 
     # ---------------------------------------------------------------- checks before any request
@@ -341,7 +358,7 @@ class _Runner:
             if problems:
                 raise RunError("; ".join(problems))
         self._check_requests()
-        estimates = estimate_costs(self.deployments, self.prompts, self.params, self.prices, self.catalog)
+        estimates = estimate_costs(self.deployments, self.prompts, self.params, self.prices, self.catalog, self.prompt_tokens)
         self._announce_estimates(estimates)
         if self.params.budget_usd is not None:
             unpriced = [n for n, e in estimates.items() if e["worst_case_usd"] is None and not e["price_note"].startswith("managed")]
@@ -533,7 +550,7 @@ class _Runner:
         d = s.deployment
         request = s.client.prepare(list(item.messages), **self._request_params(item))
         counter = counter_for(s.client.model.family if s.client.model else None)
-        prompt_tokens = counter.count_chat(item.messages)
+        prompt_tokens = self.prompt_tokens[counter.kind][item.id]
         max_out = request.body.get("max_tokens", DEFAULT_MAX_TOKENS) * _choices(self.params)
         worst = s.price.cost(prompt_tokens, max_out)
         base = {

@@ -1,0 +1,233 @@
+"""The runner's four benchmarks, each printed as a ratio against its target or baseline.
+
+    python benchmarks/bench_runner.py [quota|timing|overhead|memory|all]
+
+1. quota     — a deployment limited to 600 requests/min (then a binding tokens/min limit), 1,000+
+               requests: achieved rate / limit >= 0.95, no failed rows, 429s <= 1% of requests.
+2. timing    — emulator profile 200 ms to first token, 50 tokens/s, 64 concurrent streams: median
+               |measured - true| TTFT <= 5 ms, median inter-token gap within 5% of 20 ms.
+3. overhead  — zero-latency emulator, 5,000 requests at concurrency 64: runner throughput / a bare
+               aiohttp loop posting the same bodies to the same emulator >= 0.7. Also printed: the
+               runner / a bare loop of the azure-ai-inference aio SDK itself, which the runner must use
+               and which alone costs most of a request's client CPU: that ratio is the runner's own overhead.
+4. memory    — 50,000 short requests: peak RSS grows by less than 100 MB over the start.
+
+The emulator runs in its own process; the runner (or the baseline loop) in this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+
+from llama_eval.catalog import Quota
+from llama_eval.config import Deployment
+from llama_eval.emulator.process import spawn_emulator
+from llama_eval.prompts import load_prompt_set
+from llama_eval.results import read_rows
+from llama_eval.runner import RunParams, run_evaluation
+
+MODEL = "Llama-3.3-70B-Instruct"
+QUIET = {"progress": "none", "announce": lambda message: None}
+
+
+def prompt_set(directory: Path, n: int, words: int = 3):
+    path = directory / f"prompts-{n}.jsonl"
+    with path.open("w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": str(i), "prompt": " ".join(["hello"] * words) + f" {i}"}) + "\n")
+    return load_prompt_set(path)
+
+
+def deployment(emu, quota: Quota | None = None) -> Deployment:
+    os.environ["BENCH_EMU_KEY"] = emu.key
+    return Deployment(name="bench", model=MODEL, kind="serverless", endpoint=f"{emu.url}/{MODEL}", key_env="BENCH_EMU_KEY", quota=quota)
+
+
+def bench_quota(tmp: Path) -> dict:
+    results = {}
+    # Case 1: requests/min binds (600/min; token limit far away).
+    n = 1020
+    with spawn_emulator("--models", MODEL, "--time-scale", "0", "--rpm", "600", "--tpm", "100000000") as emu:
+        start = time.monotonic()
+        run_evaluation(
+            [deployment(emu, Quota(rpm=600, tpm=100_000_000))], prompt_set(tmp, n), tmp / "quota-rpm", RunParams(max_tokens=16, concurrency=32), **QUIET
+        )
+        elapsed = time.monotonic() - start
+    rows = read_rows(tmp / "quota-rpm")
+    failed = sum(r["status"] not in ("ok", "length") for r in rows)
+    retried_429 = sum(r["attempts"] - 1 for r in rows)
+    results["rpm_case"] = {
+        "requests": n,
+        "limit_per_min": 600,
+        "achieved_per_min": round(n / elapsed * 60, 1),
+        "ratio_vs_limit": round(n / elapsed * 60 / 600, 3),
+        "failed_rows": failed,
+        "retries_after_429_share": round(retried_429 / n, 4),
+    }
+    # Case 2: tokens/min binds (60,000/min; each request reserves its prompt + 100 max_tokens).
+    tpm = 60_000
+    with spawn_emulator("--models", MODEL, "--time-scale", "0", "--rpm", "100000", "--tpm", str(tpm)) as emu:
+        start = time.monotonic()
+        run_evaluation(
+            [deployment(emu, Quota(rpm=100_000, tpm=tpm))], prompt_set(tmp, n, words=20), tmp / "quota-tpm", RunParams(max_tokens=100, concurrency=32), **QUIET
+        )
+        elapsed = time.monotonic() - start
+    rows = read_rows(tmp / "quota-tpm")
+    used = sum(r["usage"]["total_tokens"] for r in rows if r.get("usage"))
+    reserved = sum(r["usage"]["prompt_tokens"] + 100 for r in rows if r.get("usage"))
+    results["tpm_case"] = {
+        "requests": n,
+        "limit_tokens_per_min": tpm,
+        "used_tokens_per_min": round(used / elapsed * 60),
+        "ratio_used_vs_limit": round(used / elapsed * 60 / tpm, 3),
+        "ratio_reserved_vs_limit": round(reserved / elapsed * 60 / tpm, 3),
+        "failed_rows": sum(r["status"] not in ("ok", "length") for r in rows),
+        "retries_after_429_share": round(sum(r["attempts"] - 1 for r in rows) / n, 4),
+    }
+    return results
+
+
+def bench_timing(tmp: Path) -> dict:
+    streams, per_stream = 64, 10
+    with spawn_emulator("--models", MODEL, "--ttft", "0.2", "--tps", "50", "--rpm", "1000000", "--tpm", "1000000000") as emu:
+        run_evaluation(
+            [deployment(emu, Quota(rpm=10**6, tpm=10**9))],
+            prompt_set(tmp, streams * per_stream),
+            tmp / "timing",
+            RunParams(max_tokens=25, concurrency=streams, temperature=0.7),
+            **QUIET,
+        )
+    rows = [r for r in read_rows(tmp / "timing") if r.get("ttft_s") is not None]
+    errors = [abs(r["ttft_s"] - 0.2) * 1000 for r in rows]
+    warm = errors[streams:]  # the first wave starts in one burst; steady state after it
+    itl = statistics.median(r["itl_p50_s"] for r in rows if r.get("itl_p50_s"))
+    return {
+        "streams": streams,
+        "requests": len(rows),
+        "median_abs_ttft_error_ms": round(statistics.median(errors), 2),
+        "median_abs_ttft_error_ms_after_first_wave": round(statistics.median(warm), 2),
+        "median_itl_ms": round(itl * 1000, 3),
+        "itl_ratio_vs_profile": round(itl / 0.02, 4),
+        "targets": "ttft error <= 5 ms; itl ratio in [0.95, 1.05]",
+    }
+
+
+async def bare_loop(url: str, key: str, bodies: list[dict], concurrency: int) -> float:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        queue = list(bodies)
+
+        async def worker() -> None:
+            while queue:
+                body = queue.pop()
+                async with session.post(url, json=body, headers={"api-key": key}) as response:
+                    await response.read()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return len(bodies) / (time.perf_counter() - start)
+
+
+async def sdk_loop(endpoint: str, key: str, bodies: list[dict], concurrency: int, stream: bool) -> float:
+    """The azure-ai-inference aio client alone, retries off: the floor under any runner built on it."""
+    from azure.ai.inference.aio import ChatCompletionsClient
+    from azure.core.credentials import AzureKeyCredential
+
+    client = ChatCompletionsClient(endpoint=endpoint, credential=AzureKeyCredential(key), retry_total=0)
+    queue = list(bodies)
+
+    async def worker() -> None:
+        while queue:
+            body = queue.pop()
+            if stream:
+                response = await client.complete(messages=body["messages"], max_tokens=body["max_tokens"], stream=True)
+                async for _ in response:
+                    pass
+                await response.aclose()
+            else:
+                await client.complete(messages=body["messages"], max_tokens=body["max_tokens"])
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    rate = len(bodies) / (time.perf_counter() - start)
+    await client.close()
+    return rate
+
+
+def bench_overhead(tmp: Path, n: int = 5000) -> dict:
+    prompts = prompt_set(tmp, n)
+    out = {}
+    with spawn_emulator("--models", MODEL, "--time-scale", "0", "--rpm", "1000000000", "--tpm", "1000000000000") as emu:
+        for stream in (False, True):
+            bodies = [{"messages": list(item.messages), "max_tokens": 16, "stream": stream} for item in prompts]
+            asyncio.run(bare_loop(f"{emu.url}/{MODEL}/chat/completions", emu.key, bodies[:500], 64))  # warm-up
+            bare = asyncio.run(bare_loop(f"{emu.url}/{MODEL}/chat/completions", emu.key, bodies, 64))
+            sdk = asyncio.run(sdk_loop(f"{emu.url}/{MODEL}", emu.key, bodies, 64, stream))
+            start = time.perf_counter()
+            run_evaluation(
+                [deployment(emu, Quota(rpm=10**9, tpm=10**12))],
+                prompts,
+                tmp / f"overhead-{stream}",
+                RunParams(max_tokens=16, concurrency=64, stream=stream),
+                **QUIET,
+            )
+            runner = n / (time.perf_counter() - start)
+            out["streaming" if stream else "non_streaming"] = {
+                "requests": n,
+                "bare_aiohttp_req_per_s": round(bare),
+                "sdk_only_req_per_s": round(sdk),
+                "runner_req_per_s": round(runner),
+                "ratio_vs_bare_aiohttp": round(runner / bare, 3),
+                "ratio_vs_sdk_only": round(runner / sdk, 3),
+            }
+    out["target_ratio_vs_bare_aiohttp"] = 0.7
+    return out
+
+
+def bench_memory(tmp: Path, n: int = 50_000) -> dict:
+    prompts = prompt_set(tmp, n, words=1)
+    with spawn_emulator("--models", MODEL, "--time-scale", "0", "--rpm", "1000000000", "--tpm", "1000000000000") as emu:
+        dep = deployment(emu, Quota(rpm=10**9, tpm=10**12))
+        run_evaluation([dep], prompt_set(tmp, 200, words=1), tmp / "memory-warm", RunParams(max_tokens=4, concurrency=64, stream=False), **QUIET)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        start = time.perf_counter()
+        summary = run_evaluation([dep], prompts, tmp / "memory", RunParams(max_tokens=4, concurrency=64, stream=False), **QUIET)
+        elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "requests": n,
+        "rows_written": summary.rows_written,
+        "statuses": dict(Counter(summary.by_status)),
+        "peak_rss_before_mb": round(before, 1),
+        "peak_rss_after_mb": round(after, 1),
+        "growth_mb": round(after - before, 1),
+        "target_growth_mb": 100,
+        "seconds": round(elapsed, 1),
+    }
+
+
+BENCHES = {"quota": bench_quota, "timing": bench_timing, "overhead": bench_overhead, "memory": bench_memory}
+
+
+def main() -> None:
+    chosen = sys.argv[1:] or ["all"]
+    names = list(BENCHES) if "all" in chosen else chosen
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            started = time.monotonic()
+            result = BENCHES[name](Path(tmp) / name if Path(tmp, name).mkdir() is None else Path(tmp))
+            print(json.dumps({"benchmark": f"runner_{name}", **result, "wall_s": round(time.monotonic() - started, 1)}, indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()
