@@ -16,6 +16,7 @@ the line and the field, and says what to write instead.
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import json
 import mimetypes
@@ -138,7 +139,9 @@ def _item(raw: Any, base: Path, where: str) -> PromptItem:
         raise PromptSetError(f"{where}: each line must be a JSON object, got {type(raw).__name__}")
     unknown = [k for k in raw if k not in FIELDS]
     if unknown:
-        raise PromptSetError(f"{where}: unknown field {unknown[0]!r}; fields: {', '.join(FIELDS)}")
+        close = difflib.get_close_matches(str(unknown[0]), FIELDS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"fields: {', '.join(FIELDS)}"
+        raise PromptSetError(f"{where}: unknown field {unknown[0]!r}; {hint}")
     item_id = raw.get("id")
     if not isinstance(item_id, (str, int)) or isinstance(item_id, bool) or str(item_id).strip() == "":
         raise PromptSetError(f"{where}: field 'id' is required (text or a number, unique in the file)")

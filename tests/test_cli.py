@@ -48,3 +48,23 @@ def test_models_before_retirement_shows_deprecated():
 def test_bad_date_is_a_usage_error():
     out = run("models", "--on", "yesterday")
     assert out.returncode == 2 and "invalid fromisoformat value" in out.stderr
+
+
+def test_run_names_unknown_deployment_and_bad_prompt_line(tmp_path):
+    from llama_eval.paths import data_dir
+
+    config = data_dir() / "deployments.emulator.yaml"
+    prompts = data_dir() / "prompts" / "quickstart.jsonl"
+    out = run("run", "-d", str(config), "-p", str(prompts), "-o", str(tmp_path / "r"), "--only", "llama33-7b")
+    assert out.returncode == 2 and "no deployment named 'llama33-7b'; did you mean 'llama33-70b'?" in out.stderr
+    assert "deployments.emulator.yaml" in out.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "prompt": "ok"}\n{"id": "b", "promt": "typo"}\n')
+    out = run("run", "-d", str(config), "-p", str(bad), "-o", str(tmp_path / "r"))
+    assert out.returncode == 2 and "bad.jsonl line 2: unknown field 'promt'; did you mean 'prompt'?" in out.stderr
+    assert not (tmp_path / "r").exists(), "nothing is created before the input is known to be good"
+
+
+def test_run_rejects_a_non_numeric_budget(tmp_path):
+    out = run("run", "-d", "x.yaml", "-p", "y.jsonl", "-o", str(tmp_path / "r"), "--budget-usd", "ten")
+    assert out.returncode != 0 and "--budget-usd 'ten' is not a number" in out.stderr

@@ -292,3 +292,28 @@ def test_sigkill_then_resume_completes_exactly_the_missing_rows(tmp_path, prompt
     assert len(final) == 13 * 4 and set(final) >= set(before)
     assert len(rows) == len(final), "nothing ran twice"
     assert read_manifest(tmp_path / "r")["sessions"] == 2
+
+
+def test_bundled_quickstart_files_run_offline(tmp_path, monkeypatch):
+    from llama_eval import load_deployments
+    from llama_eval.paths import data_dir
+
+    config = load_deployments(data_dir() / "deployments.emulator.yaml")
+    prompts = load_prompt_set(data_dir() / "prompts" / "quickstart.jsonl")
+    assert len(prompts) == 10 and {t for i in prompts for t in i.tags} == {"facts", "arithmetic"}
+    with start_emulator(time_scale=0, key="local-dev-key", models=[d.model for d in config], prompt_sets=[prompts.path]) as emu:
+        monkeypatch.setenv("LLAMA_EVAL_EMULATOR_KEY", emu.key)
+        moved = [Deployment(**{**d.__dict__, "endpoint": d.endpoint.replace("http://127.0.0.1:8000", emu.url), "headers": dict(d.headers)}) for d in config]
+        summary = run_evaluation(moved, prompts, tmp_path / "r", RunParams(temperature=0), **QUIET)
+    assert summary.status == "completed" and summary.by_status["ok"] == 40
+
+
+def test_progress_log_lines(tmp_path, prompt_file, monkeypatch, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="llama_eval.runner")
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        run_evaluation(
+            deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), tmp_path / "r", RunParams(max_tokens=10), progress="log", announce=lambda m: None
+        )
+    assert any(f"{L33.split('-')[-2].lower()}-azure: 13/13 done" in r.getMessage() for r in caplog.records)
