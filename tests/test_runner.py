@@ -317,3 +317,46 @@ def test_progress_log_lines(tmp_path, prompt_file, monkeypatch, caplog):
             deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), tmp_path / "r", RunParams(max_tokens=10), progress="log", announce=lambda m: None
         )
     assert any(f"{L33.split('-')[-2].lower()}-azure: 13/13 done" in r.getMessage() for r in caplog.records)
+
+
+def test_ctrl_c_stops_scheduling_and_leaves_a_resumable_run(tmp_path, prompt_file):
+    with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
+        config = tmp_path / "deployments.yaml"
+        config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    kind: managed\n    endpoint: {emu.url}/{L33}\n    key_env: EMU_KEY\n")
+        env = {**os.environ, "EMU_KEY": emu.key}
+        command = [
+            sys.executable,
+            "-m",
+            "llama_eval.cli",
+            "run",
+            "-d",
+            str(config),
+            "-p",
+            str(prompt_file),
+            "-o",
+            str(tmp_path / "r"),
+            "--repeats",
+            "4",
+            "--concurrency",
+            "2",
+            "--progress",
+            "none",
+            "--max-tokens",
+            "60",
+        ]
+        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        results = tmp_path / "r" / "results.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < 6):
+            time.sleep(0.02)
+        first.send_signal(signal.SIGINT)
+        _, stderr = first.communicate(timeout=60)
+        assert first.returncode == 3, stderr[-2000:]  # not completed
+        assert "Interrupted: no new requests" in stderr
+        manifest = read_manifest(tmp_path / "r")
+        assert manifest["status"] == "interrupted" and not (tmp_path / "r" / "run.lock").exists()
+        rows_after_stop = read_rows(tmp_path / "r")
+        assert len(rows_after_stop) < 52 and all(r["status"] in ("ok", "length", "content_filter") for r in rows_after_stop), "in-flight requests finished"
+        resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert len(final_rows(read_rows(tmp_path / "r"))) == 52 == len(read_rows(tmp_path / "r"))
