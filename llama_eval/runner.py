@@ -87,6 +87,7 @@ class RunParams:
     backoff_max_s: float = 30.0
     extra: ExtraParameters | None = None
     grace_s: float = 30.0
+    ramp_s: float | None = None  # spread the first wave of requests over this long; None: 10 ms per worker, at most 2 s
 
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a resumed run to continue this one (not budget, concurrency or timeouts)."""
@@ -450,7 +451,14 @@ class _Runner:
         progress = _Progress(states, self.progress_mode)
         self._install_signal_handler()
         try:
-            workers = [asyncio.create_task(self._worker(s, progress)) for s in states.values() for _ in range(min(self.params.concurrency, max(1, s.total)))]
+            workers = []
+            for s in states.values():
+                count = min(self.params.concurrency, max(1, s.total))
+                ramp = self.params.ramp_s if self.params.ramp_s is not None else min(2.0, 0.01 * count)
+                # Staggered starts: a first wave sent in one instant queues in the client (and at the
+                # service); spread out once, workers stay spread, since each starts its next request
+                # when its last one ends.
+                workers += [asyncio.create_task(self._worker(s, progress, delay=ramp * i / count)) for i in range(count)]
             await self._wait(workers)
         finally:
             progress.close()
@@ -510,13 +518,23 @@ class _Runner:
     async def _states(self, done: set[str]) -> dict[str, _DeploymentState]:
         pools: dict[str, QuotaPool] = {}
         states = {}
-        largest = max(self.params.max_tokens or DEFAULT_MAX_TOKENS, max((i.max_tokens or 0) for i in self.prompts)) * _choices(self.params)
+        # The largest single reservation: a tokens bucket must hold at least one request.
+        choices = _choices(self.params)
+        largest = max(
+            (
+                tokens + _max_tokens(item, self.params) * choices
+                for counts in self.prompt_tokens.values()
+                for item in self.prompts
+                for tokens in [counts[item.id]]
+            ),
+            default=DEFAULT_MAX_TOKENS,
+        )
         for d in self.deployments:
             pool_name = d.quota_pool or d.name
             if pool_name not in pools:
                 quota = d.effective_quota(self.catalog)
                 pools[pool_name] = QuotaPool(
-                    pool_name, quota.rpm if quota else None, quota.tpm if quota else None, quota.concurrency if quota else None, largest + 8192
+                    pool_name, quota.rpm if quota else None, quota.tpm if quota else None, quota.concurrency if quota else None, largest
                 )
             queue = deque()
             for repeat in range(self.params.repeats):
@@ -530,8 +548,13 @@ class _Runner:
             states[d.name] = _DeploymentState(d, client, pools[pool_name], price_for(self.prices, d.model, d.kind), queue, total=len(queue))
         return states
 
-    async def _worker(self, s: _DeploymentState, progress: _Progress) -> None:
+    async def _worker(self, s: _DeploymentState, progress: _Progress, delay: float = 0.0) -> None:
         assert self.stop is not None and self.writer is not None
+        if delay > 0:
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
         while s.queue and not self.stop.is_set() and s.dead is None:
             item, repeat = s.queue.popleft()
             row = await self._one(s, item, repeat)
