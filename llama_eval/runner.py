@@ -113,6 +113,7 @@ class RunSummary:
     cost_usd: Decimal = Decimal(0)
     retries: int = 0
     duration_s: float = 0.0
+    client_loop_lag: dict[str, float] = field(default_factory=dict)
 
     def __str__(self) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.by_status.items())) or "nothing run"
@@ -265,6 +266,26 @@ class _DeploymentState:
     errors: int = 0
     successes: int = 0
     dead: str | None = None  # why the deployment was stopped (auth, unreachable)
+
+
+class _LoopLag:
+    """How late the event loop wakes up: when it lags, the client is saturated and latency is inflated."""
+
+    def __init__(self, interval_s: float = 0.05):
+        self.interval_s = interval_s
+        self.samples: deque[float] = deque(maxlen=100_000)
+
+    async def watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(self.interval_s)
+            self.samples.append(loop.time() - start - self.interval_s)
+
+    def summary(self) -> dict[str, float]:
+        if not self.samples:
+            return {}
+        return {"p50_ms": round(1000 * _percentile(list(self.samples), 0.5), 2), "p95_ms": round(1000 * _percentile(list(self.samples), 0.95), 2)}
 
 
 class _Progress:
@@ -449,6 +470,8 @@ class _Runner:
         self.writer = ResultsWriter(self.run_dir)
         states = await self._states(done)
         progress = _Progress(states, self.progress_mode)
+        lag = _LoopLag()
+        lag_task = asyncio.create_task(lag.watch())
         self._install_signal_handler()
         try:
             workers = []
@@ -461,8 +484,15 @@ class _Runner:
                 workers += [asyncio.create_task(self._worker(s, progress, delay=ramp * i / count)) for i in range(count)]
             await self._wait(workers)
         finally:
+            lag_task.cancel()
             progress.close()
             self._remove_signal_handler()
+            self.summary.client_loop_lag = lag.summary()
+            if self.summary.client_loop_lag.get("p95_ms", 0) > 10:
+                self.announce(
+                    f"Warning: this client was saturated (event-loop lag p95 {self.summary.client_loop_lag['p95_ms']} ms): "
+                    "measured latencies include time waiting for this machine's CPU; lower --concurrency for clean latency figures."
+                )
             for s in states.values():
                 await s.client.close()
             self.writer.close()
@@ -696,14 +726,17 @@ class _Runner:
             async with stream:
                 async for update in stream:
                     now = time.perf_counter()
-                    for choice in update.choices or []:
-                        content = choice.delta.content if choice.delta else None
+                    # Raw mapping access: the SDK models are mappings over the JSON, and their
+                    # attributes deserialise on every access — this loop runs once per token.
+                    for choice in update.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        content = delta.get("content")
                         if content:
-                            texts.setdefault(choice.index, []).append(content)
+                            texts.setdefault(choice.get("index", 0), []).append(content)
                             arrivals.append(now)
-                        if choice.finish_reason:
-                            finish[choice.index] = str(choice.finish_reason)
-                    if update.usage:
+                        if choice.get("finish_reason"):
+                            finish[choice.get("index", 0)] = str(choice["finish_reason"])
+                    if update.get("usage"):
                         usage = update.usage
             end = time.perf_counter()
             choices = ["".join(texts.get(i, [])) for i in range(max(list(texts) + list(finish) + [0]) + 1)]
@@ -796,6 +829,7 @@ class _Runner:
             "cost_usd": str(self.summary.cost_usd),
             "stopped_deployments": {n: s.dead for n, s in states.items() if s.dead},
             "rate_limited_by_pool": {s.pool.name: s.pool.rate_limited for s in states.values()},
+            "client_loop_lag": self.summary.client_loop_lag,
         }
 
 
