@@ -178,6 +178,37 @@ def _key_credential(deployment: Deployment, credential: Any) -> Any:
     return None
 
 
+def _transport(deployment: Deployment, endpoint: str, *, sdk_retries: bool, timeout: float, credential: Any, aio: bool) -> Any:
+    """The transport the deployment's ``api`` names, with its credential (sync or asyncio)."""
+    cred = _key_credential(deployment, credential)
+    if cred is None:
+        if aio:
+            from azure.identity.aio import DefaultAzureCredential as AsyncDefault
+
+            cred = AsyncDefault()
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            cred = DefaultAzureCredential()
+    if deployment.api == "openai-v1":
+        if isinstance(cred, AzureKeyCredential):
+            api_key: Any = cred.key
+        elif aio:
+            from azure.identity.aio import get_bearer_token_provider as async_provider
+
+            api_key = async_provider(cred, deployment.token_scope())
+        else:
+            from azure.identity import get_bearer_token_provider
+
+            api_key = get_bearer_token_provider(cred, deployment.token_scope())
+        cls: Any = AsyncOpenAITransport if aio else OpenAITransport
+        return cls(endpoint, api_key, sdk_retries=sdk_retries, timeout=timeout, headers=deployment.headers)
+    cls = AsyncAzureInferenceTransport if aio else AzureInferenceTransport
+    return cls(
+        endpoint, cred, scope=deployment.token_scope(), sdk_retries=sdk_retries, timeout=timeout, api_version=deployment.api_version, headers=deployment.headers
+    )
+
+
 def make_client(
     deployment: Deployment | None = None,
     *,
@@ -193,30 +224,7 @@ def make_client(
     credential: an ``AzureKeyCredential`` or ``TokenCredential`` to use instead of the deployment's auth.
     """
     deployment, model, endpoint = _resolve(deployment, catalog)
-    cred = _key_credential(deployment, credential)
-    if cred is None:
-        from azure.identity import DefaultAzureCredential
-
-        cred = DefaultAzureCredential()
-    if deployment.api == "openai-v1":
-        if isinstance(cred, AzureKeyCredential):
-            api_key: Any = cred.key
-        else:
-            from azure.identity import get_bearer_token_provider
-
-            api_key = get_bearer_token_provider(cred, deployment.token_scope())
-        transport: Any = OpenAITransport(endpoint, api_key, sdk_retries=sdk_retries, timeout=timeout, headers=deployment.headers)
-    else:
-        transport = AzureInferenceTransport(
-            endpoint,
-            cred,
-            scope=deployment.token_scope(),
-            sdk_retries=sdk_retries,
-            timeout=timeout,
-            api_version=deployment.api_version,
-            headers=deployment.headers,
-        )
-    return LlamaClient(deployment, model, transport)
+    return LlamaClient(deployment, model, _transport(deployment, endpoint, sdk_retries=sdk_retries, timeout=timeout, credential=credential, aio=False))
 
 
 def make_async_client(
@@ -229,27 +237,4 @@ def make_async_client(
 ) -> AsyncLlamaClient:
     """The asyncio twin of ``make_client``; ``credential`` may be an ``AsyncTokenCredential``."""
     deployment, model, endpoint = _resolve(deployment, catalog)
-    cred = _key_credential(deployment, credential)
-    if cred is None:
-        from azure.identity.aio import DefaultAzureCredential
-
-        cred = DefaultAzureCredential()
-    if deployment.api == "openai-v1":
-        if isinstance(cred, AzureKeyCredential):
-            api_key: Any = cred.key
-        else:
-            from azure.identity.aio import get_bearer_token_provider
-
-            api_key = get_bearer_token_provider(cred, deployment.token_scope())
-        transport: Any = AsyncOpenAITransport(endpoint, api_key, sdk_retries=sdk_retries, timeout=timeout, headers=deployment.headers)
-    else:
-        transport = AsyncAzureInferenceTransport(
-            endpoint,
-            cred,
-            scope=deployment.token_scope(),
-            sdk_retries=sdk_retries,
-            timeout=timeout,
-            api_version=deployment.api_version,
-            headers=deployment.headers,
-        )
-    return AsyncLlamaClient(deployment, model, transport)
+    return AsyncLlamaClient(deployment, model, _transport(deployment, endpoint, sdk_retries=sdk_retries, timeout=timeout, credential=credential, aio=True))

@@ -135,24 +135,115 @@ def iter_final(run_dir: str | Path) -> Iterator[dict[str, Any]]:
     yield from final_rows(read_rows(run_dir)).values()
 
 
+# The flat, typed columns of a result row (nested ``usage`` becomes ``usage.*``; ``params`` is JSON text).
+COLUMNS: dict[str, str] = {
+    "key": "string",
+    "deployment": "string",
+    "model": "string",
+    "api": "string",
+    "prompt_id": "string",
+    "repeat": "int64",
+    "tags": "list<string>",
+    "status": "string",
+    "http_status": "int64",
+    "error_code": "string",
+    "error_message": "string",
+    "response_text": "string",
+    "choices": "list<string>",
+    "finish_reason": "string",
+    "usage.prompt_tokens": "int64",
+    "usage.completion_tokens": "int64",
+    "usage.total_tokens": "int64",
+    "usage_source": "string",
+    "streamed": "bool",
+    "ttft_s": "float64",
+    "e2e_s": "float64",
+    "itl_mean_s": "float64",
+    "itl_p50_s": "float64",
+    "itl_p95_s": "float64",
+    "output_tps": "float64",
+    "content_chunks": "int64",
+    "timing_note": "string",
+    "attempts": "int64",
+    "retry_wait_s": "float64",
+    "queue_wait_s": "float64",
+    "started_at": "string",
+    "finished_at": "string",
+    "params": "string",
+    "cost_usd": "decimal",
+    "price_known": "bool",
+}
+
+
+def flatten_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as the flat columns of COLUMNS (missing fields are None)."""
+    usage = row.get("usage") or {}
+    flat = {name: row.get(name) for name in COLUMNS if "." not in name}
+    flat.update({f"usage.{k}": usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")})
+    flat["params"] = json.dumps(row["params"], sort_keys=True) if row.get("params") is not None else None
+    return flat
+
+
+def _final_line_numbers(path: Path) -> set[int]:
+    """Line numbers holding the final row of each key (one pass, keeps only keys and numbers)."""
+    last: dict[str, tuple[int, bool]] = {}
+    with path.open("rb") as f:
+        for number, line in enumerate(f):
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a torn last line: read_rows reports it
+            last[row["key"]] = (number, row["status"] not in NOT_FINAL)
+    return {number for number, final in last.values() if final}
+
+
 def load_run(run_dir: str | Path):
-    """The run's final rows as a pandas DataFrame, one row per (deployment, prompt, repeat)."""
+    """The run's final rows as a pandas DataFrame (columns of COLUMNS), one per (deployment, prompt, repeat)."""
     import pandas as pd
 
-    rows = list(final_rows(read_rows(run_dir)).values())
-    frame = pd.json_normalize(rows) if rows else pd.DataFrame(columns=["key", "deployment", "prompt_id", "repeat", "status"])
-    if "cost_usd" in frame:
-        frame["cost_usd"] = pd.to_numeric(frame["cost_usd"], errors="coerce")
+    rows = [flatten_row(r) for r in final_rows(read_rows(run_dir)).values()]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame["cost_usd"] = pd.to_numeric(frame["cost_usd"], errors="coerce")
     return frame
 
 
-def write_parquet(run_dir: str | Path) -> Path | None:
-    """results.parquet beside results.jsonl, for fast loading in notebooks (needs pyarrow)."""
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return None
-    frame = load_run(run_dir)
-    path = Path(run_dir) / "results.parquet"
-    frame.to_parquet(path, index=False)
-    return path
+def _arrow_schema():
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "list<string>": pa.list_(pa.string()),
+        "decimal": pa.decimal128(38, 18),  # exact dollars: no float rounding in sums
+    }
+    return pa.schema([(name, types[kind]) for name, kind in COLUMNS.items()])
+
+
+def write_parquet(run_dir: str | Path, batch_rows: int = 5000) -> Path:
+    """results.parquet beside results.jsonl, written in batches so memory stays flat for any run size."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = Path(run_dir) / RESULTS
+    target = Path(run_dir) / "results.parquet"
+    keep = _final_line_numbers(source) if source.exists() else set()
+    schema = _arrow_schema()
+    batch: list[dict[str, Any]] = []
+    with pq.ParquetWriter(target, schema) as writer:
+        if source.exists():
+            with source.open("rb") as f:
+                for number, line in enumerate(f):
+                    if number not in keep:
+                        continue
+                    flat = flatten_row(json.loads(line))
+                    flat["cost_usd"] = Decimal(flat["cost_usd"]) if flat["cost_usd"] is not None else None
+                    batch.append(flat)
+                    if len(batch) >= batch_rows:
+                        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                        batch.clear()
+        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    return target

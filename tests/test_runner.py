@@ -251,36 +251,27 @@ def test_manifest_and_rows_hold_no_secret(tmp_path, prompt_file, monkeypatch):
             assert "LLAMAEVAL-SECRET-KEY-4242" not in path.read_text(), path.name
 
 
+def _cli_run(tmp_path: Path, emu, prompt_file: Path) -> tuple[list[str], dict[str, str]]:
+    """The `llama-eval run` command line and environment for a run against ``emu`` (4 repeats, slow enough to interrupt)."""
+    config = tmp_path / "deployments.yaml"
+    config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    kind: managed\n    endpoint: {emu.url}/{L33}\n    key_env: EMU_KEY\n")
+    command = [sys.executable, "-m", "llama_eval.cli", "run", "-d", str(config), "-p", str(prompt_file), "-o", str(tmp_path / "r")]
+    command += ["--repeats", "4", "--concurrency", "2", "--progress", "none", "--max-tokens", "60"]
+    return command, {**os.environ, "EMU_KEY": emu.key}
+
+
+def _wait_for_rows(run_dir: Path, count: int) -> None:
+    results = run_dir / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < count):
+        time.sleep(0.02)
+
+
 def test_sigkill_then_resume_completes_exactly_the_missing_rows(tmp_path, prompt_file):
     with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
-        config = tmp_path / "deployments.yaml"
-        config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    kind: managed\n    endpoint: {emu.url}/{L33}\n    key_env: EMU_KEY\n")
-        env = {**os.environ, "EMU_KEY": emu.key}
-        command = [
-            sys.executable,
-            "-m",
-            "llama_eval.cli",
-            "run",
-            "-d",
-            str(config),
-            "-p",
-            str(prompt_file),
-            "-o",
-            str(tmp_path / "r"),
-            "--repeats",
-            "4",
-            "--concurrency",
-            "2",
-            "--progress",
-            "none",
-            "--max-tokens",
-            "60",
-        ]
+        command, env = _cli_run(tmp_path, emu, prompt_file)
         victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        results = tmp_path / "r" / "results.jsonl"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < 8):
-            time.sleep(0.02)
+        _wait_for_rows(tmp_path / "r", 8)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         before = final_rows(read_rows(tmp_path / "r"))
@@ -321,34 +312,9 @@ def test_progress_log_lines(tmp_path, prompt_file, monkeypatch, caplog):
 
 def test_ctrl_c_stops_scheduling_and_leaves_a_resumable_run(tmp_path, prompt_file):
     with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
-        config = tmp_path / "deployments.yaml"
-        config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    kind: managed\n    endpoint: {emu.url}/{L33}\n    key_env: EMU_KEY\n")
-        env = {**os.environ, "EMU_KEY": emu.key}
-        command = [
-            sys.executable,
-            "-m",
-            "llama_eval.cli",
-            "run",
-            "-d",
-            str(config),
-            "-p",
-            str(prompt_file),
-            "-o",
-            str(tmp_path / "r"),
-            "--repeats",
-            "4",
-            "--concurrency",
-            "2",
-            "--progress",
-            "none",
-            "--max-tokens",
-            "60",
-        ]
+        command, env = _cli_run(tmp_path, emu, prompt_file)
         first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        results = tmp_path / "r" / "results.jsonl"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < 6):
-            time.sleep(0.02)
+        _wait_for_rows(tmp_path / "r", 6)
         first.send_signal(signal.SIGINT)
         _, stderr = first.communicate(timeout=60)
         assert first.returncode == 3, stderr[-2000:]  # not completed
@@ -360,3 +326,27 @@ def test_ctrl_c_stops_scheduling_and_leaves_a_resumable_run(tmp_path, prompt_fil
         resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert len(final_rows(read_rows(tmp_path / "r"))) == 52 == len(read_rows(tmp_path / "r"))
+
+
+def test_parquet_holds_exactly_the_final_rows_with_exact_costs(tmp_path, prompt_file, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from llama_eval.results import COLUMNS, write_parquet
+
+    prompts = load_prompt_set(prompt_file)
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        deps = deployments(emu, monkeypatch, L33)
+        # budget-skip some rows first, then resume with room: superseded rows must not reach the parquet
+        run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=50, budget_usd=Decimal("0.0003"), budget_preflight=False), **QUIET)
+        run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=50, budget_usd=Decimal("1"), budget_preflight=False), resume=True, **QUIET)
+    rows = read_rows(tmp_path / "r")
+    assert len(rows) > 13, "the first session skipped some rows for budget"
+    table = pq.read_table(write_parquet(tmp_path / "r", batch_rows=4))  # tiny batches: several write calls
+    assert table.column_names == list(COLUMNS)
+    final = final_rows(rows)
+    assert sorted(table.column("key").to_pylist()) == sorted(final)
+    assert "budget_skipped" not in table.column("status").to_pylist()
+    exact = sum((Decimal(r["cost_usd"]) for r in final.values() if r["cost_usd"] is not None), Decimal(0))
+    assert sum(v for v in table.column("cost_usd").to_pylist() if v is not None) == exact
+    frame = load_run(tmp_path / "r")
+    assert list(frame.columns) == list(COLUMNS) and len(frame) == 13
