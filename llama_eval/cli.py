@@ -32,16 +32,12 @@ def _models(args: argparse.Namespace) -> int:
         ("output_usd_per_1m", "out $/1M"),
         ("replacement", "use instead"),
     ]
-    cells = [[str(h) for _, h in columns]]
+    cells = []
     for r in rows:
         # "no price" only where a serverless offer exists and its price is unknown; managed-only models show "-"
         unpriced = "no price" if r["serverless"] != "-" else "-"
         cells.append([(unpriced if k.endswith("per_1m") else "-") if r[k] is None else str(r[k]) for k, _ in columns])
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    print(_table([h for _, h in columns], cells))
     print("\nPrices: serverless pay-as-you-go, USD per 1M tokens (data/prices.csv). Managed compute is billed per VM-hour.")
     return 0
 
@@ -130,6 +126,93 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if summary.status == "completed" else 3
 
 
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    cells = [headers, *rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _duration(minutes: float) -> str:
+    return f"{minutes * 60:.0f} s" if minutes < 1 else f"{minutes:.1f} min"
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from .config import load_deployments
+    from .cost import estimate_run, usd
+    from .prices import load_prices
+    from .prompts import load_prompt_set
+
+    config = load_deployments(args.deployments)
+    prices = load_prices(args.prices)
+    estimates = estimate_run(list(config), load_prompt_set(args.prompts), prices, repeats=args.repeats, max_tokens=args.max_tokens, previous_run=args.from_run)
+    rows = []
+    for name, e in estimates.items():
+        minutes = "-" if e["quota_minutes"] is None else f"{_duration(e['quota_minutes'])} ({e['quota_binding']})"
+        tokens = f"{e['prompt_tokens']}" + ("" if e["prompt_tokens_exact"] else " (est.)")
+        managed = e["price_note"].startswith("managed")
+        worst = "VM-hours" if managed else usd(e["worst_case_usd"], 4)
+        expected = "VM-hours" if managed else (usd(e["expected_usd"], 4) if e["expected_usd"] is not None else "-")
+        rows.append([name, str(e["requests"]), tokens, str(e["max_output_tokens"]), expected, worst, minutes, e["price_note"]])
+    print(_table(["deployment", "requests", "prompt tokens", "max output", "expected", "worst case", "quota time", "note"], rows))
+    print(f"\nPrices: {', '.join(str(p) for p in prices.sources)} (digest {prices.digest}). Worst case: every answer at max_tokens.")
+    if not args.from_run:
+        print("Expected cost needs a previous run of the same prompts: --from-run runs/NAME")
+    return 0
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog
+    from .config import Compute
+    from .cost import TrafficProfile, break_even_figure, projection, run_costs, usd
+    from .prices import load_prices
+
+    actual = run_costs(args.run_dir)
+    rows = []
+    for name, d in actual["deployments"].items():
+        error = f"{float(d['estimate_error']):+.1%}" if d["estimate_error"] is not None else "-"
+        per_1k = usd(d["usd_per_1k_requests"], 4) if d["cost_usd"] or not d["unpriced_rows"] else "no price"
+        rows.append(
+            [
+                name,
+                str(d["requests"]),
+                str(d["prompt_tokens"]),
+                str(d["completion_tokens"]),
+                usd(d["cost_usd"]) if not d["unpriced_rows"] else "no price",
+                per_1k,
+                error,
+            ]
+        )
+    print(_table(["deployment", "requests", "prompt tokens", "completion tokens", "cost", "per 1k requests", "expected vs actual"], rows))
+    print(f"\nTotal ${actual['total_usd']}; price tables {actual['prices'].get('tables')} (digest {actual['prices'].get('digest')})")
+    if args.requests_per_day is None:
+        return 0
+    prices = load_prices(args.prices)
+    catalog = load_catalog()
+    models = sorted({d["model"] for d in actual["deployments"].values() if d["model"]})
+    profile = TrafficProfile.from_run(args.run_dir, args.requests_per_day)
+    managed = []
+    for model in models:
+        sku = args.sku or catalog.get(model).offer("managed").recommended_sku
+        managed.append((model, Compute(sku=sku, instances=args.instances, region=args.region, hours_per_day=args.hours_per_day)))
+    result = projection(profile, prices, models, managed)
+    tokens_in, tokens_out = float(profile.input_tokens), float(profile.output_tokens)
+    print(f"\nProjection: {args.requests_per_day:g} requests/day, {tokens_in:.0f} tokens in and {tokens_out:.0f} out per request (from the run)")
+    print(
+        _table(
+            ["option", "per request", "per month", "note"],
+            [[n, usd(o["per_request_usd"], 6), usd(o["monthly_usd"], 2), o["note"]] for n, o in result["options"].items()],
+        )
+    )
+    for point in result["break_even"]:
+        print(f"  break-even: {point['serverless']} = {point['managed']} at {float(point['requests_per_day']):,.0f} requests/day")
+    if args.figure:
+        break_even_figure(result).write_html(args.figure, include_plotlyjs=True)
+        print(f"figure: {args.figure}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-eval", description="Evaluate Meta Llama deployments on Azure AI Foundry: quality, latency, cost.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
     run.add_argument("--progress", choices=["auto", "bar", "log", "none"], default="auto")
     run.set_defaults(func=_run)
+
+    est = sub.add_parser("estimate", help="cost and quota time of a run before running it")
+    est.add_argument("-d", "--deployments", required=True)
+    est.add_argument("-p", "--prompts", required=True)
+    est.add_argument("--repeats", type=int, default=1)
+    est.add_argument("--max-tokens", type=int, help="default max_tokens (an item's own wins; default 512)")
+    est.add_argument("--from-run", help="a previous run of the same prompts: expected output lengths")
+    est.add_argument("--prices", help="a price override CSV")
+    est.set_defaults(func=_estimate)
+
+    cost = sub.add_parser("cost", help="actual cost of a run; with --requests-per-day, the monthly projection and break-even")
+    cost.add_argument("run_dir")
+    cost.add_argument("--requests-per-day", type=float, help="production volume to project (token means from the run)")
+    cost.add_argument("--sku", help="managed-compute VM SKU (default: the catalog's recommended SKU per model)")
+    cost.add_argument("--instances", type=int, default=1)
+    cost.add_argument("--hours-per-day", type=float, default=24.0)
+    cost.add_argument("--region", default="eastus")
+    cost.add_argument("--prices", help="a price override CSV")
+    cost.add_argument("--figure", help="write the break-even figure as standalone HTML here")
+    cost.set_defaults(func=_cost)
     return parser
 
 

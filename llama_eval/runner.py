@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .catalog import Catalog, load_catalog
 from .client import AsyncLlamaClient, make_async_client
 from .config import Deployment, DeploymentsConfig
-from .cost import RequestPrice, price_for
+from .cost import DEFAULT_MAX_TOKENS, RequestPrice, estimate_run, max_tokens_for, price_for
 from .errors import (
     AuthenticationError,
     ContentFilterError,
@@ -55,7 +55,6 @@ from .tokens import counter_for
 
 log = logging.getLogger("llama_eval.runner")
 
-DEFAULT_MAX_TOKENS = 512
 RETRYABLE_STATUS = {408, 409, 500, 502, 503, 504}
 LOCK = "run.lock"
 
@@ -141,10 +140,6 @@ def _deployment_record(d: Deployment) -> dict[str, Any]:
     return record
 
 
-def _max_tokens(item: PromptItem, params: RunParams) -> int:
-    return item.max_tokens or params.max_tokens or DEFAULT_MAX_TOKENS
-
-
 def _choices(params: RunParams) -> int:
     extra = params.extra or ExtraParameters()
     return max(extra.n or 1, extra.best_of or 0)
@@ -190,42 +185,6 @@ def _acquire_lock(run_dir: Path) -> Path:
     with os.fdopen(fd, "w") as f:
         f.write(str(os.getpid()))
     return lock
-
-
-def count_prompts(prompts: PromptSet, kind: str) -> dict[str, int]:
-    """Prompt tokens (chat template included) of every item, by item id, for one tokenizer kind."""
-    counter = counter_for({"llama4": "llama-4", "llama2": "llama-2"}.get(kind))
-    return {item.id: counter.count_chat(item.messages) for item in prompts}
-
-
-def estimate_costs(
-    deployments: Sequence[Deployment],
-    prompts: PromptSet,
-    params: RunParams,
-    prices: PriceBook,
-    catalog: Catalog,
-    counts: dict[str, dict[str, int]] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Per deployment: requests, prompt tokens (counted once per tokenizer, into ``counts``), worst case."""
-    counts = counts if counts is not None else {}
-    out = {}
-    for d in deployments:
-        model = d.catalog_model(catalog)
-        counter = counter_for(model.family if model else None)
-        if counter.kind not in counts:
-            counts[counter.kind] = count_prompts(prompts, counter.kind)
-        price = price_for(prices, d.model, d.kind)
-        prompt_tokens = sum(counts[counter.kind].values()) * params.repeats
-        output_tokens = sum(_max_tokens(item, params) for item in prompts) * params.repeats * _choices(params)
-        out[d.name] = {
-            "requests": len(prompts) * params.repeats,
-            "prompt_tokens": prompt_tokens,
-            "prompt_tokens_exact": counter.exact,
-            "max_output_tokens": output_tokens,
-            "worst_case_usd": price.cost(prompt_tokens, output_tokens),
-            "price_note": price.reason,
-        }
-    return out
 
 
 # ------------------------------------------------------------------------------- the run
@@ -349,7 +308,9 @@ class _Runner:
         progress: str,
         client_factory: Callable[..., AsyncLlamaClient],
         announce: Callable[[str], None],
+        estimate_from: str | Path | None = None,
     ):
+        self.estimate_from = estimate_from
         self.deployments = list(config)
         self.prompts = prompts
         self.run_dir = run_dir
@@ -380,7 +341,17 @@ class _Runner:
             if problems:
                 raise RunError("; ".join(problems))
         self._check_requests()
-        estimates = estimate_costs(self.deployments, self.prompts, self.params, self.prices, self.catalog, self.prompt_tokens)
+        estimates = estimate_run(
+            self.deployments,
+            self.prompts,
+            self.prices,
+            repeats=self.params.repeats,
+            max_tokens=self.params.max_tokens,
+            choices=_choices(self.params),
+            catalog=self.catalog,
+            previous_run=self.estimate_from,
+            counts=self.prompt_tokens,
+        )
         self._announce_estimates(estimates)
         if self.params.budget_usd is not None:
             unpriced = [n for n, e in estimates.items() if e["worst_case_usd"] is None and not e["price_note"].startswith("managed")]
@@ -419,7 +390,7 @@ class _Runner:
             "temperature": p.temperature,
             "top_p": p.top_p,
             "seed": p.seed,
-            "max_tokens": _max_tokens(item, p),
+            "max_tokens": max_tokens_for(item, p.max_tokens),
             "extra": p.extra,
         }
 
@@ -427,6 +398,8 @@ class _Runner:
         self.announce("Estimated cost before the run (prompt tokens counted; every answer at max_tokens as the ceiling):")
         for name, e in estimates.items():
             cost = "no token cost" if e["worst_case_usd"] is None else f"at most ${e['worst_case_usd']:.4f}"
+            if e["expected_usd"] is not None:
+                cost += f" (expected ${e['expected_usd']:.4f}, from a previous run)"
             exact = "" if e["prompt_tokens_exact"] else " (estimated)"
             note = f" — {e['price_note']}" if e["price_note"] else ""
             self.announce(
@@ -552,7 +525,7 @@ class _Runner:
         choices = _choices(self.params)
         largest = max(
             (
-                tokens + _max_tokens(item, self.params) * choices
+                tokens + max_tokens_for(item, self.params.max_tokens) * choices
                 for counts in self.prompt_tokens.values()
                 for item in self.prompts
                 for tokens in [counts[item.id]]
@@ -810,7 +783,7 @@ class _Runner:
             "prices": {"digest": self.prices.digest, "tables": [str(p) for p in self.prices.sources]},
             "catalog": {"path": str(self.catalog.path), "as_of": str(self.catalog.as_of)},
             "params": {**asdict(self.params), "budget_usd": str(self.params.budget_usd) if self.params.budget_usd is not None else None},
-            "estimates": {k: {**e, "worst_case_usd": str(e["worst_case_usd"]) if e["worst_case_usd"] is not None else None} for k, e in estimates.items()},
+            "estimates": {k: {f: (str(v) if isinstance(v, Decimal) else v) for f, v in e.items()} for k, e in estimates.items()},
             "versions": {
                 "llama-eval": v("llama-eval"),
                 "azure-ai-inference": v("azure-ai-inference"),
@@ -854,8 +827,12 @@ async def arun_evaluation(
     progress: str = "auto",
     client_factory: Callable[..., AsyncLlamaClient] = make_async_client,
     announce: Callable[[str], None] | None = None,
+    estimate_from: str | Path | None = None,
 ) -> RunSummary:
-    """Run a prompt set through deployments (asyncio; ``await`` it in a notebook)."""
+    """Run a prompt set through deployments (asyncio; ``await`` it in a notebook).
+
+    ``estimate_from``: a previous run of the same prompts, for an expected (not only worst-case) cost.
+    """
     catalog = catalog or load_catalog()
     runner = _Runner(
         deployments,
@@ -868,6 +845,7 @@ async def arun_evaluation(
         progress=progress,
         client_factory=client_factory,
         announce=announce or (lambda message: print(message, file=sys.stderr)),
+        estimate_from=estimate_from,
     )
     return await runner.run()
 
@@ -894,4 +872,4 @@ def run_evaluation(*args: Any, **kwargs: Any) -> RunSummary:
     return box["result"]
 
 
-__all__ = ["BudgetError", "RunError", "RunParams", "RunSummary", "arun_evaluation", "estimate_costs", "run_evaluation"]
+__all__ = ["BudgetError", "RunError", "RunParams", "RunSummary", "arun_evaluation", "run_evaluation"]

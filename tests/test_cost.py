@@ -1,0 +1,184 @@
+"""Cost: hand-computed prices, exact estimates, actuals, projections and break-even."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from llama_eval import Deployment, load_prices
+from llama_eval.config import Compute
+from llama_eval.cost import DAYS_PER_MONTH, TrafficProfile, break_even_figure, estimate_run, managed_monthly_cost, price_for, projection, run_costs, usd
+from llama_eval.emulator import start_emulator
+from llama_eval.prompts import load_prompt_set
+from llama_eval.request import ExtraParameters
+from llama_eval.results import read_manifest, read_rows
+from llama_eval.runner import RunParams, run_evaluation
+
+L33 = "Llama-3.3-70B-Instruct"
+QUIET = {"progress": "none", "announce": lambda message: None}
+
+
+@pytest.mark.parametrize(
+    "model, prompt, completion, expected",
+    [
+        ("Meta-Llama-3.1-405B-Instruct", 19, 72, "0.00125327"),  # the Azure docs' example: 19*0.00533/1000 + 72*0.016/1000
+        ("Llama-3.3-70B-Instruct", 1000, 500, "0.001065"),  # 1500 * 0.00071 / 1000
+        ("Llama-4-Maverick-17B-128E-Instruct-FP8", 2000, 300, "0.0008"),  # 2*0.00025 + 0.3*0.001
+        ("Meta-Llama-3.1-8B-Instruct", 100, 100, "0.000091"),  # 0.1*0.0003 + 0.1*0.00061
+        ("Llama-4-Scout-17B-16E-Instruct", 1, 1, "0.00000098"),  # (0.0002 + 0.00078) / 1000
+    ],
+)
+def test_hand_computed_costs(model, prompt, completion, expected):
+    assert price_for(load_prices(), model, "serverless").cost(prompt, completion) == Decimal(expected)
+
+
+def test_no_price_and_managed_are_never_zero():
+    prices = load_prices()
+    assert price_for(prices, "Llama-2-70b-chat", "serverless").cost(10, 10) is None
+    assert "retired" in price_for(prices, "Llama-2-70b-chat", "serverless").reason
+    assert price_for(prices, L33, "managed").cost(10, 10) is None
+    assert usd(None) == "no price" and usd(Decimal("0.0000004")) == "$0.000000"
+
+
+def test_sums_of_a_million_rows_do_not_drift():
+    per_request = price_for(load_prices(), "Meta-Llama-3.1-405B-Instruct", "serverless").cost(19, 72)
+    total = sum((per_request for _ in range(1_000_000)), Decimal(0))
+    assert total == Decimal("1253.27000000")
+    assert sum(0.00125327 for _ in range(1_000_000)) != 1253.27, "floats would drift"
+
+
+@pytest.fixture
+def prompts(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"q{i}", "prompt": f"Question number {i}?", "tags": ["a" if i % 2 else "b"]}) for i in range(8)) + "\n")
+    return load_prompt_set(path)
+
+
+def _deployment(emu, monkeypatch) -> Deployment:
+    monkeypatch.setenv("EMU_KEY", emu.key)
+    return Deployment(name="l33", model=L33, endpoint=emu.deployment_url(L33), key_env="EMU_KEY")
+
+
+def test_estimate_is_exact_when_output_equals_max_tokens(tmp_path, prompts, monkeypatch):
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        dep = _deployment(emu, monkeypatch)
+        estimate = estimate_run([dep], prompts, load_prices(), repeats=2, max_tokens=40)["l33"]
+        params = RunParams(repeats=2, max_tokens=40, extra=ExtraParameters(ignore_eos=True))  # every answer runs to max_tokens
+        run_evaluation([dep], prompts, tmp_path / "r", params, **QUIET)
+    actual = run_costs(tmp_path / "r")["deployments"]["l33"]
+    assert actual["completion_tokens"] == estimate["max_output_tokens"] == 8 * 2 * 40
+    assert actual["prompt_tokens"] == estimate["prompt_tokens"]
+    assert actual["cost_usd"] == estimate["worst_case_usd"]
+    assert actual["worst_over_actual"] == 1
+
+
+def test_expected_cost_from_a_previous_run_and_its_error(tmp_path, prompts, monkeypatch):
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        dep = _deployment(emu, monkeypatch)
+        run_evaluation([dep], prompts, tmp_path / "first", RunParams(max_tokens=300, temperature=0), **QUIET)
+        estimate = estimate_run([dep], prompts, load_prices(), max_tokens=300, previous_run=tmp_path / "first")["l33"]
+        run_evaluation([dep], prompts, tmp_path / "second", RunParams(max_tokens=300, temperature=0), estimate_from=tmp_path / "first", **QUIET)
+    first_out = sum(r["usage"]["completion_tokens"] for r in read_rows(tmp_path / "first"))
+    assert estimate["expected_output_tokens"] == first_out < estimate["max_output_tokens"]
+    assert estimate["expected_usd"] < estimate["worst_case_usd"]
+    second = run_costs(tmp_path / "second")["deployments"]["l33"]
+    assert second["estimate_expected_usd"] == estimate["expected_usd"]
+    assert second["estimate_error"] == 0, "temperature 0: the second run writes exactly what the first did"
+
+
+def test_actuals_per_deployment_tag_and_thousand_requests(tmp_path, prompts, monkeypatch):
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        run_evaluation([_deployment(emu, monkeypatch)], prompts, tmp_path / "r", RunParams(max_tokens=30, repeats=2), **QUIET)
+    rows = read_rows(tmp_path / "r")
+    costs = run_costs(tmp_path / "r")
+    d = costs["deployments"]["l33"]
+    assert d["requests"] == 16 and d["cost_usd"] == sum(Decimal(r["cost_usd"]) for r in rows)
+    assert d["usd_per_1k_requests"] == d["cost_usd"] / 16 * 1000
+    assert costs["tags"]["l33|a"]["requests"] == 8 and costs["tags"]["l33|a"]["cost_usd"] + costs["tags"]["l33|b"]["cost_usd"] == d["cost_usd"]
+    assert costs["total_usd"] == d["cost_usd"]
+    assert costs["prices"]["digest"] == load_prices().digest
+
+
+def test_price_override_is_applied_and_reported(tmp_path, prompts, monkeypatch):
+    override = tmp_path / "negotiated.csv"
+    override.write_text(
+        "model,offer,input_per_1k,output_per_1k,currency,effective_date,source_url,note\n"
+        f"{L33},serverless,0.0001,0.0002,USD,2026-11-01,https://contract.example,negotiated\n"
+    )
+    prices = load_prices(override)
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        run_evaluation([_deployment(emu, monkeypatch)], prompts, tmp_path / "r", RunParams(max_tokens=30), prices=prices, **QUIET)
+    row = read_rows(tmp_path / "r")[0]
+    assert (
+        Decimal(row["cost_usd"])
+        == (Decimal(row["usage"]["prompt_tokens"]) * Decimal("0.0001") + Decimal(row["usage"]["completion_tokens"]) * Decimal("0.0002")) / 1000
+    )
+    assert str(override) in read_manifest(tmp_path / "r")["prices"]["tables"]
+    assert str(override) in run_costs(tmp_path / "r")["prices"]["tables"]
+
+
+def test_break_even_matches_a_hand_calculation():
+    prices = load_prices()
+    profile = TrafficProfile.of(requests_per_day=10_000, input_tokens=1000, output_tokens=200)
+    result = projection(profile, prices, [L33, "Llama-2-70b-chat"], [(L33, Compute(sku="Standard_NC96ads_A100_v4", instances=1))])
+    per_request = Decimal("1200") * Decimal("0.00071") / 1000  # 0.000852
+    managed = Decimal("14.692") * 24 * Decimal(730) / 24  # 10,725.16 a month
+    serverless = result["options"][f"{L33} (serverless)"]
+    assert serverless["per_request_usd"] == per_request
+    assert serverless["monthly_usd"] == per_request * 10_000 * Decimal(730) / 24
+    assert result["options"][f"{L33} (managed, 1x Standard_NC96ads_A100_v4)"]["monthly_usd"] == managed == Decimal("10725.16")
+    [point] = result["break_even"]
+    assert point["requests_per_month"] == managed / per_request
+    assert round(point["requests_per_day"]) == 413_859  # 10,725.16 / 0.000852 / (730/24)
+    unpriced = result["options"]["Llama-2-70b-chat (serverless)"]
+    assert unpriced["monthly_usd"] is None and "no price" in unpriced["note"]
+
+
+def test_scheduled_hours_scale_managed_cost():
+    prices = load_prices()
+    always = managed_monthly_cost(prices, Compute(sku="Standard_NC24ads_A100_v4"))
+    office = managed_monthly_cost(prices, Compute(sku="Standard_NC24ads_A100_v4", instances=2, hours_per_day=10))
+    assert always == Decimal("3.673") * 730 and office == Decimal("3.673") * 2 * 10 * DAYS_PER_MONTH
+
+
+def test_break_even_figure_marks_the_crossing():
+    result = projection(TrafficProfile.of(10_000, 1000, 200), load_prices(), [L33], [(L33, Compute(sku="Standard_NC96ads_A100_v4"))])
+    figure = break_even_figure(result)
+    names = [t.name for t in figure.data]
+    assert f"{L33} (serverless)" in names and any("managed" in n for n in names)
+    crossing = next(t for t in figure.data if t.mode == "markers+text")
+    assert crossing.x[0] == pytest.approx(float(result["break_even"][0]["requests_per_month"]))
+    assert figure.layout.xaxis.type == "log"
+
+
+def test_traffic_profile_from_a_run(tmp_path, prompts, monkeypatch):
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        run_evaluation([_deployment(emu, monkeypatch)], prompts, tmp_path / "r", RunParams(max_tokens=30), **QUIET)
+    rows = read_rows(tmp_path / "r")
+    profile = TrafficProfile.from_run(tmp_path / "r", 5000)
+    assert profile.input_tokens == Decimal(sum(r["usage"]["prompt_tokens"] for r in rows)) / len(rows)
+    with pytest.raises(ValueError, match="no successful rows"):
+        TrafficProfile.from_run(tmp_path / "r", 5000, deployment="nope")
+
+
+def test_cli_estimate_and_cost(tmp_path, prompts, monkeypatch):
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        run_evaluation([_deployment(emu, monkeypatch)], prompts, tmp_path / "r", RunParams(max_tokens=30), **QUIET)
+    cli = [str(Path(sys.executable).parent / "llama-eval")]
+    from llama_eval.paths import data_dir
+
+    out = subprocess.run(
+        [*cli, "estimate", "-d", str(data_dir() / "deployments.emulator.yaml"), "-p", str(prompts.path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and "llama33-70b" in out.stdout and "VM-hours" in out.stdout
+    figure = tmp_path / "be.html"
+    out = subprocess.run(
+        [*cli, "cost", str(tmp_path / "r"), "--requests-per-day", "20000", "--figure", str(figure)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "l33" in out.stdout and "break-even" in out.stdout and figure.read_text().count("plotly") > 10
