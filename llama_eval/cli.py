@@ -213,6 +213,41 @@ def _cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from .scoring.run import score_run
+
+    summary = score_run(args.run_dir, args.prompts, seed=args.seed)
+    rows = []
+    for name, d in sorted(summary["deployments"].items(), key=lambda kv: -kv[1]["mean"]):
+        consistency = "-" if d["consistency"] is None else f"{d['consistency']:.0%}"
+        rows.append(
+            [
+                name,
+                str(d["prompts"]),
+                f"{100 * d['mean']:.1f}",
+                f"[{100 * d['ci_low']:.1f}, {100 * d['ci_high']:.1f}]",
+                str(d["failed_rows"]),
+                str(d["unscorable_rows"]),
+                consistency,
+            ]
+        )
+    print(_table(["deployment", "prompts", "score", "95% CI", "failed rows", "unscorable", "repeats agree"], rows))
+    if summary["tags"]:
+        print()
+        tag_rows = [
+            [t["deployment"], t["tag"], str(t["prompts"]), f"{100 * t['mean']:.1f}", f"[{100 * t['ci_low']:.1f}, {100 * t['ci_high']:.1f}]"]
+            for t in summary["tags"].values()
+        ]
+        print(_table(["deployment", "tag", "prompts", "score", "95% CI"], sorted(tag_rows)))
+    for c in summary["comparisons"]:
+        print("  " + c["verdict"])
+    hint = summary["sample_size_hint"]
+    if hint:
+        print(f"\nTo detect a {hint['difference_points']}-point difference with 80% power: about {hint['prompts_needed']} prompts ({hint['based_on']}).")
+    print(f"\nScores: {args.run_dir}/scores.jsonl (failed requests score 0 and are counted as failed rows)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-eval", description="Evaluate Meta Llama deployments on Azure AI Foundry: quality, latency, cost.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -286,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--prices", help="a price override CSV")
     cost.add_argument("--figure", help="write the break-even figure as standalone HTML here")
     cost.set_defaults(func=_cost)
+
+    sc = sub.add_parser("score", help="score a run: scores.jsonl, means with 95% CIs, paired verdicts")
+    sc.add_argument("run_dir")
+    sc.add_argument("--prompts", help="the prompt set (default: the one the run's manifest names)")
+    sc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    sc.set_defaults(func=_score)
     return parser
 
 

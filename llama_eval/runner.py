@@ -372,8 +372,15 @@ class _Runner:
         return done, estimates
 
     def _check_requests(self) -> None:
-        """Every prompt against every deployment's rules (images, output limits, extras), before sending."""
+        """Every prompt against every deployment's rules (images, output limits, extras) and its scorer, before sending."""
         from .request import build_request
+        from .scoring.run import check_prompt_scorers
+        from .scoring.scorers import ScorerError
+
+        try:
+            check_prompt_scorers(self.prompts)
+        except ScorerError as exc:
+            raise RunError(str(exc)) from None
 
         for d in self.deployments:
             model = d.catalog_model(self.catalog)
