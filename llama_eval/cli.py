@@ -248,6 +248,16 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from .importers import import_set
+    from .prompts import load_prompt_set
+
+    count = import_set(args.kind, args.source, args.output, limit=args.limit)
+    load_prompt_set(args.output)  # what was written must load as a prompt set
+    print(f"wrote {count} prompts to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-eval", description="Evaluate Meta Llama deployments on Azure AI Foundry: quality, latency, cost.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -327,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--prompts", help="the prompt set (default: the one the run's manifest names)")
     sc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     sc.set_defaults(func=_score)
+
+    imp = sub.add_parser("import", help="convert a public data set into a prompt set (JSONL)")
+    imp.add_argument("kind", choices=["gsm8k", "truthfulqa", "mmlu", "csv", "scitldr"])
+    imp.add_argument("source")
+    imp.add_argument("-o", "--output", required=True)
+    imp.add_argument("--limit", type=int, help="keep the first N items")
+    imp.set_defaults(func=_import)
     return parser
 
 
