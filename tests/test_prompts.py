@@ -85,3 +85,15 @@ def test_prompt_key_ignores_whitespace_differences_only():
     a = [{"role": "user", "content": "What  is\\n2+2?"}]
     assert prompt_key(a) == prompt_key([{"role": "user", "content": "What is\\n2+2?"}])
     assert prompt_key(a) != prompt_key([{"role": "system", "content": "What is\\n2+2?"}])
+
+
+def test_bundled_prompt_sets_load_and_their_scorers_check():
+    from llama_eval.paths import data_dir
+    from llama_eval.scoring.run import check_prompt_scorers
+
+    sets = {p.name: load_prompt_set(p) for p in sorted((data_dir() / "prompts").glob("*.jsonl"))}
+    assert set(sets) == {"quickstart.jsonl", "json_extraction.jsonl", "instructions.jsonl", "summaries.jsonl", "vision.jsonl"}
+    for prompts in sets.values():
+        check_prompt_scorers(prompts)
+    assert all(item.has_images for item in sets["vision.jsonl"])
+    assert all(item.scorer == "rouge_l" and item.reference for item in sets["summaries.jsonl"])
