@@ -83,3 +83,26 @@ def test_bootstrap_of_5000_items_10000_resamples_is_fast_and_small():
     elapsed = time.process_time() - start
     assert est.low < est.mean < est.high and est.n == 5000
     assert elapsed < 5, elapsed  # a loose ceiling against pathologies; the benchmark measures the real time
+
+
+def test_verdict_interval_is_for_the_better_minus_the_worse():
+    from llama_eval.scoring.stats import Comparison
+
+    c = Comparison(a="8B", b="405B", n=100, diff=-0.154, low=-0.161, high=-0.147, p=0.0001, p_holm=0.0006)
+    assert c.verdict().startswith("405B better than 8B by 15.4 points [14.7, 16.1]")
+
+
+def test_multinomial_and_index_bootstraps_agree():
+    from llama_eval.scoring import stats
+
+    rng = np.random.default_rng(6)
+    values = rng.choice([0.0, 0.5, 1.0], size=2000, p=[0.3, 0.2, 0.5])
+    fast = stats.bootstrap_ci(values, resamples=4000, seed=1)
+    original = stats.MULTINOMIAL_MAX_DISTINCT
+    stats.MULTINOMIAL_MAX_DISTINCT = 0  # force index resampling
+    try:
+        slow = stats.bootstrap_ci(values, resamples=4000, seed=1)
+    finally:
+        stats.MULTINOMIAL_MAX_DISTINCT = original
+    assert fast.mean == slow.mean
+    assert abs(fast.low - slow.low) < 0.006 and abs(fast.high - slow.high) < 0.006  # same distribution, different draws
