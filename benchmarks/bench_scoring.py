@@ -34,8 +34,17 @@ def build(run_dir: Path) -> Path:
             for i in range(PROMPTS):
                 answer = i + 7 if rng.random() < accuracy[d] else i + 8
                 status = "ok" if rng.random() > 0.01 else "content_filter"
-                row = {"key": f"{d}|q{i}|0", "deployment": d, "model": d, "prompt_id": f"q{i}", "repeat": 0, "tags": ["a" if i % 3 else "b"], "status": status,
-                       "response_text": f"Let me work it out. The answer is {answer}.", "usage": {"prompt_tokens": 20, "completion_tokens": 12, "total_tokens": 32}}  # fmt: skip
+                row = {
+                    "key": f"{d}|q{i}|0",
+                    "deployment": d,
+                    "model": d,
+                    "prompt_id": f"q{i}",
+                    "repeat": 0,
+                    "tags": ["a" if i % 3 else "b"],
+                    "status": status,
+                    "response_text": f"Let me work it out. The answer is {answer}.",
+                    "usage": {"prompt_tokens": 20, "completion_tokens": 12, "total_tokens": 32},
+                }
                 f.write(json.dumps(row) + "\n")
     from llama_eval.prompts import load_prompt_set
 
