@@ -214,9 +214,16 @@ def _cost(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from .scoring.run import score_run
+    from .scoring.run import make_judge, score_run
 
-    summary = score_run(args.run_dir, args.prompts, seed=args.seed)
+    judge = None
+    if args.judge:
+        from .config import load_deployments
+
+        if not args.deployments:
+            raise SystemExit("llama-eval score: --judge needs -d deployments.yaml, the file that defines the judge deployment")
+        judge = make_judge(args.run_dir, load_deployments(args.deployments)[args.judge])
+    summary = score_run(args.run_dir, args.prompts, judge=judge, seed=args.seed)
     rows = []
     for name, d in sorted(summary["deployments"].items(), key=lambda kv: -kv[1]["mean"]):
         consistency = "-" if d["consistency"] is None else f"{d['consistency']:.0%}"
@@ -244,6 +251,10 @@ def _score(args: argparse.Namespace) -> int:
     hint = summary["sample_size_hint"]
     if hint:
         print(f"\nTo detect a {hint['difference_points']}-point difference with 80% power: about {hint['prompts_needed']} prompts ({hint['based_on']}).")
+    if "judge" in summary:
+        j = summary["judge"]
+        print(f"\nJudge {j['deployment']}: {j['judged_rows']} rows judged ({j['from_cache']} from cache), {j['unscorable_rows']} unscorable, "
+              f"{j['requests_sent']} requests, {j['tokens']} tokens, ${j['cost_usd']} (kept apart from the evaluated models' cost)")  # fmt: skip
     print(f"\nScores: {args.run_dir}/scores.jsonl (failed requests score 0 and are counted as failed rows)")
     return 0
 
@@ -336,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("run_dir")
     sc.add_argument("--prompts", help="the prompt set (default: the one the run's manifest names)")
     sc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    sc.add_argument("--judge", help="deployment name (in -d) that grades items whose scorer is 'judge'")
+    sc.add_argument("-d", "--deployments", help="deployments YAML holding the judge deployment")
     sc.set_defaults(func=_score)
 
     imp = sub.add_parser("import", help="convert a public data set into a prompt set (JSONL)")

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..catalog import CatalogModel
 from ..prompts import PromptItem, prompt_key
+from ..scoring.judge import JUDGE_MARKER
 from ..tokens import LLAMA2_FACTOR, TokenCounter
 from .protocol import ChatCall
 
@@ -108,6 +109,24 @@ def answer_text(reference: str, correct: bool, rng: random.Random, distractors: 
     return f"{rng.choice(_OPENERS)} {wrong}"
 
 
+def _judge_reply(call: ChatCall) -> str | None:
+    """Asked in llama-eval's judge format, the emulated model grades: 5 if the answer holds the reference, else 2.
+
+    A simulated judge, deterministic, so the judge path can be exercised end to end with no model.
+    """
+    system = next((m.get("content") for m in call.messages if m.get("role") == "system"), None)
+    if not isinstance(system, str) or JUDGE_MARKER not in system:
+        return None
+    user = next((m.get("content") for m in call.messages if m.get("role") == "user"), "")
+    if not isinstance(user, str) or "\nReference:\n" not in user or "\nAnswer:\n" not in user:
+        return "Score: 1\nReason: the request did not follow the judge format."
+    reference = user.split("\nReference:\n", 1)[1].split("\n\nAnswer:\n", 1)[0].strip().lower()
+    answer = user.split("\nAnswer:\n", 1)[1].strip().lower()
+    if reference and reference != "(none)" and reference.split("\n")[0] in answer:
+        return "Score: 5\nReason: the answer agrees with the reference."
+    return "Score: 2\nReason: the answer does not match the reference."
+
+
 def filler(rng: random.Random, sentences: int) -> str:
     """Fluent, content-free prose: a few sentences drawn without repetition."""
     return " ".join(rng.sample(_SENTENCES, k=min(sentences, len(_SENTENCES))))
@@ -140,6 +159,9 @@ class Simulator:
     def draft(self, model: CatalogModel, call: ChatCall, choice: int, nonce: str) -> str:
         """The text the model 'wants' to say, before max_tokens and stop sequences cut it."""
         rng = self._rng(model, call, choice, nonce, "text")
+        judged = _judge_reply(call)
+        if judged is not None:
+            return judged
         reference = self._references.get(prompt_key(call.messages))
         if reference is not None:
             accuracy = model.benchmark_accuracy if model.benchmark_accuracy is not None else DEFAULT_ACCURACY

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..prompts import PromptItem, PromptSet, load_prompt_set
 from ..results import final_rows, read_manifest, read_rows
+from .judge import DEFAULT_RUBRIC, Judge
 from .scorers import ScorerError, check_scorer, score
 from .stats import bootstrap_ci, compare, per_prompt, sample_size
 
@@ -54,7 +56,17 @@ def _prompts_for(run_dir: Path, prompts: PromptSet | str | Path | None) -> Promp
     return loaded
 
 
-def score_rows(rows: list[dict[str, Any]], prompts: PromptSet) -> list[dict[str, Any]]:
+def _question(item: PromptItem) -> str:
+    """The conversation a judge sees: each message's text, with its role."""
+    parts = []
+    for m in item.messages:
+        content = m.get("content")
+        text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content or [] if isinstance(p, dict)) + " [image]"
+        parts.append(f"{m.get('role')}: {text}")
+    return "\n".join(parts)
+
+
+def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
     items = {item.id: item for item in prompts}
     out = []
     for row in rows:
@@ -65,6 +77,25 @@ def score_rows(rows: list[dict[str, Any]], prompts: PromptSet) -> list[dict[str,
             out.append({**base, "scorer": None, "score": None, "reason": "no scorer and no reference", "failed": False})
         elif row["status"] not in ANSWERED:
             out.append({**base, "scorer": name, "score": 0.0, "reason": f"request failed: {row['status']}", "failed": True})
+        elif name == "judge":
+            if judge is None:
+                raise ScorerError(f"{item.source}: prompt {item.id!r} uses the 'judge' scorer; pass a judge deployment (--judge NAME)")
+            rubric = item.scorer_options.get("rubric") or DEFAULT_RUBRIC
+            j = judge.judge(_question(item), row.get("response_text") or "", item.reference, rubric)
+            out.append(
+                {
+                    **base,
+                    "scorer": name,
+                    "score": j.score.value,
+                    "reason": j.reason,
+                    "failed": False,
+                    "judge": judge.name,
+                    "judge_grade": j.grade,
+                    "judge_tokens": j.prompt_tokens + j.completion_tokens,
+                    "judge_cost_usd": str(j.cost_usd) if j.cost_usd is not None else None,
+                    "judge_cached": j.cached,
+                }
+            )
         else:
             result = score(name, row.get("response_text") or "", item.reference, **dict(item.scorer_options))
             out.append({**base, "scorer": name, "score": result.value, "reason": result.reason, "failed": False})
@@ -128,18 +159,39 @@ def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def score_run(run_dir: str | Path, prompts: PromptSet | str | Path | None = None, *, seed: int = 0) -> dict[str, Any]:
+def make_judge(run_dir: str | Path, deployment: Any, *, prices: Any = None) -> Judge:
+    """A Judge on ``deployment`` (a config.Deployment), caching in the run directory, priced from the price table."""
+    from ..client import make_client
+    from ..cost import price_for
+    from ..prices import load_prices
+
+    prices = prices or load_prices()
+    return Judge(make_client(deployment), price=price_for(prices, deployment.model, deployment.kind), cache_path=Path(run_dir) / "judgments.jsonl")
+
+
+def score_run(run_dir: str | Path, prompts: PromptSet | str | Path | None = None, *, judge: Judge | None = None, seed: int = 0) -> dict[str, Any]:
     """Score a finished (or partial) run: writes scores.jsonl and scores_summary.json; returns the summary."""
     run_dir = Path(run_dir)
     prompt_set = _prompts_for(run_dir, prompts)
     check_prompt_scorers(prompt_set)
     rows = list(final_rows(read_rows(run_dir)).values())
-    scores = score_rows(rows, prompt_set)
+    scores = score_rows(rows, prompt_set, judge)
     tmp = run_dir / "scores.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as f:
         for s in scores:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
     os.replace(tmp, run_dir / "scores.jsonl")
     summary = summarize(scores, seed=seed)
+    judged = [s for s in scores if s.get("judge")]
+    if judged:
+        summary["judge"] = {
+            "deployment": judged[0]["judge"],
+            "judged_rows": len(judged),
+            "unscorable_rows": sum(s["score"] is None for s in judged),
+            "requests_sent": judge.requests_sent if judge else 0,
+            "from_cache": sum(bool(s["judge_cached"]) for s in judged),
+            "tokens": sum(s["judge_tokens"] for s in judged if not s["judge_cached"]),
+            "cost_usd": str(sum((Decimal(s["judge_cost_usd"]) for s in judged if s["judge_cost_usd"] and not s["judge_cached"]), Decimal(0))),
+        }
     (run_dir / "scores_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
