@@ -19,6 +19,7 @@ Row schema (the contract scoring, cost and reports rely on)::
     attempts, retry_wait_s, queue_wait_s, started_at, finished_at (UTC ISO 8601)
     params         the request parameters (temperature, max_tokens, ...)
     cost_usd       Decimal as text, or null when there is no token price; price_known
+    simulated      true when the answer came from the llama-eval emulator (its system_fingerprint)
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ COLUMNS: dict[str, str] = {
     "params": "string",
     "cost_usd": "decimal",
     "price_known": "bool",
+    "simulated": "bool",
 }
 
 

@@ -703,9 +703,11 @@ class _Runner:
             finish: dict[int, str | None] = {}
             arrivals: list[float] = []
             usage = None
+            fingerprint = None
             async with stream:
                 async for update in stream:
                     now = time.perf_counter()
+                    fingerprint = fingerprint or update.get("system_fingerprint")
                     # Raw mapping access: the SDK models are mappings over the JSON, and their
                     # attributes deserialise on every access — this loop runs once per token.
                     for choice in update.get("choices") or ():
@@ -728,6 +730,7 @@ class _Runner:
             choices = [c.message.content or "" for c in response.choices]
             finish_reason = str(response.choices[0].finish_reason) if response.choices else None
             usage = response.usage
+            fingerprint = response.get("system_fingerprint")
             timing = {"streamed": False, "e2e_s": round(end - t0, 6), "timing_note": "not streamed: only end-to-end time is measured"}
         if usage is not None:
             usage_dict = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
@@ -751,6 +754,7 @@ class _Runner:
             "usage": usage_dict,
             "usage_source": source,
             **timing,
+            **({"simulated": True} if fingerprint == "llama-eval-emulator" else {}),
             "_cost": cost,
         }
 

@@ -71,7 +71,7 @@ def test_faulty_endpoint_every_row_final_no_duplicates_retries_recorded(tmp_path
     filtered = next(r for r in rows if r["status"] == "content_filter" and r["model"] == L33)
     assert filtered["cost_usd"] == "0" and filtered["http_status"] == 400
     ok = next(r for r in rows if r["status"] == "ok" and r["model"] == L33)
-    assert ok["streamed"] and ok["ttft_s"] <= ok["e2e_s"] and ok["usage_source"] == "server"
+    assert ok["streamed"] and ok["ttft_s"] <= ok["e2e_s"] and ok["usage_source"] == "server" and ok["simulated"] is True
     assert (
         Decimal(ok["cost_usd"])
         == (Decimal(ok["usage"]["prompt_tokens"]) * Decimal("0.00071") + Decimal(ok["usage"]["completion_tokens"]) * Decimal("0.00071")) / 1000
@@ -89,6 +89,7 @@ def test_no_stream_records_only_e2e(tmp_path, prompt_file, monkeypatch):
         run_evaluation(deployments(emu, monkeypatch, L33), load_prompt_set(prompt_file), tmp_path / "r", RunParams(stream=False, max_tokens=20), **QUIET)
     row = next(r for r in read_rows(tmp_path / "r") if r["status"] in ("ok", "length"))
     assert row["streamed"] is False and "ttft_s" not in row and row["e2e_s"] > 0 and "only end-to-end" in row["timing_note"]
+    assert row["simulated"] is True, "the emulator's fingerprint marks the row"
 
 
 def test_pacing_keeps_under_the_quota_without_429s(tmp_path, monkeypatch):

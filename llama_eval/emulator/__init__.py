@@ -6,10 +6,11 @@ nothing needs a key or a network. ``start_emulator()`` runs one in-process for t
 """
 
 from .latency import LatencyProfile, fixed_profile, profile_for
-from .server import DEFAULT_MODELS, MARKER_HEADER, PROVIDER, Emulator, EmulatorConfig, RunningEmulator, serve_forever, start_emulator
+from .server import DEFAULT_MODELS, FINGERPRINT, MARKER_HEADER, PROVIDER, Emulator, EmulatorConfig, RunningEmulator, serve_forever, start_emulator
 
 __all__ = [
     "DEFAULT_MODELS",
+    "FINGERPRINT",
     "MARKER_HEADER",
     "PROVIDER",
     "Emulator",

@@ -50,6 +50,7 @@ DEFAULT_QUOTA = (200_000, 1_000)  # tokens/min, requests/min when the catalog ha
 FAULT_KINDS = ("500", "503", "reset", "stall", "malformed")
 MARKER_HEADER = "x-llama-eval-emulator"
 PROVIDER = "Meta (emulated)"
+FINGERPRINT = "llama-eval-emulator"  # in every response body and stream chunk: reports say "simulated"
 
 
 @dataclass
@@ -346,7 +347,7 @@ class Emulator:
             "object": "chat.completion",
             "created": created,
             "model": dep.model.id,
-            "system_fingerprint": "llama-eval-emulator",
+            "system_fingerprint": FINGERPRINT,
             "choices": choices,
             "usage": usage,
         }
@@ -370,7 +371,7 @@ class Emulator:
         await response.prepare(request)
         loop = asyncio.get_running_loop()
         start = arrival
-        base = {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": dep.model.id}
+        base = {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": dep.model.id, "system_fingerprint": FINGERPRINT}
         events = self._stream_events(call, chosen, usage, base)
         cut_at = len(events) // 2 if fault in ("reset", "malformed") else None
         sent = 0
