@@ -23,7 +23,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 demo: install
-	$(BIN)/llama-eval models
+	$(BIN)/llama-eval demo
 
 bench: install
 	@for b in benchmarks/bench_*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true

@@ -123,6 +123,12 @@ def _run(args: argparse.Namespace) -> int:
     )
     summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices), progress=args.progress)
     print(summary)
+    if args.report and summary.status == "completed":
+        from pathlib import Path
+
+        from .pipeline import build_report
+
+        print(f"report: {build_report(args.output, Path('reports') / Path(args.output).name)}")
     return 0 if summary.status == "completed" else 3
 
 
@@ -269,6 +275,25 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .pipeline import build_report
+
+    out = args.output or str(Path("reports") / Path(args.run_dir).name)
+    index = build_report(args.run_dir, out, requests_per_day=args.requests_per_day)
+    print(f"report: {index}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    index = run_demo(args.output, repeats=args.repeats)
+    print(f"report: {index}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-eval", description="Evaluate Meta Llama deployments on Azure AI Foundry: quality, latency, cost.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -321,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-attempts", type=int, default=5)
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
     run.add_argument("--progress", choices=["auto", "bar", "log", "none"], default="auto")
+    run.add_argument("--report", action="store_true", help="build the HTML report when the run completes (reports/<run name>)")
     run.set_defaults(func=_run)
 
     est = sub.add_parser("estimate", help="cost and quota time of a run before running it")
@@ -357,6 +383,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("-o", "--output", required=True)
     imp.add_argument("--limit", type=int, help="keep the first N items")
     imp.set_defaults(func=_import)
+
+    rep = sub.add_parser("report", help="run the report notebooks on a run directory and export one HTML page")
+    rep.add_argument("run_dir")
+    rep.add_argument("-o", "--output", help="report directory (default: reports/<run name>)")
+    rep.add_argument("--requests-per-day", type=int, default=10_000, help="production volume for the cost projection")
+    rep.set_defaults(func=_report)
+
+    demo = sub.add_parser("demo", help="offline end to end: emulator, four Llama variants, bundled prompt sets, HTML report")
+    demo.add_argument("-o", "--output", default="reports/demo")
+    demo.add_argument("--repeats", type=int, default=2)
+    demo.set_defaults(func=_demo)
     return parser
 
 

@@ -34,6 +34,14 @@ def show(fig: Any) -> None:
     display({"application/vnd.plotly.v1+json": fig.to_plotly_json(), "text/html": figure_html(fig)}, raw=True)
 
 
+def show_text_table(frame: pd.DataFrame) -> None:
+    """Display a table of long texts uncut (pandas escapes the HTML)."""
+    from IPython.display import display
+
+    with pd.option_context("display.max_colwidth", None):
+        display(frame)
+
+
 # --------------------------------------------------------------------------- run facts
 
 
