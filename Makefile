@@ -20,7 +20,7 @@ lint: install
 	$(BIN)/ruff check llama_eval tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks/00_quickstart.ipynb --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 demo: install
 	$(BIN)/llama-eval demo

@@ -169,3 +169,29 @@ def test_failing_notebook_names_itself(tmp_path):
     with pytest.raises(ReportError, match=r"20_quality\.ipynb failed in cell \d+"):
         build_report(run_dir, tmp_path / "out")
     assert (tmp_path / "out" / "20_quality.ipynb").exists(), "the failed notebook is kept for inspection"
+
+
+def test_evaluate_notebook_runs_with_papermill_parameters(tmp_path, monkeypatch):
+    import papermill
+
+    from llama_eval.paths import REPO_ROOT
+
+    with start_emulator(time_scale=0, models=["Llama-3.3-70B-Instruct"]) as emu:
+        monkeypatch.setenv("NOTEBOOK_TEST_KEY", emu.key)  # the kernel inherits the environment, never the key itself
+        config = tmp_path / "deployments.yaml"
+        config.write_text(
+            f"deployments:\n  - name: l33\n    model: Llama-3.3-70B-Instruct\n    endpoint: {emu.deployment_url('Llama-3.3-70B-Instruct')}\n    key_env: NOTEBOOK_TEST_KEY\n"
+        )
+        parameters = {
+            "deployments_file": str(config),
+            "prompt_set": str(REPO_ROOT / "data" / "prompts" / "quickstart.jsonl"),
+            "run_dir": str(tmp_path / "run"),
+            "max_tokens": 64,
+        }
+        out = tmp_path / "10_evaluate.ipynb"
+        papermill.execute_notebook(
+            str(REPO_ROOT / "notebooks" / "10_evaluate.ipynb"), str(out), parameters=parameters, kernel_name="python3", progress_bar=False
+        )
+    assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 10
+    assert "completed" in out.read_text()
+    assert emu.key not in out.read_text() and "NOTEBOOK_TEST_KEY" not in json.dumps(json.loads(out.read_text())["metadata"]["papermill"]["parameters"])
