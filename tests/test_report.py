@@ -179,9 +179,8 @@ def test_evaluate_notebook_runs_with_papermill_parameters(tmp_path, monkeypatch)
     with start_emulator(time_scale=0, models=["Llama-3.3-70B-Instruct"]) as emu:
         monkeypatch.setenv("NOTEBOOK_TEST_KEY", emu.key)  # the kernel inherits the environment, never the key itself
         config = tmp_path / "deployments.yaml"
-        config.write_text(
-            f"deployments:\n  - name: l33\n    model: Llama-3.3-70B-Instruct\n    endpoint: {emu.deployment_url('Llama-3.3-70B-Instruct')}\n    key_env: NOTEBOOK_TEST_KEY\n"
-        )
+        endpoint = emu.deployment_url("Llama-3.3-70B-Instruct")
+        config.write_text(f"deployments:\n  - name: l33\n    model: Llama-3.3-70B-Instruct\n    endpoint: {endpoint}\n    key_env: NOTEBOOK_TEST_KEY\n")
         parameters = {
             "deployments_file": str(config),
             "prompt_set": str(REPO_ROOT / "data" / "prompts" / "quickstart.jsonl"),
