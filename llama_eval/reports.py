@@ -278,3 +278,54 @@ def sample_answers(run_dir: str | Path, per_deployment: int = 2) -> pd.DataFrame
         return frame
     picked = frame.sort_values(["deployment", "prompt_id"]).groupby("deployment").head(per_deployment)
     return picked[["deployment", "prompt_id", "response_text"]].set_index(["deployment", "prompt_id"])
+
+
+# --------------------------------------------------------------------------- trend across runs
+
+
+def related_runs(run_dir: str | Path) -> list[Path]:
+    """Sibling run directories with the same deployments and prompt set (the same configuration), oldest first."""
+    run_dir = Path(run_dir).resolve()
+    fingerprint = (read_manifest(run_dir) or {}).get("fingerprint")
+    if not fingerprint:
+        return [run_dir]
+    same = []
+    for candidate in sorted(p for p in run_dir.parent.iterdir() if p.is_dir()):
+        manifest = read_manifest(candidate) or {}
+        other = manifest.get("fingerprint") or {}
+        if other.get("deployments") == fingerprint.get("deployments") and other.get("prompt_set_sha256") == fingerprint.get("prompt_set_sha256"):
+            same.append((manifest.get("started_at") or "", candidate))
+    return [p for _, p in sorted(same)]
+
+
+def trend_frame(run_dir: str | Path) -> pd.DataFrame:
+    """Score and cost per deployment for every run of the same configuration (one row per run and deployment)."""
+    from .cost import run_costs
+
+    rows = []
+    for run in related_runs(run_dir):
+        manifest = read_manifest(run) or {}
+        summary = quality_summary(run)
+        costs = run_costs(run)["deployments"]
+        for name, d in summary["deployments"].items():
+            per_1k = costs.get(name, {}).get("usd_per_1k_requests")
+            rows.append(
+                {
+                    "run": run.name,
+                    "started": manifest.get("started_at"),
+                    "deployment": name,
+                    "score %": round(100 * d["mean"], 1),
+                    "95% CI low": round(100 * d["ci_low"], 1),
+                    "95% CI high": round(100 * d["ci_high"], 1),
+                    "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name]["unpriced_rows"] else np.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def trend_figure(frame: pd.DataFrame):
+    import plotly.express as px
+
+    fig = px.line(frame, x="started", y="score %", color="deployment", markers=True, error_y=frame["95% CI high"] - frame["score %"],
+                  error_y_minus=frame["score %"] - frame["95% CI low"], title="Score over runs of the same configuration")  # fmt: skip
+    return fig

@@ -194,3 +194,25 @@ def test_evaluate_notebook_runs_with_papermill_parameters(tmp_path, monkeypatch)
     assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 10
     assert "completed" in out.read_text()
     assert emu.key not in out.read_text() and "NOTEBOOK_TEST_KEY" not in json.dumps(json.loads(out.read_text())["metadata"]["papermill"]["parameters"])
+
+
+def test_trend_across_runs_of_the_same_configuration(tmp_path, monkeypatch):
+    from llama_eval.reports import related_runs, trend_figure, trend_frame
+
+    prompts_path = tmp_path / "p.jsonl"
+    prompts_path.write_text(
+        "\n".join(json.dumps({"id": f"q{i}", "prompt": f"What is {i}+{i}?", "reference": str(2 * i), "scorer": "numeric"}) for i in range(6)) + "\n"
+    )
+    runs = tmp_path / "runs"
+    with start_emulator(time_scale=0, models=["Llama-3.3-70B-Instruct"], prompt_sets=[prompts_path]) as emu:
+        monkeypatch.setenv("TREND_KEY", emu.key)
+        dep = Deployment(name="l33", model="Llama-3.3-70B-Instruct", endpoint=emu.deployment_url("Llama-3.3-70B-Instruct"), key_env="TREND_KEY")
+        for name in ("2026-11-01", "2026-11-08"):
+            run_evaluation([dep], load_prompt_set(prompts_path), runs / name, RunParams(temperature=0.9), progress="none", announce=lambda m: None)
+        other = Deployment(name="other", model="Llama-3.3-70B-Instruct", endpoint=emu.deployment_url("Llama-3.3-70B-Instruct"), key_env="TREND_KEY")
+        run_evaluation([other], load_prompt_set(prompts_path), runs / "different-config", RunParams(), progress="none", announce=lambda m: None)
+    assert [p.name for p in related_runs(runs / "2026-11-08")] == ["2026-11-01", "2026-11-08"], "a different configuration is not part of the trend"
+    frame = trend_frame(runs / "2026-11-08")
+    assert list(frame["run"]) == ["2026-11-01", "2026-11-08"] and set(frame["deployment"]) == {"l33"}
+    assert frame["USD per 1k requests"].notna().all()
+    assert len(trend_figure(frame).data) == 1
