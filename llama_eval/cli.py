@@ -283,6 +283,10 @@ def _report(args: argparse.Namespace) -> int:
     out = args.output or str(Path("reports") / Path(args.run_dir).name)
     index = build_report(args.run_dir, out, requests_per_day=args.requests_per_day)
     print(f"report: {index}")
+    if args.csv:
+        from .results import export_csv
+
+        print(f"csv: {export_csv(args.run_dir, args.csv)}")
     return 0
 
 
@@ -388,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir")
     rep.add_argument("-o", "--output", help="report directory (default: reports/<run name>)")
     rep.add_argument("--requests-per-day", type=int, default=10_000, help="production volume for the cost projection")
+    rep.add_argument("--csv", help="also export the run's rows as CSV here (formulas neutralised for spreadsheets)")
     rep.set_defaults(func=_report)
 
     demo = sub.add_parser("demo", help="offline end to end: emulator, four Llama variants, bundled prompt sets, HTML report")

@@ -393,6 +393,8 @@ def load_deployments(path: str | Path | None = None, *, catalog: Catalog | None 
         mark = exc.problem_mark or exc.context_mark
         line = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{line}: not valid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:  # e.g. ReaderError: a control character in the file
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, Mapping) or "deployments" not in raw:
         raise ConfigError(f"{path}: expected a top-level 'deployments:' list (see data/deployments.example.yaml)")
     unknown = set(raw) - {"deployments"}

@@ -249,3 +249,27 @@ def write_parquet(run_dir: str | Path, batch_rows: int = 5000) -> Path:
                         batch.clear()
         writer.write_table(pa.Table.from_pylist(batch, schema=schema))
     return target
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe (OWASP CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_csv(run_dir: str | Path, path: str | Path) -> Path:
+    """The final rows as CSV (columns of COLUMNS; lists joined with '; '), safe to open in Excel."""
+    import csv
+
+    path = Path(path)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(list(COLUMNS))
+        for row in final_rows(read_rows(run_dir)).values():
+            flat = flatten_row(row)
+            writer.writerow([neutralize_cell("; ".join(v) if isinstance(v, list) else v) for v in flat.values()])
+    return path

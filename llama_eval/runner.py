@@ -191,26 +191,36 @@ def _acquire_lock(run_dir: Path) -> Path:
 
 
 class _Budget:
-    """Spent + reserved never passes the budget: each request reserves its worst case first."""
+    """Spent + reserved never passes the budget: each request reserves its worst case first.
+
+    A request that does not fit while others are in flight waits for them to settle (their unused
+    reservations come back); it is skipped only when it cannot fit even with nothing in flight.
+    """
 
     def __init__(self, limit: Decimal | None):
         self.limit = limit
         self.spent = Decimal(0)
         self.reserved = Decimal(0)
+        self._settled = asyncio.Condition()
 
-    def try_reserve(self, worst: Decimal | None) -> bool:
+    async def reserve(self, worst: Decimal | None) -> bool:
         if self.limit is None or worst is None:
             return True
-        if self.spent + self.reserved + worst > self.limit:
-            return False
-        self.reserved += worst
-        return True
+        async with self._settled:
+            while self.spent + self.reserved + worst > self.limit:
+                if self.reserved == 0:
+                    return False
+                await self._settled.wait()
+            self.reserved += worst
+            return True
 
-    def settle(self, worst: Decimal | None, actual: Decimal | None) -> None:
-        if self.limit is not None and worst is not None:
-            self.reserved -= worst
-        if actual is not None:
-            self.spent += actual
+    async def settle(self, worst: Decimal | None, actual: Decimal | None) -> None:
+        async with self._settled:
+            if self.limit is not None and worst is not None:
+                self.reserved -= worst
+            if actual is not None:
+                self.spent += actual
+            self._settled.notify_all()
 
 
 @dataclass
@@ -597,7 +607,7 @@ class _Runner:
             "params": {k: v for k, v in self._request_params(item).items() if v is not None and k != "extra"}
             | ({"extra": self.params.extra.to_dict()} if self.params.extra else {}),
         }
-        if not self.budget.try_reserve(worst):
+        if not await self.budget.reserve(worst):
             return {
                 **base,
                 "status": "budget_skipped",
@@ -639,6 +649,8 @@ class _Runner:
                         outcome = self._error_outcome(status, exc)
                         if status == "connection_error" and s.successes == 0:
                             self._kill(s, f"unreachable at {redact_url(d.resolve_endpoint())}: {exc}")
+                        elif exc.status_code == 404 and s.successes == 0:
+                            self._kill(s, f"not found at {redact_url(d.resolve_endpoint())} ({exc}); check the endpoint and deployment_name")
                         break
                     wait = exc.retry_after_s if exc.retry_after_s is not None else self._backoff(attempts)
                     retry_wait += wait
@@ -646,7 +658,7 @@ class _Runner:
                 finally:
                     s.pool.release(reservation, used)
         finally:
-            self.budget.settle(worst, outcome.get("_cost"))
+            await self.budget.settle(worst, outcome.get("_cost"))
         if outcome.get("status") in ("ok", "length"):
             s.successes += 1
         cost = outcome.pop("_cost", None)

@@ -263,3 +263,11 @@ def test_env_shortcut_model_is_checked(clean_env):
     clean_env.setenv("LLAMA_EVAL_MODEL", "Llama-3.3-70B")
     with pytest.raises(ConfigError, match="did you mean 'Llama-3.3-70B-Instruct'"):
         load_deployments()
+
+
+def test_control_character_is_a_config_error(tmp_path):
+    # found by fuzzing: PyYAML's ReaderError is not a MarkedYAMLError and escaped as a raw traceback
+    path = tmp_path / "d.yaml"
+    path.write_text("\x1f")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_deployments(path)
