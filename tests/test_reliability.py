@@ -189,3 +189,72 @@ def test_config_loader_raises_only_its_own_error(tmp_path, deployments, raw):
             load_deployments(path)
         except ConfigError as exc:
             assert str(exc)
+
+
+# --------------------------------------------------------------------------- crash consistency
+
+
+@pytest.fixture(scope="module")
+def slow_emulator():
+    from llama_eval.emulator.process import spawn_emulator
+
+    with spawn_emulator("--models", L33, "--time-scale", "0.01", "--key", FAKE_KEY, "--rpm", "100000", "--tpm", "100000000") as emu:
+        yield emu
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sigkill_at_a_random_moment_then_resume(tmp_path, slow_emulator, seed):
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from llama_eval.cost import run_costs
+    from llama_eval.results import final_rows
+
+    rng = random.Random(seed)
+    items = tmp_path / "p.jsonl"
+    items.write_text("\n".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}?"}) for i in range(10)) + "\n")
+    config = tmp_path / "d.yaml"
+    config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    endpoint: {slow_emulator.url}/{L33}\n    key_env: CRASH_KEY\n")
+    env = {**os.environ, "CRASH_KEY": slow_emulator.key}
+    command = [
+        sys.executable,
+        "-m",
+        "llama_eval.cli",
+        "run",
+        "-d",
+        str(config),
+        "-p",
+        str(items),
+        "-o",
+        str(tmp_path / "r"),
+        "--repeats",
+        "3",
+        "--concurrency",
+        "3",
+        "--progress",
+        "none",
+        "--max-tokens",
+        "40",
+    ]
+    victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = tmp_path / "r" / "results.jsonl"
+    target_rows = rng.randint(0, 25)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < target_rows):
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0, 0.05))  # between rows, or mid-write
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-1500:]
+    lines = results.read_text().splitlines()
+    rows = [json.loads(line) for line in lines]  # every line parses: a torn one was cut before resuming
+    final = final_rows(rows)
+    assert len(final) == 30 and len(rows) == 30, f"exactly one row per (prompt, repeat): {len(rows)} rows"
+    assert run_costs(tmp_path / "r")["total_usd"] == sum((Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]), Decimal(0))
+    for path in (tmp_path / "r").iterdir():
+        assert FAKE_KEY.encode() not in path.read_bytes(), path.name
