@@ -11,6 +11,7 @@ import os
 import resource
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def main() -> None:
                 announce=lambda m: None,
             )
             seconds = time.perf_counter() - start
+            with urllib.request.urlopen(f"{emu.url}/_emulator/stats", timeout=10) as response:
+                injected = {k: v for k, v in json.loads(response.read())["stats"].items() if k.startswith("fault_")}
         rows = read_rows(tmp / "r")
         keys = Counter(r["key"] for r in rows)
     expected = {f"soak|q{i}|0" for i in range(REQUESTS)}
@@ -68,7 +71,7 @@ def main() -> None:
         "rows": len(rows),
         "statuses": dict(Counter(r["status"] for r in rows)),
         "retries": summary.retries,
-        "failures_retried_by_kind": "500/503/reset/malformed at 5% (emulator fault injection)",
+        "faults_injected_by_kind": injected,
         "duplicates": sum(c - 1 for c in keys.values() if c > 1),
         "lost": len(expected - set(keys)),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

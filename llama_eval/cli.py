@@ -99,6 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     from .runner import RunParams, run_evaluation
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # a stream cut off mid-way is retried and recorded by the runner; azure-core's own warning is noise here
+    logging.getLogger("azure.core.pipeline.transport").setLevel(logging.ERROR)
     try:
         budget = Decimal(args.budget_usd) if args.budget_usd is not None else None
     except InvalidOperation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 
@@ -72,7 +73,7 @@ def test_random_requests_get_json_and_never_5xx(emu, body, extra, raw_bytes):
         assert isinstance(answer, dict) and ("error" in answer or "detail" in answer or "code" in answer)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=int(os.environ.get("LLAMA_EVAL_FUZZ_EXAMPLES", "1000")), deadline=None)
 @given(body=bodies, extra=header_values, openai_surface=st.booleans())
 def test_parser_raises_only_api_errors(body, extra, openai_surface):
     model = load_catalog().get(MODEL)

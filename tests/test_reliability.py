@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import string
 from collections import Counter
 from decimal import Decimal
@@ -28,6 +29,8 @@ from llama_eval.runner import RunParams, run_evaluation
 L33 = "Llama-3.3-70B-Instruct"
 QUIET = {"progress": "none", "announce": lambda message: None}
 FAKE_KEY = "LLAMAEVAL-RELIABILITY-KEY-91c2"
+# Examples per fuzz test: 2,000 keeps `make test` fast; LLAMA_EVAL_FUZZ_EXAMPLES=10000 for a thorough run.
+FUZZ_EXAMPLES = int(os.environ.get("LLAMA_EVAL_FUZZ_EXAMPLES", "2000"))
 
 
 def prompts(tmp_path, n: int = 100):
@@ -155,7 +158,7 @@ yaml_scalars = st.one_of(
 )
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(lines=st.lists(prompt_lines, max_size=4), raw=st.one_of(st.none(), st.binary(max_size=60)))
 def test_prompt_loader_raises_only_its_own_error(tmp_path, lines, raw):
     path = tmp_path / "fuzz.jsonl"
@@ -166,7 +169,7 @@ def test_prompt_loader_raises_only_its_own_error(tmp_path, lines, raw):
         assert str(exc)
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     deployments=st.lists(
         st.dictionaries(
