@@ -14,6 +14,7 @@ import os
 import string
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -205,9 +206,8 @@ def slow_emulator():
         yield emu
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_sigkill_at_a_random_moment_then_resume(tmp_path, slow_emulator, seed):
-    import os
+def _crash_trial(base: Path, emulator, seed: int) -> str | None:
+    """One trial: SIGKILL a `llama-eval run` at a seeded random moment, resume, check. Returns a failure or None."""
     import random
     import signal
     import subprocess
@@ -218,46 +218,40 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path, slow_emulator, seed):
     from llama_eval.results import final_rows
 
     rng = random.Random(seed)
+    tmp_path = base / f"trial-{seed}"
+    tmp_path.mkdir()
     items = tmp_path / "p.jsonl"
     items.write_text("\n".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}?"}) for i in range(10)) + "\n")
     config = tmp_path / "d.yaml"
-    config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    endpoint: {slow_emulator.url}/{L33}\n    key_env: CRASH_KEY\n")
-    env = {**os.environ, "CRASH_KEY": slow_emulator.key}
-    command = [
-        sys.executable,
-        "-m",
-        "llama_eval.cli",
-        "run",
-        "-d",
-        str(config),
-        "-p",
-        str(items),
-        "-o",
-        str(tmp_path / "r"),
-        "--repeats",
-        "3",
-        "--concurrency",
-        "3",
-        "--progress",
-        "none",
-        "--max-tokens",
-        "40",
-    ]
+    config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    endpoint: {emulator.url}/{L33}\n    key_env: CRASH_KEY\n")
+    env = {**os.environ, "CRASH_KEY": emulator.key}
+    command = [sys.executable, "-m", "llama_eval.cli", "run", "-d", str(config), "-p", str(items), "-o", str(tmp_path / "r")]
+    command += ["--repeats", "3", "--concurrency", "3", "--progress", "none", "--max-tokens", "40"]
     victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = tmp_path / "r" / "results.jsonl"
     target_rows = rng.randint(0, 25)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < target_rows):
         time.sleep(0.005)
     time.sleep(rng.uniform(0, 0.05))  # between rows, or mid-write
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr[-1500:]
-    lines = results.read_text().splitlines()
-    rows = [json.loads(line) for line in lines]  # every line parses: a torn one was cut before resuming
-    final = final_rows(rows)
-    assert len(final) == 30 and len(rows) == 30, f"exactly one row per (prompt, repeat): {len(rows)} rows"
-    assert run_costs(tmp_path / "r")["total_usd"] == sum((Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]), Decimal(0))
-    for path in (tmp_path / "r").iterdir():
-        assert FAKE_KEY.encode() not in path.read_bytes(), path.name
+    resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=180)
+    if resumed.returncode != 0:
+        return f"seed {seed}: resume failed: {resumed.stderr[-800:]}"
+    rows = [json.loads(line) for line in results.read_text().splitlines()]  # every line parses
+    if len(final_rows(rows)) != 30 or len(rows) != 30:
+        return f"seed {seed}: {len(rows)} rows, {len(final_rows(rows))} final (expected 30 and 30)"
+    if run_costs(tmp_path / "r")["total_usd"] != sum((Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]), Decimal(0)):
+        return f"seed {seed}: cost totals do not match the rows"
+    leaked = [p.name for p in (tmp_path / "r").iterdir() if FAKE_KEY.encode() in p.read_bytes()]
+    return f"seed {seed}: key found in {leaked}" if leaked else None
+
+
+def test_sigkill_at_random_moments_then_resume_20_trials(tmp_path, slow_emulator):
+    """20 seeded trials, four at a time (they wait on subprocesses, not on this process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        failures = [f for f in pool.map(lambda seed: _crash_trial(tmp_path, slow_emulator, seed), range(20)) if f]
+    assert failures == []
