@@ -25,7 +25,7 @@ from .catalog import Catalog, load_catalog
 from .config import Compute, Deployment
 from .prices import PriceBook, TokenPrice
 from .prompts import PromptItem, PromptSet
-from .tokens import counter_for
+from .tokens import TokenCounter, counter_for
 
 THOUSAND = Decimal(1000)
 HOURS_PER_MONTH = Decimal(730)
@@ -85,7 +85,7 @@ def max_tokens_for(item: PromptItem, default: int | None) -> int:
 
 def count_prompts(prompts: PromptSet, kind: str) -> dict[str, int]:
     """Prompt tokens (chat template included) of every item, by item id, for one tokenizer kind."""
-    counter = counter_for({"llama4": "llama-4", "llama2": "llama-2"}.get(kind))
+    counter = TokenCounter(kind)
     return {item.id: counter.count_chat(item.messages) for item in prompts}
 
 
