@@ -26,7 +26,7 @@ demo: install
 	$(BIN)/llama-eval demo
 
 bench: install
-	@for b in benchmarks/bench_*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
+	@for b in benchmarks/bench_*.py benchmarks/soak.py; do echo "== $$b"; $(BIN)/python "$$b" || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
