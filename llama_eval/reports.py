@@ -49,20 +49,6 @@ def is_simulated(run_dir: str | Path) -> bool:
     return any(r.get("simulated") for r in read_rows(run_dir))
 
 
-def run_overview(run_dir: str | Path) -> pd.DataFrame:
-    """One row per deployment: model, API, requests and how they ended."""
-    manifest = read_manifest(run_dir) or {}
-    rows = list(final_rows(read_rows(run_dir)).values())
-    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["deployment", "model", "api", "status"])
-    if frame.empty:
-        return frame
-    counts = frame.pivot_table(index="deployment", columns="status", values="key", aggfunc="count", fill_value=0)
-    info = frame.groupby("deployment")[["model", "api"]].first()
-    out = info.join(counts)
-    out.attrs["manifest"] = {k: manifest.get(k) for k in ("run_id", "status", "created_at", "started_at", "finished_at", "sessions")}
-    return out
-
-
 # --------------------------------------------------------------------------- quality
 
 

@@ -72,11 +72,6 @@ class ChatRequest:
     extras: dict[str, Any]
     stream: bool
 
-    @property
-    def wire_body(self) -> dict[str, Any]:
-        """What goes on the wire: body and extras merged at the top level."""
-        return {**self.body, **self.extras}
-
 
 def _fail(rule: str, message: str) -> None:
     raise RequestValidationError(rule, message)

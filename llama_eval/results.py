@@ -28,26 +28,12 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 RESULTS = "results.jsonl"
 MANIFEST = "manifest.json"
 NOT_FINAL = {"budget_skipped"}  # a resumed run tries these again
-STATUSES = (
-    "ok",
-    "length",
-    "content_filter",
-    "http_error",
-    "rate_limited",
-    "timeout",
-    "connection_error",
-    "auth_error",
-    "invalid_request",
-    "malformed_response",
-    "budget_skipped",
-)
 
 
 class TornLineWarning(UserWarning):
@@ -130,10 +116,6 @@ def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> None:
 def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
     path = Path(run_dir) / MANIFEST
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
-def iter_final(run_dir: str | Path) -> Iterator[dict[str, Any]]:
-    yield from final_rows(read_rows(run_dir)).values()
 
 
 # The flat, typed columns of a result row (nested ``usage`` becomes ``usage.*``; ``params`` is JSON text).

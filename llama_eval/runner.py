@@ -591,7 +591,8 @@ class _Runner:
 
     async def _one(self, s: _DeploymentState, item: PromptItem, repeat: int) -> dict[str, Any] | None:
         d = s.deployment
-        request = s.client.prepare(list(item.messages), **self._request_params(item))
+        request_params = self._request_params(item)
+        request = s.client.prepare(list(item.messages), **request_params)
         counter = counter_for(s.client.model.family if s.client.model else None)
         prompt_tokens = self.prompt_tokens[counter.kind][item.id]
         max_out = request.body.get("max_tokens", DEFAULT_MAX_TOKENS) * _choices(self.params)
@@ -604,7 +605,7 @@ class _Runner:
             "prompt_id": item.id,
             "repeat": repeat,
             "tags": list(item.tags),
-            "params": {k: v for k, v in self._request_params(item).items() if v is not None and k != "extra"}
+            "params": {k: v for k, v in request_params.items() if v is not None and k != "extra"}
             | ({"extra": self.params.extra.to_dict()} if self.params.extra else {}),
         }
         if not await self.budget.reserve(worst):

@@ -111,11 +111,6 @@ class ChatCall:
                 parts.extend(p.get("text", "") for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
         return "\n".join(parts)
 
-    def has_images(self) -> bool:
-        return any(
-            isinstance(m.get("content"), list) and any(isinstance(p, Mapping) and p.get("type") == "image_url" for p in m["content"]) for m in self.messages
-        )
-
 
 def parse_json_body(raw: bytes) -> Any:
     """The request body as JSON, or a 400 carrying the parser's message."""

@@ -18,7 +18,7 @@ import math
 import random
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import CatalogModel
@@ -68,7 +68,6 @@ class Generation:
     logprobs: list[dict[str, Any]] | None = None
     mean_logprob: float = 0.0
     completion_tokens: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _reference_text(reference: Any) -> str | None:
@@ -143,12 +142,6 @@ class Simulator:
             if ref is not None:
                 self._references[prompt_key(item.messages)] = ref
         self._distractors = sorted(set(self._references.values()))
-
-    def add_reference(self, messages: Any, reference: Any) -> None:
-        ref = _reference_text(reference)
-        if ref is not None:
-            self._references[prompt_key(messages)] = ref
-            self._distractors = sorted(set(self._references.values()))
 
     def _rng(self, model: CatalogModel, call: ChatCall, choice: int, nonce: str, purpose: str) -> random.Random:
         """Randomness that repeats exactly when the request asks for repeatable output."""
