@@ -88,7 +88,19 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
 def _run(args: argparse.Namespace) -> int:
+    """``llama-eval run``. Exit status: 0 completed, 3 incomplete (a deployment stopped), 130 interrupted (Ctrl-C)."""
+    try:
+        return _run_session(args)
+    except KeyboardInterrupt:  # Ctrl-C outside the graceful window (planning, start-up): nothing was lost
+        print(f"llama-eval run: interrupted; {args.output} holds whatever finished — continue it with --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run_session(args: argparse.Namespace) -> int:
     import logging
     from decimal import Decimal, InvalidOperation
 
@@ -96,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     from .prices import load_prices
     from .prompts import load_prompt_set
     from .request import ExtraParameters
-    from .runner import RunParams, run_evaluation
+    from .run import RunParams, run_evaluation
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     # a stream cut off mid-way is retried and recorded by the runner; azure-core's own warning is noise here
@@ -122,6 +134,9 @@ def _run(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         timeout_s=args.timeout,
         extra=extra,
+        client=args.client,
+        warmup=args.warmup,
+        probe=not args.no_probe,
     )
     summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices), progress=args.progress)
     print(summary)
@@ -131,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
         from .pipeline import build_report
 
         print(f"report: {build_report(args.output, Path('reports') / Path(args.output).name)}")
-    return 0 if summary.status == "completed" else 3
+    return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(summary.status, 3)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -353,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
     run.add_argument("--progress", choices=["auto", "bar", "log", "none"], default="auto")
     run.add_argument("--report", action="store_true", help="build the HTML report when the run completes (reports/<run name>)")
+    run.add_argument("--client", choices=["wire", "sdk"], default="wire", help="wire: the measuring aiohttp client (default); sdk: the SDK transports")
+    run.add_argument("--warmup", type=int, default=1, help="first N requests per deployment are marked warm-up, left out of latency statistics")
+    run.add_argument("--no-probe", action="store_true", help="skip the one cheap request per deployment sent before any paid one")
     run.set_defaults(func=_run)
 
     est = sub.add_parser("estimate", help="cost and quota time of a run before running it")

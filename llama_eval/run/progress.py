@@ -1,0 +1,122 @@
+"""What a run tells its user while it works: estimates, progress, and whether this process kept up.
+
+``LagMonitor`` measures how late the event loop wakes up, but only while a deployment has requests
+in flight (start-up work such as imports and tokenizer loading is not a request's delay), and
+charges each sample to the deployments that were waiting then. A deployment's measurements are
+called *saturated* when the lag is large enough to move its reported percentiles (``verdict``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..records import LoopLag, percentile
+from .lane import Lane
+
+log = logging.getLogger("llama_eval.runner")
+
+# A lag under this share of a deployment's median latency moves its percentiles by less than the
+# run-to-run noise of any real service; above it, the figures partly describe this machine.
+LAG_SHARE = 0.05
+LAG_FLOOR_MS = 2.0  # wake-up jitter of an idle loop on a busy machine; never a verdict by itself
+MIN_SAMPLES = 20  # fewer samples (a run of a second or so) cannot support a verdict either way
+
+
+class LagMonitor:
+    """Samples event-loop lag every ``interval_s`` while requests are in flight, per deployment."""
+
+    def __init__(self, lanes: dict[str, Lane], interval_s: float = 0.05):
+        self.lanes = lanes
+        self.interval_s = interval_s
+        self.samples: dict[str, deque[float]] = {name: deque(maxlen=50_000) for name in lanes}
+
+    async def watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            busy = [name for name, lane in self.lanes.items() if lane.in_flight > 0]
+            start = loop.time()
+            await asyncio.sleep(self.interval_s)
+            lag = loop.time() - start - self.interval_s
+            for name in busy:
+                if self.lanes[name].in_flight > 0:
+                    self.samples[name].append(lag)
+
+    def verdict(self, lane: Lane) -> LoopLag:
+        """Saturated when p99 lag exceeds both ``LAG_FLOOR_MS`` and ``LAG_SHARE`` of the median measured latency."""
+        samples = list(self.samples[lane.name])
+        if not samples:
+            return LoopLag(False, 0.0, 0)
+        p99_ms = round(1000 * percentile(samples, 0.99), 2)
+        median_ms = 1000 * statistics.median(lane.latencies) if lane.latencies else 0.0
+        saturated = len(samples) >= MIN_SAMPLES and p99_ms > LAG_FLOOR_MS and p99_ms > LAG_SHARE * median_ms
+        return LoopLag(saturated, p99_ms, len(samples))
+
+
+def saturation_message(lags: dict[str, LoopLag]) -> str | None:
+    """One warning naming the deployments whose figures this process distorted, or None."""
+    hit = {name: lag for name, lag in lags.items() if lag.saturated}
+    if not hit:
+        return None
+    names = ", ".join(f"{name} (p99 {lag.p99_ms:.1f} ms)" for name, lag in hit.items())
+    return (
+        f"Warning: this process could not keep up while measuring {names}: its own event-loop delay is large enough to move "
+        "the reported latency percentiles. Run fewer requests at once (CLI --concurrency, Python RunParams(concurrency=...)), "
+        "or measure from a less busy machine; the manifest records this per deployment."
+    )
+
+
+def announce_estimates(estimates: dict[str, dict[str, Any]], announce: Callable[[str], None]) -> None:
+    announce("Estimated cost before the run (prompt tokens counted; every answer at max_tokens as the ceiling):")
+    for name, e in estimates.items():
+        cost = "no token cost" if e["worst_case_usd"] is None else f"at most ${e['worst_case_usd']:.4f}"
+        if e["expected_usd"] is not None:
+            cost += f" (expected ${e['expected_usd']:.4f}, from a previous run)"
+        exact = "" if e["prompt_tokens_exact"] else " (estimated)"
+        note = f" — {e['price_note']}" if e["price_note"] else ""
+        announce(f"  {name}: {e['requests']} requests, {e['prompt_tokens']} prompt tokens{exact}, up to {e['max_output_tokens']} output tokens, {cost}{note}")
+
+
+class Progress:
+    """A tqdm bar per deployment when interactive, else a log line every ``every_s`` seconds."""
+
+    def __init__(self, lanes: dict[str, Lane], mode: str, every_s: float = 5.0):
+        self.lanes = lanes
+        self.every_s = every_s
+        self._last = self._start = time.monotonic()
+        interactive = mode == "bar" or (mode == "auto" and (sys.stderr.isatty() or "ipykernel" in sys.modules))
+        self.mode = "none" if mode == "none" else ("bar" if interactive else "log")
+        self.bars: dict[str, Any] = {}
+        if self.mode == "bar":
+            from tqdm.auto import tqdm
+
+            for i, (name, lane) in enumerate(lanes.items()):
+                self.bars[name] = tqdm(total=lane.total, desc=name, position=i, unit="req", leave=True)
+
+    def advance(self, name: str) -> None:
+        if self.mode == "bar":
+            self.bars[name].update(1)
+        elif self.mode == "log" and time.monotonic() - self._last >= self.every_s:
+            self.log_line()
+
+    def log_line(self) -> None:
+        self._last = time.monotonic()
+        elapsed = self._last - self._start
+        for name, lane in self.lanes.items():
+            rate = lane.done / elapsed if elapsed > 0 else 0.0
+            eta = (lane.total - lane.done) / rate if rate > 0 else float("inf")
+            log.info(
+                "%s: %d/%d done, %d errors, %.1f req/s, ETA %s", name, lane.done, lane.total, lane.errors, rate, "-" if eta == float("inf") else f"{eta:.0f} s"
+            )
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        if self.mode == "log":
+            self.log_line()
