@@ -375,3 +375,29 @@ def test_load_run_reads_a_run_written_before_typed_rows(tmp_path):
     row = frame.iloc[0]
     assert (row["usage_total_tokens"], row["param_max_tokens"], row["ttft_s"], row["cost_usd"]) == (12, 20, 0.1, 0.00000852)
     assert row["started_at"].year == 2026 and row["warmup"] is pd.NA
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.4, 1.0, 2.0, 3.5])
+def test_ctrl_c_at_any_moment_is_one_line_exit_130_and_resumable(tmp_path, prompt_file, delay_s):
+    """Ctrl-C during start-up, planning (token counting, estimate) or the first requests: never a traceback.
+
+    (The interpreter's own first ~0.1 s, before any llama-eval code runs, is Python's to handle.)
+    """
+    with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
+        command, env = _cli_run(tmp_path, emu, prompt_file)
+        victim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay_s)
+        victim.send_signal(signal.SIGINT)
+        _, stderr = victim.communicate(timeout=60)
+        if victim.returncode == 0:
+            pytest.skip(f"the run finished within {delay_s} s on this machine; nothing to interrupt")
+        assert victim.returncode == 130, stderr[-2000:]
+        assert "Traceback" not in stderr and "Error" not in stderr, stderr[-2000:]
+        assert sum("nterrupted" in line for line in stderr.splitlines()) == 1, stderr
+        assert not (tmp_path / "r" / "run.lock").exists()
+        manifest = read_manifest(tmp_path / "r")
+        assert manifest is None or manifest["status"] == "interrupted"
+        resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert len(final_rows(read_rows(tmp_path / "r"))) == 52 == len(read_rows(tmp_path / "r"))
