@@ -27,6 +27,10 @@ class SSEParser:
         self._event = b""
 
     def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        if not self._buffer and not self._data and chunk.endswith(b"\n\n") and b"\r" not in chunk and not self._event:
+            fast = self._whole_data_events(chunk)
+            if fast is not None:
+                return fast
         buffer = self._buffer + chunk if self._buffer else chunk
         if buffer.endswith(b"\r"):  # maybe half of a CRLF: wait for the next byte before ending the line
             self._buffer = buffer
@@ -34,6 +38,16 @@ class SSEParser:
         lines = _LINE_END.split(buffer)
         self._buffer = lines.pop()  # the part after the last line end (usually b"")
         return self._lines(lines)
+
+    @staticmethod
+    def _whole_data_events(chunk: bytes) -> list[tuple[str, str]] | None:
+        """The common case, cheaply: whole ``data: ...`` events, one line each, LF line ends; else None."""
+        events = []
+        for raw in chunk[:-2].split(b"\n\n"):
+            if not raw.startswith(b"data: ") or b"\n" in raw:
+                return None
+            events.append(("message", raw[6:].decode()))
+        return events
 
     def close(self) -> list[tuple[str, str]]:
         """End of stream: finish the lines held back; an unfinished event is dropped, except a bare ``[DONE]``."""
