@@ -59,10 +59,6 @@ class TornLineWarning(UserWarning):
     """The last line of results.jsonl was cut off by a crash; its request will run again."""
 
 
-class SaturationWarning(UserWarning):
-    """This process could not keep up: its own CPU delay would move the reported latency percentiles."""
-
-
 class RequestValidationError(LlamaEvalError, ValueError):
     """A request breaks a rule of the Llama endpoints; raised before anything is sent.
 
