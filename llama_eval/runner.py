@@ -134,7 +134,7 @@ def redact_url(url: str) -> str:
 
 def _deployment_record(d: Deployment) -> dict[str, Any]:
     """A deployment as the manifest stores it: everything but secrets (a key's env var *name* is kept)."""
-    record = {k: v for k, v in asdict(d).items() if k not in ("source", "headers", "endpoint")}
+    record = {k: v for k, v in asdict(d).items() if k not in ("source", "headers", "endpoint", "key")}
     record["endpoint"] = redact_url(d.endpoint) if d.endpoint else None
     record["header_names"] = sorted(d.headers)
     return record

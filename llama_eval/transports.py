@@ -144,13 +144,10 @@ def _openai_update(chunk: Any) -> StreamingChatCompletionsUpdate | None:
 
 
 def openai_base_url(endpoint: str) -> str:
-    """``https://host`` or ``https://host/models`` -> ``https://host/openai/v1``."""
-    base = endpoint.rstrip("/")
-    if base.endswith("/openai/v1"):
-        return base
-    if base.endswith("/models"):
-        base = base[: -len("/models")]
-    return base + "/openai/v1"
+    """The URL rule lives with the deployment (``config.openai_base_url``): ``.../v1`` as given, else ``+ /openai/v1``."""
+    from .config import openai_base_url as rule
+
+    return rule(endpoint)
 
 
 def _model_info_from_list(models: list[Any], name: str | None, base_url: str) -> ModelInfo:
