@@ -144,3 +144,11 @@ class EndpointTimeout(EndpointConnectionError):
 
 class MalformedResponseError(EndpointError):
     """The endpoint answered, but with something that is not the API's shape (bad SSE line, bad JSON)."""
+
+
+class PathNotFoundError(LlamaEvalError, FileNotFoundError):
+    """A path a notebook or command named was not found in any of the places it is looked for."""
+
+
+class RunDirNotFoundError(LlamaEvalError, FileNotFoundError):
+    """A command was given a run directory that does not exist or holds no results ("run directory not found: ...")."""
