@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from .catalog import DEPRECATED, RETIRED, Catalog, CatalogModel, Quota, load_catalog
-from .errors import CatalogError, ConfigError
+from .errors import CatalogError, ConfigError, LlamaEvalWarning
 
 SELF_HOSTED = "self-hosted"
 KINDS = ("serverless", "managed", SELF_HOSTED)
@@ -54,21 +54,8 @@ _SECRET_FIELDS = ("key", "api_key", "api-key", "apikey", "credential", "secret",
 _SECRET_QUERY = ("api-key", "api_key", "key", "code", "sig", "token", "access_token")
 
 
-class LifecycleWarning(UserWarning):
+class LifecycleWarning(LlamaEvalWarning):
     """A serverless deployment points at a model whose serverless offer is deprecated or retired."""
-
-
-_default_formatwarning = warnings.formatwarning
-
-
-def _formatwarning(message: Any, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
-    """Our warnings as one readable line (``LifecycleWarning: ...``), not Python's source path and code line."""
-    if issubclass(category, LifecycleWarning):
-        return f"{category.__name__}: {message}\n"
-    return _default_formatwarning(message, category, filename, lineno, line)
-
-
-warnings.formatwarning = _formatwarning
 
 
 @dataclass(frozen=True)

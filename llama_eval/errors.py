@@ -11,7 +11,9 @@ Two families:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
+from typing import Any
 
 
 class LlamaEvalError(Exception):
@@ -152,3 +154,23 @@ class PathNotFoundError(LlamaEvalError, FileNotFoundError):
 
 class RunDirNotFoundError(LlamaEvalError, FileNotFoundError):
     """A command was given a run directory that does not exist or holds no results ("run directory not found: ...")."""
+
+
+class LlamaEvalWarning(UserWarning):
+    """Base of llama-eval's warnings; shown as one readable line (``LifecycleWarning: ...``), no source path."""
+
+
+class PromptImportWarning(LlamaEvalWarning):
+    """An imported row is usable but incomplete (e.g. no reference); the message names file and line."""
+
+
+_default_formatwarning = warnings.formatwarning
+
+
+def _formatwarning(message: Any, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+    if issubclass(category, LlamaEvalWarning):
+        return f"{category.__name__}: {message}\n"
+    return _default_formatwarning(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _formatwarning
