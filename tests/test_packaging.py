@@ -21,16 +21,24 @@ def _names(requirements: list[str]) -> set[str]:
     return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
 
 
+# on PyPI but not on conda-forge (conda-forge's openai stops at 2.x): these, and only these, go through pip
+PIP_ONLY = {"openai", "llama-models"}
+
+
 def test_environment_yml_matches_pyproject():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     deps = pyproject["project"]["dependencies"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    conda = [d for d in env["dependencies"] if isinstance(d, str) and d not in ("pip", "python=3.11")]
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     pinned = [p for p in pip_section if not p.startswith("-e")]
-    assert _names(pinned) == _names(deps)
-    assert sorted(pinned) == sorted(deps), "versions must match too"
+    assert _names(pinned) == PIP_ONLY, "pip is only for what conda-forge does not have"
+    assert not _names(conda) & _names(pinned), "each package comes from one place"
+    assert _names(conda) | _names(pinned) == _names(deps)
+    assert sorted(conda + pinned) == sorted(deps), "versions must match too"
     assert "-e .[dev]" in pip_section
-    assert "python=3.11" in env["dependencies"]
+    assert "python=3.11" in env["dependencies"] and "pip" in env["dependencies"]
 
 
 def test_product_card_packages_are_dependencies():
