@@ -156,6 +156,10 @@ class RunDirNotFoundError(LlamaEvalError, FileNotFoundError):
     """A command was given a run directory that does not exist or holds no results ("run directory not found: ...")."""
 
 
+class NoSuccessfulRequestsError(LlamaEvalError):
+    """Every request of a run failed; the message lists the reasons by deployment (so a scheduled notebook fails)."""
+
+
 class LlamaEvalWarning(UserWarning):
     """Base of llama-eval's warnings; shown as one readable line (``LifecycleWarning: ...``), no source path."""
 

@@ -8,7 +8,9 @@ the data elsewhere, e.g. at a copy holding a team's own price overrides.
 
 ``resolve_path`` lets a notebook name ``runs/demo`` or ``data/prompts/quickstart.jsonl`` and find it
 the same from the repository root, from ``notebooks/`` and from a folder made by
-``llama-eval notebooks DIR``.
+``llama-eval notebooks DIR``; ``resolve_output`` places a new ``runs/NAME`` by the same rule, and
+``check_run_dir`` / ``check_run_succeeded`` say plainly when a run directory is missing or holds no
+successful request.
 """
 
 from __future__ import annotations
@@ -106,3 +108,54 @@ def check_run_dir(run_dir: str | Path, *, resolve: bool = False) -> Path:
     if not (path / "results.jsonl").is_file():
         raise RunDirNotFoundError(f"run directory not found: {run_dir} holds no results.jsonl (is it the folder `llama-eval run -o` wrote?)")
     return path
+
+
+def resolve_output(path: str | Path, *, base: str | Path | None = None) -> Path:
+    """Where a folder to be written (``runs/notebook``) goes, by the rule ``resolve_path`` reads with.
+
+    An existing one is found as ``resolve_path`` finds it (so ``resume`` works from anywhere). A new one
+    goes beside the first existing folder of its first component (``runs/``) in the working folder or
+    the ``SEARCH_LEVELS`` above it; else under the working folder. Returns an absolute path.
+    """
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        return given
+    try:
+        return resolve_path(given, base=base)
+    except PathNotFoundError:
+        pass
+    start = Path(base).resolve() if base is not None else Path.cwd()
+    if len(given.parts) > 1:
+        for folder in [start, *list(start.parents)[:SEARCH_LEVELS]]:
+            if (folder / given.parts[0]).is_dir():
+                return folder / given
+    return start / given
+
+
+SUCCEEDED = ("ok", "length")  # the endpoint answered (a length stop is an answer cut at max_tokens)
+
+
+def check_run_succeeded(run_dir: str | Path) -> int:
+    """The number of requests that got an answer; NoSuccessfulRequestsError, with the reasons, if none did.
+
+    A scheduled notebook must fail loudly (papermill exits non-zero) when every request failed, say
+    because the endpoint was not reachable, instead of leaving a report of nothing.
+    """
+    from collections import Counter
+
+    from .errors import NoSuccessfulRequestsError
+    from .results import read_rows
+
+    path = check_run_dir(run_dir)
+    rows = read_rows(path)
+    succeeded = sum(1 for r in rows if r.get("status") in SUCCEEDED)
+    if succeeded:
+        return succeeded
+    reasons = Counter((r.get("deployment"), r.get("status"), (r.get("error_message") or "")[:200]) for r in rows)
+    listed = "; ".join(f"{d}: {n} x {status}{f' ({message})' if message else ''}" for (d, status, message), n in reasons.most_common(5)) or "no rows"
+    hint = ""
+    if any(status in ("connection_error", "timeout") for _, status, _ in reasons):
+        hint = " Is the endpoint reachable? For the emulator: start `llama-eval emulator` first, with the port and key the deployments file names."
+    elif any(status == "auth_error" for _, status, _ in reasons):
+        hint = " The key was refused: check the env var named by key_env."
+    raise NoSuccessfulRequestsError(f"no request succeeded in {run_dir}: {listed}.{hint}")
