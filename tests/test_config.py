@@ -400,3 +400,20 @@ def test_lifecycle_warning_is_one_readable_line(tmp_path):
 
     text = w.formatwarning(LifecycleWarning("deployment 'x': retired"), LifecycleWarning, "/some/where/config.py", 12, "warnings.warn(...)")
     assert text == "LifecycleWarning: deployment 'x': retired\n"
+
+
+def test_key_in_memory_authenticates_a_run_and_is_written_nowhere(tmp_path, monkeypatch):
+    from llama_eval import Deployment
+    from llama_eval.emulator import start_emulator
+    from llama_eval.prompts import load_prompt_set
+    from llama_eval.runner import RunParams, run_evaluation
+
+    monkeypatch.delenv("LLAMA_TEST_KEY", raising=False)
+    (tmp_path / "p.jsonl").write_text('{"id": "a", "prompt": "Capital of Peru?", "reference": "Lima"}\n')
+    with start_emulator(time_scale=0, models=["Llama-3.3-70B-Instruct"], key=FAKE_KEY) as emu:
+        d = Deployment(name="mem", model="Llama-3.3-70B-Instruct", endpoint=emu.deployment_url("Llama-3.3-70B-Instruct"), key=FAKE_KEY)
+        summary = run_evaluation([d], load_prompt_set(tmp_path / "p.jsonl"), tmp_path / "run", RunParams(), progress="none")
+    assert summary.status == "completed"
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert files and not any(FAKE_KEY.encode() in p.read_bytes() for p in files)
+    assert '"status":"ok"' in (tmp_path / "run" / "results.jsonl").read_text().replace(" ", "")
