@@ -412,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("folder", help="where to put them (created if missing)")
     nb.add_argument("--force", action="store_true", help="replace notebooks already there (your edits in them are lost)")
     nb.set_defaults(func=_notebooks)
+
+    for command in sub.choices.values():  # `llama-eval run -v ...` as well as `llama-eval -v run ...`
+        command.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="as llama-eval -v / -vv")
     return parser
 
 

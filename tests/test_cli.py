@@ -176,7 +176,7 @@ def test_a_run_is_quiet_by_default_and_verbose_on_request_with_keys_redacted(tmp
     assert quiet.returncode == 0, quiet.stderr
     for noise in ("HTTP Request", "Request URL", "Request headers", "Response status"):
         assert noise not in quiet.stderr, quiet.stderr[:2000]
-    verbose = _emulated_run(tmp_path, "-vv")
+    verbose = _emulated_run(tmp_path, "-vv")  # before the command; `run -vv` works too (test_verbose_after_the_command)
     assert verbose.returncode == 0, verbose.stderr
     assert "Request URL" in verbose.stderr or "HTTP Request" in verbose.stderr, verbose.stderr[:2000]
     by_env = _emulated_run(tmp_path, env_log="debug")
@@ -197,3 +197,12 @@ def test_log_redaction_covers_header_and_field_spellings():
     shown = [r.getMessage() for r in records]
     assert not any(secret in " ".join(shown) for secret in ("sk-123", "abc.def", "zzz", "qqq"))
     assert shown[1] == "Authorization: Bearer REDACTED"
+
+
+def test_verbose_after_the_command():
+    from llama_eval.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["models"]).verbose == 0
+    assert parser.parse_args(["-v", "models"]).verbose == 1
+    assert parser.parse_args(["run", "-vv", "-d", "d", "-p", "p", "-o", "o"]).verbose == 2
