@@ -77,7 +77,7 @@ class Compute:
 
     def __post_init__(self) -> None:
         if (self.sku is None) == (self.usd_per_hour is None):
-            raise ConfigError("compute needs either 'sku' (a VM SKU from the price table) or 'usd_per_hour' (your own GPU-hour rate), not both")
+            raise ConfigError("compute needs exactly one of 'sku' (a VM SKU from the price table) or 'usd_per_hour' (your own GPU-hour rate)")
         if self.usd_per_hour is not None and not isinstance(self.usd_per_hour, Decimal):
             object.__setattr__(self, "usd_per_hour", Decimal(str(self.usd_per_hour)))
 
@@ -125,7 +125,7 @@ class _Secret:
 
 @dataclass(frozen=True)
 class Deployment:
-    """One endpoint to evaluate. Holds no secret: ``key_env`` is the *name* of a variable.
+    """One endpoint to evaluate. ``key_env`` is the *name* of a variable, not a secret.
 
     ``deployment_name`` is what the service calls the deployment, sent as ``model`` in the request
     body: Foundry ``/models`` and ``/openai/v1`` endpoints need it, and so do vLLM and Ollama (the

@@ -33,7 +33,10 @@ def test_environment_yml_matches_pyproject():
     conda = [d for d in env["dependencies"] if isinstance(d, str) and d not in ("pip", "python=3.11")]
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     pinned = [p for p in pip_section if not p.startswith("-e")]
-    assert _names(pinned) == PIP_ONLY, "pip is only for what conda-forge does not have"
+    assert _names(pinned) == PIP_ONLY, (
+        f"pip is only for what conda-forge does not have: move {sorted(_names(pinned) - PIP_ONLY)} to the conda list "
+        "(or, if conda-forge lacks it, add it to PIP_ONLY here)"
+    )
     assert not _names(conda) & _names(pinned), "each package comes from one place"
     assert _names(conda) | _names(pinned) == _names(deps)
     assert sorted(conda + pinned) == sorted(deps), "versions must match too"
