@@ -144,7 +144,7 @@ def check_run_succeeded(run_dir: str | Path) -> int:
     from collections import Counter
 
     from .errors import NoSuccessfulRequestsError
-    from .results import read_rows
+    from .results import read_manifest, read_rows
 
     path = check_run_dir(run_dir)
     rows = read_rows(path)
@@ -152,10 +152,13 @@ def check_run_succeeded(run_dir: str | Path) -> int:
     if succeeded:
         return succeeded
     reasons = Counter((r.get("deployment"), r.get("status"), (r.get("error_message") or "")[:200]) for r in rows)
-    listed = "; ".join(f"{d}: {n} x {status}{f' ({message})' if message else ''}" for (d, status, message), n in reasons.most_common(5)) or "no rows"
+    listed = [f"{d}: {n} x {status}{f' ({message})' if message else ''}" for (d, status, message), n in reasons.most_common(5)]
+    stopped = ((read_manifest(path) or {}).get("summary") or {}).get("stopped_deployments") or {}
+    listed += [f"{name} stopped: {why}" for name, why in stopped.items()]
+    said = " ".join(listed).lower()
     hint = ""
-    if any(status in ("connection_error", "timeout") for _, status, _ in reasons):
+    if any(status in ("connection_error", "timeout") for _, status, _ in reasons) or "connect" in said or "unreachable" in said:
         hint = " Is the endpoint reachable? For the emulator: start `llama-eval emulator` first, with the port and key the deployments file names."
-    elif any(status == "auth_error" for _, status, _ in reasons):
+    elif any(status == "auth_error" for _, status, _ in reasons) or "401" in said or "403" in said:
         hint = " The key was refused: check the env var named by key_env."
-    raise NoSuccessfulRequestsError(f"no request succeeded in {run_dir}: {listed}.{hint}")
+    raise NoSuccessfulRequestsError(f"no request succeeded in {run_dir}: {'; '.join(listed) or 'no rows'}.{hint}")

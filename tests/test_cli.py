@@ -151,7 +151,7 @@ def test_notebooks_command_copies_and_refuses_to_overwrite(tmp_path, monkeypatch
     assert (tmp_path / "work" / "10_evaluate.ipynb").read_text() != "my edits"
 
 
-def _emulated_run(tmp_path, *extra: str, env_log: str | None = None) -> subprocess.CompletedProcess:
+def _emulated_run(tmp_path, *extra: str, env_log: str | None = None, run_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     import os
 
     from conftest import FAKE_KEY
@@ -165,7 +165,7 @@ def _emulated_run(tmp_path, *extra: str, env_log: str | None = None) -> subproce
         env.pop("LLAMA_EVAL_LOG", None)
         if env_log:
             env["LLAMA_EVAL_LOG"] = env_log
-        args = [*CLI, *extra, "run", "-d", "d.yaml", "-p", "p.jsonl", "-o", f"runs/r{len(list(tmp_path.glob('runs/*')))}", "--progress", "none"]
+        args = [*CLI, *extra, "run", "-d", "d.yaml", "-p", "p.jsonl", "-o", f"runs/r{len(list(tmp_path.glob('runs/*')))}", "--progress", "none", *run_args]
         return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
 
 
@@ -176,10 +176,12 @@ def test_a_run_is_quiet_by_default_and_verbose_on_request_with_keys_redacted(tmp
     assert quiet.returncode == 0, quiet.stderr
     for noise in ("HTTP Request", "Request URL", "Request headers", "Response status"):
         assert noise not in quiet.stderr, quiet.stderr[:2000]
-    verbose = _emulated_run(tmp_path, "-vv")  # before the command; `run -vv` works too (test_verbose_after_the_command)
+    # the SDK transports log each request through azure-core / httpx; the runner's own wire client (aiohttp) logs none
+    sdk = ("--client", "sdk") if "--client" in run("run", "--help").stdout else ()
+    verbose = _emulated_run(tmp_path, "-vv", run_args=sdk)  # before the command; `run -vv` works too (test_verbose_after_the_command)
     assert verbose.returncode == 0, verbose.stderr
     assert "Request URL" in verbose.stderr or "HTTP Request" in verbose.stderr, verbose.stderr[:2000]
-    by_env = _emulated_run(tmp_path, env_log="debug")
+    by_env = _emulated_run(tmp_path, env_log="debug", run_args=sdk)
     assert "Request URL" in by_env.stderr or "HTTP Request" in by_env.stderr
     for out in (quiet, verbose, by_env):
         assert FAKE_KEY not in out.stdout + out.stderr

@@ -138,3 +138,12 @@ def test_installed_package_works_from_any_folder(installed):
     assert (installed["work"] / "reports" / "demo" / "index.html").is_file(), "the demo writes under the current folder"
     assert (installed["work"] / "runs" / "demo" / "results.jsonl").is_file()
     assert "HTTP Request" not in demo.stderr
+
+
+def test_every_subpackage_is_in_the_wheel_list():
+    """pyproject lists packages by name (data/ and notebooks/ are mapped in): a new subpackage must be added there."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "llama_eval").rglob("__init__.py") if "__pycache__" not in p.parts}
+    missing = sorted(found - listed)
+    assert not missing, f"add {missing} to [tool.setuptools] packages in pyproject.toml, or the wheel ships without them"
+    assert {"llama_eval.data", "llama_eval.notebooks"} <= listed
