@@ -74,7 +74,7 @@ def test_choice(answer, expected_letter):
 
 def test_choice_without_a_letter():
     result = score("choice", "I am not sure.", "A")
-    assert result.value == 0.0 and "no option letter" in result.reason
+    assert result.value == 0.0 and result.reason == "no choice found"
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_load_time_checks_name_options_and_reference():
 
 @pytest.mark.parametrize("answer", ["I am not sure.", "A cat is an animal, not an option.", "I think so"])
 def test_choice_ignores_pronoun_and_article(answer):
-    assert score("choice", answer, "A").reason == "no option letter in the answer"
+    assert score("choice", answer, "A").reason == "no choice found"
 
 
 def test_choice_lone_letter():
