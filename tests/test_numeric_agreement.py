@@ -45,9 +45,15 @@ STYLES = {
     "prose-last-line": lambda body, r: (f"{body}\nSo, in the end, the result we are looking for is {_fmt(r)} in total.", r),
     "prose-currency": lambda body, r: (f"{body}\nThat means she ends up with ${_fmt(r)} altogether.", r),
     "bare-number-last-line": lambda body, r: (f"{body}\n{_fmt(r)}", r),
-    "answer-then-check": lambda body, r: (f"The answer is {_fmt(r)}. Check: {_fmt(r)} / 2 = {_fmt(r / 2)}, and 2 x {_fmt(r / 2)} = {_fmt(r)} again, so 3 + 4 = 7 steps agree.", r),
+    "answer-then-check": lambda body, r: (
+        f"The answer is {_fmt(r)}. Check: {_fmt(r)} / 2 = {_fmt(r / 2)}, and 2 x {_fmt(r / 2)} = {_fmt(r)} again, so 3 + 4 = 7 steps agree.",
+        r,
+    ),
     "bold-then-double-check": lambda body, r: (f"{body}\nTotal: **{_fmt(r)}**\n\nLet me double-check: {_fmt(r + 3)} - 3 = {_fmt(r)}. Yes, 1 + 1 = 2.", r),
-    "thousands-separator": lambda body, r: (f"{body}\nTherefore, the answer is {r:,.0f} dollars." if r == int(r) else f"{body}\nTherefore, the answer is {_fmt(r)}.", r),
+    "thousands-separator": lambda body, r: (
+        f"{body}\nTherefore, the answer is {r:,.0f} dollars." if r == int(r) else f"{body}\nTherefore, the answer is {_fmt(r)}.",
+        r,
+    ),
     "units-and-period": lambda body, r: (f"{body}\nShe needs {_fmt(r)} kg.", r),
     "approximately": lambda body, r: (f"{body}\nThe answer is approximately {_fmt(r)}.", r),
     "latex-display": lambda body, r: (f"{body}\n\\[\n\\boxed{{{_fmt(r)}}}\n\\]", r),

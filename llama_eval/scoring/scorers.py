@@ -295,11 +295,7 @@ def _choice_patterns(letters: str) -> dict[str, list[re.Pattern[str]]]:
     end = r"(?![\w'’])"
     return {
         "explicit": [
-            re.compile(
-                r"(?i:\b(?:answer|choice|option)s?\s*(?:is|was|would be|will be|should be|must be|=|:)(?!\w))"
-                + _CHOICE_FILLER
-                + rf"[(\[]?({L}){end}"
-            ),
+            re.compile(r"(?i:\b(?:answer|choice|option)s?\s*(?:is|was|would be|will be|should be|must be|=|:)(?!\w))" + _CHOICE_FILLER + rf"[(\[]?({L}){end}"),
             re.compile(rf"(?i:\banswer\s*:)\s*[*_(\[]*([{letters.lower()}]){end}"),
             re.compile(
                 r"\b(?i:I(?:'d|’d| would| will|'ll)\s+(?:go|choose|pick|select|say|answer)(?:\s+with)?|I\s+(?:choose|pick|select|think|believe|guess|say)"
