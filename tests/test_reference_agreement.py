@@ -25,8 +25,8 @@ DATA = SHARED / "datasets"
 SCITLDR, TQA = DATA / "scitldr_a_test.jsonl", DATA / "truthfulqa.csv"
 
 
-def _scitldr_pairs(papers: int = 300) -> list[tuple[str, list[str]]]:
-    """The first ``papers`` papers (rouge-score's stemmer is slow: ~3 ms a pair): ~3,000 pairs."""
+def _scitldr_pairs(papers: int = 150) -> list[tuple[str, list[str]]]:
+    """The first ``papers`` papers (rouge-score's stemmer is slow: ~3 ms a pair): ~1,500 pairs."""
     pairs = []
     for line in SCITLDR.read_text(encoding="utf-8").splitlines()[:papers]:
         row = json.loads(line)
@@ -44,7 +44,7 @@ def test_rouge_l_is_exactly_rouge_score_on_scitldr(stemmer):
 
     reference = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=stemmer)
     pairs = _scitldr_pairs()
-    assert len(pairs) > 2500
+    assert len(pairs) > 1200
     differ = 0
     for prediction, targets in pairs:
         ours = score("rouge_l", prediction, targets, stemmer=stemmer)

@@ -155,9 +155,7 @@ def test_exact_sign_flip_matches_scipy_permutation_test():
         for _ in range(5):
             a, b = rng.random(n).round(2), rng.random(n).round(2)
             ours = sign_flip_test(a, b)
-            ref = scipy_stats.permutation_test(
-                (a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=np.inf, alternative="two-sided"
-            )
+            ref = scipy_stats.permutation_test((a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=np.inf, alternative="two-sided")
             assert ours.method == "sign-flip-exact" and ours.p == pytest.approx(ref.pvalue, rel=1e-9)
 
 
