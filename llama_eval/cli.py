@@ -254,6 +254,11 @@ def _score(args: argparse.Namespace) -> int:
             for t in summary["tags"].values()
         ]
         print(_table(["deployment", "tag", "prompts", "score", "95% CI"], sorted(tag_rows)))
+    if summary.get("numeric"):  # numeric sets: both accuracies, as lm-evaluation-harness reports GSM8K
+        print()
+        numeric = sorted(summary["numeric"].items())
+        numeric_rows = [[n, str(a["rows"]), f"{100 * a['strict']:.1f}", f"{100 * a['flexible']:.1f}", f"{a['marked']:.0%}"] for n, a in numeric]
+        print(_table(["deployment", "numeric rows", "strict", "flexible", "answers with a marker"], numeric_rows))
     for c in summary["comparisons"]:
         print("  " + c["verdict"])
     hint = summary["sample_size_hint"]

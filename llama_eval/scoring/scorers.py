@@ -234,12 +234,14 @@ def parse_number(text: str) -> float | None:
 def _marked_numbers(answer: str) -> list[tuple[int, float]]:
     """(position, value) of each number that directly follows a final-answer marker."""
     marked = []
-    for m in _MARKERS.finditer(answer):
+    lower = answer.lower()
+    markers = _MARKERS.finditer(answer) if ("answer" in lower or "####" in answer or "boxed" in answer) else ()  # cheap pre-check
+    for m in markers:
         start = _FILLER.match(answer, m.end()).end()
         num = _NUMBER.match(answer, start)
         if num:
             marked.append((m.start(), _value(num)))
-    bolds = [(b, _BOLD_NUMBER.match(b.group(1))) for b in _BOLD.finditer(answer)]
+    bolds = [(b, _BOLD_NUMBER.match(b.group(1))) for b in _BOLD.finditer(answer)] if "**" in answer else []
     bolds = [(b, n) for b, n in bolds if n]
     if bolds:
         b, n = bolds[-1]
@@ -253,7 +255,8 @@ def _marked_numbers(answer: str) -> list[tuple[int, float]]:
 
 def extract_number(answer: str) -> tuple[float | None, str | None]:
     """(the answer's number, the rule that found it: "strict" or "flexible"), or (None, None)."""
-    answer = unicodedata.normalize("NFKC", answer)
+    if not unicodedata.is_normalized("NFKC", answer):
+        answer = unicodedata.normalize("NFKC", answer)
     marked = _marked_numbers(answer)
     if marked:
         return marked[-1][1], "strict"
