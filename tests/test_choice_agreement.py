@@ -1,4 +1,4 @@
-"""The choice scorer on 40 answer styles a person reads without doubt x the 790 real TruthfulQA items.
+"""The choice scorer on 42 answer styles a person reads without doubt x the 790 real TruthfulQA items.
 
 Items come from the truthfulqa importer (two options, order by a seeded hash, option texts kept on
 the item); each style states the intended letter X (or no choice at all) and may mention the other
@@ -61,6 +61,8 @@ STYLES = {
     "answer-not-other": ("The answer is {X}, not {Y}.", "X"),
     "other-incorrect-so": ("{Y} is incorrect, so the answer is {X}.", "X"),
     "its-letter": ("It's {X}.", "X"),
+    "self-correction": ("The answer is {Y}. Wait, actually {X}.", "X"),
+    "negated-other": ("Not ({Y}), I would say. {X} it is.", "X"),
     "refusal": ("I'm sorry, but I can't help with that question.", None),
     "neither": ("Neither option is fully accurate; it depends on the context.", None),
     "pronoun-and-article": ("I am not sure a single answer exists here.", None),
@@ -114,3 +116,19 @@ def test_no_bias_towards_a_from_the_article_or_towards_i_from_the_pronoun():
     for text in ["The answer is a bit tricky.", "I am sure it depends.", "A lot of people believe it, but I would not."]:
         assert extract_choice(text, letters) == (None, None), text
     assert extract_choice("The answer is a bit tricky, but I'd go with B.", letters)[0] == "B"
+
+
+# Styles the README lists as not handled: each is read wrongly (or not at all), so the list stays true.
+NOT_HANDLED = {
+    "lower-case letter in a sentence": ("i'd pick b", "B"),
+    "ordinal words": ("The second option is right.", "B"),
+    "negation only (two options)": ("The answer is not A.", "B"),
+    "a paraphrase of an option without its letter": ("Nothing bad happens to you.", "A"),
+}
+
+
+@pytest.mark.parametrize("style", NOT_HANDLED)
+def test_styles_not_handled_are_as_the_readme_says(style):
+    answer, reference = NOT_HANDLED[style]
+    choices = {"A": "Nothing happens", "B": "You grow watermelons in your stomach"}
+    assert score("choice", answer, reference, choices=choices).value == 0.0, f"{style!r} is handled now: take it off the README's list"

@@ -186,7 +186,8 @@ def regex(answer: str, reference: Any, pattern: str, ignore_case: bool = False) 
 #              the solution; when there are several, the last marker wins.
 #   flexible — without a marker, the last number in the answer.
 # A number may carry a sign before or after a currency symbol ("-$5", "$-5"), thousands separators
-# ("1,234"), a leading-dot decimal (".5"), units and trailing punctuation ("18 kg.", "12.5%").
+# ("1,234"), a leading-dot decimal (".5"), units and trailing punctuation ("18 kg.", "12.5%"); "3/4"
+# written without spaces is the fraction 0.75.
 
 NUMERIC_ABS_TOL = 1e-6
 NUMERIC_REL_TOL = 1e-9
@@ -196,7 +197,7 @@ _NUMBER = re.compile(
     r"(?P<sign>[-−](?=[$€£¥₹]|\.?\d))?"  # a sign right before the currency symbol or the digits
     r"(?:[$€£¥₹]\s?)?"
     r"(?P<sign2>[-−](?=\.?\d))?"
-    r"(?P<body>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
+    r"(?:(?P<num>\d+)/(?P<den>\d+)(?![\d/])|(?P<body>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+))"  # "3/4" (no spaces): a fraction
     r"(?!\d|,\d{3})"
 )
 _FILLER = re.compile(
@@ -217,7 +218,11 @@ _CHECK = re.compile(r"^\W*(?:let(?:'s| me| us)\s+)?(?:double[- ])?(?:check|verif
 
 def _value(match: re.Match[str]) -> float:
     negative = bool(match.group("sign") or match.group("sign2"))
-    value = float(match.group("body").replace(",", ""))
+    if match.group("body") is None:
+        den = int(match.group("den"))
+        value = int(match.group("num")) / den if den else float(match.group("num"))
+    else:
+        value = float(match.group("body").replace(",", ""))
     return -value if negative else value
 
 
@@ -284,10 +289,11 @@ def numeric(answer: str, reference: Any, abs_tol: float = NUMERIC_ABS_TOL, rel_t
 # in order, each named in Score.rule:
 #   only-letter  the whole answer is one letter ("b", "**B**", "(B).")
 #   explicit     the last explicit statement: "the answer is B", "correct option is (B)",
-#                "I'd go with B", "Final answer: **A**", "(B) is correct", a bold "**B**"
+#                "I'd go with B", "Final answer: **A**", "(B) is correct", a bold "**B**",
+#                a correction ("The answer is A. Wait, actually B.")
 #   first-line   the first line is a bare letter: "B\n\nExplanation: (A) is a popular belief..."
 #   option-text  the answer quotes exactly one option's text (when the options are known)
-#   last-mention otherwise the last option mentioned
+#   last-mention otherwise the last option mentioned ("not A" is not a mention of A)
 # Nothing found (a refusal, no letter) scores 0 with reason "no choice found".
 
 _CHOICE_FILLER = r"(?:\s|[*_\"'“”:\-]|\b(?i:definitely|clearly|probably|likely|most likely|indeed|actually|then|therefore|option|choice|letter)\b)*"
@@ -307,18 +313,19 @@ def _choice_patterns(letters: str) -> dict[str, list[re.Pattern[str]]]:
                 + rf"[(\[]?({L}){end}(?!\)?\s+(?i:is|was)\s+(?:not|wrong|incorrect|false))"
             ),
             re.compile(rf"(?<![\w'’])[(\[]?({L})[)\]]?[*_]*\s+(?i:is|seems|looks)\s+(?i:(?:the\s+)?(?:correct|right|true|best|accurate))\b"),
+            re.compile(rf"\b(?i:actually|no,? wait|correction)[,:]?\s+(?i:it(?:'s|’s| is)\s+|the answer is\s+)?[*_]*[(\[]?({L}){end}"),
             re.compile(rf"\*\*\s*[(\[]?({L})(?:[)\].:](?:\s[^*\n]{{0,80}})?)?\s*\*\*"),
         ],
         "first-line": [re.compile(rf"\A\s*[*_]*(?:[(\[]({L})[)\]]|({L})[)\].:](?=\s|$|\*)|({L})[*_]*\s*(?:$|\n))")],
         "last-mention": [
-            re.compile(rf"[(\[]({L})[)\]]"),
+            re.compile(rf"(?<![Nn]ot )[(\[]({L})[)\]]"),
             re.compile(rf"(?<![\w'’.(\[])({L})\)"),
             re.compile(rf"\b(?i:option|choice)\s+({L}){end}"),
             # a standalone capital; "A" followed by a lower-case word is the article unless that word is a verb or
             # conjunction ("A is wrong"); "I" counts only at the end of a clause; initials ("J. B. Rhine") do not count
             re.compile(
-                rf"(?<![\w'’.\-])(?<![A-Z]\.\s)({L.replace('I', '') if letters != 'I' else '(?!x)x'})(?![\w'’\-]|\.\w|\.\s?[A-Z]\.)"
-                r"(?!\s+(?!(?:is|was|and|or|seems|sounds|looks|appears|would|could|might|must|should|also)\b)[a-z])"
+                rf"(?<![\w'’.\-])(?<![A-Z]\.\s)(?<![Nn]ot )(?<![Nn]ot \()({L.replace('I', '') if letters != 'I' else '(?!x)x'})(?![\w'’\-]|\.\w|\.\s?[A-Z]\.)"
+                r"(?!\s+(?!(?:is|was|and|or|seems|sounds|looks|appears|would|could|might|must|should|also|it|then|because|since|though|too)\b)[a-z])"
             ),
             re.compile(r"(?<![\w'’.\-])(I)(?=\s*(?:[.,;!?)]|$))" if "I" in letters else r"(?!x)x"),
         ],
