@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llama_eval.scoring import SCORERS, ScorerError, check_scorer, score
 
@@ -212,3 +214,21 @@ def test_register_scorer_is_public_and_checked_like_the_built_ins():
             check_scorer("test:length", {"max": 1}, False)
     finally:
         del SCORERS["test:length"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_nan=False, allow_infinity=False), st.sampled_from(["{:,}", "{}", "${:,}", "{} kg"]))
+def test_any_number_written_after_a_marker_is_read(value, form):
+    text = form.format(abs(value))
+    if value < 0:
+        text = "-" + text
+    result = score("numeric", f"We add things up.\nThe answer is {text}.", str(value))
+    assert result.value == 1.0 and result.rule == "strict", (text, result)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_scorers_never_crash_on_arbitrary_text(text):
+    for name, reference in (("numeric", "3"), ("choice", "B"), ("contains", "A"), ("f1", "the cat"), ("normalized", "x")):
+        result = score(name, text, reference)
+        assert result.value in (0.0, 1.0) or 0.0 <= result.value <= 1.0
