@@ -159,6 +159,8 @@ def test_choice_lone_letter():
         ("**$18.00**", "18", "strict"),
         ("Final answer: 42 apples.", "42", "strict"),
         ("The answer is: 3.", "3", "strict"),
+        ("The answer is: 3 + 4 = 7 apples.", "7", "strict"),  # an expression after the marker: its result
+        ("The answer is 18 - 3 = 15", "15", "strict"),
     ],
 )
 def test_numeric_rules(answer, reference, rule):
@@ -186,6 +188,9 @@ def test_gsm8k_instruction_form_is_read_by_the_strict_rule():
         ("b", "B"),
         ("I think A", "A"),
         ("The correct option is B", "B"),
+        ("Option A: a common myth.\nOption B: what studies show.\nSo the answer is B.", "B"),
+        ("Option B: what studies show.\nOption A: a common myth.", "A"),  # 'Option A:' is a label: the last mention wins
+        ("Correct option: (B)", "B"),
     ],
 )
 def test_choice_cases_from_the_issue(answer, expected):

@@ -209,6 +209,7 @@ _MARKERS = re.compile(
     r"####|\\boxed\s*\{|\b(?:final\s+)?answers?\s*(?:is|was|would be|will be|should be|=|:)|\bfinal\s+answer\b",
     re.IGNORECASE,
 )
+_OPERATOR = re.compile(r"\s*[-+*/×÷^x]\s*[-−$€£¥₹.\d(]")
 _BOLD = re.compile(r"\*\*([^*\n]{1,60})\*\*")
 _BOLD_NUMBER = re.compile(
     r"^\s*(?:[A-Za-z][A-Za-z ]{0,30}[:=]\s*)?(?P<num>[-−]?[$€£¥₹]?\s?[-−]?(?:\d[\d,]*(?:\.\d+)?|\.\d+))\s*(?:%|[A-Za-z]+(?:\s+[A-Za-z]+){0,2})?\s*[.!]?\s*$"
@@ -245,6 +246,11 @@ def _marked_numbers(answer: str) -> list[tuple[int, float]]:
         start = _FILLER.match(answer, m.end()).end()
         num = _NUMBER.match(answer, start)
         if num:
+            # "The answer is: 3 + 4 = 7" — an expression after the marker: its result is the answer
+            rest = answer[num.end() :].split("\n", 1)[0]
+            if _OPERATOR.match(rest) and "=" in rest:
+                result = _NUMBER.search(rest, rest.rindex("=") + 1)
+                num = result or num
             marked.append((m.start(), _value(num)))
     bolds = [(b, _BOLD_NUMBER.match(b.group(1))) for b in _BOLD.finditer(answer)] if "**" in answer else []
     bolds = [(b, n) for b, n in bolds if n]
@@ -304,7 +310,11 @@ def _choice_patterns(letters: str) -> dict[str, list[re.Pattern[str]]]:
     end = r"(?![\w'’])"
     return {
         "explicit": [
-            re.compile(r"(?i:\b(?:answer|choice|option)s?\s*(?:is|was|would be|will be|should be|must be|=|:)(?!\w))" + _CHOICE_FILLER + rf"[(\[]?({L}){end}"),
+            # "Option A:" alone is a label (models list options that way); "answer:" and "correct option:" are statements
+            re.compile(
+                r"(?i:\b(?:answer|choice|option)s?\s*(?:is|was|would be|will be|should be|must be)(?!\w)"
+                r"|\banswers?\s*[:=]|\b(?:correct|right|best|final)\s+(?:choice|option)\s*:)" + _CHOICE_FILLER + rf"[(\[]?({L}){end}"
+            ),
             re.compile(rf"(?i:\banswer\s*:)\s*[*_(\[]*([{letters.lower()}]){end}"),
             re.compile(
                 r"\b(?i:I(?:'d|’d| would| will|'ll)\s+(?:go|choose|pick|select|say|answer)(?:\s+with)?|I\s+(?:choose|pick|select|think|believe|guess|say)"
