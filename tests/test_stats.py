@@ -159,6 +159,20 @@ def test_exact_sign_flip_matches_scipy_permutation_test():
             assert ours.method == "sign-flip-exact" and ours.p == pytest.approx(ref.pvalue, rel=1e-9)
 
 
+def test_random_sign_flip_agrees_with_scipy_permutation_test_at_30_prompts():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from llama_eval.scoring.stats import sign_flip_test
+
+    rng = np.random.default_rng(12)
+    for _ in range(4):
+        a, b = rng.random(30).round(2), (rng.random(30) - 0.1).clip(0, 1).round(2)
+        ours = sign_flip_test(a, b, resamples=20_000, seed=1)
+        ref = scipy_stats.permutation_test(
+            (a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=50_000, alternative="two-sided", random_state=2
+        )
+        assert ours.method == "sign-flip" and abs(ours.p - ref.pvalue) < 0.015, (ours.p, ref.pvalue)
+
+
 def test_p_is_never_zero():
     from llama_eval.scoring.stats import paired_test
 

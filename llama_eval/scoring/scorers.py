@@ -395,8 +395,12 @@ def choice(answer: str, reference: Any, choices: dict[str, str] | None = None) -
     expected = str(reference).strip().strip("()").upper()
     if len(expected) != 1 or not expected.isalpha():
         raise ScorerError(f"scorer 'choice': reference {reference!r} is not an option letter")
-    if choices is not None and (not isinstance(choices, dict) or expected not in {str(k).upper() for k in choices}):
-        raise ScorerError(f"scorer 'choice': 'choices' must map option letters to texts and include the reference {expected!r}")
+    if choices is not None and (
+        not isinstance(choices, dict)
+        or not all(isinstance(k, str) and len(k) == 1 and "A" <= k.upper() <= "Z" for k in choices)
+        or expected not in {k.upper() for k in choices}
+    ):
+        raise ScorerError(f"scorer 'choice': 'choices' must map option letters to texts and include the reference {expected!r}, got {choices!r}")
     got, rule = extract_choice(answer, _letters_for(expected, choices), choices)
     if got is None:
         return Score(0.0, "no choice found")
