@@ -239,3 +239,8 @@ def test_a_real_difference_is_found_at_30_prompts():
         (c,) = compare({"a": dict(enumerate(a)), "b": dict(enumerate(b))}, resamples=2000, seed=t)
         found += c.significant and c.diff > 0
     assert found >= 95
+
+
+def test_no_shared_prompts_says_so():
+    (c,) = compare({"x": {"p1": 1.0}, "y": {"p2": 0.0}})
+    assert c.n == 0 and not c.significant and c.verdict() == "no prompts answered by both x and y: nothing to compare"

@@ -207,12 +207,22 @@ def sign_flip_test(a: Sequence[float], b: Sequence[float], *, level: float = LEV
     if n == 0:
         return PairedTest(math.nan, math.nan, math.nan, math.nan, "sign-flip", level)
     sums, counts, exact = _sign_flip_sums(d, resamples, seed)
-    total = d.sum()
+    total, size = d.sum(), sums.size
     tol = 1e-9 * (np.abs(d).sum() + 1)
+    # all 2^n patterns grouped by Σ s_i, each group's sums sorted: a shift δ is then two binary searches a group
+    groups = [(c, np.sort(sums[counts == c])) for c in np.unique(counts)] if exact else []
 
     def p_at(delta: float) -> float:
-        extreme = np.count_nonzero(np.abs(sums - delta * counts) >= abs(total - n * delta) - tol)
-        return extreme / sums.size if exact else (extreme + 1) / (sums.size + 1)
+        threshold = abs(total - n * delta) - tol  # |Σ s_i (d_i - δ)| = |sum - δ count| must reach this
+        if threshold <= 0:
+            extreme = size
+        elif not exact:
+            extreme = int(np.count_nonzero(np.abs(sums - delta * counts) >= threshold))
+        else:
+            extreme = sum(
+                len(g) - int(np.searchsorted(g, delta * c + threshold, "left")) + int(np.searchsorted(g, delta * c - threshold, "right")) for c, g in groups
+            )
+        return extreme / size if exact else (extreme + 1) / (size + 1)
 
     alpha = 1 - level
     p = p_at(0.0)
@@ -234,7 +244,7 @@ def sign_flip_test(a: Sequence[float], b: Sequence[float], *, level: float = LEV
             ends.append(_bisect(accepted, start, far, SHIFT_STEPS))
     low, high = max(ends[0], -1.0), min(ends[1], 1.0)  # scores are in [0, 1]: differences in [-1, 1]
     method = "sign-flip-exact" if exact else "sign-flip"
-    return PairedTest(float(mean), float(low), float(high), float(p), method, level, 0 if exact else sums.size)
+    return PairedTest(float(mean), float(low), float(high), float(p), method, level, 0 if exact else size)
 
 
 def paired_bootstrap_test(a: Sequence[float], b: Sequence[float], *, level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> PairedTest:
@@ -310,6 +320,8 @@ class Comparison:
         return text
 
     def verdict(self) -> str:
+        if self.n == 0:
+            return f"no prompts answered by both {self.a} and {self.b}: nothing to compare"
         if self.too_few:
             return (
                 f"too few prompts to compare {self.a} and {self.b}: {self.n} shared prompts, a verdict needs at least {MIN_PROMPTS} "
