@@ -3,8 +3,9 @@
 Each answer is built from a real worked solution (calculator annotations removed) and ends in one
 of the styles models write; the intended number is known by construction (the reference, or a
 negative/decimal value the final line states). Target: >= 99% agreement overall. For contrast the
-test also runs lm-evaluation-harness's GSM8K filters (regexes copied from its gsm8k.yaml /
-gsm8k-cot.yaml): strict-match ("#### N") and flexible-extract (the last number).
+test also runs lm-evaluation-harness's GSM8K filters, regexes as in its lm_eval/tasks/gsm8k/:
+strict-match from gsm8k.yaml ("#### N") and flexible-extract from gsm8k-cot-llama.yaml (the last
+number), with its exact_match clean-up (commas, "$" and a trailing "." ignored).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _corpus() -> list[tuple[str, str, float, float]]:
     return out
 
 
-# lm-evaluation-harness gsm8k.yaml filters (copied): strict-match and flexible-extract
+# lm-evaluation-harness filters: strict-match (gsm8k.yaml) and flexible-extract (gsm8k-cot-llama.yaml)
 _LM_EVAL_STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
 _LM_EVAL_FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
 
