@@ -120,6 +120,8 @@ def test_five_prompts_four_wins_one_tie_is_too_few_to_compare(tmp_path):
     (c,) = score_run(_write_run(tmp_path, items, answers))["comparisons"]
     assert c["p"] == pytest.approx(0.125) and c["method"] == "mcnemar" and not c["significant"] and c["too_few_prompts"]
     assert c["verdict"].startswith("too few prompts to compare big and small: 5 shared prompts")
+    summary = json.loads((tmp_path / "run" / "scores_summary.json").read_text())
+    assert summary["deployments"]["big"]["few_prompts"] is True
 
 
 def test_strict_and_flexible_numeric_accuracy_are_recorded(tmp_path):
@@ -136,6 +138,7 @@ def test_strict_and_flexible_numeric_accuracy_are_recorded(tmp_path):
     assert c["method"] == "mcnemar" and c["ci_level"] == pytest.approx(0.95) and not c["too_few_prompts"]
     assert summary["statistics"]["min_prompts_for_verdict"] == 10 and "McNemar" in summary["statistics"]["binary_scores"]
     assert summary["rouge"] is None
+    assert summary["deployments"]["marked"]["few_prompts"] is False and all(t["few_prompts"] is False for t in summary["tags"].values())
 
 
 def test_a_clear_difference_on_twelve_graded_prompts_is_a_verdict_with_its_interval(tmp_path):

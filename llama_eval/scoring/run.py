@@ -1,5 +1,10 @@
 """Scoring a run directory: ``scores.jsonl`` beside ``results.jsonl`` and a summary with verdicts.
 
+Each scores.jsonl row names the scorer's ``rule`` (numeric: strict/flexible, see scorers.py). The
+summary adds, for reports: ``numeric`` (strict and flexible accuracy per deployment), ``rouge`` (the
+rouge-score version and stemmer setting), ``statistics`` (which test at which sample size) and, per
+comparison, ``method``, ``ci_level``, ``p_adjusted``, ``significant`` and ``too_few_prompts``.
+
 Every final row gets a score. Rows that failed (content filter, errors, budget) score 0 and are
 counted in their own column, so a model that refuses or errors a lot cannot look good by being
 scored only on what it answered. An item with a reference and no scorer is scored with
@@ -192,12 +197,21 @@ def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
             "failed_rows": failures[name],
             "unscorable_rows": unscorable[name],
             "consistency": consistency,
+            "few_prompts": est.n < stats.MIN_PROMPTS,  # a bootstrap interval over so few prompts is too narrow: label it
         }
     tags = {}
     for (name, tag), prompt_scores in by_tag.items():
         means, _ = per_prompt(prompt_scores)
         est = bootstrap_ci(list(means.values()), seed=seed)
-        tags[f"{name}|{tag}"] = {"deployment": name, "tag": tag, "prompts": est.n, "mean": est.mean, "ci_low": est.low, "ci_high": est.high}
+        tags[f"{name}|{tag}"] = {
+            "deployment": name,
+            "tag": tag,
+            "prompts": est.n,
+            "mean": est.mean,
+            "ci_low": est.low,
+            "ci_high": est.high,
+            "few_prompts": est.n < stats.MIN_PROMPTS,
+        }
     comparisons = compare(per_deployment_means, seed=seed)
     hint = None
     if comparisons:
