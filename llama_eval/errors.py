@@ -30,6 +30,10 @@ class PriceTableError(LlamaEvalError):
     """A price table (data/prices.csv, data/compute_prices.csv or a user override) is malformed."""
 
 
+class PriceUpdateError(LlamaEvalError):
+    """``llama-eval prices update`` could not read the Azure Retail Prices API; nothing was written."""
+
+
 class RequestValidationError(LlamaEvalError, ValueError):
     """A request breaks a rule of the Llama endpoints; raised before anything is sent.
 
