@@ -50,6 +50,7 @@ class Provenance:
     assumption: bool = False
     basis: str = ""
     note: str = ""
+    assumed_on: date | None = None  # when an inline assumption was written down (default: the catalog's as_of)
 
     @property
     def is_estimate(self) -> bool:
@@ -58,7 +59,7 @@ class Provenance:
 
     @property
     def checked(self) -> date | None:
-        return self.source.checked if self.source else None
+        return self.source.checked if self.source else self.assumed_on
 
     def describe(self) -> str:
         parts = [self.source.cite] if self.source else []
@@ -273,7 +274,7 @@ def _parse_sources(raw: Any, path: Path) -> dict[str, Source]:
     return out
 
 
-def _provenance(raw: Any, sources: Mapping[str, Source], where: str) -> Provenance:
+def _provenance(raw: Any, sources: Mapping[str, Source], where: str, as_of: date | None = None) -> Provenance:
     """A fact's provenance: a source id, {source, note}, or {assumption: true, basis} (both may be given)."""
     if isinstance(raw, str):
         raw = {"source": raw}
@@ -292,17 +293,20 @@ def _provenance(raw: Any, sources: Mapping[str, Source], where: str) -> Provenan
         raise CatalogError(f"{where}: an assumption needs a 'basis' saying why the value is believed")
     if source is None and not assumption:
         raise CatalogError(f"{where}: give a 'source' (an id of the sources registry) or 'assumption: true' with a 'basis'")
-    return Provenance(source=source, assumption=assumption, basis=basis, note=str(raw.get("note") or ""))
+    checked = raw.get("checked", as_of)
+    if checked is not None and not isinstance(checked, date):
+        raise CatalogError(f"{where}: 'checked' must be a date (YYYY-MM-DD)")
+    return Provenance(source=source, assumption=assumption, basis=basis, note=str(raw.get("note") or ""), assumed_on=checked)
 
 
-def _parse_quota(raw: Any, where: str, sources: Mapping[str, Source]) -> Quota | None:
+def _parse_quota(raw: Any, where: str, sources: Mapping[str, Source], as_of: date | None = None) -> Quota | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
         raise CatalogError(f"{where}: 'quota' must be a mapping")
     provenance = None
     if raw.get("source") is not None or raw.get("assumption"):
-        provenance = _provenance({k: raw[k] for k in ("source", "assumption", "basis", "note") if k in raw}, sources, f"{where} quota")
+        provenance = _provenance({k: raw[k] for k in ("source", "assumption", "basis", "note") if k in raw}, sources, f"{where} quota", as_of)
     return Quota(
         tpm=_require(raw, "tpm", int, where, optional=True),
         rpm=_require(raw, "rpm", int, where, optional=True),
@@ -313,7 +317,7 @@ def _parse_quota(raw: Any, where: str, sources: Mapping[str, Source]) -> Quota |
     )
 
 
-def _parse_model(raw: Any, index: int, path: Path, sources: Mapping[str, Source] | None = None) -> CatalogModel:
+def _parse_model(raw: Any, index: int, path: Path, sources: Mapping[str, Source] | None = None, as_of: date | None = None) -> CatalogModel:
     sources = sources or {}
     where = f"{path}: models[{index}]"
     if not isinstance(raw, Mapping):
@@ -352,11 +356,13 @@ def _parse_model(raw: Any, index: int, path: Path, sources: Mapping[str, Source]
         raise CatalogError(f"{where}: benchmark_accuracy must be a mapping {{value, metric, source}} or null")
     benchmark = None
     if isinstance(accuracy, Mapping) and (accuracy.get("source") is not None or accuracy.get("assumption")):
-        benchmark = _provenance({k: accuracy[k] for k in ("source", "assumption", "basis", "note") if k in accuracy}, sources, f"{where} benchmark_accuracy")
+        benchmark = _provenance(
+            {k: accuracy[k] for k in ("source", "assumption", "basis", "note") if k in accuracy}, sources, f"{where} benchmark_accuracy", as_of
+        )
     facts_raw = raw.get("facts") or {}
     if not isinstance(facts_raw, Mapping):
         raise CatalogError(f"{where}: 'facts' must be a mapping of fact -> provenance")
-    provenance = {str(k): _provenance(v, sources, f"{where} facts.{k}") for k, v in facts_raw.items()}
+    provenance = {str(k): _provenance(v, sources, f"{where} facts.{k}", as_of) for k, v in facts_raw.items()}
     unverified = tuple(raw.get("unverified_extra_parameters") or ())
     if set(unverified) - set(extras):
         raise CatalogError(f"{where}: unverified_extra_parameters must be a subset of extra_parameters, got {sorted(set(unverified) - set(extras))}")
@@ -372,7 +378,7 @@ def _parse_model(raw: Any, index: int, path: Path, sources: Mapping[str, Source]
         json_object=_require(raw, "json_object", bool, where),
         extra_parameters=extras,
         offers=offers,
-        quota=_parse_quota(raw.get("quota"), where, sources),
+        quota=_parse_quota(raw.get("quota"), where, sources, as_of),
         benchmark_accuracy=float(accuracy["value"]) if isinstance(accuracy, Mapping) else None,
         sources={**legacy_sources, **{k: p.describe() for k, p in provenance.items()}},
         provenance=provenance,
@@ -398,7 +404,8 @@ def _load_catalog(path: Path) -> Catalog:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("models"), list):
         raise CatalogError(f"{path}: expected a mapping with a 'models' list")
     sources = _parse_sources(raw.get("sources"), path)
-    models = [_parse_model(m, i, path, sources) for i, m in enumerate(raw["models"])]
+    as_of = raw.get("as_of") if isinstance(raw.get("as_of"), date) else None
+    models = [_parse_model(m, i, path, sources, as_of) for i, m in enumerate(raw["models"])]
     ids = [m.id for m in models]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

@@ -162,7 +162,9 @@ def _run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         extra=extra,
     )
-    summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices), progress=args.progress)
+    summary = run_evaluation(
+        config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices), progress=args.progress
+    )
     print(summary)
     if args.report and summary.status == "completed":
         from pathlib import Path

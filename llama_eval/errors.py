@@ -34,6 +34,10 @@ class PriceUpdateError(LlamaEvalError):
     """``llama-eval prices update`` could not read the Azure Retail Prices API; nothing was written."""
 
 
+class EmulatorStartError(LlamaEvalError, OSError):
+    """The emulator could not listen (a port in use, a bad host); the message says which and what to do."""
+
+
 class RequestValidationError(LlamaEvalError, ValueError):
     """A request breaks a rule of the Llama endpoints; raised before anything is sent.
 

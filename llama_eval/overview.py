@@ -51,7 +51,9 @@ def model_overview(on: date | None = None, *, catalog: Catalog | None = None, pr
                 "managed": _lifecycle(m, "managed", on),
                 "input_usd_per_1m": _per_million(price.input_per_1k) if price else None,
                 "output_usd_per_1m": _per_million(price.output_per_1k) if price else None,
-                "replacement": catalog.available_replacement(m.id, "serverless", on) if m.status("serverless", on) in ("retired", "deprecated", "legacy") else None,
+                "replacement": catalog.available_replacement(m.id, "serverless", on)
+                if m.status("serverless", on) in ("retired", "deprecated", "legacy")
+                else None,
                 "replacement_is_suggestion": catalog.replacement_is_suggestion(m.id, "serverless", on),
                 "max_output_estimated": m.is_estimate("max_output_tokens"),
                 "managed_sku": managed.recommended_sku if managed else None,
