@@ -13,7 +13,6 @@ from .errors import LlamaEvalError
 
 def _models(args: argparse.Namespace) -> int:
     from .overview import model_overview
-
     from .prices import load_prices
 
     prices = load_prices(args.prices, args.compute_prices)
@@ -82,19 +81,17 @@ def _prices_update(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from .config import load_deployments
     from .emulator import EmulatorConfig, fixed_profile, serve_forever
+    from .emulator.deployments_file import read_deployments_file, write_deployments_file
 
-    deployments = None
-    if args.deployments:
-        deployments = {d.name: d.model for d in load_deployments(args.deployments)}
+    specs = read_deployments_file(args.deployments) if args.deployments else None
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     profile = fixed_profile(args.ttft, args.tps, args.jitter) if args.ttft is not None or args.tps is not None else None
     if profile is not None and (args.ttft is None or args.tps is None):
         raise SystemExit("llama-eval emulator: give --ttft and --tps together")
     config = EmulatorConfig(
         **({"models": models} if models else {}),
-        deployments=deployments,
+        deployments=specs,
         key=args.key,
         time_scale=args.time_scale,
         tpm=args.tpm,
@@ -110,17 +107,27 @@ def _emulator(args: argparse.Namespace) -> int:
     )
 
     def announce(emulator, url: str) -> None:
+        # the file first: whoever waits for the 'listening' line can read it at once
+        written = write_deployments_file(emulator, url, args.write_deployments, source=args.deployments) if args.write_deployments else None
         print("llama-eval emulator: SIMULATED Llama endpoints (faithful wire behaviour; the text is not real model output)")
         print(f"listening {url}", flush=True)
         print(f"key {emulator.key}")
+        print(f"time scale {float(emulator.config.time_scale):g} (header x-llama-eval-time-scale; latencies ÷ scale = modelled service time)")
         for name, dep in emulator.deployments.items():
             quota = dep.quota
             rpm = round(quota.requests.limit * 60 / quota.requests.window_s) if quota.requests else None
             tpm = round(quota.tokens.limit * 60 / quota.tokens.window_s) if quota.tokens else None
-            print(f"  {url}/{name}    ({dep.model.id}; {tpm} tokens/min, {rpm} requests/min)")
-        first = next(iter(emulator.deployments))
+            where = f"{url}/v1 (model {dep.served_name})" if dep.kind == "self-hosted" else f"{url}/{dep.path}"
+            limits = f"{tpm} tokens/min, {rpm} requests/min" if tpm or rpm else "no quota"
+            print(f"  {where}    ({name}: {dep.model.id}, {dep.kind}; {limits})")
+        if written:
+            print(f"\nwrote {written}: the deployments above at {url}")
+            print(f"  export LLAMA_EVAL_EMULATOR_KEY={emulator.key}")
+            print(f"  llama-eval run -d {written} -p data/prompts/quickstart.jsonl -o runs/try-it", flush=True)
+            return
+        first = next(iter(emulator.deployments.values()))
         print("\nTry it (the Azure docs' shortcut):")
-        print(f"  export AZURE_INFERENCE_ENDPOINT={url}/{first}")
+        print(f"  export AZURE_INFERENCE_ENDPOINT={url}/{first.path}")
         print(f"  export AZURE_INFERENCE_CREDENTIAL={emulator.key}", flush=True)
 
     serve_forever(config, args.host, args.port, announce)
@@ -369,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed as 'listening URL')")
     emu.add_argument("--models", help="comma-separated catalog ids, one deployment each (default: a handful across the family)")
-    emu.add_argument("--deployments", help="a deployments YAML file: serve its deployments under their names")
+    emu.add_argument("--deployments", help="a deployments YAML file: serve exactly the paths its endpoints name (host and port come from here)")
+    emu.add_argument("--write-deployments", metavar="FILE", help="write a deployments YAML for the port actually bound (with --port 0, say)")
     emu.add_argument("--key", help="the API key clients must send (default: random, printed)")
     emu.add_argument("--time-scale", type=float, default=1.0, help="multiply every simulated delay (0.01: a hundred times faster)")
     emu.add_argument("--tpm", type=int, help="tokens per minute for every deployment (default: catalog quota)")

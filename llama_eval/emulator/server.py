@@ -257,6 +257,8 @@ class Emulator:
         """Serve in a background thread until ``stop()``; port 0 picks a free port. Raises EmulatorStartError if it cannot listen."""
         if self._running is not None:
             return self._running
+        if self.app.frozen:  # served before: an aiohttp app belongs to one event loop, so build a fresh one
+            self.app = self._make_app()
         loop = asyncio.new_event_loop()
         started = threading.Event()
         state: dict[str, Any] = {"loop": loop}
