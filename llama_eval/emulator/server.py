@@ -183,7 +183,7 @@ def _norm_name(name: str) -> str:
 
 def _specs(config: EmulatorConfig, catalog: Catalog) -> list[EmulatedDeployment]:
     if config.deployments is None:
-        return [EmulatedDeployment(m, m, default_kind(catalog.get(m))) for m in config.models]
+        return [EmulatedDeployment(m, m, default_kind(catalog.get(m))) for m in dict.fromkeys(config.models)]
     if isinstance(config.deployments, Mapping):
         return [EmulatedDeployment(name, model_id, default_kind(catalog.get(model_id))) for name, model_id in config.deployments.items()]
     return list(config.deployments)
@@ -412,8 +412,13 @@ class Emulator:
         return found
 
     def _surface(self, self_hosted: bool) -> list[_Deployment]:
-        """Deployments reached through /v1 (self-hosted ones) or the Azure surfaces (all the others)."""
-        return [d for d in self.deployments.values() if (d.kind == "self-hosted") == self_hosted]
+        """Deployments reached through /v1 (self-hosted ones) or the Azure surfaces (all the others).
+
+        An emulator configured with no self-hosted deployment (``models=[...]``) answers on /v1 for all
+        of them, so a deployments file with a ``/v1`` endpoint works against it too.
+        """
+        chosen = [d for d in self.deployments.values() if (d.kind == "self-hosted") == self_hosted]
+        return chosen or (list(self.deployments.values()) if self_hosted else [])
 
     # ------------------------------------------------------------------ small routes
     async def _stats(self, request: web.Request) -> web.Response:
