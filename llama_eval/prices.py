@@ -277,3 +277,30 @@ def load_prices(
         compute.update(_load_compute_prices(Path(compute_overrides)))
         sources.append(Path(compute_overrides))
     return PriceBook(tokens, compute, sources)
+
+
+def load_prices_for_run(run_dir: str | Path, *, catalog: Catalog | None = None) -> PriceBook:
+    """The price tables a run recorded in its manifest (overrides included), so a report prices it as the run did.
+
+    The manifest lists the bundled tables first and any override after them; an override is told
+    apart by its header (``model,...`` tokens, ``sku,...`` VM hours). A recorded override that no
+    longer exists is an error naming it, not a silent fall-back to the bundled prices.
+    """
+    import json
+
+    manifest_path = Path(run_dir) / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PriceTableError(f"no manifest.json in {run_dir}: not a run directory") from None
+    tables = [Path(t) for t in (manifest.get("prices") or {}).get("tables", [])][2:]
+    token_override = compute_override = None
+    for table in tables:
+        if not table.is_file():
+            raise PriceTableError(f"the run was priced with {table}, which no longer exists; pass the table again or re-create it")
+        header = next((line for line in table.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")), "")
+        if header.startswith("sku"):
+            compute_override = table
+        else:
+            token_override = table
+    return load_prices(token_override, compute_override, catalog=catalog)

@@ -112,7 +112,7 @@ def test_content_filter_only_on_serverless(emu):
 def test_default_kind_follows_the_catalog():
     emulator = Emulator(EmulatorConfig(models=[L33, L8, "Llama-3.2-1B-Instruct"], time_scale=0))
     kinds = {name: d.kind for name, d in emulator.deployments.items()}
-    assert kinds == {L33: "serverless", L8: "managed", "Llama-3.2-1B-Instruct": "managed"}, "retired or absent serverless offer: managed"
+    assert kinds == {L33: "serverless", L8: "serverless", "Llama-3.2-1B-Instruct": "managed"}, "serverless where the catalog has that offer"
 
 
 # ------------------------------------------------------------------------ the vLLM-style /v1 surface (issue 12)
@@ -243,6 +243,8 @@ def test_wrong_answers_fail_their_scorer():
         ("How many legs does a spider have? Answer with the number only.", lambda a: any(ch.isdigit() for ch in a)),
         ("Which is a mammal?\nA) shark\nB) whale\nC) trout\nD) eel", lambda a: score("choice", a, "B").reason.startswith("chose")),
         ("Tell me about the history of tea.", lambda a: len(a.split()) > 10),
+        ("How many languages are in the world?", lambda a: len(a.split()) > 10),  # an open question: prose, as in the Azure docs
+        ("What is 17 + 25?", lambda a: any(ch.isdigit() for ch in a)),
     ],
 )
 def test_unknown_prompts_get_a_plausible_answer_of_the_asked_shape(prompt, check):
@@ -290,8 +292,10 @@ def test_teaching_needs_the_key(emu, tmp_path):
 def test_unknown_prompt_warns_once():
     with start_emulator(time_scale=0, models=[L33]) as emu, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        raw(f"{emu.url}/{L33}/chat/completions", {"messages": [{"role": "user", "content": "Tell me a story."}]}, key=emu.key)
+        assert emu.stats.get("unknown_prompts_warned", 0) == 0, "an open question is chat, not something to score"
         for i in range(3):
-            raw(f"{emu.url}/{L33}/chat/completions", {"messages": [{"role": "user", "content": f"question {i}"}]}, key=emu.key)
+            raw(f"{emu.url}/{L33}/chat/completions", {"messages": [{"role": "user", "content": f"Capital {i}? Answer with one word."}]}, key=emu.key)
         assert emu.stats["unknown_prompts_warned"] == 1
     assert sum(issubclass(w.category, UnknownPromptWarning) for w in caught) == 1
 

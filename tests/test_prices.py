@@ -124,3 +124,22 @@ def test_bad_checked_date_names_the_row(tmp_path):
     path.write_text(HEADER.strip() + ",checked\nLlama-3.3-70B-Instruct,serverless,1,1,USD,2026-01-01,u,n,yesterday\n")
     with pytest.raises(PriceTableError, match="line 2: checked 'yesterday' is not a date"):
         load_prices(path)
+
+
+def test_prices_for_run_reload_the_overrides_the_run_used(tmp_path):
+    import json
+
+    from llama_eval.prices import load_prices_for_run
+
+    header = next(line for line in (data_dir() / "compute_prices.csv").read_text().splitlines() if line.startswith("sku,"))
+    compute = tmp_path / "c.csv"
+    compute.write_text(header + "\nStandard_NC24ads_A100_v4,1,A100 80GB,80,2.50,eastus,2026-11-01,https://contract,2026-11-02\n")
+    book = load_prices(compute_overrides=compute)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps({"prices": {"digest": book.digest, "tables": [str(p) for p in book.sources]}}))
+    again = load_prices_for_run(run)
+    assert again.digest == book.digest and again.compute_price("Standard_NC24ads_A100_v4").usd_per_hour == Decimal("2.50")
+    compute.unlink()
+    with pytest.raises(PriceTableError, match="which no longer exists"):
+        load_prices_for_run(run)

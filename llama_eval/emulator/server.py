@@ -40,14 +40,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..catalog import RETIRED, Catalog, CatalogModel, load_catalog
+from ..catalog import Catalog, CatalogModel, load_catalog
 from ..errors import EmulatorStartError
 from ..prompts import PromptItem, load_prompt_set
 from ..tokens import TokenCounter, counter_for
 from .latency import LatencyProfile, profile_for
 from .protocol import ApiError, ChatCall, azure_error, content_filter_error, parse_chat, parse_json_body
 from .quota import Admission, QuotaExceeded, QuotaLimiter, retry_after_header
-from .simulate import Generation, Simulator, is_judge_request, teachable
+from .simulate import Generation, Simulator, asks_for_checkable_answer, is_judge_request, teachable
 
 DEFAULT_MODELS = (
     "Meta-Llama-3.1-8B-Instruct",
@@ -95,8 +95,10 @@ class EmulatedDeployment:
 
 
 def default_kind(model: CatalogModel) -> str:
-    """Serverless where the model's serverless offer is not retired today, else managed (which keeps every model)."""
-    return "serverless" if model.offer("serverless") and model.status("serverless") != RETIRED else "managed"
+    """For ``models=[...]``: serverless where the catalog has a serverless offer (even a retired one, so the
+    Azure docs' walkthrough of a 3.1 serverless endpoint still runs), else managed. A deployments file says
+    the kind of each deployment explicitly (``specs_from_deployments``)."""
+    return "serverless" if model.offer("serverless") else "managed"
 
 
 def specs_from_deployments(deployments: Iterable[Any]) -> list[EmulatedDeployment]:
@@ -360,8 +362,14 @@ class Emulator:
         return web.json_response(err.body, status=err.status, headers=headers)
 
     def _warn_if_unscorable(self, call: ChatCall) -> None:
-        """Once: a prompt the emulator has no reference for gets a plausible answer that no scorer can grade fairly."""
+        """Once: a prompt the emulator has no reference for gets a plausible answer that no scorer can grade fairly.
+
+        Only for prompts that ask for a checkable answer (one word, a number, a letter, JSON) or when the
+        emulator already knows some prompts (scoring is clearly intended): an open question is just chat.
+        """
         if self._unscorable_warned or is_judge_request(call) or self.simulator.knows(call.messages):
+            return
+        if not (self.simulator.known_prompts or asks_for_checkable_answer(call.prompt_text())):
             return
         self._unscorable_warned = True
         self.stats["unknown_prompts_warned"] += 1

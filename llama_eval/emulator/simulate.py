@@ -59,7 +59,10 @@ _WORDS = ("blue", "circle", "Paris", "seven", "oxygen", "Tuesday", "copper", "no
 _TIPS = ("Keep it short.", "Put the request first.", "Use a clear subject line.", "Proofread before sending.", "End with the next step.")
 # Question shapes a reader would recognise, for prompts the emulator has no reference for.
 _ASKS_ONE_WORD = re.compile(r"\b(one|single|a) word\b", re.IGNORECASE)
-_ASKS_NUMBER = re.compile(r"\b(number only|how many|how much|what is \d|compute|calculate|sum of|\d+\s*[-+*/x×]\s*\d+|plus|minus|times)\b", re.IGNORECASE)
+# Only an explicit request for a number (or a sum to work out): "How many languages are there?" gets prose, as a model would answer.
+_ASKS_NUMBER = re.compile(
+    r"(number only|just the number|with (a|the) number|\bcompute\b|\bcalculate\b|\d+\s*(?:[-+*/×]|plus|minus|times)\s*\d+)", re.IGNORECASE
+)
 _ASKS_CHOICE = re.compile(r"(^|\n)\s*\(?[A-D][).:]\s", re.MULTILINE)
 _ASKS_JSON = re.compile(r"\bjson\b", re.IGNORECASE)
 
@@ -188,6 +191,11 @@ def constrained_answer(rules: Mapping[str, Any], correct: bool, rng: random.Rand
     if not correct:
         text = "Sure, here you go, with some extra words, commas, and a preamble nobody asked for. " + filler(rng, 4) + " " + text.upper()
     return text
+
+
+def asks_for_checkable_answer(prompt: str) -> bool:
+    """True when the question asks for an answer a scorer would check (a letter, one word, JSON, a number)."""
+    return any(p.search(prompt) for p in (_ASKS_CHOICE, _ASKS_ONE_WORD, _ASKS_JSON, _ASKS_NUMBER))
 
 
 def plausible_answer(prompt: str, rng: random.Random) -> str:
