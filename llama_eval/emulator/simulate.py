@@ -64,6 +64,7 @@ _ASKS_NUMBER = re.compile(
     r"(number only|just the number|with (a|the) number|\bcompute\b|\bcalculate\b|\d+\s*(?:[-+*/×]|plus|minus|times)\s*\d+)", re.IGNORECASE
 )
 _ASKS_CHOICE = re.compile(r"(^|\n)\s*\(?[A-D][).:]\s", re.MULTILINE)
+_NUMBER_ONLY = re.compile(r"(number only|just the number|only the number)", re.IGNORECASE)
 _ASKS_JSON = re.compile(r"\bjson\b", re.IGNORECASE)
 
 
@@ -207,7 +208,9 @@ def plausible_answer(prompt: str, rng: random.Random) -> str:
     if _ASKS_JSON.search(prompt):
         return json.dumps({"answer": rng.choice(_WORDS).lower()})
     if _ASKS_NUMBER.search(prompt):
-        return f"The answer is {rng.randint(2, 99)}."
+        if _NUMBER_ONLY.search(prompt):
+            return str(rng.randint(2, 99))
+        return f"{filler(rng, 2)} The answer is {rng.randint(2, 99)}."  # working, then the number, as chat models answer
     return filler(rng, rng.randint(2, 6))
 
 
