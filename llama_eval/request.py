@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalog import LLAMA_EXTRAS, CatalogModel
-from .errors import RequestValidationError
+from .errors import RequestValidationError, UnverifiedParameterWarning
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
 # Azure AI Model Inference API reference and the azure-ai-inference docstrings: "Supported range is [0, 1]"
@@ -22,10 +22,6 @@ ROLES = ("system", "user", "assistant", "tool", "developer")
 TEMPERATURE_RANGE = (0.0, 1.0)
 TOP_P_RANGE = (0.0, 1.0)
 _warned_unverified: set[tuple[str, str]] = set()
-
-
-class UnverifiedParameterWarning(UserWarning):
-    """A request uses a Llama extra that no source says today's deployment of that model accepts."""
 
 
 @dataclass(frozen=True)

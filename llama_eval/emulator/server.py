@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..catalog import Catalog, CatalogModel, load_catalog
-from ..errors import EmulatorStartError
+from ..errors import EmulatorStartError, UnknownPromptWarning
 from ..prompts import PromptItem, load_prompt_set
 from ..tokens import TokenCounter, counter_for
 from .latency import LatencyProfile, profile_for
@@ -65,9 +65,6 @@ PROVIDER = "Meta (emulated)"
 KINDS = ("serverless", "managed", "self-hosted")
 SELF_HOSTED_OWNER = "vllm (emulated)"
 
-
-class UnknownPromptWarning(UserWarning):
-    """The emulator was sent a prompt whose reference it does not know: its answer cannot be scored fairly."""
 
 
 FINGERPRINT = "llama-eval-emulator"  # in every response body and stream chunk: reports say "simulated"
