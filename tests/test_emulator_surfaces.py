@@ -142,6 +142,14 @@ def test_v1_without_a_key_and_with_native_extras(emu):
     assert answer["usage"]["completion_tokens"] == 8 and answer["choices"][0]["finish_reason"] == "length", "ignore_eos honoured with no header"
 
 
+def test_v1_errors_look_like_vllm(emu):
+    status, _, body = raw(f"{emu.url}/v1/chat/completions", {"model": VLLM_NAME, "messages": USER, "temperature": 5})
+    error = json.loads(body)["error"]
+    assert status == 400 and error["type"] == "BadRequestError" and error["code"] == 400 and "temperature" in error["message"], "vLLM answers 400, not 422"
+    status, _, body = raw(f"{emu.url}/v1/chat/completions", {"model": VLLM_NAME, "messages": []})
+    assert status == 400 and json.loads(body)["error"]["type"] == "BadRequestError"
+
+
 def test_v1_model_names(emu):
     status, _, body = raw(f"{emu.url}/v1/chat/completions", {"model": "nope", "messages": USER})
     assert status == 404 and VLLM_NAME in json.loads(body)["error"]["message"]

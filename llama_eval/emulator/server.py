@@ -66,7 +66,6 @@ KINDS = ("serverless", "managed", "self-hosted")
 SELF_HOSTED_OWNER = "vllm (emulated)"
 
 
-
 FINGERPRINT = "llama-eval-emulator"  # in every response body and stream chunk: reports say "simulated"
 
 
@@ -186,6 +185,23 @@ def _specs(config: EmulatorConfig, catalog: Catalog) -> list[EmulatedDeployment]
     if isinstance(config.deployments, Mapping):
         return [EmulatedDeployment(name, model_id, default_kind(catalog.get(model_id))) for name, model_id in config.deployments.items()]
     return list(config.deployments)
+
+
+def vllm_error(err: ApiError) -> ApiError:
+    """An error as vLLM's OpenAI server answers it: 400 for a bad request (no 422), ``{"error": {message, type, param, code}}``."""
+    status = 400 if err.status == 422 else err.status
+    body = err.body if isinstance(err.body, Mapping) else {}
+    inner = body.get("error") if isinstance(body.get("error"), Mapping) else body
+    detail = inner.get("detail") if isinstance(inner, Mapping) else None
+    if isinstance(detail, list) and detail and isinstance(detail[0], Mapping):
+        message = f"{detail[0].get('msg')} (field {'.'.join(str(x) for x in detail[0].get('loc', [])[1:])})"
+    else:
+        message = str(inner.get("message") or detail or body) if isinstance(inner, Mapping) else str(body)
+    kind = {400: "BadRequestError", 401: "AuthenticationError", 404: "NotFoundError", 429: "RateLimitError"}.get(status, "InternalServerError")
+    param = inner.get("param") if isinstance(inner, Mapping) else None
+    return ApiError(
+        status, {"error": {"message": message, "type": kind, "param": param, "code": status}}, {k: v for k, v in err.headers.items() if k != "x-ms-error-code"}
+    )
 
 
 class Emulator:
@@ -500,7 +516,10 @@ class Emulator:
 
     async def _chat_vllm(self, request: web.Request) -> web.StreamResponse:
         self._check_auth(request, optional=True)
-        return await self._chat(request, None, surface="vllm")
+        try:
+            return await self._chat(request, None, surface="vllm")
+        except ApiError as err:
+            raise vllm_error(err) from None
 
     async def _chat(self, request: web.Request, dep: _Deployment | None, *, surface: str) -> web.StreamResponse:
         arrival = asyncio.get_running_loop().time()  # the latency profile counts from here, not from when we got to it
