@@ -117,7 +117,10 @@ def _emulator(args: argparse.Namespace) -> int:
             quota = dep.quota
             rpm = round(quota.requests.limit * 60 / quota.requests.window_s) if quota.requests else None
             tpm = round(quota.tokens.limit * 60 / quota.tokens.window_s) if quota.tokens else None
-            where = f"{url}/v1 (model {dep.served_name})" if dep.kind == "self-hosted" else f"{url}/{dep.path}"
+            if dep.kind == "self-hosted" or dep.openai_v1:
+                where = f"{url}/{'v1' if dep.kind == 'self-hosted' else 'openai/v1'} (model {dep.served_name})"
+            else:
+                where = f"{url}/{dep.path}"
             limits = f"{tpm} tokens/min, {rpm} requests/min" if tpm or rpm else "no quota"
             print(f"  {where}    ({name}: {dep.model.id}, {dep.kind}; {limits})")
         if written:

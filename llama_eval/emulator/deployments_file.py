@@ -68,7 +68,7 @@ def write_deployments_file(emulator: Emulator, url: str, out: str | Path, *, sou
                 item["endpoint"] = _with_base(str(item["endpoint"]), url)
             else:  # endpoint_env in the source: the emulator's URL is known now, so write it
                 item.pop("endpoint_env", None)
-                item["endpoint"] = f"{url}/v1" if dep.kind == "self-hosted" else f"{url}/{dep.path}"
+                item["endpoint"] = f"{url}/v1" if dep.kind == "self-hosted" else (url if dep.openai_v1 else f"{url}/{dep.path}")
             item.setdefault("key_env", KEY_ENV)
         raw["deployments"] = items
     else:

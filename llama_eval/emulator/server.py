@@ -84,6 +84,7 @@ class EmulatedDeployment:
     kind: str = "serverless"
     path: str | None = None
     served_name: str | None = None
+    openai_v1: bool = False  # reached as an Azure openai-v1 deployment (base URL + /openai/v1, `model` = served name)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -121,6 +122,7 @@ def specs_from_deployments(deployments: Iterable[Any]) -> list[EmulatedDeploymen
                 kind=kind if kind in KINDS else "serverless",
                 path=None if surface else (path or None),
                 served_name=get("deployment_name") or (model if surface else None),
+                openai_v1=surface and kind != "self-hosted" and path != "v1",
             )
         )
     return specs
@@ -168,6 +170,7 @@ class _Deployment:
     kind: str = "serverless"
     path: str | None = None
     served_name: str | None = None
+    openai_v1: bool = False
 
     @property
     def content_filter(self) -> bool:
@@ -236,6 +239,7 @@ class Emulator:
                 kind=spec.kind,
                 path=(spec.path or spec.name).strip("/"),
                 served_name=spec.served_name or spec.name,
+                openai_v1=spec.openai_v1,
             )
         self.default = next(iter(self.deployments))
         self._by_path = {d.path: d for d in self.deployments.values()}
@@ -773,7 +777,9 @@ class RunningEmulator:
         dep = self.emulator.deployments.get(name)
         if dep is None:
             raise KeyError(f"{name!r} is not served; served: {', '.join(self.emulator.deployments)}")
-        return f"{self.url}/v1" if dep.kind == "self-hosted" else f"{self.url}/{dep.path}"
+        if dep.kind == "self-hosted":
+            return f"{self.url}/v1"
+        return self.url if dep.openai_v1 else f"{self.url}/{dep.path}"
 
     @property
     def stats(self) -> dict[str, int]:
