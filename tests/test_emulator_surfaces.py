@@ -109,6 +109,13 @@ def test_content_filter_only_on_serverless(emu):
     assert status == 200, "a self-hosted server has no Azure content safety"
 
 
+def test_quota_applies_to_serverless_only(emu):
+    deployments = emu.emulator.deployments
+    assert deployments["llama33"].quota.tokens is not None and deployments["llama33"].quota.tokens.limit == 400_000
+    assert deployments["llama8-managed"].quota.tokens is None and deployments["llama8-managed"].quota.requests is None
+    assert deployments["llama8-vllm"].quota.tokens is None, "capacity, not a token quota, limits managed and self-hosted"
+
+
 def test_default_kind_follows_the_catalog():
     emulator = Emulator(EmulatorConfig(models=[L33, L8, "Llama-3.2-1B-Instruct"], time_scale=0))
     kinds = {name: d.kind for name, d in emulator.deployments.items()}

@@ -57,7 +57,7 @@ DEFAULT_MODELS = (
     "Llama-4-Maverick-17B-128E-Instruct-FP8",
 )
 DEFAULT_BLOCKLIST = ("build a bomb", "make a bomb", "nerve agent", "LLAMA_EVAL_BLOCKED")
-DEFAULT_QUOTA = (200_000, 1_000)  # tokens/min, requests/min when the catalog has none (managed-only models)
+DEFAULT_QUOTA = (200_000, 1_000)  # tokens/min, requests/min of a serverless deployment whose model has no catalog quota
 FAULT_KINDS = ("500", "503", "reset", "stall", "malformed")
 MARKER_HEADER = "x-llama-eval-emulator"
 TIME_SCALE_HEADER = "x-llama-eval-time-scale"
@@ -221,8 +221,10 @@ class Emulator:
         self.deployments: dict[str, _Deployment] = {}
         for spec in _specs(self.config, self.catalog):
             model = self.catalog.get(spec.model)
-            quota = model.quota if spec.kind != "self-hosted" else None
-            if spec.kind == "self-hosted":  # your own server: no platform quota, only what you configure
+            quota = model.quota
+            if spec.kind != "serverless":
+                # Token and request quotas are a serverless thing; managed compute and your own server are
+                # limited by their capacity (the runner paces them by concurrency only). Only explicit overrides apply.
                 tpm, rpm, concurrency = self.config.tpm, self.config.rpm, self.config.concurrency
             else:
                 tpm = self.config.tpm or (quota.tpm if quota else None) or DEFAULT_QUOTA[0]
