@@ -308,7 +308,8 @@ class Emulator:
         thread = threading.Thread(target=run, name="llama-eval-emulator", daemon=True)
         state["thread"] = thread
         thread.start()
-        started.wait(30)
+        if not started.wait(30):
+            raise EmulatorStartError(f"the emulator did not start listening on {host}:{port} within 30 s")
         if "error" in state:
             thread.join(5)
             loop.close()
