@@ -72,13 +72,13 @@ class UpdateResult:
 
 
 def query_url(api_url: str, service: str, region: str, skus: Iterable[str] = ()) -> str:
-    """The API URL with its OData filter (pay-as-you-go meters of one service in one region, USD)."""
+    """The API URL with its OData filter (pay-as-you-go meters of one service in one region)."""
     clauses = [f"serviceName eq '{service}'", f"armRegionName eq '{region}'", "priceType eq 'Consumption'"]
     skus = list(skus)
     if skus:
         clauses.append("(" + " or ".join(f"armSkuName eq '{s}'" for s in skus) + ")")
-    query = urllib.parse.urlencode({"currencyCode": "USD", "$filter": " and ".join(clauses)}, quote_via=urllib.parse.quote)
-    return f"{api_url}?{query}"
+    # USD is the API's default currency (rows are checked to be USD); `$filter` stays literal, as in Microsoft's examples
+    return f"{api_url}?$filter={urllib.parse.quote(' and '.join(clauses))}"
 
 
 def fetch_all(url: str, *, timeout_s: float = 30.0, opener: Callable[..., Any] = urllib.request.urlopen) -> tuple[list[dict[str, Any]], int]:
@@ -158,6 +158,11 @@ def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
+def _core(model_id: str) -> str:
+    """A model id as meter names may spell it: no punctuation, no "Meta-" prefix, no "Instruct" ("llama3370b")."""
+    return _norm(model_id).removeprefix("meta").replace("instruct", "")
+
+
 def _token_direction(item: dict[str, Any]) -> str | None:
     meter = _text(item, "meterName", "skuName")
     if re.search(r"\binp(ut)?\b", meter):
@@ -173,7 +178,7 @@ def match_token_meters(items: list[dict[str, Any]], catalog: Catalog) -> tuple[d
     Several meters for one model and direction (global, regional...): the global one wins; if still
     ambiguous the model is left out rather than guessed.
     """
-    ids = sorted((m.id for m in catalog if m.offer("serverless")), key=len, reverse=True)  # longest first: 3.1-8B before 3-8B
+    ids = sorted((m.id for m in catalog if m.offer("serverless")), key=lambda i: len(_core(i)), reverse=True)  # longest first
     found: dict[tuple[str, str], list[dict[str, Any]]] = {}
     skipped = 0
     for item in items:
@@ -182,8 +187,8 @@ def match_token_meters(items: list[dict[str, Any]], catalog: Catalog) -> tuple[d
             skipped += 1
             continue
         direction = _token_direction(item)
-        haystack = _norm(names)
-        model = next((i for i in ids if _norm(i) in haystack), None)
+        haystack = _norm(names).replace("instruct", "")
+        model = next((i for i in ids if _core(i) in haystack), None)
         if direction is None or model is None or tokens_per_unit(str(item.get("unitOfMeasure", ""))) is None:
             skipped += 1
             continue

@@ -74,6 +74,8 @@ TOKEN_PAGES = [
         tokens("Llama-4-Maverick-17B-128E-Instruct-FP8 Outp glbl", 1.1, "1M"),  # changed: 0.001 per 1K
         tokens("Llama-4-Maverick-17B-128E-Instruct-FP8 Batch Inp glbl", 0.0001, "1K"),  # batch: skipped
         {**tokens("gpt-4o-mini Inp glbl", 0.00015, "1K"), "productName": "Azure OpenAI"},  # not a Llama
+        {**tokens("Llama 3.3 70B Inp glbl", 0.00071, "1K"), "productName": "Llama 3.3 70B"},  # spelled with spaces, unchanged
+        {**tokens("Llama 3.3 70B Outp glbl", 0.71, "1M"), "productName": "Llama 3.3 70B"},
     ]
 ]
 
@@ -150,11 +152,14 @@ def test_update_writes_overrides_skipping_windows_and_spot(fake, tmp_path):
     book = load_prices(token_file, compute_file)
     nc96 = book.compute_price("Standard_NC96ads_A100_v4")
     assert nc96.usd_per_hour == Decimal("15.5"), "the Linux meter, not Windows (21.3), Spot (2.9) or Low Priority (2.1)"
-    assert str(nc96.effective_date) == "2026-10-01" and nc96.source_url.startswith(fake.url) and "%24filter" in nc96.source_url
+    assert str(nc96.effective_date) == "2026-10-01" and nc96.source_url.startswith(fake.url)
+    assert "$filter=serviceName%20eq%20%27Virtual%20Machines%27" in nc96.source_url, "the query URL is the source"
     assert nc96.gpus == 4 and nc96.gpu_type == "A100 80GB", "hardware columns kept from the bundled table"
     assert book.compute_price("Standard_NC24ads_A100_v4").usd_per_hour == Decimal("3.673")
     maverick = book.token_price("Llama-4-Maverick-17B-128E-Instruct-FP8")
     assert (maverick.input_per_1k, maverick.output_per_1k) == (Decimal("0.00027"), Decimal("0.0011")), "1M units converted to per 1K; batch meter skipped"
+    l33 = book.token_price(L33)
+    assert (l33.input_per_1k, l33.output_per_1k) == (Decimal("0.00071"), Decimal("0.00071")) and l33.table == str(token_file), "matched by name"
     assert book.freshness().age_days == 0, "checked today"
 
     header = next(line for line in compute_file.read_text().splitlines() if not line.startswith("#"))
@@ -165,7 +170,7 @@ def test_update_writes_overrides_skipping_windows_and_spot(fake, tmp_path):
     lines = out.stdout.splitlines()
     assert any("Standard_NC96ads_A100_v4 (eastus) $/hour: 14.692 -> 15.5" in line for line in lines), out.stdout
     assert any("Llama-4-Maverick-17B-128E-Instruct-FP8 $/1K in/out: 0.00025/0.001 -> 0.00027/0.0011" in line for line in lines), out.stdout
-    assert not any("Standard_NC24ads_A100_v4 (eastus) $/hour" in line for line in lines), "unchanged rows are not listed as changes"
+    assert not any("Standard_NC24ads_A100_v4 (eastus) $/hour" in line or L33 in line for line in lines), "unchanged rows are not listed as changes"
     assert "not listed by the API: Standard_NC4as_T4_v3 (eastus)" in out.stdout, "a SKU the API did not return is said, not invented"
 
 
