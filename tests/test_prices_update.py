@@ -213,5 +213,9 @@ def test_cost_uses_the_updated_vm_price(fake, tmp_path, monkeypatch):
 def test_models_says_how_old_prices_are(tmp_path):
     out = cli("models", "--on", "2026-11-26")
     assert "VM prices checked 2026-11-26 (0 days ago)" in out.stdout and "warning:" not in out.stdout
+    maverick = next(line for line in out.stdout.splitlines() if line.startswith("Llama-4-Maverick"))
+    assert "16384 est." in maverick and "ND96isr_H100_v5 est." in maverick, "assumptions are marked where they are shown"
+    row_405 = next(line for line in out.stdout.splitlines() if line.startswith("Meta-Llama-3.1-405B-Instruct "))
+    assert "Llama-4-Maverick-17B-128E-Instruct-FP8 (suggested)" in row_405, "our replacement, not Microsoft's"
     old = cli("models", "--on", "2027-06-01")
     assert "warning: prices are more than 90 days old" in old.stdout and "llama-eval prices update" in old.stdout
