@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import warnings
 from datetime import date
@@ -137,7 +139,30 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
+def _exit_interrupted(message: str) -> None:
+    """One line, then exit 130 at once. A KeyboardInterrupt that passed through an embedded interpreter
+    call (some imports do) makes CPython end the process with SIGINT even after it was caught; exiting
+    here keeps the status the documented 130. Cleanup has run by now (finally blocks, the run lock)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # this is the answer to it; a second one must not become a traceback
+    print(message, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
 def _run(args: argparse.Namespace) -> int:
+    """``llama-eval run``. Exit status: 0 completed, 3 incomplete (a deployment stopped), 130 interrupted (Ctrl-C)."""
+    try:
+        return _run_session(args)
+    except KeyboardInterrupt:  # Ctrl-C outside the graceful window (planning, start-up): nothing was lost
+        _exit_interrupted(f"llama-eval run: interrupted; {args.output} holds whatever finished — continue it with --resume")
+        raise  # not reached
+
+
+def _run_session(args: argparse.Namespace) -> int:
     import logging
     from decimal import Decimal, InvalidOperation
 
@@ -145,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
     from .prices import load_prices
     from .prompts import load_prompt_set
     from .request import ExtraParameters
-    from .runner import RunParams, run_evaluation
+    from .run import RunParams, run_evaluation
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     # a stream cut off mid-way is retried and recorded by the runner; azure-core's own warning is noise here
@@ -171,6 +196,9 @@ def _run(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         timeout_s=args.timeout,
         extra=extra,
+        client=args.client,
+        warmup=args.warmup,
+        probe=not args.no_probe,
     )
     summary = run_evaluation(
         config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices), progress=args.progress
@@ -182,7 +210,7 @@ def _run(args: argparse.Namespace) -> int:
         from .pipeline import build_report
 
         print(f"report: {build_report(args.output, Path('reports') / Path(args.output).name)}")
-    return 0 if summary.status == "completed" else 3
+    return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(summary.status, 3)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -402,7 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--jitter", type=float, default=0.0, help="lognormal sigma for the fixed profile")
     emu.set_defaults(func=_emulator)
 
-    run = sub.add_parser("run", help="run a prompt set through deployments; results in a run directory")
+    run = sub.add_parser(
+        "run",
+        help="run a prompt set through deployments; results in a run directory",
+        epilog="Exit status: 0 completed; 3 incomplete (a deployment was stopped, or a budget skipped requests); 130 interrupted by Ctrl-C "
+        "(the run directory stays resumable: run again with --resume); 2 bad input.",
+    )
     run.add_argument("-d", "--deployments", required=True, help="deployments YAML file")
     run.add_argument("-p", "--prompts", required=True, help="prompt set (JSONL)")
     run.add_argument("-o", "--output", required=True, help="run directory (runs/NAME)")
@@ -425,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
     run.add_argument("--progress", choices=["auto", "bar", "log", "none"], default="auto")
     run.add_argument("--report", action="store_true", help="build the HTML report when the run completes (reports/<run name>)")
+    run.add_argument("--client", choices=["wire", "sdk"], default="wire", help="wire: the measuring aiohttp client (default); sdk: the SDK transports")
+    run.add_argument("--warmup", type=int, default=1, help="first N requests per deployment are marked warm-up, left out of latency statistics")
+    run.add_argument("--no-probe", action="store_true", help="skip the one cheap request per deployment sent before any paid one")
     run.set_defaults(func=_run)
 
     est = sub.add_parser("estimate", help="cost and quota time of a run before running it")
@@ -486,6 +522,9 @@ def main(argv: list[str] | None = None) -> int:
     except LlamaEvalError as exc:
         print(f"llama-eval: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (run has its own message and keeps its directory resumable)
+        _exit_interrupted(f"llama-eval {args.command}: interrupted")
+        raise  # not reached
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The exceptions llama-eval raises, so callers can branch on what went wrong.
 
-Two families:
+Every exception and warning the package raises on purpose is defined here (modules re-export the
+ones they raise, so ``from llama_eval.prompts import PromptSetError`` keeps working). Two families:
 
 * input errors (``ConfigError``, ``CatalogError``, ``PriceTableError``, ``RequestValidationError``)
   are raised *before* anything is sent, and their message says where the problem is and what to do;
@@ -44,6 +45,38 @@ class ConfigError(LlamaEvalError):
 
 class PriceTableError(LlamaEvalError):
     """A price table (data/prices.csv, data/compute_prices.csv or a user override) is malformed."""
+
+
+class PromptSetError(LlamaEvalError):
+    """A prompt-set file is malformed; the message names file, line and field."""
+
+
+class ScorerError(LlamaEvalError):
+    """A scorer name or its options are wrong (raised when the prompt set is loaded)."""
+
+
+class RunError(LlamaEvalError):
+    """The run cannot start (or go on): the message says why and what to do."""
+
+
+class BudgetError(RunError):
+    """The worst-case cost of the run exceeds the budget."""
+
+
+class ReportError(LlamaEvalError):
+    """A report notebook failed; the message names the notebook and the error."""
+
+
+class LifecycleWarning(UserWarning):
+    """A serverless deployment points at a model whose serverless offer is deprecated or retired."""
+
+
+class TornLineWarning(UserWarning):
+    """The last line of results.jsonl was cut off by a crash; its request will run again."""
+
+
+class SaturationWarning(UserWarning):
+    """This process could not keep up: its own CPU delay would move the reported latency percentiles."""
 
 
 class RequestValidationError(LlamaEvalError, ValueError):

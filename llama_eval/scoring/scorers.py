@@ -19,11 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LlamaEvalError
-
-
-class ScorerError(LlamaEvalError):
-    """A scorer name or its options are wrong (raised when the prompt set is loaded)."""
+from ..errors import ScorerError
 
 
 @dataclass(frozen=True)
