@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint demo bench clean test-peer
+.PHONY: install test test-fast lint demo bench clean test-peer
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest tests notebooks/00_quickstart.ipynb --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Everything but the tests marked slow (crash trials, headless Chromium, papermill reports, full fuzz): under a minute.
+test-fast: lint
+	$(BIN)/python -m pytest tests -m "not slow" -q
 
 # llama.cpp's OpenAI-compatible server with a tiny GGUF the test writes: opt-in, since building
 # llama-cpp-python from source takes ~8 minutes on 2 cores (pip caches the wheel afterwards).
