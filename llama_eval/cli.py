@@ -512,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--csv", help="also export the run's rows as CSV here (formulas neutralised for spreadsheets)")
     rep.set_defaults(func=_report)
 
-    demo = sub.add_parser("demo", help="offline end to end: emulator, four Llama variants, bundled prompt sets, HTML report")
+    demo = sub.add_parser("demo", help="offline end to end: emulator, five Llama deployments (one self-hosted), bundled prompt sets, HTML report")
     demo.add_argument("-o", "--output", default="reports/demo", help="report folder, under the current one (the run goes to runs/<its name>)")
     demo.add_argument("--repeats", type=int, default=2)
     demo.set_defaults(func=_demo)
