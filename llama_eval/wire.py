@@ -160,7 +160,8 @@ class WireClient:
     # ---------------------------------------------------------------- requests
     def prepare(self, messages: Any, *, stream: bool = False, **params: Any) -> WireRequest:
         """Check a request against every rule and serialise it once (retries re-send the same bytes)."""
-        request = build_request(messages, model=self.model, stream=stream, request_model_name=self.deployment.request_model_name(), **params)
+        d = self.deployment
+        request = build_request(messages, model=self.model, stream=stream, request_model_name=d.request_model_name(), kind=d.kind, **params)
         body = {**request.body, **request.extras}
         if stream:
             body["stream"] = True
