@@ -397,7 +397,8 @@ def test_ctrl_c_at_any_moment_is_one_line_exit_130_and_resumable(tmp_path, promp
 
     (The interpreter's own first ~0.1 s, before any llama-eval code runs, is Python's to handle.)
     """
-    with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
+    # time scale 0.1: the run teaches the emulator its prompts, whose short right answers would end the requests too soon to interrupt
+    with spawn_emulator("--models", L33, "--time-scale", "0.1") as emu:
         command, env = _cli_run(tmp_path, emu, prompt_file)
         victim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay_s)

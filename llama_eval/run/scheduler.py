@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from ..catalog import Catalog
 from ..config import Deployment
-from ..emulator.teach import teach_emulator
 from ..errors import EndpointError
 from ..prices import PriceBook
 from ..prompts import PromptSet
@@ -161,6 +160,8 @@ class Scheduler:
         Only lanes whose probe saw the emulator's marker header come here: a real service is never sent
         this. A failure costs the run nothing but scorable answers, so it is announced, not raised.
         """
+        from ..emulator.teach import teach_emulator  # only a run that met the emulator pays for importing it
+
         by_origin: dict[str, list[Lane]] = {}
         for lane in lanes:
             parts = urlsplit(lane.deployment.resolve_endpoint())
