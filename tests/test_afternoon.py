@@ -88,6 +88,9 @@ def test_score_sample_is_reproducible(walked):
     assert again[0].returncode == 0 and again[0].stdout == again[1].stdout
     table = again[0].stdout.split("\n\n")[0]
     assert table in done.stdout, "the walkthrough's score output is the one a second `score --seed 0` prints"
+    sample = re.search(r"```text\n(deployment +prompts +score.*?)\n\.\.\.", README, re.S)
+    assert sample, "README's score sample (```text after 'The walkthrough's run gives this') is missing"
+    assert sample.group(1) == table, f"README's score sample is not what the walkthrough prints now; paste this:\n{table}"
 
 
 def test_own_spreadsheet_and_common_mistakes(walked):
