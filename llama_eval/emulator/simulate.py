@@ -126,6 +126,42 @@ def _judge_reply(call: ChatCall) -> str | None:
     return "Score: 2\nReason: the answer does not match the reference."
 
 
+# Inputs as the AI-assisted evaluators of Microsoft's azure-ai-evaluation SDK lay them out in their prompts.
+_SDK_FIELDS = {
+    "similarity": re.compile(r"question: (?P<query>.*?)\ncorrect answer:(?P<ground_truth>.*?)\npredicted answer: (?P<response>.*?)\n\nYour output", re.DOTALL),
+    "relevance": re.compile(r"CONVERSATION_HISTORY: (?P<query>.*?)\nRESPONSE: (?P<response>.*?)\n\nCONVERSATION_HISTORY is", re.DOTALL),
+    "coherence": re.compile(r"# Data\nQUERY: (?P<query>.*?)\nRESPONSE: (?P<response>.*?)\n+# Tasks", re.DOTALL),
+    "fluency": re.compile(r"# Data\nRESPONSE: (?P<response>.*?)\n+# Tasks", re.DOTALL),
+}
+
+
+def _azure_eval_judge_reply(call: ChatCall) -> str | None:
+    """Asked by an azure-ai-evaluation evaluator, the emulated judge answers its JSON format.
+
+    Similarity grades like llama-eval's judge (5 if the answer holds the reference, else 2);
+    relevance, coherence and fluency give 4 to any non-empty response. An empty one is "skipped",
+    as the SDK's prompts ask. Simulated, deterministic: it exercises the wiring, not a model's taste.
+    """
+    user = next((m.get("content") for m in reversed(call.messages) if m.get("role") == "user"), None)
+    if not isinstance(user, str) or '"completed"' not in user or "score" not in user:
+        return None
+    for metric, pattern in _SDK_FIELDS.items():
+        text = user[user.rfind("question: ") :] if metric == "similarity" else user  # the examples come first
+        found = pattern.search(text)
+        if not found:
+            continue
+        fields = {k: v.strip() for k, v in found.groupdict().items()}
+        if not fields["response"]:
+            return json.dumps({"reason": "The response is empty.", "score": None, "status": "skipped"})
+        if metric == "similarity":
+            truth = fields["ground_truth"].lower().split("\n")[0]
+            grade = 5 if truth and truth in fields["response"].lower() else 2
+        else:
+            grade = 4
+        return json.dumps({"reason": f"Let's think step by step: simulated {metric} judgment.", "score": grade, "status": "completed"})
+    return None
+
+
 def filler(rng: random.Random, sentences: int) -> str:
     """Fluent, content-free prose: a few sentences drawn without repetition."""
     return " ".join(rng.sample(_SENTENCES, k=min(sentences, len(_SENTENCES))))
@@ -152,7 +188,7 @@ class Simulator:
     def draft(self, model: CatalogModel, call: ChatCall, choice: int, nonce: str) -> str:
         """The text the model 'wants' to say, before max_tokens and stop sequences cut it."""
         rng = self._rng(model, call, choice, nonce, "text")
-        judged = _judge_reply(call)
+        judged = _judge_reply(call) or _azure_eval_judge_reply(call)
         if judged is not None:
             return judged
         reference = self._references.get(prompt_key(call.messages))
