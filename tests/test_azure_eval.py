@@ -85,7 +85,10 @@ def test_deterministic_scorers_equal_the_sdk(name, make):
 
 
 @pytest.mark.skipif(bool(NLTK_MISSING), reason=f"NLTK data {NLTK_MISSING} is not installed and cannot be downloaded offline (python -m nltk.downloader ...)")
-@pytest.mark.parametrize("name, cls, key", [("azure:bleu", "BleuScoreEvaluator", "bleu"), ("azure:gleu", "GleuScoreEvaluator", "gleu"), ("azure:meteor", "MeteorScoreEvaluator", "meteor")])
+@pytest.mark.parametrize(
+    "name, cls, key",
+    [("azure:bleu", "BleuScoreEvaluator", "bleu"), ("azure:gleu", "GleuScoreEvaluator", "gleu"), ("azure:meteor", "MeteorScoreEvaluator", "meteor")],
+)
 def test_nltk_scorers_equal_the_sdk(name, cls, key):
     evaluator = getattr(ev, cls)()
     pairs = truthfulqa_pairs(15)
