@@ -121,6 +121,8 @@ def test_bad_rouge_type_is_a_clear_error():
 def judged_run(tmp_path, monkeypatch):
     path = tmp_path / "p.jsonl"
     items = [{"id": f"q{i}", "prompt": f"What is {i} plus {i}?", "reference": str(2 * i), "tags": ["math"]} for i in range(10)]
+    for item in items[::2]:
+        item["scorer"] = "azure:similarity"  # the others keep the default scorer (contains)
     path.write_text("\n".join(json.dumps(i) for i in items) + "\n")
     with start_emulator(time_scale=0, models=[L33, L405], prompt_sets=[path]) as emu:
         monkeypatch.setenv("EMU_KEY", emu.key)
@@ -155,6 +157,19 @@ def test_similarity_graded_by_the_emulated_judge_cached_and_priced_apart(judged_
     assert again["judge"]["requests_sent"] == 0 and again["judge"]["from_cache"] == 10 and again["judge"]["cost_usd"] == "0"
     assert emu.stats.get(f"ok_{L405}", 0) == sent, "a re-score costs nothing"
     assert again["deployments"] == summary["deployments"]
+
+
+def test_prompt_items_name_azure_scorers_beside_native_ones(judged_run):
+    run_dir, judge_dep, _ = judged_run
+    summary = score_run(run_dir, judge=make_judge(run_dir, judge_dep))
+    scores = {s["prompt_id"]: s for s in (json.loads(line) for line in (run_dir / "scores.jsonl").read_text().splitlines())}
+    for i in range(10):
+        s = scores[f"q{i}"]
+        if i % 2 == 0:
+            assert s["scorer"] == "azure:similarity" and s["judge_grade"] in (2, 5) and s["score"] == (s["judge_grade"] - 1) / 4
+        else:
+            assert s["scorer"] == "contains" and "judge" not in s and s["score"] in (0.0, 1.0)
+    assert summary["judge"]["judged_rows"] == 5 and summary["deployments"]["l33"]["prompts"] == 10
 
 
 def test_prompt_item_scorer_and_cli_override_with_judge(judged_run, tmp_path, capsys):
@@ -240,3 +255,19 @@ def test_a_failed_judge_request_is_unscorable_and_not_cached(server, key_env, tm
     assert not (tmp_path / "cache.jsonl").exists() or not (tmp_path / "cache.jsonl").read_text().strip()
     server.answer_next(200, _completion('{"reason": "fine", "score": 3, "status": "completed"}'))
     assert judge.judge("azure:fluency", "", "Some answer.").grade == 3, "tried again, not served from a cache"
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_a_judge_url_or_key_that_is_wrong_stops_scoring_with_a_clear_error(server, key_env, tmp_path, status):
+    server.answer_next(status, {"error": {"code": "NotFound" if status == 404 else "Unauthorized", "message": "nope"}})
+    dep = Deployment(name="j", model=L405, kind="managed", endpoint=server.url, key_env=key_env, api="openai-v1")
+    with pytest.raises(ScorerError, match=rf"judge deployment 'j': http://127.0.0.1:\d+/openai/v1 answered {status}"):
+        AzureJudge(dep).judge("azure:relevance", "Q?", "A.")
+    assert len(server.chat_requests()) == 1, "no retries on a wrong URL or key"
+
+
+def test_a_routed_emulator_url_is_not_an_openai_v1_base(judged_run):
+    run_dir, judge_dep, emu = judged_run
+    routed = Deployment(name="routed", model=L405, kind="managed", endpoint=emu.deployment_url(L405), key_env="EMU_KEY")
+    with pytest.raises(ScorerError, match="answered 404"):
+        score_run(run_dir, judge=make_judge(run_dir, routed), scorer="azure:fluency")

@@ -283,6 +283,18 @@ def _text_flow(evaluator: Any, version: str) -> _TextFlow:
     return wrapped
 
 
+def _refusal_status(exc: BaseException) -> str | None:
+    """'404 Not Found'-style text when the chain of ``exc`` holds an auth or not-found answer from the judge's server."""
+    from openai import APIStatusError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, APIStatusError) and seen.status_code in (401, 403, 404):
+            return f"{seen.status_code} ({str(seen.message)[:160]})"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class AzureJudge:
     """The AI-assisted azure:* evaluators on one judge deployment, with a per-run cache of judgments."""
 
@@ -336,6 +348,13 @@ class AzureJudge:
         except _Unparseable as exc:
             judgment = self._priced(None, f"unparseable judge output: {exc.text.strip()[:120]!r}", flow.last)
         except unusable as exc:
+            refused = _refusal_status(exc)
+            if refused is not None:  # the judge's URL, key or model name is wrong: every row would fail the same way
+                raise ScorerError(
+                    f"judge deployment {self.name!r}: {self._config['base_url'] if self._config else 'its /openai/v1 URL'} answered {refused}; "
+                    "the azure:* AI-assisted scorers reach the judge at <endpoint>/openai/v1 with its deployment_name (or model) as 'model': "
+                    "check the judge's endpoint (the resource root, or the emulator's root URL), key_env and deployment_name"
+                ) from None
             if flow.last:  # the judge answered: what it said could not be used
                 judgment = self._priced(None, f"unusable judge output ({type(exc).__name__}: {str(exc)[:120]})", flow.last)
             else:  # not cached: a later re-score tries again
