@@ -139,3 +139,25 @@ def test_foundry_extra_is_declared_everywhere_it_installs():
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert "-e .[foundry]" in pip_section
     assert "-e '.[dev,foundry]'" in (ROOT / "Makefile").read_text(), "make install installs the extra, so make test runs its tests"
+
+
+def test_foundry_notebook_runs_offline(tmp_path):
+    pytest.importorskip("azure.ai.evaluation", reason="azure-ai-evaluation is not installed: pip install 'llama-eval[foundry]' (make install does)")
+    import papermill
+
+    out = tmp_path / "60_foundry.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "60_foundry.ipynb"),
+        str(out),
+        parameters={"workdir": str(tmp_path / "work")},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(ROOT / "notebooks"),
+    )
+    exported = (tmp_path / "work" / "run.jsonl").read_text().splitlines()
+    evaluated = json.loads((tmp_path / "work" / "evaluated.json").read_text())
+    assert len(exported) == 20 and len(evaluated["rows"]) == 20, "quickstart: 10 prompts x 2 models, each with a reference"
+    text = out.read_text()
+    assert "azure:similarity (SIMULATED judge)" in text and "20 rows evaluated" in text and "nothing logged" in text
+    scores = [json.loads(line) for line in (tmp_path / "work" / "run" / "scores.jsonl").read_text().splitlines()]
+    assert {s["scorer"] for s in scores} == {"azure:similarity"} and all(s["judge_grade"] in (2, 5) for s in scores)
