@@ -65,6 +65,20 @@ def test_missing_extra_names_the_install_command():
     assert "pip install 'llama-eval[foundry]'" in out.stdout and "azure-ai-evaluation" in out.stdout
 
 
+def test_missing_extra_stops_a_run_before_its_first_request(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"id": "q", "prompt": "Hi?", "scorer": "azure:fluency"}) + "\n")
+    code = (
+        "import sys; sys.modules['azure.ai.evaluation'] = None\n"  # find_spec then raises: as good as absent
+        "from llama_eval.prompts import load_prompt_set\n"
+        "from llama_eval.scoring.run import check_prompt_scorers\n"
+        "from llama_eval.scoring.scorers import ScorerError\n"
+        f"try:\n    check_prompt_scorers(load_prompt_set({str(path)!r}))\nexcept ScorerError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "prompt 'q': scorer 'azure:fluency' needs Microsoft's azure-ai-evaluation SDK" in out.stdout and "llama-eval[foundry]" in out.stdout
+
+
 @pytest.mark.parametrize(
     "name, make",
     [

@@ -91,6 +91,19 @@ def sdk() -> Any:
         raise ScorerError(f"the azure:* scorers need Microsoft's azure-ai-evaluation SDK, which is not installed ({exc}); install it with: {INSTALL}") from None
 
 
+def check_extra(name: str | None) -> None:
+    """For an azure:* scorer, a ScorerError naming the install command when the SDK is absent (found, not imported)."""
+    from importlib.util import find_spec
+
+    if name in EVALUATORS:
+        try:
+            found = find_spec("azure.ai.evaluation") is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise ScorerError(f"scorer {name!r} needs Microsoft's azure-ai-evaluation SDK, which is not installed; install it with: {INSTALL}")
+
+
 def sdk_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -19,7 +19,7 @@ from typing import Any
 from ..export import query_text
 from ..prompts import PromptItem, PromptSet, load_prompt_set
 from ..results import final_rows, read_manifest, read_rows
-from .azure_eval import is_judged, judged_row
+from .azure_eval import check_extra, is_judged, judged_row
 from .judge import DEFAULT_RUBRIC, Judge
 from .scorers import ScorerError, check_scorer, score
 from .stats import bootstrap_ci, compare, per_prompt, sample_size
@@ -40,6 +40,7 @@ def check_prompt_scorers(prompts: PromptSet) -> None:
             continue
         try:
             check_scorer(name, dict(item.scorer_options), item.reference is not None)
+            check_extra(name)  # azure:* without azure-ai-evaluation installed: say so before any request
         except ScorerError as exc:
             raise ScorerError(f"{item.source}: prompt {item.id!r}: {exc}") from None
 
