@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import math
 import weakref
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ NLTK_RESOURCES = (
 )
 ROUGE_TYPES = ("rouge1", "rouge2", "rouge3", "rouge4", "rouge5", "rougeL")
 CACHE_FILE = "azure_judgments.jsonl"
+# The SDK's judge requests log here: retries (429 and the like) stay quiet; the row's reason says what failed.
+SDK_LOG = logging.getLogger("llama_eval.azure_eval.sdk")
+SDK_LOG.setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,7 @@ def _text_flow(evaluator: Any, version: str) -> _TextFlow:
     try:
         flow = evaluator._flow
         flow._model.parameters["response_format"] = {"type": "text"}
+        flow._logger = SDK_LOG  # its own logger prints a traceback to stdout for every retried 429
     except (AttributeError, KeyError, TypeError) as exc:
         raise ScorerError(
             f"azure-ai-evaluation {version} changed the internals llama-eval adapts for Llama judges ({exc}); "
