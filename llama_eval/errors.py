@@ -144,3 +144,7 @@ class EndpointTimeout(EndpointConnectionError):
 
 class MalformedResponseError(EndpointError):
     """The endpoint answered, but with something that is not the API's shape (bad SSE line, bad JSON)."""
+
+
+class ExportError(LlamaEvalError):
+    """An export cannot be written: unknown format, no run there, or a prompt set that no longer matches the run."""

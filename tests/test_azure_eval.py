@@ -200,6 +200,21 @@ def test_prompt_item_scorer_and_cli_override_with_judge(judged_run, tmp_path, ca
         assert "Judge judge405: 10 rows judged" in out
 
 
+def test_cli_scorer_override_takes_options_as_json(judged_run, capsys):
+    run_dir, _, _ = judged_run
+    assert main(["score", str(run_dir), "--scorer", '{"name": "azure:rouge", "rouge_type": "rouge1"}']) == 0
+    scores = [json.loads(line) for line in (run_dir / "scores.jsonl").read_text().splitlines()]
+    direct = ev.RougeScoreEvaluator(rouge_type=ev.RougeType.ROUGE_1)
+    answers = {json.loads(line)["prompt_id"]: json.loads(line)["response_text"] for line in (run_dir / "results.jsonl").read_text().splitlines()}
+    for s in scores:
+        assert s["scorer"] == "azure:rouge" and "rouge1" in s["reason"]
+        assert s["score"] == direct(response=answers[s["prompt_id"]], ground_truth=str(2 * int(s["prompt_id"][1:])))["rouge"]
+    with pytest.raises(SystemExit, match="--scorer is not valid JSON"):
+        main(["score", str(run_dir), "--scorer", '{"name": "azure:rouge",'])
+    assert main(["score", str(run_dir), "--scorer", "azure:rouj"]) == 2
+    assert "unknown scorer 'azure:rouj'; did you mean 'azure:rouge'?" in capsys.readouterr().err
+
+
 def test_ai_assisted_scorer_needs_a_judge(judged_run):
     run_dir, _, _ = judged_run
     with pytest.raises(ScorerError, match="uses the 'azure:relevance' scorer; pass a judge deployment"):
