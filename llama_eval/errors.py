@@ -30,6 +30,10 @@ class PriceTableError(LlamaEvalError):
     """A price table (data/prices.csv, data/compute_prices.csv or a user override) is malformed."""
 
 
+class ExportError(LlamaEvalError):
+    """An export cannot be written: unknown format, no run there, or a prompt set that no longer matches the run."""
+
+
 class RequestValidationError(LlamaEvalError, ValueError):
     """A request breaks a rule of the Llama endpoints; raised before anything is sent.
 
@@ -144,7 +148,3 @@ class EndpointTimeout(EndpointConnectionError):
 
 class MalformedResponseError(EndpointError):
     """The endpoint answered, but with something that is not the API's shape (bad SSE line, bad JSON)."""
-
-
-class ExportError(LlamaEvalError):
-    """An export cannot be written: unknown format, no run there, or a prompt set that no longer matches the run."""

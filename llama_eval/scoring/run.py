@@ -16,10 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..export import query_text
 from ..prompts import PromptItem, PromptSet, load_prompt_set
 from ..results import final_rows, read_manifest, read_rows
-from .azure_eval import check_extra, is_judged, judged_row
 from .judge import DEFAULT_RUBRIC, Judge
 from .scorers import ScorerError, check_scorer, score
 from .stats import bootstrap_ci, compare, per_prompt, sample_size
@@ -34,6 +32,7 @@ def scorer_of(item: PromptItem) -> str | None:
 
 def check_prompt_scorers(prompts: PromptSet) -> None:
     """Every item's scorer exists, takes its options and has the reference it needs (before any request)."""
+    from .azure_eval import check_extra
     for item in prompts:
         name = scorer_of(item)
         if name is None:
@@ -70,6 +69,9 @@ def _question(item: PromptItem) -> str:
 
 
 def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
+    from ..export import query_text
+    from .azure_eval import is_judged, judged_row
+
     items = {item.id: item for item in prompts}
     out = []
     for row in rows:
