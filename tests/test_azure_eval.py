@@ -300,3 +300,19 @@ def test_a_routed_emulator_url_is_not_an_openai_v1_base(judged_run):
     routed = Deployment(name="routed", model=L405, kind="managed", endpoint=emu.deployment_url(L405), key_env="EMU_KEY")
     with pytest.raises(ScorerError, match="answered 404"):
         score_run(run_dir, judge=make_judge(run_dir, routed), scorer="azure:fluency")
+
+
+def test_the_judge_key_never_lands_in_output_caches_or_reasons(server, key_env, tmp_path, capfd):
+    from conftest import FAKE_KEY
+
+    dep = Deployment(name="j", model=L405, kind="managed", endpoint=server.url, key_env=key_env, api="openai-v1")
+    judge = AzureJudge(dep, cache_path=tmp_path / "cache.jsonl")
+    server.answer_next(429, {"error": {"code": "RateLimit", "message": "slow down"}}, headers={"retry-after": "0"})
+    server.answer_next(200, _completion("not JSON at all"))
+    server.answer_next(400, {"error": {"code": "BadRequest", "message": "nope"}})
+    reasons = [judge.judge("azure:coherence", "Q?", f"answer {i}").reason for i in range(2)]
+    assert "unparseable judge output" in reasons[0] and "judge request failed" in reasons[1]
+    assert len(server.chat_requests()) == 3, "the 429 was retried by the SDK"
+    out, err = capfd.readouterr()
+    for text in (out, err, (tmp_path / "cache.jsonl").read_text(), *reasons):
+        assert FAKE_KEY not in text
