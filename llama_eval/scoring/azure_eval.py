@@ -7,7 +7,8 @@ native scorers, in the same scores.jsonl, so the report's statistics apply uncha
   ``azure:bleu``, ``azure:gleu``, ``azure:meteor`` call the SDK's evaluator on (answer, reference);
   with several references the best score counts, as for the native scorers.
 * AI-assisted: ``azure:relevance``, ``azure:coherence``, ``azure:fluency``, ``azure:similarity``
-  are graded 1-5 by a judge deployment (``--judge NAME``) through its OpenAI-compatible
+  are graded 1-5 by a judge deployment (``--judge NAME``; it sees the question as the last user
+  message and, for similarity, the first reference) through its OpenAI-compatible
   ``/openai/v1`` URL, at the SDK prompts' temperature 0. The grade maps to [0, 1] as
   (grade - 1) / 4 and the raw grade is kept (``judge_grade``). Judgments are cached in the run
   directory (``azure_judgments.jsonl``) and the judge's cost is reported apart, as for ``judge``.
