@@ -316,3 +316,47 @@ def test_the_judge_key_never_lands_in_output_caches_or_reasons(server, key_env, 
     out, err = capfd.readouterr()
     for text in (out, err, (tmp_path / "cache.jsonl").read_text(), *reasons):
         assert FAKE_KEY not in text
+
+
+# --------------------------------------------------------------------------- groundedness: the item's metadata.context
+
+
+def test_groundedness_against_the_emulated_judge():
+    with start_emulator(time_scale=0, models=[L405]) as emu, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMU_KEY", emu.key)
+        judge = AzureJudge(Deployment(name="j", model=L405, kind="managed", endpoint=emu.url, key_env="EMU_KEY", api="openai-v1"))
+        context = "The Eiffel Tower was completed in 1889 for the World's Fair in Paris."
+        grounded = judge.judge("azure:groundedness", "", "The Eiffel Tower was completed in 1889.", context=context)
+        invented = judge.judge("azure:groundedness", "", "It was designed by Leonardo da Vinci around 1500.", context=context)
+    assert (grounded.grade, invented.grade) == (5, 2)
+    assert grounded.score.value == 1.0 and invented.score.value == 0.25
+
+
+def test_groundedness_sends_each_items_context_through_score_run(server, key_env, tmp_path, monkeypatch):
+    path = tmp_path / "p.jsonl"
+    contexts = {f"g{i}": f"Document {i}: the answer to question {i} is {i * 7}." for i in range(3)}
+    items = [{"id": k, "prompt": f"What is the answer to question {k[1:]}?", "metadata": {"context": c}} for k, c in contexts.items()]
+    path.write_text("\n".join(json.dumps(i) for i in items) + "\n")
+    with start_emulator(time_scale=0, models=[L33], prompt_sets=[path]) as emu:
+        monkeypatch.setenv("EMU_KEY", emu.key)
+        target = Deployment(name="l33", model=L33, kind="managed", endpoint=emu.deployment_url(L33), key_env="EMU_KEY")
+        run_evaluation([target], load_prompt_set(path), tmp_path / "r", RunParams(temperature=0), **QUIET)
+    for grade in (5, 3, 1):
+        server.answer_next(200, _completion(json.dumps({"reason": f"graded {grade}", "score": grade, "status": "completed"})))
+    judge_dep = Deployment(name="recorder", model=L405, kind="managed", endpoint=server.url, key_env=key_env, api="openai-v1")
+    score_run(tmp_path / "r", judge=make_judge(tmp_path / "r", judge_dep), scorer="azure:groundedness")
+    scores = [json.loads(line) for line in (tmp_path / "r" / "scores.jsonl").read_text().splitlines()]
+    answers = {json.loads(line)["prompt_id"]: json.loads(line)["response_text"] for line in (tmp_path / "r" / "results.jsonl").read_text().splitlines()}
+    sent = [r.body["messages"][-1]["content"] for r in server.chat_requests()]
+    assert len(sent) == 3
+    for s, prompt, grade in zip(scores, sent, (5, 3, 1), strict=True):
+        assert f"CONTEXT: {contexts[s['prompt_id']]}\nRESPONSE: {answers[s['prompt_id']]}" in prompt
+        assert s["judge_grade"] == grade and s["score"] == (grade - 1) / 4
+
+
+def test_groundedness_without_context_is_refused_before_any_request(judged_run):
+    run_dir, judge_dep, emu = judged_run
+    sent = emu.stats.get(f"ok_{L405}", 0)
+    with pytest.raises(ScorerError, match=r"prompt 'q0': scorer 'azure:groundedness' needs the text to ground the answer in: give the item metadata.context"):
+        score_run(run_dir, judge=make_judge(run_dir, judge_dep), scorer="azure:groundedness")
+    assert emu.stats.get(f"ok_{L405}", 0) == sent

@@ -132,6 +132,7 @@ _SDK_FIELDS = {
     "relevance": re.compile(r"CONVERSATION_HISTORY: (?P<query>.*?)\nRESPONSE: (?P<response>.*?)\n\nCONVERSATION_HISTORY is", re.DOTALL),
     "coherence": re.compile(r"# Data\nQUERY: (?P<query>.*?)\nRESPONSE: (?P<response>.*?)\n+# Tasks", re.DOTALL),
     "fluency": re.compile(r"# Data\nRESPONSE: (?P<response>.*?)\n+# Tasks", re.DOTALL),
+    "groundedness": re.compile(r"# Data\nCONTEXT: (?P<context>.*?)\n(?:QUERY: .*?\n)?RESPONSE: (?P<response>.*?)\n+# Tasks", re.DOTALL),
 }
 
 
@@ -139,7 +140,8 @@ def _azure_eval_judge_reply(call: ChatCall) -> str | None:
     """Asked by an azure-ai-evaluation evaluator, the emulated judge answers its JSON format.
 
     Similarity grades like llama-eval's judge (5 if the answer holds the reference, else 2);
-    relevance, coherence and fluency give 4 to any non-empty response. An empty one is "skipped",
+    groundedness 5 if most of the response's words are in the context, else 2; relevance,
+    coherence and fluency give 4 to any non-empty response. An empty one is "skipped",
     as the SDK's prompts ask. Simulated, deterministic: it exercises the wiring, not a model's taste.
     """
     user = next((m.get("content") for m in reversed(call.messages) if m.get("role") == "user"), None)
@@ -156,6 +158,9 @@ def _azure_eval_judge_reply(call: ChatCall) -> str | None:
         if metric == "similarity":
             truth = fields["ground_truth"].lower().split("\n")[0]
             grade = 5 if truth and truth in fields["response"].lower() else 2
+        elif metric == "groundedness":  # most of the response's words appear in the context
+            words = re.findall(r"\w{4,}", fields["response"].lower())
+            grade = 5 if words and sum(w in fields["context"].lower() for w in words) * 2 >= len(words) else 2
         else:
             grade = 4
         return json.dumps({"reason": f"Let's think step by step: simulated {metric} judgment.", "score": grade, "status": "completed"})

@@ -7,9 +7,10 @@ native scorers, in the same scores.jsonl, so the report's statistics apply uncha
   ``azure:bleu``, ``azure:gleu``, ``azure:meteor`` call the SDK's evaluator on (answer, reference);
   with several references the best score counts, as for the native scorers.
 * AI-assisted: ``azure:relevance``, ``azure:coherence``, ``azure:fluency``, ``azure:similarity``
-  are graded 1-5 by a judge deployment (``--judge NAME``; it sees the question as the last user
-  message and, for similarity, the first reference) through its OpenAI-compatible
-  ``/openai/v1`` URL, at the SDK prompts' temperature 0. The grade maps to [0, 1] as
+  and ``azure:groundedness`` (against the item's ``metadata.context``) are graded 1-5 by a judge
+  deployment (``--judge NAME``; it sees the question as the last user message and, for
+  similarity, the first reference) through its OpenAI-compatible ``/openai/v1`` URL, at the SDK
+  prompts' temperature 0. The grade maps to [0, 1] as
   (grade - 1) / 4 and the raw grade is kept (``judge_grade``). Judgments are cached in the run
   directory (``azure_judgments.jsonl``) and the judge's cost is reported apart, as for ``judge``.
 
@@ -78,6 +79,7 @@ EVALUATORS = {
         AzureEvaluator("azure:coherence", "CoherenceEvaluator", "coherence", ("query", "response"), True),
         AzureEvaluator("azure:fluency", "FluencyEvaluator", "fluency", ("response",), True),
         AzureEvaluator("azure:similarity", "SimilarityEvaluator", "similarity", ("query", "response", "ground_truth"), True),
+        AzureEvaluator("azure:groundedness", "GroundednessEvaluator", "groundedness", ("response", "context"), True),  # the no-query prompt
     )
 }
 
@@ -96,10 +98,21 @@ def sdk() -> Any:
         raise ScorerError(f"the azure:* scorers need Microsoft's azure-ai-evaluation SDK, which is not installed ({exc}); install it with: {INSTALL}") from None
 
 
-def check_extra(name: str | None) -> None:
-    """For an azure:* scorer, a ScorerError naming the install command when the SDK is absent (found, not imported)."""
+def context_of(item: Any) -> str | None:
+    """The grounding text of a prompt item (``metadata.context``), as text."""
+    context = (item.metadata or {}).get("context") if item is not None else None
+    if context is None or isinstance(context, str):
+        return context
+    return json.dumps(context)
+
+
+def check_extra(name: str | None, item: Any = None) -> None:
+    """For an azure:* scorer: the SDK is installed (found, not imported) and the item has what it reads."""
     from importlib.util import find_spec
 
+    spec = EVALUATORS.get(name or "")
+    if spec is not None and "context" in spec.inputs and item is not None and not context_of(item):
+        raise ScorerError(f"scorer {name!r} needs the text to ground the answer in: give the item metadata.context")
     if name in EVALUATORS:
         try:
             found = find_spec("azure.ai.evaluation") is not None
@@ -347,9 +360,9 @@ class AzureJudge:
         material = json.dumps([self.name, self.deployment.model, name, sdk_version(), inputs], sort_keys=True)
         return hashlib.sha256(material.encode()).hexdigest()
 
-    def judge(self, name: str, query: str, response: str, ground_truth: str | None = None) -> AzureJudgment:
+    def judge(self, name: str, query: str, response: str, ground_truth: str | None = None, context: str | None = None) -> AzureJudgment:
         spec = EVALUATORS[name]
-        values = {"query": query, "response": response, "ground_truth": ground_truth or ""}
+        values = {"query": query, "response": response, "ground_truth": ground_truth or "", "context": context or ""}
         inputs = {k: values[k] for k in spec.inputs}
         key = self._key(name, inputs)
         if key in self._cache:
@@ -428,12 +441,12 @@ def azure_judge_for(judge: Any) -> AzureJudge:
     return _JUDGES[judge]
 
 
-def judged_row(judge: Any, name: str, query: str, response: str, reference: Any) -> dict[str, Any]:
+def judged_row(judge: Any, name: str, query: str, response: str, reference: Any, context: str | None = None) -> dict[str, Any]:
     """The scores.jsonl fields of one AI-assisted azure:* row, graded by ``judge`` (a scoring.judge.Judge)."""
     azure = azure_judge_for(judge)
     refs = _references(reference)
     before = azure.requests_sent
-    j = azure.judge(name, query, response, refs[0] if refs else None)
+    j = azure.judge(name, query, response, refs[0] if refs else None, context)
     judge.requests_sent += azure.requests_sent - before  # counted with the judge's other requests in the summary
     return {
         "scorer": name,

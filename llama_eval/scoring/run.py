@@ -39,7 +39,7 @@ def check_prompt_scorers(prompts: PromptSet) -> None:
             continue
         try:
             check_scorer(name, dict(item.scorer_options), item.reference is not None)
-            check_extra(name)  # azure:* without azure-ai-evaluation installed: say so before any request
+            check_extra(name, item)  # azure:* without azure-ai-evaluation, or without the context it reads: before any request
         except ScorerError as exc:
             raise ScorerError(f"{item.source}: prompt {item.id!r}: {exc}") from None
 
@@ -70,7 +70,7 @@ def _question(item: PromptItem) -> str:
 
 def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
     from ..export import query_text
-    from .azure_eval import is_judged, judged_row
+    from .azure_eval import context_of, is_judged, judged_row
 
     items = {item.id: item for item in prompts}
     out = []
@@ -85,7 +85,7 @@ def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | No
         elif is_judged(name):  # azure:relevance etc.: azure-ai-evaluation graded by the judge deployment
             if judge is None:
                 raise ScorerError(f"{item.source}: prompt {item.id!r} uses the {name!r} scorer; pass a judge deployment (--judge NAME)")
-            out.append({**base, **judged_row(judge, name, query_text(item.messages), row.get("response_text") or "", item.reference)})
+            out.append({**base, **judged_row(judge, name, query_text(item.messages), row.get("response_text") or "", item.reference, context_of(item))})
         elif name == "judge":
             if judge is None:
                 raise ScorerError(f"{item.source}: prompt {item.id!r} uses the 'judge' scorer; pass a judge deployment (--judge NAME)")
