@@ -78,23 +78,26 @@ def test_azure_format_columns_and_counts(run_dir, tmp_path, capsys):
 
 def test_azure_ai_evaluation_evaluates_the_export_unchanged(run_dir, tmp_path):
     ev = pytest.importorskip("azure.ai.evaluation", reason="azure-ai-evaluation is not installed: pip install 'llama-eval[foundry]' (make install does)")
+    import math
+
     out = tmp_path / "run.jsonl"
     export_run(run_dir, out)
-    with_reference = tmp_path / "with_reference.jsonl"  # F1 needs a ground truth: the README shows this filter
-    kept = [line for line in out.read_text().splitlines() if json.loads(line)["ground_truth"] is not None]
-    with_reference.write_text("\n".join(kept) + "\n")
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
     result = ev.evaluate(
-        data=str(with_reference),
+        data=str(out),
         evaluators={"f1": ev.F1ScoreEvaluator()},
         evaluator_config={"default": {"column_mapping": {"response": "${data.response}", "ground_truth": "${data.ground_truth}"}}},
         output_path=str(tmp_path / "evaluated.json"),
     )
-    assert len(result["rows"]) == len(kept) == 12
+    assert len(result["rows"]) == len(lines) == 16, "one row per exported line"
     direct = ev.F1ScoreEvaluator()
-    for row in result["rows"]:
-        assert row["outputs.f1.f1_score"] == direct(response=row["inputs.response"], ground_truth=row["inputs.ground_truth"])["f1_score"]
-        assert row["inputs.deployment"] in (L33.lower(), L8.lower()), "the join keys come back with the results"
-    assert 0 < result["metrics"]["f1.f1_score"] <= 1
+    for row, line in zip(result["rows"], lines, strict=True):
+        assert row["inputs.deployment"] == line["deployment"] and row["inputs.prompt_id"] == line["prompt_id"], "the join keys come back, in order"
+        if line["ground_truth"] is None:  # an item with no reference: F1 has nothing to compare with
+            assert math.isnan(row["outputs.f1.f1_score"])
+        else:
+            assert row["outputs.f1.f1_score"] == direct(response=line["response"], ground_truth=line["ground_truth"])["f1_score"]
+    assert sum(line["ground_truth"] is None for line in lines) == 4 and 0 < result["metrics"]["f1.f1_score"] <= 1
 
 
 def test_csv_keeps_the_formula_guard(run_dir, tmp_path, capsys):
@@ -158,6 +161,6 @@ def test_foundry_notebook_runs_offline(tmp_path):
     evaluated = json.loads((tmp_path / "work" / "evaluated.json").read_text())
     assert len(exported) == 20 and len(evaluated["rows"]) == 20, "quickstart: 10 prompts x 2 models, each with a reference"
     text = out.read_text()
-    assert "azure:similarity (SIMULATED judge)" in text and "20 rows evaluated" in text and "nothing logged" in text
+    assert "azure:similarity (SIMULATED judge)" in text and "20 rows evaluated (one per exported line)" in text and "nothing logged" in text
     scores = [json.loads(line) for line in (tmp_path / "work" / "run" / "scores.jsonl").read_text().splitlines()]
     assert {s["scorer"] for s in scores} == {"azure:similarity"} and all(s["judge_grade"] in (2, 5) for s in scores)
