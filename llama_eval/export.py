@@ -130,6 +130,8 @@ def export_run(
         raise ExportError(f"unknown export format {fmt!r}; formats: {', '.join(FORMATS)}")
     if not (run_dir / "results.jsonl").is_file():
         raise ExportError(f"{run_dir}: no results.jsonl here; give a run directory (runs/<id>)")
+    if not path.parent.is_dir():
+        raise ExportError(f"{path}: the folder {str(path.parent)!r} does not exist; create it or write elsewhere")
     if fmt == "azure-ai-evaluation":
         if include_failed:
             raise ExportError("--include-failed applies to csv and parquet only: a failed row has no response for azure-ai-evaluation to evaluate")

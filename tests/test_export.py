@@ -131,6 +131,8 @@ def test_bad_exports_say_what_to_do(run_dir, tmp_path):
         export_run(run_dir, tmp_path / "x", "xlsx")
     with pytest.raises(ExportError, match="no results.jsonl here"):
         export_run(tmp_path, tmp_path / "x.jsonl")
+    with pytest.raises(ExportError, match="does not exist; create it or write elsewhere"):
+        export_run(run_dir, tmp_path / "missing" / "x.jsonl")
     with pytest.raises(ExportError, match="--include-failed applies to csv and parquet only"):
         export_run(run_dir, tmp_path / "x.jsonl", include_failed=True)
 
