@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import LlamaEvalError
+from .errors import ReportError
 from .paths import REPO_ROOT
 from .reports import SIMULATED_BANNER, is_simulated
 from .results import read_manifest
@@ -35,10 +35,6 @@ td { max-width: 40rem; white-space: pre-wrap; text-align: left; }
 pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wrap; }
 .meta td, .meta th { text-align: left; }
 """
-
-
-class ReportError(LlamaEvalError):
-    """A report notebook failed; the message names the notebook and the error."""
 
 
 def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]) -> Path:
