@@ -216,7 +216,7 @@ def plausible_answer(prompt: str, rng: random.Random) -> str:
 
 def is_judge_request(call: ChatCall) -> bool:
     system = next((m.get("content") for m in call.messages if m.get("role") == "system"), None)
-    return isinstance(system, str) and JUDGE_MARKER in system
+    return (isinstance(system, str) and JUDGE_MARKER in system) or _azure_eval_judge_reply(call) is not None  # llama-eval's or azure-ai-evaluation's
 
 
 def teachable(raw: Any) -> dict[str, Any]:
