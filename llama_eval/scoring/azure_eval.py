@@ -39,6 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..errors import JudgeOutputError
 from .scorers import Score, ScorerError, scorer
 
 INSTALL = "pip install 'llama-eval[foundry]'"
@@ -288,15 +289,9 @@ class _TextFlow:
         if isinstance(text, str):
             parsed = _judge_reply_as_json(text)
             if parsed is None:
-                raise _Unparseable(text)
+                raise JudgeOutputError(text)
             return {**self.last, "llm_output": parsed}
         return out
-
-
-class _Unparseable(Exception):  # noqa: N818 -- internal signal, never leaves this module
-    def __init__(self, text: str):
-        super().__init__(text)
-        self.text = text
 
 
 def _text_flow(evaluator: Any, version: str) -> _TextFlow:
@@ -377,7 +372,7 @@ class AzureJudge:
         unusable = (AzureError, OpenAIError, ValueError, TypeError, KeyError)
         try:
             result = evaluator(**inputs)
-        except _Unparseable as exc:
+        except JudgeOutputError as exc:
             judgment = self._priced(None, f"unparseable judge output: {exc.text.strip()[:120]!r}", flow.last)
         except unusable as exc:
             refused = _refusal_status(exc)
