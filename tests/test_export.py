@@ -148,6 +148,7 @@ def test_foundry_extra_is_declared_everywhere_it_installs():
     assert "-e '.[dev,foundry]'" in (ROOT / "Makefile").read_text(), "make install installs the extra, so make test runs its tests"
 
 
+@pytest.mark.slow  # papermill
 def test_foundry_notebook_runs_offline(tmp_path):
     pytest.importorskip("azure.ai.evaluation", reason="azure-ai-evaluation is not installed: pip install 'llama-eval[foundry]' (make install does)")
     import papermill
