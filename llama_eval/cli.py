@@ -247,6 +247,10 @@ def _score(args: argparse.Namespace) -> int:
             ]
         )
     print(_table(["deployment", "prompts", "score", "95% CI", "failed rows", "unscorable", "repeats agree"], rows))
+    if summary.get("excluded"):
+        print("\nNot scored and left out of the comparisons (no answers to judge):")
+        for excluded in summary["excluded"].values():
+            print(f"  {excluded['sentence']}")
     if summary["tags"]:
         print()
         tag_rows = [

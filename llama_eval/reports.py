@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .health import RunHealth, assess_run
 from .results import final_rows, read_manifest, read_rows
 
 SIMULATED_BANNER = "SIMULATED — local emulator, not real model output"
@@ -49,21 +50,61 @@ def is_simulated(run_dir: str | Path) -> bool:
     return any(r.get("simulated") for r in read_rows(run_dir))
 
 
+# --------------------------------------------------------------------------- words instead of gaps
+
+
+NOT_MEASURED = "not measured"
+
+
+def words(frame: pd.DataFrame, missing: str = NOT_MEASURED) -> pd.DataFrame:
+    """The frame for display: every gap (NaN, None) says ``missing`` in words."""
+    if frame.empty:
+        return frame
+    return frame.astype(object).where(frame.notna(), missing)
+
+
+def _money(value: Any, places: int = 4) -> str:
+    return f"${float(value):,.{places}f}"
+
+
+# --------------------------------------------------------------------------- run health
+
+
+def run_health(run_dir: str | Path) -> RunHealth:
+    return assess_run(run_dir)
+
+
+def health_notes(health: RunHealth) -> list[str]:
+    """Markdown lines for the top of a section: failed deployments (what failed, what to check) and an incomplete run."""
+    lines = [f"**Not judged — {d.name} {d.state}.** {d.sentence()}" for d in health.excluded]
+    banner = health.run_banner()
+    if banner:
+        lines.append(f"**{banner}**")
+    return lines
+
+
 # --------------------------------------------------------------------------- quality
 
 
 def quality_summary(run_dir: str | Path, *, judge: Any = None) -> dict[str, Any]:
-    """The scoring summary of a run (scores it if scores_summary.json is missing or older than the results)."""
+    """The scoring summary of a run (scores it if scores_summary.json is missing, older than the results, or from before exclusions)."""
     from .scoring.run import score_run
 
     run_dir = Path(run_dir)
     summary_path, results = run_dir / "scores_summary.json", run_dir / "results.jsonl"
     if judge is None and summary_path.exists() and summary_path.stat().st_mtime >= results.stat().st_mtime:
-        return json.loads(summary_path.read_text())
+        cached = json.loads(summary_path.read_text())
+        if "excluded" in cached:
+            return cached
     return score_run(run_dir, judge=judge)
 
 
+def _agreement(consistency: float | None) -> str:
+    return "one repeat per prompt" if consistency is None else f"{100 * consistency:.0f}%"
+
+
 def quality_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """Scores of the judged deployments (numbers), best first."""
     rows = [
         {
             "deployment": name,
@@ -73,18 +114,27 @@ def quality_frame(summary: dict[str, Any]) -> pd.DataFrame:
             "95% CI high": round(100 * d["ci_high"], 1),
             "failed rows": d["failed_rows"],
             "unscorable": d["unscorable_rows"],
-            "repeats agree": None if d["consistency"] is None else round(100 * d["consistency"]),
+            "repeats agree": _agreement(d["consistency"]),
         }
         for name, d in summary["deployments"].items()
     ]
     return pd.DataFrame(rows).sort_values("score %", ascending=False).set_index("deployment") if rows else pd.DataFrame()
 
 
+def quality_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """quality_frame for display, with the deployments left out (stopped, mostly errors) as rows that say so."""
+    frame = quality_frame(summary)
+    excluded = [{"deployment": n, "score %": f"not scored: {e['state']}"} for n, e in (summary.get("excluded") or {}).items()]
+    if excluded:
+        frame = pd.concat([frame.astype(object), pd.DataFrame(excluded).set_index("deployment")])
+    return words(frame, "—")
+
+
 def tag_frame(summary: dict[str, Any]) -> pd.DataFrame:
     rows = [{"deployment": t["deployment"], "tag": t["tag"], "score %": round(100 * t["mean"], 1), "prompts": t["prompts"]} for t in summary["tags"].values()]
     if not rows:
         return pd.DataFrame()
-    return pd.DataFrame(rows).pivot_table(index="tag", columns="deployment", values="score %")
+    return words(pd.DataFrame(rows).pivot_table(index="tag", columns="deployment", values="score %"), "no prompts")
 
 
 def quality_figure(summary: dict[str, Any]):
@@ -116,9 +166,28 @@ def _ok_rows(run_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def latency_frame(run_dir: str | Path) -> pd.DataFrame:
-    """p50/p90/p99 of time to first token, end-to-end time, and median inter-token gap and speed."""
+def latency_rows(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+    """Answered rows in the service's real time: measured / time scale; warm-up rows, failed deployments and unscaled emulators left out."""
+    health = health or assess_run(run_dir)
     frame = _ok_rows(run_dir)
+    if frame.empty:
+        return frame
+    if "warmup" in frame:
+        frame = frame[~frame["warmup"].fillna(False).astype(bool)]
+    usable = {n: d.time_scale for n, d in health.deployments.items() if not d.excluded and d.time_scale > 0}
+    frame = frame[frame["deployment"].isin(usable)].copy()
+    scale = frame["deployment"].map(usable).astype(float)
+    for column in ("ttft_s", "e2e_s", "itl_p50_s"):
+        if column in frame:
+            frame[column] = frame[column] / scale
+    if "output_tps" in frame:
+        frame["output_tps"] = frame["output_tps"] * scale
+    return frame
+
+
+def latency_frame(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+    """p50/p90/p99 of time to first token, end-to-end time, and median inter-token gap and speed (real time; numbers, NaN where not measured)."""
+    frame = latency_rows(run_dir, health)
     if frame.empty:
         return frame
     out = []
@@ -137,11 +206,63 @@ def latency_frame(run_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(out).set_index("deployment").round(2)
 
 
-def latency_figures(run_dir: str | Path) -> list[Any]:
-    """ECDF of time to first token and box plot of end-to-end time, per deployment."""
+def latency_table(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+    """latency_frame for display: the time basis of each row stated, gaps in words."""
+    health = health or assess_run(run_dir)
+    frame = latency_frame(run_dir, health)
+    if frame.empty:
+        return frame
+    frame = frame.copy()
+    frame["time basis"] = [_time_basis(health.deployments[n].time_scale) if n in health.deployments else "as measured" for n in frame.index]
+    frame["reliable"] = ["no: client saturated" if n in health.deployments and health.deployments[n].saturated else "yes" for n in frame.index]
+    return words(frame)
+
+
+def _time_basis(scale: float) -> str:
+    if scale == 1:
+        return "as measured"
+    return f"emulated at {_speed(scale)} speed; rescaled"
+
+
+def _speed(scale: float) -> str:
+    """0.01 -> '1/100'; 2 -> '2x'."""
+    if scale < 1:
+        return f"1/{1 / scale:,.4g}"
+    return f"{scale:g}x"
+
+
+def latency_notes(health: RunHealth) -> list[str]:
+    """What the latency figures are: rescaled from an emulator, warm-up left out, not reliable when the client was saturated."""
+    notes = []
+    for scale in sorted({d.time_scale for d in health.deployments.values() if not d.excluded and d.time_scale not in (0, 1)}):
+        names = ", ".join(n for n, d in health.deployments.items() if d.time_scale == scale and not d.excluded)
+        notes.append(
+            f"**Emulated at {_speed(scale)} speed; times rescaled** ({names}): the emulator ran with time scale {scale:g}, "
+            f"so every time is shown as measured ÷ {scale:g} (and tokens/s × {scale:g}), the emulated service's own time. "
+            "Client and network overhead is rescaled with it, so the smallest figures are approximate."
+        )
+    unscaled = [n for n, d in health.deployments.items() if d.time_scale == 0 and not d.excluded]
+    if unscaled:
+        notes.append(f"**Latency not measured** for {', '.join(unscaled)}: the emulator ran with no delays (time scale 0).")
+    warm = {n: d.warmup_rows for n, d in health.deployments.items() if d.warmup_rows and not d.excluded}
+    if warm:
+        listed = ", ".join(f"{n} {k}" for n, k in warm.items())
+        notes.append(f"Warm-up requests left out of the latency statistics (first per connection or `--warmup`): {listed}.")
+    saturated = health.latency_unreliable()
+    if saturated:
+        lags = ", ".join(f"{n} (event-loop lag {health.deployments[n].loop_lag_ms or 0:.0f} ms)" for n in saturated)
+        notes.append(
+            f"**These latency figures are not reliable**: the measuring client was saturated for {lags}, so the times include "
+            "the client's own queueing. No latency recommendation is made from them; run again with a lower `--concurrency`."
+        )
+    return notes
+
+
+def latency_figures(run_dir: str | Path, health: RunHealth | None = None) -> list[Any]:
+    """ECDF of time to first token and box plot of end-to-end time, per deployment (real time)."""
     import plotly.express as px
 
-    frame = _ok_rows(run_dir)
+    frame = latency_rows(run_dir, health)
     figures = []
     if not frame.empty and "ttft_s" in frame and frame["ttft_s"].notna().any():
         ttft = frame.dropna(subset=["ttft_s"]).assign(ttft_ms=lambda f: f["ttft_s"] * 1000)
@@ -158,25 +279,96 @@ def latency_figures(run_dir: str | Path) -> list[Any]:
 # --------------------------------------------------------------------------- cost
 
 
-def cost_frame(run_dir: str | Path) -> pd.DataFrame:
-    from .cost import run_costs
+def _cost_rows(run_dir: str | Path) -> list[dict[str, Any]]:
+    from .cost import FIXED_KINDS, deployment_records, run_costs
 
-    costs = run_costs(run_dir)
+    kinds = {r["name"]: r.get("kind") for r in deployment_records(run_dir)}
+    excluded = {d.name: d.state for d in assess_run(run_dir).excluded}
     rows = []
-    for name, d in costs["deployments"].items():
+    for name, d in run_costs(run_dir)["deployments"].items():
+        kind = kinds.get(name) or "serverless"
+        priced = not d["unpriced_rows"] and name not in excluded
+        if name in excluded:  # what it cost is true; a price per request of a deployment that did not answer is not
+            unpriced_words = f"not judged: {excluded[name]}"
+        elif priced:
+            unpriced_words = ""
+        elif kind in FIXED_KINDS:
+            unpriced_words = "VM-hours: see projection"
+        else:
+            unpriced_words = "no price"
         rows.append(
             {
                 "deployment": name,
                 "model": d["model"],
+                "kind": kind,
                 "requests": d["requests"],
                 "prompt tokens": d["prompt_tokens"],
                 "completion tokens": d["completion_tokens"],
-                "cost USD": float(d["cost_usd"]) if not d["unpriced_rows"] else np.nan,
-                "USD per 1k requests": float(d["usd_per_1k_requests"]) if d["usd_per_1k_requests"] is not None and not d["unpriced_rows"] else np.nan,
-                "price": "no price (managed: VM-hours)" if d["unpriced_rows"] else "token price",
+                "cost": _money(d["cost_usd"], 6) if priced or (name in excluded and not d["unpriced_rows"]) else unpriced_words,
+                "per 1,000 requests": _money(d["usd_per_1k_requests"]) if priced and d["usd_per_1k_requests"] is not None else (unpriced_words or NOT_MEASURED),
+                "_per_1k": float(d["usd_per_1k_requests"]) if priced and d["usd_per_1k_requests"] is not None else np.nan,
             }
         )
-    return pd.DataFrame(rows).set_index("deployment") if rows else pd.DataFrame()
+    return rows
+
+
+def cost_frame(run_dir: str | Path) -> pd.DataFrame:
+    """What the run cost per deployment, in words where there is no token price ("no price", "VM-hours: see projection")."""
+    rows = _cost_rows(run_dir)
+    return pd.DataFrame(rows).drop(columns="_per_1k").set_index("deployment") if rows else pd.DataFrame()
+
+
+def cost_numbers(run_dir: str | Path) -> pd.DataFrame:
+    """USD per 1,000 requests per deployment as numbers (NaN without a token price), for figures and recommendations."""
+    rows = _cost_rows(run_dir)
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame([{"deployment": r["deployment"], "USD per 1k requests": r["_per_1k"]} for r in rows]).set_index("deployment")
+
+
+def projection_intro(result: Any) -> str:
+    """The traffic the cost section assumes, stated first."""
+    return f"**Projected traffic: {result.profile.describe()}.** Set with `llama-eval report --requests-per-day N` (papermill: `-p requests_per_day N`)."
+
+
+def options_table(result: Any) -> pd.DataFrame:
+    """Each option offered today at the projected volume (USD per month), gaps in words."""
+    volume = result.profile.requests_per_day
+    rows = []
+    for o in result.options:
+        monthly, per_request = o.monthly_at(volume), o.per_request_at(volume)
+        rows.append(
+            {
+                "option": o.label,
+                "billed": "per token" if o.per_request_usd is not None or o.kind == "serverless" else "per hour, busy or idle",
+                "USD per month": _money(monthly, 2) if monthly is not None else "no price",
+                "USD per 1,000 requests": _money(per_request * 1000, 4) if per_request is not None else "no price",
+                "in this run": ", ".join(o.deployments) or "—",
+                "note": o.note or "—",
+            }
+        )
+    return pd.DataFrame(rows).set_index("option") if rows else pd.DataFrame()
+
+
+def retired_table(result: Any) -> pd.DataFrame:
+    rows = [{"option": o.label, "status": o.retired, "in this run": ", ".join(o.deployments) or "—"} for o in result.retired]
+    return pd.DataFrame(rows).set_index("option") if rows else pd.DataFrame()
+
+
+def break_even_table(result: Any) -> pd.DataFrame:
+    """The meaningful pairs: where they cost the same (requests per day), and which is cheaper at the projected volume."""
+    rows = [
+        {
+            "option A": p.a,
+            "option B": p.b,
+            "pair": p.why,
+            "break-even requests/day": f"{p.requests_per_day:,.0f}" if p.requests_per_day is not None else p.never_why,
+            "USD per month there": _money(p.monthly_usd, 2) if p.monthly_usd is not None else "—",
+            f"cheaper at {result.profile.requests_per_day:,.0f}/day": p.cheaper_now or "same cost",
+        }
+        for p in result.break_even
+    ]
+    return pd.DataFrame(rows) if rows else pd.DataFrame()
 
 
 # --------------------------------------------------------------------------- summary
@@ -192,18 +384,40 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda n: points[n][0])
 
 
-def summary_frame(quality: pd.DataFrame, cost: pd.DataFrame, latency: pd.DataFrame) -> pd.DataFrame:
-    frame = quality[["score %", "95% CI low", "95% CI high"]].join(cost[["USD per 1k requests"]], how="left")
+def summary_frame(quality: pd.DataFrame, cost: pd.DataFrame, latency: pd.DataFrame, health: RunHealth | None = None) -> pd.DataFrame:
+    """Quality, USD per 1k requests and a p90 latency per judged deployment (numbers; latency dropped where the client was saturated)."""
+    if quality.empty:
+        return quality
+    per_1k = cost[["USD per 1k requests"]] if "USD per 1k requests" in cost else pd.DataFrame(index=quality.index, columns=["USD per 1k requests"], dtype=float)
+    frame = quality[["score %", "95% CI low", "95% CI high"]].join(per_1k, how="left")
     if not latency.empty:
         column = "TTFT p90 ms" if "TTFT p90 ms" in latency else "e2e p90 s"
-        frame = frame.join(latency[[column]], how="left")
+        values = latency[[column]].copy()
+        if health is not None:
+            values.loc[[n for n in values.index if n in health.latency_unreliable()], column] = np.nan
+        frame = frame.join(values, how="left")
     return frame
+
+
+def summary_table(frame: pd.DataFrame, health: RunHealth | None = None) -> pd.DataFrame:
+    """summary_frame for display: 'no price' and 'not measured' in words, each deployment's state."""
+    if frame.empty:
+        return frame
+    shown = frame.astype(object)
+    shown["USD per 1k requests"] = [_money(v) if pd.notna(v) else "no token price" for v in frame["USD per 1k requests"]]
+    if health is not None:
+        shown["rows"] = [
+            "complete" if health.deployments.get(n) is None or health.deployments[n].complete else str(health.deployments[n].state) for n in frame.index
+        ]
+    return words(shown)
 
 
 def summary_figures(frame: pd.DataFrame) -> list[Any]:
     import plotly.graph_objects as go
 
     figures = []
+    if frame.empty:
+        return figures
     priced = frame.dropna(subset=["USD per 1k requests"])
     if not priced.empty:
         points = {n: (r["USD per 1k requests"], r["score %"]) for n, r in priced.iterrows()}
@@ -221,19 +435,28 @@ def summary_figures(frame: pd.DataFrame) -> list[Any]:
         fig.add_trace(go.Scatter(x=[points[n][0] for n in front], y=[points[n][1] for n in front], mode="lines", name="Pareto frontier", line={"dash": "dot"}))
         fig.update_layout(title="Quality vs cost per 1,000 requests", xaxis_title="USD per 1,000 requests", yaxis_title="score %")
         figures.append(fig)
-    latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame), None)
+    latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame[c].notna().any()), None)
     if latency_column:
-        fig = go.Figure(go.Scatter(x=frame[latency_column], y=frame["score %"], mode="markers+text", text=list(frame.index), textposition="top center"))
+        timed = frame.dropna(subset=[latency_column])
+        fig = go.Figure(go.Scatter(x=timed[latency_column], y=timed["score %"], mode="markers+text", text=list(timed.index), textposition="top center"))
         fig.update_layout(title=f"Quality vs {latency_column}", xaxis_title=latency_column, yaxis_title="score %")
         figures.append(fig)
     return figures
 
 
-def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]]) -> list[str]:
-    """Sentences generated from the data: best quality, the cheapest that is not detectably worse, the fastest."""
+def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], health: RunHealth | None = None) -> list[str]:
+    """Sentences generated from the data, only among deployments with complete rows: best quality, the cheapest not detectably worse, the fastest."""
+    out: list[str] = []
+    if health is not None:
+        for d in health.deployments.values():
+            if not d.complete and d.name in frame.index:
+                out.append(f"{d.name} is left out of the recommendations: its rows are {d.state} ({d.error}).")
+        for d in health.excluded:
+            if d.name not in frame.index:
+                out.append(f"{d.name} is left out: {d.state} ({d.error}).")
+        frame = frame.loc[[n for n in frame.index if n in health.recommendable]]
     if frame.empty:
-        return ["No scored deployments in this run."]
-    out = []
+        return [*out, "No recommendation: no deployment has complete rows to judge (see the notes at the top)."]
     best = frame["score %"].idxmax()
     out.append(f"Highest quality: {best} ({frame.loc[best, 'score %']:.1f}% [{frame.loc[best, '95% CI low']:.1f}, {frame.loc[best, '95% CI high']:.1f}]).")
     worse_than_best = {c["b"] if c["a"] == best else c["a"] for c in comparisons if best in (c["a"], c["b"]) and c["p_holm"] < 0.05}
@@ -248,10 +471,15 @@ def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]]) -> l
             )
         else:
             out.append(f"For cost: {best} is also the cheapest of the deployments it is not detectably better than.")
-    latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame[c].notna().any()), None)
-    if latency_column:
+    unreliable = [n for n in tied if health is not None and n in health.latency_unreliable()]
+    latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame.loc[tied, c].notna().any()), None)
+    if unreliable:
+        out.append(f"For latency: no recommendation — the measuring client was saturated ({', '.join(unreliable)}), so the latency figures are not reliable.")
+    elif latency_column:
         fastest = frame.loc[tied, latency_column].idxmin()
-        out.append(f"For latency: {fastest} has the lowest {latency_column} ({frame.loc[fastest, latency_column]:.0f}) among those.")
+        value = frame.loc[fastest, latency_column]
+        shown = f"{value:,.0f} ms" if latency_column.endswith("ms") else f"{value:,.2f} s"
+        out.append(f"For latency: {fastest} has the lowest {latency_column} ({shown}, real time) among those.")
     if len(tied) == len(frame) and len(frame) > 1:
         out.append("No deployment is detectably better than the others here: more prompts would be needed to separate them.")
     return out
@@ -303,7 +531,7 @@ def trend_frame(run_dir: str | Path) -> pd.DataFrame:
                     "score %": round(100 * d["mean"], 1),
                     "95% CI low": round(100 * d["ci_low"], 1),
                     "95% CI high": round(100 * d["ci_high"], 1),
-                    "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name]["unpriced_rows"] else np.nan,
+                    "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name]["unpriced_rows"] else np.nan,  # words() at display
                 }
             )
     return pd.DataFrame(rows)
