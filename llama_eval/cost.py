@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, load_catalog
-from .config import Compute, Deployment
+from .config import Deployment
 from .errors import PriceTableError
 from .prices import PriceBook, TokenPrice
 from .prompts import PromptItem, PromptSet
@@ -435,7 +435,7 @@ def projection(
         for model, compute in pairs:
             try:
                 monthly: Decimal | None = fixed_monthly_usd(prices, compute)
-                note = f"{_field(compute, 'hours_per_day', 24.0):g} h/day" + (f" in {_field(compute, 'region')}" if _field(compute, "sku") else "")
+                note = f"{_field(compute, 'hours_per_day', 24.0):g} h/day" + (f" in {_field(compute, 'region', 'eastus')}" if _field(compute, "sku") else "")
             except PriceTableError as exc:
                 monthly, note = None, f"no price ({exc})"
             option = CostOption(f"{model} · {kind} ({compute_label(compute)})", model, kind, fixed_monthly_usd=monthly, note=note,
@@ -474,13 +474,14 @@ def project_run(
     prices: PriceBook | None = None,
     catalog: Catalog | None = None,
     on: date | None = None,
-    compute: Compute | None = None,
+    compute: Mapping[str, Any] | None = None,
 ) -> Projection:
     """The production projection of a run's models: what ``llama-eval cost --requests-per-day`` prints and the report shows.
 
     Token means come from the run's successful rows. Every model of the run is costed serverless (if
     offered) and on managed compute (the run's own ``compute``, else ``compute`` given here, else the
-    catalog's recommended SKU); self-hosted deployments of the run are costed with their GPU-hours.
+    catalog's recommended SKU; ``compute`` fields such as sku, instances, region, hours_per_day override
+    either); self-hosted deployments of the run are costed with their GPU-hours.
     """
     catalog = catalog or load_catalog()
     prices = prices or load_prices_for_run(run_dir)
@@ -497,14 +498,15 @@ def project_run(
             run_deployments.setdefault((r["model"], r.get("kind") or SERVERLESS), []).append(r["name"])
     models = list(dict.fromkeys(r["model"] for r in records if r.get("model")))
     serverless = [m for m in models if m in catalog and catalog.get(m).offer(SERVERLESS)]
+    override = {k: v for k, v in (compute or {}).items() if v is not None}
     managed: dict[str, Any] = {}
     for r in records:
-        if r.get("kind") == MANAGED and r.get("model") and r.get("compute") and compute is None:
-            managed.setdefault(r["model"], r["compute"])
+        if r.get("kind") == MANAGED and r.get("model") and r.get("compute"):
+            managed.setdefault(r["model"], {**r["compute"], **override})
     for m in models:
         offer = catalog.get(m).offer(MANAGED) if m in catalog else None
         if m not in managed and offer is not None:
-            managed[m] = compute or Compute(sku=offer.recommended_sku) if (compute or offer.recommended_sku) else {"sku": None}
+            managed[m] = {"sku": offer.recommended_sku, **override}
     self_hosted = [(r["model"], r.get("compute") or {}) for r in records if r.get("kind") == SELF_HOSTED and r.get("model")]
     return projection(profile, prices, serverless, list(managed.items()), self_hosted, catalog=catalog, on=on, run_deployments=run_deployments)
 

@@ -130,6 +130,19 @@ def quality_table(summary: dict[str, Any]) -> pd.DataFrame:
     return words(frame, "—")
 
 
+def comparison_lines(summary: dict[str, Any]) -> str:
+    """The paired verdicts as a Markdown list, with the sample-size hint and what was left out."""
+    lines = [f"- {c['verdict']}" for c in summary["comparisons"]] or ["- Fewer than two judged deployments: nothing to compare."]
+    hint = summary.get("sample_size_hint")
+    if hint:
+        lines.append(f"\nTo detect a {hint['difference_points']}-point difference: about {hint['prompts_needed']} prompts ({hint['based_on']}).")
+    excluded = summary.get("excluded") or {}
+    if excluded:
+        listed = ", ".join(f"{n} ({e['state']})" for n, e in excluded.items())
+        lines.append(f"\nLeft out of the comparisons (no answers to judge): {listed}.")
+    return "\n".join(lines)
+
+
 def tag_frame(summary: dict[str, Any]) -> pd.DataFrame:
     rows = [{"deployment": t["deployment"], "tag": t["tag"], "score %": round(100 * t["mean"], 1), "prompts": t["prompts"]} for t in summary["tags"].values()]
     if not rows:
@@ -353,6 +366,13 @@ def options_table(result: Any) -> pd.DataFrame:
 def retired_table(result: Any) -> pd.DataFrame:
     rows = [{"option": o.label, "status": o.retired, "in this run": ", ".join(o.deployments) or "—"} for o in result.retired]
     return pd.DataFrame(rows).set_index("option") if rows else pd.DataFrame()
+
+
+def break_even_chart(result: Any):
+    """The break-even figure (requests per day against USD per month)."""
+    from .cost import break_even_figure
+
+    return break_even_figure(result)
 
 
 def break_even_table(result: Any) -> pd.DataFrame:
