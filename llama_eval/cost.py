@@ -303,7 +303,7 @@ def hourly_usd(prices: PriceBook, compute: Any) -> Decimal:
 
 def fixed_monthly_usd(prices: PriceBook, compute: Any) -> Decimal:
     """Machines x hours a day x days a month: billed whether busy or not."""
-    return hourly_usd(prices, compute) * Decimal(str(_field(compute, "hours_per_day", 24.0))) * DAYS_PER_MONTH
+    return hourly_usd(prices, compute) * Decimal(str(_field(compute, "hours_per_day", 24.0))) * HOURS_PER_MONTH / 24  # x 730 / 24 last: exact for 24 h
 
 
 managed_monthly_cost = fixed_monthly_usd  # the name this had when managed compute was the only fixed-cost option

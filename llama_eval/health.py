@@ -75,13 +75,12 @@ class DeploymentHealth:
 
     def sentence(self) -> str:
         """One line for a banner or the CLI: name, state, error, what to check."""
-        detail = f"{self.answered} of {self.expected} requests answered"
-        parts = [f"{self.name} ({self.model or 'no model'}): {self.state} — {detail}"]
+        text = f"{self.name} ({self.model or 'no model'}) {self.state}: {self.answered} of {self.expected} requests answered."
         if self.error:
-            parts.append(f"error: {self.error}")
+            text += f" Error: {self.error}."
         if self.check:
-            parts.append(f"check: {self.check}")
-        return "; ".join(parts)
+            text += f" Check {self.check}."
+        return text
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def banners(run_dir: Path, health: RunHealth) -> list[tuple[str, str]]:
     """(css class, text) of the banners on top of the page: simulated first, then each failed deployment, then an incomplete run."""
     out = [("banner", SIMULATED_BANNER)] if is_simulated(run_dir) else []
     for d in health.excluded:
-        out.append(("banner failed", f"{d.name} {d.state}: not judged. {d.sentence()}"))
+        out.append(("banner failed", f"Not judged — {d.sentence()}"))
     run_banner = health.run_banner()
     if run_banner:
         out.append(("banner partial", run_banner))

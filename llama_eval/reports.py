@@ -76,7 +76,7 @@ def run_health(run_dir: str | Path) -> RunHealth:
 
 def health_notes(health: RunHealth) -> list[str]:
     """Markdown lines for the top of a section: failed deployments (what failed, what to check) and an incomplete run."""
-    lines = [f"**Not judged — {d.name} {d.state}.** {d.sentence()}" for d in health.excluded]
+    lines = [f"**Not judged** — {d.sentence()}" for d in health.excluded]
     banner = health.run_banner()
     if banner:
         lines.append(f"**{banner}**")

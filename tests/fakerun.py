@@ -120,7 +120,12 @@ def write_run(run_dir: Path, deployments: list[FakeDeployment], *, items: int = 
             ]
         },
         "deployments": {
-            d.name: {"time_scale": d.time_scale, "probe": d.probe, "loop_lag": {"saturated": d.saturated, "p99_ms": 45.0 if d.saturated else 1.2}, **d.extra_record}
+            d.name: {
+                "time_scale": d.time_scale,
+                "probe": d.probe,
+                "loop_lag": {"saturated": d.saturated, "p99_ms": 45.0 if d.saturated else 1.2},
+                **d.extra_record,
+            }
             for d in deployments
             if d.record_time_scale
         },
