@@ -63,6 +63,22 @@ class DeploymentHealth:
     saturated: bool = False  # the measuring client was saturated: latencies include client queueing
     loop_lag_ms: float | None = None  # the saturation figure recorded (p99, or p95 in old runs)
     warmup_rows: int = 0  # rows flagged warm-up: left out of latency statistics
+    simulated: bool = False  # answered by the llama-eval emulator
+    time_scale_recorded: bool = True  # False: a run from before the runner recorded the emulator's time scale
+
+    @property
+    def latency_caveat(self) -> str:
+        """Why this deployment's latency supports no conclusion ("" when it does)."""
+        if self.saturated:
+            return "the measuring client was saturated"
+        if self.unknown_time_base:
+            return "the emulator's time scale was not recorded"
+        return ""
+
+    @property
+    def unknown_time_base(self) -> bool:
+        """Emulated, with no recorded time scale: the times may be those of a sped-up emulator, not the service's."""
+        return self.simulated and not self.time_scale_recorded
 
     @property
     def excluded(self) -> bool:
@@ -122,7 +138,8 @@ class RunHealth:
         )
 
     def latency_unreliable(self) -> list[str]:
-        return [n for n, d in self.deployments.items() if d.saturated and not d.excluded]
+        """Deployments whose latency figures support no conclusion (saturated client, unknown time base)."""
+        return [n for n, d in self.deployments.items() if d.latency_caveat and not d.excluded]
 
 
 # --------------------------------------------------------------------------- reading the run
@@ -281,6 +298,8 @@ def assess_run(run_dir: str | Path) -> RunHealth:
             saturated=saturated,
             loop_lag_ms=lag,
             warmup_rows=sum(bool(r.get("warmup")) for r in own),
+            simulated=any(r.get("simulated") for r in own),
+            time_scale_recorded=record.get("time_scale") is not None,
         )
 
     expected = sum(d.expected for d in deployments.values())

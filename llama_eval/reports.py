@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .health import RunHealth, assess_run
+from .health import DeploymentHealth, RunHealth, assess_run
 from .results import final_rows, read_manifest, read_rows
 
 SIMULATED_BANNER = "SIMULATED — local emulator, not real model output"
@@ -121,9 +121,11 @@ def quality_frame(summary: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("score %", ascending=False).set_index("deployment") if rows else pd.DataFrame()
 
 
-def quality_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """quality_frame for display, with the deployments left out (stopped, mostly errors) as rows that say so."""
+def quality_table(summary: dict[str, Any], health: RunHealth | None = None) -> pd.DataFrame:
+    """quality_frame for display, with the deployments left out (stopped, mostly errors) as rows that say so, and incomplete rows marked."""
     frame = quality_frame(summary)
+    if health is not None and not frame.empty:
+        frame["rows"] = [_rows_state(health, n) for n in frame.index]
     excluded = [{"deployment": n, "score %": f"not scored: {e['state']}"} for n, e in (summary.get("excluded") or {}).items()]
     if excluded:
         frame = pd.concat([frame.astype(object), pd.DataFrame(excluded).set_index("deployment")])
@@ -141,6 +143,13 @@ def comparison_lines(summary: dict[str, Any]) -> str:
         listed = ", ".join(f"{n} ({e['state']})" for n, e in excluded.items())
         lines.append(f"\nLeft out of the comparisons (no answers to judge): {listed}.")
     return "\n".join(lines)
+
+
+def _rows_state(health: RunHealth, name: str) -> str:
+    d = health.deployments.get(name)
+    if d is None or d.complete:
+        return "complete"
+    return f"{d.state}: {d.rows} of {d.expected}"
 
 
 def tag_frame(summary: dict[str, Any]) -> pd.DataFrame:
@@ -226,12 +235,16 @@ def latency_table(run_dir: str | Path, health: RunHealth | None = None) -> pd.Da
     if frame.empty:
         return frame
     frame = frame.copy()
-    frame["time basis"] = [_time_basis(health.deployments[n].time_scale) if n in health.deployments else "as measured" for n in frame.index]
-    frame["reliable"] = ["no: client saturated" if n in health.deployments and health.deployments[n].saturated else "yes" for n in frame.index]
+    frame["time basis"] = [_time_basis(health.deployments[n]) if n in health.deployments else "as measured" for n in frame.index]
+    caveats = {n: d.latency_caveat for n, d in health.deployments.items()}
+    frame["reliable"] = [f"no: {caveats[n]}" if caveats.get(n) else "yes" for n in frame.index]
     return words(frame)
 
 
-def _time_basis(scale: float) -> str:
+def _time_basis(health: DeploymentHealth) -> str:
+    scale = health.time_scale
+    if health.unknown_time_base:
+        return "emulator, time scale not recorded"
     if scale == 1:
         return "as measured"
     return f"emulated at {_speed(scale)} speed; rescaled"
@@ -254,6 +267,13 @@ def latency_notes(health: RunHealth) -> list[str]:
             f"so every time is shown as measured ÷ {scale:g} (and tokens/s × {scale:g}), the emulated service's own time. "
             "Client and network overhead is rescaled with it, so the smallest figures are approximate."
         )
+    unknown = [n for n, d in health.deployments.items() if d.unknown_time_base and not d.excluded]
+    if unknown:
+        notes.append(
+            f"**Emulator time scale not recorded** ({', '.join(unknown)}): these times are as measured against the emulator, "
+            "which may have run faster than the service it emulates (this run was made before the runner recorded the scale). "
+            "They are not the service's latency; no latency recommendation is made from them."
+        )
     unscaled = [n for n, d in health.deployments.items() if d.time_scale == 0 and not d.excluded]
     if unscaled:
         notes.append(f"**Latency not measured** for {', '.join(unscaled)}: the emulator ran with no delays (time scale 0).")
@@ -261,7 +281,7 @@ def latency_notes(health: RunHealth) -> list[str]:
     if warm:
         listed = ", ".join(f"{n} {k}" for n, k in warm.items())
         notes.append(f"Warm-up requests left out of the latency statistics (first per connection or `--warmup`): {listed}.")
-    saturated = health.latency_unreliable()
+    saturated = [n for n, d in health.deployments.items() if d.saturated and not d.excluded]
     if saturated:
         lags = ", ".join(f"{n} (event-loop lag {health.deployments[n].loop_lag_ms or 0:.0f} ms)" for n in saturated)
         notes.append(
@@ -494,7 +514,9 @@ def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], heal
     unreliable = [n for n in tied if health is not None and n in health.latency_unreliable()]
     latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame.loc[tied, c].notna().any()), None)
     if unreliable:
-        out.append(f"For latency: no recommendation — the measuring client was saturated ({', '.join(unreliable)}), so the latency figures are not reliable.")
+        assert health is not None
+        reasons = "; ".join(f"{n}: {health.deployments[n].latency_caveat}" for n in unreliable)
+        out.append(f"For latency: no recommendation — the latency figures are not reliable ({reasons}).")
     elif latency_column:
         fastest = frame.loc[tied, latency_column].idxmin()
         value = frame.loc[fastest, latency_column]

@@ -37,6 +37,7 @@ class FakeDeployment:
     rows: int | None = None  # write only the first N rows (an interrupted run)
     compute: dict[str, Any] | None = None
     record_time_scale: bool = True  # False: an old run without the per-deployment fields
+    simulated: bool = True  # rows answered by the emulator
     extra_record: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,7 +72,7 @@ def write_run(run_dir: Path, deployments: list[FakeDeployment], *, items: int = 
                     "prompt_id": f"q{i}",
                     "repeat": r,
                     "tags": ["math" if i % 2 else "sums"],
-                    "simulated": True,
+                    "simulated": d.simulated,
                     "attempts": 1,
                 }
                 if failing:

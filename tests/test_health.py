@@ -117,9 +117,22 @@ def test_latency_is_shown_in_real_time_without_warmup(tmp_path):
 
 
 def test_old_runs_read_as_real_time_and_no_warmup(tmp_path):
-    run = write_run(tmp_path / "r", [F("old", L33, record_time_scale=False)])
-    d = assess_run(run).deployments["old"]
-    assert d.time_scale == 1.0 and d.warmup_rows == 0 and not d.saturated
+    run = write_run(tmp_path / "r", [F("azure", L33, record_time_scale=False, simulated=False)])
+    d = assess_run(run).deployments["azure"]
+    assert d.time_scale == 1.0 and d.warmup_rows == 0 and not d.saturated and d.latency_caveat == ""
+
+
+def test_an_emulated_run_without_a_recorded_time_scale_is_labelled_not_trusted(tmp_path):
+    """Runs made before the runner recorded the scale: the emulator may have run 100x fast, so the times are not the service's."""
+    run = write_run(tmp_path / "r", [F("emu", L33, record_time_scale=False, time_scale=0.01), F("other", MAV, record_time_scale=False, time_scale=0.01)])
+    health = assess_run(run)
+    assert health.deployments["emu"].unknown_time_base and health.latency_unreliable() == ["emu", "other"]
+    assert any(n.startswith("**Emulator time scale not recorded** (emu, other)") for n in reports.latency_notes(health))
+    assert reports.latency_table(run, health).loc["emu", "time basis"] == "emulator, time scale not recorded"
+    summary = score_run(run)
+    frame = reports.summary_frame(reports.quality_frame(summary), reports.cost_numbers(run), reports.latency_frame(run, health), health)
+    lines = reports.recommendations(frame, summary["comparisons"], health)
+    assert any("For latency: no recommendation" in line and "time scale was not recorded" in line for line in lines)
 
 
 def test_a_saturated_client_gets_no_latency_recommendation(tmp_path):

@@ -60,7 +60,8 @@ def test_pipeline_keeps_executed_notebooks_and_writes_one_page(report):
     assert body.startswith('<div class="banner">SIMULATED — local emulator, not real model output</div>'), "the banner comes first"
     assert "Score per deployment" in page and "Time to first token" in page
     if assess_run(base / "run").latency_unreliable():  # the measuring client was saturated on this busy machine: no latency verdict
-        assert "Quality vs TTFT p90 ms" not in page and "These latency figures are not reliable" in page and "For latency: no recommendation" in page
+        assert "Quality vs TTFT p90 ms" not in page and "For latency: no recommendation" in page
+        assert "These latency figures are not reliable" in page or "Emulator time scale not recorded" in page
     else:
         assert "Quality vs TTFT p90 ms" in page and "For latency:" in page
     assert "Quality vs cost" not in page, "no token price (managed): no cost-quality figure, rather than a made-up one"
