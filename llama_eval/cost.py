@@ -570,8 +570,8 @@ def break_even_figure(result: Projection, *, low: float | None = None, high: flo
         title="Monthly cost by daily volume: serverless (per token) vs managed and self-hosted (per hour)",
         xaxis_title="requests per day",
         yaxis_title="USD per month",
-        legend={"font": {"size": 11}},
-        height=560,
+        legend={"font": {"size": 11}, "orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0},
+        height=640,
     )
     figure.update_xaxes(type="log")
     figure.update_yaxes(type="log")

@@ -408,7 +408,11 @@ def break_even_table(result: Any) -> pd.DataFrame:
         }
         for p in result.break_even
     ]
-    return pd.DataFrame(rows) if rows else pd.DataFrame()
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="pair")
+    return frame
 
 
 # --------------------------------------------------------------------------- summary
