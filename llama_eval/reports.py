@@ -29,16 +29,20 @@ def figure_html(fig: Any) -> str:
 
 
 def show(fig: Any) -> None:
-    """Display a plotly figure in a notebook: interactive in JupyterLab, plain HTML in the exported report."""
+    """Display a plotly figure in a notebook: interactive in JupyterLab, plain HTML in the exported report (None: nothing)."""
     from IPython.display import display
 
+    if fig is None:
+        return
     display({"application/vnd.plotly.v1+json": fig.to_plotly_json(), "text/html": figure_html(fig)}, raw=True)
 
 
 def show_text_table(frame: pd.DataFrame) -> None:
-    """Display a table of long texts uncut (pandas escapes the HTML)."""
+    """Display a table of long texts uncut (pandas escapes the HTML); an empty table shows nothing."""
     from IPython.display import display
 
+    if frame.empty:
+        return
     with pd.option_context("display.max_colwidth", None):
         display(frame)
 
@@ -163,6 +167,8 @@ def quality_figure(summary: dict[str, Any]):
     import plotly.graph_objects as go
 
     frame = quality_frame(summary)
+    if frame.empty:
+        return None
     fig = go.Figure(
         go.Bar(
             x=list(frame.index),
@@ -359,13 +365,33 @@ def cost_numbers(run_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame([{"deployment": r["deployment"], "USD per 1k requests": r["_per_1k"]} for r in rows]).set_index("deployment")
 
 
-def projection_intro(result: Any) -> str:
+def cost_projection(run_dir: str | Path, requests_per_day: float | int) -> Any:
+    """``cost.project_run`` for the report, or None when no request succeeded (no token means to cost)."""
+    from .cost import project_run
+
+    try:
+        return project_run(run_dir, requests_per_day)
+    except ValueError as exc:
+        if "no successful rows" in str(exc):
+            return None
+        raise
+
+
+def projection_intro(result: Any, requests_per_day: float | int) -> str:
     """The traffic the cost section assumes, stated first."""
-    return f"**Projected traffic: {result.profile.describe()}.** Set with `llama-eval report --requests-per-day N` (papermill: `-p requests_per_day N`)."
+    how = "Set with `llama-eval report --requests-per-day N` (papermill: `-p requests_per_day N`)."
+    if result is None:
+        return (
+            f"**Projected traffic: {requests_per_day:,.0f} requests/day.** "
+            f"No projection: no request of this run succeeded, so there are no token means to cost. {how}"
+        )
+    return f"**Projected traffic: {result.profile.describe()}.** {how}"
 
 
 def options_table(result: Any) -> pd.DataFrame:
     """Each option offered today at the projected volume (USD per month), gaps in words."""
+    if result is None:
+        return pd.DataFrame()
     volume = result.profile.requests_per_day
     rows = []
     for o in result.options:
@@ -384,19 +410,26 @@ def options_table(result: Any) -> pd.DataFrame:
 
 
 def retired_table(result: Any) -> pd.DataFrame:
+    if result is None:
+        return pd.DataFrame()
     rows = [{"option": o.label, "status": o.retired, "in this run": ", ".join(o.deployments) or "—"} for o in result.retired]
     return pd.DataFrame(rows).set_index("option") if rows else pd.DataFrame()
 
 
 def break_even_chart(result: Any):
-    """The break-even figure (requests per day against USD per month)."""
+    """The break-even figure (requests per day against USD per month); None without a projection."""
     from .cost import break_even_figure
+
+    if result is None:
+        return None
 
     return break_even_figure(result)
 
 
 def break_even_table(result: Any) -> pd.DataFrame:
     """The meaningful pairs: where they cost the same (requests per day), and which is cheaper at the projected volume."""
+    if result is None:
+        return pd.DataFrame()
     rows = [
         {
             "option A": p.a,
@@ -580,7 +613,7 @@ def trend_frame(run_dir: str | Path) -> pd.DataFrame:
                     "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name]["unpriced_rows"] else np.nan,  # words() at display
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["run", "started", "deployment", "score %", "95% CI low", "95% CI high", "USD per 1k requests"])
 
 
 def trend_figure(frame: pd.DataFrame):

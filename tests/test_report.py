@@ -271,3 +271,20 @@ def test_trend_across_runs_of_the_same_configuration(tmp_path, monkeypatch):
     assert list(frame["run"]) == ["2026-11-01", "2026-11-08"] and set(frame["deployment"]) == {"l33"}
     assert frame["USD per 1k requests"].notna().all()
     assert len(trend_figure(frame).data) == 1
+
+
+def test_a_run_where_nothing_answered_still_reports_and_recommends_nothing(tmp_path):
+    run = write_run(
+        tmp_path / "run",
+        [
+            FakeDeployment("wrong-key", "Llama-3.3-70B-Instruct", fail=("auth_error", 401, "Unauthorized"), stopped="authentication failed (HTTP 401)"),
+            FakeDeployment("wrong-url", "Meta-Llama-3.1-8B-Instruct", kind="managed", fail=("http_error", 404, "Not Found"), fail_share=1.0),
+        ],
+        status="incomplete",
+    )
+    index = build_report(run, tmp_path / "out", requests_per_day=5000)
+    text = visible_text(index.read_text())
+    _no_gaps_in(text)
+    assert text.count("Not judged —") == 2 and "wrong-key" in text and "wrong-url" in text
+    assert "No recommendation: no deployment has complete rows" in text
+    assert "Projected traffic: 5,000 requests/day" in text and "no token means to cost" in text
