@@ -176,12 +176,13 @@ def _decimal(value: Any) -> Decimal | None:
 
 def run_costs(run_dir: str | Path) -> dict[str, Any]:
     """Actual cost of a run: per deployment, per tag, per 1,000 requests, and the estimate's error."""
-    from .results import final_rows, read_manifest, read_rows
+    from .health import run_rows
+    from .results import read_manifest
 
     manifest = read_manifest(run_dir) or {}
     per_deployment: dict[str, dict[str, Any]] = {}
     per_tag: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in final_rows(read_rows(run_dir)).values():
+    for row in run_rows(run_dir):
         usage = row.get("usage") or {}
         cost = _decimal(row.get("cost_usd"))
         targets = [per_deployment.setdefault(row["deployment"], _blank(row))]
@@ -247,9 +248,9 @@ class TrafficProfile:
     @classmethod
     def from_run(cls, run_dir: str | Path, requests_per_day: float | int | str, deployment: str | None = None) -> TrafficProfile:
         """Mean tokens per request of a run's successful rows (optionally one deployment's)."""
-        from .results import final_rows, read_rows
+        from .health import run_rows
 
-        rows = [r for r in final_rows(read_rows(run_dir)).values() if r["status"] in ("ok", "length") and r.get("usage")]
+        rows = [r for r in run_rows(run_dir) if r["status"] in ("ok", "length") and r.get("usage")]
         if deployment is not None:
             rows = [r for r in rows if r["deployment"] == deployment]
         if not rows:
@@ -488,9 +489,9 @@ def project_run(
     profile = TrafficProfile.from_run(run_dir, requests_per_day)
     records = deployment_records(run_dir)
     if not records:  # a run without a manifest: its rows still name models
-        from .results import final_rows, read_rows
+        from .health import run_rows
 
-        models_of = {r["deployment"]: r.get("model") for r in final_rows(read_rows(run_dir)).values()}
+        models_of = {r["deployment"]: r.get("model") for r in run_rows(run_dir)}
         records = [{"name": n, "model": m, "kind": SERVERLESS} for n, m in models_of.items()]
     run_deployments: dict[tuple[str, str], list[str]] = {}
     for r in records:

@@ -13,13 +13,14 @@ Old runs without those fields read as: time scale 1.0, not saturated, no warm-up
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from .results import final_rows, read_manifest, read_rows
+from .results import MANIFEST, RESULTS, final_rows, read_manifest, read_rows
 
 ANSWERED = ("ok", "length")  # rows that hold an answer
 REFUSED = ("content_filter",)  # the platform blocked the prompt: a row about the prompt, not the deployment's health
@@ -241,12 +242,37 @@ def _describe(row: dict[str, Any]) -> str:
     return f"{http}{row['status']}" + (f": {message[:200]}" if message else "")
 
 
+def _version(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (0, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _rows(run_dir: str, version: tuple[int, int]) -> tuple[dict[str, Any], ...]:
+    return tuple(final_rows(read_rows(run_dir)).values())
+
+
+def run_rows(run_dir: str | Path) -> tuple[dict[str, Any], ...]:
+    """The run's final rows, read once per version of results.jsonl: a report reads them a dozen times. Do not mutate them."""
+    run_dir = Path(run_dir).resolve()
+    return _rows(str(run_dir), _version(run_dir / RESULTS))
+
+
 def assess_run(run_dir: str | Path) -> RunHealth:
     """Read a run directory and say, per deployment and for the run, what can be concluded from it."""
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
+    return _assess(str(run_dir), _version(run_dir / RESULTS), _version(run_dir / MANIFEST))
+
+
+@functools.lru_cache(maxsize=4)
+def _assess(path: str, rows_version: tuple[int, int], manifest_version: tuple[int, int]) -> RunHealth:
+    run_dir = Path(path)
     manifest = read_manifest(run_dir) or {}
     records = manifest_deployments(manifest)
-    rows = list(final_rows(read_rows(run_dir)).values())
+    rows = run_rows(run_dir)
     by_deployment: dict[str, list[dict[str, Any]]] = {name: [] for name in records}
     for row in rows:
         by_deployment.setdefault(row["deployment"], []).append(row)

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .health import DeploymentHealth, RunHealth, assess_run
-from .results import final_rows, read_manifest, read_rows
+from .health import DeploymentHealth, RunHealth, assess_run, run_rows
+from .results import read_manifest
 
 SIMULATED_BANNER = "SIMULATED — local emulator, not real model output"
 
@@ -51,7 +51,7 @@ def show_text_table(frame: pd.DataFrame) -> None:
 
 
 def is_simulated(run_dir: str | Path) -> bool:
-    return any(r.get("simulated") for r in read_rows(run_dir))
+    return any(r.get("simulated") for r in run_rows(run_dir))
 
 
 # --------------------------------------------------------------------------- words instead of gaps
@@ -190,7 +190,7 @@ def quality_figure(summary: dict[str, Any]):
 
 
 def _ok_rows(run_dir: str | Path) -> pd.DataFrame:
-    rows = [r for r in final_rows(read_rows(run_dir)).values() if r["status"] in ("ok", "length")]
+    rows = [r for r in run_rows(run_dir) if r["status"] in ("ok", "length")]
     return pd.DataFrame(rows)
 
 
@@ -434,7 +434,7 @@ def break_even_table(result: Any) -> pd.DataFrame:
         {
             "option A": p.a,
             "option B": p.b,
-            "pair": p.why,
+            "why this pair": p.why,
             "break-even requests/day": f"{p.requests_per_day:,.0f}" if p.requests_per_day is not None else p.never_why,
             "USD per month there": _money(p.monthly_usd, 2) if p.monthly_usd is not None else "—",
             f"cheaper at {result.profile.requests_per_day:,.0f}/day": p.cheaper_now or "same cost",
@@ -444,7 +444,7 @@ def break_even_table(result: Any) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)
-    frame.index = pd.RangeIndex(1, len(frame) + 1, name="pair")
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="#")
     return frame
 
 
@@ -481,7 +481,11 @@ def summary_table(frame: pd.DataFrame, health: RunHealth | None = None) -> pd.Da
     if frame.empty:
         return frame
     shown = frame.astype(object)
-    shown["USD per 1k requests"] = [_money(v) if pd.notna(v) else "no token price" for v in frame["USD per 1k requests"]]
+    kinds = {n: d.kind for n, d in health.deployments.items()} if health is not None else {}
+    shown["USD per 1k requests"] = [
+        _money(v) if pd.notna(v) else ("VM-hours: see projection" if kinds.get(n) in ("managed", "self-hosted") else "no price")
+        for n, v in frame["USD per 1k requests"].items()
+    ]
     if health is not None:
         shown["rows"] = [
             "complete" if health.deployments.get(n) is None or health.deployments[n].complete else str(health.deployments[n].state) for n in frame.index
