@@ -193,6 +193,8 @@ def _saturation(record: dict[str, Any], manifest: dict[str, Any]) -> tuple[bool,
     lag = record.get("loop_lag")
     if isinstance(lag, dict):
         return bool(lag.get("saturated")), _float(lag.get("p99_ms"), None)
+    if record.get("time_scale") is not None:  # a runner that records per deployment, and recorded no lag for this one
+        return False, None
     old = (manifest.get("summary") or {}).get("client_loop_lag") or {}
     p95 = _float(old.get("p95_ms"), None)
     return (p95 is not None and p95 > SATURATION_P95_MS), p95
