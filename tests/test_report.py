@@ -288,3 +288,22 @@ def test_a_run_where_nothing_answered_still_reports_and_recommends_nothing(tmp_p
     assert text.count("Not judged —") == 2 and "wrong-key" in text and "wrong-url" in text
     assert "No recommendation: no deployment has complete rows" in text
     assert "Projected traffic: 5,000 requests/day" in text and "no token means to cost" in text
+
+
+def test_the_demo_report_reads_clean(tmp_path, monkeypatch):
+    """What `make demo` builds, read in Chromium: no gaps, the volume stated, retired offers apart, every deployment judged."""
+    from llama_eval.demo import run_demo
+
+    monkeypatch.chdir(tmp_path)
+    index = run_demo(tmp_path / "reports" / "demo", repeats=1).resolve()
+    dom, console, shot = render(index, tmp_path, "demo-report.png", height=6000)
+    assert console == "", console
+    text = visible_text(dom)
+    assert text.startswith("SIMULATED — local emulator, not real model output")
+    _no_gaps_in(text)
+    assert "Not judged" not in text, "every demo deployment answers"
+    assert "Projected traffic: 10,000 requests/day" in text
+    assert "Retired offers" in text and "retired 2026-06-13" in text, "models retired on serverless are listed apart, not as options"
+    assert "Highest quality:" in text and "For cost:" in text
+    assert "times rescaled" in text or "time scale not recorded" in text, "emulator times are rescaled, or labelled as untrustworthy"
+    assert shot.exists()
