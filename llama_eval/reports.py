@@ -494,33 +494,34 @@ def summary_table(frame: pd.DataFrame, health: RunHealth | None = None) -> pd.Da
 
 
 def summary_figures(frame: pd.DataFrame) -> list[Any]:
+    """Quality vs cost (with the Pareto frontier) and quality vs p90 latency: one legend entry per deployment, no text on the plot to overlap."""
     import plotly.graph_objects as go
 
     figures = []
     if frame.empty:
         return figures
-    priced = frame.dropna(subset=["USD per 1k requests"])
-    if not priced.empty:
-        points = {n: (r["USD per 1k requests"], r["score %"]) for n, r in priced.iterrows()}
-        front = pareto_front(points)
-        fig = go.Figure(
-            go.Scatter(
-                x=priced["USD per 1k requests"],
-                y=priced["score %"],
-                mode="markers+text",
-                text=list(priced.index),
-                textposition="top center",
-                name="deployments",
+
+    def points(x_column: str, x_label: str) -> Any:
+        shown = frame.dropna(subset=[x_column])
+        fig = go.Figure()
+        for name, row in shown.iterrows():
+            fig.add_trace(
+                go.Scatter(x=[row[x_column]], y=[row["score %"]], mode="markers", marker={"size": 12}, name=str(name),
+                           hovertemplate=f"{name}<br>{x_label} %{{x:,.4g}}<br>score %{{y:.1f}}%<extra></extra>")  # fmt: skip
             )
-        )
-        fig.add_trace(go.Scatter(x=[points[n][0] for n in front], y=[points[n][1] for n in front], mode="lines", name="Pareto frontier", line={"dash": "dot"}))
-        fig.update_layout(title="Quality vs cost per 1,000 requests", xaxis_title="USD per 1,000 requests", yaxis_title="score %")
+        return fig, shown
+
+    if frame["USD per 1k requests"].notna().any():
+        fig, priced = points("USD per 1k requests", "USD per 1,000 requests")
+        costs = {n: (r["USD per 1k requests"], r["score %"]) for n, r in priced.iterrows()}
+        front = pareto_front(costs)
+        fig.add_trace(go.Scatter(x=[costs[n][0] for n in front], y=[costs[n][1] for n in front], mode="lines", name="Pareto frontier", line={"dash": "dot"}))
+        fig.update_layout(title="Quality vs cost per 1,000 requests (token-priced deployments)", xaxis_title="USD per 1,000 requests", yaxis_title="score %")
         figures.append(fig)
     latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame[c].notna().any()), None)
     if latency_column:
-        timed = frame.dropna(subset=[latency_column])
-        fig = go.Figure(go.Scatter(x=timed[latency_column], y=timed["score %"], mode="markers+text", text=list(timed.index), textposition="top center"))
-        fig.update_layout(title=f"Quality vs {latency_column}", xaxis_title=latency_column, yaxis_title="score %")
+        fig, _ = points(latency_column, latency_column)
+        fig.update_layout(title=f"Quality vs {latency_column} (real time)", xaxis_title=latency_column, yaxis_title="score %")
         figures.append(fig)
     return figures
 

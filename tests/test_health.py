@@ -160,3 +160,14 @@ def test_tables_say_words_not_nan_or_none(tmp_path, stopped_run):
             assert "NaN" not in text and "None" not in text and "nan" not in text, text
     assert "one repeat per prompt" in reports.quality_table(score_run(run)).to_string()
     assert reports.cost_frame(run).loc["m", "per 1,000 requests"] == "VM-hours: see projection"
+
+
+def test_summary_figures_have_no_labels_to_overlap(tmp_path):
+    run = write_run(tmp_path / "r", [F("a", L33), F("b", MAV), F("c", L8, kind="managed")])
+    health = assess_run(run)
+    summary = score_run(run)
+    frame = reports.summary_frame(reports.quality_frame(summary), reports.cost_numbers(run), reports.latency_frame(run, health), health)
+    cost_figure, latency_figure = reports.summary_figures(frame)
+    assert [t.name for t in cost_figure.data] == ["a", "b", "Pareto frontier"], "managed c has no token price: not placed on a cost axis"
+    assert [t.name for t in latency_figure.data] == ["a", "b", "c"]
+    assert not any("text" in (t.mode or "") for f in (cost_figure, latency_figure) for t in f.data)
