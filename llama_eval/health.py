@@ -133,10 +133,8 @@ class RunHealth:
                 f"This run was interrupted ({self.manifest_status}): {done}. Figures describe the part that ran; "
                 "recommendations are limited to deployments whose rows are complete. Finish it with `llama-eval run ... --resume`."
             )
-        return (
-            f"This run is incomplete: {done}. Recommendations are limited to deployments whose rows are complete "
-            "(the missing rows: a stopped deployment, or the budget; `llama-eval run ... --resume` runs them)."
-        )
+        missing = " (the missing rows: a stopped deployment, or the budget; `llama-eval run ... --resume` runs them)" if self.rows < self.expected else ""
+        return f"This run is incomplete ({self.manifest_status}): {done}. Recommendations are limited to deployments whose rows are complete{missing}."
 
     def latency_unreliable(self) -> list[str]:
         """Deployments whose latency figures support no conclusion (saturated client, unknown time base)."""
