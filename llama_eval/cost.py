@@ -518,8 +518,15 @@ def load_prices_for_run(run_dir: str | Path) -> PriceBook:
     from .results import read_manifest
 
     tables = [Path(t) for t in ((read_manifest(run_dir) or {}).get("prices") or {}).get("tables", [])]
-    overrides = [t for t in tables if t.is_file() and t.name not in ("prices.csv", "compute_prices.csv")]
-    return load_prices(*overrides) if overrides else load_prices()
+    token_override = compute_override = None
+    for table in tables[2:]:  # the first two are the package's default tables
+        if table.is_file():
+            header = next((line for line in table.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")), "")
+            if "sku" in header.split(","):
+                compute_override = table
+            else:
+                token_override = table
+    return load_prices(token_override, compute_override)
 
 
 def break_even_figure(result: Projection, *, low: float | None = None, high: float | None = None):

@@ -226,3 +226,22 @@ def test_cli_estimate_and_cost(tmp_path, prompts, monkeypatch):
     result = project_run(tmp_path / "r", 20000)
     assert f"Projected traffic: {result.profile.describe()}" in out.stdout, "the CLI states the same traffic as the report"
     assert "20,000 requests/day" in out.stdout and "NaN" not in out.stdout and "None" not in out.stdout
+
+
+def test_projection_uses_the_price_tables_the_run_used(tmp_path):
+    from fakerun import FakeDeployment, write_run
+
+    from llama_eval.cost import project_run
+    from llama_eval.results import write_manifest
+
+    run = write_run(tmp_path / "r", [FakeDeployment("l33", L33)])
+    override = tmp_path / "negotiated.csv"
+    override.write_text(
+        "model,offer,input_per_1k,output_per_1k,currency,effective_date,source_url,note\n"
+        f"{L33},serverless,0.0001,0.0002,USD,2026-11-01,https://contract.example,negotiated\n"
+    )
+    manifest = read_manifest(run)
+    manifest["prices"]["tables"].append(str(override))
+    write_manifest(run, manifest)
+    option = project_run(run, 1000).option(f"{L33} · serverless")
+    assert option.per_request_usd == (20 * Decimal("0.0001") + 12 * Decimal("0.0002")) / 1000, "the run's negotiated rate, not the list price"
