@@ -59,9 +59,12 @@ def test_pipeline_keeps_executed_notebooks_and_writes_one_page(report):
     body = page.split("<body>", 1)[1]
     assert body.startswith('<div class="banner">SIMULATED — local emulator, not real model output</div>'), "the banner comes first"
     assert "Score per deployment" in page and "Time to first token" in page
-    if assess_run(base / "run").latency_unreliable():  # the measuring client was saturated on this busy machine: no latency verdict
-        assert "Quality vs TTFT p90 ms" not in page and "For latency: no recommendation" in page
+    unreliable = assess_run(base / "run").latency_unreliable()
+    if unreliable:  # the measuring client was saturated on this busy machine: no latency verdict
+        assert "For latency: no recommendation" in page
         assert "These latency figures are not reliable" in page or "Emulator time scale not recorded" in page
+        if set(unreliable) == {"70b", "405b"}:
+            assert "Quality vs TTFT p90 ms" not in page, "no latency figure from unreliable figures"
     else:
         assert "Quality vs TTFT p90 ms" in page and "For latency:" in page
     assert "Quality vs cost" not in page, "no token price (managed): no cost-quality figure, rather than a made-up one"
