@@ -225,7 +225,8 @@ def latency_frame(run_dir: str | Path, health: RunHealth | None = None) -> pd.Da
             ttft = g["ttft_s"].dropna() * 1000
             row.update({"TTFT p50 ms": ttft.quantile(0.5), "TTFT p90 ms": ttft.quantile(0.9), "TTFT p99 ms": ttft.quantile(0.99)})
         if "itl_p50_s" in g and g["itl_p50_s"].notna().any():
-            row["ITL p50 ms"] = (g["itl_p50_s"].dropna() * 1000).median()
+            itl = (g["itl_p50_s"].dropna() * 1000).median()
+            row["ITL p50 ms"] = itl if itl > 0 else np.nan  # 0: the chunks arrived together (a sped-up emulator), no gap was measured
         e2e = g["e2e_s"].dropna()
         row.update({"e2e p50 s": e2e.quantile(0.5), "e2e p90 s": e2e.quantile(0.9), "e2e p99 s": e2e.quantile(0.99)})
         if "output_tps" in g and g["output_tps"].notna().any():
