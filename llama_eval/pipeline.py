@@ -110,7 +110,8 @@ def _meta_table(run_dir: Path, health: RunHealth, requests_per_day: int) -> str:
     deployments = manifest_deployments(manifest).values()
     rows = {
         "run": _text(manifest.get("run_id"), run_dir.name),
-        "status": f"{health.state} ({_text(manifest.get('status'), 'no manifest')}); {health.rows:,} of {health.expected:,} planned requests have a result",
+        "status": f"{health.state}{'' if health.manifest_status == 'completed' else f' (manifest: {health.manifest_status})'}; "
+        f"{health.rows:,} of {health.expected:,} planned requests have a result",
         "started / finished": f"{_text(manifest.get('started_at'), 'not recorded')} / {_text(manifest.get('finished_at'), 'not finished')}",
         "prompt set": f"{_text(prompt_set.get('path'), 'not recorded')} ({_text(prompt_set.get('items'), 'unknown number of')} prompts, "
         f"sha256 {_text(prompt_set.get('sha256'), 'not recorded')[:12]})",
