@@ -1,31 +1,73 @@
-"""llama-eval: quality, latency and cost of Meta Llama deployments on Azure AI Foundry."""
+"""llama-eval: quality, latency and cost of Meta Llama deployments on Azure AI Foundry.
 
-from .catalog import Catalog, CatalogModel, Offer, Quota, load_catalog
-from .client import AsyncLlamaClient, LlamaClient, make_async_client, make_client
-from .config import Compute, Deployment, DeploymentsConfig, LifecycleWarning, load_deployments
+Everything a notebook needs is importable from here. Only the errors are imported with the
+package; every other name is imported on first use (PEP 562), so ``import llama_eval`` and the
+``llama-eval`` command start at once (the SDKs alone take a second to import) and a Ctrl-C during
+start-up is handled like any other.
+"""
+
+from importlib import import_module
+from typing import Any
+
 from .errors import (
     AuthenticationError,
+    BudgetError,
     CatalogError,
     ConfigError,
     ContentFilterError,
     EndpointConnectionError,
     EndpointError,
     EndpointTimeout,
+    LifecycleWarning,
     LlamaEvalError,
     MalformedResponseError,
     PriceTableError,
+    PromptSetError,
     RateLimitError,
+    ReportError,
     RequestValidationError,
+    RunError,
+    SaturationWarning,
+    ScorerError,
+    TornLineWarning,
 )
-from .overview import model_overview, model_overview_frame
-from .prices import PriceBook, load_prices
-from .request import ExtraParameters
 
 __version__ = "0.1.0"
+
+# name -> the module that defines it, imported when the name is first asked for
+_LAZY = {
+    **dict.fromkeys(("Catalog", "CatalogModel", "Offer", "Quota", "load_catalog"), ".catalog"),
+    **dict.fromkeys(("AsyncLlamaClient", "LlamaClient", "make_async_client", "make_client"), ".client"),
+    **dict.fromkeys(("Compute", "Deployment", "DeploymentsConfig", "load_deployments"), ".config"),
+    **dict.fromkeys(("model_overview", "model_overview_frame"), ".overview"),
+    **dict.fromkeys(("PriceBook", "load_prices"), ".prices"),
+    **dict.fromkeys(("ExtraParameters",), ".request"),
+    **dict.fromkeys(("ResultRow", "Status"), ".records"),
+    **dict.fromkeys(("RunParams", "RunSummary", "run_evaluation", "arun_evaluation"), ".run"),
+    **dict.fromkeys(("load_prompt_set", "PromptSet", "PromptItem"), ".prompts"),
+    **dict.fromkeys(("score_run",), ".scoring.run"),
+    **dict.fromkeys(("build_report",), ".pipeline"),
+    **dict.fromkeys(("load_run", "read_manifest"), ".results"),
+    **dict.fromkeys(("estimate_run",), ".cost"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'llama_eval' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "AsyncLlamaClient",
     "AuthenticationError",
+    "BudgetError",
     "Catalog",
     "CatalogError",
     "CatalogModel",
@@ -45,14 +87,34 @@ __all__ = [
     "Offer",
     "PriceBook",
     "PriceTableError",
+    "PromptItem",
+    "PromptSet",
+    "PromptSetError",
     "Quota",
     "RateLimitError",
+    "ReportError",
     "RequestValidationError",
+    "ResultRow",
+    "RunError",
+    "RunParams",
+    "RunSummary",
+    "SaturationWarning",
+    "ScorerError",
+    "Status",
+    "TornLineWarning",
+    "arun_evaluation",
+    "build_report",
+    "estimate_run",
     "load_catalog",
     "load_deployments",
     "load_prices",
+    "load_prompt_set",
+    "load_run",
     "make_async_client",
     "make_client",
     "model_overview",
     "model_overview_frame",
+    "read_manifest",
+    "run_evaluation",
+    "score_run",
 ]

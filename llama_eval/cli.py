@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import warnings
 from datetime import date
@@ -13,10 +15,12 @@ from .errors import LlamaEvalError
 
 def _models(args: argparse.Namespace) -> int:
     from .overview import model_overview
+    from .prices import load_prices
 
-    rows = model_overview(args.on)
+    prices = load_prices(args.prices, args.compute_prices)
+    rows = model_overview(args.on, prices=prices)
     if args.available:
-        rows = [r for r in rows if r["serverless"] == "GA" or r["serverless"].startswith("deprecated")]
+        rows = [r for r in rows if r["serverless"] == "GA" or r["serverless"].startswith(("deprecated", "legacy"))]
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
@@ -30,32 +34,66 @@ def _models(args: argparse.Namespace) -> int:
         ("managed", "managed"),
         ("input_usd_per_1m", "in $/1M"),
         ("output_usd_per_1m", "out $/1M"),
+        ("managed_sku", "managed VM SKU"),
         ("replacement", "use instead"),
     ]
+    # "est.": the value rests on an assumption, not a source (data/models.yaml says why); "suggested": our pick, not Microsoft's
+    marks = {"max_output": "max_output_estimated", "managed_sku": "managed_sku_estimated", "replacement": "replacement_is_suggestion"}
     cells = []
     for r in rows:
         # "no price" only where a serverless offer exists and its price is unknown; managed-only models show "-"
         unpriced = "no price" if r["serverless"] != "-" else "-"
-        cells.append([(unpriced if k.endswith("per_1m") else "-") if r[k] is None else str(r[k]) for k, _ in columns])
+        row = []
+        for k, _ in columns:
+            text = (unpriced if k.endswith("per_1m") else "-") if r[k] is None else str(r[k]).removeprefix("Standard_")
+            if r[k] is not None and r.get(marks.get(k, "")):
+                text += " (suggested)" if k == "replacement" else " est."
+            row.append(text)
+        cells.append(row)
     print(_table([h for _, h in columns], cells))
-    print("\nPrices: serverless pay-as-you-go, USD per 1M tokens (data/prices.csv). Managed compute is billed per VM-hour.")
+    freshness = prices.freshness(args.on)
+    print("\nPrices: serverless pay-as-you-go, USD per 1M tokens. Managed compute is billed per VM-hour (VM SKU: our sizing, est.).")
+    print(f"Price tables: {', '.join(str(p) for p in prices.sources)}; {freshness.text}.")
+    print("est. = an assumption, not a sourced fact; (suggested) = our replacement, not Microsoft's. Details: data/models.yaml.")
+    if freshness.warning:
+        print(f"warning: {freshness.warning}")
+    return 0
+
+
+def _prices_update(args: argparse.Namespace) -> int:
+    from .prices import load_prices
+    from .retail_prices import update_prices, write_overrides
+
+    book = load_prices(args.prices, args.compute_prices)
+    result = update_prices(book, region=args.region, api_url=args.api_url, timeout_s=args.timeout)
+    files = write_overrides(result, args.out, args.region)
+    print(f"Azure Retail Prices API: {result.pages} page(s); {len(result.compute)} VM price(s), {len(result.tokens)} Llama token price(s) for {args.region}")
+    if result.skipped_meters:
+        print(f"skipped {result.skipped_meters} meter(s): Windows, Spot, Low Priority, batch/provisioned or not a Llama model")
+    for change in result.changes:
+        print(f"  changed  {change}")
+    if not result.changes:
+        print("  no price changed")
+    for missing in result.missing:
+        print(f"  not listed by the API: {missing}")
+    for path in files:
+        flag = "--compute-prices" if path.name.startswith("compute_prices") else "--prices"
+        print(f"wrote {path}   (use it: {flag} {path})")
     return 0
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from .config import load_deployments
     from .emulator import EmulatorConfig, fixed_profile, serve_forever
+    from .emulator.deployments_file import read_deployments_file, write_deployments_file
 
-    deployments = None
-    if args.deployments:
-        deployments = {d.name: d.model for d in load_deployments(args.deployments)}
+    specs = read_deployments_file(args.deployments) if args.deployments else None
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     profile = fixed_profile(args.ttft, args.tps, args.jitter) if args.ttft is not None or args.tps is not None else None
     if profile is not None and (args.ttft is None or args.tps is None):
         raise SystemExit("llama-eval emulator: give --ttft and --tps together")
     config = EmulatorConfig(
         **({"models": models} if models else {}),
-        deployments=deployments,
+        deployments=specs,
         key=args.key,
         time_scale=args.time_scale,
         tpm=args.tpm,
@@ -71,24 +109,60 @@ def _emulator(args: argparse.Namespace) -> int:
     )
 
     def announce(emulator, url: str) -> None:
+        # the file first: whoever waits for the 'listening' line can read it at once
+        written = write_deployments_file(emulator, url, args.write_deployments, source=args.deployments) if args.write_deployments else None
         print("llama-eval emulator: SIMULATED Llama endpoints (faithful wire behaviour; the text is not real model output)")
         print(f"listening {url}", flush=True)
         print(f"key {emulator.key}")
+        print(f"time scale {float(emulator.config.time_scale):g} (header x-llama-eval-time-scale; latencies ÷ scale = modelled service time)")
         for name, dep in emulator.deployments.items():
             quota = dep.quota
             rpm = round(quota.requests.limit * 60 / quota.requests.window_s) if quota.requests else None
             tpm = round(quota.tokens.limit * 60 / quota.tokens.window_s) if quota.tokens else None
-            print(f"  {url}/{name}    ({dep.model.id}; {tpm} tokens/min, {rpm} requests/min)")
-        first = next(iter(emulator.deployments))
+            if dep.kind == "self-hosted" or dep.openai_v1:
+                where = f"{url}/{'v1' if dep.kind == 'self-hosted' else 'openai/v1'} (model {dep.served_name})"
+            else:
+                where = f"{url}/{dep.path}"
+            limits = f"{tpm} tokens/min, {rpm} requests/min" if tpm or rpm else "no quota"
+            print(f"  {where}    ({name}: {dep.model.id}, {dep.kind}; {limits})")
+        if written:
+            print(f"\nwrote {written}: the deployments above at {url}")
+            print(f"  export LLAMA_EVAL_EMULATOR_KEY={emulator.key}")
+            print(f"  llama-eval run -d {written} -p data/prompts/quickstart.jsonl -o runs/try-it", flush=True)
+            return
+        first = next(iter(emulator.deployments.values()))
         print("\nTry it (the Azure docs' shortcut):")
-        print(f"  export AZURE_INFERENCE_ENDPOINT={url}/{first}")
+        print(f"  export AZURE_INFERENCE_ENDPOINT={url}/{first.path}")
         print(f"  export AZURE_INFERENCE_CREDENTIAL={emulator.key}", flush=True)
 
     serve_forever(config, args.host, args.port, announce)
     return 0
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
+def _exit_interrupted(message: str) -> None:
+    """One line, then exit 130 at once. A KeyboardInterrupt that passed through an embedded interpreter
+    call (some imports do) makes CPython end the process with SIGINT even after it was caught; exiting
+    here keeps the status the documented 130. Cleanup has run by now (finally blocks, the run lock)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # this is the answer to it; a second one must not become a traceback
+    print(message, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
 def _run(args: argparse.Namespace) -> int:
+    """``llama-eval run``. Exit status: 0 completed, 3 incomplete (a deployment stopped), 130 interrupted (Ctrl-C)."""
+    try:
+        return _run_session(args)
+    except KeyboardInterrupt:  # Ctrl-C outside the graceful window (planning, start-up): nothing was lost
+        _exit_interrupted(f"llama-eval run: interrupted; {args.output} holds whatever finished — continue it with --resume")
+        raise  # not reached
+
+
+def _run_session(args: argparse.Namespace) -> int:
     import logging
     from decimal import Decimal, InvalidOperation
 
@@ -96,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
     from .prices import load_prices
     from .prompts import load_prompt_set
     from .request import ExtraParameters
-    from .runner import RunParams, run_evaluation
+    from .run import RunParams, run_evaluation
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     # a stream cut off mid-way is retried and recorded by the runner; azure-core's own warning is noise here
@@ -122,8 +196,13 @@ def _run(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         timeout_s=args.timeout,
         extra=extra,
+        client=args.client,
+        warmup=args.warmup,
+        probe=not args.no_probe,
     )
-    summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices), progress=args.progress)
+    summary = run_evaluation(
+        config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices), progress=args.progress
+    )
     print(summary)
     if args.report and summary.status == "completed":
         from pathlib import Path
@@ -131,7 +210,7 @@ def _run(args: argparse.Namespace) -> int:
         from .pipeline import build_report
 
         print(f"report: {build_report(args.output, Path('reports') / Path(args.output).name)}")
-    return 0 if summary.status == "completed" else 3
+    return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(summary.status, 3)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -153,7 +232,7 @@ def _estimate(args: argparse.Namespace) -> int:
     from .prompts import load_prompt_set
 
     config = load_deployments(args.deployments)
-    prices = load_prices(args.prices)
+    prices = load_prices(args.prices, args.compute_prices)
     estimates = estimate_run(list(config), load_prompt_set(args.prompts), prices, repeats=args.repeats, max_tokens=args.max_tokens, previous_run=args.from_run)
     rows = []
     for name, e in estimates.items():
@@ -187,7 +266,8 @@ def _cost(args: argparse.Namespace) -> int:
     from .reports import break_even_table, options_table, retired_table
 
     compute = {"sku": args.sku, "instances": args.instances, "region": args.region, "hours_per_day": args.hours_per_day}
-    result = project_run(args.run_dir, args.requests_per_day, prices=load_prices(args.prices) if args.prices else None, compute=compute)
+    prices = load_prices(args.prices, args.compute_prices) if args.prices or args.compute_prices else None  # None: the tables the run used
+    result = project_run(args.run_dir, args.requests_per_day, prices=prices, compute=compute)
     print(f"\nProjected traffic: {result.profile.describe()} (token means from the run)")
     for title, frame in (("", options_table(result)), ("Retired offers (not options):", retired_table(result)), ("Break-even:", break_even_table(result))):
         if frame.empty:
@@ -238,6 +318,11 @@ def _score(args: argparse.Namespace) -> int:
             for t in summary["tags"].values()
         ]
         print(_table(["deployment", "tag", "prompts", "score", "95% CI"], sorted(tag_rows)))
+    if summary.get("numeric"):  # numeric sets: both accuracies, as lm-evaluation-harness reports GSM8K
+        print()
+        numeric = sorted(summary["numeric"].items())
+        numeric_rows = [[n, str(a["rows"]), f"{100 * a['strict']:.1f}", f"{100 * a['flexible']:.1f}", f"{a['marked']:.0%}"] for n, a in numeric]
+        print(_table(["deployment", "numeric rows", "strict", "flexible", "answers with a marker"], numeric_rows))
     for c in summary["comparisons"]:
         print("  " + c["verdict"])
     hint = summary["sample_size_hint"]
@@ -292,13 +377,28 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="machine-readable output")
     models.add_argument("--available", action="store_true", help="only models deployable serverless on that day")
     models.add_argument("--on", type=date.fromisoformat, default=None, help="lifecycle as of this day (YYYY-MM-DD; default today)")
+    models.add_argument("--prices", help="a token price override CSV (e.g. from `llama-eval prices update`)")
+    models.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     models.set_defaults(func=_models)
+
+    # ---- prices (facts team): refresh the price tables from the Azure Retail Prices API
+    prices_cmd = sub.add_parser("prices", help="price tables: refresh them from the public Azure Retail Prices API")
+    prices_sub = prices_cmd.add_subparsers(dest="prices_command", required=True)
+    upd = prices_sub.add_parser("update", help="fetch VM (and listed Llama token) prices; write override CSVs; print old -> new")
+    upd.add_argument("--region", default="eastus", help="Azure region (armRegionName), default eastus")
+    upd.add_argument("--out", default="prices", help="directory for the override files (default: ./prices)")
+    upd.add_argument("--api-url", default="https://prices.azure.com/api/retail/prices", help="the Retail Prices API URL (a local fake in tests)")
+    upd.add_argument("--prices", help="compare with this token price override instead of the bundled table")
+    upd.add_argument("--compute-prices", help="compare with this VM price override instead of the bundled table")
+    upd.add_argument("--timeout", type=float, default=30.0, help="seconds per page request")
+    upd.set_defaults(func=_prices_update)
 
     emu = sub.add_parser("emulator", help="serve simulated Llama endpoints locally (no key, no network)")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed as 'listening URL')")
     emu.add_argument("--models", help="comma-separated catalog ids, one deployment each (default: a handful across the family)")
-    emu.add_argument("--deployments", help="a deployments YAML file: serve its deployments under their names")
+    emu.add_argument("--deployments", help="a deployments YAML file: serve exactly the paths its endpoints name (host and port come from here)")
+    emu.add_argument("--write-deployments", metavar="FILE", help="write a deployments YAML for the port actually bound (with --port 0, say)")
     emu.add_argument("--key", help="the API key clients must send (default: random, printed)")
     emu.add_argument("--time-scale", type=float, default=1.0, help="multiply every simulated delay (0.01: a hundred times faster)")
     emu.add_argument("--tpm", type=int, help="tokens per minute for every deployment (default: catalog quota)")
@@ -315,7 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--jitter", type=float, default=0.0, help="lognormal sigma for the fixed profile")
     emu.set_defaults(func=_emulator)
 
-    run = sub.add_parser("run", help="run a prompt set through deployments; results in a run directory")
+    run = sub.add_parser(
+        "run",
+        help="run a prompt set through deployments; results in a run directory",
+        epilog="Exit status: 0 completed; 3 incomplete (a deployment was stopped, or a budget skipped requests); 130 interrupted by Ctrl-C "
+        "(the run directory stays resumable: run again with --resume); 2 bad input.",
+    )
     run.add_argument("-d", "--deployments", required=True, help="deployments YAML file")
     run.add_argument("-p", "--prompts", required=True, help="prompt set (JSONL)")
     run.add_argument("-o", "--output", required=True, help="run directory (runs/NAME)")
@@ -331,12 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget-usd", help="refuse to start above this worst case; stop scheduling before passing it")
     run.add_argument("--budget-stop-only", action="store_true", help="start even if the worst case exceeds the budget; stop scheduling at it")
     run.add_argument("--prices", help="a price override CSV (negotiated rates)")
+    run.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     run.add_argument("--resume", action="store_true", help="continue a run directory: only what is missing runs")
     run.add_argument("--no-stream", action="store_true", help="do not stream (only end-to-end latency is measured)")
     run.add_argument("--max-attempts", type=int, default=5)
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
     run.add_argument("--progress", choices=["auto", "bar", "log", "none"], default="auto")
     run.add_argument("--report", action="store_true", help="build the HTML report when the run completes (reports/<run name>)")
+    run.add_argument("--client", choices=["wire", "sdk"], default="wire", help="wire: the measuring aiohttp client (default); sdk: the SDK transports")
+    run.add_argument("--warmup", type=int, default=1, help="first N requests per deployment are marked warm-up, left out of latency statistics")
+    run.add_argument("--no-probe", action="store_true", help="skip the one cheap request per deployment sent before any paid one")
     run.set_defaults(func=_run)
 
     est = sub.add_parser("estimate", help="cost and quota time of a run before running it")
@@ -346,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--max-tokens", type=int, help="default max_tokens (an item's own wins; default 512)")
     est.add_argument("--from-run", help="a previous run of the same prompts: expected output lengths")
     est.add_argument("--prices", help="a price override CSV")
+    est.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     est.set_defaults(func=_estimate)
 
     cost = sub.add_parser("cost", help="actual cost of a run; with --requests-per-day, the monthly projection and break-even")
@@ -356,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--hours-per-day", type=float, help="hours a day the managed compute runs (default 24)")
     cost.add_argument("--region", help="region of the VM price (default: the run's, else eastus)")
     cost.add_argument("--prices", help="a price override CSV")
+    cost.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     cost.add_argument("--figure", help="write the break-even figure as standalone HTML here")
     cost.set_defaults(func=_cost)
 
@@ -396,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     except LlamaEvalError as exc:
         print(f"llama-eval: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (run has its own message and keeps its directory resumable)
+        _exit_interrupted(f"llama-eval {args.command}: interrupted")
+        raise  # not reached
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from .catalog import DEPRECATED, RETIRED, Catalog, CatalogModel, Quota, load_catalog
-from .errors import CatalogError, ConfigError
+from .errors import CatalogError, ConfigError, LifecycleWarning
 
 KINDS = ("serverless", "managed")
 AUTHS = ("key", "entra")
@@ -44,10 +44,6 @@ _COGNITIVE_HOSTS = (".services.ai.azure.com", ".openai.azure.com", ".cognitivese
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_FIELDS = ("key", "api_key", "api-key", "apikey", "credential", "secret", "token", "password")
 _SECRET_QUERY = ("api-key", "api_key", "key", "code", "sig", "token", "access_token")
-
-
-class LifecycleWarning(UserWarning):
-    """A serverless deployment points at a model whose serverless offer is deprecated or retired."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The exceptions llama-eval raises, so callers can branch on what went wrong.
 
-Two families:
+Every exception and warning the package raises on purpose is defined here (modules re-export the
+ones they raise, so ``from llama_eval.prompts import PromptSetError`` keeps working). Two families:
 
 * input errors (``ConfigError``, ``CatalogError``, ``PriceTableError``, ``RequestValidationError``)
   are raised *before* anything is sent, and their message says where the problem is and what to do;
@@ -22,12 +23,60 @@ class CatalogError(LlamaEvalError):
     """The model catalog (data/models.yaml) is malformed, or a model id is not in it."""
 
 
+class PriceUpdateError(LlamaEvalError):
+    """``llama-eval prices update`` could not read the Azure Retail Prices API; nothing was written."""
+
+
+class EmulatorStartError(LlamaEvalError, OSError):
+    """The emulator could not listen (a port in use, a bad host); the message says which and what to do."""
+
+
+class UnverifiedParameterWarning(UserWarning):
+    """A request uses a Llama extra that no source says today's deployment of that model accepts."""
+
+
+class UnknownPromptWarning(UserWarning):
+    """The emulator was sent a prompt whose reference it does not know: its answer cannot be scored fairly."""
+
+
 class ConfigError(LlamaEvalError):
     """A deployments file or environment variable is wrong; the message names file, line and field."""
 
 
 class PriceTableError(LlamaEvalError):
     """A price table (data/prices.csv, data/compute_prices.csv or a user override) is malformed."""
+
+
+class PromptSetError(LlamaEvalError):
+    """A prompt-set file is malformed; the message names file, line and field."""
+
+
+class ScorerError(LlamaEvalError):
+    """A scorer name or its options are wrong (raised when the prompt set is loaded)."""
+
+
+class RunError(LlamaEvalError):
+    """The run cannot start (or go on): the message says why and what to do."""
+
+
+class BudgetError(RunError):
+    """The worst-case cost of the run exceeds the budget."""
+
+
+class ReportError(LlamaEvalError):
+    """A report notebook failed; the message names the notebook and the error."""
+
+
+class LifecycleWarning(UserWarning):
+    """A serverless deployment points at a model whose serverless offer is deprecated or retired."""
+
+
+class TornLineWarning(UserWarning):
+    """The last line of results.jsonl was cut off by a crash; its request will run again."""
+
+
+class SaturationWarning(UserWarning):
+    """This process could not keep up: its own CPU delay would move the reported latency percentiles."""
 
 
 class RequestValidationError(LlamaEvalError, ValueError):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import LlamaEvalError
+from .errors import ReportError
 from .health import RunHealth, assess_run, manifest_deployments
 from .paths import REPO_ROOT
 from .reports import SIMULATED_BANNER, is_simulated
@@ -40,10 +40,6 @@ td { max-width: 40rem; white-space: pre-wrap; text-align: left; }
 pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wrap; }
 .meta td, .meta th { text-align: left; }
 """
-
-
-class ReportError(LlamaEvalError):
-    """A report notebook failed; the message names the notebook and the error."""
 
 
 def _quiet_kernel_manager(log: IO[bytes]) -> type:

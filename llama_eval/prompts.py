@@ -25,14 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import LlamaEvalError
+from .errors import PromptSetError
 from .request import ROLES
 
 FIELDS = ("id", "messages", "prompt", "system", "images", "reference", "scorer", "tags", "max_tokens", "metadata")
-
-
-class PromptSetError(LlamaEvalError):
-    """A prompt-set file is malformed; the message names file, line and field."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """A run directory: ``results.jsonl`` (one line per finished request) and ``manifest.json``.
 
-The results file is append-only and written as each request finishes (write + flush per row, so a
-killed process loses at most the requests in flight; fsync in small groups, so an OS crash loses at
-most a fraction of a second). A line torn by a kill mid-write is detected when the run is read
+The results file is append-only and written as each request finishes (at the end of the event-loop
+turn it finished in, so a killed process loses at most the requests in flight; fsync in small
+groups, so an OS crash loses at most a fraction of a second). A line torn by a kill mid-write is detected when the run is read
 again: it is reported, cut off, and its request runs again on ``--resume``.
 
 Row schema (the contract scoring, cost and reports rely on)::
@@ -12,6 +12,7 @@ Row schema (the contract scoring, cost and reports rely on)::
     status         ok | length | content_filter | http_error | rate_limited | timeout | connection_error
                    | auth_error | invalid_request | malformed_response | budget_skipped
     http_status, error_code, error_message
+    warmup         true for a deployment's first request(s) of a session: excluded from latency statistics
     response_text, choices (all texts when n > 1), finish_reason
     usage          {prompt_tokens, completion_tokens, total_tokens}; usage_source: server | estimated
     streamed       true when timings come from a stream; false: only e2e_s is measured
@@ -24,20 +25,22 @@ Row schema (the contract scoring, cost and reports rely on)::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import time
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
 
+from .errors import TornLineWarning
+from .records import NOT_FINAL, ResultRow, Status, Usage, row_fields
+
+__all__ = ["COLUMNS", "MANIFEST", "NOT_FINAL", "RESULTS", "ResultsWriter", "Status", "TornLineWarning", "export_csv", "final_rows", "flatten_row",
+           "load_run", "read_manifest", "read_rows", "read_typed_rows", "row_key", "write_manifest", "write_parquet"]  # fmt: skip
+
 RESULTS = "results.jsonl"
 MANIFEST = "manifest.json"
-NOT_FINAL = {"budget_skipped"}  # a resumed run tries these again
-
-
-class TornLineWarning(UserWarning):
-    """The last line of results.jsonl was cut off by a crash; its request will run again."""
 
 
 def row_key(deployment: str, prompt_id: str, repeat: int) -> str:
@@ -80,27 +83,59 @@ def final_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 class ResultsWriter:
-    """Appends rows to results.jsonl: written and flushed at once, fsync'd at most every ``sync_s``."""
+    """Appends rows to results.jsonl: written at the end of the event-loop turn in which they finished.
+
+    Rows that finish in the same turn of the loop go out in one ``write`` (a system call costs about
+    as much as the rest of a row's bookkeeping); nothing is reported done before it is written. The
+    fsync runs on a background thread every ``sync_s``: it can take tens of milliseconds on a busy
+    disk, and on the event loop that time would be added to every stream being measured.
+    """
 
     def __init__(self, run_dir: str | Path, sync_s: float = 0.25):
         self.path = Path(run_dir) / RESULTS
         self._file = self.path.open("ab", buffering=0)
         self._sync_s = sync_s
-        self._last_sync = time.monotonic()
         self.rows_written = 0
+        self._synced = 0
+        self._pending: list[bytes] = []
+        self._stop = threading.Event()
+        self._syncer = threading.Thread(target=self._sync_loop, name="llama-eval-fsync", daemon=True)
+        self._syncer.start()
 
-    def write(self, row: dict[str, Any]) -> None:
-        self._file.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+    def write(self, row: ResultRow | dict[str, Any]) -> None:
+        if isinstance(row, ResultRow):
+            row = row.to_json()
+        self._pending.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
         self.rows_written += 1
-        if time.monotonic() - self._last_sync >= self._sync_s:
-            self.sync()
+        if len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no event loop: write now
+                self.flush()
+
+    def flush(self) -> None:
+        if self._pending and not self._file.closed:
+            data, self._pending = b"".join(self._pending), []
+            self._file.write(data)
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self._sync_s):
+            if self.rows_written != self._synced:
+                self.sync()
 
     def sync(self) -> None:
-        os.fsync(self._file.fileno())
-        self._last_sync = time.monotonic()
+        written = self.rows_written
+        try:
+            os.fsync(self._file.fileno())
+        except (OSError, ValueError):  # closed under us: close() syncs itself
+            return
+        self._synced = written
 
     def close(self) -> None:
         if not self._file.closed:
+            self.flush()
+            self._stop.set()
+            self._syncer.join()
             self.sync()
             self._file.close()
 
@@ -118,52 +153,46 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-# The flat, typed columns of a result row (nested ``usage`` becomes ``usage.*``; ``params`` is JSON text).
-COLUMNS: dict[str, str] = {
-    "key": "string",
-    "deployment": "string",
-    "model": "string",
-    "api": "string",
-    "prompt_id": "string",
-    "repeat": "int64",
-    "tags": "list<string>",
-    "status": "string",
-    "http_status": "int64",
-    "error_code": "string",
-    "error_message": "string",
-    "response_text": "string",
-    "choices": "list<string>",
-    "finish_reason": "string",
-    "usage.prompt_tokens": "int64",
-    "usage.completion_tokens": "int64",
-    "usage.total_tokens": "int64",
-    "usage_source": "string",
-    "streamed": "bool",
-    "ttft_s": "float64",
-    "e2e_s": "float64",
-    "itl_mean_s": "float64",
-    "itl_p50_s": "float64",
-    "itl_p95_s": "float64",
-    "output_tps": "float64",
-    "content_chunks": "int64",
-    "timing_note": "string",
-    "attempts": "int64",
-    "retry_wait_s": "float64",
-    "queue_wait_s": "float64",
-    "started_at": "string",
-    "finished_at": "string",
-    "params": "string",
-    "cost_usd": "decimal",
-    "price_known": "bool",
-    "simulated": "bool",
-}
+def read_typed_rows(run_dir: str | Path) -> list[ResultRow]:
+    """The run's final rows as ``ResultRow`` records (also rows written by older versions)."""
+    return [ResultRow.from_json(r) for r in final_rows(read_rows(run_dir)).values()]
+
+
+_KINDS = {int: "int64", float: "float64", bool: "bool", str: "string"}
+
+
+def _columns() -> dict[str, str]:
+    """The flat, typed columns of a row, derived from ``ResultRow``: usage_* flat, params as JSON text."""
+    import typing
+
+    from . import records
+
+    hints = typing.get_type_hints(ResultRow, vars(records)) | typing.get_type_hints(records.Timing, vars(records))
+    columns: dict[str, str] = {}
+    for name in row_fields():
+        hint = hints[name]
+        if name == "usage":
+            columns.update({f"usage_{f}": "int64" for f in Usage.__slots__})
+        elif name in ("tags", "choices"):
+            columns[name] = "list<string>"
+        elif name == "cost_usd":
+            columns[name] = "decimal"
+        elif name in ("params", "status"):
+            columns[name] = "string"
+        else:
+            base = next((t for t in typing.get_args(hint) or (hint,) if t in _KINDS), str)
+            columns[name] = _KINDS[base]
+    return columns
+
+
+COLUMNS: dict[str, str] = _columns()
 
 
 def flatten_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as the flat columns of COLUMNS (missing fields are None)."""
+    """A row (as stored) as the flat columns of COLUMNS (missing fields are None)."""
     usage = row.get("usage") or {}
-    flat = {name: row.get(name) for name in COLUMNS if "." not in name}
-    flat.update({f"usage.{k}": usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")})
+    flat = {name: row.get(name) for name in COLUMNS if not name.startswith("usage_")}
+    flat.update({f"usage_{k}": usage.get(k) for k in Usage.__slots__})
     flat["params"] = json.dumps(row["params"], sort_keys=True) if row.get("params") is not None else None
     return flat
 
@@ -182,13 +211,24 @@ def _final_line_numbers(path: Path) -> set[int]:
 
 
 def load_run(run_dir: str | Path):
-    """The run's final rows as a pandas DataFrame (columns of COLUMNS), one per (deployment, prompt, repeat)."""
+    """The run's final rows as a pandas DataFrame, one per (deployment, prompt, repeat).
+
+    Columns are flat snake_case (those of COLUMNS, ``usage_prompt_tokens`` ...), with
+    ``started_at``/``finished_at`` as UTC timestamps, ``cost_usd`` as a number, and the request
+    parameters as ``param_<name>`` columns instead of one ``params`` field. Old runs load the same way.
+    """
     import pandas as pd
 
-    rows = [flatten_row(r) for r in final_rows(read_rows(run_dir)).values()]
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    raw = list(final_rows(read_rows(run_dir)).values())
+    frame = pd.DataFrame([flatten_row(r) for r in raw], columns=list(COLUMNS))
     frame["cost_usd"] = pd.to_numeric(frame["cost_usd"], errors="coerce")
-    return frame
+    nullable = {"int64": "Int64", "bool": "boolean", "float64": "Float64"}  # missing values stay missing, types stay exact
+    frame = frame.astype({name: nullable[kind] for name, kind in COLUMNS.items() if kind in nullable})
+    for name in ("started_at", "finished_at"):
+        frame[name] = pd.to_datetime(frame[name], utc=True, errors="coerce", format="ISO8601")
+    params = pd.DataFrame([r.get("params") or {} for r in raw], index=frame.index)
+    params.columns = [f"param_{c}" for c in params.columns]
+    return pd.concat([frame.drop(columns=["params"]), params], axis=1)
 
 
 def _arrow_schema():

@@ -15,8 +15,8 @@ distorts latency measurements.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
@@ -86,38 +86,55 @@ def _json_or_text(read: Callable[[], Any]) -> Any:
         return None
 
 
-def from_azure_error(exc: Exception) -> EndpointError:
-    """Map an azure-core exception (or a stream parse error) to an EndpointError."""
+def _http_answer(exc: BaseException) -> tuple[int, Any, Mapping[str, str], str] | None:
+    """(status, body, headers, reason) when the exception carries an HTTP error answer."""
     if isinstance(exc, HttpResponseError) and exc.response is not None and exc.status_code:
-        response = exc.response
-        body = _json_or_text(response.json)
-        if body is None:
-            body = _json_or_text(response.text)
-        return endpoint_error(exc.status_code, body, dict(response.headers), exc.reason or "error")
-    if isinstance(exc, (ServiceRequestTimeoutError, ServiceResponseTimeoutError, asyncio.TimeoutError)):
-        return EndpointTimeout(f"timed out: {exc}")
-    if isinstance(exc, ValueError):
-        return MalformedResponseError(f"malformed stream: {exc}")
-    return EndpointConnectionError(f"{type(exc).__name__}: {exc}")
-
-
-def from_openai_error(exc: Exception) -> EndpointError:
-    """Map an openai / httpx2 exception to an EndpointError."""
+        body = _json_or_text(exc.response.json)
+        return exc.status_code, body if body is not None else _json_or_text(exc.response.text), dict(exc.response.headers), exc.reason or "error"
     if isinstance(exc, openai.APIStatusError):
         body = _json_or_text(exc.response.json)
-        if body is None:
-            body = exc.body
-        return endpoint_error(exc.status_code, body, dict(exc.response.headers), exc.message)
-    if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException, asyncio.TimeoutError)):
-        return EndpointTimeout(f"timed out: {exc}")
-    if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError)):
+        return exc.status_code, body if body is not None else exc.body, dict(exc.response.headers), exc.message
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return exc.status, None, dict(exc.headers or {}), exc.message
+    return None
+
+
+_TIMEOUTS = (ServiceRequestTimeoutError, ServiceResponseTimeoutError, openai.APITimeoutError, httpx2.TimeoutException, asyncio.TimeoutError)
+_MALFORMED = (ValueError, openai.APIResponseValidationError)  # json.JSONDecodeError is a ValueError
+
+
+def to_endpoint_error(exc: BaseException) -> EndpointError:
+    """The one mapping from whatever an SDK or aiohttp raised to llama-eval's EndpointError types.
+
+    An HTTP error answer becomes the subclass its status and code call for (``endpoint_error``); a
+    timeout ``EndpointTimeout``; an answer that is not the API's shape ``MalformedResponseError``;
+    anything else on the way (refused, reset, cut mid-stream) ``EndpointConnectionError``.
+    """
+    if isinstance(exc, EndpointError):
+        return exc
+    answer = _http_answer(exc)
+    if answer is not None:
+        return endpoint_error(*answer)
+    if isinstance(exc, _TIMEOUTS):
+        return EndpointTimeout(f"timed out: {exc or type(exc).__name__}")
+    if isinstance(exc, _MALFORMED):
         return MalformedResponseError(f"malformed response: {exc}")
     return EndpointConnectionError(f"{type(exc).__name__}: {exc}")
 
 
-# Exceptions that mean "the endpoint or the network failed", per SDK. Anything else is a bug and propagates.
-_AZURE_FAILURES = (AzureError, ValueError, OSError, aiohttp.ClientError, asyncio.TimeoutError)
-_OPENAI_FAILURES = (openai.APIError, httpx2.TransportError, json.JSONDecodeError, OSError, asyncio.TimeoutError)
+# What means "the endpoint or the network failed", for every client here. Anything else is a bug and propagates.
+ENDPOINT_FAILURES = (AzureError, openai.APIError, httpx2.TransportError, aiohttp.ClientError, ValueError, OSError, asyncio.TimeoutError)
+
+
+@contextmanager
+def endpoint_errors() -> Iterator[None]:
+    """Re-raise endpoint and network failures inside the block as EndpointErrors (works around ``await`` too)."""
+    try:
+        yield
+    except EndpointError:
+        raise
+    except ENDPOINT_FAILURES as exc:
+        raise to_endpoint_error(exc) from exc
 
 
 def _azure_kwargs(request: ChatRequest, stream: bool) -> dict[str, Any]:
@@ -144,9 +161,13 @@ def _openai_update(chunk: Any) -> StreamingChatCompletionsUpdate | None:
 
 
 def openai_base_url(endpoint: str) -> str:
-    """``https://host`` or ``https://host/models`` -> ``https://host/openai/v1``."""
+    """``https://host`` or ``https://host/models`` -> ``https://host/openai/v1``; an endpoint ending in ``/v1`` is kept as given.
+
+    The last rule is for OpenAI-compatible servers (vLLM, TGI, llama.cpp, ``kind: self-hosted``), whose
+    base URL is ``http://host:8000/v1``: it must not become ``.../v1/openai/v1``.
+    """
     base = endpoint.rstrip("/")
-    if base.endswith("/openai/v1"):
+    if base.endswith("/v1"):
         return base
     if base.endswith("/models"):
         base = base[: -len("/models")]
@@ -191,22 +212,16 @@ class AzureInferenceTransport:
         )
 
     def model_info(self, name: str | None) -> ModelInfo:
-        try:
+        with endpoint_errors():
             return self._client.get_model_info()
-        except _AZURE_FAILURES as exc:
-            raise from_azure_error(exc) from exc
 
     def complete(self, request: ChatRequest) -> ChatCompletions:
-        try:
+        with endpoint_errors():
             return self._client.complete(**_azure_kwargs(request, stream=False))
-        except _AZURE_FAILURES as exc:
-            raise from_azure_error(exc) from exc
 
     def stream(self, request: ChatRequest) -> Iterator[StreamingChatCompletionsUpdate]:
-        try:
+        with endpoint_errors():
             response = self._client.complete(**_azure_kwargs(request, stream=True))
-        except _AZURE_FAILURES as exc:
-            raise from_azure_error(exc) from exc
         return _azure_updates(response)
 
     def close(self) -> None:
@@ -215,9 +230,8 @@ class AzureInferenceTransport:
 
 def _azure_updates(response: Any) -> Iterator[StreamingChatCompletionsUpdate]:
     try:
-        yield from response
-    except _AZURE_FAILURES as exc:
-        raise from_azure_error(exc) from exc
+        with endpoint_errors():
+            yield from response
     finally:
         response.close()
 
@@ -233,22 +247,16 @@ class AsyncAzureInferenceTransport:
         )
 
     async def model_info(self, name: str | None) -> ModelInfo:
-        try:
+        with endpoint_errors():
             return await self._client.get_model_info()
-        except _AZURE_FAILURES as exc:
-            raise from_azure_error(exc) from exc
 
     async def complete(self, request: ChatRequest) -> ChatCompletions:
-        try:
+        with endpoint_errors():
             return await self._client.complete(**_azure_kwargs(request, stream=False))
-        except _AZURE_FAILURES as exc:
-            raise from_azure_error(exc) from exc
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamingChatCompletionsUpdate]:
-        try:
+        with endpoint_errors():
             response = await self._client.complete(**_azure_kwargs(request, stream=True))
-        except _AZURE_FAILURES as exc:
-            raise from_azure_error(exc) from exc
         return _async_azure_updates(response)
 
     async def close(self) -> None:
@@ -257,10 +265,9 @@ class AsyncAzureInferenceTransport:
 
 async def _async_azure_updates(response: Any) -> AsyncIterator[StreamingChatCompletionsUpdate]:
     try:
-        async for update in response:
-            yield update
-    except _AZURE_FAILURES as exc:
-        raise from_azure_error(exc) from exc
+        with endpoint_errors():
+            async for update in response:
+                yield update
     finally:
         await response.aclose()
 
@@ -284,24 +291,18 @@ class OpenAITransport:
         )
 
     def model_info(self, name: str | None) -> ModelInfo:
-        try:
+        with endpoint_errors():
             models = list(self._client.models.list())
-        except _OPENAI_FAILURES as exc:
-            raise from_openai_error(exc) from exc
         return _model_info_from_list(models, name, self.base_url)
 
     def complete(self, request: ChatRequest) -> ChatCompletions:
-        try:
+        with endpoint_errors():
             response = self._client.chat.completions.create(**_openai_kwargs(request, stream=False))
-        except _OPENAI_FAILURES as exc:
-            raise from_openai_error(exc) from exc
         return ChatCompletions(response.model_dump())
 
     def stream(self, request: ChatRequest) -> Iterator[StreamingChatCompletionsUpdate]:
-        try:
+        with endpoint_errors():
             response = self._client.chat.completions.create(**_openai_kwargs(request, stream=True))
-        except _OPENAI_FAILURES as exc:
-            raise from_openai_error(exc) from exc
         return _openai_updates(response)
 
     def close(self) -> None:
@@ -310,12 +311,11 @@ class OpenAITransport:
 
 def _openai_updates(response: Any) -> Iterator[StreamingChatCompletionsUpdate]:
     try:
-        for chunk in response:
-            update = _openai_update(chunk)
-            if update is not None:
-                yield update
-    except _OPENAI_FAILURES as exc:
-        raise from_openai_error(exc) from exc
+        with endpoint_errors():
+            for chunk in response:
+                update = _openai_update(chunk)
+                if update is not None:
+                    yield update
     finally:
         response.close()
 
@@ -336,24 +336,18 @@ class AsyncOpenAITransport:
         )
 
     async def model_info(self, name: str | None) -> ModelInfo:
-        try:
+        with endpoint_errors():
             models = [m async for m in self._client.models.list()]
-        except _OPENAI_FAILURES as exc:
-            raise from_openai_error(exc) from exc
         return _model_info_from_list(models, name, self.base_url)
 
     async def complete(self, request: ChatRequest) -> ChatCompletions:
-        try:
+        with endpoint_errors():
             response = await self._client.chat.completions.create(**_openai_kwargs(request, stream=False))
-        except _OPENAI_FAILURES as exc:
-            raise from_openai_error(exc) from exc
         return ChatCompletions(response.model_dump())
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamingChatCompletionsUpdate]:
-        try:
+        with endpoint_errors():
             response = await self._client.chat.completions.create(**_openai_kwargs(request, stream=True))
-        except _OPENAI_FAILURES as exc:
-            raise from_openai_error(exc) from exc
         return _async_openai_updates(response)
 
     async def close(self) -> None:
@@ -362,11 +356,10 @@ class AsyncOpenAITransport:
 
 async def _async_openai_updates(response: Any) -> AsyncIterator[StreamingChatCompletionsUpdate]:
     try:
-        async for chunk in response:
-            update = _openai_update(chunk)
-            if update is not None:
-                yield update
-    except _OPENAI_FAILURES as exc:
-        raise from_openai_error(exc) from exc
+        with endpoint_errors():
+            async for chunk in response:
+                update = _openai_update(chunk)
+                if update is not None:
+                    yield update
     finally:
         await response.close()

@@ -1,0 +1,93 @@
+"""The runner: every prompt through every deployment, as fast as each quota allows, nothing lost.
+
+``run_evaluation`` (and ``llama-eval run``) plans first — the prompt set against every
+deployment's rules, the budget against the worst case, the output directory, what a resumed run
+still lacks (``plan``) — then probes each deployment once and drives them all from one event loop
+(``scheduler``). Every finished request becomes one typed row (``records.ResultRow``) in
+``results.jsonl`` the moment it finishes (``rundir``); ``resume=True`` runs only what is missing.
+Latency comes from the final attempt alone (``attempt``), measured by the wire client
+(``llama_eval.wire``) unless ``RunParams(client="sdk")``; retries and waits are recorded beside it
+(``policy``). Modules: params, plan, rundir, lane, attempt, policy, progress, scheduler, sdk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..catalog import Catalog, load_catalog
+from ..config import Deployment, DeploymentsConfig
+from ..errors import BudgetError, RunError
+from ..prices import PriceBook, load_prices
+from ..prompts import PromptSet, load_prompt_set
+from .params import RunParams, RunSummary
+from .plan import make_plan
+from .progress import announce_estimates
+from .scheduler import Scheduler
+
+
+def _prompt_set(prompts: PromptSet | str | Path) -> PromptSet:
+    return prompts if isinstance(prompts, PromptSet) else load_prompt_set(prompts)
+
+
+async def arun_evaluation(
+    deployments: DeploymentsConfig | Sequence[Deployment],
+    prompts: PromptSet | str | Path,
+    run_dir: str | Path,
+    params: RunParams | None = None,
+    *,
+    resume: bool = False,
+    prices: PriceBook | None = None,
+    catalog: Catalog | None = None,
+    progress: str = "auto",
+    announce: Callable[[str], None] | None = None,
+    estimate_from: str | Path | None = None,
+) -> RunSummary:
+    """Run a prompt set (a ``PromptSet`` or the path of one, as the CLI's ``--prompts``) through deployments; ``await`` it in a notebook.
+
+    ``estimate_from``: a previous run of the same prompts, for an expected (not only worst-case) cost.
+    """
+    catalog = catalog or load_catalog()
+    prices = prices or load_prices(catalog=catalog)
+    params = params or RunParams()
+    say = announce or (lambda message: print(message, file=sys.stderr))
+    deployments = list(deployments)
+    prompt_set, run_dir = _prompt_set(prompts), Path(run_dir)
+    plan = make_plan(deployments, prompt_set, run_dir, params, resume=resume, prices=prices, catalog=catalog, estimate_from=estimate_from,
+                     show_estimates=lambda estimates: announce_estimates(estimates, say))  # fmt: skip
+    scheduler = Scheduler(deployments, prompt_set, run_dir, params, plan, prices=prices, catalog=catalog, progress=progress, announce=say)
+    return await scheduler.run()
+
+
+def run_evaluation(*args: Any, **kwargs: Any) -> RunSummary:
+    """The blocking form of ``arun_evaluation``; inside a running event loop (Jupyter) it uses a thread.
+
+    Ctrl-C while requests are in flight stops scheduling and returns a summary with status
+    ``interrupted``; at any other moment (planning, start-up) it raises ``KeyboardInterrupt`` after
+    leaving the run directory resumable. The CLI turns both into one line and exit status 130.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(arun_evaluation(*args, **kwargs))
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(arun_evaluation(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="llama-eval-run")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+__all__ = ["BudgetError", "RunError", "RunParams", "RunSummary", "arun_evaluation", "run_evaluation"]

@@ -1,0 +1,100 @@
+"""What a run is asked to do (``RunParams``) and what it did (``RunSummary``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..records import LoopLag
+from ..request import ExtraParameters
+
+CLIENTS = ("wire", "sdk")
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """How to run. ``max_tokens``: a prompt item's own value wins; this is the default (512 if None).
+
+    client: ``"wire"`` (the measuring aiohttp client, default) or ``"sdk"`` (the azure-ai-inference /
+    openai SDK transports, as ``make_client`` uses). warmup: the first N requests of each deployment
+    are marked ``warmup`` and left out of latency statistics (cold connections, cold caches).
+    """
+
+    repeats: int = 1
+    concurrency: int = 8
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stream: bool = True
+    budget_usd: Decimal | None = None
+    budget_preflight: bool = True  # refuse to start when the worst case exceeds the budget (else: start, stop at it)
+    max_attempts: int = 5
+    timeout_s: float = 120.0
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    extra: ExtraParameters | None = None
+    grace_s: float = 30.0
+    ramp_s: float | None = None  # spread the first wave of requests over this long; None: 10 ms per worker, at most 2 s
+    client: str = "wire"
+    warmup: int = 1
+    probe: bool = True  # one cheap request per deployment before any paid one
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must match for a resumed run to continue this one (not budget, concurrency, client or timeouts)."""
+        return {
+            "repeats": self.repeats,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "stream": self.stream,
+            "extra": self.extra.to_dict() if self.extra else None,
+        }
+
+    @property
+    def choices(self) -> int:
+        """Completions billed per request (``n``, or ``best_of`` candidates)."""
+        extra = self.extra or ExtraParameters()
+        return max(extra.n or 1, extra.best_of or 0)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["budget_usd"] = str(self.budget_usd) if self.budget_usd is not None else None
+        return data
+
+
+@dataclass
+class RunSummary:
+    """What one session of a run did; ``str()`` is the line the CLI prints."""
+
+    run_dir: Path
+    status: str
+    by_status: Counter = field(default_factory=Counter)
+    rows_written: int = 0
+    skipped_done: int = 0
+    not_run: int = 0
+    cost_usd: Decimal = Decimal(0)
+    retries: int = 0
+    duration_s: float = 0.0
+    loop_lag: dict[str, LoopLag] = field(default_factory=dict)
+    stopped: dict[str, str] = field(default_factory=dict)  # deployment -> why it was stopped
+
+    @property
+    def client_loop_lag(self) -> dict[str, float]:
+        """The worst deployment's loop lag (kept for callers of the first runner)."""
+        if not self.loop_lag:
+            return {}
+        worst = max(self.loop_lag.values(), key=lambda lag: lag.p99_ms)
+        return {"p99_ms": worst.p99_ms, "saturated": worst.saturated}
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.by_status.items())) or "nothing run"
+        return (
+            f"{self.run_dir}: {self.status}; {self.rows_written} rows this session ({counts}); "
+            f"{self.skipped_done} already done; {self.not_run} not run; {self.retries} retries; "
+            f"${self.cost_usd:.6f} spent; {self.duration_s:.1f} s"
+        )

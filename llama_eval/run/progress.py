@@ -1,0 +1,152 @@
+"""What a run tells its user while it works: estimates, progress, and whether this process kept up.
+
+``LagMonitor`` measures how late the event loop wakes up, but only while a deployment has requests
+in flight (start-up work such as imports and tokenizer loading is not a request's delay), and
+charges each sample to the deployments that were waiting then. A deployment's measurements are
+called *saturated* when the lag is large enough to move its reported percentiles (``verdict``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..records import LoopLag, percentile
+from .lane import Lane
+
+log = logging.getLogger("llama_eval.runner")
+
+# Measured = true latency + this process's lag at that moment. The reported percentiles (p50, p90)
+# move by about the lag that one request in ten sees, so the verdict compares the lag's p90 with the
+# deployment's median latency. LAG_SHARE is a chosen threshold: a shift under a tenth of the median
+# is smaller than the differences a latency comparison between deployments is meant to show; above
+# it, the figures partly describe this machine. A rare hiccup (a GC pause, the OS scheduling another
+# process) shows in p99, which is recorded but is not a verdict by itself.
+LAG_SHARE = 0.10
+LAG_FLOOR_MS = 1.0  # timer jitter of an idle loop; never a verdict by itself
+MIN_SAMPLES = 3  # below this (a run shorter than a tenth of a second) there is nothing to judge
+P90_SAMPLES = 10  # with fewer samples the p90 is one sample; the median is used instead
+
+
+class LagMonitor:
+    """Samples event-loop lag every ``interval_s`` while requests are in flight, per deployment.
+
+    A helper thread stamps the time and hands the loop a callback through its self-pipe, which wakes
+    the loop exactly as bytes arriving on a socket do; the callback's delay is how late a chunk that
+    arrived then would have been stamped. (Timing ``asyncio.sleep`` instead would add the kernel's
+    timer granularity, 4 ms steps on some machines, to every sample.) A callback waits for this
+    process only, so the OS giving the CPU to other processes shows up here too, as it should.
+    """
+
+    def __init__(self, lanes: dict[str, Lane], interval_s: float = 0.02):
+        self.lanes = lanes
+        self.interval_s = interval_s
+        self.samples: dict[str, deque[float]] = {lane.name: deque(maxlen=50_000) for lane in lanes.values()}
+
+    async def watch(self) -> None:
+        """Run until cancelled (the sampling thread stops with it)."""
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+
+        def landed(stamp: float, busy: list[Lane]) -> None:
+            lag = time.perf_counter() - stamp
+            for lane in busy:
+                if lane.in_flight > 0:
+                    self.samples[lane.name].append(lag)
+
+        def sampler() -> None:
+            while not stop.wait(self.interval_s):
+                busy = [lane for lane in self.lanes.values() if lane.in_flight > 0]
+                if busy:
+                    try:
+                        loop.call_soon_threadsafe(landed, time.perf_counter(), busy)
+                    except RuntimeError:  # the loop closed under us
+                        return
+
+        thread = threading.Thread(target=sampler, name="llama-eval-loop-lag", daemon=True)
+        thread.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stop.set()
+
+    def verdict(self, lane: Lane) -> LoopLag:
+        """Saturated when the p90 lag exceeds both ``LAG_FLOOR_MS`` and ``LAG_SHARE`` of the median measured latency."""
+        samples = list(self.samples[lane.name])
+        if not samples:
+            return LoopLag(False, 0.0, 0)
+        p90_ms, p99_ms = (round(1000 * percentile(samples, q), 2) for q in (0.9, 0.99))
+        judged_ms = p90_ms if len(samples) >= P90_SAMPLES else 1000 * statistics.median(samples)
+        median_ms = 1000 * statistics.median(lane.latencies) if lane.latencies else 0.0
+        saturated = len(samples) >= MIN_SAMPLES and judged_ms > LAG_FLOOR_MS and judged_ms > LAG_SHARE * median_ms
+        return LoopLag(saturated, p99_ms, len(samples), p90_ms, round(median_ms, 2))
+
+
+def saturation_message(lags: dict[str, LoopLag]) -> str | None:
+    """One warning naming the deployments whose figures this process distorted, or None."""
+    hit = {name: lag for name, lag in lags.items() if lag.saturated}
+    if not hit:
+        return None
+    names = ", ".join(f"{name} (lag p90 {lag.p90_ms:.1f} ms vs median latency {lag.median_latency_ms:.1f} ms)" for name, lag in hit.items())
+    return (
+        f"Warning: this process could not keep up while measuring {names}: its own event-loop delay is large enough to move "
+        "the reported latency percentiles. Run fewer requests at once (CLI --concurrency, Python RunParams(concurrency=...)), "
+        "or measure from a less busy machine; the manifest records this per deployment."
+    )
+
+
+def announce_estimates(estimates: dict[str, dict[str, Any]], announce: Callable[[str], None]) -> None:
+    announce("Estimated cost before the run (prompt tokens counted; every answer at max_tokens as the ceiling):")
+    for name, e in estimates.items():
+        cost = "no token cost" if e["worst_case_usd"] is None else f"at most ${e['worst_case_usd']:.4f}"
+        if e["expected_usd"] is not None:
+            cost += f" (expected ${e['expected_usd']:.4f}, from a previous run)"
+        exact = "" if e["prompt_tokens_exact"] else " (estimated)"
+        note = f" — {e['price_note']}" if e["price_note"] else ""
+        announce(f"  {name}: {e['requests']} requests, {e['prompt_tokens']} prompt tokens{exact}, up to {e['max_output_tokens']} output tokens, {cost}{note}")
+
+
+class Progress:
+    """A tqdm bar per deployment when interactive, else a log line every ``every_s`` seconds."""
+
+    def __init__(self, lanes: dict[str, Lane], mode: str, every_s: float = 5.0):
+        self.lanes = lanes
+        self.every_s = every_s
+        self._last = self._start = time.monotonic()
+        interactive = mode == "bar" or (mode == "auto" and (sys.stderr.isatty() or "ipykernel" in sys.modules))
+        self.mode = "none" if mode == "none" else ("bar" if interactive else "log")
+        self.bars: dict[str, Any] = {}
+        if self.mode == "bar":
+            from tqdm.auto import tqdm
+
+            for i, (name, lane) in enumerate(lanes.items()):
+                self.bars[name] = tqdm(total=lane.total, desc=name, position=i, unit="req", leave=True)
+
+    def advance(self, name: str) -> None:
+        if self.mode == "bar":
+            self.bars[name].update(1)
+        elif self.mode == "log" and time.monotonic() - self._last >= self.every_s:
+            self.log_line()
+
+    def log_line(self) -> None:
+        self._last = time.monotonic()
+        elapsed = self._last - self._start
+        for name, lane in self.lanes.items():
+            rate = lane.done / elapsed if elapsed > 0 else 0.0
+            eta = (lane.total - lane.done) / rate if rate > 0 else float("inf")
+            log.info(
+                "%s: %d/%d done, %d errors, %.1f req/s, ETA %s", name, lane.done, lane.total, lane.errors, rate, "-" if eta == float("inf") else f"{eta:.0f} s"
+            )
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        if self.mode == "log":
+            self.log_line()

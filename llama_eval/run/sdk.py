@@ -1,0 +1,87 @@
+"""The SDK transports as a runner client (``--client sdk``), giving the same ``Reply`` as the wire client.
+
+This is the reference the wire client is checked against (tests/test_conformance.py) and the way
+to measure through exactly what ``make_client`` users run. It times updates as the SDK hands them
+over, which under load is later than they arrived.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..catalog import Catalog
+from ..client import AsyncLlamaClient, make_async_client
+from ..config import Deployment
+from ..records import Reply, Usage, normalise_finish
+from ..request import ChatRequest
+
+
+class SdkClient:
+    """``AsyncLlamaClient`` behind the runner's client shape: ``prepare``, ``send`` -> ``Reply``, ``probe``, ``close``."""
+
+    def __init__(self, deployment: Deployment, *, timeout: float, catalog: Catalog | None = None, client: AsyncLlamaClient | None = None):
+        self._client = client or make_async_client(deployment, timeout=timeout, catalog=catalog)
+        self.deployment = deployment
+        self.model = self._client.model
+        self.api = self._client.api
+
+    def prepare(self, messages: Any, *, stream: bool = False, **params: Any) -> ChatRequest:
+        return self._client.prepare(messages, stream=stream, **params)
+
+    async def send(self, request: ChatRequest) -> Reply:
+        started = time.perf_counter()
+        if not request.stream:
+            response = await self._client.send(request)
+            ended = time.perf_counter()
+            choices = response.choices or []
+            return Reply(
+                texts=[c.message.content or "" for c in choices],
+                finish_reason=normalise_finish(choices[0].finish_reason) if choices else None,
+                usage=_usage(response.get("usage")),
+                streamed=False,
+                started=started,
+                ended=ended,
+                arrivals=[],
+                simulated=response.get("system_fingerprint") == "llama-eval-emulator",
+            )
+        texts: dict[int, list[str]] = {}
+        finish: dict[int, Any] = {}
+        arrivals: list[float] = []
+        usage = fingerprint = None
+        stream = await self._client.send(request)
+        async with stream:
+            async for update in stream:
+                now = time.perf_counter()
+                fingerprint = fingerprint or update.get("system_fingerprint")
+                # raw mapping access: the SDK models deserialise on every attribute access
+                for choice in update.get("choices") or ():
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        texts.setdefault(choice.get("index", 0), []).append(content)
+                        arrivals.append(now)
+                    if choice.get("finish_reason"):
+                        finish[choice.get("index", 0)] = choice["finish_reason"]
+                if update.get("usage"):
+                    usage = update.get("usage")
+        ended = time.perf_counter()
+        count = max([*texts, *finish, 0]) + 1
+        return Reply(
+            texts=["".join(texts.get(i, ())) for i in range(count)],
+            finish_reason=normalise_finish(finish.get(0)),
+            usage=_usage(usage),
+            streamed=True,
+            started=started,
+            ended=ended,
+            arrivals=arrivals,
+            simulated=fingerprint == "llama-eval-emulator",
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _usage(value: Any) -> Usage | None:
+    if value is None:
+        return None
+    return Usage.from_json(dict(value))

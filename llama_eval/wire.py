@@ -1,0 +1,305 @@
+"""The measuring client: chat completions over aiohttp, timed where the bytes arrive.
+
+The SDK transports (``transports.py``) are the public client and the reference this one is checked
+against; they cost a few milliseconds of CPU per request and more per streamed chunk, which at a
+few hundred concurrent streams turns into queueing inside this process and shows up as latency
+that the deployment never had. This client does as little as it can per request and per chunk:
+
+* one aiohttp connection pool per endpoint origin (``SessionPool``), shared by a run's deployments;
+* the request body serialised once (``WireRequest``) and re-sent as bytes on every retry;
+* a small SSE reader (``sse.SSEParser``) that accepts what real servers send: LF, CRLF or CR line
+  ends, ``:`` comment lines, events split across reads and several events per read, ``[DONE]``;
+* a ``perf_counter`` stamp taken when each read returns, so a content event is timed when it came
+  off the socket, not when some later layer got round to it.
+
+It speaks the three surfaces a Llama deployment can have: the Azure AI Model Inference API
+(``<endpoint>/chat/completions?api-version=...``, extras with ``extra-parameters: pass-through``),
+``<resource>/openai/v1``, and any OpenAI-compatible base URL (``kind: self-hosted``; an endpoint
+that already ends in ``/v1`` is used as given). Every failure comes out as the same
+``EndpointError`` types the SDK transports raise (``transports.to_endpoint_error``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .catalog import Catalog, CatalogModel
+from .config import Deployment
+from .errors import ConfigError, EndpointConnectionError, EndpointError, MalformedResponseError
+from .records import ProbeResult, Reply, Usage, normalise_finish
+from .request import ChatRequest, build_request
+from .sse import SSEParser
+from .transports import PASS_THROUGH, USER_AGENT, endpoint_error, openai_base_url, to_endpoint_error
+
+AZURE_API_VERSION = "2024-05-01-preview"  # what azure-ai-inference 1.0.0b9 sends
+TIME_SCALE_HEADER = "x-llama-eval-time-scale"
+
+
+# --------------------------------------------------------------------------- connection pools
+
+
+class SessionPool:
+    """One ``aiohttp.ClientSession`` (one connection pool) per endpoint origin, made on first use."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def session_for(self, url: str) -> aiohttp.ClientSession:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        session = self._sessions.get(origin)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)  # the runner limits concurrency itself
+            session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, auto_decompress=True)
+            self._sessions[origin] = session
+        return session
+
+    async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+
+@dataclass(frozen=True, slots=True)
+class WireRequest:
+    """A checked request, serialised once: the URL, the headers and the body bytes."""
+
+    request: ChatRequest
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+
+    @property
+    def stream(self) -> bool:
+        return self.request.stream
+
+
+def _time_scale(headers: Mapping[str, str]) -> float | None:
+    value = headers.get(TIME_SCALE_HEADER)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class _StreamState:
+    """What one stream has delivered so far: text per choice, finish reasons, usage, arrival stamps."""
+
+    __slots__ = ("arrivals", "done", "finish", "fingerprint", "texts", "usage", "chunks")
+
+    def __init__(self) -> None:
+        self.texts: dict[int, list[str]] = {}
+        self.finish: dict[int, str] = {}
+        self.arrivals: list[float] = []
+        self.usage: Any = None
+        self.fingerprint: str | None = None
+        self.done = False
+        self.chunks = 0
+
+    def add(self, event: str, data: str, now: float) -> None:
+        if data == "[DONE]":
+            self.done = True
+            return
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise MalformedResponseError(f"malformed stream: an event's data is not JSON: {data[:200]!r}") from None
+        if event == "error" or (isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk):
+            raise endpoint_error(500, chunk, None, "error event in the stream")
+        if not isinstance(chunk, dict):
+            raise MalformedResponseError(f"malformed stream: expected a JSON object, got {data[:200]!r}")
+        self.fingerprint = self.fingerprint or chunk.get("system_fingerprint")
+        choices = chunk.get("choices") or ()
+        if choices or chunk.get("usage"):
+            self.chunks += 1
+        for choice in choices:
+            index = choice.get("index", 0)
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                self.texts.setdefault(index, []).append(content)
+                self.arrivals.append(now)
+            if choice.get("finish_reason"):
+                self.finish[index] = choice["finish_reason"]
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+
+
+class WireClient:
+    """Chat completions for one deployment over a shared ``SessionPool``; see the module docstring."""
+
+    def __init__(self, deployment: Deployment, pool: SessionPool, *, timeout: float, catalog: Catalog | None = None, credential: Any = None):
+        self.deployment = deployment
+        self.model: CatalogModel | None = deployment.catalog_model(catalog)
+        self._pool = pool
+        self._endpoint = deployment.resolve_endpoint().rstrip("/")
+        self.openai = deployment.api == "openai-v1" or deployment.kind == "self-hosted"
+        self.api = "openai-v1" if self.openai else "azure-ai-inference"
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._credential = credential
+        self._key = deployment.resolve_key() if deployment.auth == "key" and credential is None else None
+        self._token: tuple[str, float] | None = None
+        if self.openai:
+            self._base = openai_base_url(self._endpoint)
+            self.chat_url = f"{self._base}/chat/completions"
+        else:
+            self._base = self._endpoint
+            self.chat_url = f"{self._endpoint}/chat/completions?api-version={deployment.api_version or AZURE_API_VERSION}"
+
+    def __repr__(self) -> str:
+        return f"WireClient(deployment={self.deployment.name!r}, api={self.api!r})"
+
+    # ---------------------------------------------------------------- requests
+    def prepare(self, messages: Any, *, stream: bool = False, **params: Any) -> WireRequest:
+        """Check a request against every rule and serialise it once (retries re-send the same bytes)."""
+        request = build_request(messages, model=self.model, stream=stream, request_model_name=self.deployment.request_model_name(), **params)
+        body = {**request.body, **request.extras}
+        if stream:
+            body["stream"] = True
+            if self.openai:
+                body["stream_options"] = {"include_usage": True}
+        headers = {"Content-Type": "application/json", **self.deployment.headers}
+        if request.extras:
+            headers.update(PASS_THROUGH)
+        return WireRequest(request, self.chat_url, json.dumps(body, ensure_ascii=False).encode(), headers)
+
+    async def _auth_headers(self) -> dict[str, str]:
+        if self._key is not None:
+            return {"Authorization": f"Bearer {self._key}"} if self.openai else {"api-key": self._key, "Authorization": f"Bearer {self._key}"}
+        credential = self._credential
+        if credential is None:
+            from azure.identity.aio import DefaultAzureCredential
+
+            credential = self._credential = DefaultAzureCredential()
+        if hasattr(credential, "key"):  # an AzureKeyCredential passed in
+            return {"api-key": credential.key, "Authorization": f"Bearer {credential.key}"}
+        if self._token is None or self._token[1] - 60 < time.time():
+            token = credential.get_token(self.deployment.token_scope())
+            token = await token if asyncio.iscoroutine(token) else token
+            self._token = (token.token, float(token.expires_on))
+        return {"Authorization": f"Bearer {self._token[0]}"}
+
+    async def send(self, prepared: WireRequest) -> Reply:
+        """Send once and read the answer; raises an ``EndpointError`` for every kind of failure."""
+        session = self._pool.session_for(prepared.url)
+        headers = {**prepared.headers, **await self._auth_headers()}
+        started = time.perf_counter()
+        try:
+            async with session.post(prepared.url, data=prepared.body, headers=headers, timeout=self._timeout) as response:
+                if response.status >= 400:
+                    raise await _error_from(response)
+                if prepared.stream:
+                    return await self._read_stream(response, started)
+                raw = await response.read()
+                ended = time.perf_counter()
+                return _reply_from_body(raw, started, ended, _time_scale(response.headers))
+        except EndpointError:
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            raise to_endpoint_error(exc) from exc
+
+    async def _read_stream(self, response: aiohttp.ClientResponse, started: float) -> Reply:
+        parser = SSEParser()
+        state = _StreamState()
+        perf = time.perf_counter
+        ended = None
+        async for data in response.content.iter_any():
+            now = perf()
+            for event, payload in parser.feed(data):
+                state.add(event, payload, now)
+            if state.done and ended is None:
+                ended = now  # the end of the answer; what follows is the body's end, read so the connection is reused
+        for event, payload in parser.close():
+            state.add(event, payload, perf())
+        ended = ended or perf()
+        if not state.chunks:
+            raise MalformedResponseError("malformed stream: it ended without a single completion chunk")
+        if not state.done and not state.finish:
+            raise EndpointConnectionError("the stream ended before [DONE] and before any finish_reason: the connection was cut")
+        count = max([*state.texts, *state.finish, 0]) + 1
+        texts = ["".join(state.texts.get(i, ())) for i in range(count)]
+        return Reply(
+            texts=texts,
+            finish_reason=normalise_finish(state.finish.get(0)),
+            usage=Usage.from_json(state.usage),
+            streamed=True,
+            started=started,
+            ended=ended,
+            arrivals=state.arrivals,
+            simulated=state.fingerprint == "llama-eval-emulator",
+            time_scale=_time_scale(response.headers),
+        )
+
+    # ---------------------------------------------------------------- the probe
+    async def probe(self) -> ProbeResult:
+        """One cheap request before any paid one: ``/info`` (Azure), ``/models`` (OpenAI), else a 1-token completion.
+
+        A wrong URL, key or deployment name shows up here, so it costs nothing and leaves no rows.
+        """
+        path = f"{self._base}/models" if self.openai else f"{self._endpoint}/info"
+        session = self._pool.session_for(path)
+        try:
+            headers = await self._auth_headers()
+            params = None if self.openai else {"api-version": self.deployment.api_version or AZURE_API_VERSION}
+            async with session.get(path, headers=headers, params=params, timeout=self._timeout) as response:
+                scale = _time_scale(response.headers)
+                if response.status < 400:
+                    await response.read()
+                    return ProbeResult(True, f"ok (GET {urlsplit(path).path})", scale if scale is not None else 1.0)
+                error = await _error_from(response)
+            where = f"GET {urlsplit(path).path}: {error}"
+            if error.status_code not in (404, 405):
+                return ProbeResult(False, where)
+            # no info route here: ask for one token instead (a wrong URL fails this too)
+            try:
+                reply = await self.send(self.prepare([{"role": "user", "content": "Hi"}], max_tokens=1))
+            except EndpointError as exc:
+                return ProbeResult(False, f"{where}; a 1-token completion: {exc}")
+            return ProbeResult(True, "ok (1-token completion)", reply.time_scale if reply.time_scale is not None else 1.0)
+        except EndpointError as exc:
+            return ProbeResult(False, str(exc))
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError, ConfigError) as exc:
+            return ProbeResult(False, str(to_endpoint_error(exc)) if not isinstance(exc, ConfigError) else str(exc))
+
+    async def close(self) -> None:
+        """The pool is the run's to close; only an Entra credential made here is closed."""
+        if self._credential is not None and self._key is None and hasattr(self._credential, "close"):
+            result = self._credential.close()
+            if asyncio.iscoroutine(result):
+                await result
+
+
+async def _error_from(response: aiohttp.ClientResponse) -> EndpointError:
+    raw = await response.read()
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode(errors="replace")[:2000]
+    return endpoint_error(response.status, body, response.headers, response.reason or "error")
+
+
+def _reply_from_body(raw: bytes, started: float, ended: float, time_scale: float | None) -> Reply:
+    try:
+        data = json.loads(raw)
+        choices = data["choices"]
+        texts = [(c.get("message") or {}).get("content") or "" for c in choices]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise MalformedResponseError(f"malformed response: not a chat completion: {raw[:200]!r}") from None
+    return Reply(
+        texts=texts,
+        finish_reason=normalise_finish(choices[0].get("finish_reason")) if choices else None,
+        usage=Usage.from_json(data.get("usage")),
+        streamed=False,
+        started=started,
+        ended=ended,
+        arrivals=[],
+        simulated=data.get("system_fingerprint") == "llama-eval-emulator",
+        time_scale=time_scale,
+    )
