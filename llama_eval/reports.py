@@ -272,7 +272,8 @@ def latency_notes(health: RunHealth) -> list[str]:
         notes.append(
             f"**Emulated at {_speed(scale)} speed; times rescaled** ({names}): the emulator ran with time scale {scale:g}, "
             f"so every time is shown as measured ÷ {scale:g} (and tokens/s × {scale:g}), the emulated service's own time. "
-            "Client and network overhead is rescaled with it, so the smallest figures are approximate."
+            f"Delays that are not the emulated service's (client, network, a pause of this machine) are rescaled with it: "
+            f"0.1 s of them reads as {0.1 / scale:,.4g} s. Treat the figures as approximate."
         )
     unknown = [n for n, d in health.deployments.items() if d.unknown_time_base and not d.excluded]
     if unknown:
