@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from .errors import ReportError
 from .health import RunHealth, assess_run, manifest_deployments
-from .paths import REPO_ROOT
+from .paths import notebooks_dir
 from .reports import SIMULATED_BANNER, is_simulated
 from .results import read_manifest
 
@@ -59,7 +59,7 @@ def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    source = REPO_ROOT / "notebooks" / f"{name}.ipynb"
+    source = notebooks_dir() / f"{name}.ipynb"
     target = out_dir / f"{name}.ipynb"
     kernel_log = out_dir / "kernel.log"
     with kernel_log.open("ab") as log:
@@ -70,7 +70,7 @@ def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]
                 parameters={"run_dir": str(run_dir), **parameters},
                 kernel_name="python3",
                 progress_bar=False,
-                cwd=str(REPO_ROOT / "notebooks"),
+                cwd=str(out_dir),
                 kernel_manager_class=_quiet_kernel_manager(log),
             )
         except PapermillExecutionError as exc:
