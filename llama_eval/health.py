@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,7 @@ class DeploymentHealth:
     saturated: bool = False  # the measuring client was saturated: latencies include client queueing
     loop_lag_ms: float | None = None  # the saturation figure recorded (p99, or p95 in old runs)
     warmup_rows: int = 0  # rows flagged warm-up: left out of latency statistics
+    paused: str = ""  # a pause of this machine (or the emulator) that its in-flight requests sat through
     simulated: bool = False  # answered by the llama-eval emulator
     time_scale_recorded: bool = True  # False: a run from before the runner recorded the emulator's time scale
 
@@ -74,6 +77,8 @@ class DeploymentHealth:
             return "the measuring client was saturated"
         if self.unknown_time_base:
             return "the emulator's time scale was not recorded"
+        if self.paused:
+            return self.paused
         return ""
 
     @property
@@ -236,6 +241,38 @@ def _stop_status(reason: str) -> tuple[str, int | None]:
     return "http_error", None
 
 
+PAUSE_MIN_S = 1.0  # a stretch with requests in flight and none finishing, this long ...
+PAUSE_MEDIANS = 10  # ... and this many times the median request, is a pause of the machine, not the service
+
+
+def _when(value: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None
+
+
+def longest_pause(rows: Sequence[dict[str, Any]]) -> tuple[float, float, set[str]] | None:
+    """(start, seconds, deployments in flight) of the longest stretch in which no request finished while several were in flight.
+
+    Every deployment stalling at once is not how services behave: it is this machine (or the emulator
+    process) pausing, and rescaling an emulator's time by 1/scale magnifies such a pause 50 or 100 times.
+    """
+    spans = [(a, b, r["deployment"]) for r in rows if (a := _when(r.get("started_at"))) is not None and (b := _when(r.get("finished_at"))) is not None]
+    if len(spans) < 3:
+        return None
+    ends = sorted(b for _, b, _ in spans)
+    median = sorted(b - a for a, b, _ in spans)[len(spans) // 2]
+    best = None
+    for before, after in zip(ends, ends[1:], strict=False):
+        gap = after - before
+        if gap >= max(PAUSE_MIN_S, PAUSE_MEDIANS * median) and (best is None or gap > best[1]):
+            through = {d for a, b, d in spans if a <= before and b >= after}
+            if len(through) >= 2 or sum(a <= before and b >= after for a, b, _ in spans) >= 2:
+                best = (before, gap, through)
+    return best
+
+
 def _describe(row: dict[str, Any]) -> str:
     http = f"HTTP {row['http_status']} " if row.get("http_status") else ""
     message = str(row.get("error_message") or row.get("error_code") or "").strip()
@@ -281,6 +318,7 @@ def _assess(path: str, rows_version: tuple[int, int], manifest_version: tuple[in
     planned = {(r["prompt_id"], r.get("repeat", 0)) for r in rows}
     per_deployment_expected = int(items) * int(repeats) if items and repeats else len(planned)
     stopped = dict((manifest.get("summary") or {}).get("stopped_deployments") or {})
+    pause = longest_pause(rows)
 
     deployments: dict[str, DeploymentHealth] = {}
     for name, own in by_deployment.items():
@@ -324,6 +362,11 @@ def _assess(path: str, rows_version: tuple[int, int], manifest_version: tuple[in
             saturated=saturated,
             loop_lag_ms=lag,
             warmup_rows=sum(bool(r.get("warmup")) for r in own),
+            paused=(
+                f"requests sat through a {pause[1]:.1f} s pause in which no request of any deployment finished (this machine or the emulator paused)"
+                if pause and name in pause[2]
+                else ""
+            ),
             simulated=any(r.get("simulated") for r in own),
             time_scale_recorded=record.get("time_scale") is not None,
         )

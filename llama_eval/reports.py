@@ -289,6 +289,12 @@ def latency_notes(health: RunHealth) -> list[str]:
     if warm:
         listed = ", ".join(f"{n} {k}" for n, k in warm.items())
         notes.append(f"Warm-up requests left out of the latency statistics (first per connection or `--warmup`): {listed}.")
+    paused = [n for n, d in health.deployments.items() if d.paused and not d.saturated and not d.excluded]
+    if paused:
+        notes.append(
+            f"**These latency figures are not reliable** ({', '.join(paused)}): {health.deployments[paused[0]].paused}; "
+            "the times of the requests in flight include it. No latency recommendation is made from them; run again on a quieter machine."
+        )
     saturated = [n for n, d in health.deployments.items() if d.saturated and not d.excluded]
     if saturated:
         lags = ", ".join(f"{n} (event-loop lag {health.deployments[n].loop_lag_ms or 0:.0f} ms)" for n in saturated)

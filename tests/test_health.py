@@ -171,3 +171,36 @@ def test_summary_figures_have_no_labels_to_overlap(tmp_path):
     assert sorted(t.name for t in cost_figure.data) == ["Pareto frontier", "a", "b"], "managed c has no token price: not placed on a cost axis"
     assert sorted(t.name for t in latency_figure.data) == ["a", "b", "c"]
     assert not any("text" in (t.mode or "") for f in (cost_figure, latency_figure) for t in f.data)
+
+
+def _row(deployment: str, start: float, end: float) -> dict:
+    from datetime import UTC, datetime
+
+    iso = lambda t: datetime.fromtimestamp(1_790_000_000 + t, UTC).isoformat()  # noqa: E731
+    return {"deployment": deployment, "started_at": iso(start), "finished_at": iso(end)}
+
+
+def test_a_pause_of_every_deployment_at_once_is_found_and_labelled():
+    from llama_eval.health import longest_pause
+
+    steady = [_row(d, i * 0.1, i * 0.1 + 0.25) for i in range(40) for d in ("a", "b")]
+    assert longest_pause(steady) is None, "requests finishing steadily: no pause"
+    stalled = steady + [_row("a", 4.05, 9.0), _row("b", 4.06, 9.01), _row("a", 9.2, 9.4)]
+    start, seconds, through = longest_pause(stalled)
+    assert seconds == pytest.approx(9.0 - 4.15, abs=0.01) and through == {"a", "b"}
+
+
+def test_a_paused_run_gets_no_latency_recommendation(tmp_path):
+    run = write_run(tmp_path / "r", [F("a", L33), F("b", MAV)], items=6, repeats=1)
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    for i, row in enumerate(rows):  # six requests each, 0.3 s apart; all in flight through a 5 s pause
+        row.update({k: v for k, v in _row(row["deployment"], i * 0.3, i * 0.3 + 0.2).items() if k != "deployment"})
+    rows[2].update({k: v for k, v in _row("x", 0.55, 6.0).items() if k != "deployment"})
+    rows[8].update({k: v for k, v in _row("x", 0.56, 6.1).items() if k != "deployment"})
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    health = assess_run(run)
+    assert health.latency_unreliable() == ["a", "b"] and "pause" in health.deployments["a"].latency_caveat
+    assert any("These latency figures are not reliable" in note and "pause" in note for note in reports.latency_notes(health))
+    summary = score_run(run)
+    frame = reports.summary_frame(reports.quality_frame(summary), reports.cost_numbers(run), reports.latency_frame(run, health), health)
+    assert any(line.startswith("For latency: no recommendation") for line in reports.recommendations(frame, summary["comparisons"], health))
