@@ -242,7 +242,7 @@ def _stop_status(reason: str) -> tuple[str, int | None]:
 
 
 PAUSE_MIN_S = 1.0  # a stretch with requests in flight and none finishing, this long ...
-PAUSE_MEDIANS = 10  # ... and this many times the median request, is a pause of the machine, not the service
+PAUSE_MEDIANS = 5  # ... and this many times the median request, is a pause of the machine, not the service
 
 
 def _when(value: Any) -> float | None:
