@@ -566,7 +566,10 @@ def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], heal
     latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame.loc[tied, c].notna().any()), None)
     if unreliable:
         assert health is not None
-        reasons = "; ".join(f"{n}: {health.deployments[n].latency_caveat}" for n in unreliable)
+        by_caveat: dict[str, list[str]] = {}
+        for n in unreliable:
+            by_caveat.setdefault(health.deployments[n].latency_caveat, []).append(n)
+        reasons = "; ".join(f"{', '.join(names)}: {caveat}" for caveat, names in by_caveat.items())
         out.append(f"For latency: no recommendation — the latency figures are not reliable ({reasons}).")
     elif latency_column:
         fastest = frame.loc[tied, latency_column].idxmin()
