@@ -240,7 +240,7 @@ def _estimate(args: argparse.Namespace) -> int:
     for name, e in estimates.items():
         minutes = "-" if e["quota_minutes"] is None else f"{_duration(e['quota_minutes'])} ({e['quota_binding']})"
         tokens = f"{e['prompt_tokens']}" + ("" if e["prompt_tokens_exact"] else " (est.)")
-        managed = e["price_note"].startswith("managed")
+        managed = e["price_note"].startswith(("managed", "self-hosted"))
         worst = "VM-hours" if managed else usd(e["worst_case_usd"], 4)
         expected = "VM-hours" if managed else (usd(e["expected_usd"], 4) if e["expected_usd"] is not None else "-")
         rows.append([name, str(e["requests"]), tokens, str(e["max_output_tokens"]), expected, worst, minutes, e["price_note"]])
