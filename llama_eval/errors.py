@@ -81,10 +81,6 @@ class TornLineWarning(LlamaEvalWarning):
     """The last line of results.jsonl was cut off by a crash; its request will run again."""
 
 
-class SaturationWarning(LlamaEvalWarning):
-    """This process could not keep up: its own CPU delay would move the reported latency percentiles."""
-
-
 class RequestValidationError(LlamaEvalError, ValueError):
     """A request breaks a rule of the Llama endpoints; raised before anything is sent.
 
