@@ -240,7 +240,7 @@ def _estimate(args: argparse.Namespace) -> int:
     for name, e in estimates.items():
         minutes = "-" if e["quota_minutes"] is None else f"{_duration(e['quota_minutes'])} ({e['quota_binding']})"
         tokens = f"{e['prompt_tokens']}" + ("" if e["prompt_tokens_exact"] else " (est.)")
-        managed = e["price_note"].startswith("managed")
+        managed = e["price_note"].startswith(("managed", "self-hosted"))
         worst = "VM-hours" if managed else usd(e["worst_case_usd"], 4)
         expected = "VM-hours" if managed else (usd(e["expected_usd"], 4) if e["expected_usd"] is not None else "-")
         rows.append([name, str(e["requests"]), tokens, str(e["max_output_tokens"]), expected, worst, minutes, e["price_note"]])
@@ -252,50 +252,31 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from .catalog import load_catalog
-    from .config import Compute
-    from .cost import TrafficProfile, break_even_figure, projection, run_costs, usd
+    from .cost import break_even_figure, project_run, run_costs
     from .prices import load_prices
+    from .reports import cost_frame
 
     actual = run_costs(args.run_dir)
-    rows = []
-    for name, d in actual["deployments"].items():
-        error = f"{float(d['estimate_error']):+.1%}" if d["estimate_error"] is not None else "-"
-        per_1k = usd(d["usd_per_1k_requests"], 4) if d["cost_usd"] or not d["unpriced_rows"] else "no price"
-        rows.append(
-            [
-                name,
-                str(d["requests"]),
-                str(d["prompt_tokens"]),
-                str(d["completion_tokens"]),
-                usd(d["cost_usd"]) if not d["unpriced_rows"] else "no price",
-                per_1k,
-                error,
-            ]
-        )
-    print(_table(["deployment", "requests", "prompt tokens", "completion tokens", "cost", "per 1k requests", "expected vs actual"], rows))
+    frame = cost_frame(args.run_dir).drop(columns=["model"])
+    frame["expected vs actual"] = [
+        f"{float(actual['deployments'][n]['estimate_error']):+.1%}" if actual["deployments"][n]["estimate_error"] is not None else "-" for n in frame.index
+    ]
+    print(_table(["deployment", *frame.columns], [[str(n), *(str(v) for v in row)] for n, row in zip(frame.index, frame.itertuples(index=False), strict=True)]))
     print(f"\nTotal ${actual['total_usd']}; price tables {actual['prices'].get('tables')} (digest {actual['prices'].get('digest')})")
     if args.requests_per_day is None:
         return 0
-    prices = load_prices(args.prices, args.compute_prices)
-    catalog = load_catalog()
-    models = sorted({d["model"] for d in actual["deployments"].values() if d["model"]})
-    profile = TrafficProfile.from_run(args.run_dir, args.requests_per_day)
-    managed = []
-    for model in models:
-        sku = args.sku or catalog.get(model).offer("managed").recommended_sku
-        managed.append((model, Compute(sku=sku, instances=args.instances, region=args.region, hours_per_day=args.hours_per_day)))
-    result = projection(profile, prices, models, managed)
-    tokens_in, tokens_out = float(profile.input_tokens), float(profile.output_tokens)
-    print(f"\nProjection: {args.requests_per_day:g} requests/day, {tokens_in:.0f} tokens in and {tokens_out:.0f} out per request (from the run)")
-    print(
-        _table(
-            ["option", "per request", "per month", "note"],
-            [[n, usd(o["per_request_usd"], 6), usd(o["monthly_usd"], 2), o["note"]] for n, o in result["options"].items()],
-        )
-    )
-    for point in result["break_even"]:
-        print(f"  break-even: {point['serverless']} = {point['managed']} at {float(point['requests_per_day']):,.0f} requests/day")
+    from .reports import break_even_table, options_table, retired_table
+
+    compute = {"sku": args.sku, "instances": args.instances, "region": args.region, "hours_per_day": args.hours_per_day}
+    prices = load_prices(args.prices, args.compute_prices) if args.prices or args.compute_prices else None  # None: the tables the run used
+    result = project_run(args.run_dir, args.requests_per_day, prices=prices, compute=compute)
+    print(f"\nProjected traffic: {result.profile.describe()} (token means from the run)")
+    for title, frame in (("", options_table(result)), ("Retired offers (not options):", retired_table(result)), ("Break-even:", break_even_table(result))):
+        if frame.empty:
+            continue
+        frame = frame.reset_index() if frame.index.name else frame
+        print(f"\n{title}" if title else "")
+        print(_table([str(c) for c in frame.columns], [[str(v) for v in row] for row in frame.itertuples(index=False)]))
     if args.figure:
         break_even_figure(result).write_html(args.figure, include_plotlyjs=True)
         print(f"figure: {args.figure}")
@@ -334,6 +315,10 @@ def _score(args: argparse.Namespace) -> int:
             ]
         )
     print(_table(["deployment", "prompts", "score", "95% CI", "failed rows", "unscorable", "repeats agree"], rows))
+    if summary.get("excluded"):
+        print("\nNot scored and left out of the comparisons (no answers to judge):")
+        for excluded in summary["excluded"].values():
+            print(f"  {excluded['sentence']}")
     if summary["tags"]:
         print()
         tag_rows = [
@@ -496,9 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("run_dir")
     cost.add_argument("--requests-per-day", type=float, help="production volume to project (token means from the run)")
     cost.add_argument("--sku", help="managed-compute VM SKU (default: the catalog's recommended SKU per model)")
-    cost.add_argument("--instances", type=int, default=1)
-    cost.add_argument("--hours-per-day", type=float, default=24.0)
-    cost.add_argument("--region", default="eastus")
+    cost.add_argument("--instances", type=int, help="managed-compute instances (default: the run's, else 1)")
+    cost.add_argument("--hours-per-day", type=float, help="hours a day the managed compute runs (default 24)")
+    cost.add_argument("--region", help="region of the VM price (default: the run's, else eastus)")
     cost.add_argument("--prices", help="a price override CSV")
     cost.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     cost.add_argument("--figure", help="write the break-even figure as standalone HTML here")
@@ -523,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="run the report notebooks on a run directory and export one HTML page")
     rep.add_argument("run_dir")
     rep.add_argument("-o", "--output", help="report directory (default: reports/<run name>)")
-    rep.add_argument("--requests-per-day", type=int, default=10_000, help="production volume for the cost projection")
+    rep.add_argument("--requests-per-day", type=int, default=10_000, help="production volume for the cost projection (shown in the report; default 10,000)")
     rep.add_argument("--csv", help="also export the run's rows as CSV here (formulas neutralised for spreadsheets)")
     rep.set_defaults(func=_report)
 

@@ -15,14 +15,16 @@ volume; check that with a latency run at the concurrency you need.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, load_catalog
-from .config import Compute, Deployment
+from .config import Deployment
+from .errors import PriceTableError
 from .prices import PriceBook, TokenPrice
 from .prompts import PromptItem, PromptSet
 from .tokens import TokenCounter, counter_for
@@ -31,6 +33,8 @@ THOUSAND = Decimal(1000)
 HOURS_PER_MONTH = Decimal(730)
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 DEFAULT_MAX_TOKENS = 512
+SERVERLESS, MANAGED, SELF_HOSTED = "serverless", "managed", "self-hosted"  # deployment kinds; the last two are billed per hour
+FIXED_KINDS = (MANAGED, SELF_HOSTED)
 
 
 # --------------------------------------------------------------------------- per request
@@ -57,8 +61,10 @@ class RequestPrice:
 
 def price_for(prices: PriceBook, model: str | None, kind: str) -> RequestPrice:
     """The token price for a deployment's model and kind."""
-    if kind == "managed":
+    if kind == MANAGED:
         return RequestPrice(None, "managed compute is billed per VM-hour, not per token")
+    if kind == SELF_HOSTED:
+        return RequestPrice(None, "self-hosted: billed per GPU- or VM-hour, not per token")
     if model is None:
         return RequestPrice(None, "no catalog model named for this deployment")
     price = prices.token_price(model, "serverless")
@@ -170,12 +176,13 @@ def _decimal(value: Any) -> Decimal | None:
 
 def run_costs(run_dir: str | Path) -> dict[str, Any]:
     """Actual cost of a run: per deployment, per tag, per 1,000 requests, and the estimate's error."""
-    from .results import final_rows, read_manifest, read_rows
+    from .health import run_rows
+    from .results import read_manifest
 
     manifest = read_manifest(run_dir) or {}
     per_deployment: dict[str, dict[str, Any]] = {}
     per_tag: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in final_rows(read_rows(run_dir)).values():
+    for row in run_rows(run_dir):
         usage = row.get("usage") or {}
         cost = _decimal(row.get("cost_usd"))
         targets = [per_deployment.setdefault(row["deployment"], _blank(row))]
@@ -241,9 +248,9 @@ class TrafficProfile:
     @classmethod
     def from_run(cls, run_dir: str | Path, requests_per_day: float | int | str, deployment: str | None = None) -> TrafficProfile:
         """Mean tokens per request of a run's successful rows (optionally one deployment's)."""
-        from .results import final_rows, read_rows
+        from .health import run_rows
 
-        rows = [r for r in final_rows(read_rows(run_dir)).values() if r["status"] in ("ok", "length") and r.get("usage")]
+        rows = [r for r in run_rows(run_dir) if r["status"] in ("ok", "length") and r.get("usage")]
         if deployment is not None:
             rows = [r for r in rows if r["deployment"] == deployment]
         if not rows:
@@ -259,6 +266,13 @@ class TrafficProfile:
     def requests_per_month(self) -> Decimal:
         return self.requests_per_day * DAYS_PER_MONTH
 
+    def describe(self) -> str:
+        """The traffic a projection assumes, in one sentence (the same in the report and the CLI)."""
+        return (
+            f"{self.requests_per_day:,.0f} requests/day ({self.requests_per_month:,.0f} a month of 730 h), "
+            f"{self.input_tokens:,.0f} tokens in and {self.output_tokens:,.0f} out per request"
+        )
+
 
 def serverless_cost_per_request(price: TokenPrice, profile: TrafficProfile) -> Decimal | None:
     if not price.known:
@@ -267,78 +281,306 @@ def serverless_cost_per_request(price: TokenPrice, profile: TrafficProfile) -> D
     return profile.input_tokens * price.input_per_1k / THOUSAND + profile.output_tokens * price.output_per_1k / THOUSAND
 
 
-def managed_monthly_cost(prices: PriceBook, compute: Compute) -> Decimal:
-    """VM list price x instances x hours a day x days a month: billed whether busy or not."""
-    hourly = prices.compute_price(compute.sku, compute.region).usd_per_hour
-    return hourly * compute.instances * Decimal(str(compute.hours_per_day)) * DAYS_PER_MONTH
+def _field(compute: Any, name: str, default: Any = None) -> Any:
+    """A compute field from a Compute or its manifest dict; absent fields (older/newer configs) read as ``default``."""
+    value = compute.get(name) if isinstance(compute, Mapping) else getattr(compute, name, None)
+    return default if value is None else value
+
+
+def hourly_usd(prices: PriceBook, compute: Any) -> Decimal:
+    """What the machines cost an hour: ``usd_per_hour`` (per GPU, x ``count``) when given, else the VM SKU's list price; x instances.
+
+    Managed compute gives a VM SKU; a self-hosted deployment may give ``{gpu, count, usd_per_hour}`` instead.
+    """
+    instances = int(_field(compute, "instances", 1))
+    per_hour = _field(compute, "usd_per_hour")
+    if per_hour is not None:
+        return Decimal(str(per_hour)) * int(_field(compute, "count", 1)) * instances
+    sku = _field(compute, "sku")
+    if not sku:
+        raise PriceTableError("compute needs a VM 'sku' from the price table or a 'usd_per_hour' to be priced")
+    return prices.compute_price(sku, _field(compute, "region", "eastus")).usd_per_hour * instances
+
+
+def fixed_monthly_usd(prices: PriceBook, compute: Any) -> Decimal:
+    """Machines x hours a day x days a month: billed whether busy or not."""
+    return hourly_usd(prices, compute) * Decimal(str(_field(compute, "hours_per_day", 24.0))) * HOURS_PER_MONTH / 24  # x 730 / 24 last: exact for 24 h
+
+
+managed_monthly_cost = fixed_monthly_usd  # the name this had when managed compute was the only fixed-cost option
+
+
+def compute_label(compute: Any) -> str:
+    instances = _field(compute, "instances", 1)
+    if _field(compute, "usd_per_hour") is not None:
+        machines = f"{instances} machines of " if instances != 1 else ""
+        return f"{machines}{_field(compute, 'count', 1)}x {_field(compute, 'gpu', 'GPU')} at ${_field(compute, 'usd_per_hour')}/GPU-hour"
+    return f"{instances}x {_field(compute, 'sku')}"
+
+
+@dataclass(frozen=True)
+class CostOption:
+    """One way to serve a model: per-token (serverless) or fixed machines (managed, self-hosted)."""
+
+    label: str
+    model: str
+    kind: str
+    per_request_usd: Decimal | None = None  # serverless: the same at every volume
+    fixed_monthly_usd: Decimal | None = None  # managed / self-hosted: busy or idle
+    note: str = ""
+    deployments: tuple[str, ...] = ()  # the run's deployments this option is
+    retired: str = ""  # "retired 2026-06-13; use X" when the offer is no longer available
+
+    @property
+    def priced(self) -> bool:
+        return self.per_request_usd is not None or self.fixed_monthly_usd is not None
+
+    def monthly_at(self, requests_per_day: Decimal) -> Decimal | None:
+        if self.per_request_usd is not None:
+            return self.per_request_usd * requests_per_day * DAYS_PER_MONTH
+        return self.fixed_monthly_usd
+
+    def per_request_at(self, requests_per_day: Decimal) -> Decimal | None:
+        if self.per_request_usd is not None:
+            return self.per_request_usd
+        if self.fixed_monthly_usd is None or not requests_per_day:
+            return None
+        return self.fixed_monthly_usd / (requests_per_day * DAYS_PER_MONTH)
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """Where two options cost the same; ``requests_per_day`` is None when they never do (both per-token or both fixed)."""
+
+    a: str
+    b: str
+    why: str  # "same model" or "vs the cheapest offered"
+    requests_per_day: Decimal | None
+    monthly_usd: Decimal | None
+    cheaper_now: str  # the label cheaper at the projected volume ("" when they cost the same)
+    never_why: str = ""  # why there is no break-even: both billed per token, or both per hour
+
+    def verdict(self) -> str:
+        if self.requests_per_day is not None:
+            return f"same cost at {self.requests_per_day:,.0f} requests/day (${self.monthly_usd:,.2f} a month)"
+        return f"never: {self.cheaper_now} is cheaper at every volume" if self.cheaper_now else "never: the same cost at every volume"
+
+
+@dataclass(frozen=True)
+class Projection:
+    profile: TrafficProfile
+    options: list[CostOption]  # offered today
+    retired: list[CostOption]  # in the run, no longer offered: listed apart, never a recommendation
+    break_even: list[BreakEven]
+
+    @property
+    def cheapest(self) -> CostOption | None:
+        priced = [o for o in self.options if o.priced]
+        return min(priced, key=lambda o: o.monthly_at(self.profile.requests_per_day) or Decimal(0)) if priced else None
+
+    def option(self, label: str) -> CostOption:
+        return next(o for o in self.options + self.retired if o.label == label)
+
+
+def _break_even(a: CostOption, b: CostOption, why: str, profile: TrafficProfile) -> BreakEven:
+    now_a, now_b = a.monthly_at(profile.requests_per_day), b.monthly_at(profile.requests_per_day)
+    assert now_a is not None and now_b is not None
+    cheaper = "" if now_a == now_b else (a.label if now_a < now_b else b.label)
+    variable, fixed = (a, b) if a.per_request_usd is not None else (b, a)
+    if variable.per_request_usd is not None and fixed.fixed_monthly_usd is not None and variable.per_request_usd > 0:
+        volume = fixed.fixed_monthly_usd / variable.per_request_usd / DAYS_PER_MONTH
+        return BreakEven(a.label, b.label, why, volume, fixed.fixed_monthly_usd, cheaper)
+    basis = "per token" if a.per_request_usd is not None else "per hour"
+    return BreakEven(a.label, b.label, why, None, None, cheaper, f"none: both billed {basis}")
 
 
 def projection(
     profile: TrafficProfile,
     prices: PriceBook,
-    serverless_models: Iterable[str],
-    managed: Iterable[tuple[str, Compute]] = (),
-) -> dict[str, Any]:
-    """Monthly cost of the profile on each option, and the break-even volume of each pair."""
-    options: dict[str, dict[str, Any]] = {}
-    for model in serverless_models:
-        price = prices.token_price(model, "serverless")
+    serverless_models: Iterable[str] = (),
+    managed: Iterable[tuple[str, Any]] = (),
+    self_hosted: Iterable[tuple[str, Any]] = (),
+    *,
+    catalog: Catalog | None = None,
+    on: date | None = None,
+    run_deployments: Mapping[tuple[str, str], Sequence[str]] | None = None,
+) -> Projection:
+    """Monthly cost of ``profile`` on each option, retired offers apart, and break-even of the meaningful pairs.
+
+    Meaningful pairs: the same model served two ways (serverless / managed / self-hosted), and each
+    option the run used against the cheapest option still offered at this volume. ``managed`` and
+    ``self_hosted`` are (model, compute) pairs. ``run_deployments`` maps (model, kind) to the run's deployment names.
+    """
+    catalog = catalog or load_catalog()
+    run_deployments = run_deployments or {}
+    offered: list[CostOption] = []
+    retired: list[CostOption] = []
+
+    def lifecycle(model: str, kind: str) -> str:
+        if model not in catalog:
+            return ""
+        offer = catalog.get(model).offer(kind)
+        if offer is not None and offer.status(on) == "retired":
+            use = catalog.available_replacement(model, kind, on)
+            return f"retired {offer.retired}" + (f"; use {use}" if use else "")
+        return ""
+
+    for model in dict.fromkeys(serverless_models):
+        price = prices.token_price(model, SERVERLESS)
         per_request = serverless_cost_per_request(price, profile) if price else None
-        options[f"{model} (serverless)"] = {
-            "kind": "serverless",
-            "per_request_usd": per_request,
-            "monthly_usd": per_request * profile.requests_per_month if per_request is not None else None,
-            "note": "" if per_request is not None else (price.note if price else "no price row"),
-        }
-    for label, compute in managed:
-        monthly = managed_monthly_cost(prices, compute)
-        options[f"{label} (managed, {compute.instances}x {compute.sku})"] = {
-            "kind": "managed",
-            "per_request_usd": monthly / profile.requests_per_month if profile.requests_per_month else None,
-            "monthly_usd": monthly,
-            "note": f"{compute.hours_per_day:g} h/day in {compute.region}",
-        }
-    break_even = []
-    for s_name, s in options.items():
-        for m_name, m in options.items():
-            if s["kind"] == "serverless" and m["kind"] == "managed" and s["per_request_usd"]:
-                volume = m["monthly_usd"] / s["per_request_usd"]
-                break_even.append({"serverless": s_name, "managed": m_name, "requests_per_month": volume, "requests_per_day": volume / DAYS_PER_MONTH})
-    return {"profile": profile, "options": options, "break_even": break_even}
+        note = "" if per_request is not None else ("no price" + (f" ({price.note})" if price and price.note else ""))
+        option = CostOption(f"{model} · serverless", model, SERVERLESS, per_request_usd=per_request, note=note,
+                            deployments=tuple(run_deployments.get((model, SERVERLESS), ())), retired=lifecycle(model, SERVERLESS))  # fmt: skip
+        (retired if option.retired else offered).append(option)
+    for kind, pairs in ((MANAGED, managed), (SELF_HOSTED, self_hosted)):
+        for model, compute in pairs:
+            try:
+                monthly: Decimal | None = fixed_monthly_usd(prices, compute)
+                note = f"{_field(compute, 'hours_per_day', 24.0):g} h/day" + (f" in {_field(compute, 'region', 'eastus')}" if _field(compute, "sku") else "")
+            except PriceTableError as exc:
+                monthly, note = None, f"no price ({exc})"
+            option = CostOption(f"{model} · {kind} ({compute_label(compute)})", model, kind, fixed_monthly_usd=monthly, note=note,
+                                deployments=tuple(run_deployments.get((model, kind), ())), retired=lifecycle(model, kind))  # fmt: skip
+            (retired if option.retired else offered).append(option)
+
+    result = Projection(profile, offered, retired, [])
+    pairs: dict[frozenset[str], BreakEven] = {}
+    priced = [o for o in offered if o.priced]
+    for i, a in enumerate(priced):
+        for b in priced[i + 1 :]:
+            if a.model == b.model and a.kind != b.kind:
+                pairs[frozenset((a.label, b.label))] = _break_even(a, b, "same model", profile)
+    cheapest = result.cheapest
+    if cheapest is not None:
+        for option in priced:
+            key = frozenset((option.label, cheapest.label))
+            if option.deployments and option is not cheapest and key not in pairs:
+                pairs[key] = _break_even(option, cheapest, "vs the cheapest offered", profile)
+    result.break_even.extend(pairs.values())
+    return result
 
 
-def break_even_figure(result: dict[str, Any], *, low: float = 1e3, high: float = 1e9):
-    """Plotly figure: monthly cost against monthly requests, each option a line, crossings marked."""
+def deployment_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The run's deployments as its manifest records them (name, model, kind, compute; no secrets)."""
+    from .health import manifest_deployments
+    from .results import read_manifest
+
+    return list(manifest_deployments(read_manifest(run_dir) or {}).values())
+
+
+def project_run(
+    run_dir: str | Path,
+    requests_per_day: float | int | str,
+    *,
+    prices: PriceBook | None = None,
+    catalog: Catalog | None = None,
+    on: date | None = None,
+    compute: Mapping[str, Any] | None = None,
+) -> Projection:
+    """The production projection of a run's models: what ``llama-eval cost --requests-per-day`` prints and the report shows.
+
+    Token means come from the run's successful rows. Every model of the run is costed serverless (if
+    offered) and on managed compute (the run's own ``compute``, else ``compute`` given here, else the
+    catalog's recommended SKU; ``compute`` fields such as sku, instances, region, hours_per_day override
+    either); self-hosted deployments of the run are costed with their GPU-hours.
+    """
+    catalog = catalog or load_catalog()
+    prices = prices or load_prices_for_run(run_dir)
+    profile = TrafficProfile.from_run(run_dir, requests_per_day)
+    records = deployment_records(run_dir)
+    if not records:  # a run without a manifest: its rows still name models
+        from .health import run_rows
+
+        models_of = {r["deployment"]: r.get("model") for r in run_rows(run_dir)}
+        records = [{"name": n, "model": m, "kind": SERVERLESS} for n, m in models_of.items()]
+    run_deployments: dict[tuple[str, str], list[str]] = {}
+    for r in records:
+        if r.get("model"):
+            run_deployments.setdefault((r["model"], r.get("kind") or SERVERLESS), []).append(r["name"])
+    models = list(dict.fromkeys(r["model"] for r in records if r.get("model")))
+    serverless = [m for m in models if m in catalog and catalog.get(m).offer(SERVERLESS)]
+    override = {k: v for k, v in (compute or {}).items() if v is not None}
+    managed: dict[str, Any] = {}
+    for r in records:
+        if r.get("kind") == MANAGED and r.get("model") and r.get("compute"):
+            managed.setdefault(r["model"], {**r["compute"], **override})
+    for m in models:
+        offer = catalog.get(m).offer(MANAGED) if m in catalog else None
+        if m not in managed and offer is not None:
+            managed[m] = {"sku": offer.recommended_sku, **override}
+    self_hosted = [(r["model"], r.get("compute") or {}) for r in records if r.get("kind") == SELF_HOSTED and r.get("model")]
+    return projection(profile, prices, serverless, list(managed.items()), self_hosted, catalog=catalog, on=on, run_deployments=run_deployments)
+
+
+def load_prices_for_run(run_dir: str | Path) -> PriceBook:
+    """The price tables the run used (its manifest names them), falling back to the default table."""
+    from .prices import load_prices
+    from .results import read_manifest
+
+    tables = [Path(t) for t in ((read_manifest(run_dir) or {}).get("prices") or {}).get("tables", [])]
+    token_override = compute_override = None
+    for table in tables[2:]:  # the first two are the package's default tables
+        if table.is_file():
+            header = next((line for line in table.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")), "")
+            if "sku" in header.split(","):
+                compute_override = table
+            else:
+                token_override = table
+    return load_prices(token_override, compute_override)
+
+
+def break_even_figure(result: Projection, *, low: float | None = None, high: float | None = None):
+    """Plotly figure, requests per day against USD per month (log-log): one line per option, crossings in hover text.
+
+    No text on the plot (crossings would overlap); the break-even table beside it carries the numbers.
+    The projected volume is a line in the legend.
+    """
     import plotly.graph_objects as go
 
-    volumes = [low * (high / low) ** (i / 60) for i in range(61)]
+    current = float(result.profile.requests_per_day)
+    crossings = [float(p.requests_per_day) for p in result.break_even if p.requests_per_day is not None]
+    low = low or min([100.0, current / 10, *[c / 10 for c in crossings]])
+    high = high or max([1e7, current * 10, *[c * 10 for c in crossings]])
+    volumes = [low * (high / low) ** (i / 80) for i in range(81)]
     figure = go.Figure()
-    for name, option in result["options"].items():
-        if option["kind"] == "serverless" and option["per_request_usd"] is not None:
-            per_request = float(option["per_request_usd"])
-            figure.add_trace(go.Scatter(x=volumes, y=[v * per_request for v in volumes], mode="lines", name=name))
-        elif option["kind"] == "managed":
-            figure.add_trace(go.Scatter(x=volumes, y=[float(option["monthly_usd"])] * len(volumes), mode="lines", name=name, line={"dash": "dash"}))
-    for point in result["break_even"]:
-        x = float(point["requests_per_month"])
-        if low <= x <= high:
-            y = float(result["options"][point["managed"]]["monthly_usd"])
-            figure.add_trace(
-                go.Scatter(
-                    x=[x],
-                    y=[y],
-                    mode="markers+text",
-                    marker={"size": 10},
-                    text=[f"{x:,.0f}/month"],
-                    textposition="top left",
-                    name=f"break-even: {point['serverless']}",
-                    showlegend=False,
-                )
+    monthly_values = []
+    for option in result.options:
+        if option.per_request_usd is not None:
+            per_request = float(option.per_request_usd) * float(DAYS_PER_MONTH)
+            ys = [v * per_request for v in volumes]
+            figure.add_trace(go.Scatter(x=volumes, y=ys, mode="lines", name=option.label,
+                                        hovertemplate="%{x:,.0f} requests/day: $%{y:,.2f} a month<extra>" + option.label + "</extra>"))  # fmt: skip
+        elif option.fixed_monthly_usd is not None:
+            ys = [float(option.fixed_monthly_usd)] * len(volumes)
+            figure.add_trace(go.Scatter(x=volumes, y=ys, mode="lines", name=option.label, line={"dash": "dash"},
+                                        hovertemplate="$%{y:,.2f} a month at any volume<extra>" + option.label + "</extra>"))  # fmt: skip
+        else:
+            continue
+        monthly_values += [y for y in ys if y > 0]
+    points = [p for p in result.break_even if p.requests_per_day is not None and low <= float(p.requests_per_day) <= high]
+    if points:
+        figure.add_trace(
+            go.Scatter(
+                x=[float(p.requests_per_day) for p in points],  # type: ignore[arg-type]
+                y=[float(p.monthly_usd) for p in points],  # type: ignore[arg-type]
+                mode="markers",
+                marker={"size": 9, "symbol": "circle-open", "color": "#333"},
+                name="break-even (hover; table below)",
+                hovertext=[f"{p.a} = {p.b}<br>{float(p.requests_per_day):,.0f} requests/day, ${float(p.monthly_usd):,.2f} a month" for p in points],  # type: ignore[arg-type]
+                hoverinfo="text",
             )
-    current = float(result["profile"].requests_per_month)
-    if low <= current <= high:
-        figure.add_vline(x=current, line_dash="dot", annotation_text="your volume")
-    figure.update_layout(title="Monthly cost: serverless pay-as-you-go vs managed compute", xaxis_title="requests per month", yaxis_title="USD per month")
+        )
+    if monthly_values:
+        bottom, top = min(monthly_values), max(monthly_values)
+        figure.add_trace(go.Scatter(x=[current, current], y=[bottom, top], mode="lines", line={"dash": "dot", "color": "#b00020"},
+                                    name=f"your volume: {current:,.0f} requests/day", hoverinfo="name"))  # fmt: skip
+    figure.update_layout(
+        title="Monthly cost by daily volume: serverless (per token) vs managed and self-hosted (per hour)",
+        xaxis_title="requests per day",
+        yaxis_title="USD per month",
+        legend={"font": {"size": 11}, "orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0},
+        height=640,
+    )
     figure.update_xaxes(type="log")
     figure.update_yaxes(type="log")
     return figure

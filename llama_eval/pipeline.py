@@ -4,28 +4,33 @@
 ``run_dir`` injected (kernel ``python3``), keeps the executed notebooks beside the page, and writes
 ``index.html``: code cells hidden, plotly.js embedded once so it opens offline, the run's manifest
 summary on top and, for a run answered by the emulator, "SIMULATED — ..." as its first line.
-A notebook that fails stops the pipeline with its cell and error; what finished is kept.
+Failed deployments and an incomplete or interrupted run get a banner under that line (``health``).
+A notebook that fails stops the pipeline with its cell and error; what finished is kept. The kernels'
+own log lines (transport warnings, the interrupt they log on shutdown) go to ``kernel.log``, not the terminal.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import ReportError
+from .health import RunHealth, assess_run, manifest_deployments
 from .paths import notebooks_dir
 from .reports import SIMULATED_BANNER, is_simulated
 from .results import read_manifest
 
 NOTEBOOKS = ("20_quality", "30_latency", "40_cost", "50_summary")
+DEFAULT_REQUESTS_PER_DAY = 10_000  # the report's projected traffic unless --requests-per-day says otherwise
 TITLES = {"20_quality": "Quality", "30_latency": "Latency", "40_cost": "Cost", "50_summary": "Summary"}
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 0 auto; padding: 0 1.5rem 4rem; color: #1d1d1f; }
-.banner { background: #b00020; color: #fff; padding: .6rem 1rem; font-weight: 700; letter-spacing: .02em; }
+.banner { background: #b00020; color: #fff; padding: .6rem 1rem; font-weight: 700; letter-spacing: .02em; margin-bottom: 2px; }
+.banner.failed { background: #fff4e5; color: #7a2e00; border-left: 6px solid #d9480f; font-weight: 600; letter-spacing: 0; }
+.banner.partial { background: #fff8d6; color: #5c4400; border-left: 6px solid #e0a800; font-weight: 600; letter-spacing: 0; }
 header { border-bottom: 1px solid #ddd; padding: 1rem 0; }
 nav a { margin-right: 1rem; }
 section { margin-top: 2.5rem; }
@@ -37,23 +42,42 @@ pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wr
 """
 
 
+def _quiet_kernel_manager(log: IO[bytes]) -> type:
+    """A kernel manager whose kernel writes its own log (transport warnings, the KeyboardInterrupt it logs
+    when shut down) to ``log`` instead of our terminal. Cell output and cell errors still reach the notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw["stderr"] = log
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return QuietKernelManager
+
+
 def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]) -> Path:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     source = notebooks_dir() / f"{name}.ipynb"
     target = out_dir / f"{name}.ipynb"
-    try:
-        papermill.execute_notebook(
-            str(source),
-            str(target),
-            parameters={"run_dir": str(run_dir), **parameters},
-            kernel_name="python3",
-            progress_bar=False,
-            cwd=str(out_dir),
-        )
-    except PapermillExecutionError as exc:
-        raise ReportError(f"{name}.ipynb failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (the executed notebook is kept at {target})") from None
+    kernel_log = out_dir / "kernel.log"
+    with kernel_log.open("ab") as log:
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(target),
+                parameters={"run_dir": str(run_dir), **parameters},
+                kernel_name="python3",
+                progress_bar=False,
+                cwd=str(out_dir),
+                kernel_manager_class=_quiet_kernel_manager(log),
+            )
+        except PapermillExecutionError as exc:
+            raise ReportError(f"{name}.ipynb failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (the executed notebook is kept at {target})") from None
+        except RuntimeError as exc:  # the kernel died or did not start: its own log says why
+            tail = kernel_log.read_text(encoding="utf-8", errors="replace")[-1500:]
+            raise ReportError(f"{name}.ipynb: the kernel failed ({exc}); its log ({kernel_log}) ends:\n{tail}") from None
     return target
 
 
@@ -70,27 +94,46 @@ def _body(notebook: Path) -> str:
     return body
 
 
-def _meta_table(run_dir: Path) -> str:
+def _text(value: Any, missing: str) -> str:
+    return missing if value in (None, "", "None") else str(value)
+
+
+def _meta_table(run_dir: Path, health: RunHealth, requests_per_day: int) -> str:
     manifest = read_manifest(run_dir) or {}
     summary = manifest.get("summary", {})
     prompt_set = manifest.get("prompt_set", {})
+    prices = manifest.get("prices", {})
+    deployments = manifest_deployments(manifest).values()
     rows = {
-        "run": manifest.get("run_id"),
-        "status": manifest.get("status"),
-        "started / finished": f"{manifest.get('started_at')} / {manifest.get('finished_at')}",
-        "prompt set": f"{prompt_set.get('path')} ({prompt_set.get('items')} prompts, sha256 {str(prompt_set.get('sha256'))[:12]})",
-        "deployments": ", ".join(
-            f"{d.get('name')} ({d.get('model')}, {d.get('kind')}, {d.get('api')})" for d in manifest.get("fingerprint", {}).get("deployments", [])
-        ),
-        "requests": json.dumps(summary.get("by_status", {})),
-        "price tables": f"{', '.join(manifest.get('prices', {}).get('tables', []))} (digest {manifest.get('prices', {}).get('digest')})",
-        "versions": json.dumps(manifest.get("versions", {})),
+        "run": _text(manifest.get("run_id"), run_dir.name),
+        "status": f"{health.state}{'' if health.manifest_status == 'completed' else f' (manifest: {health.manifest_status})'}; "
+        f"{health.rows:,} of {health.expected:,} planned requests have a result",
+        "started / finished": f"{_text(manifest.get('started_at'), 'not recorded')} / {_text(manifest.get('finished_at'), 'not finished')}",
+        "prompt set": f"{_text(prompt_set.get('path'), 'not recorded')} ({_text(prompt_set.get('items'), 'unknown number of')} prompts, "
+        f"sha256 {_text(prompt_set.get('sha256'), 'not recorded')[:12]})",
+        "deployments": ", ".join(f"{d.get('name')} ({_text(d.get('model'), 'no model')}, {_text(d.get('kind'), 'kind not recorded')})" for d in deployments)
+        or "not recorded",
+        "requests": ", ".join(f"{k} {v}" for k, v in sorted((summary.get("by_status") or {}).items())) or "not recorded",
+        "projected traffic (cost)": f"{requests_per_day:,} requests/day (llama-eval report --requests-per-day)",
+        "price tables": f"{', '.join(prices.get('tables') or []) or 'not recorded'} (digest {_text(prices.get('digest'), 'not recorded')})",
+        "versions": ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items() if v) or "not recorded",
     }
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
     return f'<table class="meta">{cells}</table>'
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: int = 10_000) -> Path:
+def banners(run_dir: Path, health: RunHealth) -> list[tuple[str, str]]:
+    """(css class, text) of the banners on top of the page: simulated first, then each failed deployment, then an incomplete run."""
+    out = [("banner", SIMULATED_BANNER)] if is_simulated(run_dir) else []
+    for d in health.excluded:
+        out.append(("banner failed", f"Not judged — {d.sentence()}"))
+    run_banner = health.run_banner()
+    if run_banner:
+        out.append(("banner partial", run_banner))
+    return out
+
+
+def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: int = DEFAULT_REQUESTS_PER_DAY) -> Path:
     """Execute the report notebooks on ``run_dir`` and write ``out_dir/index.html``; returns its path."""
     import plotly.offline
 
@@ -98,12 +141,13 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
     if not (run_dir / "results.jsonl").exists():
         raise ReportError(f"{run_dir} holds no results.jsonl; run `llama-eval run` first")
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "kernel.log").unlink(missing_ok=True)
     bodies = []
     for name in NOTEBOOKS:
         extra = {"requests_per_day": requests_per_day} if name == "40_cost" else {}
         bodies.append((name, _body(_execute(name, run_dir, out_dir, extra))))
-    simulated = is_simulated(run_dir)
-    banner = f'<div class="banner">{html.escape(SIMULATED_BANNER)}</div>' if simulated else ""
+    health = assess_run(run_dir)
+    top = "".join(f'<div class="{css}">{html.escape(text)}</div>' for css, text in banners(run_dir, health))
     nav = "".join(f'<a href="#{n}">{TITLES[n]}</a>' for n, _ in bodies)
     sections = "".join(f'<section id="{n}">{body}</section>' for n, body in bodies)
     title = f"llama-eval report — {html.escape(run_dir.name)}"
@@ -111,8 +155,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{STYLE}</style>'
         f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>'
-        f"{banner}<header><h1>{title}</h1><p>Generated {datetime.now(UTC).isoformat(timespec='seconds')} by llama-eval.</p>"
-        f"{_meta_table(run_dir)}<nav>{nav}</nav></header>{sections}</body></html>"
+        f"{top}<header><h1>{title}</h1><p>Generated {datetime.now(UTC).isoformat(timespec='seconds')} by llama-eval.</p>"
+        f"{_meta_table(run_dir, health, requests_per_day)}<nav>{nav}</nav></header>{sections}</body></html>"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")

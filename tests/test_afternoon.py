@@ -73,7 +73,7 @@ def test_walkthrough_runs_verbatim(walked):
     assert {r["status"] for r in rows} <= {"ok", "length"}, {r["status"] for r in rows}
     assert all(r["usage"]["prompt_tokens"] > 0 and r["usage"]["completion_tokens"] > 0 for r in rows), "tokens counted on every surface"
     assert (root / "reports" / "try-it" / "index.html").is_file()
-    assert "95% CI" in done.stdout and "Projection: 20000 requests/day" in done.stdout
+    assert "95% CI" in done.stdout and "Projected traffic: 20,000 requests/day" in done.stdout
     for noise in ("HTTP Request", "Request URL"):
         assert noise not in done.stdout + done.stderr
     # no traceback from llama-eval; under heavy load the Jupyter kernel's zmq loop sometimes prints one of its

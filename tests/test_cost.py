@@ -12,7 +12,7 @@ import pytest
 
 from llama_eval import Deployment, load_prices
 from llama_eval.config import Compute
-from llama_eval.cost import DAYS_PER_MONTH, TrafficProfile, break_even_figure, estimate_run, managed_monthly_cost, price_for, projection, run_costs, usd
+from llama_eval.cost import TrafficProfile, break_even_figure, estimate_run, managed_monthly_cost, price_for, projection, run_costs, usd
 from llama_eval.emulator import start_emulator
 from llama_eval.prompts import load_prompt_set
 from llama_eval.request import ExtraParameters
@@ -128,31 +128,70 @@ def test_break_even_matches_a_hand_calculation():
     result = projection(profile, prices, [L33, "Llama-2-70b-chat"], [(L33, Compute(sku="Standard_NC96ads_A100_v4", instances=1))])
     per_request = Decimal("1200") * Decimal("0.00071") / 1000  # 0.000852
     managed = Decimal("14.692") * 24 * Decimal(730) / 24  # 10,725.16 a month
-    serverless = result["options"][f"{L33} (serverless)"]
-    assert serverless["per_request_usd"] == per_request
-    assert serverless["monthly_usd"] == per_request * 10_000 * Decimal(730) / 24
-    assert result["options"][f"{L33} (managed, 1x Standard_NC96ads_A100_v4)"]["monthly_usd"] == managed == Decimal("10725.16")
-    [point] = result["break_even"]
-    assert point["requests_per_month"] == managed / per_request
-    assert round(point["requests_per_day"]) == 413_859  # 10,725.16 / 0.000852 / (730/24)
-    unpriced = result["options"]["Llama-2-70b-chat (serverless)"]
-    assert unpriced["monthly_usd"] is None and "no price" in unpriced["note"]
+    serverless = result.option(f"{L33} · serverless")
+    assert serverless.per_request_usd == per_request
+    assert serverless.monthly_at(profile.requests_per_day) == per_request * 10_000 * Decimal(730) / 24
+    assert result.option(f"{L33} · managed (1x Standard_NC96ads_A100_v4)").fixed_monthly_usd == managed == Decimal("10725.16")
+    [point] = result.break_even
+    assert point.why == "same model"
+    assert point.requests_per_day == managed / per_request / (Decimal(730) / 24)
+    assert round(point.requests_per_day) == 413_859  # 10,725.16 / 0.000852 / (730/24)
+    assert point.cheaper_now == f"{L33} · serverless"
+    assert [o.label for o in result.retired] == ["Llama-2-70b-chat · serverless"], "retired on serverless: listed apart, not an option"
+    assert result.retired[0].retired.startswith("retired 2025-06-30")
+
+
+def test_self_hosted_is_a_third_option_priced_by_gpu_hours():
+    """A stand-in for the self-hosted compute the config will carry ({gpu, count, usd_per_hour}); a plain dict, read field by field."""
+    profile = TrafficProfile.of(10_000, 1000, 200)
+    gpus = {"gpu": "H100", "count": 2, "usd_per_hour": 4.0}
+    managed = [(L33, Compute(sku="Standard_NC96ads_A100_v4"))]
+    result = projection(profile, load_prices(), [L33], managed, [(L33, gpus)], run_deployments={(L33, "self-hosted"): ["vllm"]})
+    own = result.option(f"{L33} · self-hosted (2x H100 at $4.0/GPU-hour)")
+    assert own.fixed_monthly_usd == Decimal("4.0") * 2 * 730 and own.deployments == ("vllm",)
+    pairs = {(p.a, p.b): p for p in result.break_even}
+    per_request = Decimal("0.000852")
+    versus_serverless = pairs[(f"{L33} · serverless", own.label)]
+    assert versus_serverless.requests_per_day == Decimal(5840) / per_request / (Decimal(730) / 24)
+    versus_managed = pairs[(f"{L33} · managed (1x Standard_NC96ads_A100_v4)", own.label)]
+    assert versus_managed.requests_per_day is None and versus_managed.cheaper_now == own.label and versus_managed.never_why == "none: both billed per hour"
+    assert len(result.break_even) == 3, "the same model three ways: three pairs, nothing else"
+
+
+def test_break_even_pairs_are_meaningful_only(tmp_path):
+    """Two models: pairs are the same model two ways, and each option the run used against the cheapest offered; never model A serverless vs model B managed."""
+    from fakerun import FakeDeployment, write_run
+
+    from llama_eval.cost import project_run
+
+    run = write_run(tmp_path / "r", [FakeDeployment("l33", L33), FakeDeployment("mav", "Llama-4-Maverick-17B-128E-Instruct-FP8")])
+    result = project_run(run, 10_000)
+    cheapest = result.cheapest
+    for p in result.break_even:
+        a, b = result.option(p.a), result.option(p.b)
+        assert a.model == b.model or cheapest.label in (p.a, p.b), (p.a, p.b)
+        assert not (a.model != b.model and {a.kind, b.kind} == {"serverless", "managed"} and cheapest.label not in (p.a, p.b))
+    assert all(o.label != cheapest.label or not o.retired for o in result.options)
 
 
 def test_scheduled_hours_scale_managed_cost():
     prices = load_prices()
     always = managed_monthly_cost(prices, Compute(sku="Standard_NC24ads_A100_v4"))
     office = managed_monthly_cost(prices, Compute(sku="Standard_NC24ads_A100_v4", instances=2, hours_per_day=10))
-    assert always == Decimal("3.673") * 730 and office == Decimal("3.673") * 2 * 10 * DAYS_PER_MONTH
+    assert always == Decimal("3.673") * 730 and office == Decimal("3.673") * 2 * 10 * 730 / 24
 
 
-def test_break_even_figure_marks_the_crossing():
+def test_break_even_figure_one_unit_no_labels_volume_in_legend():
     result = projection(TrafficProfile.of(10_000, 1000, 200), load_prices(), [L33], [(L33, Compute(sku="Standard_NC96ads_A100_v4"))])
     figure = break_even_figure(result)
     names = [t.name for t in figure.data]
-    assert f"{L33} (serverless)" in names and any("managed" in n for n in names)
-    crossing = next(t for t in figure.data if t.mode == "markers+text")
-    assert crossing.x[0] == pytest.approx(float(result["break_even"][0]["requests_per_month"]))
+    assert f"{L33} · serverless" in names and any("managed" in n for n in names)
+    assert "your volume: 10,000 requests/day" in names, "the projected volume is in the legend"
+    crossing = next(t for t in figure.data if t.name.startswith("break-even"))
+    assert crossing.mode == "markers" and crossing.x[0] == pytest.approx(float(result.break_even[0].requests_per_day))
+    assert "413,859 requests/day" in crossing.hovertext[0], "the numbers are in hover text, not in overlapping labels"
+    assert not any(t.mode and "text" in t.mode for t in figure.data)
+    assert figure.layout.xaxis.title.text == "requests per day" and figure.layout.yaxis.title.text == "USD per month"
     assert figure.layout.xaxis.type == "log"
 
 
@@ -181,4 +220,28 @@ def test_cli_estimate_and_cost(tmp_path, prompts, monkeypatch):
         [*cli, "cost", str(tmp_path / "r"), "--requests-per-day", "20000", "--figure", str(figure)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    assert "l33" in out.stdout and "break-even" in out.stdout and figure.read_text().count("plotly") > 10
+    assert "l33" in out.stdout and "Break-even" in out.stdout and figure.read_text().count("plotly") > 10
+    from llama_eval.cost import project_run
+
+    result = project_run(tmp_path / "r", 20000)
+    assert f"Projected traffic: {result.profile.describe()}" in out.stdout, "the CLI states the same traffic as the report"
+    assert "20,000 requests/day" in out.stdout and "NaN" not in out.stdout and "None" not in out.stdout
+
+
+def test_projection_uses_the_price_tables_the_run_used(tmp_path):
+    from fakerun import FakeDeployment, write_run
+
+    from llama_eval.cost import project_run
+    from llama_eval.results import write_manifest
+
+    run = write_run(tmp_path / "r", [FakeDeployment("l33", L33)])
+    override = tmp_path / "negotiated.csv"
+    override.write_text(
+        "model,offer,input_per_1k,output_per_1k,currency,effective_date,source_url,note\n"
+        f"{L33},serverless,0.0001,0.0002,USD,2026-11-01,https://contract.example,negotiated\n"
+    )
+    manifest = read_manifest(run)
+    manifest["prices"]["tables"].append(str(override))
+    write_manifest(run, manifest)
+    option = project_run(run, 1000).option(f"{L33} · serverless")
+    assert option.per_request_usd == (20 * Decimal("0.0001") + 12 * Decimal("0.0002")) / 1000, "the run's negotiated rate, not the list price"

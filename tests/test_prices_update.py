@@ -206,8 +206,8 @@ def test_cost_uses_the_updated_vm_price(fake, tmp_path, monkeypatch):
     before = cli("cost", str(tmp_path / "r"), "--requests-per-day", "1000")
     after = cli("cost", str(tmp_path / "r"), "--requests-per-day", "1000", "--compute-prices", str(tmp_path / "p" / "compute_prices.eastus.csv"))
     assert before.returncode == 0 and after.returncode == 0, after.stderr
-    assert "$10725.16" in before.stdout, "bundled: 14.692 $/h x 730 h"
-    assert "$11315.00" in after.stdout and "$10725.16" not in after.stdout, "updated: 15.5 $/h x 730 h"
+    assert "$10,725.16" in before.stdout, "bundled: 14.692 $/h x 730 h"
+    assert "$11,315.00" in after.stdout and "$10,725.16" not in after.stdout, "updated: 15.5 $/h x 730 h"
 
 
 def test_models_says_how_old_prices_are(tmp_path):

@@ -86,7 +86,7 @@ def _check_inputs(deployments: Sequence[Deployment], prompts: PromptSet, params:
 def _check_budget(estimates: dict[str, dict[str, Any]], params: RunParams) -> None:
     if params.budget_usd is None:
         return
-    unpriced = [n for n, e in estimates.items() if e["worst_case_usd"] is None and not e["price_note"].startswith("managed")]
+    unpriced = [n for n, e in estimates.items() if e["worst_case_usd"] is None and not e["price_note"].startswith(("managed", "self-hosted"))]
     if unpriced:
         raise BudgetError(
             f"--budget-usd needs a token price for every serverless deployment; none for {', '.join(unpriced)} "

@@ -302,7 +302,12 @@ def score_run(
         for s in scores:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
     os.replace(tmp, run_dir / "scores.jsonl")
-    summary = summarize(scores, seed=seed)
+    # a stopped deployment, or one whose rows are mostly errors, has no answers to judge: its zeros are not a verdict
+    from ..health import assess_run
+
+    excluded = {d.name: {"state": str(d.state), "error": d.error, "check": d.check, "sentence": d.sentence()} for d in assess_run(run_dir).excluded}
+    summary = summarize([s for s in scores if s["deployment"] not in excluded], seed=seed)
+    summary["excluded"] = excluded
     judged = [s for s in scores if s.get("judge")]
     if judged:
         summary["judge"] = {
