@@ -72,9 +72,17 @@ class SSEParser:
         return self._lines(lines)
 
     def close(self) -> list[tuple[str, str]]:
-        """End of stream: a last line without its line end still counts; an unfinished event does not."""
+        """End of stream: finish the lines held back; an unfinished event is dropped, except a bare ``[DONE]``."""
         rest, self._buffer = self._buffer, b""
-        return self._lines(_LINE_END.split(rest)[:1] if rest else [])
+        lines = _LINE_END.split(rest) if rest else [b""]
+        tail = lines.pop()  # the part after the last line end
+        events = self._lines(lines)
+        if tail:
+            self._lines([tail])
+        if self._data == [b"[DONE]"]:
+            events.append(("message", "[DONE]"))
+        self._data, self._event = [], b""
+        return events
 
     def _lines(self, lines: list[bytes]) -> list[tuple[str, str]]:
         events: list[tuple[str, str]] = []
@@ -262,16 +270,16 @@ class WireClient:
         parser = SSEParser()
         state = _StreamState()
         perf = time.perf_counter
+        ended = None
         async for data in response.content.iter_any():
             now = perf()
             for event, payload in parser.feed(data):
                 state.add(event, payload, now)
-            if state.done:
-                break
-        else:
-            for event, payload in parser.close():
-                state.add(event, payload, perf())
-        ended = perf()
+            if state.done and ended is None:
+                ended = now  # the end of the answer; what follows is the body's end, read so the connection is reused
+        for event, payload in parser.close():
+            state.add(event, payload, perf())
+        ended = ended or perf()
         if not state.chunks:
             raise MalformedResponseError("malformed stream: it ended without a single completion chunk")
         if not state.done and not state.finish:

@@ -48,6 +48,8 @@ class RecordingServer:
         self.requests: list[Recorded] = []
         self.script: deque[Scripted] = deque()
         self.model_name = "Meta-Llama-3.1-405B-Instruct"
+        self.info_headers: dict[str, str] = {}  # sent with /info and /openai/v1/models (e.g. x-llama-eval-time-scale)
+        self.info_status = 200  # 404: a server without these routes
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -68,6 +70,8 @@ class RecordingServer:
     def reset(self) -> None:
         self.requests.clear()
         self.script.clear()
+        self.info_headers = {}
+        self.info_status = 200
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -110,10 +114,14 @@ class RecordingServer:
             body = raw.decode(errors="replace")
         self.requests.append(Recorded(request.method, request.path, dict(request.query), {k.lower(): v for k, v in request.headers.items()}, body))
         path = request.path
+        if path.endswith(("/openai/v1/models", "/info")) and self.info_status != 200:
+            return web.json_response({"error": {"code": "NotFound", "message": "no such route", "status": 404}}, status=self.info_status)
         if path.endswith("/openai/v1/models"):
-            return web.json_response({"object": "list", "data": [{"id": self.model_name, "object": "model", "created": 1718726686, "owned_by": "Meta"}]})
+            models = {"object": "list", "data": [{"id": self.model_name, "object": "model", "created": 1718726686, "owned_by": "Meta"}]}
+            return web.json_response(models, headers=self.info_headers)
         if path.endswith("/info"):
-            return web.json_response({"model_name": self.model_name, "model_type": "chat-completions", "model_provider_name": "Meta"})
+            info = {"model_name": self.model_name, "model_type": "chat-completions", "model_provider_name": "Meta"}
+            return web.json_response(info, headers=self.info_headers)
         if not path.endswith("/chat/completions"):
             return web.json_response({"error": {"code": "NotFound", "message": f"no route {path}", "status": 404}}, status=404)
         if self.script:

@@ -1,0 +1,68 @@
+"""The public API: what ``from llama_eval import ...`` offers is pinned, and every exception lives in errors.py."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import llama_eval
+from llama_eval import errors
+
+PACKAGE = Path(llama_eval.__file__).parent
+
+# Adding a name is fine (add it here too); removing or renaming one breaks users' notebooks.
+PINNED = {
+    "AsyncLlamaClient", "AuthenticationError", "BudgetError", "Catalog", "CatalogError", "CatalogModel", "Compute", "ConfigError",
+    "ContentFilterError", "Deployment", "DeploymentsConfig", "EndpointConnectionError", "EndpointError", "EndpointTimeout", "ExtraParameters",
+    "LifecycleWarning", "LlamaClient", "LlamaEvalError", "MalformedResponseError", "Offer", "PriceBook", "PriceTableError", "PromptItem",
+    "PromptSet", "PromptSetError", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "RunError", "RunParams",
+    "RunSummary", "SaturationWarning", "ScorerError", "Status", "TornLineWarning", "arun_evaluation", "build_report", "estimate_run",
+    "load_catalog", "load_deployments", "load_prices", "load_prompt_set", "load_run", "make_async_client", "make_client", "model_overview",
+    "model_overview_frame", "read_manifest", "run_evaluation", "score_run",
+}  # fmt: skip
+
+
+def test_all_is_pinned_and_every_name_resolves():
+    assert set(llama_eval.__all__) >= PINNED, f"removed from the public API: {PINNED - set(llama_eval.__all__)}"
+    for name in llama_eval.__all__:
+        assert getattr(llama_eval, name) is not None, name
+    namespace: dict = {}
+    exec("from llama_eval import *", namespace)  # noqa: S102 - the star import a notebook would do
+    assert PINNED <= set(namespace)
+
+
+def test_the_verbs_are_the_package_functions():
+    from llama_eval.cost import estimate_run
+    from llama_eval.pipeline import build_report
+    from llama_eval.prompts import load_prompt_set
+    from llama_eval.results import load_run
+    from llama_eval.run import RunParams, run_evaluation
+    from llama_eval.scoring.run import score_run
+
+    assert (llama_eval.run_evaluation, llama_eval.RunParams, llama_eval.load_prompt_set) == (run_evaluation, RunParams, load_prompt_set)
+    assert (llama_eval.score_run, llama_eval.build_report, llama_eval.load_run, llama_eval.estimate_run) == (score_run, build_report, load_run, estimate_run)
+
+
+def test_importing_the_package_does_not_import_the_heavy_parts():
+    code = "import sys, llama_eval; print(','.join(m for m in ('pandas', 'plotly', 'papermill', 'llama_eval.run') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "", f"imported eagerly: {loaded}"
+
+
+def test_every_exception_class_is_defined_in_errors_py():
+    """Classes deriving from an exception or warning are defined in errors.py (the emulator's internal signals excepted)."""
+    exception_names = {name for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, BaseException)}
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "errors.py" or "emulator" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+                if bases & (exception_names | {"Exception", "ValueError", "UserWarning", "Warning", "RuntimeError"}):
+                    offenders.append(f"{path.relative_to(PACKAGE)}: {node.name}")
+    assert offenders == []
+    for name in ("PromptSetError", "ScorerError", "RunError", "BudgetError", "ReportError", "LifecycleWarning", "TornLineWarning"):
+        assert getattr(llama_eval, name).__module__ == "llama_eval.errors", name
