@@ -315,6 +315,101 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- load sweeps and recommend (issue 14)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """``llama-eval sweep``. Exit status 0 when every level ran, 3 when the sweep stopped early (the reason is printed)."""
+    import logging
+    from decimal import Decimal, InvalidOperation
+
+    from .config import load_deployments
+    from .prices import load_prices
+    from .run import RunParams
+    from .sweep import sweep
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        budget = Decimal(args.budget_usd) if args.budget_usd is not None else None
+    except InvalidOperation:
+        raise SystemExit(f"llama-eval sweep: --budget-usd {args.budget_usd!r} is not a number") from None
+    params = RunParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, stream=not args.no_stream,
+                       max_attempts=args.max_attempts, timeout_s=args.timeout)  # fmt: skip
+    frame = sweep(
+        load_deployments(args.deployments),
+        args.prompts,
+        args.output,
+        deployment=args.deployment,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        duration_s=args.duration_s,
+        requests_per_level=args.requests_per_level,
+        slo=args.slo,
+        warmup_s=args.warmup_s,
+        params=params,
+        budget_usd=budget,
+        respect_quota=not args.ignore_quota,
+        seed=args.seed or 0,
+        prices=load_prices(args.prices),
+        progress=args.progress,
+    )
+    print(_frame_table(frame, ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps",
+                               "ttft_p50_s", "ttft_p90_s", "e2e_p90_s", "slo_met"]))  # fmt: skip
+    capacity = frame.attrs.get("capacity")
+    if capacity:
+        load = f"concurrency {capacity['concurrency']}" if capacity.get("concurrency") is not None else f"rate {capacity['rate_rps']:g} rps"
+        bound = " (every level met the SLO: at least this)" if capacity.get("lower_bound") else ""
+        print(f"capacity at the SLO: {load}, {capacity['throughput_rps']:.3f} requests/s measured{bound}")
+        estimate = frame.attrs.get("capacity_estimate")
+        if estimate:
+            print(f"  interpolated estimate (not measured): {estimate['throughput_rps']:.3f} requests/s where {estimate['metric']} reaches its limit")
+    else:
+        print(f"capacity: none — {frame.attrs.get('capacity_reason')}")
+    if frame.attrs.get("stopped"):
+        print(f"stopped early: {frame.attrs['stopped']}")
+    print(f"written: {args.output}/sweep.csv, {args.output}/sweep.json, {args.output}/results.jsonl")
+    return 3 if frame.attrs.get("stopped") and "wide margin" not in frame.attrs["stopped"] else 0
+
+
+def _frame_table(frame, columns: list[str]) -> str:
+    def cell(v) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return "-"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return _table(columns, [[cell(row[c]) for c in columns] for row in frame.to_dict("records")])
+
+
+def _add_sweep_parsers(sub) -> None:
+    sw = sub.add_parser("sweep", help="load sweep of one deployment: latency against load, capacity at a latency SLO")
+    sw.add_argument("-d", "--deployments", required=True, help="deployments YAML file")
+    sw.add_argument("-p", "--prompts", required=True, help="prompt set (JSONL); requests cycle through it")
+    sw.add_argument("-o", "--output", required=True, help="sweep directory (runs/NAME): results.jsonl, sweep.csv, sweep.json")
+    sw.add_argument("--deployment", help="the deployment to load (required when the file has several)")
+    levels = sw.add_mutually_exclusive_group(required=True)
+    levels.add_argument("--concurrency", help="closed loop: requests in flight per level, e.g. 1,2,4,8,16,32,64")
+    levels.add_argument("--rate", help="open loop: Poisson arrivals, requests/s per level, e.g. 0.5,1,2,4,8")
+    length = sw.add_mutually_exclusive_group(required=True)
+    length.add_argument("--duration-s", type=float, help="seconds measured per level (after the warm-up)")
+    length.add_argument("--requests-per-level", type=int, help="measured requests per level (after the warm-up)")
+    sw.add_argument("--slo", help='latency objective, e.g. "ttft_p90<=1.0,e2e_p90<=10" (seconds; errors must stay <= 1%% unless error_rate is given)')
+    sw.add_argument("--warmup-s", type=float, default=5.0, help="seconds at the start of each level left out of its statistics")
+    sw.add_argument("--ignore-quota", action="store_true", help="run levels beyond the deployment's quota (to see its 429s)")
+    sw.add_argument("--budget-usd", help="stop the sweep before spending more than this")
+    sw.add_argument("--max-tokens", type=int, help="default max_tokens (an item's own wins; default 512)")
+    sw.add_argument("--temperature", type=float)
+    sw.add_argument("--seed", type=int, help="request seed; also seeds the open-loop arrival times")
+    sw.add_argument("--no-stream", action="store_true", help="do not stream (only end-to-end latency is measured)")
+    sw.add_argument("--max-attempts", type=int, default=1, help="attempts per request (1: a 429 or timeout under load is a measurement)")
+    sw.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
+    sw.add_argument("--prices", help="a price override CSV")
+    sw.add_argument("--progress", choices=["auto", "none"], default="auto", help="a progress bar per level")
+    sw.set_defaults(func=_sweep)
+
+
+# --------------------------------------------------------------------------- end of load sweeps and recommend
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-eval", description="Evaluate Meta Llama deployments on Azure AI Foundry: quality, latency, cost.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -419,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="reports/demo")
     demo.add_argument("--repeats", type=int, default=2)
     demo.set_defaults(func=_demo)
+    _add_sweep_parsers(sub)
     return parser
 
 
