@@ -75,7 +75,7 @@ class SweepLevel:
     e2e_p90_s: float | None
     # sweep.json only
     warmup_requests: int = 0
-    send_rate_rps: float | None = None  # open loop: measured requests sent ÷ the span of their sends
+    send_rate_rps: float | None = None  # open loop: measured requests sent ÷ the measured window (longer if the last ones went out late)
     sender_lateness_p50_ms: float | None = None  # open loop: how late this process sent against the schedule (real ms)
     sender_lateness_p99_ms: float | None = None
     loop_lag_p99_ms: float | None = None

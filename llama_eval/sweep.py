@@ -270,8 +270,9 @@ class Sweeper:
         warm_end = start + p.warmup_s * scale
         deadline = warm_end + p.duration_s * scale if p.duration_s is not None else None
 
-        async def send(item: Any, seq: int, warm: bool, lateness: float | None) -> None:
+        async def send(item: Any, seq: int, warm: bool, scheduled: float | None) -> None:
             sent = time.perf_counter()
+            lateness = sent - scheduled if scheduled is not None else None
             row = await requester.one(lane, item, seq)
             ended = time.perf_counter()
             if row is None:
@@ -300,6 +301,7 @@ class Sweeper:
                 state.measured_started += 1
             return True
 
+        window: tuple[float, float] | None = None
         try:
             if closed:
                 workers = int(load)
@@ -314,7 +316,7 @@ class Sweeper:
 
                 await asyncio.gather(*(worker(i) for i in range(workers)))
             else:
-                await self._open_loop(load, start, warm_end, deadline, total, send, may_start)
+                window = (warm_end, await self._open_loop(load, start, warm_end, deadline, total, send, state))
         finally:
             watcher.cancel()
             if bar is not None:
@@ -323,32 +325,41 @@ class Sweeper:
         lag_p99 = round(1000 * percentile(list(lag), 0.99), 2) if lag else None
         verdict = monitor.verdict(lane)
         lane.latencies.clear()
-        return _summarise(index, load, closed, state.samples, warm_end, scale, lag_p99, verdict.saturated)
+        return _summarise(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated)
 
     async def _open_loop(self, rate: float, start: float, warm_end: float, deadline: float | None, total: int | None,
-                         send: Callable[..., Any], may_start: Callable[[float], bool]) -> None:  # fmt: skip
-        """Poisson arrivals at ``rate`` (service time): each request is sent at its scheduled instant, whatever the others do."""
-        rng = random.Random(f"{self.params.seed}:{rate}")
+                         send: Callable[..., Any], state: _LevelState) -> float:  # fmt: skip
+        """Send each request at its scheduled instant, whatever the others do; returns the end of the measured window."""
         real_rate = rate / self.time_scale
+        measured_end = deadline if deadline is not None else warm_end + (total or 0) / real_rate
+        schedule = poisson_schedule(real_rate, start, warm_end, measured_end, random.Random(f"{self.params.seed}:{rate}"))
         tasks: set[asyncio.Task] = set()
-        scheduled = start
         perf = time.perf_counter
-        while True:
-            scheduled += rng.expovariate(real_rate)
-            if deadline is not None and scheduled >= deadline:
-                break
+        for scheduled in schedule:
             delay = scheduled - perf()
             if delay > 0:
                 await asyncio.sleep(delay)
-            now = perf()
-            if not may_start(scheduled):
+            if state.stop or self.stopped:
                 break
             item, seq = self._next()
-            task = asyncio.create_task(send(item, seq, scheduled < warm_end, max(0.0, now - scheduled)))
+            task = asyncio.create_task(send(item, seq, scheduled < warm_end, scheduled))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
+        return measured_end
+
+
+def poisson_schedule(rate: float, start: float, warm_end: float, end: float, rng: random.Random) -> list[float]:
+    """Send instants of Poisson arrivals at ``rate``/s: ``round(rate × span)`` of them in the warm-up and in the measured window.
+
+    Given its count, a Poisson process's arrival instants are independent and uniform over the
+    window (the order-statistics property), so drawing them that way is still Poisson arrivals,
+    with the level's rate exactly the rate asked for rather than a random draw around it.
+    """
+    warm = [rng.uniform(start, warm_end) for _ in range(round(rate * (warm_end - start)))]
+    measured = [rng.uniform(warm_end, end) for _ in range(round(rate * (end - warm_end)))]
+    return sorted(warm) + sorted(measured)
 
 
 def _bar(mode: str, total: int | None, desc: str) -> Any:
@@ -363,7 +374,7 @@ def _p(values: list[float], q: float, scale: float) -> float | None:
     return round(percentile(values, q) / scale, 6) if values else None
 
 
-def _summarise(index: int, load: float, closed: bool, samples: list[_Sample], warm_end: float, scale: float,
+def _summarise(index: int, load: float, closed: bool, samples: list[_Sample], window: tuple[float, float] | None, scale: float,
                lag_p99_ms: float | None, saturated: bool) -> SweepLevel:  # fmt: skip
     """One level's statistics from its measured (not warm-up) requests, in the service's time."""
     measured = [s for s in samples if not s.row.warmup]
@@ -383,10 +394,10 @@ def _summarise(index: int, load: float, closed: bool, samples: list[_Sample], wa
             output_tps = round(tokens / span * scale, 3)
     send_rate = late50 = late99 = None
     lateness = [s.lateness_s for s in sent if s.lateness_s is not None]
-    if not closed and len(sent) > 1:
-        sends = sorted(s.sent for s in sent)
-        if sends[-1] > sends[0]:
-            send_rate = round((len(sends) - 1) / (sends[-1] - sends[0]) * scale, 4)
+    if window is not None and sent:  # requests sent ÷ the measured window, stretched if this process sent its last ones late
+        span = max(window[1], max(s.sent for s in sent)) - window[0]
+        if span > 0:
+            send_rate = round(len(sent) / span * scale, 4)
     if lateness:
         late50, late99 = round(1000 * percentile(lateness, 0.5), 3), round(1000 * percentile(lateness, 0.99), 3)
     return SweepLevel(

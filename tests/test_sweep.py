@@ -184,3 +184,27 @@ def test_cli_sweep_prints_levels_and_capacity(kserver, prompts, tmp_path, monkey
     assert "capacity at the SLO: concurrency 4" in printed and "sweep.csv" in printed
     assert main(args + ["--deployment", "k4", "--progress", "none"]) == 2  # the directory holds a sweep already
     assert "already holds a run" in capsys.readouterr().err
+
+
+def _ks_exponential(gaps: list[float], rate: float) -> float:
+    """The Kolmogorov-Smirnov statistic of ``gaps`` against the exponential law with this rate."""
+    import math
+
+    ordered, n = sorted(gaps), len(gaps)
+    return max(max((i + 1) / n - (1 - math.exp(-rate * g)), (1 - math.exp(-rate * g)) - i / n) for i, g in enumerate(ordered))
+
+
+def test_poisson_schedule_has_exponential_gaps_and_the_exact_rate():
+    import math
+    import random
+
+    from llama_eval.sweep import poisson_schedule
+
+    rate = 20.0
+    times = poisson_schedule(rate, 0.0, 5.0, 105.0, random.Random(7))
+    warm, measured = [t for t in times if t < 5.0], [t for t in times if t >= 5.0]
+    assert len(warm) == 100 and len(measured) == 2000 and times == sorted(times)
+    gaps = [b - a for a, b in zip(measured, measured[1:], strict=False)]
+    critical = 1.63 / math.sqrt(len(gaps))  # KS critical value at the 1% level (asymptotic)
+    assert _ks_exponential(gaps, rate) < critical  # the gaps of Poisson arrivals are exponential
+    assert _ks_exponential([1 / rate] * len(gaps), rate) > critical  # a fixed-interval schedule is not
