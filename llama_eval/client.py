@@ -16,7 +16,9 @@ fits the endpoint.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import difflib
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -25,8 +27,9 @@ from azure.core.credentials import AzureKeyCredential
 
 from .catalog import Catalog, CatalogModel
 from .config import Deployment, deployment_from_env
-from .errors import ConfigError
+from .errors import ConfigError, RequestValidationError
 from .request import ChatRequest, build_request
+from .responses import LlamaChatCompletions, LlamaStreamingUpdate, completions, update
 from .transports import AsyncAzureInferenceTransport, AsyncOpenAITransport, AzureInferenceTransport, OpenAITransport
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -41,8 +44,8 @@ class ChatStream:
     def __iter__(self) -> Iterator[StreamingChatCompletionsUpdate]:
         return self
 
-    def __next__(self) -> StreamingChatCompletionsUpdate:
-        return next(self._updates)
+    def __next__(self) -> LlamaStreamingUpdate:
+        return update(next(self._updates))
 
     def close(self) -> None:
         close = getattr(self._updates, "close", None)
@@ -65,8 +68,8 @@ class AsyncChatStream:
     def __aiter__(self) -> AsyncIterator[StreamingChatCompletionsUpdate]:
         return self
 
-    async def __anext__(self) -> StreamingChatCompletionsUpdate:
-        return await self._updates.__anext__()
+    async def __anext__(self) -> LlamaStreamingUpdate:
+        return update(await self._updates.__anext__())
 
     async def aclose(self) -> None:
         aclose = getattr(self._updates, "aclose", None)
@@ -78,6 +81,38 @@ class AsyncChatStream:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class _StreamCall:
+    """What ``AsyncLlamaClient.stream`` returns: ``async with client.stream(...) as s`` or ``s = await client.stream(...)``."""
+
+    def __init__(self, start: Awaitable[AsyncChatStream]):
+        self._start = start
+        self._stream: AsyncChatStream | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncChatStream]:
+        return self._start.__await__()
+
+    async def __aenter__(self) -> AsyncChatStream:
+        self._stream = await self._start
+        return self._stream
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+
+
+# The keyword arguments complete/stream/prepare accept: build_request's, less what the client fills in.
+PARAMETERS = tuple(name for name in inspect.signature(build_request).parameters if name not in ("messages", "model", "stream", "request_model_name"))
+
+
+def check_parameters(params: dict[str, Any]) -> None:
+    """Unknown keyword arguments are named with the closest known one, before anything is sent."""
+    for name in params:
+        if name not in PARAMETERS:
+            close = difflib.get_close_matches(name, PARAMETERS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(PARAMETERS)}"
+            raise RequestValidationError("unknown_parameter", f"unknown parameter {name!r}{hint} (Llama extra parameters go in extra=...)")
 
 
 class _ClientBase:
@@ -96,6 +131,7 @@ class _ClientBase:
         ``params``: temperature, top_p, max_tokens, stop, presence_penalty, frequency_penalty, seed,
         response_format, extra (``ExtraParameters`` or a dict). Messages are dicts or SDK messages.
         """
+        check_parameters(params)
         return build_request(messages, model=self.model, stream=stream, request_model_name=self.deployment.request_model_name(), **params)
 
     def __repr__(self) -> str:
@@ -109,9 +145,9 @@ class LlamaClient(_ClientBase):
         """What the endpoint says it serves (``/info``, or ``/openai/v1/models`` on openai-v1)."""
         return self._transport.model_info(self.deployment.request_model_name())
 
-    def complete(self, messages: Any, **params: Any) -> ChatCompletions:
-        """One chat completion; see ``prepare`` for the parameters."""
-        return self._transport.complete(self.prepare(messages, **params))
+    def complete(self, messages: Any, **params: Any) -> LlamaChatCompletions:
+        """One chat completion; see ``prepare`` for the parameters. ``choices[i].logprobs`` when asked for."""
+        return completions(self._transport.complete(self.prepare(messages, **params)))
 
     def stream(self, messages: Any, **params: Any) -> ChatStream:
         """A streamed chat completion: iterate the updates; the last one carries ``usage``."""
@@ -139,12 +175,21 @@ class AsyncLlamaClient(_ClientBase):
     async def model_info(self) -> ModelInfo:
         return await self._transport.model_info(self.deployment.request_model_name())
 
-    async def complete(self, messages: Any, **params: Any) -> ChatCompletions:
-        return await self._transport.complete(self.prepare(messages, **params))
+    async def complete(self, messages: Any, **params: Any) -> LlamaChatCompletions:
+        return completions(await self._transport.complete(self.prepare(messages, **params)))
 
-    async def stream(self, messages: Any, **params: Any) -> AsyncChatStream:
-        """Send the request and return its updates: ``async with await client.stream(...) as s``."""
-        return AsyncChatStream(await self._transport.stream(self.prepare(messages, stream=True, **params)))
+    def stream(self, messages: Any, **params: Any) -> _StreamCall:
+        """Send the request and return its updates: ``async with client.stream(...) as s: async for u in s``.
+
+        ``await client.stream(...)`` gives the stream too (close it with ``aclose``); the request is
+        checked at once, so a bad parameter raises here, before anything is sent.
+        """
+        request = self.prepare(messages, stream=True, **params)
+
+        async def start() -> AsyncChatStream:
+            return AsyncChatStream(await self._transport.stream(request))
+
+        return _StreamCall(start())
 
     async def send(self, request: ChatRequest) -> ChatCompletions | AsyncChatStream:
         if request.stream:

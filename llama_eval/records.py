@@ -228,9 +228,11 @@ class LoopLag:
     saturated: bool
     p99_ms: float
     samples: int = 0
+    p90_ms: float = 0.0
+    median_latency_ms: float = 0.0  # what the lag is compared with (TTFT, or e2e when not streamed)
 
     def to_json(self) -> dict[str, Any]:
-        return {"saturated": self.saturated, "p99_ms": self.p99_ms, "samples": self.samples}
+        return {"saturated": self.saturated, "p99_ms": self.p99_ms, "p90_ms": self.p90_ms, "samples": self.samples, "median_latency_ms": self.median_latency_ms}
 
 
 @dataclass(slots=True)

@@ -6,6 +6,8 @@ runs each test once with azure-ai-inference and once with openai-v1.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from azure.ai.inference.models import ChatCompletions, SystemMessage, UserMessage
 from azure.core.credentials import AccessToken
@@ -19,6 +21,7 @@ from llama_eval import (
     ExtraParameters,
     MalformedResponseError,
     RateLimitError,
+    RequestValidationError,
     make_async_client,
     make_client,
 )
@@ -334,3 +337,62 @@ def test_client_repr_has_no_secret(deployment):
     client = make_client(deployment)
     assert FAKE_KEY not in repr(client) and FAKE_KEY not in repr(deployment)
     client.close()
+
+
+# ------------------------------------------------------------------------------------ the first hour (issue 17)
+
+LOGPROBS = {"content": [{"token": "Paris", "logprob": -0.01, "bytes": [80, 97, 114, 105, 115], "top_logprobs": [{"token": "Paris", "logprob": -0.01}]}]}
+
+
+def test_logprobs_by_attribute_on_both_transports(server, deployment):
+    body = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris"}, "finish_reason": "stop", "logprobs": LOGPROBS}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+    }
+    server.answer_next(200, body)
+    with make_client(deployment) as client:
+        response = client.complete(MESSAGES, extra=ExtraParameters(logprobs=1))
+        plain = client.complete(MESSAGES)
+    assert isinstance(response, ChatCompletions)
+    token = response.choices[0].logprobs.content[0]
+    assert (token.token, token.logprob, token.top_logprobs[0].token) == ("Paris", -0.01, "Paris")
+    assert response.choices[0]["logprobs"]["content"][0]["token"] == "Paris", "dict access still works"
+    assert plain.choices[0].logprobs is None and plain.usage.total_tokens == 91
+
+
+def test_streamed_logprobs_by_attribute(server, deployment):
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    first = {**chunk, "choices": [{"index": 0, "delta": {"content": "Paris"}, "finish_reason": None, "logprobs": LOGPROBS}]}
+    last = {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}
+    server.answer_next(200, raw_chunks=[f"data: {json.dumps(first)}\n\n".encode(), f"data: {json.dumps(last)}\n\n".encode(), b"data: [DONE]\n\n"])
+    with make_client(deployment) as client, client.stream(MESSAGES, extra={"logprobs": 1}) as stream:
+        updates = list(stream)
+    assert updates[0].choices[0].logprobs.content[0].logprob == -0.01 and updates[-1].usage.total_tokens == 6
+
+
+@pytest.mark.parametrize("typo, suggestion", [("max_token", "max_tokens"), ("temprature", "temperature"), ("logprobs", None)])
+def test_unknown_keyword_gets_did_you_mean_before_sending(server, deployment, typo, suggestion):
+    with make_client(deployment) as client, pytest.raises(RequestValidationError) as caught:
+        client.complete(MESSAGES, **{typo: 1})
+    assert caught.value.rule == "unknown_parameter" and f"unknown parameter {typo!r}" in str(caught.value)
+    assert (f"did you mean {suggestion!r}" in str(caught.value)) if suggestion else "extra=" in str(caught.value)
+    with make_client(deployment) as client, pytest.raises(RequestValidationError, match="did you mean 'max_tokens'"):
+        client.stream(MESSAGES, max_token=3)
+    assert server.chat_requests() == [], "nothing was sent"
+
+
+async def test_async_with_client_stream_works_without_await(server, deployment):
+    async with make_async_client(deployment) as client:
+        async with client.stream(MESSAGES, max_tokens=10) as stream:
+            updates = [u async for u in stream]
+        old_style = await client.stream(MESSAGES, max_tokens=10)
+        async with old_style:
+            again = [u async for u in old_style]
+        with pytest.raises(RequestValidationError, match="did you mean 'top_p'"):
+            client.stream(MESSAGES, top_pp=0.5)
+    text = "".join(u.choices[0].delta.content or "" for u in updates if u.choices)
+    assert text == "As of now, about 7,000 languages." and len(again) == len(updates)

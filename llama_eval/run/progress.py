@@ -22,17 +22,20 @@ from .lane import Lane
 
 log = logging.getLogger("llama_eval.runner")
 
-# A lag under this share of a deployment's median latency moves its percentiles by less than the
-# run-to-run noise of any real service; above it, the figures partly describe this machine.
+# Measured = true latency + this process's lag at that moment. The reported percentiles (p50, p90)
+# move by about the lag that one request in ten sees, so the verdict compares the lag's p90 with the
+# deployment's median latency: under LAG_SHARE of it, the shift is below the run-to-run noise of any
+# real service; above it, the figures partly describe this machine. A rare hiccup (a GC pause, the
+# OS scheduling another process) shows in p99, which is recorded but is not a verdict by itself.
 LAG_SHARE = 0.05
-LAG_FLOOR_MS = 2.0  # wake-up jitter of an idle loop on a busy machine; never a verdict by itself
+LAG_FLOOR_MS = 1.0  # timer jitter of an idle loop; never a verdict by itself
 MIN_SAMPLES = 20  # fewer samples (a run of a second or so) cannot support a verdict either way
 
 
 class LagMonitor:
     """Samples event-loop lag every ``interval_s`` while requests are in flight, per deployment."""
 
-    def __init__(self, lanes: dict[str, Lane], interval_s: float = 0.05):
+    def __init__(self, lanes: dict[str, Lane], interval_s: float = 0.02):
         self.lanes = lanes
         self.interval_s = interval_s
         self.samples: dict[str, deque[float]] = {name: deque(maxlen=50_000) for name in lanes}
@@ -49,14 +52,14 @@ class LagMonitor:
                     self.samples[name].append(lag)
 
     def verdict(self, lane: Lane) -> LoopLag:
-        """Saturated when p99 lag exceeds both ``LAG_FLOOR_MS`` and ``LAG_SHARE`` of the median measured latency."""
+        """Saturated when the p90 lag exceeds both ``LAG_FLOOR_MS`` and ``LAG_SHARE`` of the median measured latency."""
         samples = list(self.samples[lane.name])
         if not samples:
             return LoopLag(False, 0.0, 0)
-        p99_ms = round(1000 * percentile(samples, 0.99), 2)
+        p90_ms, p99_ms = (round(1000 * percentile(samples, q), 2) for q in (0.9, 0.99))
         median_ms = 1000 * statistics.median(lane.latencies) if lane.latencies else 0.0
-        saturated = len(samples) >= MIN_SAMPLES and p99_ms > LAG_FLOOR_MS and p99_ms > LAG_SHARE * median_ms
-        return LoopLag(saturated, p99_ms, len(samples))
+        saturated = len(samples) >= MIN_SAMPLES and p90_ms > LAG_FLOOR_MS and p90_ms > LAG_SHARE * median_ms
+        return LoopLag(saturated, p99_ms, len(samples), p90_ms, round(median_ms, 2))
 
 
 def saturation_message(lags: dict[str, LoopLag]) -> str | None:
@@ -64,7 +67,7 @@ def saturation_message(lags: dict[str, LoopLag]) -> str | None:
     hit = {name: lag for name, lag in lags.items() if lag.saturated}
     if not hit:
         return None
-    names = ", ".join(f"{name} (p99 {lag.p99_ms:.1f} ms)" for name, lag in hit.items())
+    names = ", ".join(f"{name} (lag p90 {lag.p90_ms:.1f} ms vs median latency {lag.median_latency_ms:.1f} ms)" for name, lag in hit.items())
     return (
         f"Warning: this process could not keep up while measuring {names}: its own event-loop delay is large enough to move "
         "the reported latency percentiles. Run fewer requests at once (CLI --concurrency, Python RunParams(concurrency=...)), "
