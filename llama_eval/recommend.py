@@ -45,6 +45,7 @@ NO_CAPACITY = NOT_MEASURED
 NO_PRICE = "no price"
 NO_QUALITY = "quality not measured"
 FIXED_KINDS = ("managed", "self-hosted")
+CENT = Decimal("0.01")
 
 
 @dataclass
@@ -98,8 +99,8 @@ class Recommendation:
                     "quality": o.quality_mean,
                     "capacity_rps": o.capacity_rps,
                     "instances": o.instances,
-                    "monthly_usd": o.monthly_usd,
-                    "usd_per_1k_requests": o.per_1k_usd,
+                    "monthly_usd": o.monthly_usd.quantize(CENT) if o.monthly_usd is not None else None,
+                    "usd_per_1k_requests": o.per_1k_usd.quantize(Decimal("0.0001")) if o.per_1k_usd is not None else None,
                     "verdict": "chosen" if o is self.chosen else ("lost: " + "; ".join(o.lost) if o.lost else "eligible"),
                     "detail": "; ".join(o.detail),
                 }
@@ -107,7 +108,7 @@ class Recommendation:
         return pd.DataFrame(rows)
 
     def summary(self) -> str:
-        head = f"peak {self.peak_rps:g} req/s, {self.requests_per_day:,.0f} requests/day, SLO {self.slo}"
+        head = f"peak {float(self.peak_rps):g} req/s, {self.requests_per_day:,.0f} requests/day, SLO {self.slo}"
         if self.chosen is None:
             return f"No option can be recommended ({head}): " + "; ".join(self.undecided_why)
         text = f"Recommended: {self.chosen.label} — ${self.chosen.monthly_usd:,.2f} a month"
