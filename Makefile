@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test test-fast lint demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest tests notebooks/00_quickstart.ipynb --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Everything but the tests marked slow (crash trials, headless Chromium, papermill reports, full fuzz): under a minute.
+test-fast: lint
+	$(BIN)/python -m pytest tests -m "not slow" -q
 
 demo: install
 	$(BIN)/llama-eval demo

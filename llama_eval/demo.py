@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from .config import Deployment, load_deployments
-from .emulator import start_emulator
+from .emulator.process import spawn_emulator
 from .paths import data_dir
 from .pipeline import build_report
 from .prompts import load_prompt_set
@@ -38,7 +38,9 @@ def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scal
                     merged.write(line + "\n")
     prompts = load_prompt_set(prompts_path)
     config = load_deployments(data_dir() / "deployments.emulator.yaml")
-    with start_emulator(time_scale=time_scale, models=[d.model for d in config], prompt_sets=[prompts_path]) as emu:
+    # the emulator in its own process: in this one, its CPU would be counted as the deployments' latency
+    models = ",".join(d.model for d in config)
+    with spawn_emulator("--time-scale", str(time_scale), "--models", models, "--prompts", str(prompts_path)) as emu:
         previous = os.environ.get(KEY_ENV)
         os.environ[KEY_ENV] = emu.key  # the emulator's throwaway key, for this process only
         try:

@@ -58,3 +58,14 @@ def clean_env(monkeypatch):
         if name.startswith(("AZURE_INFERENCE_", "LLAMA_EVAL_MODEL")):
             monkeypatch.delenv(name)
     return monkeypatch
+
+
+# Whole modules that are slow by nature (papermill + headless Chromium, emulator fuzzing); their
+# owners' files stay untouched. Single slow tests carry @pytest.mark.slow where they are defined.
+SLOW_MODULES = ("test_report.py", "test_emulator_fuzz.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES or item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)

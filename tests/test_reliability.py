@@ -42,7 +42,10 @@ def prompts(tmp_path, n: int = 100):
 
 # (name, emulator options, runner params, deployment override, what the rows must show)
 MATRIX = [
-    ("429 storm", {"rpm": 1200, "quota_window_s": 1.0}, {"max_attempts": 30}, {"quota": Quota(rpm=10**6, tpm=10**9)}, "all_ok_with_retries"),
+    pytest.param(  # paced by real one-second windows: slow
+        *("429 storm", {"rpm": 1200, "quota_window_s": 1.0}, {"max_attempts": 30}, {"quota": Quota(rpm=10**6, tpm=10**9)}, "all_ok_with_retries"),
+        marks=pytest.mark.slow,
+    ),
     ("500", {"fault_rate": 0.2, "fault_kinds": ["500"]}, {"max_attempts": 8}, {}, "all_ok_with_retries"),
     ("503 + retry-after", {"fault_rate": 0.2, "fault_kinds": ["503"]}, {"max_attempts": 8}, {}, "all_ok_with_retries"),
     ("reset mid-stream", {"fault_rate": 0.2, "fault_kinds": ["reset"]}, {"max_attempts": 8}, {}, "all_ok_with_retries"),
@@ -53,7 +56,7 @@ MATRIX = [
 ]
 
 
-@pytest.mark.parametrize("name, emulator, params, override, expect", MATRIX, ids=[m[0] for m in MATRIX])
+@pytest.mark.parametrize("name, emulator, params, override, expect", MATRIX, ids=[(m.values if hasattr(m, "values") else m)[0] for m in MATRIX])
 def test_fault_matrix(tmp_path, monkeypatch, name, emulator, params, override, expect):
     items = prompts(tmp_path, 100)
     messages: list[str] = []
@@ -159,6 +162,7 @@ yaml_scalars = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(lines=st.lists(prompt_lines, max_size=4), raw=st.one_of(st.none(), st.binary(max_size=60)))
 def test_prompt_loader_raises_only_its_own_error(tmp_path, lines, raw):
@@ -170,6 +174,7 @@ def test_prompt_loader_raises_only_its_own_error(tmp_path, lines, raw):
         assert str(exc)
 
 
+@pytest.mark.slow
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     deployments=st.lists(
@@ -248,6 +253,7 @@ def _crash_trial(base: Path, emulator, seed: int) -> str | None:
     return f"seed {seed}: key found in {leaked}" if leaked else None
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_20_trials(tmp_path, slow_emulator):
     """20 seeded trials, four at a time (they wait on subprocesses, not on this process)."""
     from concurrent.futures import ThreadPoolExecutor

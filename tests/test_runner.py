@@ -268,6 +268,7 @@ def _wait_for_rows(run_dir: Path, count: int) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_completes_exactly_the_missing_rows(tmp_path, prompt_file):
     with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
         command, env = _cli_run(tmp_path, emu, prompt_file)
@@ -311,6 +312,7 @@ def test_progress_log_lines(tmp_path, prompt_file, monkeypatch, caplog):
     assert any(f"{L33.split('-')[-2].lower()}-azure: 13/13 done" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_scheduling_and_leaves_a_resumable_run(tmp_path, prompt_file):
     with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
         command, env = _cli_run(tmp_path, emu, prompt_file)
@@ -350,4 +352,22 @@ def test_parquet_holds_exactly_the_final_rows_with_exact_costs(tmp_path, prompt_
     exact = sum((Decimal(r["cost_usd"]) for r in final.values() if r["cost_usd"] is not None), Decimal(0))
     assert sum(v for v in table.column("cost_usd").to_pylist() if v is not None) == exact
     frame = load_run(tmp_path / "r")
-    assert list(frame.columns) == list(COLUMNS) and len(frame) == 13
+    assert len(frame) == 13 and [c for c in frame.columns if not c.startswith("param_")] == [c for c in COLUMNS if c != "params"]
+    assert {"param_max_tokens", "param_stream"} <= set(frame.columns) and set(frame["param_max_tokens"]) == {50}
+    assert str(frame["started_at"].dtype).startswith("datetime64") and str(frame["started_at"].dt.tz) == "UTC" and frame["usage_prompt_tokens"].notna().all()
+
+
+def test_load_run_reads_a_run_written_before_typed_rows(tmp_path):
+    """A row as the first runner wrote it (no warmup, dotted columns in its parquet) still loads."""
+    run = tmp_path / "old"
+    run.mkdir()
+    old = {"key": "d|q1|0", "deployment": "d", "model": L33, "api": "azure-ai-inference", "prompt_id": "q1", "repeat": 0, "tags": ["x"],
+           "params": {"max_tokens": 20, "stream": True}, "status": "ok", "http_status": 200, "response_text": "4", "finish_reason": "stop",
+           "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}, "usage_source": "server", "streamed": True, "e2e_s": 0.3,
+           "ttft_s": 0.1, "content_chunks": 2, "attempts": 1, "retry_wait_s": 0.0, "queue_wait_s": 0.0, "started_at": "2026-11-01T10:00:00.000+00:00",
+           "finished_at": "2026-11-01T10:00:00.300+00:00", "cost_usd": "0.00000852", "price_known": True}  # fmt: skip
+    (run / "results.jsonl").write_text(json.dumps(old) + "\n")
+    frame = load_run(run)
+    row = frame.iloc[0]
+    assert (row["usage_total_tokens"], row["param_max_tokens"], row["ttft_s"], row["cost_usd"]) == (12, 20, 0.1, 0.00000852)
+    assert row["started_at"].year == 2026 and row["warmup"] is None
