@@ -47,8 +47,12 @@ def _emulator(args: argparse.Namespace) -> int:
     from .emulator import EmulatorConfig, fixed_profile, serve_forever
 
     deployments = None
+    capacity = {}
     if args.deployments:
         deployments = {d.name: d.model for d in load_deployments(args.deployments)}
+        from .emulator.capacity import managed_capacity  # managed deployments batch, then queue (issue 14)
+
+        capacity = managed_capacity(load_deployments(args.deployments), batch=args.batch_size)
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     profile = fixed_profile(args.ttft, args.tps, args.jitter) if args.ttft is not None or args.tps is not None else None
     if profile is not None and (args.ttft is None or args.tps is None):
@@ -68,6 +72,7 @@ def _emulator(args: argparse.Namespace) -> int:
         seed=args.seed,
         prompt_sets=args.prompts or (),
         profile=profile,
+        capacity=capacity,
     )
 
     def announce(emulator, url: str) -> None:
@@ -79,6 +84,9 @@ def _emulator(args: argparse.Namespace) -> int:
             rpm = round(quota.requests.limit * 60 / quota.requests.window_s) if quota.requests else None
             tpm = round(quota.tokens.limit * 60 / quota.tokens.window_s) if quota.tokens else None
             print(f"  {url}/{name}    ({dep.model.id}; {tpm} tokens/min, {rpm} requests/min)")
+            batch = emulator.capacity.models.get(name)
+            if batch is not None:
+                print(f"    capacity model: batch {batch.batch} x {batch.instances} instance(s); beyond, a queue ({batch.source})")
         first = next(iter(emulator.deployments))
         print("\nTry it (the Azure docs' shortcut):")
         print(f"  export AZURE_INFERENCE_ENDPOINT={url}/{first}")
@@ -472,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--ttft", type=float, help="fixed time to first token, seconds (with --tps: one profile for all)")
     emu.add_argument("--tps", type=float, help="fixed output tokens per second")
     emu.add_argument("--jitter", type=float, default=0.0, help="lognormal sigma for the fixed profile")
+    emu.add_argument("--batch-size", type=int, help="with --deployments: requests each managed instance decodes at once (default: from its model and VM)")
     emu.set_defaults(func=_emulator)
 
     run = sub.add_parser("run", help="run a prompt set through deployments; results in a run directory")
