@@ -208,3 +208,18 @@ def test_poisson_schedule_has_exponential_gaps_and_the_exact_rate():
     critical = 1.63 / math.sqrt(len(gaps))  # KS critical value at the 1% level (asymptotic)
     assert _ks_exponential(gaps, rate) < critical  # the gaps of Poisson arrivals are exponential
     assert _ks_exponential([1 / rate] * len(gaps), rate) > critical  # a fixed-interval schedule is not
+
+
+def test_load_figure_from_a_sweep(kserver, prompts, tmp_path, monkeypatch):
+    from llama_eval.loadfigure import load_figure, sweeps_in
+
+    out = tmp_path / "sweeps" / "k4"
+    sweep([_deployment(kserver.url, monkeypatch)], prompts, out, concurrency=[2, 4, 6], requests_per_level=6, warmup_s=0, slo="ttft_p90<=0.3", **QUIET)
+    assert sweeps_in(tmp_path / "sweeps") == [out] and sweeps_in(out) == [out]
+    fig = load_figure(sweeps_in(tmp_path / "sweeps"))
+    names = [t.name for t in fig.data]
+    assert "k4 p50" in names and "k4 p90" in names
+    capacity = [t for t in fig.data if t.name.startswith("k4 capacity")]
+    assert len(capacity) == 2 and "concurrency 4" in capacity[0].name  # circled in both panels
+    assert list(fig.data[0].x) == [r["throughput_rps"] for r in json.loads((out / "sweep.json").read_text())["levels"]]
+    assert any(a["text"] == "SLO ttft_p90<=0.3" for a in fig.to_dict()["layout"]["annotations"])  # the SLO line, labelled
