@@ -42,8 +42,10 @@ class FifoSlots:
 
 
 class CapacityApp:
-    def __init__(self, k: int, ttft_s: float = 0.05, tokens: int = 10, interval_s: float = 0.01):
+    def __init__(self, k: int, ttft_s: float = 0.05, tokens: int = 10, interval_s: float = 0.01, time_scale: float | None = None):
         self.k, self.ttft_s, self.tokens, self.interval_s = k, ttft_s, tokens, interval_s
+        # announce an emulator-style time scale (x-llama-eval-time-scale) without changing the timing itself
+        self.headers = {"x-llama-eval-time-scale": str(time_scale)} if time_scale is not None else {}
         self.service_s = ttft_s + (tokens - 1) * interval_s  # first token at ttft, the last one (tokens-1) intervals later
         self.in_service = 0
         self.max_in_service = 0
@@ -57,7 +59,8 @@ class CapacityApp:
         return app
 
     async def _info(self, request: web.Request) -> web.Response:
-        return web.json_response({"model_name": "Llama-3.3-70B-Instruct", "model_type": "chat-completions", "model_provider_name": "Meta"})
+        info = {"model_name": "Llama-3.3-70B-Instruct", "model_type": "chat-completions", "model_provider_name": "Meta"}
+        return web.json_response(info, headers=self.headers)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -69,7 +72,7 @@ class CapacityApp:
         try:
             loop = asyncio.get_running_loop()
             start = loop.time()
-            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **self.headers})
             await response.prepare(request)
             base = {"id": "cmpl-k", "object": "chat.completion.chunk", "created": 1718726686, "model": "Llama-3.3-70B-Instruct"}
             for i in range(self.tokens):

@@ -223,3 +223,34 @@ def test_load_figure_from_a_sweep(kserver, prompts, tmp_path, monkeypatch):
     assert len(capacity) == 2 and "concurrency 4" in capacity[0].name  # circled in both panels
     assert list(fig.data[0].x) == [r["throughput_rps"] for r in json.loads((out / "sweep.json").read_text())["levels"]]
     assert any(a["text"] == "SLO ttft_p90<=0.3" for a in fig.to_dict()["layout"]["annotations"])  # the SLO line, labelled
+
+
+def test_an_emulator_time_scale_turns_measurements_into_the_emulated_service_time(prompts, tmp_path, monkeypatch):
+    # a server announcing time scale 0.5 runs twice as fast as the service it stands for: latencies x2, throughput /2
+    with CapacityServer(K, ttft_s=TTFT, tokens=TOKENS, interval_s=INTERVAL, time_scale=0.5) as server:
+        frame = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "scaled", concurrency=[2], requests_per_level=4, warmup_s=0, **QUIET)
+        opened = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "open", rate=[4.0], duration_s=1.0, warmup_s=0, **QUIET)
+    level = frame.to_dict("records")[0]
+    assert level["ttft_p50_s"] == pytest.approx(2 * TTFT, rel=0.1)
+    service = TTFT + (TOKENS - 1) * INTERVAL
+    assert level["throughput_rps"] == pytest.approx(2 / service / 2, rel=0.06)
+    data = json.loads((tmp_path / "scaled" / "sweep.json").read_text())
+    assert data["time_scale"] == 0.5 and "time scale 0.5" in data["units"]
+    # open loop: 4 req/s of service time for 1 s of service time = 4 requests sent in 0.5 s of real time
+    rows = read_rows(tmp_path / "open")
+    assert len(rows) == 4 and opened.to_dict("records")[0]["send_rate_rps"] == pytest.approx(4.0, rel=0.05)
+
+
+def test_the_budget_stops_the_sweep(kserver, prompts, tmp_path, monkeypatch):
+    from llama_eval.run import RunParams
+
+    deployment = _deployment(kserver.url, monkeypatch)
+    deployment = Deployment(**{**deployment.__dict__, "kind": "serverless", "quota": Quota(rpm=100_000, tpm=100_000_000)})
+    served = kserver.state.served
+    # each request reserves its worst case, (prompt + 16 tokens) x $0.00071/1k ~ $0.00002: $0.0001 pays for a few
+    frame = sweep([deployment], prompts, tmp_path / "budget", concurrency=[1, 2], requests_per_level=20, warmup_s=0, budget_usd="0.0001",
+                  params=RunParams(max_tokens=16), **QUIET)  # fmt: skip
+    assert "budget" in frame.attrs["stopped"] and list(frame["concurrency"]) == [1]
+    rows = read_rows(tmp_path / "budget")
+    spent = sum(float(r["cost_usd"]) for r in rows if r["cost_usd"] is not None)
+    assert 0 < kserver.state.served - served < 20 and spent <= 0.0001
