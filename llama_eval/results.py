@@ -191,6 +191,8 @@ def load_run(run_dir: str | Path):
     raw = list(final_rows(read_rows(run_dir)).values())
     frame = pd.DataFrame([flatten_row(r) for r in raw], columns=list(COLUMNS))
     frame["cost_usd"] = pd.to_numeric(frame["cost_usd"], errors="coerce")
+    nullable = {"int64": "Int64", "bool": "boolean", "float64": "Float64"}  # missing values stay missing, types stay exact
+    frame = frame.astype({name: nullable[kind] for name, kind in COLUMNS.items() if kind in nullable})
     for name in ("started_at", "finished_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True, errors="coerce", format="ISO8601")
     params = pd.DataFrame([r.get("params") or {} for r in raw], index=frame.index)
