@@ -47,16 +47,13 @@ def _emulator(args: argparse.Namespace) -> int:
     from .emulator import EmulatorConfig, fixed_profile, serve_forever
 
     deployments = None
-    capacity = {}
     if args.deployments:
         deployments = {d.name: d.model for d in load_deployments(args.deployments)}
-        from .emulator.capacity import managed_capacity  # managed deployments batch, then queue (issue 14)
-
-        capacity = managed_capacity(load_deployments(args.deployments), batch=args.batch_size)
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     profile = fixed_profile(args.ttft, args.tps, args.jitter) if args.ttft is not None or args.tps is not None else None
     if profile is not None and (args.ttft is None or args.tps is None):
         raise SystemExit("llama-eval emulator: give --ttft and --tps together")
+    capacity = _emulator_capacity(args)  # issue 14: managed deployments batch, then queue
     config = EmulatorConfig(
         **({"models": models} if models else {}),
         deployments=deployments,
@@ -386,6 +383,18 @@ def _frame_table(frame, columns: list[str]) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     return _table(columns, [[cell(row[c]) for c in columns] for row in frame.to_dict("records")])
+
+
+def _emulator_capacity(args: argparse.Namespace) -> dict:
+    """The emulator's capacity model for the managed deployments of ``--deployments`` (emulator/capacity.py)."""
+    if not args.deployments:
+        if args.batch_size is not None:
+            raise SystemExit("llama-eval emulator: --batch-size applies to the managed deployments of a --deployments file")
+        return {}
+    from .config import load_deployments
+    from .emulator.capacity import managed_capacity
+
+    return managed_capacity(load_deployments(args.deployments), batch=args.batch_size)
 
 
 def _recommend(args: argparse.Namespace) -> int:

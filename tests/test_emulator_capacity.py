@@ -87,3 +87,23 @@ def test_a_sweep_on_the_emulator_finds_the_batch_size_and_serverless_shows_no_kn
     assert s.attrs["capacity"]["concurrency"] == 6 and s.attrs["capacity"]["lower_bound"]  # no knee without a capacity model
     flat = [r["ttft_p50_s"] for r in s.to_dict("records")]
     assert max(flat) < 0.25
+
+
+def test_emulator_cli_batch_size_gives_managed_deployments_a_knee(prompts, tmp_path, monkeypatch):
+    from llama_eval.emulator.process import spawn_emulator
+
+    monkeypatch.setenv("EMU_KEY", "emu-key")
+    spec = tmp_path / "deployments.yaml"
+    spec.write_text(
+        "deployments:\n"
+        "  - {name: m, model: Llama-3.3-70B-Instruct, kind: managed, endpoint: 'http://127.0.0.1:8000/m', key_env: EMU_KEY}\n"
+    )
+    with spawn_emulator("--deployments", str(spec), "--batch-size", "2", "--ttft", "0.15", "--tps", "50", "--key", "emu-key") as emu:
+        managed = Deployment(name="m", model="Llama-3.3-70B-Instruct", kind="managed", endpoint=f"{emu.url}/m", key_env="EMU_KEY")
+        frame = sweep([managed], prompts, tmp_path / "cli", concurrency=[1, 2, 3], requests_per_level=6, warmup_s=0, slo="ttft_p90<=0.25",
+                      params=RunParams(max_tokens=8), **QUIET)  # fmt: skip
+    assert frame.attrs["capacity"]["concurrency"] == 2
+    with pytest.raises(SystemExit, match="--batch-size applies"):
+        from llama_eval.cli import main
+
+        main(["emulator", "--batch-size", "2"])
