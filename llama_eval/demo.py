@@ -24,7 +24,7 @@ TEXT_SETS = ("quickstart.jsonl", "json_extraction.jsonl", "instructions.jsonl", 
 KEY_ENV = "LLAMA_EVAL_EMULATOR_KEY"
 
 
-def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scale: float = 0.02) -> Path:
+def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scale: float = 0.02, sweeps: bool = True) -> Path:
     output = Path(output)
     run_dir = Path("runs") / output.name
     if run_dir.exists():
@@ -54,4 +54,47 @@ def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scal
             else:
                 os.environ[KEY_ENV] = previous
     score_run(run_dir)
+    if sweeps:
+        sweep_deployments(run_dir, config, prompts)
     return build_report(run_dir, output)
+
+
+# --------------------------------------------------------------------------- a short load sweep (issue 14)
+
+DEMO_SLO = "ttft_p90<=1.0"
+
+
+def sweep_deployments(run_dir: Path, config, prompts, *, levels=(1, 2, 4, 8), requests_per_level: int = 8, batch: int = 4, slo: str = DEMO_SLO) -> list[Path]:
+    """A short closed-loop sweep of each deployment into ``run_dir/sweeps/<name>``, for ``llama-eval recommend``.
+
+    The emulator runs in real time here (time scale 1) with its capacity model: managed deployments
+    decode ``batch`` requests at once and queue the rest (a small batch, so four levels show a knee);
+    serverless ones keep their quota and flat latency. The first half second of each level is warm-up
+    (cold connections, the emulator loading a tokenizer). Every figure it yields is emulated.
+    """
+    import yaml
+
+    from .sweep import sweep
+
+    root = run_dir / "sweeps"
+    root.mkdir(parents=True, exist_ok=True)
+    spec = root / "emulator-deployments.yaml"
+    entries = [{"name": d.name, "model": d.model, "kind": d.kind, "endpoint": f"http://127.0.0.1:8000/{d.name}", "key_env": KEY_ENV} for d in config]
+    spec.write_text(yaml.safe_dump({"deployments": entries}, sort_keys=False))
+    out = []
+    with spawn_emulator("--deployments", str(spec), "--batch-size", str(batch), "--prompts", str(prompts.path)) as emu:
+        previous = os.environ.get(KEY_ENV)
+        os.environ[KEY_ENV] = emu.key
+        try:
+            for d in config:
+                target = Deployment(**{**d.__dict__, "endpoint": f"{emu.url}/{d.name}", "api": "azure-ai-inference", "deployment_name": None,
+                                       "headers": dict(d.headers)})  # fmt: skip
+                sweep([target], prompts, root / d.name, concurrency=list(levels), requests_per_level=requests_per_level, warmup_s=0.5, slo=slo,
+                      params=RunParams(max_tokens=16), progress="none", announce=lambda message: print(message, flush=True))  # fmt: skip
+                out.append(root / d.name)
+        finally:
+            if previous is None:
+                os.environ.pop(KEY_ENV, None)
+            else:
+                os.environ[KEY_ENV] = previous
+    return out

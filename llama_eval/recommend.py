@@ -159,8 +159,10 @@ def _compare_to_best(summary: dict[str, Any]) -> tuple[str | None, dict[str, tup
 
 
 def _sweeps(paths: Sequence[str | Path], slo: Slo) -> dict[str, SweepResult]:
+    from .loadfigure import sweeps_in
+
     found: dict[str, SweepResult] = {}
-    for path in paths:
+    for path in [p for given in paths for p in (sweeps_in(given) or [Path(given)])]:  # a sweep, or a directory of sweeps
         result = read_sweep(path, slo=slo)
         if result.deployment in found:
             raise RunError(f"two sweeps of deployment {result.deployment!r}: {found[result.deployment].path} and {result.path}; pass one")

@@ -135,3 +135,23 @@ def test_cli_recommend(tmp_path, capsys):
     assert "lost: capacity not measured" in out and "l405" in out
     assert main(["recommend", str(run), "--peak-rps", "40", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0"]) == 3
     assert "No option can be recommended" in capsys.readouterr().out
+
+
+def test_demo_sweeps_then_recommend_end_to_end(tmp_path):
+    """The demo's short sweeps on the emulator (capacity model on), then the decision from them."""
+    from llama_eval.config import load_deployments
+    from llama_eval.demo import sweep_deployments
+    from llama_eval.paths import data_dir
+    from llama_eval.prompts import load_prompt_set
+
+    config = [d for d in load_deployments(data_dir() / "deployments.emulator.yaml") if d.name in ("llama31-8b", "llama33-70b")]
+    prompts = load_prompt_set(data_dir() / "prompts" / "quickstart.jsonl")
+    run = _run(tmp_path)  # stands in for the demo's run: l70 / l405 / l8 ...
+    swept = sweep_deployments(tmp_path / "demo", config, prompts, levels=(1, 2), requests_per_level=4)
+    assert [p.name for p in swept] == ["llama31-8b", "llama33-70b"]
+    for path in swept:
+        data = json.loads((path / "sweep.json").read_text())
+        assert data["simulated"] is True and data["levels"] and data["capacity"] is not None
+    # the sweeps belong to other deployment names than this run's: refused with the names
+    with pytest.raises(RunError, match="does not have"):
+        recommend(run, sweeps=[tmp_path / "demo" / "sweeps"], peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
