@@ -158,6 +158,8 @@ class Sweeper:
     # ---------------------------------------------------------------- the whole sweep
     async def run(self) -> tuple[list[SweepLevel], dict[str, Any]]:
         d, p = self.deployment, self.params
+        if (self.run_dir / "manifest.json").exists() or (self.run_dir / "results.jsonl").exists():
+            raise SweepError(f"{self.run_dir} already holds a run or a sweep; a sweep starts in a new directory (choose another -o)")
         plan = make_plan([d], self.prompts, self.run_dir, p.run, resume=False, prices=self.prices, catalog=self.catalog)
         levels: list[SweepLevel] = []
         with RunLock(self.run_dir):

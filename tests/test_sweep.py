@@ -183,7 +183,7 @@ def test_cli_sweep_prints_levels_and_capacity(kserver, prompts, tmp_path, monkey
     printed = capsys.readouterr().out
     assert "capacity at the SLO: concurrency 4" in printed and "sweep.csv" in printed
     assert main(args + ["--deployment", "k4", "--progress", "none"]) == 2  # the directory holds a sweep already
-    assert "already holds a run" in capsys.readouterr().err
+    assert "already holds a run or a sweep; a sweep starts in a new directory" in capsys.readouterr().err
 
 
 def _ks_exponential(gaps: list[float], rate: float) -> float:
