@@ -340,7 +340,18 @@ def _sweep(args: argparse.Namespace) -> int:
         raise SystemExit(f"llama-eval sweep: --budget-usd {args.budget_usd!r} is not a number") from None
     params = RunParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, stream=not args.no_stream,
                        max_attempts=args.max_attempts, timeout_s=args.timeout)  # fmt: skip
-    frame = sweep(
+    try:
+        frame = _sweep_frame(args, sweep, load_deployments, load_prices, params, budget)
+    except KeyboardInterrupt:
+        print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(_frame_table(frame, ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps",
+                               "ttft_p50_s", "ttft_p90_s", "e2e_p90_s", "slo_met"]))  # fmt: skip
+    return _sweep_report(args, frame)
+
+
+def _sweep_frame(args: argparse.Namespace, sweep, load_deployments, load_prices, params, budget):
+    return sweep(
         load_deployments(args.deployments),
         args.prompts,
         args.output,
@@ -358,8 +369,9 @@ def _sweep(args: argparse.Namespace) -> int:
         prices=load_prices(args.prices),
         progress=args.progress,
     )
-    print(_frame_table(frame, ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps",
-                               "ttft_p50_s", "ttft_p90_s", "e2e_p90_s", "slo_met"]))  # fmt: skip
+
+
+def _sweep_report(args: argparse.Namespace, frame) -> int:
     capacity = frame.attrs.get("capacity")
     if capacity:
         load = f"concurrency {capacity['concurrency']}" if capacity.get("concurrency") is not None else f"rate {capacity['rate_rps']:g} rps"

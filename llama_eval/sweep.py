@@ -152,6 +152,7 @@ class Sweeper:
         self.stopped: str | None = None
         self.time_scale = 1.0
         self.simulated = False
+        self.interrupted = False
         self._seq = 0
         self._next_item = 0
 
@@ -162,18 +163,24 @@ class Sweeper:
             raise SweepError(f"{self.run_dir} already holds a run or a sweep; a sweep starts in a new directory (choose another -o)")
         plan = make_plan([d], self.prompts, self.run_dir, p.run, resume=False, prices=self.prices, catalog=self.catalog)
         levels: list[SweepLevel] = []
+        client = WireClient(d, self.sessions, timeout=p.run.timeout_s, catalog=self.catalog)
+        probe = None
+        try:  # the probe first: a wrong URL or key leaves the directory unused
+            probe = await client.probe()
+        finally:
+            if probe is None or not probe.ok:
+                await client.close()
+                await self.sessions.close()
+        if not probe.ok:
+            raise SweepError(f"the probe before any request failed at {redact_url(d.resolve_endpoint())}: {probe.detail}; nothing was sent")
+        self.time_scale = probe.time_scale
         with RunLock(self.run_dir):
             record = manifest(self.run_dir, fingerprint=plan.fingerprint, prompts=self.prompts, prices=self.prices, catalog=self.catalog,
                               params=p.run.to_json(), estimates=plan.estimates_json(), now=now_iso())  # fmt: skip
             record["sweep"] = p.to_json()
             write_manifest(self.run_dir, record)
-            client = WireClient(d, self.sessions, timeout=p.run.timeout_s, catalog=self.catalog)
             writer = ResultsWriter(self.run_dir)
             try:
-                probe = await client.probe()
-                if not probe.ok:
-                    raise SweepError(f"the probe before any request failed at {redact_url(d.resolve_endpoint())}: {probe.detail}; nothing was sent")
-                self.time_scale = probe.time_scale
                 if self.time_scale <= 0:
                     raise SweepError(
                         "the endpoint runs at time scale 0 (no delays at all): a sweep would measure nothing; start the emulator with --time-scale > 0"
@@ -188,7 +195,12 @@ class Sweeper:
                         self.stopped = why
                         self.announce(f"sweep stopped before level {index}: {why}")
                         break
-                    level = await self._level(index, load, lane, requester, writer)
+                    try:
+                        level = await self._level(index, load, lane, requester, writer)
+                    except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
+                        self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not"
+                        self.interrupted = True
+                        break
                     levels.append(level)
                     self.announce(_level_line(level))
                     if self.stopped:
@@ -552,6 +564,8 @@ async def asweep(
     model = chosen.catalog_model(catalog)
     data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale,
                        simulated=_simulated(levels, run_dir), model_id=model.id if model else chosen.model)  # fmt: skip
+    if sweeper.interrupted:
+        raise KeyboardInterrupt(f"sweep interrupted; {run_dir} holds the rows so far and sweep.json for the finished levels")
     frame = levels_frame(levels)
     frame.attrs.update({k: data[k] for k in ("capacity", "capacity_reason", "capacity_estimate", "stopped")} | {"run_dir": str(run_dir)})
     return frame

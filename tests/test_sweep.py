@@ -254,3 +254,29 @@ def test_the_budget_stops_the_sweep(kserver, prompts, tmp_path, monkeypatch):
     rows = read_rows(tmp_path / "budget")
     spent = sum(float(r["cost_usd"]) for r in rows if r["cost_usd"] is not None)
     assert 0 < kserver.state.served - served < 20 and spent <= 0.0001
+
+
+def test_ctrl_c_keeps_the_finished_levels_and_exits_130(kserver, prompts, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "deployments.yaml"
+    config.write_text(f"deployments:\n  - {{name: k4, model: Llama-3.3-70B-Instruct, kind: managed, endpoint: '{kserver.url}', key_env: SWEEP_TEST_KEY}}\n")
+    out2 = tmp_path / "long"
+    command = [sys.executable, "-m", "llama_eval.cli", "sweep", "-d", str(config), "-p", str(prompts), "-o", str(out2), "--concurrency", "2,4",
+               "--duration-s", "60", "--warmup-s", "0", "--progress", "none"]  # fmt: skip
+    proc = subprocess.Popen(command, env={**os.environ, "SWEEP_TEST_KEY": "k"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not ((out2 / "results.jsonl").exists() and (out2 / "results.jsonl").stat().st_size > 0):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    data = json.loads((out2 / "sweep.json").read_text())
+    assert data["levels"] == [] and data["stopped"].startswith("interrupted during level 1")
+    assert len(read_rows(out2)) >= 2  # the rows sent before Ctrl-C are kept
