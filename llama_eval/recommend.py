@@ -174,7 +174,13 @@ def _options(records: list[dict[str, Any]], catalog: Catalog) -> list[Option]:
     options = []
     seen: set[tuple[str | None, str]] = set()
     for r in records:
-        options.append(Option(r["name"], r.get("model"), r.get("kind", "serverless"), r["name"], r["name"], compute=r.get("compute")))
+        option = Option(r["name"], r.get("model"), r.get("kind", "serverless"), r["name"], r["name"], compute=r.get("compute"))
+        if option.kind == "managed" and not option.compute and option.model in catalog:
+            offer = catalog.get(option.model).offer("managed")
+            if offer is not None and offer.recommended_sku:  # as the cost projection does: the smallest VM that fits the weights
+                option.compute = {"sku": offer.recommended_sku, "instances": 1}
+                option.detail.append(f"VM: the catalog's recommended {offer.recommended_sku} (the deployment names no compute)")
+        options.append(option)
         seen.add((r.get("model"), r.get("kind", "serverless")))
     for r in records:  # the same models' other offers, where the catalog has them
         model_id = r.get("model")
@@ -237,8 +243,22 @@ def recommend(
         undecided = _why_none(options, notes)
     elif chosen.quality_undecided:
         undecided = [f"{chosen.label} is the cheapest that passes, but its quality {chosen.quality_note}"]
+    elif best is not None and chosen.quality_from != best:
+        undecided = _low_power(chosen, best, summary_means, quality)
     options.sort(key=lambda o: (o is not chosen, not o.eligible, o.monthly_usd is None, o.monthly_usd or 0))
     return Recommendation(options, chosen, judge, peak, per_day, undecided)
+
+
+def _low_power(chosen: Option, best: str, means: dict[str, float], quality: dict[str, Any]) -> list[str]:
+    """Not detectably worse is not the same as as good: say so when the run had too few prompts to see a gap of its size."""
+    hint = quality.get("sample_size_hint") or {}
+    gap = 100 * (means[best] - means.get(chosen.quality_from or "", means[best]))
+    prompts = quality.get("deployments", {}).get(best, {}).get("prompts")
+    needed = hint.get("prompts_needed")
+    if gap <= 0 or not needed or not prompts or prompts >= needed:
+        return []
+    return [f"{chosen.label} scored {gap:.1f} points below {best}, not detectably with {prompts} prompts; telling a "
+            f"{hint.get('difference_points', 5)}-point difference apart needs about {needed} prompts (the scoring summary's estimate)"]
 
 
 def _why_none(options: list[Option], notes: list[str]) -> list[str]:

@@ -27,7 +27,7 @@ def _comparison(a, b, diff, significant, prompts=200, too_few=False):
     return {"a": a, "b": b, "prompts": prompts, "diff": diff, "significant": significant, "too_few_prompts": too_few, "verdict": f"{a} vs {b}"}
 
 
-def _run(tmp_path, comparisons=None):
+def _run(tmp_path, comparisons=None, prompts_needed=100):
     run = tmp_path / "run"
     run.mkdir()
     (run / "manifest.json").write_text(json.dumps({"run_id": "run", "fingerprint": {"deployments": DEPLOYMENTS}}))
@@ -38,7 +38,7 @@ def _run(tmp_path, comparisons=None):
                 f.write(json.dumps({"key": f"{d['name']}|p{i}|0", "deployment": d["name"], "prompt_id": f"p{i}", "status": "ok", "usage": usage}) + "\n")
     comparisons = comparisons or [_comparison("l405", "l70", 0.02, False), _comparison("l405", "l8", 0.22, True), _comparison("l70", "l8", 0.2, True)]
     summary = {"deployments": {"l405": {"mean": 0.82, "prompts": 200}, "l70": {"mean": 0.80, "prompts": 200}, "l8": {"mean": 0.60, "prompts": 200}},
-               "comparisons": comparisons}  # fmt: skip
+               "comparisons": comparisons, "sample_size_hint": {"difference_points": 5, "prompts_needed": prompts_needed}}  # fmt: skip
     (run / "scores_summary.json").write_text(json.dumps(summary))
     return run
 
@@ -155,3 +155,11 @@ def test_demo_sweeps_then_recommend_end_to_end(tmp_path):
     # the sweeps belong to other deployment names than this run's: refused with the names
     with pytest.raises(RunError, match="does not have"):
         recommend(run, sweeps=[tmp_path / "demo" / "sweeps"], peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
+
+
+def test_not_detectably_worse_with_too_few_prompts_for_its_gap_is_said(tmp_path):
+    run = _run(tmp_path, prompts_needed=500)  # the run has 200 prompts; a 5-point gap needs ~500
+    sweeps = [_sweep(tmp_path, "l70", "serverless", [10, 50], [0.4, 0.8])]
+    result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.chosen.label == "l70" and not result.decided
+    assert "l70 scored 2.0 points below l405, not detectably with 200 prompts" in result.summary() and "about 500 prompts" in result.summary()
