@@ -1,15 +1,14 @@
 """llama-eval: quality, latency and cost of Meta Llama deployments on Azure AI Foundry.
 
-Everything a notebook needs is importable from here. The verbs that pull in heavy dependencies
-(the runner, scoring, cost, reports) are imported on first use, so ``import llama_eval`` stays quick.
+Everything a notebook needs is importable from here. Only the errors are imported with the
+package; every other name is imported on first use (PEP 562), so ``import llama_eval`` and the
+``llama-eval`` command start at once (the SDKs alone take a second to import) and a Ctrl-C during
+start-up is handled like any other.
 """
 
 from importlib import import_module
 from typing import Any
 
-from .catalog import Catalog, CatalogModel, Offer, Quota, load_catalog
-from .client import AsyncLlamaClient, LlamaClient, make_async_client, make_client
-from .config import Compute, Deployment, DeploymentsConfig, LifecycleWarning, load_deployments
 from .errors import (
     AuthenticationError,
     BudgetError,
@@ -19,6 +18,7 @@ from .errors import (
     EndpointConnectionError,
     EndpointError,
     EndpointTimeout,
+    LifecycleWarning,
     LlamaEvalError,
     MalformedResponseError,
     PriceTableError,
@@ -31,25 +31,24 @@ from .errors import (
     ScorerError,
     TornLineWarning,
 )
-from .overview import model_overview, model_overview_frame
-from .prices import PriceBook, load_prices
-from .records import ResultRow, Status
-from .request import ExtraParameters
 
-# name -> module, imported when first asked for (PEP 562)
+__version__ = "0.1.0"
+
+# name -> the module that defines it, imported when the name is first asked for
 _LAZY = {
-    "RunParams": ".run",
-    "RunSummary": ".run",
-    "run_evaluation": ".run",
-    "arun_evaluation": ".run",
-    "load_prompt_set": ".prompts",
-    "PromptSet": ".prompts",
-    "PromptItem": ".prompts",
-    "score_run": ".scoring.run",
-    "build_report": ".pipeline",
-    "load_run": ".results",
-    "read_manifest": ".results",
-    "estimate_run": ".cost",
+    **dict.fromkeys(("Catalog", "CatalogModel", "Offer", "Quota", "load_catalog"), ".catalog"),
+    **dict.fromkeys(("AsyncLlamaClient", "LlamaClient", "make_async_client", "make_client"), ".client"),
+    **dict.fromkeys(("Compute", "Deployment", "DeploymentsConfig", "load_deployments"), ".config"),
+    **dict.fromkeys(("model_overview", "model_overview_frame"), ".overview"),
+    **dict.fromkeys(("PriceBook", "load_prices"), ".prices"),
+    **dict.fromkeys(("ExtraParameters",), ".request"),
+    **dict.fromkeys(("ResultRow", "Status"), ".records"),
+    **dict.fromkeys(("RunParams", "RunSummary", "run_evaluation", "arun_evaluation"), ".run"),
+    **dict.fromkeys(("load_prompt_set", "PromptSet", "PromptItem"), ".prompts"),
+    **dict.fromkeys(("score_run",), ".scoring.run"),
+    **dict.fromkeys(("build_report",), ".pipeline"),
+    **dict.fromkeys(("load_run", "read_manifest"), ".results"),
+    **dict.fromkeys(("estimate_run",), ".cost"),
 }
 
 
@@ -64,7 +63,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(__all__)
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AsyncLlamaClient",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import warnings
 from datetime import date
@@ -96,13 +98,24 @@ def _emulator(args: argparse.Namespace) -> int:
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
+def _exit_interrupted(message: str) -> None:
+    """One line, then exit 130 at once. A KeyboardInterrupt that passed through an embedded interpreter
+    call (some imports do) makes CPython end the process with SIGINT even after it was caught; exiting
+    here keeps the status the documented 130. Cleanup has run by now (finally blocks, the run lock)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # this is the answer to it; a second one must not become a traceback
+    print(message, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
 def _run(args: argparse.Namespace) -> int:
     """``llama-eval run``. Exit status: 0 completed, 3 incomplete (a deployment stopped), 130 interrupted (Ctrl-C)."""
     try:
         return _run_session(args)
     except KeyboardInterrupt:  # Ctrl-C outside the graceful window (planning, start-up): nothing was lost
-        print(f"llama-eval run: interrupted; {args.output} holds whatever finished — continue it with --resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        _exit_interrupted(f"llama-eval run: interrupted; {args.output} holds whatever finished — continue it with --resume")
+        raise  # not reached
 
 
 def _run_session(args: argparse.Namespace) -> int:
@@ -504,7 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--batch-size", type=int, help="with --deployments: requests each managed instance decodes at once (default: from its model and VM)")
     emu.set_defaults(func=_emulator)
 
-    run = sub.add_parser("run", help="run a prompt set through deployments; results in a run directory")
+    run = sub.add_parser(
+        "run",
+        help="run a prompt set through deployments; results in a run directory",
+        epilog="Exit status: 0 completed; 3 incomplete (a deployment was stopped, or a budget skipped requests); 130 interrupted by Ctrl-C "
+        "(the run directory stays resumable: run again with --resume); 2 bad input.",
+    )
     run.add_argument("-d", "--deployments", required=True, help="deployments YAML file")
     run.add_argument("-p", "--prompts", required=True, help="prompt set (JSONL)")
     run.add_argument("-o", "--output", required=True, help="run directory (runs/NAME)")
@@ -589,6 +607,9 @@ def main(argv: list[str] | None = None) -> int:
     except LlamaEvalError as exc:
         print(f"llama-eval: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (run has its own message and keeps its directory resumable)
+        _exit_interrupted(f"llama-eval {args.command}: interrupted")
+        raise  # not reached
 
 
 if __name__ == "__main__":

@@ -315,10 +315,14 @@ class WireClient:
                     await response.read()
                     return ProbeResult(True, f"ok (GET {urlsplit(path).path})", scale if scale is not None else 1.0)
                 error = await _error_from(response)
+            where = f"GET {urlsplit(path).path}: {error}"
             if error.status_code not in (404, 405):
-                return ProbeResult(False, f"GET {urlsplit(path).path}: {error}")
+                return ProbeResult(False, where)
             # no info route here: ask for one token instead (a wrong URL fails this too)
-            reply = await self.send(self.prepare([{"role": "user", "content": "Hi"}], max_tokens=1))
+            try:
+                reply = await self.send(self.prepare([{"role": "user", "content": "Hi"}], max_tokens=1))
+            except EndpointError as exc:
+                return ProbeResult(False, f"{where}; a 1-token completion: {exc}")
             return ProbeResult(True, "ok (1-token completion)", reply.time_scale if reply.time_scale is not None else 1.0)
         except EndpointError as exc:
             return ProbeResult(False, str(exc))

@@ -66,3 +66,8 @@ def test_every_exception_class_is_defined_in_errors_py():
     assert offenders == []
     for name in ("PromptSetError", "ScorerError", "RunError", "BudgetError", "ReportError", "LifecycleWarning", "TornLineWarning"):
         assert getattr(llama_eval, name).__module__ == "llama_eval.errors", name
+
+
+def test_lazy_names_and_all_agree():
+    assert set(llama_eval._LAZY) <= set(llama_eval.__all__)
+    assert llama_eval.__all__ == sorted(llama_eval.__all__)

@@ -325,3 +325,35 @@ def test_columns_are_derived_from_the_record():
     assert [c for c in COLUMNS if c not in usage_columns] == [n for n in names if n != "usage"]
     assert COLUMNS["warmup"] == "bool" and COLUMNS["repeat"] == "int64" and COLUMNS["ttft_s"] == "float64" and COLUMNS["cost_usd"] == "decimal"
     assert {s.value for s in Status} >= {"ok", "length", "content_filter", "budget_skipped"}
+
+
+# ------------------------------------------------------------------------------------ saturation
+
+
+async def test_loop_lag_counts_only_while_requests_are_in_flight_and_judges_against_latency(monkeypatch, prompts):
+    from llama_eval.run.progress import LagMonitor, saturation_message
+
+    busy, idle = _lane(monkeypatch, prompts, FakeClient([])), _lane(monkeypatch, prompts, FakeClient([]))
+    idle.deployment = _deployment(monkeypatch, name="idle")
+    monitor = LagMonitor({busy.name: busy, idle.name: idle}, interval_s=0.005)
+    watcher = asyncio.create_task(monitor.watch())
+    time.sleep(0.05)  # start-up CPU with nothing in flight: not counted
+    await asyncio.sleep(0.02)
+    busy.in_flight = 1
+    for _ in range(12):  # this process hogs its loop while a request waits: 20 ms late each time
+        await asyncio.sleep(0.006)
+        time.sleep(0.02)
+    busy.in_flight = 0
+    watcher.cancel()
+    busy.latencies = [0.05] * 10  # 50 ms median latency: 20 ms of lag moves it by 40%
+    verdict = monitor.verdict(busy)
+    assert verdict.saturated and verdict.p90_ms >= 15 and verdict.samples >= 5
+    assert max(monitor.samples[busy.name]) < 0.04, "the 50 ms start-up block was not counted"
+    assert monitor.verdict(idle).samples == 0 and not monitor.verdict(idle).saturated
+    busy.latencies = [2.0] * 10  # the same lag against 2 s latencies is 1%: no verdict
+    assert not monitor.verdict(busy).saturated
+    busy.latencies = [0.05] * 10
+    message = saturation_message({"busy-deployment": monitor.verdict(busy), "idle": monitor.verdict(idle)})
+    assert "busy-deployment" in message and "idle" not in message
+    assert "--concurrency" in message and "RunParams(concurrency=" in message, "worded for the CLI and for Python"
+    assert saturation_message({"idle": monitor.verdict(idle)}) is None

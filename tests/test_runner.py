@@ -375,3 +375,77 @@ def test_load_run_reads_a_run_written_before_typed_rows(tmp_path):
     row = frame.iloc[0]
     assert (row["usage_total_tokens"], row["param_max_tokens"], row["ttft_s"], row["cost_usd"]) == (12, 20, 0.1, 0.00000852)
     assert row["started_at"].year == 2026 and row["warmup"] is pd.NA
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.4, 1.0, 2.0, 3.5])
+def test_ctrl_c_at_any_moment_is_one_line_exit_130_and_resumable(tmp_path, prompt_file, delay_s):
+    """Ctrl-C during start-up, planning (token counting, estimate) or the first requests: never a traceback.
+
+    (The interpreter's own first ~0.1 s, before any llama-eval code runs, is Python's to handle.)
+    """
+    with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
+        command, env = _cli_run(tmp_path, emu, prompt_file)
+        victim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay_s)
+        victim.send_signal(signal.SIGINT)
+        _, stderr = victim.communicate(timeout=60)
+        if victim.returncode == 0:
+            pytest.skip(f"the run finished within {delay_s} s on this machine; nothing to interrupt")
+        assert victim.returncode == 130, stderr[-2000:]
+        assert "Traceback" not in stderr and "Error" not in stderr, stderr[-2000:]
+        assert sum("nterrupted" in line for line in stderr.splitlines()) == 1, stderr
+        assert not (tmp_path / "r" / "run.lock").exists()
+        manifest = read_manifest(tmp_path / "r")
+        assert manifest is None or manifest["status"] == "interrupted"
+        resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert len(final_rows(read_rows(tmp_path / "r"))) == 52 == len(read_rows(tmp_path / "r"))
+
+
+def test_wrong_url_is_stopped_by_the_probe_with_no_rows_and_no_cost(tmp_path, prompt_file, monkeypatch):
+    messages: list[str] = []
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        good = deployments(emu, monkeypatch, L33)
+        wrong = Deployment(name="typo", model=L33, kind="serverless", endpoint=emu.url + "/Llama-3.3-70B-Instruct-typo", key_env="EMU_KEY")
+        summary = run_evaluation(
+            good + [wrong], load_prompt_set(prompt_file), tmp_path / "r", RunParams(max_tokens=10), progress="none", announce=messages.append
+        )
+        stats = emu.stats
+    rows = read_rows(tmp_path / "r")
+    assert not any(r["deployment"] == "typo" for r in rows), "a wrong URL leaves no answer-like rows"
+    assert sum(r["deployment"] == good[0].name for r in rows) == 13 and stats.get("status_404", 0) <= 2
+    stopped = [m for m in messages if "stopped" in m]
+    assert len(stopped) == 1 and "probe" in stopped[0] and "404" in stopped[0]
+    manifest = read_manifest(tmp_path / "r")
+    assert manifest["deployments"]["typo"]["probe"].startswith("GET /Llama-3.3-70B-Instruct-typo/info: HTTP 404")
+    assert manifest["deployments"][good[0].name]["probe"] == "ok"
+    assert summary.status == "incomplete" and summary.stopped == {"typo": manifest["summary"]["stopped_deployments"]["typo"]}
+
+
+def test_manifest_records_time_scale_loop_lag_and_warmup_rows(tmp_path, prompt_file, monkeypatch):
+    messages: list[str] = []
+    with start_emulator(time_scale=0.05, models=[L33]) as emu:
+        deps = deployments(emu, monkeypatch, L33)
+        run_evaluation(
+            deps, load_prompt_set(prompt_file), tmp_path / "r", RunParams(max_tokens=10, warmup=2, concurrency=2), progress="none", announce=messages.append
+        )
+    rows = sorted(read_rows(tmp_path / "r"), key=lambda r: r["started_at"])
+    assert all(isinstance(r["warmup"], bool) for r in rows) and sum(r["warmup"] for r in rows) == 2
+    entry = read_manifest(tmp_path / "r")["deployments"][deps[0].name]
+    assert entry["probe"] == "ok" and isinstance(entry["time_scale"], float) and entry["warmup_requests"] == 2
+    assert set(entry["loop_lag"]) >= {"saturated", "p99_ms"} and isinstance(entry["loop_lag"]["saturated"], bool)
+    assert not any("could not keep up" in m for m in messages), f"13 requests at concurrency 2 cannot saturate a loop: {entry['loop_lag']}"
+
+
+def test_ten_request_cli_run_prints_no_saturation_warning(tmp_path):
+    prompts = tmp_path / "ten.jsonl"
+    prompts.write_text("\n".join(json.dumps({"id": str(i), "prompt": f"What is {i} times 3?"}) for i in range(10)) + "\n")
+    with spawn_emulator("--models", L33) as emu:  # real time: the latencies a real service has
+        command, env = _cli_run(tmp_path, emu, prompts)
+        command[command.index("--repeats") + 1] = "1"
+        command[command.index("--concurrency") + 1] = "8"
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "keep up" not in done.stderr and "saturat" not in done.stderr.lower(), done.stderr
+    assert read_manifest(tmp_path / "r")["deployments"]["l33"]["loop_lag"]["saturated"] is False

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import statistics
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,23 +36,46 @@ P90_SAMPLES = 10  # with fewer samples the p90 is one sample; the median is used
 
 
 class LagMonitor:
-    """Samples event-loop lag every ``interval_s`` while requests are in flight, per deployment."""
+    """Samples event-loop lag every ``interval_s`` while requests are in flight, per deployment.
+
+    A helper thread stamps the time and hands the loop a callback through its self-pipe, which wakes
+    the loop exactly as bytes arriving on a socket do; the callback's delay is how late a chunk that
+    arrived then would have been stamped. (Timing ``asyncio.sleep`` instead would add the kernel's
+    timer granularity, 4 ms steps on some machines, to every sample.) A callback waits for this
+    process only, so the OS giving the CPU to other processes shows up here too, as it should.
+    """
 
     def __init__(self, lanes: dict[str, Lane], interval_s: float = 0.02):
         self.lanes = lanes
         self.interval_s = interval_s
-        self.samples: dict[str, deque[float]] = {name: deque(maxlen=50_000) for name in lanes}
+        self.samples: dict[str, deque[float]] = {lane.name: deque(maxlen=50_000) for lane in lanes.values()}
 
     async def watch(self) -> None:
+        """Run until cancelled (the sampling thread stops with it)."""
         loop = asyncio.get_running_loop()
-        while True:
-            busy = [name for name, lane in self.lanes.items() if lane.in_flight > 0]
-            start = loop.time()
-            await asyncio.sleep(self.interval_s)
-            lag = loop.time() - start - self.interval_s
-            for name in busy:
-                if self.lanes[name].in_flight > 0:
-                    self.samples[name].append(lag)
+        stop = threading.Event()
+
+        def landed(stamp: float, busy: list[Lane]) -> None:
+            lag = time.perf_counter() - stamp
+            for lane in busy:
+                if lane.in_flight > 0:
+                    self.samples[lane.name].append(lag)
+
+        def sampler() -> None:
+            while not stop.wait(self.interval_s):
+                busy = [lane for lane in self.lanes.values() if lane.in_flight > 0]
+                if busy:
+                    try:
+                        loop.call_soon_threadsafe(landed, time.perf_counter(), busy)
+                    except RuntimeError:  # the loop closed under us
+                        return
+
+        thread = threading.Thread(target=sampler, name="llama-eval-loop-lag", daemon=True)
+        thread.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stop.set()
 
     def verdict(self, lane: Lane) -> LoopLag:
         """Saturated when the p90 lag exceeds both ``LAG_FLOOR_MS`` and ``LAG_SHARE`` of the median measured latency."""

@@ -68,19 +68,22 @@ class Scheduler:
                 progress = Progress(lanes, self.progress_mode)
                 watcher = asyncio.create_task(lag.watch())
                 await self._drive(lanes, writer, progress)
+            except asyncio.CancelledError:  # Ctrl-C before our handler was in place (asyncio.run cancels the run)
+                self.stop.set()
+                raise
             finally:
                 if watcher is not None:
                     watcher.cancel()
                 if progress is not None:
                     progress.close()
-                if signals:
-                    asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
                 for lane in lanes.values():
                     lane.loop_lag = lag.verdict(lane) if lag is not None else None
                     await lane.client.close()
                 await self.sessions.close()
                 writer.close()
                 self._finish(record, lanes, started)
+                if signals:
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
         return self.summary
 
     def _finish(self, record: dict, lanes: dict[str, Lane], started: float) -> None:
