@@ -58,6 +58,7 @@ from .run.rundir import RunLock, manifest, redact_url, write_manifest
 from .tokens import counter_for
 from .wire import SessionPool, WireClient
 
+EARLY_S = 0.0015  # open loop: how long before a send the sender wakes, to send on time despite timer granularity
 SWEEP_RUN_PARAMS = RunParams(max_attempts=1, warmup=0, probe=False, concurrency=1)
 
 
@@ -351,8 +352,10 @@ class Sweeper:
         perf = time.perf_counter
         for scheduled in schedule:
             delay = scheduled - perf()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > EARLY_S:  # the loop's timers wake up to ~1 ms late (epoll's millisecond timeout): wake early,
+                await asyncio.sleep(delay - EARLY_S)
+            while perf() < scheduled:  # then yield to the other callbacks until the instant itself
+                await asyncio.sleep(0)
             if state.stop or self.stopped:
                 break
             item, seq = self._next()
