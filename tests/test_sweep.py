@@ -229,16 +229,17 @@ def test_an_emulator_time_scale_turns_measurements_into_the_emulated_service_tim
     # a server announcing time scale 0.5 runs twice as fast as the service it stands for: latencies x2, throughput /2
     with CapacityServer(K, ttft_s=TTFT, tokens=TOKENS, interval_s=INTERVAL, time_scale=0.5) as server:
         frame = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "scaled", concurrency=[2], requests_per_level=4, warmup_s=0, **QUIET)
-        opened = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "open", rate=[4.0], duration_s=1.0, warmup_s=0, **QUIET)
+        opened = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "open", rate=[4.0], duration_s=2.0, warmup_s=0, **QUIET)
     level = frame.to_dict("records")[0]
     assert level["ttft_p50_s"] == pytest.approx(2 * TTFT, rel=0.1)
     service = TTFT + (TOKENS - 1) * INTERVAL
     assert level["throughput_rps"] == pytest.approx(2 / service / 2, rel=0.06)
     data = json.loads((tmp_path / "scaled" / "sweep.json").read_text())
     assert data["time_scale"] == 0.5 and "time scale 0.5" in data["units"]
-    # open loop: 4 req/s of service time for 1 s of service time = 4 requests sent in 0.5 s of real time
+    # open loop: 4 req/s of service time for 2 s of service time = 8 requests sent in 1 s of real time
     rows = read_rows(tmp_path / "open")
-    assert len(rows) == 4 and opened.to_dict("records")[0]["send_rate_rps"] == pytest.approx(4.0, rel=0.05)
+    assert len(rows) == 8
+    assert 3.0 < opened.to_dict("records")[0]["send_rate_rps"] <= 4.0  # not 8 or 2: the schedule ran in the server's time (a stall can only lower it)
 
 
 def test_the_budget_stops_the_sweep(kserver, prompts, tmp_path, monkeypatch):
