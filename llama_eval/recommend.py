@@ -31,10 +31,10 @@ from typing import Any
 from .capacity import Slo, SweepResult, read_sweep
 from .catalog import RETIRED, Catalog, load_catalog
 from .cost import HOURS_PER_MONTH, TrafficProfile, serverless_cost_per_request
-from .errors import PriceTableError, RunError
+from .errors import RunError
 from .prices import PriceBook, load_prices
 from .results import read_manifest
-from .unitcost import NOT_MEASURED, MeasuredCapacity, fixed_capacity_cost
+from .unitcost import NOT_MEASURED, MeasuredCapacity, fixed_capacity_cost, hourly_price
 
 # Why an option lost, in one place (the CLI, the notebook and tests use these words).
 WORSE_QUALITY = "worse quality"
@@ -322,7 +322,7 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
             held = f"the sweep held it up to {capacity.throughput_rps:g} req/s < {peak:g}"
             o.lost.append(f"{MISSES_SLO} at peak: {held} (serverless is quota-bound; ask for more quota)")
         return
-    hourly = _hourly(o.compute, prices)
+    hourly = hourly_price(o.compute, prices)
     if hourly is None:
         o.lost.append(f"{NO_PRICE} (no VM SKU or usd_per_hour for its compute)")
         return
@@ -333,20 +333,6 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
         o.per_1k_usd = cost.per_request_at_traffic_usd * 1000 if cost.per_request_at_traffic_usd is not None else None
     if cost.note:
         o.detail.append(cost.note)
-
-
-def _hourly(compute: dict[str, Any] | None, prices: PriceBook) -> Decimal | None:
-    """One instance's price an hour: ``usd_per_hour`` × GPUs (self-hosted), else the VM SKU's list price."""
-    if not compute:
-        return None
-    if compute.get("usd_per_hour") is not None:
-        return Decimal(str(compute["usd_per_hour"])) * int(compute.get("count") or 1)
-    if compute.get("sku"):
-        try:
-            return prices.compute_price(compute["sku"], compute.get("region") or "eastus").usd_per_hour
-        except PriceTableError:  # an unknown SKU is "no price", said in the table
-            return None
-    return None
 
 
 __all__ = ["COSTS_MORE", "MISSES_SLO", "NO_CAPACITY", "NO_PRICE", "RETIRED_WHY", "WORSE_QUALITY", "Option", "Recommendation", "recommend"]

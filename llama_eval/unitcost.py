@@ -18,12 +18,16 @@ takes plain Decimals (an hourly price, a throughput) so either side can change w
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
 from typing import Any
 
 from .capacity import SweepResult
 from .cost import HOURS_PER_MONTH, THOUSAND
+from .errors import PriceTableError
+from .prices import PriceBook
 
 NOT_MEASURED = "capacity not measured"
 SECONDS_PER_HOUR = Decimal(3600)
@@ -145,6 +149,101 @@ def fixed_capacity_cost(
                              per_request_at_traffic_usd=per_request, note="; ".join(notes))  # fmt: skip
 
 
+def hourly_price(compute: Mapping[str, Any] | Any | None, prices: PriceBook) -> Decimal | None:
+    """One instance's price an hour: ``usd_per_hour`` × GPUs (self-hosted), else the VM SKU's list price; None when unknown."""
+    if not compute:
+        return None
+    get = compute.get if isinstance(compute, Mapping) else (lambda key, _c=compute: getattr(_c, key, None))
+    if get("usd_per_hour") is not None:
+        return _dec(get("usd_per_hour")) * int(get("count") or 1)
+    if get("sku"):
+        try:
+            return prices.compute_price(get("sku"), get("region") or "eastus").usd_per_hour
+        except PriceTableError:  # an unknown SKU is "no price", said where it is shown
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class DeploymentCost:
+    """What 1,000 requests cost on one deployment of a run, and on what basis."""
+
+    deployment: str
+    model: str | None
+    kind: str
+    usd_per_1k_requests: Decimal | None
+    basis: str
+    capacity_rps: Decimal | None = None
+    instances: int | None = None
+    monthly_usd: Decimal | None = None
+    note: str = ""
+
+
+def deployment_costs(run_dir: str | Path, sweeps: Iterable[str | Path] = (), *, slo: str | None = None, peak_rps: float | None = None,
+                     requests_per_day: float | None = None, prices: PriceBook | None = None, catalog: Any = None) -> list[DeploymentCost]:  # fmt: skip
+    """Cost per 1,000 requests of every deployment of a run, every kind side by side.
+
+    Serverless: the run's mean tokens in and out × the token price. Managed compute / self-hosted:
+    $/hour ÷ the throughput its sweep sustained at the SLO (``sweeps``: sweep directories, or a
+    directory of them), and, with ``peak_rps``, the instances and the month; without a sweep,
+    ``NOT_MEASURED``. For the cost notebook: ``pd.DataFrame(map(asdict, deployment_costs(...)))``.
+    """
+    from .capacity import read_sweep
+    from .catalog import load_catalog
+    from .cost import TrafficProfile, serverless_cost_per_request
+    from .loadfigure import sweeps_in
+    from .prices import load_prices
+    from .results import read_manifest
+
+    catalog = catalog or load_catalog()
+    prices = prices or load_prices(catalog=catalog)
+    swept = {}
+    for given in sweeps:
+        for path in sweeps_in(given) or [Path(given)]:
+            result = read_sweep(path, slo=slo)
+            swept[result.deployment] = result
+    records = (read_manifest(run_dir) or {}).get("fingerprint", {}).get("deployments") or []
+    out = []
+    for r in records:
+        name, model, kind = r["name"], r.get("model"), r.get("kind", "serverless")
+        if kind == "serverless":
+            price = prices.token_price(model, "serverless") if model else None
+            if price is None or not price.known:
+                out.append(DeploymentCost(name, model, kind, None, "no price", note=price.note if price else "no price row"))
+                continue
+            try:
+                profile = TrafficProfile.from_run(run_dir, requests_per_day or 1, deployment=name)
+            except ValueError as exc:
+                out.append(DeploymentCost(name, model, kind, None, "no answered requests to take token means from", note=str(exc)))
+                continue
+            per_request = serverless_cost_per_request(price, profile)
+            monthly = per_request * _dec(requests_per_day) * HOURS_PER_MONTH / 24 if requests_per_day else None
+            basis = f"tokens: {profile.input_tokens:.0f} in, {profile.output_tokens:.0f} out a request x ${price.input_per_1k}/${price.output_per_1k} per 1k"
+            out.append(DeploymentCost(name, model, kind, per_request * THOUSAND, basis, monthly_usd=monthly))
+            continue
+        compute = r.get("compute") or {}
+        note = ""
+        if not compute and model in catalog and (offer := catalog.get(model).offer("managed")) is not None and offer.recommended_sku:
+            compute, note = {"sku": offer.recommended_sku, "instances": 1}, f"VM: the catalog's recommended {offer.recommended_sku}"
+        hourly = hourly_price(compute, prices)
+        if hourly is None:
+            out.append(DeploymentCost(name, model, kind, None, "no price", note="no VM SKU or usd_per_hour for its compute"))
+            continue
+        sweep = swept.get(name)
+        capacity = MeasuredCapacity.from_sweep(sweep, int(compute.get("instances") or 1)) if sweep else None
+        cost = fixed_capacity_cost(name, kind, hourly, capacity, peak_rps=peak_rps, requests_per_day=requests_per_day,
+                                   hours_per_day=compute.get("hours_per_day") or 24)  # fmt: skip
+        notes = "; ".join(n for n in (note, cost.note) if n)
+        if capacity is None:
+            why = sweep.capacity.reason if sweep else "no sweep of it"
+            out.append(DeploymentCost(name, model, kind, None, NOT_MEASURED, note="; ".join(n for n in (note, why) if n)))
+            continue
+        basis = f"${hourly}/h per instance / {capacity.per_instance_rps:.4g} req/s at {capacity.slo}"
+        out.append(DeploymentCost(name, model, kind, cost.per_1k_requests_at_capacity_usd, basis, capacity.per_instance_rps, cost.instances,
+                                  cost.monthly_usd, notes))  # fmt: skip
+    return out
+
+
 def capacity_cost_frame(options: list[FixedCapacityCost]):
     """A table for a notebook: one row per option, money as Decimal, ``note`` saying what is missing."""
     import pandas as pd
@@ -183,7 +282,10 @@ __all__ = [
     "NOT_MEASURED",
     "FixedCapacityCost",
     "MeasuredCapacity",
+    "DeploymentCost",
     "capacity_cost_frame",
+    "deployment_costs",
+    "hourly_price",
     "cost_per_request_at_capacity",
     "describe",
     "fixed_capacity_cost",

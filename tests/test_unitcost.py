@@ -76,3 +76,21 @@ def test_capacity_from_a_sweep_directory(tmp_path):
     capacity = MeasuredCapacity.from_sweep(sweep, instances=1)
     assert capacity.throughput_rps == Decimal("7.5") and capacity.slo == "ttft_p90<=1,error_rate<=0.01"
     assert MeasuredCapacity.from_sweep(read_sweep(tmp_path, slo="ttft_p90<=0.1")) is None  # the first level misses it
+
+
+def test_cost_per_1k_requests_for_every_deployment_kind_of_a_run(tmp_path):
+    from test_recommend import _run, _sweep
+
+    from llama_eval.unitcost import deployment_costs
+
+    run = _run(tmp_path)
+    (tmp_path / "sweeps").mkdir()
+    _sweep(tmp_path / "sweeps", "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])
+    costs = {c.deployment: c for c in deployment_costs(run, [tmp_path / "sweeps"], peak_rps=40, requests_per_day=500_000)}
+    # serverless, by hand: (1,000 + 400 tokens) x $0.00071 per 1k = $0.000994 a request = $0.994 per 1,000
+    assert costs["l70"].kind == "serverless" and costs["l70"].usd_per_1k_requests == Decimal("0.99400")
+    # managed with a sweep, by hand: $32.77 / (3,600 x 4 req/s) x 1,000 = $2.2756944 per 1,000 at capacity; 10 instances at 40 req/s
+    assert costs["l405"].usd_per_1k_requests == pytest.approx(Decimal("2.2756944"), abs=Decimal("1e-7"))
+    assert costs["l405"].instances == 10 and costs["l405"].monthly_usd == Decimal("239221.00")
+    # managed without a sweep: said, not NaN
+    assert costs["l8"].usd_per_1k_requests is None and costs["l8"].basis == NOT_MEASURED and "no sweep" in costs["l8"].note
