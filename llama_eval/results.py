@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -82,29 +82,45 @@ def final_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 class ResultsWriter:
-    """Appends rows to results.jsonl: written and flushed at once, fsync'd at most every ``sync_s``."""
+    """Appends rows to results.jsonl: written and flushed at once, fsync'd at most every ``sync_s``.
+
+    The fsync runs on a background thread: it can take tens of milliseconds on a busy disk, and
+    on the event loop that time would be added to every stream being measured.
+    """
 
     def __init__(self, run_dir: str | Path, sync_s: float = 0.25):
         self.path = Path(run_dir) / RESULTS
         self._file = self.path.open("ab", buffering=0)
         self._sync_s = sync_s
-        self._last_sync = time.monotonic()
         self.rows_written = 0
+        self._synced = 0
+        self._stop = threading.Event()
+        self._syncer = threading.Thread(target=self._sync_loop, name="llama-eval-fsync", daemon=True)
+        self._syncer.start()
 
     def write(self, row: ResultRow | dict[str, Any]) -> None:
         if isinstance(row, ResultRow):
             row = row.to_json()
         self._file.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
         self.rows_written += 1
-        if time.monotonic() - self._last_sync >= self._sync_s:
-            self.sync()
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self._sync_s):
+            if self.rows_written != self._synced:
+                self.sync()
 
     def sync(self) -> None:
-        os.fsync(self._file.fileno())
-        self._last_sync = time.monotonic()
+        written = self.rows_written
+        try:
+            os.fsync(self._file.fileno())
+        except (OSError, ValueError):  # closed under us: close() syncs itself
+            return
+        self._synced = written
 
     def close(self) -> None:
         if not self._file.closed:
+            self._stop.set()
+            self._syncer.join()
             self.sync()
             self._file.close()
 

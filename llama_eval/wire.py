@@ -7,7 +7,7 @@ that the deployment never had. This client does as little as it can per request 
 
 * one aiohttp connection pool per endpoint origin (``SessionPool``), shared by a run's deployments;
 * the request body serialised once (``WireRequest``) and re-sent as bytes on every retry;
-* a small SSE reader (``SSEParser``) that accepts what real servers send: LF, CRLF or CR line
+* a small SSE reader (``sse.SSEParser``) that accepts what real servers send: LF, CRLF or CR line
   ends, ``:`` comment lines, events split across reads and several events per read, ``[DONE]``;
 * a ``perf_counter`` stamp taken when each read returns, so a content event is timed when it came
   off the socket, not when some later layer got round to it.
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,71 +36,11 @@ from .config import Deployment
 from .errors import ConfigError, EndpointConnectionError, EndpointError, MalformedResponseError
 from .records import ProbeResult, Reply, Usage, normalise_finish
 from .request import ChatRequest, build_request
+from .sse import SSEParser
 from .transports import PASS_THROUGH, USER_AGENT, endpoint_error, openai_base_url, to_endpoint_error
 
 AZURE_API_VERSION = "2024-05-01-preview"  # what azure-ai-inference 1.0.0b9 sends
 TIME_SCALE_HEADER = "x-llama-eval-time-scale"
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-# --------------------------------------------------------------------------- server-sent events
-
-
-class SSEParser:
-    """Incremental server-sent-events parser: ``feed`` bytes as they arrive, get complete events.
-
-    Follows the WHATWG rules that matter here: a line ends at CRLF, LF or CR; a blank line ends an
-    event; ``:`` starts a comment; ``data`` lines of one event are joined with newlines; one space
-    after the colon is dropped; unknown fields are ignored. Returns ``(event, data)`` pairs.
-    """
-
-    __slots__ = ("_buffer", "_data", "_event")
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._data: list[bytes] = []
-        self._event = b""
-
-    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if buffer.endswith(b"\r"):  # maybe half of a CRLF: wait for the next byte before ending the line
-            self._buffer = buffer
-            return []
-        lines = _LINE_END.split(buffer)
-        self._buffer = lines.pop()  # the part after the last line end (usually b"")
-        return self._lines(lines)
-
-    def close(self) -> list[tuple[str, str]]:
-        """End of stream: finish the lines held back; an unfinished event is dropped, except a bare ``[DONE]``."""
-        rest, self._buffer = self._buffer, b""
-        lines = _LINE_END.split(rest) if rest else [b""]
-        tail = lines.pop()  # the part after the last line end
-        events = self._lines(lines)
-        if tail:
-            self._lines([tail])
-        if self._data == [b"[DONE]"]:
-            events.append(("message", "[DONE]"))
-        self._data, self._event = [], b""
-        return events
-
-    def _lines(self, lines: list[bytes]) -> list[tuple[str, str]]:
-        events: list[tuple[str, str]] = []
-        for line in lines:
-            if not line:
-                if self._data:
-                    events.append((self._event.decode() or "message", b"\n".join(self._data).decode()))
-                self._data, self._event = [], b""
-                continue
-            if line[0] == 0x3A:  # ":" comment (keep-alive)
-                continue
-            name, _, value = line.partition(b":")
-            if value[:1] == b" ":
-                value = value[1:]
-            if name == b"data":
-                self._data.append(value)
-            elif name == b"event":
-                self._event = value
-        return events
 
 
 # --------------------------------------------------------------------------- connection pools

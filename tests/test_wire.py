@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from llama_eval import Deployment
 from llama_eval.emulator import start_emulator
 from llama_eval.transports import openai_base_url
-from llama_eval.wire import SessionPool, SSEParser, WireClient
+from llama_eval.sse import SSEParser
+from llama_eval.wire import SessionPool, WireClient
 
 L33 = "Llama-3.3-70B-Instruct"
 

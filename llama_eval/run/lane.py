@@ -7,15 +7,23 @@ imports another to reach it.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ..catalog import Catalog
 from ..config import Deployment
-from ..cost import RequestPrice
+from ..cost import DEFAULT_MAX_TOKENS, RequestPrice, max_tokens_for, price_for
 from ..pacing import QuotaPool
-from ..prompts import PromptItem
+from ..prices import PriceBook
+from ..prompts import PromptItem, PromptSet
 from ..records import LoopLag, ProbeResult, Reply
-from ..tokens import TokenCounter
+from ..results import row_key
+from ..tokens import TokenCounter, counter_for
+
+if TYPE_CHECKING:
+    from .params import RunParams
+    from .plan import Plan
 
 
 class RunClient(Protocol):
@@ -55,3 +63,34 @@ class Lane:
     @property
     def name(self) -> str:
         return self.deployment.name
+
+
+def build_lanes(
+    deployments: Sequence[Deployment],
+    prompts: PromptSet,
+    params: RunParams,
+    plan: Plan,
+    make_client: Callable[[Deployment], RunClient],
+    *,
+    prices: PriceBook,
+    catalog: Catalog,
+) -> dict[str, Lane]:
+    """A lane per deployment: its queue (what the plan says is left), its quota pool (shared by name), its price."""
+    pools: dict[str, QuotaPool] = {}
+    largest = max(  # the largest single reservation: a tokens bucket must hold at least one request
+        (counts[item.id] + max_tokens_for(item, params.max_tokens) * params.choices for counts in plan.prompt_tokens.values() for item in prompts),
+        default=DEFAULT_MAX_TOKENS,
+    )
+    lanes: dict[str, Lane] = {}
+    for d in deployments:
+        pool_name = d.quota_pool or d.name
+        if pool_name not in pools:
+            q = d.effective_quota(catalog)
+            pools[pool_name] = QuotaPool(pool_name, q.rpm if q else None, q.tpm if q else None, q.concurrency if q else None, largest)
+        queue = deque((item, repeat) for repeat in range(params.repeats) for item in prompts if row_key(d.name, item.id, repeat) not in plan.done)
+        client = make_client(d)
+        counter = counter_for(client.model.family if client.model else None)
+        lanes[d.name] = Lane(
+            d, client, pools[pool_name], price_for(prices, d.model, d.kind), queue, plan.prompt_tokens[counter.kind], counter, total=len(queue)
+        )
+    return lanes

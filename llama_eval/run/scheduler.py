@@ -12,26 +12,22 @@ import asyncio
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..catalog import Catalog
 from ..config import Deployment
-from ..cost import DEFAULT_MAX_TOKENS, max_tokens_for, price_for
-from ..pacing import QuotaPool
 from ..prices import PriceBook
 from ..prompts import PromptSet
 from ..results import ResultsWriter, write_parquet
-from ..tokens import counter_for
 from ..wire import SessionPool, WireClient
 from .attempt import Requester, now_iso
-from .lane import Lane, RunClient
+from .lane import Lane, RunClient, build_lanes
 from .params import RunParams, RunSummary
 from .plan import Plan, request_params
 from .policy import Budget
 from .progress import LagMonitor, Progress, saturation_message
-from .rundir import RunLock, manifest, redact_url, row_key, write_manifest
+from .rundir import RunLock, manifest, redact_url, write_manifest
 from .sdk import SdkClient
 
 
@@ -135,32 +131,8 @@ class Scheduler:
         return WireClient(d, self.sessions, timeout=self.params.timeout_s, catalog=self.catalog)
 
     def _lanes(self) -> dict[str, Lane]:
-        pools: dict[str, QuotaPool] = {}
-        lanes: dict[str, Lane] = {}
-        largest = max(  # the largest single reservation: a tokens bucket must hold at least one request
-            (
-                counts[item.id] + max_tokens_for(item, self.params.max_tokens) * self.params.choices
-                for counts in self.plan.prompt_tokens.values()
-                for item in self.prompts
-            ),
-            default=DEFAULT_MAX_TOKENS,
-        )
-        for d in self.deployments:
-            pool_name = d.quota_pool or d.name
-            if pool_name not in pools:
-                q = d.effective_quota(self.catalog)
-                pools[pool_name] = QuotaPool(pool_name, q.rpm if q else None, q.tpm if q else None, q.concurrency if q else None, largest)
-            queue: deque = deque()
-            for repeat in range(self.params.repeats):
-                for item in self.prompts:
-                    if row_key(d.name, item.id, repeat) in self.plan.done:
-                        self.summary.skipped_done += 1
-                    else:
-                        queue.append((item, repeat))
-            client = self._client(d)
-            counter = counter_for(client.model.family if client.model else None)
-            price = price_for(self.prices, d.model, d.kind)
-            lanes[d.name] = Lane(d, client, pools[pool_name], price, queue, self.plan.prompt_tokens[counter.kind], counter, total=len(queue))
+        lanes = build_lanes(self.deployments, self.prompts, self.params, self.plan, self._client, prices=self.prices, catalog=self.catalog)
+        self.summary.skipped_done = sum(self.params.repeats * len(self.prompts) - lane.total for lane in lanes.values())
         return lanes
 
     async def _probe(self, lanes: dict[str, Lane]) -> None:
