@@ -223,6 +223,8 @@ def recommend(
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
     records = manifest.get("fingerprint", {}).get("deployments") or []
+    if not records:
+        raise RunError(f"{run_dir}/manifest.json lists no deployments (fingerprint.deployments); was it written by `llama-eval run`?")
     swept = _sweeps(sweeps, judge)
     unknown = sorted(set(swept) - {r["name"] for r in records})
     if unknown:

@@ -152,7 +152,6 @@ class Sweeper:
         self.sessions = SessionPool()
         self.stopped: str | None = None
         self.time_scale = 1.0
-        self.simulated = False
         self.interrupted = False
         self._seq = 0
         self._next_item = 0
@@ -566,7 +565,7 @@ async def asweep(
     levels, _ = await sweeper.run()
     model = chosen.catalog_model(catalog)
     data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale,
-                       simulated=_simulated(levels, run_dir), model_id=model.id if model else chosen.model)  # fmt: skip
+                       simulated=_simulated(run_dir), model_id=model.id if model else chosen.model)  # fmt: skip
     if sweeper.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; {run_dir} holds the rows so far and sweep.json for the finished levels")
     frame = levels_frame(levels)
@@ -574,7 +573,7 @@ async def asweep(
     return frame
 
 
-def _simulated(levels: list[SweepLevel], run_dir: Path) -> bool:
+def _simulated(run_dir: Path) -> bool:
     from .results import read_rows
 
     return any(row.get("simulated") for row in read_rows(run_dir)[:50])
