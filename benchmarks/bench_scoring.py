@@ -1,8 +1,10 @@
 """Scoring and bootstrapping a 100,000-row run (target: under 30 s on this machine), with peak memory.
 
 A synthetic run: 4 deployments x 25,000 prompts (numeric scorer), written as results.jsonl, then
-``score_run`` (score every row, write scores.jsonl, bootstrap CIs, 6 paired comparisons). Baseline:
-reading the same rows (``read_rows``) in the same process, so the ratio shows what scoring adds.
+``score_run`` (score every row, write scores.jsonl, bootstrap CIs, 6 paired comparisons with the
+exact McNemar test). Answers are GSM8K-length worked solutions in four styles (a marker, a boxed
+answer, a prose last line, a bare number), so both numeric rules do real work. Baseline: reading the
+same rows (``read_rows``) in the same process, so the ratio shows what scoring adds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ from llama_eval.results import read_rows, write_manifest
 from llama_eval.scoring.run import score_run
 
 PROMPTS, DEPLOYMENTS = 25_000, ("llama31-8b", "llama31-405b", "llama33-70b", "llama4-maverick")
+_WORK = (
+    "She starts with {i} apples and buys 7 more at $2 each, so she has {i} + 7 = {a} apples.\n"
+    "Splitting them: {half} in one bag and {rest} in the other, {half} + {rest} = {a}.\n"
+)
+STYLES = (
+    _WORK + "The answer is {a}.",
+    "## Step 1: Count\n" + _WORK + "The final answer is: $\\boxed{{{a}}}$",
+    _WORK + "So, in the end, she has {a} apples in total.",
+    _WORK + "{a}",
+)
 
 
 def build(run_dir: Path) -> Path:
@@ -42,7 +54,7 @@ def build(run_dir: Path) -> Path:
                     "repeat": 0,
                     "tags": ["a" if i % 3 else "b"],
                     "status": status,
-                    "response_text": f"Let me work it out. The answer is {answer}.",
+                    "response_text": STYLES[i % len(STYLES)].format(i=i, a=answer, half=answer // 2, rest=answer - answer // 2),
                     "usage": {"prompt_tokens": 20, "completion_tokens": 12, "total_tokens": 32},
                 }
                 f.write(json.dumps(row) + "\n")
@@ -75,6 +87,7 @@ def main() -> None:
         "meets_target": score_s < 30,
         "peak_rss_mb": round(rss_after, 1),
         "peak_rss_growth_mb": round(rss_after - rss_before, 1),
+        "numeric_rules": summary["numeric"][DEPLOYMENTS[0]],
         "verdicts": [c["verdict"] for c in summary["comparisons"]][:2],
     }
     print(json.dumps(result, indent=2))

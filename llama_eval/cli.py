@@ -15,10 +15,12 @@ from .errors import LlamaEvalError
 
 def _models(args: argparse.Namespace) -> int:
     from .overview import model_overview
+    from .prices import load_prices
 
-    rows = model_overview(args.on)
+    prices = load_prices(args.prices, args.compute_prices)
+    rows = model_overview(args.on, prices=prices)
     if args.available:
-        rows = [r for r in rows if r["serverless"] == "GA" or r["serverless"].startswith("deprecated")]
+        rows = [r for r in rows if r["serverless"] == "GA" or r["serverless"].startswith(("deprecated", "legacy"))]
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
@@ -32,25 +34,59 @@ def _models(args: argparse.Namespace) -> int:
         ("managed", "managed"),
         ("input_usd_per_1m", "in $/1M"),
         ("output_usd_per_1m", "out $/1M"),
+        ("managed_sku", "managed VM SKU"),
         ("replacement", "use instead"),
     ]
+    # "est.": the value rests on an assumption, not a source (data/models.yaml says why); "suggested": our pick, not Microsoft's
+    marks = {"max_output": "max_output_estimated", "managed_sku": "managed_sku_estimated", "replacement": "replacement_is_suggestion"}
     cells = []
     for r in rows:
         # "no price" only where a serverless offer exists and its price is unknown; managed-only models show "-"
         unpriced = "no price" if r["serverless"] != "-" else "-"
-        cells.append([(unpriced if k.endswith("per_1m") else "-") if r[k] is None else str(r[k]) for k, _ in columns])
+        row = []
+        for k, _ in columns:
+            text = (unpriced if k.endswith("per_1m") else "-") if r[k] is None else str(r[k]).removeprefix("Standard_")
+            if r[k] is not None and r.get(marks.get(k, "")):
+                text += " (suggested)" if k == "replacement" else " est."
+            row.append(text)
+        cells.append(row)
     print(_table([h for _, h in columns], cells))
-    print("\nPrices: serverless pay-as-you-go, USD per 1M tokens (data/prices.csv). Managed compute is billed per VM-hour.")
+    freshness = prices.freshness(args.on)
+    print("\nPrices: serverless pay-as-you-go, USD per 1M tokens. Managed compute is billed per VM-hour (VM SKU: our sizing, est.).")
+    print(f"Price tables: {', '.join(str(p) for p in prices.sources)}; {freshness.text}.")
+    print("est. = an assumption, not a sourced fact; (suggested) = our replacement, not Microsoft's. Details: data/models.yaml.")
+    if freshness.warning:
+        print(f"warning: {freshness.warning}")
+    return 0
+
+
+def _prices_update(args: argparse.Namespace) -> int:
+    from .prices import load_prices
+    from .retail_prices import update_prices, write_overrides
+
+    book = load_prices(args.prices, args.compute_prices)
+    result = update_prices(book, region=args.region, api_url=args.api_url, timeout_s=args.timeout)
+    files = write_overrides(result, args.out, args.region)
+    print(f"Azure Retail Prices API: {result.pages} page(s); {len(result.compute)} VM price(s), {len(result.tokens)} Llama token price(s) for {args.region}")
+    if result.skipped_meters:
+        print(f"skipped {result.skipped_meters} meter(s): Windows, Spot, Low Priority, batch/provisioned or not a Llama model")
+    for change in result.changes:
+        print(f"  changed  {change}")
+    if not result.changes:
+        print("  no price changed")
+    for missing in result.missing:
+        print(f"  not listed by the API: {missing}")
+    for path in files:
+        flag = "--compute-prices" if path.name.startswith("compute_prices") else "--prices"
+        print(f"wrote {path}   (use it: {flag} {path})")
     return 0
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from .config import load_deployments
     from .emulator import EmulatorConfig, fixed_profile, serve_forever
+    from .emulator.deployments_file import read_deployments_file, write_deployments_file
 
-    deployments = None
-    if args.deployments:
-        deployments = {d.name: d.model for d in load_deployments(args.deployments)}
+    specs = read_deployments_file(args.deployments) if args.deployments else None
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     profile = fixed_profile(args.ttft, args.tps, args.jitter) if args.ttft is not None or args.tps is not None else None
     if profile is not None and (args.ttft is None or args.tps is None):
@@ -58,7 +94,7 @@ def _emulator(args: argparse.Namespace) -> int:
     capacity = _emulator_capacity(args)  # issue 14: managed deployments batch, then queue
     config = EmulatorConfig(
         **({"models": models} if models else {}),
-        deployments=deployments,
+        deployments=specs,
         key=args.key,
         time_scale=args.time_scale,
         tpm=args.tpm,
@@ -75,20 +111,33 @@ def _emulator(args: argparse.Namespace) -> int:
     )
 
     def announce(emulator, url: str) -> None:
+        # the file first: whoever waits for the 'listening' line can read it at once
+        written = write_deployments_file(emulator, url, args.write_deployments, source=args.deployments) if args.write_deployments else None
         print("llama-eval emulator: SIMULATED Llama endpoints (faithful wire behaviour; the text is not real model output)")
         print(f"listening {url}", flush=True)
         print(f"key {emulator.key}")
+        print(f"time scale {float(emulator.config.time_scale):g} (header x-llama-eval-time-scale; latencies ÷ scale = modelled service time)")
         for name, dep in emulator.deployments.items():
             quota = dep.quota
             rpm = round(quota.requests.limit * 60 / quota.requests.window_s) if quota.requests else None
             tpm = round(quota.tokens.limit * 60 / quota.tokens.window_s) if quota.tokens else None
-            print(f"  {url}/{name}    ({dep.model.id}; {tpm} tokens/min, {rpm} requests/min)")
+            if dep.kind == "self-hosted" or dep.openai_v1:
+                where = f"{url}/{'v1' if dep.kind == 'self-hosted' else 'openai/v1'} (model {dep.served_name})"
+            else:
+                where = f"{url}/{dep.path}"
+            limits = f"{tpm} tokens/min, {rpm} requests/min" if tpm or rpm else "no quota"
+            print(f"  {where}    ({name}: {dep.model.id}, {dep.kind}; {limits})")
             batch = emulator.capacity.models.get(name)
             if batch is not None:
                 print(f"    capacity model: batch {batch.batch} x {batch.instances} instance(s); beyond, a queue ({batch.source})")
-        first = next(iter(emulator.deployments))
+        if written:
+            print(f"\nwrote {written}: the deployments above at {url}")
+            print(f"  export LLAMA_EVAL_EMULATOR_KEY={emulator.key}")
+            print(f"  llama-eval run -d {written} -p data/prompts/quickstart.jsonl -o runs/try-it", flush=True)
+            return
+        first = next(iter(emulator.deployments.values()))
         print("\nTry it (the Azure docs' shortcut):")
-        print(f"  export AZURE_INFERENCE_ENDPOINT={url}/{first}")
+        print(f"  export AZURE_INFERENCE_ENDPOINT={url}/{first.path}")
         print(f"  export AZURE_INFERENCE_CREDENTIAL={emulator.key}", flush=True)
 
     serve_forever(config, args.host, args.port, announce)
@@ -156,7 +205,9 @@ def _run_session(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         probe=not args.no_probe,
     )
-    summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices), progress=args.progress)
+    summary = run_evaluation(
+        config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices), progress=args.progress
+    )
     print(summary)
     if args.report and summary.status == "completed":
         from pathlib import Path
@@ -186,7 +237,7 @@ def _estimate(args: argparse.Namespace) -> int:
     from .prompts import load_prompt_set
 
     config = load_deployments(args.deployments)
-    prices = load_prices(args.prices)
+    prices = load_prices(args.prices, args.compute_prices)
     estimates = estimate_run(list(config), load_prompt_set(args.prompts), prices, repeats=args.repeats, max_tokens=args.max_tokens, previous_run=args.from_run)
     rows = []
     for name, e in estimates.items():
@@ -229,7 +280,7 @@ def _cost(args: argparse.Namespace) -> int:
     print(f"\nTotal ${actual['total_usd']}; price tables {actual['prices'].get('tables')} (digest {actual['prices'].get('digest')})")
     if args.requests_per_day is None:
         return 0
-    prices = load_prices(args.prices)
+    prices = load_prices(args.prices, args.compute_prices)
     catalog = load_catalog()
     models = sorted({d["model"] for d in actual["deployments"].values() if d["model"]})
     profile = TrafficProfile.from_run(args.run_dir, args.requests_per_day)
@@ -287,6 +338,11 @@ def _score(args: argparse.Namespace) -> int:
             for t in summary["tags"].values()
         ]
         print(_table(["deployment", "tag", "prompts", "score", "95% CI"], sorted(tag_rows)))
+    if summary.get("numeric"):  # numeric sets: both accuracies, as lm-evaluation-harness reports GSM8K
+        print()
+        numeric = sorted(summary["numeric"].items())
+        numeric_rows = [[n, str(a["rows"]), f"{100 * a['strict']:.1f}", f"{100 * a['flexible']:.1f}", f"{a['marked']:.0%}"] for n, a in numeric]
+        print(_table(["deployment", "numeric rows", "strict", "flexible", "answers with a marker"], numeric_rows))
     for c in summary["comparisons"]:
         print("  " + c["verdict"])
     hint = summary["sample_size_hint"]
@@ -493,13 +549,28 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="machine-readable output")
     models.add_argument("--available", action="store_true", help="only models deployable serverless on that day")
     models.add_argument("--on", type=date.fromisoformat, default=None, help="lifecycle as of this day (YYYY-MM-DD; default today)")
+    models.add_argument("--prices", help="a token price override CSV (e.g. from `llama-eval prices update`)")
+    models.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     models.set_defaults(func=_models)
+
+    # ---- prices (facts team): refresh the price tables from the Azure Retail Prices API
+    prices_cmd = sub.add_parser("prices", help="price tables: refresh them from the public Azure Retail Prices API")
+    prices_sub = prices_cmd.add_subparsers(dest="prices_command", required=True)
+    upd = prices_sub.add_parser("update", help="fetch VM (and listed Llama token) prices; write override CSVs; print old -> new")
+    upd.add_argument("--region", default="eastus", help="Azure region (armRegionName), default eastus")
+    upd.add_argument("--out", default="prices", help="directory for the override files (default: ./prices)")
+    upd.add_argument("--api-url", default="https://prices.azure.com/api/retail/prices", help="the Retail Prices API URL (a local fake in tests)")
+    upd.add_argument("--prices", help="compare with this token price override instead of the bundled table")
+    upd.add_argument("--compute-prices", help="compare with this VM price override instead of the bundled table")
+    upd.add_argument("--timeout", type=float, default=30.0, help="seconds per page request")
+    upd.set_defaults(func=_prices_update)
 
     emu = sub.add_parser("emulator", help="serve simulated Llama endpoints locally (no key, no network)")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed as 'listening URL')")
     emu.add_argument("--models", help="comma-separated catalog ids, one deployment each (default: a handful across the family)")
-    emu.add_argument("--deployments", help="a deployments YAML file: serve its deployments under their names")
+    emu.add_argument("--deployments", help="a deployments YAML file: serve exactly the paths its endpoints name (host and port come from here)")
+    emu.add_argument("--write-deployments", metavar="FILE", help="write a deployments YAML for the port actually bound (with --port 0, say)")
     emu.add_argument("--key", help="the API key clients must send (default: random, printed)")
     emu.add_argument("--time-scale", type=float, default=1.0, help="multiply every simulated delay (0.01: a hundred times faster)")
     emu.add_argument("--tpm", type=int, help="tokens per minute for every deployment (default: catalog quota)")
@@ -538,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget-usd", help="refuse to start above this worst case; stop scheduling before passing it")
     run.add_argument("--budget-stop-only", action="store_true", help="start even if the worst case exceeds the budget; stop scheduling at it")
     run.add_argument("--prices", help="a price override CSV (negotiated rates)")
+    run.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     run.add_argument("--resume", action="store_true", help="continue a run directory: only what is missing runs")
     run.add_argument("--no-stream", action="store_true", help="do not stream (only end-to-end latency is measured)")
     run.add_argument("--max-attempts", type=int, default=5)
@@ -556,6 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--max-tokens", type=int, help="default max_tokens (an item's own wins; default 512)")
     est.add_argument("--from-run", help="a previous run of the same prompts: expected output lengths")
     est.add_argument("--prices", help="a price override CSV")
+    est.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     est.set_defaults(func=_estimate)
 
     cost = sub.add_parser("cost", help="actual cost of a run; with --requests-per-day, the monthly projection and break-even")
@@ -566,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--hours-per-day", type=float, default=24.0)
     cost.add_argument("--region", default="eastus")
     cost.add_argument("--prices", help="a price override CSV")
+    cost.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     cost.add_argument("--figure", help="write the break-even figure as standalone HTML here")
     cost.set_defaults(func=_cost)
 

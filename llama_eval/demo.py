@@ -87,8 +87,8 @@ def sweep_deployments(run_dir: Path, config, prompts, *, levels=(1, 2, 4, 8), re
         os.environ[KEY_ENV] = emu.key
         try:
             for d in config:
-                target = Deployment(**{**d.__dict__, "endpoint": f"{emu.url}/{d.name}", "api": "azure-ai-inference", "deployment_name": None,
-                                       "headers": dict(d.headers)})  # fmt: skip
+                where = {"endpoint": f"{emu.url}/{d.name}", "endpoint_env": None, "key_env": KEY_ENV, "api": "azure-ai-inference", "deployment_name": None}
+                target = Deployment(**{**d.__dict__, **where, "headers": dict(d.headers)})
                 sweep([target], prompts, root / d.name, concurrency=list(levels), requests_per_level=requests_per_level, warmup_s=0.5, slo=slo,
                       params=RunParams(max_tokens=16), progress="none", announce=lambda message: print(message, flush=True))  # fmt: skip
                 out.append(root / d.name)

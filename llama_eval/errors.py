@@ -23,6 +23,22 @@ class CatalogError(LlamaEvalError):
     """The model catalog (data/models.yaml) is malformed, or a model id is not in it."""
 
 
+class PriceUpdateError(LlamaEvalError):
+    """``llama-eval prices update`` could not read the Azure Retail Prices API; nothing was written."""
+
+
+class EmulatorStartError(LlamaEvalError, OSError):
+    """The emulator could not listen (a port in use, a bad host); the message says which and what to do."""
+
+
+class UnverifiedParameterWarning(UserWarning):
+    """A request uses a Llama extra that no source says today's deployment of that model accepts."""
+
+
+class UnknownPromptWarning(UserWarning):
+    """The emulator was sent a prompt whose reference it does not know: its answer cannot be scored fairly."""
+
+
 class ConfigError(LlamaEvalError):
     """A deployments file or environment variable is wrong; the message names file, line and field."""
 

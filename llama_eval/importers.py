@@ -3,8 +3,9 @@
 * ``gsm8k``     JSONL of ``question`` / ``answer`` (worked solution ending ``#### <number>``) -> numeric scorer
 * ``truthfulqa`` CSV with ``Question``, ``Best Answer``, ``Best Incorrect Answer`` -> two options, A/B
                  order fixed by a seeded hash of the question (a model's position bias cannot pass for
-                 knowledge), choice scorer
-* ``mmlu``      CSV rows without a header: question, four options, answer letter -> choice scorer
+                 knowledge), choice scorer with the option texts (an answer quoting one counts)
+* ``mmlu``      CSV rows without a header: question, four options, answer letter -> choice scorer with
+                 the option texts
 * ``csv``       CSV with a header holding ``prompt`` and ``reference`` (optional ``id``, ``tags``)
 * ``scitldr``   JSONL of ``source`` (abstract sentences) / ``target`` (reference summaries) -> rouge_l
 
@@ -41,6 +42,11 @@ def _need(row: dict[str, Any], field: str, where: str) -> Any:
     return value
 
 
+# The form the numeric scorer's strict rule reads ("The answer is N"); an answer that ignores it is
+# still read by the flexible rule (the last number). scores.jsonl records which rule fired.
+GSM8K_INSTRUCTION = 'Solve it step by step. Then write the final answer on the last line as "The answer is N", where N is a number.'
+
+
 def gsm8k(path: Path) -> Iterator[dict[str, Any]]:
     for line_no, row in _jsonl(path):
         where = f"{path} line {line_no}"
@@ -50,7 +56,7 @@ def gsm8k(path: Path) -> Iterator[dict[str, Any]]:
         reference = answer.rsplit("####", 1)[1].strip().replace(",", "")
         yield {
             "id": f"gsm8k-{line_no}",
-            "prompt": f"{_need(row, 'question', where)}\nSolve it step by step, then give the final answer as a number on the last line.",
+            "prompt": f"{_need(row, 'question', where)}\n{GSM8K_INSTRUCTION}",
             "reference": reference,
             "scorer": "numeric",
             "tags": ["gsm8k", "arithmetic"],
@@ -80,7 +86,7 @@ def truthfulqa(path: Path, seed: int = 0) -> Iterator[dict[str, Any]]:
                 "id": f"truthfulqa-{n}",
                 "prompt": f"{question}\n(A) {a}\n(B) {b}\nWhich answer is true? Reply with the letter A or B.",
                 "reference": "A" if first_is_right else "B",
-                "scorer": "choice",
+                "scorer": {"name": "choice", "choices": {"A": a, "B": b}},
                 "tags": tags,
                 "max_tokens": 64,
             }
@@ -103,7 +109,7 @@ def mmlu(path: Path) -> Iterator[dict[str, Any]]:
                 "id": f"mmlu-{path.stem}-{line_no}",
                 "prompt": f"{question}\n{listed}\nReply with the letter of the correct answer.",
                 "reference": answer.strip().upper(),
-                "scorer": "choice",
+                "scorer": {"name": "choice", "choices": dict(zip("ABCD", options, strict=True))},
                 "tags": ["mmlu", subject],
                 "max_tokens": 64,
             }

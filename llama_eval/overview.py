@@ -25,8 +25,8 @@ def _lifecycle(model: Any, kind: str, on: date) -> str:
     status = offer.status(on)
     if status == "retired":
         return f"retired {offer.retired}"
-    if status == "deprecated":
-        return f"deprecated, retires {offer.retired}" if offer.retired else "deprecated"
+    if status in ("deprecated", "legacy"):
+        return f"{status}, retires {offer.retired}" if offer.retired else status
     return "GA"
 
 
@@ -51,10 +51,17 @@ def model_overview(on: date | None = None, *, catalog: Catalog | None = None, pr
                 "managed": _lifecycle(m, "managed", on),
                 "input_usd_per_1m": _per_million(price.input_per_1k) if price else None,
                 "output_usd_per_1m": _per_million(price.output_per_1k) if price else None,
-                "replacement": catalog.available_replacement(m.id, "serverless", on) if m.status("serverless", on) in ("retired", "deprecated") else None,
+                "replacement": catalog.available_replacement(m.id, "serverless", on)
+                if m.status("serverless", on) in ("retired", "deprecated", "legacy")
+                else None,
+                "replacement_is_suggestion": catalog.replacement_is_suggestion(m.id, "serverless", on),
+                "max_output_estimated": m.is_estimate("max_output_tokens"),
                 "managed_sku": managed.recommended_sku if managed else None,
+                "managed_sku_estimated": m.is_estimate("managed.recommended_sku") if managed and managed.recommended_sku else None,
                 "quota_tpm": m.quota.tpm if m.quota else None,
                 "quota_rpm": m.quota.rpm if m.quota else None,
+                "quota_estimated": m.quota.is_estimate if m.quota else None,
+                "unverified_extras": list(m.unverified_extras),
             }
         )
     return rows

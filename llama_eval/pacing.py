@@ -1,8 +1,9 @@
 """Pacing requests so a deployment runs as fast as its quota allows, and no faster.
 
-Limits belong to a *quota pool*: by default one per deployment, but deployments that share a
-subscription-level pool (Azure pools Global Standard deployments of one model since 2026-05) name
-the same ``quota_pool`` and are paced together. A pool holds:
+Limits belong to a *quota pool*: by default one per deployment, but deployments that share one
+limit name the same ``quota_pool`` and are paced together (Llama quotas are per region,
+subscription and model; Azure's subscription-level shared pool covers a few non-Llama models only).
+A pool holds:
 
 * a requests bucket (rate rpm/60 per second) and a tokens bucket (tpm/60), each with a capacity of
   about one second's worth, and a 2% margin: in any 60-second window the pool sends at most

@@ -4,6 +4,11 @@ Prices are data (``data/prices.csv``, ``data/compute_prices.csv``), never litera
 file (negotiated or regional rates) overrides rows of the default table and is validated the same
 way. A model whose price is unknown has ``None`` prices — reports say "no price", never 0.
 Prices are ``Decimal`` so that sums over many rows do not drift.
+
+Prices age. Each row may carry a ``checked`` column (the day someone confirmed it against its source;
+``effective_date`` when absent), and ``PriceBook.freshness`` says how old the prices in use are, with
+a warning past ``STALE_AFTER_DAYS``. ``llama-eval prices update`` (``retail_prices.py``) refreshes
+them from the Azure Retail Prices API into override files.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import csv
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -22,6 +27,8 @@ from .paths import data_dir
 
 TOKEN_PRICE_COLUMNS = ("model", "offer", "input_per_1k", "output_per_1k", "currency", "effective_date", "source_url", "note")
 COMPUTE_PRICE_COLUMNS = ("sku", "gpus", "gpu_type", "gpu_memory_gb", "usd_per_hour", "region", "effective_date", "source_url")
+CHECKED_COLUMN = "checked"  # optional in both tables: the day the row was confirmed (default: effective_date)
+STALE_AFTER_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,11 @@ class TokenPrice:
     source_url: str
     note: str = ""
     table: str = ""
+    checked: date | None = None  # None: effective_date
+
+    @property
+    def checked_on(self) -> date:
+        return self.checked or self.effective_date
 
     @property
     def known(self) -> bool:
@@ -56,6 +68,49 @@ class ComputePrice:
     effective_date: date
     source_url: str
     table: str = ""
+    checked: date | None = None  # None: effective_date
+
+    @property
+    def checked_on(self) -> date:
+        return self.checked or self.effective_date
+
+
+@dataclass(frozen=True)
+class PriceFreshness:
+    """How old the prices in use are: the oldest ``checked`` day of the token rows and of the VM rows."""
+
+    on: date
+    token_checked: date | None
+    vm_checked: date | None
+
+    @property
+    def age_days(self) -> int | None:
+        """Days since the older of the two tables was checked (None: no rows)."""
+        days = [(self.on - d).days for d in (self.token_checked, self.vm_checked) if d is not None]
+        return max(days) if days else None
+
+    @property
+    def stale(self) -> bool:
+        return self.age_days is not None and self.age_days > STALE_AFTER_DAYS
+
+    @property
+    def text(self) -> str:
+        """E.g. "VM prices checked 2026-11-26 (0 days ago); token prices checked 2026-11-26 (0 days ago)"."""
+        parts = []
+        for label, day in (("VM prices", self.vm_checked), ("token prices", self.token_checked)):
+            if day is not None:
+                parts.append(f"{label} checked {day} ({(self.on - day).days} days ago)")
+        return "; ".join(parts) or "no prices"
+
+    @property
+    def warning(self) -> str | None:
+        """A sentence for reports and the CLI when a table is older than STALE_AFTER_DAYS, else None."""
+        if not self.stale:
+            return None
+        return (
+            f"prices are more than {STALE_AFTER_DAYS} days old ({self.text}): refresh them with "
+            "`llama-eval prices update` and pass the files it writes with --prices / --compute-prices"
+        )
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> Iterable[tuple[int, dict[str, str]]]:
@@ -93,11 +148,11 @@ def _decimal(value: str, where: str, column: str, *, optional: bool) -> Decimal 
     return number
 
 
-def _date(value: str, where: str) -> date:
+def _date(value: str, where: str, column: str = "effective_date") -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise PriceTableError(f"{where}: effective_date {value!r} is not a date (YYYY-MM-DD)") from None
+        raise PriceTableError(f"{where}: {column} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _digest(paths: Iterable[Path]) -> str:
@@ -119,6 +174,18 @@ class PriceBook:
     def token_price(self, model: str, offer: str = "serverless") -> TokenPrice | None:
         """The price row for a model's offer, or None when the table has no row for it."""
         return self.token_prices.get((model, offer))
+
+    def freshness(self, on: date | None = None, *, region: str | None = None, models: list[str] | None = None, skus: list[str] | None = None) -> PriceFreshness:
+        """How old the prices are on day ``on`` (default today, UTC): the oldest ``checked`` day among the rows
+        in use, optionally only those of ``region`` / ``models`` / ``skus`` (what a report actually prices)."""
+        on = on or datetime.now(UTC).date()
+        tokens = [p.checked_on for (model, _), p in self.token_prices.items() if p.known and (models is None or model in models)]
+        vms = [p.checked_on for (sku, reg), p in self.compute_prices.items() if (region is None or reg == region) and (skus is None or sku in skus)]
+        return PriceFreshness(on=on, token_checked=min(tokens) if tokens else None, vm_checked=min(vms) if vms else None)
+
+    def price_age_days(self, on: date | None = None, **scope: object) -> int | None:
+        """Days since the oldest price in use was checked (see ``freshness``)."""
+        return self.freshness(on, **scope).age_days  # type: ignore[arg-type]
 
     def compute_price(self, sku: str, region: str = "eastus") -> ComputePrice:
         price = self.compute_prices.get((sku, region))
@@ -156,6 +223,7 @@ def _load_token_prices(path: Path, catalog: Catalog) -> dict[tuple[str, str], To
             source_url=row["source_url"],
             note=row.get("note", ""),
             table=str(path),
+            checked=_date(row[CHECKED_COLUMN], where, CHECKED_COLUMN) if row.get(CHECKED_COLUMN) else None,
         )
     return prices
 
@@ -183,6 +251,7 @@ def _load_compute_prices(path: Path) -> dict[tuple[str, str], ComputePrice]:
             effective_date=_date(row["effective_date"], where),
             source_url=row["source_url"],
             table=str(path),
+            checked=_date(row[CHECKED_COLUMN], where, CHECKED_COLUMN) if row.get(CHECKED_COLUMN) else None,
         )
     return prices
 
@@ -208,3 +277,30 @@ def load_prices(
         compute.update(_load_compute_prices(Path(compute_overrides)))
         sources.append(Path(compute_overrides))
     return PriceBook(tokens, compute, sources)
+
+
+def load_prices_for_run(run_dir: str | Path, *, catalog: Catalog | None = None) -> PriceBook:
+    """The price tables a run recorded in its manifest (overrides included), so a report prices it as the run did.
+
+    The manifest lists the bundled tables first and any override after them; an override is told
+    apart by its header (``model,...`` tokens, ``sku,...`` VM hours). A recorded override that no
+    longer exists is an error naming it, not a silent fall-back to the bundled prices.
+    """
+    import json
+
+    manifest_path = Path(run_dir) / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PriceTableError(f"no manifest.json in {run_dir}: not a run directory") from None
+    tables = [Path(t) for t in (manifest.get("prices") or {}).get("tables", [])][2:]
+    token_override = compute_override = None
+    for table in tables:
+        if not table.is_file():
+            raise PriceTableError(f"the run was priced with {table}, which no longer exists; pass the table again or re-create it")
+        header = next((line for line in table.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")), "")
+        if header.startswith("sku"):
+            compute_override = table
+        else:
+            token_override = table
+    return load_prices(token_override, compute_override, catalog=catalog)

@@ -144,23 +144,26 @@ class ResultRow:
     def to_json(self) -> dict[str, Any]:
         """The row as ``results.jsonl`` stores it (usage nested, timing fields flat, Decimal as text)."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "timing":
-                if value is not None:
-                    out.update({k: v for k in _TIMING_FIELDS if (v := getattr(value, k)) is not None})
-                continue
-            if value is None and f.name not in _ALWAYS:
-                continue
-            if f.name == "usage":
-                value = value.to_json()
-            elif f.name == "cost_usd":
-                value = str(value) if value is not None else None
-            elif f.name == "status":
-                value = value.value
-            elif f.name in ("tags", "choices"):
-                value = list(value)
-            out[f.name] = value
+        for name in _ROW_FIELDS:  # runs once per request: plain attribute reads, no dataclasses.fields()
+            value = getattr(self, name)
+            if value is None:
+                if name in _ALWAYS:
+                    out[name] = None
+            elif name == "timing":
+                for key in _TIMING_FIELDS:
+                    part = getattr(value, key)
+                    if part is not None:
+                        out[key] = part
+            elif name == "usage":
+                out[name] = value.to_json()
+            elif name == "cost_usd":
+                out[name] = str(value)
+            elif name == "status":
+                out[name] = value.value
+            elif name in ("tags", "choices"):
+                out[name] = list(value)
+            else:
+                out[name] = value
         return out
 
     @classmethod
@@ -199,6 +202,9 @@ class ResultRow:
             simulated=data.get("simulated"),
             warmup=data.get("warmup"),
         )
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(ResultRow))
 
 
 def row_fields() -> list[str]:

@@ -8,14 +8,20 @@ endpoints enforce (or silently mishandle) is checked here first and fails with a
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .catalog import LLAMA_EXTRAS, CatalogModel
-from .errors import RequestValidationError
+from .errors import RequestValidationError, UnverifiedParameterWarning
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
+# Azure AI Model Inference API reference and the azure-ai-inference docstrings: "Supported range is [0, 1]"
+# for both (shared/reference/azure-facts.md §0.5 and §2.1). OpenAI's own API allows temperature up to 2; Llama on Azure does not.
+TEMPERATURE_RANGE = (0.0, 1.0)
+TOP_P_RANGE = (0.0, 1.0)
+_warned_unverified: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -122,14 +128,15 @@ def _check_messages(messages: Any, model: CatalogModel | None) -> list[dict[str,
     return out
 
 
-def _check_number(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
+def _check_number(name: str, value: Any, low: float, high: float, *, low_open: bool = False, why: str = "") -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(f"{name}_range", f"{name} must be a number, got {value!r}")
     if value > high or value < low or (low_open and value == low):
         bracket = "(" if low_open else "["
-        _fail(f"{name}_range", f"{name} must be in {bracket}{low}, {high}], got {value}")
+        source = f" ({why})" if why else ""
+        _fail(f"{name}_range", f"{name} must be in {bracket}{low:g}, {high:g}]{source}, got {value}")
 
 
 def _check_response_format(response_format: Any) -> Any:
@@ -155,6 +162,15 @@ def _check_extras(extras: ExtraParameters, model: CatalogModel | None, temperatu
         unsupported = [k for k in values if k not in model.extra_parameters]
         if unsupported:
             _fail("extra_unsupported", f"{model.id} does not accept extra parameter(s) {unsupported}; it takes {list(model.extra_parameters)}")
+        for name in (k for k in values if k in model.unverified_extras and (model.id, k) not in _warned_unverified):
+            _warned_unverified.add((model.id, name))
+            warnings.warn(
+                UnverifiedParameterWarning(
+                    f"{name} on {model.id} is unverified: the Llama docs list it for Llama 2/3/3.1 serverless, and vLLM (which serves Llama) "
+                    "removed beam search and deprecated best_of; the endpoint may reject or ignore it (data/models.yaml, unverified_extra_parameters)"
+                ),
+                stacklevel=4,
+            )
     n, best_of = extras.n, extras.best_of
     for name, value in (("n", n), ("best_of", best_of)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -201,8 +217,8 @@ def build_request(
 ) -> ChatRequest:
     """Check every rule and build the body; raises RequestValidationError before anything is sent."""
     checked_messages = _check_messages(messages, model)
-    _check_number("temperature", temperature, 0, 2)
-    _check_number("top_p", top_p, 0, 1, low_open=True)
+    _check_number("temperature", temperature, *TEMPERATURE_RANGE, why="the Azure AI Model Inference API reference")
+    _check_number("top_p", top_p, *TOP_P_RANGE, why="the Azure AI Model Inference API reference")
     _check_number("presence_penalty", presence_penalty, -2, 2)
     _check_number("frequency_penalty", frequency_penalty, -2, 2)
     if max_tokens is not None:

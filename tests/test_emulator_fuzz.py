@@ -58,8 +58,8 @@ def post(url: str, data: bytes, headers: dict[str, str]) -> tuple[int, object]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=bodies, extra=header_values, raw_bytes=st.one_of(st.none(), st.binary(max_size=40)))
-def test_random_requests_get_json_and_never_5xx(emu, body, extra, raw_bytes):
+@given(body=bodies, extra=header_values, raw_bytes=st.one_of(st.none(), st.binary(max_size=40)), path=st.sampled_from([f"/{MODEL}", "/v1", "/openai/v1"]))
+def test_random_requests_get_json_and_never_5xx(emu, body, extra, raw_bytes, path):
     try:
         data = raw_bytes if raw_bytes is not None else json.dumps(body, allow_nan=True).encode()
     except (ValueError, OverflowError):
@@ -67,18 +67,18 @@ def test_random_requests_get_json_and_never_5xx(emu, body, extra, raw_bytes):
     headers = {"Content-Type": "application/json", "api-key": emu.key}
     if extra is not None:
         headers["extra-parameters"] = extra
-    status, answer = post(f"{emu.url}/{MODEL}/chat/completions", data, headers)
+    status, answer = post(f"{emu.url}{path}/chat/completions", data, headers)
     assert status == 200 or 400 <= status < 500, (status, answer)
     if status != 200:
         assert isinstance(answer, dict) and ("error" in answer or "detail" in answer or "code" in answer)
 
 
 @settings(max_examples=int(os.environ.get("LLAMA_EVAL_FUZZ_EXAMPLES", "1000")), deadline=None)
-@given(body=bodies, extra=header_values, openai_surface=st.booleans())
-def test_parser_raises_only_api_errors(body, extra, openai_surface):
+@given(body=bodies, extra=header_values, openai_surface=st.booleans(), self_hosted=st.booleans())
+def test_parser_raises_only_api_errors(body, extra, openai_surface, self_hosted):
     model = load_catalog().get(MODEL)
     try:
-        call = parse_chat(body, extra, model, openai_surface=openai_surface)
+        call = parse_chat(body, extra, model, openai_surface=openai_surface, self_hosted=self_hosted)
     except ApiError as err:
         assert 400 <= err.status < 500
         json.dumps(err.body)

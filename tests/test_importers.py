@@ -27,6 +27,7 @@ def test_gsm8k_all_1319_with_numeric_references(tmp_path):
     first = json.loads((DATA / "gsm8k_test.jsonl").read_text().splitlines()[0])
     assert prompts.items[0].reference == first["answer"].rsplit("####", 1)[1].strip().replace(",", "")
     assert all(float(i.reference) == float(i.reference) for i in prompts)  # every reference parses as a number
+    assert all(i.messages[0]["content"].endswith('as "The answer is N", where N is a number.') for i in prompts)
     # the worked solutions, scored against their own references, all pass: the extraction is right
     solutions = [json.loads(line)["answer"] for line in (DATA / "gsm8k_test.jsonl").read_text().splitlines()]
     assert all(score("numeric", s, i.reference).value == 1.0 for s, i in zip(solutions, prompts, strict=True))
@@ -43,6 +44,11 @@ def test_truthfulqa_binary_choice_is_balanced_and_seeded(tmp_path):
     import_set("truthfulqa", DATA / "truthfulqa.csv", again)
     assert out.read_text() == again.read_text(), "same seed, same order"
     assert all(i.scorer == "choice" and "(A)" in i.messages[0]["content"] for i in prompts)
+    # the option texts stay on the item, so an answer quoting one is understood
+    first = prompts.items[0]
+    choices = first.scorer_options["choices"]
+    assert set(choices) == {"A", "B"} and f"(A) {choices['A']}\n(B) {choices['B']}" in first.messages[0]["content"]
+    assert score("choice", choices[first.reference], first.reference, **first.scorer_options).value == 1.0
 
 
 @needs_data
@@ -62,6 +68,8 @@ def test_mmlu_csv(tmp_path):
     assert import_set("mmlu", source, out) == 2
     prompts = load_prompt_set(out)
     assert prompts.items[0].reference == "B" and "astronomy" in prompts.items[0].tags and "(D) Vega" in prompts.items[0].messages[0]["content"]
+    assert prompts.items[0].scorer_options["choices"] == {"A": "Sirius", "B": "The Sun", "C": "Proxima Centauri", "D": "Vega"}
+    assert score("choice", "The Sun.", "B", **prompts.items[0].scorer_options).value == 1.0
     source.write_text("Question?,A,B,C,D,E\n")
     with pytest.raises(PromptSetError, match="line 1: the answer must be A, B, C or D"):
         import_set("mmlu", source, out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -89,10 +90,56 @@ def test_missing_column_is_named(tmp_path):
 
 def test_compute_override_and_unknown_sku(tmp_path):
     path = tmp_path / "c.csv"
-    path.write_text(
-        (data_dir() / "compute_prices.csv").read_text().splitlines()[4] + "\nStandard_NC24ads_A100_v4,1,A100 80GB,80,2.50,eastus,2026-11-01,https://contract\n"
-    )
+    header = next(line for line in (data_dir() / "compute_prices.csv").read_text().splitlines() if line.startswith("sku,"))
+    path.write_text(header + "\nStandard_NC24ads_A100_v4,1,A100 80GB,80,2.50,eastus,2026-11-01,https://contract,2026-11-02\n")
     book = load_prices(compute_overrides=path)
     assert book.compute_price("Standard_NC24ads_A100_v4").usd_per_hour == Decimal("2.50")
+    assert book.compute_price("Standard_NC24ads_A100_v4").checked_on == date(2026, 11, 2)
     with pytest.raises(PriceTableError, match="no compute price for SKU 'Standard_Z1'"):
         book.compute_price("Standard_Z1")
+
+
+def test_freshness_says_how_old_prices_are_and_warns_after_90_days():
+    book = load_prices()
+    fresh = book.freshness(date(2026, 12, 1))
+    assert fresh.vm_checked == date(2026, 11, 26) and fresh.token_checked == date(2026, 11, 26)
+    assert fresh.age_days == 5 and not fresh.stale and fresh.warning is None
+    assert "VM prices checked 2026-11-26 (5 days ago)" in fresh.text
+    old = book.freshness(date(2027, 3, 1))
+    assert old.stale and old.age_days == 95 and "llama-eval prices update" in old.warning
+    assert book.price_age_days(date(2027, 2, 24)) == 90 and not book.freshness(date(2027, 2, 24)).stale, "90 days is not yet 'older than 90'"
+
+
+def test_freshness_follows_the_rows_in_use(tmp_path):
+    path = tmp_path / "c.csv"
+    header = next(line for line in (data_dir() / "compute_prices.csv").read_text().splitlines() if line.startswith("sku,"))
+    path.write_text(header + "\nStandard_NC24ads_A100_v4,1,A100 80GB,80,2.50,eastus,2020-01-01,https://old,2020-01-01\n")
+    book = load_prices(compute_overrides=path)
+    assert book.freshness(date(2026, 11, 26)).vm_checked == date(2020, 1, 1), "the oldest row in use decides"
+    assert book.freshness(date(2026, 11, 26), region="westus").vm_checked == date(2026, 11, 26), "scoped to what a report prices"
+
+
+def test_bad_checked_date_names_the_row(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER.strip() + ",checked\nLlama-3.3-70B-Instruct,serverless,1,1,USD,2026-01-01,u,n,yesterday\n")
+    with pytest.raises(PriceTableError, match="line 2: checked 'yesterday' is not a date"):
+        load_prices(path)
+
+
+def test_prices_for_run_reload_the_overrides_the_run_used(tmp_path):
+    import json
+
+    from llama_eval.prices import load_prices_for_run
+
+    header = next(line for line in (data_dir() / "compute_prices.csv").read_text().splitlines() if line.startswith("sku,"))
+    compute = tmp_path / "c.csv"
+    compute.write_text(header + "\nStandard_NC24ads_A100_v4,1,A100 80GB,80,2.50,eastus,2026-11-01,https://contract,2026-11-02\n")
+    book = load_prices(compute_overrides=compute)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps({"prices": {"digest": book.digest, "tables": [str(p) for p in book.sources]}}))
+    again = load_prices_for_run(run)
+    assert again.digest == book.digest and again.compute_price("Standard_NC24ads_A100_v4").usd_per_hour == Decimal("2.50")
+    compute.unlink()
+    with pytest.raises(PriceTableError, match="which no longer exists"):
+        load_prices_for_run(run)

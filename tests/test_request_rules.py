@@ -36,7 +36,9 @@ BROKEN = [
     ("stop_token_ids_type", USER, {"extra": ExtraParameters(stop_token_ids=["eot"])}, False),
     ("ignore_eos_type", USER, {"extra": ExtraParameters(ignore_eos="yes")}, False),
     ("temperature_range", USER, {"temperature": 3}, False),
-    ("top_p_range", USER, {"top_p": 0}, False),
+    ("temperature_range", USER, {"temperature": 1.5}, False),  # OpenAI allows up to 2; the Azure API reference says [0, 1]
+    ("top_p_range", USER, {"top_p": 1.5}, False),
+    ("top_p_range", USER, {"top_p": -0.1}, False),
     ("max_tokens_range", USER, {"max_tokens": 0}, False),
     ("max_tokens_range", USER, {"max_tokens": 9000}, False),  # over 3.1-405B's 8,192 output limit
     ("presence_penalty_range", USER, {"presence_penalty": 5}, False),
@@ -66,6 +68,29 @@ async def test_async_rule_fails_before_sending(server, deployment):
             await client.stream(USER, extra=ExtraParameters(best_of=3))
     assert caught.value.rule == "best_of_stream"
     assert server.requests == []
+
+
+def test_temperature_message_cites_the_azure_range(server, deployment):
+    with make_client(deployment) as client, pytest.raises(RequestValidationError, match=r"temperature must be in \[0, 1\] \(the Azure AI Model Inference API"):
+        client.complete(USER, temperature=1.2)
+    assert server.requests == []
+
+
+def test_unverified_extras_warn_once_per_model(server, key_env, api):
+    import warnings
+
+    from llama_eval.request import UnverifiedParameterWarning, _warned_unverified
+
+    _warned_unverified.clear()
+    dep = Deployment(name="m", model="Llama-4-Maverick-17B-128E-Instruct-FP8", kind="serverless", endpoint=server.url, key_env=key_env, api=api)
+    with make_client(dep) as client, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client.complete(USER, temperature=0, extra=ExtraParameters(use_beam_search=True, best_of=3))
+        client.complete(USER, temperature=0, extra=ExtraParameters(use_beam_search=True, best_of=3))
+        client.complete(USER, extra=ExtraParameters(n=2))  # n is documented: no warning
+    unverified = [w for w in caught if issubclass(w.category, UnverifiedParameterWarning)]
+    assert sorted(str(w.message).split()[0] for w in unverified) == ["best_of", "use_beam_search"], "one warning per parameter, not per request"
+    assert len(server.chat_requests()) == 3, "a warning, not a refusal: the request is still sent"
 
 
 def test_json_object_message_points_to_prompting(server, deployment):

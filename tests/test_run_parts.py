@@ -339,6 +339,7 @@ async def test_loop_lag_counts_only_while_requests_are_in_flight_and_judges_agai
     watcher = asyncio.create_task(monitor.watch())
     time.sleep(0.05)  # start-up CPU with nothing in flight: not counted
     await asyncio.sleep(0.02)
+    assert len(monitor.samples[busy.name]) == 0, "nothing in flight, nothing sampled"
     busy.in_flight = 1
     for _ in range(12):  # this process hogs its loop while a request waits: 20 ms late each time
         await asyncio.sleep(0.006)
@@ -348,7 +349,6 @@ async def test_loop_lag_counts_only_while_requests_are_in_flight_and_judges_agai
     busy.latencies = [0.05] * 10  # 50 ms median latency: 20 ms of lag moves it by 40%
     verdict = monitor.verdict(busy)
     assert verdict.saturated and verdict.p90_ms >= 15 and verdict.samples >= 5
-    assert max(monitor.samples[busy.name]) < 0.04, "the 50 ms start-up block was not counted"
     assert monitor.verdict(idle).samples == 0 and not monitor.verdict(idle).saturated
     busy.latencies = [2.0] * 10  # the same lag against 2 s latencies is 1%: no verdict
     assert not monitor.verdict(busy).saturated

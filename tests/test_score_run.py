@@ -95,3 +95,60 @@ def test_cli_score(tmp_path, monkeypatch):
     out = subprocess.run([str(Path(sys.executable).parent / "llama-eval"), "score", str(run_dir)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "95% CI" in out.stdout and "70b" in out.stdout and (run_dir / "scores_summary.json").exists()
+
+
+def _write_run(tmp_path: Path, items: list[dict], answers: dict[str, list[str]]) -> Path:
+    """A run directory written directly (scoring reads files only): answers[deployment][i] answers items[i]."""
+    from llama_eval.results import write_manifest
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    prompts = write_prompts(tmp_path, items)
+    with (run_dir / "results.jsonl").open("w") as f:
+        for dep, texts in answers.items():
+            for item, text in zip(items, texts, strict=True):
+                row = {"key": f"{dep}|{item['id']}|0", "deployment": dep, "model": dep, "prompt_id": item["id"], "repeat": 0, "tags": item.get("tags", [])}
+                row |= {"status": "ok" if text is not None else "server_error", "response_text": text}
+                f.write(json.dumps(row) + "\n")
+    write_manifest(run_dir, {"prompt_set": {"path": str(prompts), "sha256": load_prompt_set(prompts).sha256}})
+    return run_dir
+
+
+def test_five_prompts_four_wins_one_tie_is_too_few_to_compare(tmp_path):
+    items = [{"id": f"q{i}", "prompt": f"{i}+1?", "reference": str(i + 1), "scorer": "numeric"} for i in range(5)]
+    answers = {"big": [f"The answer is {i + 1}." for i in range(5)], "small": ["The answer is 0."] * 4 + ["The answer is 5."]}
+    (c,) = score_run(_write_run(tmp_path, items, answers))["comparisons"]
+    assert c["p"] == pytest.approx(0.125) and c["method"] == "mcnemar" and not c["significant"] and c["too_few_prompts"]
+    assert c["verdict"].startswith("too few prompts to compare big and small: 5 shared prompts")
+    summary = json.loads((tmp_path / "run" / "scores_summary.json").read_text())
+    assert summary["deployments"]["big"]["few_prompts"] is True
+
+
+def test_strict_and_flexible_numeric_accuracy_are_recorded(tmp_path):
+    items = [{"id": f"q{i}", "prompt": f"{i}+1?", "reference": str(i + 1), "scorer": "numeric"} for i in range(12)]
+    marked = [f"So {i} + 1 = {i + 1}.\nThe answer is {i + 1}." for i in range(12)]
+    unmarked = [f"{i} + 1 = {i + 1}" for i in range(11)] + [None]  # the last request failed
+    summary = score_run(_write_run(tmp_path, items, {"marked": marked, "unmarked": unmarked}))
+    assert summary["numeric"]["marked"] == {"rows": 12, "strict": 1.0, "flexible": 1.0, "marked": 1.0}
+    assert summary["numeric"]["unmarked"] == {"rows": 12, "strict": 0.0, "flexible": pytest.approx(11 / 12), "marked": 0.0}
+    rows = [json.loads(line) for line in (tmp_path / "run" / "scores.jsonl").read_text().splitlines()]
+    assert {r["rule"] for r in rows if r["deployment"] == "marked"} == {"strict"}
+    assert {r.get("rule") for r in rows if r["deployment"] == "unmarked"} == {"flexible", None}
+    (c,) = summary["comparisons"]
+    assert c["method"] == "mcnemar" and c["ci_level"] == pytest.approx(0.95) and not c["too_few_prompts"]
+    assert summary["statistics"]["min_prompts_for_verdict"] == 10 and "McNemar" in summary["statistics"]["binary_scores"]
+    assert summary["rouge"] is None
+    assert summary["deployments"]["marked"]["few_prompts"] is False and all(t["few_prompts"] is False for t in summary["tags"].values())
+
+
+def test_a_clear_difference_on_twelve_graded_prompts_is_a_verdict_with_its_interval(tmp_path):
+    refs = [f"the quick brown fox number {i} jumps over the lazy dog" for i in range(12)]
+    items = [{"id": f"s{i}", "prompt": "Summarise.", "reference": r, "scorer": "rouge_l"} for i, r in enumerate(refs)]
+    good = [r.replace("lazy", "sleepy") for r in refs]
+    poor = [f"a fox number {i}" for i in range(12)]
+    summary = score_run(_write_run(tmp_path, items, {"good": good, "poor": poor}))
+    (c,) = summary["comparisons"]
+    assert c["method"] == "sign-flip-exact" and c["significant"] and c["ci_low"] > 0
+    assert c["p"] == pytest.approx(2 / 2**12) and c["verdict"].startswith("good better than poor by")
+    assert f"[{100 * c['ci_low']:.1f}, {100 * c['ci_high']:.1f}]" in c["verdict"]
+    assert summary["rouge"]["use_stemmer"] is True and summary["rouge"]["package"].startswith("rouge-score ")

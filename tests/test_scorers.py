@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llama_eval.scoring import SCORERS, ScorerError, check_scorer, score
 
@@ -74,7 +76,7 @@ def test_choice(answer, expected_letter):
 
 def test_choice_without_a_letter():
     result = score("choice", "I am not sure.", "A")
-    assert result.value == 0.0 and "no option letter" in result.reason
+    assert result.value == 0.0 and result.reason == "no choice found"
 
 
 @pytest.mark.parametrize(
@@ -134,8 +136,104 @@ def test_load_time_checks_name_options_and_reference():
 
 @pytest.mark.parametrize("answer", ["I am not sure.", "A cat is an animal, not an option.", "I think so"])
 def test_choice_ignores_pronoun_and_article(answer):
-    assert score("choice", answer, "A").reason == "no option letter in the answer"
+    assert score("choice", answer, "A").reason == "no choice found"
 
 
 def test_choice_lone_letter():
     assert score("choice", "  B  ", "B").value == 1.0
+
+
+# --------------------------------------------------------------------------- the cases from issue 15
+
+
+@pytest.mark.parametrize(
+    "answer, reference, rule",
+    [
+        ("She makes 9 * 2 = $18 every day.\n18", "18", "flexible"),  # '=' is not a final-answer marker
+        ("The answer is 18. Check: 18 / 2 = 9", "18", "strict"),  # answer, then a check: the marker wins
+        ("#### 5\nOops, the answer is 7", "7", "strict"),  # the last marker wins
+        ("The loss is -$5.", "-5", "flexible"),  # the sign before the currency
+        ("It changed by $-5.", "-5", "flexible"),
+        ("The probability is .5", "0.5", "flexible"),  # leading-dot decimal
+        ("The final answer is $\\boxed{1,234}$", "1234", "strict"),
+        ("**$18.00**", "18", "strict"),
+        ("Final answer: 42 apples.", "42", "strict"),
+        ("The answer is: 3.", "3", "strict"),
+        ("The answer is: 3 + 4 = 7 apples.", "7", "strict"),  # an expression after the marker: its result
+        ("The answer is 18 - 3 = 15", "15", "strict"),
+    ],
+)
+def test_numeric_rules(answer, reference, rule):
+    result = score("numeric", answer, reference)
+    assert result.value == 1.0 and result.rule == rule, result
+
+
+def test_gsm8k_instruction_form_is_read_by_the_strict_rule():
+    from llama_eval.importers import GSM8K_INSTRUCTION
+
+    assert '"The answer is N"' in GSM8K_INSTRUCTION
+    assert score("numeric", "Step 1: 3 + 4 = 7\nThe answer is 7", "7").rule == "strict"
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("The answer is a bit tricky, but I'd go with B.", "B"),
+        ("B\n\nExplanation: (A) is a popular belief, but it is false.", "B"),
+        ("Both (A) and (B) sound plausible, but (B) is correct.", "B"),
+        ("The answer is: B", "B"),
+        ("The answer is definitely B", "B"),
+        ("Final answer: **A**", "A"),
+        ("**B**", "B"),
+        ("b", "B"),
+        ("I think A", "A"),
+        ("The correct option is B", "B"),
+        ("Option A: a common myth.\nOption B: what studies show.\nSo the answer is B.", "B"),
+        ("Option B: what studies show.\nOption A: a common myth.", "A"),  # 'Option A:' is a label: the last mention wins
+        ("Correct option: (B)", "B"),
+    ],
+)
+def test_choice_cases_from_the_issue(answer, expected):
+    assert score("choice", answer, expected).value == 1.0
+    assert score("choice", answer, "C" if expected != "C" else "D").value == 0.0
+
+
+def test_choice_with_option_texts():
+    choices = {"A": "Nothing happens", "B": "You grow watermelons in your stomach"}
+    assert score("choice", "You grow watermelons in your stomach.", "B", choices=choices).rule == "option-text"
+    assert score("choice", "Nothing happens.", "B", choices=choices).value == 0.0
+    assert score("choice", "I don't know.", "A", choices=choices).reason == "no choice found"
+    with pytest.raises(ScorerError, match="include the reference 'C'"):
+        score("choice", "C", "C", choices=choices)
+    with pytest.raises(ScorerError, match="not an option letter"):
+        score("choice", "A", "maybe")
+
+
+def test_register_scorer_is_public_and_checked_like_the_built_ins():
+    from llama_eval.scoring import Score, register_scorer
+
+    register_scorer("test:length", lambda answer, reference, limit=10: Score(float(len(answer) <= limit), "short"), needs_reference=False, options=("limit",))
+    try:
+        assert score("test:length", "abc", None, limit=2).value == 0.0
+        with pytest.raises(ScorerError, match="has no option"):
+            check_scorer("test:length", {"max": 1}, False)
+    finally:
+        del SCORERS["test:length"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_nan=False, allow_infinity=False), st.sampled_from(["{:,}", "{}", "${:,}", "{} kg"]))
+def test_any_number_written_after_a_marker_is_read(value, form):
+    text = form.format(abs(value))
+    if value < 0:
+        text = "-" + text
+    result = score("numeric", f"We add things up.\nThe answer is {text}.", str(value))
+    assert result.value == 1.0 and result.rule == "strict", (text, result)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_scorers_never_crash_on_arbitrary_text(text):
+    for name, reference in (("numeric", "3"), ("choice", "B"), ("contains", "A"), ("f1", "the cat"), ("normalized", "x")):
+        result = score(name, text, reference)
+        assert result.value in (0.0, 1.0) or 0.0 <= result.value <= 1.0

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from llama_eval import Deployment
 from llama_eval.emulator import start_emulator
-from llama_eval.transports import openai_base_url
 from llama_eval.sse import SSEParser
+from llama_eval.transports import openai_base_url
 from llama_eval.wire import SessionPool, WireClient
 
 L33 = "Llama-3.3-70B-Instruct"
@@ -156,3 +156,46 @@ async def test_probe_reads_the_time_scale_header_and_falls_back_to_one_token(ser
     assert (scaled.ok, scaled.time_scale) == (True, 0.01) and (real.ok, real.time_scale) == (True, 1.0)
     assert fallback.ok and "1-token" in fallback.detail
     assert server.chat_requests()[-1].body["max_tokens"] == 1
+
+
+class _TokenCredential:
+    """A TokenCredential handing out a fixed token, counting how often it is asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: object):
+        from azure.core.credentials import AccessToken
+
+        self.calls.append(scopes)
+        return AccessToken("entra-token-xyz", 4102444800)
+
+
+async def test_entra_token_is_sent_as_bearer_and_reused(server):
+    from llama_eval.config import ML_SCOPE
+
+    credential = _TokenCredential()
+    pool = SessionPool()
+    dep = Deployment(name="m", model="Meta-Llama-3.1-8B-Instruct", kind="managed", endpoint=server.url, auth="entra")
+    client = WireClient(dep, pool, timeout=5, credential=credential)
+    for _ in range(2):
+        await client.send(client.prepare([{"role": "user", "content": "hi"}], max_tokens=5))
+    await pool.close()
+    assert [r.headers["authorization"] for r in server.chat_requests()] == ["Bearer entra-token-xyz"] * 2
+    assert "api-key" not in server.chat_requests()[0].headers
+    assert credential.calls == [(ML_SCOPE,)], "one token, reused until it nears expiry"
+
+
+async def test_key_auth_headers_per_surface(server, key_env):
+    from conftest import FAKE_KEY
+
+    pool = SessionPool()
+    for api in ("azure-ai-inference", "openai-v1"):
+        dep = Deployment(name="k", model=L33, kind="managed", endpoint=server.url, key_env=key_env, api=api)
+        client = WireClient(dep, pool, timeout=5)
+        await client.send(client.prepare([{"role": "user", "content": "hi"}], max_tokens=5))
+        assert FAKE_KEY not in repr(client)
+    await pool.close()
+    azure, openai = server.chat_requests()
+    assert azure.headers["api-key"] == FAKE_KEY and azure.headers["authorization"] == f"Bearer {FAKE_KEY}" and azure.query["api-version"]
+    assert openai.headers["authorization"] == f"Bearer {FAKE_KEY}" and "api-key" not in openai.headers and "llama-eval" in openai.headers["user-agent"]

@@ -35,6 +35,10 @@ STANDARD_FIELDS = {
 }
 # The /openai/v1 surface knows a few more natively (OpenAI chat completions).
 OPENAI_FIELDS = STANDARD_FIELDS | {"n", "logprobs", "top_logprobs", "user", "max_completion_tokens"}
+# Azure AI Model Inference API reference and SDK docstrings: temperature and top_p "Supported range is [0, 1]"
+# (shared/reference/azure-facts.md §0.5, §2.1). A vLLM server takes OpenAI's temperature range [0, 2] and top_p in (0, 1].
+AZURE_TEMPERATURE = (0, 1)
+OPENAI_TEMPERATURE = (0, 2)
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
 
@@ -189,16 +193,21 @@ def _bool(body: Mapping[str, Any], name: str) -> bool:
     return value
 
 
-def parse_chat(body: Any, extra_header: str | None, model: CatalogModel, *, openai_surface: bool = False) -> ChatCall:
-    """Check a chat completions body as the service does and return what to generate."""
+def parse_chat(body: Any, extra_header: str | None, model: CatalogModel, *, openai_surface: bool = False, self_hosted: bool = False) -> ChatCall:
+    """Check a chat completions body as the service does and return what to generate.
+
+    ``self_hosted``: a vLLM server's /v1 — Llama extras are native body fields, the
+    ``extra-parameters`` header means nothing, and unknown fields are ignored (vLLM logs and drops them).
+    """
     if not isinstance(body, dict):
         raise validation_error([], "model_attributes_type", "Input should be a valid dictionary or object", body)
-    mode = extra_parameters_mode(extra_header)
+    openai_surface = openai_surface or self_hosted
+    mode = "drop" if self_hosted else extra_parameters_mode(extra_header)
     known = OPENAI_FIELDS if openai_surface else STANDARD_FIELDS
     unknown = [k for k in body if k not in known]
     if unknown and mode == "error":
         raise validation_error([unknown[0]], "extra_forbidden", "Extra inputs are not permitted", body[unknown[0]])
-    extras = {k: body[k] for k in unknown if mode == "pass-through" and k in LLAMA_EXTRAS}
+    extras = {k: body[k] for k in unknown if (mode == "pass-through" or self_hosted) and k in LLAMA_EXTRAS}
     native = {k: body[k] for k in ("n", "logprobs", "top_logprobs") if openai_surface and k in body}
 
     response_format = body.get("response_format")
@@ -236,8 +245,8 @@ def parse_chat(body: Any, extra_header: str | None, model: CatalogModel, *, open
     call = ChatCall(
         messages=_messages(body.get("messages"), model),
         stream=_bool(body, "stream"),
-        temperature=_number(body, "temperature", 0, 2),
-        top_p=_number(body, "top_p", 0, 1, low_open=True),
+        temperature=_number(body, "temperature", *(OPENAI_TEMPERATURE if self_hosted else AZURE_TEMPERATURE)),
+        top_p=_number(body, "top_p", 0, 1, low_open=self_hosted),
         max_tokens=_number(body, "max_tokens", 1, 10**7, integer=True) or _number(body, "max_completion_tokens", 1, 10**7, integer=True),
         stop=stop or [],
         seed=_number(body, "seed", -(2**63), 2**63 - 1, integer=True),

@@ -3,10 +3,14 @@
 Same (model, seed, prompt, choice) -> same text. Temperature 0 or a fixed ``seed`` make answers
 repeatable; any other temperature without a seed varies them per request, as sampling does.
 
-When the prompt is an item of a loaded prompt set that has a ``reference``, the emulated model
-answers correctly with probability ``benchmark_accuracy`` of its catalog entry (a published
-benchmark score) and plausibly wrong otherwise — so quality reports built on the emulator show
-realistic differences between models without any model running. Other prompts get fluent filler.
+When the prompt is an item the emulator knows (a prompt set given at start, or taught at run time
+with ``POST /emulator/prompts``), the emulated model answers correctly with probability
+``benchmark_accuracy`` of its catalog entry (a published benchmark score) and plausibly wrong
+otherwise — so quality reports built on the emulator show realistic differences between models
+without any model running. A correct answer is shaped for the item's own scorer and checked with it
+(one word for a one-word question, the letter for a choice, the number for a numeric item, bullets
+for a bullet rule), so "correct" really scores as correct. Prompts it does not know get a plausible
+answer of the shape the question asks for (a number, a letter, one word, prose).
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ import json
 import math
 import random
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import CatalogModel
 from ..prompts import PromptItem, prompt_key
 from ..scoring.judge import JUDGE_MARKER
+from ..scoring.scorers import ScorerError, score
 from ..tokens import LLAMA2_FACTOR, TokenCounter
 from .protocol import ChatCall
 
@@ -47,9 +52,20 @@ _SENTENCES = (
     "Each step builds on the previous one, so the order matters.",
     "This is a common question, and the explanation is fairly straightforward.",
 )
-_OPENERS = ("Sure.", "Here is a short answer.", "Good question.", "Let me think about this.", "In short:")
+_OPENERS = ("Sure.", "Here is a short answer.", "Good question.", "In short:")
 _NUMBER = re.compile(r"^-?\d[\d,]*(\.\d+)?$")
 _LETTER = re.compile(r"^\(?([A-Ea-e])\)?$")
+_WORDS = ("blue", "circle", "Paris", "seven", "oxygen", "Tuesday", "copper", "north", "yes", "apple")
+_TIPS = ("Keep it short.", "Put the request first.", "Use a clear subject line.", "Proofread before sending.", "End with the next step.")
+# Question shapes a reader would recognise, for prompts the emulator has no reference for.
+_ASKS_ONE_WORD = re.compile(r"\b(one|single|a) word\b", re.IGNORECASE)
+# Only an explicit request for a number (or a sum to work out): "How many languages are there?" gets prose, as a model would answer.
+_ASKS_NUMBER = re.compile(
+    r"(number only|just the number|with (a|the) number|\bcompute\b|\bcalculate\b|\d+\s*(?:[-+*/×]|plus|minus|times)\s*\d+)", re.IGNORECASE
+)
+_ASKS_CHOICE = re.compile(r"(^|\n)\s*\(?[A-D][).:]\s", re.MULTILINE)
+_NUMBER_ONLY = re.compile(r"(number only|just the number|only the number)", re.IGNORECASE)
+_ASKS_JSON = re.compile(r"\bjson\b", re.IGNORECASE)
 
 
 def rng_for(*parts: Any) -> random.Random:
@@ -87,25 +103,132 @@ def _wrong_number(ref: str, rng: random.Random) -> str:
     return str(int(wrong)) if float(wrong).is_integer() else str(wrong)
 
 
-def answer_text(reference: str, correct: bool, rng: random.Random, distractors: list[str]) -> str:
-    """A sentence that answers with the reference (correct) or with a plausible wrong answer."""
-    if _NUMBER.match(reference.strip()):
-        answer = reference.strip() if correct else _wrong_number(reference.strip(), rng)
-        return f"{rng.choice(_OPENERS)} Working through the numbers step by step, the result is {answer}."
-    letter = _LETTER.match(reference.strip())
-    if letter:
-        options = [c for c in "ABCD" if c != letter.group(1).upper()]
-        answer = letter.group(1).upper() if correct else rng.choice(options)
-        return f"The answer is ({answer})."
-    if reference.strip().startswith(("{", "[")):
-        if correct:
-            return reference.strip()
-        return reference.strip()[: max(1, len(reference.strip()) // 2)]  # cut off: invalid JSON
+@dataclass(frozen=True)
+class Known:
+    """What the emulator knows about a prompt: its reference, and the scorer that will grade the answer."""
+
+    reference: str | None
+    scorer: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    raw_reference: Any = None
+
+
+def answer_text(reference: str, correct: bool, rng: random.Random, distractors: list[str], known: Known | None = None) -> str:
+    """An answer with the reference (correct) or a plausible wrong one, shaped for the item's scorer.
+
+    A correct answer is checked with the item's own scorer; the first shape that scores 1 is used,
+    so a one-word question gets one word and a ``normalized`` scorer is not failed by a preamble.
+    """
+    known = known or Known(reference)
     if correct:
-        return f"{rng.choice(_OPENERS)} {reference.strip()}"
-    others = [d for d in distractors if d != reference]
-    wrong = rng.choice(others) if others else "I am not sure; it depends on details the question does not give."
-    return f"{rng.choice(_OPENERS)} {wrong}"
+        for candidate in _correct_candidates(reference, known, rng):
+            if _passes(candidate, known):
+                return candidate
+        return reference.strip()
+    return _wrong_answer(reference, rng, distractors, known)
+
+
+def _passes(answer: str, known: Known) -> bool:
+    if known.scorer is None:
+        return True
+    try:
+        result = score(known.scorer, answer, known.raw_reference if known.raw_reference is not None else known.reference, **dict(known.options))
+    except (ScorerError, TypeError, ValueError):
+        return False
+    return result.value is not None and result.value >= 0.999
+
+
+def _correct_candidates(reference: str, known: Known, rng: random.Random) -> list[str]:
+    ref = reference.strip()
+    letter = _LETTER.match(ref)
+    if known.scorer in ("exact", "normalized", "json", "regex") or ref.startswith(("{", "[")):
+        return [ref, f"{ref}."]
+    if _NUMBER.match(ref):
+        return [f"{rng.choice(_OPENERS)} The answer is {ref}.", ref]
+    if letter:
+        return [f"The answer is ({letter.group(1).upper()}).", letter.group(1).upper()]
+    if len(ref.split()) <= 3:  # a word or a name: say it plainly, as a model asked for one word does
+        return [ref, f"{ref}.", f"The answer is {ref}."]
+    return [ref, f"{rng.choice(_OPENERS)} {ref}"]
+
+
+def _wrong_answer(reference: str, rng: random.Random, distractors: list[str], known: Known) -> str:
+    ref = reference.strip()
+    if _NUMBER.match(ref):
+        return f"The answer is {_wrong_number(ref, rng)}."
+    letter = _LETTER.match(ref)
+    if letter:
+        return f"The answer is ({rng.choice([c for c in 'ABCD' if c != letter.group(1).upper()])})."
+    if ref.startswith(("{", "[")):
+        return ref[: max(1, len(ref) // 2)]  # cut off: invalid JSON
+    others = [d for d in distractors if d != reference and not d.strip().startswith(("{", "["))]
+    if len(ref.split()) <= 3:
+        words = [d for d in others if len(d.split()) <= 3] or [w for w in _WORDS if w.lower() != ref.lower()]
+        return rng.choice(words)
+    return rng.choice(others) if others else "I am not sure; it depends on details the question does not give."
+
+
+def constrained_answer(rules: Mapping[str, Any], correct: bool, rng: random.Random) -> str:
+    """Prose meeting (correct) or breaking (not correct) ``constraints`` rules: bullets, length, commas, case..."""
+    if rules.get("json"):
+        text = json.dumps({"answer": "ok", "items": [1, 2, 3]})
+    elif rules.get("bullets"):
+        text = "\n".join(f"- {t}" for t in rng.sample(_TIPS, k=min(int(rules["bullets"]), len(_TIPS))))
+    else:
+        words = int(rules.get("max_words") or 40)
+        text = " ".join(s.replace(",", "") for s in rng.sample(_SENTENCES, k=len(_SENTENCES)))
+        text = " ".join(text.split()[: max(int(rules.get("min_words") or 1), min(words, 30))])
+        text = text.rstrip(".") + "."
+    if rules.get("starts_with"):
+        text = f"{rules['starts_with']} {text}"
+    if rules.get("contains_all"):
+        text += " " + " ".join(str(w) for w in rules["contains_all"])
+    if rules.get("ends_with"):
+        text = f"{text.rstrip()} {rules['ends_with']}"
+    if rules.get("lowercase"):
+        text = text.lower()
+    if rules.get("max_chars"):
+        text = text[: int(rules["max_chars"])]
+    if not correct:
+        text = "Sure, here you go, with some extra words, commas, and a preamble nobody asked for. " + filler(rng, 4) + " " + text.upper()
+    return text
+
+
+def asks_for_checkable_answer(prompt: str) -> bool:
+    """True when the question asks for an answer a scorer would check (a letter, one word, JSON, a number)."""
+    return any(p.search(prompt) for p in (_ASKS_CHOICE, _ASKS_ONE_WORD, _ASKS_JSON, _ASKS_NUMBER))
+
+
+def plausible_answer(prompt: str, rng: random.Random) -> str:
+    """An answer of the shape an unknown question asks for (a number, a letter, one word, JSON or prose): plausible, not known to be right."""
+    if _ASKS_CHOICE.search(prompt):
+        return f"The answer is ({rng.choice('ABCD')})."
+    if _ASKS_ONE_WORD.search(prompt):
+        return rng.choice(_WORDS)
+    if _ASKS_JSON.search(prompt):
+        return json.dumps({"answer": rng.choice(_WORDS).lower()})
+    if _ASKS_NUMBER.search(prompt):
+        if _NUMBER_ONLY.search(prompt):
+            return str(rng.randint(2, 99))
+        return f"{filler(rng, 2)} The answer is {rng.randint(2, 99)}."  # working, then the number, as chat models answer
+    return filler(rng, rng.randint(2, 6))
+
+
+def is_judge_request(call: ChatCall) -> bool:
+    system = next((m.get("content") for m in call.messages if m.get("role") == "system"), None)
+    return isinstance(system, str) and JUDGE_MARKER in system
+
+
+def teachable(raw: Any) -> dict[str, Any]:
+    """One item of ``POST /emulator/prompts`` as {messages, reference, scorer, scorer_options}; ValueError says what is wrong."""
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"each item must be an object, got {type(raw).__name__}")
+    messages = raw.get("messages")
+    if messages is None and isinstance(raw.get("prompt"), str):
+        messages = ([{"role": "system", "content": raw["system"]}] if isinstance(raw.get("system"), str) else []) + [{"role": "user", "content": raw["prompt"]}]
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, Mapping) for m in messages):
+        raise ValueError(f"item {raw.get('id', '?')!r}: needs 'messages' (a list of {{role, content}}) or 'prompt'")
+    return {"messages": messages, "reference": raw.get("reference"), "scorer": raw.get("scorer"), "scorer_options": raw.get("scorer_options") or {}}
 
 
 def _judge_reply(call: ChatCall) -> str | None:
@@ -134,14 +257,38 @@ def filler(rng: random.Random, sentences: int) -> str:
 class Simulator:
     """Generates the text of emulated completions, knowing the references of loaded prompt sets."""
 
-    def __init__(self, items: Iterable[PromptItem] = (), seed: int = 0):
+    def __init__(self, items: Iterable[PromptItem | Mapping[str, Any]] = (), seed: int = 0):
         self.seed = seed
-        self._references: dict[str, str] = {}
+        self._known: dict[str, Known] = {}
+        self._distractors: list[str] = []
+        self.learn(items)
+
+    def learn(self, items: Iterable[PromptItem | Mapping[str, Any]]) -> int:
+        """Remember each item's reference and scorer (a PromptItem, or a mapping with messages, reference, scorer, scorer_options)."""
+        added = 0
         for item in items:
-            ref = _reference_text(item.reference)
-            if ref is not None:
-                self._references[prompt_key(item.messages)] = ref
-        self._distractors = sorted(set(self._references.values()))
+            if isinstance(item, Mapping):
+                messages, reference = item.get("messages"), item.get("reference")
+                name, options = item.get("scorer"), item.get("scorer_options") or {}
+                if isinstance(name, Mapping):
+                    name, options = name.get("name"), {k: v for k, v in name.items() if k != "name"}
+            else:
+                messages, reference, name, options = item.messages, item.reference, item.scorer, item.scorer_options
+            if not messages or (reference is None and name is None):
+                continue
+            key = prompt_key(messages)
+            if key not in self._known:
+                added += 1
+            self._known[key] = Known(_reference_text(reference), str(name) if name else None, dict(options or {}), reference)
+        self._distractors = sorted({k.reference for k in self._known.values() if k.reference is not None})
+        return added
+
+    def knows(self, messages: Any) -> bool:
+        return prompt_key(messages) in self._known
+
+    @property
+    def known_prompts(self) -> int:
+        return len(self._known)
 
     def _rng(self, model: CatalogModel, call: ChatCall, choice: int, nonce: str, purpose: str) -> random.Random:
         """Randomness that repeats exactly when the request asks for repeatable output."""
@@ -155,11 +302,19 @@ class Simulator:
         judged = _judge_reply(call)
         if judged is not None:
             return judged
-        reference = self._references.get(prompt_key(call.messages))
-        if reference is not None:
-            accuracy = model.benchmark_accuracy if model.benchmark_accuracy is not None else DEFAULT_ACCURACY
-            return answer_text(reference, rng.random() < accuracy, rng, self._distractors)
-        return filler(rng, rng.randint(2, 6))
+        known = self._known.get(prompt_key(call.messages))
+        if known is None:
+            return plausible_answer(call.prompt_text(), rng)
+        accuracy = model.benchmark_accuracy if model.benchmark_accuracy is not None else DEFAULT_ACCURACY
+        correct = rng.random() < accuracy
+        if known.reference is None:
+            if known.scorer == "constraints":
+                return constrained_answer(known.options, correct, rng)
+            if known.scorer == "refusal":
+                refuse = (known.options.get("expect", "refuse") == "refuse") == correct
+                return "I'm sorry, but I can't help with that." if refuse else filler(rng, 3)
+            return plausible_answer(call.prompt_text(), rng)
+        return answer_text(known.reference, correct, rng, self._distractors, known)
 
     def generate(self, model: CatalogModel, call: ChatCall, counter: TokenCounter, choice: int, nonce: str, max_tokens: int) -> Generation:
         rng = self._rng(model, call, choice, nonce, "tokens")

@@ -1,5 +1,10 @@
 """Scoring a run directory: ``scores.jsonl`` beside ``results.jsonl`` and a summary with verdicts.
 
+Each scores.jsonl row names the scorer's ``rule`` (numeric: strict/flexible, see scorers.py). The
+summary adds, for reports: ``numeric`` (strict and flexible accuracy per deployment), ``rouge`` (the
+rouge-score version and stemmer setting), ``statistics`` (which test at which sample size) and, per
+comparison, ``method``, ``ci_level``, ``p_adjusted``, ``significant`` and ``too_few_prompts``.
+
 Every final row gets a score. Rows that failed (content filter, errors, budget) score 0 and are
 counted in their own column, so a model that refuses or errors a lot cannot look good by being
 scored only on what it answered. An item with a reference and no scorer is scored with
@@ -12,14 +17,16 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..prompts import PromptItem, PromptSet, load_prompt_set
 from ..results import final_rows, read_manifest, read_rows
+from . import stats
 from .judge import DEFAULT_RUBRIC, Judge
-from .scorers import ScorerError, check_scorer, score
+from .scorers import ROUGE_STEMMER, ScorerError, check_scorer, score
 from .stats import bootstrap_ci, compare, per_prompt, sample_size
 
 DEFAULT_SCORER = "contains"
@@ -98,8 +105,66 @@ def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | No
             )
         else:
             result = score(name, row.get("response_text") or "", item.reference, **dict(item.scorer_options))
-            out.append({**base, "scorer": name, "score": result.value, "reason": result.reason, "failed": False})
+            out.append({**base, "scorer": name, "score": result.value, "reason": result.reason, "failed": False, "rule": result.rule})
     return out
+
+
+@dataclass(frozen=True)
+class NumericAccuracy:
+    """One deployment on numeric-scored rows, as lm-evaluation-harness reports GSM8K.
+
+    ``strict``: share of rows right with an explicit final-answer marker ("The answer is", "####",
+    \\boxed{}, bold); ``flexible``: share right by the scorer's full rule (a marker, else the last
+    number) — the score used everywhere else. ``marked``: share of answered rows that had a marker.
+    Failed requests count as wrong in both.
+    """
+
+    rows: int
+    strict: float
+    flexible: float
+    marked: float
+
+
+def numeric_accuracy(scores: list[dict[str, Any]]) -> dict[str, NumericAccuracy]:
+    """Per deployment: strict and flexible accuracy on the rows scored by ``numeric`` (none: not in the result)."""
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in scores:
+        if s.get("scorer") == "numeric" and s.get("score") is not None:
+            rows[s["deployment"]].append(s)
+    out = {}
+    for name, rs in rows.items():
+        answered = [r for r in rs if not r["failed"]]
+        out[name] = NumericAccuracy(
+            rows=len(rs),
+            strict=sum(r["score"] == 1.0 and r.get("rule") == "strict" for r in rs) / len(rs),
+            flexible=sum(r["score"] for r in rs) / len(rs),
+            marked=sum(r.get("rule") == "strict" for r in answered) / len(answered) if answered else 0.0,
+        )
+    return out
+
+
+def rouge_settings(scores: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How ROUGE-L was computed in these scores (package, version, stemmer), or None when nothing used it."""
+    rules = {s.get("rule") for s in scores if s.get("scorer") == "rouge_l" and not s.get("failed")}
+    if not any(s.get("scorer") == "rouge_l" for s in scores):
+        return None
+    from importlib.metadata import version
+
+    stemmer = sorted(r == "stemmer" for r in rules if r) or [ROUGE_STEMMER]
+    return {"package": f"rouge-score {version('rouge-score')}", "measure": "ROUGE-L F-measure", "use_stemmer": stemmer[0] if len(stemmer) == 1 else "mixed"}
+
+
+def statistics_method() -> dict[str, Any]:
+    """Which test is used at which sample size, for reports to print beside the verdicts."""
+    return {
+        "alpha": stats.ALPHA,
+        "min_prompts_for_verdict": stats.MIN_PROMPTS,
+        "binary_scores": "exact McNemar test (any number of prompts)",
+        "other_scores": f"exact sign-flip permutation test up to {stats.EXACT_MAX} prompts, "
+        f"sign-flip with {stats.FLIPS:,} random patterns below {stats.BOOTSTRAP_MIN}, paired bootstrap from {stats.BOOTSTRAP_MIN}",
+        "adjustment": "Bonferroni over the comparisons with a verdict: intervals at 1 - 0.05/m, p x m",
+        "verdict_basis": "'better' exactly when the adjusted interval excludes 0 (equivalently adjusted p < 0.05); the interval inverts the same test",
+    }
 
 
 def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
@@ -132,12 +197,21 @@ def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
             "failed_rows": failures[name],
             "unscorable_rows": unscorable[name],
             "consistency": consistency,
+            "few_prompts": est.n < stats.MIN_PROMPTS,  # a bootstrap interval over so few prompts is too narrow: label it
         }
     tags = {}
     for (name, tag), prompt_scores in by_tag.items():
         means, _ = per_prompt(prompt_scores)
         est = bootstrap_ci(list(means.values()), seed=seed)
-        tags[f"{name}|{tag}"] = {"deployment": name, "tag": tag, "prompts": est.n, "mean": est.mean, "ci_low": est.low, "ci_high": est.high}
+        tags[f"{name}|{tag}"] = {
+            "deployment": name,
+            "tag": tag,
+            "prompts": est.n,
+            "mean": est.mean,
+            "ci_low": est.low,
+            "ci_high": est.high,
+            "few_prompts": est.n < stats.MIN_PROMPTS,
+        }
     comparisons = compare(per_deployment_means, seed=seed)
     hint = None
     if comparisons:
@@ -152,9 +226,29 @@ def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
         "deployments": deployments,
         "tags": tags,
         "comparisons": [
-            {"a": c.a, "b": c.b, "prompts": c.n, "diff": c.diff, "ci_low": c.low, "ci_high": c.high, "p": c.p, "p_holm": c.p_holm, "verdict": c.verdict()}
+            {
+                "a": c.a,
+                "b": c.b,
+                "prompts": c.n,
+                "diff": c.diff,
+                "ci_low": c.low,
+                "ci_high": c.high,
+                "ci_level": c.level,
+                "p": c.p,
+                "p_adjusted": c.p_adjusted,
+                "p_holm": c.p_holm,
+                "p_text": c.p_text,
+                "method": c.method,
+                "method_text": c.method_text,
+                "significant": c.significant,
+                "too_few_prompts": c.too_few,
+                "verdict": c.verdict(),
+            }
             for c in comparisons
         ],
+        "statistics": statistics_method(),
+        "numeric": {name: asdict(acc) for name, acc in numeric_accuracy(scores).items()},
+        "rouge": rouge_settings(scores),
         "sample_size_hint": hint,
     }
 
