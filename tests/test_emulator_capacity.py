@@ -107,3 +107,19 @@ def test_emulator_cli_batch_size_gives_managed_deployments_a_knee(prompts, tmp_p
         from llama_eval.cli import main
 
         main(["emulator", "--batch-size", "2"])
+
+
+def test_a_sweep_of_a_sped_up_emulator_reports_the_emulated_service_time(prompts, tmp_path, monkeypatch):
+    # the emulator at time scale 0.1 runs ten times faster than the service it models, and says so in a header
+    config = EmulatorConfig(deployments={"m": "Llama-3.3-70B-Instruct"}, profile=fixed_profile(ttft_s=1.0, tps=20), capacity={"m": BatchModel(batch=2)},
+                            time_scale=0.1)  # fmt: skip
+    with start_emulator(config) as emu:
+        monkeypatch.setenv("EMU_KEY", emu.key)
+        managed = Deployment(name="m", model="Llama-3.3-70B-Instruct", kind="managed", endpoint=emu.deployment_url("m"), key_env="EMU_KEY")
+        frame = sweep([managed], prompts, tmp_path / "fast", concurrency=[1, 2, 3], requests_per_level=6, warmup_s=0, slo="ttft_p90<=1.5",
+                      params=RunParams(max_tokens=8), **QUIET)  # fmt: skip
+    data = json.loads((tmp_path / "fast" / "sweep.json").read_text())
+    assert data["time_scale"] == pytest.approx(0.1) and data["simulated"] is True
+    by_c = {r["concurrency"]: r for r in frame.to_dict("records")}
+    assert by_c[1]["ttft_p50_s"] == pytest.approx(1.0, rel=0.15)  # the profile's 1 s, not the 0.1 s measured on the wall clock
+    assert frame.attrs["capacity"]["concurrency"] == 2  # the batch; a third request queues a whole service time
