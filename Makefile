@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test test-fast lint demo bench clean
+.PHONY: install test test-fast lint demo bench clean test-peer
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ test: lint
 # Everything but the tests marked slow (crash trials, headless Chromium, papermill reports, full fuzz): under a minute.
 test-fast: lint
 	$(BIN)/python -m pytest tests -m "not slow" -q
+
+# llama.cpp's OpenAI-compatible server with a tiny GGUF the test writes: opt-in, since building
+# llama-cpp-python from source takes ~8 minutes on 2 cores (pip caches the wheel afterwards).
+# PEER_PYTHON=/path/to/python uses a Python that already has llama-cpp-python[server] and gguf.
+PEER_PYTHON ?= $(BIN)/python
+test-peer: install
+	@$(PEER_PYTHON) -c "import llama_cpp.server, gguf" 2>/dev/null || $(PEER_PYTHON) -m pip install --quiet --disable-pip-version-check 'llama-cpp-python[server]' gguf
+	LLAMA_EVAL_PEER=1 LLAMA_EVAL_PEER_PYTHON=$(PEER_PYTHON) $(BIN)/python -m pytest tests/test_peer_server.py -m peer -s -q
 
 demo: install
 	$(BIN)/llama-eval demo

@@ -27,7 +27,6 @@ from .errors import (
     ReportError,
     RequestValidationError,
     RunError,
-    SaturationWarning,
     ScorerError,
     TornLineWarning,
 )
@@ -98,7 +97,6 @@ __all__ = [
     "RunError",
     "RunParams",
     "RunSummary",
-    "SaturationWarning",
     "ScorerError",
     "Status",
     "TornLineWarning",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import signal
 import sys
 import warnings
@@ -543,6 +545,9 @@ def _add_sweep_parsers(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-eval", description="Evaluate Meta Llama deployments on Azure AI Foundry: quality, latency, cost.")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help=f"-v: the HTTP libraries' info logs too; -vv: debug (keys redacted); or set {LOG_ENV}=debug"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     models = sub.add_parser("models", help="list the Llama catalog: limits, lifecycle per offer, prices")
@@ -643,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--figure", help="write the break-even figure as standalone HTML here")
     cost.set_defaults(func=_cost)
 
-    sc = sub.add_parser("score", help="score a run: scores.jsonl, means with 95% CIs, paired verdicts")
+    sc = sub.add_parser("score", help="score a run: scores.jsonl, means with 95%% CIs, paired verdicts")
     sc.add_argument("run_dir")
     sc.add_argument("--prompts", help="the prompt set (default: the one the run's manifest names)")
     sc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -665,18 +670,86 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--csv", help="also export the run's rows as CSV here (formulas neutralised for spreadsheets)")
     rep.set_defaults(func=_report)
 
-    demo = sub.add_parser("demo", help="offline end to end: emulator, four Llama variants, bundled prompt sets, HTML report")
-    demo.add_argument("-o", "--output", default="reports/demo")
+    demo = sub.add_parser("demo", help="offline end to end: emulator, five Llama deployments (one self-hosted), bundled prompt sets, HTML report")
+    demo.add_argument("-o", "--output", default="reports/demo", help="report folder, under the current one (the run goes to runs/<its name>)")
     demo.add_argument("--repeats", type=int, default=2)
     demo.set_defaults(func=_demo)
     _add_sweep_parsers(sub)
+
+    nb = sub.add_parser("notebooks", help="copy the bundled notebooks into a working folder for JupyterLab")
+    nb.add_argument("folder", help="where to put them (created if missing)")
+    nb.add_argument("--force", action="store_true", help="replace notebooks already there (your edits in them are lost)")
+    nb.set_defaults(func=_notebooks)
+
+    for command in sub.choices.values():  # `llama-eval run -v ...` as well as `llama-eval -v run ...`
+        command.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="as llama-eval -v / -vv")
     return parser
+
+
+# --------------------------------------------------------------------------- logging, run directories
+
+LOG_ENV = "LLAMA_EVAL_LOG"
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_SECRET_IN_LOG = re.compile(r"""(?i)((?:authorization|api[-_]?key|ocp-apim-subscription-key|x-api-key)["']?\s*[:=]\s*["']?(?:bearer\s+)?)[^\s"',}\]]+""")
+
+
+class _RedactSecrets(logging.Filter):
+    """Replace the value of any key-bearing header or field in a log line with REDACTED (also at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_IN_LOG.sub(r"\1REDACTED", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def _setup_logging(verbose: int) -> None:
+    """Quiet by default: llama-eval's own INFO lines only; ``-v`` (or LLAMA_EVAL_LOG=debug) adds the HTTP libraries'.
+
+    azure-core logs ~17 lines of headers per request at INFO and httpx one line; a user asked for neither.
+    """
+    env = os.environ.get(LOG_ENV, "").strip().lower()
+    if env and env not in LOG_LEVELS:
+        raise SystemExit(f"llama-eval: {LOG_ENV}={env!r}: use one of {', '.join(LOG_LEVELS)}")
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else LOG_LEVELS.get(env, logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s" if level > logging.DEBUG else "%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RedactSecrets())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("llama_eval").setLevel(min(level, logging.INFO))  # progress and warnings of our own stay visible
+
+
+def _check_run_dirs(args: argparse.Namespace) -> None:
+    """Every command that reads a run fails first, with exit 2, on a run directory that is missing or empty."""
+    from .paths import check_run_dir
+
+    if getattr(args, "run_dir", None) is not None:
+        check_run_dir(args.run_dir)
+    if getattr(args, "from_run", None) is not None:
+        check_run_dir(args.from_run)
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    from .paths import copy_notebooks
+
+    copies = copy_notebooks(args.folder, overwrite=args.force)
+    for path in copies:
+        print(f"wrote {path}")
+    print(f"\nOpen them with: jupyter lab {args.folder}  (paths such as runs/demo resolve from there, from its parent and from the package's data)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.simplefilter("default")
+    _setup_logging(args.verbose)
     try:
+        _check_run_dirs(args)
         return args.func(args)
     except LlamaEvalError as exc:
         print(f"llama-eval: error: {exc}", file=sys.stderr)

@@ -206,6 +206,9 @@ class AsyncLlamaClient(_ClientBase):
         await self.close()
 
 
+NO_KEY = "no-key"  # what a keyless self-hosted server is sent (vLLM's docs use "EMPTY"; any value works)
+
+
 def _resolve(deployment: Deployment | None, catalog: Catalog | None) -> tuple[Deployment, CatalogModel | None, str]:
     deployment = deployment or deployment_from_env(catalog=catalog)
     if not isinstance(deployment, Deployment):
@@ -220,6 +223,8 @@ def _key_credential(deployment: Deployment, credential: Any) -> Any:
         return credential
     if deployment.auth == "key":
         return AzureKeyCredential(deployment.resolve_key())
+    if deployment.auth == "none":  # a self-hosted server without keys; the SDKs insist on sending one
+        return AzureKeyCredential(NO_KEY)
     return None
 
 

@@ -1,8 +1,14 @@
 """Deployments: which Llama endpoints to evaluate, how to reach them and how to authenticate.
 
 A YAML file lists deployments (see ``data/deployments.example.yaml``). Secrets are never written in
-it: a deployment names the *environment variable* that holds its key (``key_env``). With no file at
-all, the Azure docs' shortcut works: ``AZURE_INFERENCE_ENDPOINT`` and ``AZURE_INFERENCE_CREDENTIAL``.
+it: a deployment names the *environment variable* that holds its key (``key_env``); in Python a key
+can also be handed over in memory (``Deployment(..., key=...)``), which is never written anywhere.
+With no file at all, the Azure docs' shortcut works: ``AZURE_INFERENCE_ENDPOINT`` and
+``AZURE_INFERENCE_CREDENTIAL``.
+
+Three kinds: ``serverless`` and ``managed`` (Azure AI Foundry), and ``self-hosted`` for any
+OpenAI-compatible server on your own GPUs (vLLM, llama.cpp's server, Ollama, TGI, Foundry Local):
+its endpoint is the OpenAI base URL ending in ``/v1``, a key is optional, and its cost is GPU-hours.
 
 Every error says which file, line and field is wrong and what to write instead. Nothing here sends a
 request; the key is read from the environment only when a client is made.
@@ -17,6 +23,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -26,8 +33,9 @@ import yaml
 from .catalog import DEPRECATED, RETIRED, Catalog, CatalogModel, Quota, load_catalog
 from .errors import CatalogError, ConfigError, LifecycleWarning
 
-KINDS = ("serverless", "managed")
-AUTHS = ("key", "entra")
+SELF_HOSTED = "self-hosted"
+KINDS = ("serverless", "managed", SELF_HOSTED)
+AUTHS = ("key", "entra", "none")
 APIS = ("azure-ai-inference", "openai-v1")
 
 ENDPOINT_ENV = "AZURE_INFERENCE_ENDPOINT"
@@ -48,21 +56,80 @@ _SECRET_QUERY = ("api-key", "api_key", "key", "code", "sig", "token", "access_to
 
 @dataclass(frozen=True)
 class Compute:
-    """Managed-compute capacity: VM SKU, instance count, region (for its price) and hours a day it runs."""
+    """Capacity billed by the hour (managed compute or your own GPUs).
 
-    sku: str
+    Either a VM SKU priced from ``data/compute_prices.csv`` (``sku``, ``instances``, ``region``), or GPUs
+    at your own rate (``gpu``, ``count``, ``usd_per_hour`` per GPU) — the usual way to price a
+    self-hosted server. ``hours_per_day`` is how long it runs (billed whether busy or not).
+    """
+
+    sku: str | None = None
     instances: int = 1
     region: str = "eastus"
     hours_per_day: float = 24.0
+    gpu: str | None = None
+    count: int = 1
+    usd_per_hour: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if (self.sku is None) == (self.usd_per_hour is None):
+            raise ConfigError("compute needs exactly one of 'sku' (a VM SKU from the price table) or 'usd_per_hour' (your own GPU-hour rate)")
+        if self.usd_per_hour is not None and not isinstance(self.usd_per_hour, Decimal):
+            object.__setattr__(self, "usd_per_hour", Decimal(str(self.usd_per_hour)))
+
+    @property
+    def label(self) -> str:
+        """``2x Standard_NC24ads_A100_v4`` or ``1x H100 at $4/GPU-hour``, for tables and reports."""
+        if self.sku is not None:
+            return f"{self.instances}x {self.sku}"
+        return f"{self.count}x {self.gpu or 'GPU'} at ${self.usd_per_hour}/GPU-hour"
+
+    def hourly_usd(self, prices: Any = None) -> Decimal:
+        """USD per hour while it runs: own rate x GPUs, or the SKU's list price (from ``prices``) x instances."""
+        if self.usd_per_hour is not None:
+            return self.usd_per_hour * self.count * self.instances
+        if prices is None:
+            from .prices import load_prices
+
+            prices = load_prices()
+        return prices.compute_price(self.sku, self.region).usd_per_hour * self.instances
+
+
+class _Secret:
+    """A key held in memory: shows as '***' in repr, str, JSON (default=str) and deep copies of records."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __deepcopy__(self, memo: Any) -> _Secret:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a key given in memory cannot be pickled or copied out of the process")
 
 
 @dataclass(frozen=True)
 class Deployment:
-    """One endpoint to evaluate. Holds no secret: ``key_env`` is the *name* of a variable.
+    """One endpoint to evaluate. ``key_env`` is the *name* of a variable, not a secret.
 
     ``deployment_name`` is what the service calls the deployment, sent as ``model`` in the request
-    body: Foundry ``/models`` and ``/openai/v1`` endpoints need it. It defaults to the catalog model id
-    on openai-v1 and is omitted on azure-ai-inference (serverless and managed endpoints serve one model).
+    body: Foundry ``/models`` and ``/openai/v1`` endpoints need it, and so do vLLM and Ollama (the
+    served model name). It defaults to the catalog model id on openai-v1 and is omitted on
+    azure-ai-inference (serverless and managed endpoints serve one model).
+
+    ``key`` hands a key over in memory instead of ``key_env``: it is kept out of ``repr``, equality,
+    manifests (``asdict`` gives '***') and logs, and never written anywhere.
     """
 
     name: str
@@ -72,7 +139,7 @@ class Deployment:
     endpoint_env: str | None = None
     auth: str = "key"
     key_env: str | None = None
-    api: str = "azure-ai-inference"
+    api: str | None = None  # default: openai-v1 for self-hosted, else azure-ai-inference
     deployment_name: str | None = None
     api_version: str | None = None
     credential_scope: str | None = None
@@ -81,13 +148,20 @@ class Deployment:
     compute: Compute | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     source: str = "<python>"
+    key: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = f"{self.source}: deployment {self.name!r}"
         if not self.name or not isinstance(self.name, str):
             raise ConfigError(f"{self.source}: every deployment needs a 'name' (the label used in reports)")
+        if self.key is not None and not isinstance(self.key, _Secret):
+            if not isinstance(self.key, str) or not self.key:
+                raise ConfigError(f"{where}: key must be the key as text (or leave it out and name an env var with key_env)")
+            object.__setattr__(self, "key", _Secret(self.key))
         if self.kind not in KINDS:
             raise ConfigError(f"{where}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.api is None:
+            object.__setattr__(self, "api", "openai-v1" if self.kind == SELF_HOSTED else "azure-ai-inference")
         if self.auth not in AUTHS:
             raise ConfigError(f"{where}: auth must be one of {', '.join(AUTHS)}, got {self.auth!r}")
         if self.api not in APIS:
@@ -108,14 +182,28 @@ class Deployment:
                     f"{where}: {label} must be the *name* of an environment variable (letters, digits, _), "
                     "not its value; if you pasted a key or URL here, move it into an env var"
                 )
-        if self.auth == "key" and not self.key_env:
-            raise ConfigError(f"{where}: auth: key needs key_env: the name of the env var that holds the key")
-        if self.compute is not None and self.kind != "managed":
-            raise ConfigError(f"{where}: 'compute' applies to kind: managed only")
+        if self.auth == "none" and self.kind != SELF_HOSTED:
+            raise ConfigError(f"{where}: auth: none is for kind: self-hosted only; Azure endpoints need key_env (or auth: entra on managed compute)")
+        if self.auth == "key" and not self.key_env and self.key is None:
+            if self.kind == SELF_HOSTED:
+                object.__setattr__(self, "auth", "none")  # a server on your own GPUs may take no key at all
+            else:
+                raise ConfigError(f"{where}: auth: key needs key_env: the name of the env var that holds the key")
+        if self.compute is not None and self.kind == "serverless":
+            raise ConfigError(f"{where}: 'compute' applies to kind: managed or self-hosted (serverless is billed per token)")
 
     @property
     def offer(self) -> str:
         return self.kind
+
+    @property
+    def self_hosted(self) -> bool:
+        return self.kind == SELF_HOSTED
+
+    @property
+    def openai_base_url(self) -> str:
+        """The OpenAI base URL for ``api: openai-v1`` (see ``openai_base_url``); reads ``endpoint_env`` if set."""
+        return openai_base_url(self.resolve_endpoint())
 
     def resolve_endpoint(self) -> str:
         """The endpoint URL, read from ``endpoint_env`` if that is how it is given."""
@@ -131,7 +219,14 @@ class Deployment:
         return value
 
     def resolve_key(self) -> str:
-        """The API key from ``key_env``. Call only when making a client; never store the result."""
+        """The API key: the one given in memory, else ``key_env``'s. Call only when making a client; never store the result.
+
+        ``auth: none`` (a self-hosted server without keys) gives an empty string: send no key.
+        """
+        if self.key is not None:
+            return self.key.reveal()
+        if self.auth == "none":
+            return ""
         value = os.environ.get(self.key_env or "")
         if not value:
             raise ConfigError(
@@ -181,6 +276,21 @@ class Deployment:
             except ConfigError as exc:
                 problems.append(str(exc))
         return problems
+
+
+def openai_base_url(endpoint: str) -> str:
+    """The OpenAI SDK's ``base_url`` for an endpoint.
+
+    An endpoint that already ends in ``/v1`` (a self-hosted server such as vLLM or llama.cpp:
+    ``http://host:8000/v1``; or Azure's ``.../openai/v1``) is used as given. Otherwise it is an Azure
+    endpoint root (``https://host`` or ``https://host/models``) and ``/openai/v1`` is appended.
+    """
+    base = endpoint.rstrip("/")
+    if base.endswith("/v1"):
+        return base
+    if base.endswith("/models"):
+        base = base[: -len("/models")]
+    return base + "/openai/v1"
 
 
 def check_endpoint_url(url: str, where: str) -> None:
@@ -252,7 +362,7 @@ def _construct_located(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_located)
 
-_DEPLOYMENT_FIELDS = tuple(f.name for f in fields(Deployment) if f.name != "source")
+_DEPLOYMENT_FIELDS = tuple(f.name for f in fields(Deployment) if f.name not in ("source", "key"))
 
 
 def _line_of(raw: Any, key: str | None = None) -> int:
@@ -275,21 +385,55 @@ def _quota(raw: Any, where: str) -> Quota | None:
     return Quota(tpm=raw.get("tpm"), rpm=raw.get("rpm"), concurrency=raw.get("concurrency"), source="deployments file")
 
 
+def _positive_int(raw: Any, name: str, where: str) -> int:
+    value = raw.get(name, 1)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{where}: compute {name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
 def _compute(raw: Any, where: str) -> Compute | None:
     if raw is None:
         return None
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("sku"), str):
-        raise ConfigError(f"{where}: compute must be a mapping like {{sku: Standard_NC24ads_A100_v4, instances: 1}}")
-    unknown = set(raw) - {"sku", "instances", "region", "hours_per_day"}
+    shape = "{sku: Standard_NC24ads_A100_v4, instances: 1} or {gpu: H100, count: 1, usd_per_hour: 4.0}"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: compute must be a mapping like {shape}")
+    known = ("sku", "instances", "region", "hours_per_day", "gpu", "count", "usd_per_hour")
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"{where}: unknown compute field(s) {sorted(unknown)}; use sku, instances, region, hours_per_day")
-    instances = raw.get("instances", 1)
-    if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
-        raise ConfigError(f"{where}: compute instances must be a whole number >= 1, got {instances!r}")
+        close = difflib.get_close_matches(str(unknown[0]), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; use {', '.join(known)}"
+        raise ConfigError(f"{where}: unknown compute field(s) {unknown}{hint}")
+    if ("sku" in raw) == ("usd_per_hour" in raw):
+        raise ConfigError(f"{where}: compute needs either 'sku' (a VM SKU priced in compute_prices.csv) or 'usd_per_hour' (your GPU-hour rate); e.g. {shape}")
+    if "sku" in raw and not isinstance(raw["sku"], str):
+        raise ConfigError(f"{where}: compute sku must be text such as Standard_NC24ads_A100_v4, got {raw['sku']!r}")
+    if "sku" in raw and ("gpu" in raw or "count" in raw):
+        raise ConfigError(f"{where}: compute 'gpu' and 'count' go with 'usd_per_hour'; a VM SKU already says its GPUs")
+    rate = None
+    if "usd_per_hour" in raw:
+        value = raw["usd_per_hour"]
+        try:
+            rate = Decimal(str(value)) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+        except InvalidOperation:
+            rate = None
+        if rate is None or not rate.is_finite() or rate < 0:
+            raise ConfigError(f"{where}: compute usd_per_hour must be a number >= 0 (USD per GPU-hour), got {value!r}")
+    gpu = raw.get("gpu")
+    if gpu is not None and not isinstance(gpu, str):
+        raise ConfigError(f"{where}: compute gpu must be text such as H100, got {gpu!r}")
     hours = raw.get("hours_per_day", 24.0)
     if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not 0 < hours <= 24:
         raise ConfigError(f"{where}: compute hours_per_day must be in (0, 24], got {hours!r}")
-    return Compute(sku=raw["sku"], instances=instances, region=str(raw.get("region", "eastus")), hours_per_day=float(hours))
+    return Compute(
+        sku=raw.get("sku"),
+        instances=_positive_int(raw, "instances", where),
+        region=str(raw.get("region", "eastus")),
+        hours_per_day=float(hours),
+        gpu=gpu,
+        count=_positive_int(raw, "count", where),
+        usd_per_hour=rate,
+    )
 
 
 def _deployment(raw: Any, path: Path, catalog: Catalog, today: date) -> Deployment:
@@ -334,7 +478,7 @@ def _deployment(raw: Any, path: Path, catalog: Catalog, today: date) -> Deployme
             endpoint_env=raw.get("endpoint_env"),
             auth=raw.get("auth", "key"),
             key_env=raw.get("key_env"),
-            api=raw.get("api", "azure-ai-inference"),
+            api=raw.get("api"),
             deployment_name=raw.get("deployment_name"),
             api_version=raw.get("api_version"),
             credential_scope=raw.get("credential_scope"),
@@ -346,6 +490,8 @@ def _deployment(raw: Any, path: Path, catalog: Catalog, today: date) -> Deployme
         )
     except ConfigError:
         raise
+    if deployment.self_hosted:
+        return deployment  # open weights on your own GPUs: no Azure offer, no lifecycle
     offer = model.offer(deployment.kind)
     if offer is None:
         raise ConfigError(

@@ -1,7 +1,9 @@
-"""``llama-eval demo``: the whole product offline — emulator, four Llama variants, bundled prompts, report.
+"""``llama-eval demo``: the whole product offline — emulator, five Llama deployments, bundled prompts, report.
 
-Four variants as the Azure docs and today's catalogue name them: Meta-Llama-3.1-8B and 405B (the
-docs' examples, now on managed compute), Llama-3.3-70B and Llama-4-Maverick (serving today). The
+The deployments of ``data/deployments.emulator.yaml``: Meta-Llama-3.1-8B and 405B (the Azure docs'
+examples, now on managed compute), Llama-3.3-70B and Llama-4-Maverick (serverless today), and
+Llama-3.1-8B on a self-hosted vLLM-style server (``kind: self-hosted``, 1x H100). Works from any
+folder: it reads the package's bundled data and writes runs/ and reports/ under the current one. The
 text prompt sets in data/prompts are merged into one run; the emulator knows their references, so
 quality differs between models as their published benchmark scores do. No key, no network.
 """

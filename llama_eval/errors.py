@@ -12,11 +12,17 @@ ones they raise, so ``from llama_eval.prompts import PromptSetError`` keeps work
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
+from typing import Any
 
 
 class LlamaEvalError(Exception):
     """Base class of every error llama-eval raises on purpose."""
+
+
+class LlamaEvalWarning(UserWarning):
+    """Base of llama-eval's warnings; shown as one readable line (``LifecycleWarning: ...``), no source path."""
 
 
 class CatalogError(LlamaEvalError):
@@ -31,11 +37,11 @@ class EmulatorStartError(LlamaEvalError, OSError):
     """The emulator could not listen (a port in use, a bad host); the message says which and what to do."""
 
 
-class UnverifiedParameterWarning(UserWarning):
+class UnverifiedParameterWarning(LlamaEvalWarning):
     """A request uses a Llama extra that no source says today's deployment of that model accepts."""
 
 
-class UnknownPromptWarning(UserWarning):
+class UnknownPromptWarning(LlamaEvalWarning):
     """The emulator was sent a prompt whose reference it does not know: its answer cannot be scored fairly."""
 
 
@@ -67,16 +73,12 @@ class ReportError(LlamaEvalError):
     """A report notebook failed; the message names the notebook and the error."""
 
 
-class LifecycleWarning(UserWarning):
+class LifecycleWarning(LlamaEvalWarning):
     """A serverless deployment points at a model whose serverless offer is deprecated or retired."""
 
 
-class TornLineWarning(UserWarning):
+class TornLineWarning(LlamaEvalWarning):
     """The last line of results.jsonl was cut off by a crash; its request will run again."""
-
-
-class SaturationWarning(UserWarning):
-    """This process could not keep up: its own CPU delay would move the reported latency percentiles."""
 
 
 class RequestValidationError(LlamaEvalError, ValueError):
@@ -193,6 +195,34 @@ class EndpointTimeout(EndpointConnectionError):
 
 class MalformedResponseError(EndpointError):
     """The endpoint answered, but with something that is not the API's shape (bad SSE line, bad JSON)."""
+
+
+class PathNotFoundError(LlamaEvalError, FileNotFoundError):
+    """A path a notebook or command named was not found in any of the places it is looked for."""
+
+
+class RunDirNotFoundError(LlamaEvalError, FileNotFoundError):
+    """A command was given a run directory that does not exist or holds no results ("run directory not found: ...")."""
+
+
+class NoSuccessfulRequestsError(LlamaEvalError):
+    """Every request of a run failed; the message lists the reasons by deployment (so a scheduled notebook fails)."""
+
+
+class PromptImportWarning(LlamaEvalWarning):
+    """An imported row is usable but incomplete (e.g. no reference); the message names file and line."""
+
+
+_default_formatwarning = warnings.formatwarning
+
+
+def _formatwarning(message: Any, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+    if issubclass(category, LlamaEvalWarning):
+        return f"{category.__name__}: {message}\n"
+    return _default_formatwarning(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _formatwarning
 
 
 # --- load sweeps and capacity (issue 14) ---------------------------------------------------------

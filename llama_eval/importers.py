@@ -6,7 +6,8 @@
                  knowledge), choice scorer with the option texts (an answer quoting one counts)
 * ``mmlu``      CSV rows without a header: question, four options, answer letter -> choice scorer with
                  the option texts
-* ``csv``       CSV with a header holding ``prompt`` and ``reference`` (optional ``id``, ``tags``)
+* ``csv``       any CSV with ``prompt`` and ``reference`` columns (optional ``id``, ``tags``, ``scorer``,
+                 ``system``, ``max_tokens``); Excel's UTF-8 with BOM, any header case, ``,`` ``;`` or tab
 * ``scitldr``   JSONL of ``source`` (abstract sentences) / ``target`` (reference summaries) -> rouge_l
 
 Every error names the file and line. ``llama-eval import KIND SOURCE -o set.jsonl``.
@@ -17,10 +18,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import re
+import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import PromptImportWarning
 from .prompts import PromptSetError
 
 
@@ -115,19 +121,77 @@ def mmlu(path: Path) -> Iterator[dict[str, Any]]:
             }
 
 
+CSV_COLUMNS = ("prompt", "reference")
+CSV_OPTIONAL = ("id", "tags", "scorer", "system", "max_tokens")
+CSV_DELIMITERS = ",;\t"
+
+
+def _header_name(name: str | None) -> str:
+    """``' Prompt '``, ``'PROMPT'``, ``'max tokens'`` -> ``'prompt'``, ``'prompt'``, ``'max_tokens'``."""
+    return "_".join((name or "").strip().lower().split())
+
+
+def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+    """The file's delimiter (comma, semicolon or tab, as Excel writes them by locale), sniffed from its start."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS)
+    except csv.Error:
+        return csv.excel  # one column, or nothing to tell by: the header check below says what is wrong
+
+
 def plain_csv(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"prompt", "reference"} - set(reader.fieldnames or [])
+    """Any spreadsheet saved as CSV: columns ``prompt`` and ``reference``; optional ``id``, ``tags`` (split on ``;`` or ``|``), ``scorer``,
+    ``system``, ``max_tokens``.
+
+    Reads UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8"), header names in any case and
+    spacing, delimiter comma, semicolon or tab. A row without a reference is imported (scorers that
+    need none, or a judge, can score it) with a warning naming its line.
+    """
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        try:
+            sample = f.read(64 * 1024)
+        except UnicodeDecodeError as exc:
+            raise PromptSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8' in Excel") from None
+        f.seek(0)
+        reader = csv.reader(f, _dialect(sample))
+        header = next(reader, None)
+        if header is None:
+            raise PromptSetError(f"{path}: empty file; a CSV prompt set needs a header row with {', '.join(CSV_COLUMNS)}")
+        names = [_header_name(h) for h in header]
+        missing = [c for c in CSV_COLUMNS if c not in names]
         if missing:
-            raise PromptSetError(f"{path} line 1: missing column(s) {sorted(missing)}; a plain CSV needs 'prompt' and 'reference'")
-        for n, row in enumerate(reader, start=1):
-            where = f"{path} line {n + 1}"
-            item = {"id": row.get("id") or f"row-{n}", "prompt": _need(row, "prompt", where), "reference": row.get("reference") or None}
+            found = ", ".join(repr(h) for h in header) or "none"
+            raise PromptSetError(
+                f"{path} line 1: missing column(s) {missing}; found {found}. A CSV prompt set needs 'prompt' and 'reference' "
+                f"(optional: {', '.join(CSV_OPTIONAL)}); header names may be in any case"
+            )
+        duplicated = sorted({n for n in names if n and names.count(n) > 1})
+        if duplicated:
+            raise PromptSetError(f"{path} line 1: column(s) {duplicated} appear more than once")
+        for n, cells in enumerate(reader, start=1):
+            where = f"{path} line {reader.line_num}"
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) > len(names):
+                raise PromptSetError(f"{where}: {len(cells)} cells but the header has {len(names)} columns (a delimiter inside a cell needs quotes)")
+            row = dict(zip(names, (c.strip() for c in cells), strict=False))
+            if not row.get("prompt"):
+                raise PromptSetError(f"{where}: missing field 'prompt' (the cell is empty)")
+            reference = row.get("reference") or None
+            if reference is None:
+                message = f"{where}: no reference; the row is imported, but only scorers that need none (or a judge) can score it"
+                warnings.warn(message, PromptImportWarning, stacklevel=2)
+            item: dict[str, Any] = {"id": row.get("id") or f"row-{n}", "prompt": row["prompt"], "reference": reference}
+            if row.get("system"):
+                item["system"] = row["system"]
             if row.get("tags"):
-                item["tags"] = [t.strip() for t in row["tags"].split(";") if t.strip()]
+                item["tags"] = [t.strip() for t in re.split(r"[;|]", row["tags"]) if t.strip()]
             if row.get("scorer"):
                 item["scorer"] = row["scorer"]
+            if row.get("max_tokens"):
+                if not row["max_tokens"].isdigit() or int(row["max_tokens"]) < 1:
+                    raise PromptSetError(f"{where}: max_tokens must be a whole number >= 1, got {row['max_tokens']!r}")
+                item["max_tokens"] = int(row["max_tokens"])
             yield item
 
 
@@ -156,11 +220,22 @@ def import_set(kind: str, source: str | Path, output: str | Path, *, limit: int 
     source = Path(source)
     if not source.is_file():
         raise PromptSetError(f"not found: {source}")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # written beside the target and renamed into place: on any error nothing (not half a file) is left
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     count = 0
-    with Path(output).open("w", encoding="utf-8") as out:
-        for item in IMPORTERS[kind](source):
-            if limit is not None and count >= limit:
-                break
-            out.write(json.dumps(item, ensure_ascii=False) + "\n")
-            count += 1
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            for item in IMPORTERS[kind](source):
+                if limit is not None and count >= limit:
+                    break
+                out.write(json.dumps(item, ensure_ascii=False) + "\n")
+                count += 1
+        if count == 0:
+            raise PromptSetError(f"{source}: no rows to import")
+        os.replace(tmp_name, output)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
     return count

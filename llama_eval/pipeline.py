@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ReportError
-from .paths import REPO_ROOT
+from .paths import notebooks_dir
 from .reports import SIMULATED_BANNER, is_simulated
 from .results import read_manifest
 
@@ -41,7 +41,7 @@ def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    source = REPO_ROOT / "notebooks" / f"{name}.ipynb"
+    source = notebooks_dir() / f"{name}.ipynb"
     target = out_dir / f"{name}.ipynb"
     try:
         papermill.execute_notebook(
@@ -50,7 +50,7 @@ def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]
             parameters={"run_dir": str(run_dir), **parameters},
             kernel_name="python3",
             progress_bar=False,
-            cwd=str(REPO_ROOT / "notebooks"),
+            cwd=str(out_dir),
         )
     except PapermillExecutionError as exc:
         raise ReportError(f"{name}.ipynb failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (the executed notebook is kept at {target})") from None

@@ -169,6 +169,14 @@ def _item(raw: Any, base: Path, where: str) -> PromptItem:
     )
 
 
+def _looks_like_csv(path: Path, first_line: str) -> bool:
+    """A .csv/.tsv file, or a first line that is a header naming a prompt column: the user meant ``import csv``."""
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return True
+    cells = [c.strip().strip('"').lower() for c in first_line.lstrip("\ufeff").replace(";", ",").replace("\t", ",").split(",")]
+    return len(cells) > 1 and "prompt" in cells
+
+
 def load_prompt_set(path: str | Path) -> PromptSet:
     """Read and check a JSONL prompt set; blank lines and lines starting with '//' are skipped."""
     path = Path(path)
@@ -177,7 +185,7 @@ def load_prompt_set(path: str | Path) -> PromptSet:
     except FileNotFoundError:
         raise PromptSetError(f"prompt set not found: {path}") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (Notepad, Excel) is not part of the first line
     except UnicodeDecodeError as exc:
         raise PromptSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8") from None
     items: list[PromptItem] = []
@@ -189,6 +197,11 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         try:
             raw = json.loads(line)
         except json.JSONDecodeError as exc:
+            if not items and _looks_like_csv(path, line):
+                raise PromptSetError(
+                    f"{path}: this is a CSV, not a JSONL prompt set: run `llama-eval import csv {path} -o {path.with_suffix('.jsonl')}` first "
+                    "(columns prompt, reference; optional id, tags, scorer)"
+                ) from None
             raise PromptSetError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object") from None
         item = _item(raw, path.parent, where)
         if item.id in seen:

@@ -171,6 +171,8 @@ class WireClient:
         return WireRequest(request, self.chat_url, json.dumps(body, ensure_ascii=False).encode(), headers)
 
     async def _auth_headers(self) -> dict[str, str]:
+        if self.deployment.auth == "none":  # a self-hosted server without keys
+            return {}
         if self._key is not None:
             return {"Authorization": f"Bearer {self._key}"} if self.openai else {"api-key": self._key, "Authorization": f"Bearer {self._key}"}
         credential = self._credential

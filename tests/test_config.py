@@ -74,7 +74,7 @@ def test_quota_defaults_from_catalog(tmp_path):
         ("    model: Llama-3.3-70B-Instruct\n    kind: dedicated\n", r"kind must be one of serverless, managed"),
         ("    model: Llama-3.3-70B-Instruct\n    api: rest\n", r"api must be one of azure-ai-inference, openai-v1"),
         ("    model: Llama-3.3-70B-Instruct\n    quota: {tpm: -5}\n", r"line 4: deployment 'x': quota tpm must be a positive whole number"),
-        ("    model: Llama-3.3-70B-Instruct\n    compute: {sku: Standard_NC24ads_A100_v4}\n", r"'compute' applies to kind: managed only"),
+        ("    model: Llama-3.3-70B-Instruct\n    compute: {sku: Standard_NC24ads_A100_v4}\n", r"'compute' applies to kind: managed or self-hosted"),
         ("    model: Llama-3.2-1B-Instruct\n", r"Llama-3.2-1B-Instruct is not offered as serverless \(offers: managed\)"),
         ("    model: Llama-3.3-70B-Instruct\n    headers: {api-key: abc}\n", r"auth headers would put a secret in the file"),
     ],
@@ -271,3 +271,149 @@ def test_control_character_is_a_config_error(tmp_path):
     path.write_text("\x1f")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_deployments(path)
+
+
+# ------------------------------------------------------------------ self-hosted servers, keys in memory
+
+SELF_HOSTED = """
+deployments:
+  - name: vllm-70b
+    model: Llama-3.3-70B-Instruct
+    kind: self-hosted
+    endpoint: http://gpu-box.internal:8000/v1
+    deployment_name: meta-llama/Llama-3.3-70B-Instruct
+    compute: {gpu: H100, count: 2, usd_per_hour: 4.0}
+  - name: llamacpp-8b
+    model: Meta-Llama-3.1-8B-Instruct
+    kind: self-hosted
+    endpoint: http://127.0.0.1:8080/v1/
+    key_env: LLAMACPP_KEY
+    compute: {sku: Standard_NC24ads_A100_v4, hours_per_day: 8}
+"""
+
+
+def test_self_hosted_loads_with_gpu_hours_and_no_key(tmp_path):
+    from decimal import Decimal
+
+    config = load_deployments(write(tmp_path, SELF_HOSTED))
+    vllm, cpp = config["vllm-70b"], config["llamacpp-8b"]
+    assert vllm.api == "openai-v1" and vllm.auth == "none" and vllm.key_env is None
+    assert vllm.resolve_key() == ""  # nothing to send; no env var needed
+    assert vllm.check_environment() == []
+    assert vllm.request_model_name() == "meta-llama/Llama-3.3-70B-Instruct"
+    assert vllm.openai_base_url == "http://gpu-box.internal:8000/v1"
+    assert vllm.effective_quota() is None  # no Azure quota on your own GPUs
+    assert vllm.compute.hourly_usd() == Decimal("8.0") and vllm.compute.label == "2x H100 at $4.0/GPU-hour"
+    assert cpp.auth == "key" and cpp.openai_base_url == "http://127.0.0.1:8080/v1"
+    assert cpp.request_model_name() == "Meta-Llama-3.1-8B-Instruct"
+    assert cpp.compute.sku == "Standard_NC24ads_A100_v4" and cpp.compute.hours_per_day == 8
+
+
+def test_self_hosted_skips_azure_lifecycle(tmp_path):
+    # Llama 3.1 8B is retired on serverless; on your own GPUs that does not matter
+    text = SELF_HOSTED.replace("    compute: {sku: Standard_NC24ads_A100_v4, hours_per_day: 8}\n", "")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_deployments(write(tmp_path, text), today=date(2026, 11, 26))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "base"),
+    [
+        ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1"),
+        ("http://127.0.0.1:8080/v1/", "http://127.0.0.1:8080/v1"),
+        ("https://res.services.ai.azure.com/openai/v1", "https://res.services.ai.azure.com/openai/v1"),
+        ("https://res.services.ai.azure.com/models", "https://res.services.ai.azure.com/openai/v1"),
+        ("https://x.eastus2.models.ai.azure.com", "https://x.eastus2.models.ai.azure.com/openai/v1"),
+    ],
+)
+def test_openai_base_url_rule(endpoint, base):
+    from llama_eval.config import openai_base_url
+
+    assert openai_base_url(endpoint) == base
+
+
+@pytest.mark.parametrize(
+    ("compute", "message"),
+    [
+        ("{gpu: H100, count: 1}", "either 'sku'"),
+        ("{sku: Standard_NC24ads_A100_v4, usd_per_hour: 3}", "either 'sku'"),
+        ("{gpu: H100, usd_per_hour: -1}", "usd_per_hour must be a number >= 0"),
+        ("{gpu: H100, usd_per_hour: cheap}", "usd_per_hour must be a number >= 0"),
+        ("{gpu: H100, count: 0, usd_per_hour: 4}", "count must be a whole number >= 1"),
+        ("{gpu: H100, cuont: 2, usd_per_hour: 4}", "did you mean 'count'"),
+        ("{sku: Standard_NC24ads_A100_v4, gpu: A100}", "'gpu' and 'count' go with 'usd_per_hour'"),
+    ],
+)
+def test_bad_compute_is_named(tmp_path, compute, message):
+    text = f"""
+    deployments:
+      - name: mine
+        model: Llama-3.3-70B-Instruct
+        kind: self-hosted
+        endpoint: http://127.0.0.1:8080/v1
+        compute: {compute}
+    """
+    with pytest.raises(ConfigError, match=message) as info:
+        load_deployments(write(tmp_path, text))
+    assert "line 6" in str(info.value)  # the compute: line
+
+
+def test_auth_none_is_for_self_hosted_only(tmp_path):
+    text = GOOD.replace("    auth: key\n    key_env: LLAMA33_KEY\n", "    auth: none\n")
+    with pytest.raises(ConfigError, match="auth: none is for kind: self-hosted only"):
+        load_deployments(write(tmp_path, text))
+
+
+def test_key_in_memory_is_never_shown():
+    import copy
+    import dataclasses
+    import json
+    import pickle
+
+    from llama_eval import Deployment
+
+    d = Deployment(name="mine", model="Llama-3.3-70B-Instruct", kind="self-hosted", endpoint="http://127.0.0.1:8080/v1", key=FAKE_KEY)
+    assert d.resolve_key() == FAKE_KEY and d.auth == "key"
+    assert dataclasses.replace(d, name="other").resolve_key() == FAKE_KEY  # a copy keeps it
+    shown = [repr(d), str(d), json.dumps(dataclasses.asdict(d), default=str), repr(copy.deepcopy(d)), f"{d}"]
+    assert not any(FAKE_KEY in s for s in shown)
+    assert '"key": "***"' in shown[2]
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(d)
+    azure = Deployment(name="az", model="Llama-3.3-70B-Instruct", endpoint="https://x.eastus2.models.ai.azure.com", key=FAKE_KEY)
+    assert azure.check_environment() == [] and azure.resolve_key() == FAKE_KEY
+    with pytest.raises(ConfigError, match="key must be the key as text"):
+        Deployment(name="az", model="Llama-3.3-70B-Instruct", endpoint="https://x.eastus2.models.ai.azure.com", key=123)
+
+
+def test_key_field_is_refused_in_a_file(tmp_path):
+    text = SELF_HOSTED.replace("    key_env: LLAMACPP_KEY\n", "    key: sk-abc\n")
+    with pytest.raises(ConfigError, match="would put a secret in the file"):
+        load_deployments(write(tmp_path, text))
+
+
+def test_lifecycle_warning_is_one_readable_line(tmp_path):
+    import warnings as w
+
+    from llama_eval.config import LifecycleWarning
+
+    text = w.formatwarning(LifecycleWarning("deployment 'x': retired"), LifecycleWarning, "/some/where/config.py", 12, "warnings.warn(...)")
+    assert text == "LifecycleWarning: deployment 'x': retired\n"
+
+
+def test_key_in_memory_authenticates_a_run_and_is_written_nowhere(tmp_path, monkeypatch):
+    from llama_eval import Deployment
+    from llama_eval.emulator import start_emulator
+    from llama_eval.prompts import load_prompt_set
+    from llama_eval.runner import RunParams, run_evaluation
+
+    monkeypatch.delenv("LLAMA_TEST_KEY", raising=False)
+    (tmp_path / "p.jsonl").write_text('{"id": "a", "prompt": "Capital of Peru?", "reference": "Lima"}\n')
+    with start_emulator(time_scale=0, models=["Llama-3.3-70B-Instruct"], key=FAKE_KEY) as emu:
+        d = Deployment(name="mem", model="Llama-3.3-70B-Instruct", endpoint=emu.deployment_url("Llama-3.3-70B-Instruct"), key=FAKE_KEY)
+        summary = run_evaluation([d], load_prompt_set(tmp_path / "p.jsonl"), tmp_path / "run", RunParams(), progress="none")
+    assert summary.status == "completed"
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert files and not any(FAKE_KEY.encode() in p.read_bytes() for p in files)
+    assert '"status":"ok"' in (tmp_path / "run" / "results.jsonl").read_text().replace(" ", "")

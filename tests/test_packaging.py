@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,16 +21,27 @@ def _names(requirements: list[str]) -> set[str]:
     return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
 
 
+# on PyPI but not on conda-forge (conda-forge's openai stops at 2.x): these, and only these, go through pip
+PIP_ONLY = {"openai", "llama-models"}
+
+
 def test_environment_yml_matches_pyproject():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     deps = pyproject["project"]["dependencies"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    conda = [d for d in env["dependencies"] if isinstance(d, str) and d not in ("pip", "python=3.11")]
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     pinned = [p for p in pip_section if not p.startswith("-e")]
-    assert _names(pinned) == _names(deps)
-    assert sorted(pinned) == sorted(deps), "versions must match too"
+    assert _names(pinned) == PIP_ONLY, (
+        f"pip is only for what conda-forge does not have: move {sorted(_names(pinned) - PIP_ONLY)} to the conda list "
+        "(or, if conda-forge lacks it, add it to PIP_ONLY here)"
+    )
+    assert not _names(conda) & _names(pinned), "each package comes from one place"
+    assert _names(conda) | _names(pinned) == _names(deps)
+    assert sorted(conda + pinned) == sorted(deps), "versions must match too"
     assert "-e .[dev]" in pip_section
-    assert "python=3.11" in env["dependencies"]
+    assert "python=3.11" in env["dependencies"] and "pip" in env["dependencies"]
 
 
 def test_product_card_packages_are_dependencies():
@@ -36,3 +53,97 @@ def test_product_card_packages_are_dependencies():
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+# ------------------------------------------------------------------ the wheel, installed outside the checkout
+
+SOURCES = ("pyproject.toml", "README.md", "llama_eval", "data", "notebooks")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The wheel built from a copy of the sources, installed into a fresh venv in a temp folder.
+
+    The fresh venv holds only llama-eval itself; its dependencies come from this test's own
+    environment through a .pth line (installing pandas, jupyterlab, ... again would take minutes and
+    test pip, not us). The checkout is not on its path: the editable install's finder lives in a
+    .pth file of that environment, and .pth files in a folder added that way are not processed.
+    """
+    root = tmp_path_factory.mktemp("wheel")
+    src = root / "src"
+    src.mkdir()
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        else:
+            shutil.copy2(ROOT / name, src / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", "-w", str(root / "dist"), str(src)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    wheel = next((root / "dist").glob("llama_eval-*.whl"))
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(subprocess.run([str(python), "-c", purelib], capture_output=True, text=True, check=True).stdout.strip())
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet", "--disable-pip-version-check", str(wheel)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    (site / "llama_eval_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    work = root / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_EVAL_", "PYTHON"))}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")  # nbconvert's templates, installed with the borrowed dependencies
+    return {"venv": venv, "python": python, "work": work, "env": env, "wheel": wheel}
+
+
+def _in_work(installed, *args, timeout=600):
+    return subprocess.run(list(args), cwd=installed["work"], env=installed["env"], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_wheel_ships_data_and_notebooks(installed):
+    import zipfile
+
+    names = set(zipfile.ZipFile(installed["wheel"]).namelist())
+    assert {"llama_eval/data/models.yaml", "llama_eval/data/prices.csv", "llama_eval/data/compute_prices.csv"} <= names
+    assert "llama_eval/data/prompts/quickstart.jsonl" in names and "llama_eval/data/prompts/images/red-square.png" in names
+    assert {f"llama_eval/notebooks/{n.name}" for n in (ROOT / "notebooks").glob("*.ipynb")} <= names
+    assert not any(n.startswith(("data/", "notebooks/", "tests/")) for n in names), "one copy of each file, inside the package"
+
+
+@pytest.mark.slow
+def test_installed_package_works_from_any_folder(installed):
+    bin_ = installed["venv"] / "bin"
+    api = "import llama_eval; print(llama_eval.__file__); [getattr(llama_eval, n) for n in llama_eval.__all__]; from llama_eval.emulator import start_emulator"
+    probe = _in_work(installed, str(installed["python"]), "-c", api)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().startswith(str(installed["venv"])), f"imported from {probe.stdout.strip()}, not from the installed wheel"
+
+    models = _in_work(installed, str(bin_ / "llama-eval"), "models")
+    assert models.returncode == 0, models.stderr
+    assert "Llama-3.3-70B-Instruct" in models.stdout and not models.stderr.strip()
+
+    notebooks = _in_work(installed, str(bin_ / "llama-eval"), "notebooks", "my-notebooks")
+    assert notebooks.returncode == 0, notebooks.stderr
+    assert sorted(p.name for p in (installed["work"] / "my-notebooks").glob("*.ipynb")) == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+    demo = _in_work(installed, str(bin_ / "llama-eval"), "demo", "--repeats", "1")
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-3000:]
+    assert (installed["work"] / "reports" / "demo" / "index.html").is_file(), "the demo writes under the current folder"
+    assert (installed["work"] / "runs" / "demo" / "results.jsonl").is_file()
+    assert "HTTP Request" not in demo.stderr
+
+
+def test_every_subpackage_is_in_the_wheel_list():
+    """pyproject lists packages by name (data/ and notebooks/ are mapped in): a new subpackage must be added there."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "llama_eval").rglob("__init__.py") if "__pycache__" not in p.parts}
+    missing = sorted(found - listed)
+    assert not missing, f"add {missing} to [tool.setuptools] packages in pyproject.toml, or the wheel ships without them"
+    assert {"llama_eval.data", "llama_eval.notebooks"} <= listed

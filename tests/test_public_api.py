@@ -18,7 +18,7 @@ PINNED = {
     "ContentFilterError", "Deployment", "DeploymentsConfig", "EndpointConnectionError", "EndpointError", "EndpointTimeout", "ExtraParameters",
     "LifecycleWarning", "LlamaClient", "LlamaEvalError", "MalformedResponseError", "Offer", "PriceBook", "PriceTableError", "PromptItem",
     "PromptSet", "PromptSetError", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "RunError", "RunParams",
-    "RunSummary", "SaturationWarning", "ScorerError", "Status", "TornLineWarning", "arun_evaluation", "build_report", "estimate_run",
+    "RunSummary", "ScorerError", "Status", "TornLineWarning", "arun_evaluation", "build_report", "estimate_run",
     "load_catalog", "load_deployments", "load_prices", "load_prompt_set", "load_run", "make_async_client", "make_client", "model_overview",
     "model_overview_frame", "read_manifest", "run_evaluation", "score_run",
 }  # fmt: skip

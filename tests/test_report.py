@@ -174,7 +174,7 @@ def test_failing_notebook_names_itself(tmp_path):
 def test_evaluate_notebook_runs_with_papermill_parameters(tmp_path, monkeypatch):
     import papermill
 
-    from llama_eval.paths import REPO_ROOT
+    from llama_eval.paths import data_dir, notebooks_dir
 
     with start_emulator(time_scale=0, models=["Llama-3.3-70B-Instruct"]) as emu:
         monkeypatch.setenv("NOTEBOOK_TEST_KEY", emu.key)  # the kernel inherits the environment, never the key itself
@@ -183,13 +183,13 @@ def test_evaluate_notebook_runs_with_papermill_parameters(tmp_path, monkeypatch)
         config.write_text(f"deployments:\n  - name: l33\n    model: Llama-3.3-70B-Instruct\n    endpoint: {endpoint}\n    key_env: NOTEBOOK_TEST_KEY\n")
         parameters = {
             "deployments_file": str(config),
-            "prompt_set": str(REPO_ROOT / "data" / "prompts" / "quickstart.jsonl"),
+            "prompt_set": str(data_dir() / "prompts" / "quickstart.jsonl"),
             "run_dir": str(tmp_path / "run"),
             "max_tokens": 64,
         }
         out = tmp_path / "10_evaluate.ipynb"
         papermill.execute_notebook(
-            str(REPO_ROOT / "notebooks" / "10_evaluate.ipynb"), str(out), parameters=parameters, kernel_name="python3", progress_bar=False
+            str(notebooks_dir() / "10_evaluate.ipynb"), str(out), parameters=parameters, kernel_name="python3", progress_bar=False
         )
     assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 10
     assert "completed" in out.read_text()
