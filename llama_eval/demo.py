@@ -57,7 +57,7 @@ def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scal
                 os.environ[KEY_ENV] = previous
     score_run(run_dir)
     if sweeps:
-        sweep_deployments(run_dir, config, prompts)
+        sweep_deployments(run_dir, prompts)
     return build_report(run_dir, output)
 
 
@@ -66,31 +66,30 @@ def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scal
 DEMO_SLO = "ttft_p90<=1.0"
 
 
-def sweep_deployments(run_dir: Path, config, prompts, *, levels=(1, 2, 4, 8), requests_per_level: int = 8, batch: int = 4, slo: str = DEMO_SLO) -> list[Path]:
+def sweep_deployments(run_dir: Path, prompts, *, deployments_file: str | Path | None = None, only: tuple[str, ...] | None = None,
+                      levels=(1, 2, 4, 8), requests_per_level: int = 8, batch: int = 4, slo: str = DEMO_SLO) -> list[Path]:  # fmt: skip
     """A short closed-loop sweep of each deployment into ``run_dir/sweeps/<name>``, for ``llama-eval recommend``.
 
-    The emulator runs in real time here (time scale 1) with its capacity model: managed deployments
-    decode ``batch`` requests at once and queue the rest (a small batch, so four levels show a knee);
-    serverless ones keep their quota and flat latency. The first half second of each level is warm-up
-    (cold connections, the emulator loading a tokenizer). Every figure it yields is emulated.
+    The deployments are those of ``deployments_file`` (default: the demo's, ``data/deployments.emulator.yaml``;
+    ``only``: some of them by name), served by an emulator of their own that runs in real time (time
+    scale 1) with its capacity model: managed and self-hosted deployments decode ``batch`` requests
+    at once and queue the rest (a small batch, so four levels show a knee); serverless ones keep
+    their quota and flat latency. The first half second of each level is warm-up (cold connections,
+    the emulator loading a tokenizer). Every figure it yields is emulated.
     """
-    import yaml
-
     from .sweep import sweep
 
+    deployments_file = Path(deployments_file) if deployments_file is not None else data_dir() / "deployments.emulator.yaml"
+    config = [d for d in load_deployments(deployments_file) if only is None or d.name in only]
     root = run_dir / "sweeps"
     root.mkdir(parents=True, exist_ok=True)
-    spec = root / "emulator-deployments.yaml"
-    entries = [{"name": d.name, "model": d.model, "kind": d.kind, "endpoint": f"http://127.0.0.1:8000/{d.name}", "key_env": KEY_ENV} for d in config]
-    spec.write_text(yaml.safe_dump({"deployments": entries}, sort_keys=False))
     out = []
-    with spawn_emulator("--deployments", str(spec), "--batch-size", str(batch), "--prompts", str(prompts.path)) as emu:
+    with spawn_emulator("--deployments", str(deployments_file), "--batch-size", str(batch), "--prompts", str(prompts.path)) as emu:
         previous = os.environ.get(KEY_ENV)
         os.environ[KEY_ENV] = emu.key
         try:
             for d in config:
-                where = {"endpoint": f"{emu.url}/{d.name}", "endpoint_env": None, "key_env": KEY_ENV, "api": "azure-ai-inference", "deployment_name": None}
-                target = Deployment(**{**d.__dict__, **where, "headers": dict(d.headers)})
+                target = Deployment(**{**d.__dict__, "endpoint": d.endpoint.replace("http://127.0.0.1:8000", emu.url), "headers": dict(d.headers)})
                 sweep([target], prompts, root / d.name, concurrency=list(levels), requests_per_level=requests_per_level, warmup_s=0.5, slo=slo,
                       params=RunParams(max_tokens=16), progress="none", announce=lambda message: print(message, flush=True))  # fmt: skip
                 out.append(root / d.name)

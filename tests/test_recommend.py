@@ -139,18 +139,13 @@ def test_cli_recommend(tmp_path, capsys):
 
 def test_demo_sweeps_then_recommend_end_to_end(tmp_path):
     """The demo's short sweeps on the emulator (capacity model on), then the decision from them."""
-    from llama_eval.config import Deployment
     from llama_eval.demo import sweep_deployments
     from llama_eval.paths import data_dir
     from llama_eval.prompts import load_prompt_set
 
-    config = [  # two of the demo's deployments (data/deployments.emulator.yaml), written out so this test reads no shared file
-        Deployment(name="llama31-8b", model="Meta-Llama-3.1-8B-Instruct", kind="managed", endpoint="http://127.0.0.1:8000/x", key_env="KEY"),
-        Deployment(name="llama33-70b", model="Llama-3.3-70B-Instruct", endpoint="http://127.0.0.1:8000/y", key_env="KEY"),
-    ]
     prompts = load_prompt_set(data_dir() / "prompts" / "quickstart.jsonl")
     run = _run(tmp_path)  # stands in for the demo's run: l70 / l405 / l8 ...
-    swept = sweep_deployments(tmp_path / "demo", config, prompts, levels=(1, 2), requests_per_level=4)
+    swept = sweep_deployments(tmp_path / "demo", prompts, only=("llama31-8b", "llama33-70b"), levels=(1, 2), requests_per_level=4)
     assert [p.name for p in swept] == ["llama31-8b", "llama33-70b"]
     for path in swept:
         data = json.loads((path / "sweep.json").read_text())
