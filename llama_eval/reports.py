@@ -236,7 +236,7 @@ def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]]) -> l
     out = []
     best = frame["score %"].idxmax()
     out.append(f"Highest quality: {best} ({frame.loc[best, 'score %']:.1f}% [{frame.loc[best, '95% CI low']:.1f}, {frame.loc[best, '95% CI high']:.1f}]).")
-    worse_than_best = {c["b"] if c["a"] == best else c["a"] for c in comparisons if best in (c["a"], c["b"]) and c["p_holm"] < 0.05}
+    worse_than_best = {c["b"] if c["a"] == best else c["a"] for c in comparisons if best in (c["a"], c["b"]) and c.get("significant", False)}
     tied = [n for n in frame.index if n == best or n not in worse_than_best]
     priced = frame.loc[tied].dropna(subset=["USD per 1k requests"])
     if not priced.empty:
