@@ -317,7 +317,13 @@ def _score(args: argparse.Namespace) -> int:
         if not args.deployments:
             raise SystemExit("llama-eval score: --judge needs -d deployments.yaml, the file that defines the judge deployment")
         judge = make_judge(args.run_dir, load_deployments(args.deployments)[args.judge])
-    summary = score_run(args.run_dir, args.prompts, judge=judge, seed=args.seed)
+    scorer = None
+    if args.scorer:  # a name, or a JSON object {"name": ..., options} as in a prompt set
+        try:
+            scorer = json.loads(args.scorer) if args.scorer.lstrip().startswith("{") else args.scorer
+        except ValueError as exc:
+            raise SystemExit(f"llama-eval score: --scorer is not valid JSON: {exc}") from None
+    summary = score_run(args.run_dir, args.prompts, judge=judge, seed=args.seed, scorer=scorer)
     rows = []
     for name, d in sorted(summary["deployments"].items(), key=lambda kv: -kv[1]["mean"]):
         consistency = "-" if d["consistency"] is None else f"{d['consistency']:.0%}"
@@ -380,6 +386,14 @@ def _report(args: argparse.Namespace) -> int:
         from .results import export_csv
 
         print(f"csv: {export_csv(args.run_dir, args.csv)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    summary = export_run(args.run_dir, args.output, args.format, prompts=args.prompts, include_failed=args.include_failed)
+    print(f"llama-eval export: {summary.describe()}", file=sys.stderr)
     return 0
 
 
@@ -652,7 +666,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("run_dir")
     sc.add_argument("--prompts", help="the prompt set (default: the one the run's manifest names)")
     sc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    sc.add_argument("--judge", help="deployment name (in -d) that grades items whose scorer is 'judge'")
+    sc.add_argument("--judge", help="deployment name (in -d) that grades items whose scorer is 'judge' or an AI-assisted azure:* one")
+    sc.add_argument("--scorer", help='score every item with this scorer: a name (azure:f1) or JSON ({"name": "azure:rouge", "rouge_type": "rouge1"})')
     sc.add_argument("-d", "--deployments", help="deployments YAML holding the judge deployment")
     sc.set_defaults(func=_score)
 
@@ -669,6 +684,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--requests-per-day", type=int, default=10_000, help="production volume for the cost projection")
     rep.add_argument("--csv", help="also export the run's rows as CSV here (formulas neutralised for spreadsheets)")
     rep.set_defaults(func=_report)
+
+    exp = sub.add_parser("export", help="write a run's rows for other tools: azure-ai-evaluation JSONL, CSV or Parquet")
+    exp.add_argument("run_dir")
+    exp.add_argument("--format", default="azure-ai-evaluation", choices=["azure-ai-evaluation", "csv", "parquet"])
+    exp.add_argument("-o", "--output", required=True, help="file to write")
+    exp.add_argument("--prompts", help="the prompt set (default: the one the run's manifest names)")
+    exp.add_argument("--include-failed", action="store_true", help="csv/parquet: keep failed rows (their status says why)")
+    exp.set_defaults(func=_export)
 
     demo = sub.add_parser("demo", help="offline end to end: emulator, five Llama deployments (one self-hosted), bundled prompt sets, HTML report")
     demo.add_argument("-o", "--output", default="reports/demo", help="report folder, under the current one (the run goes to runs/<its name>)")

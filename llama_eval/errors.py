@@ -53,6 +53,18 @@ class PriceTableError(LlamaEvalError):
     """A price table (data/prices.csv, data/compute_prices.csv or a user override) is malformed."""
 
 
+class ExportError(LlamaEvalError):
+    """An export cannot be written: unknown format, no run there, or a prompt set that no longer matches the run."""
+
+
+class JudgeOutputError(LlamaEvalError):
+    """A judge's reply holds no JSON grade (azure:* scorers); caught where raised: the row is unscorable, never 0."""
+
+    def __init__(self, text: str):
+        super().__init__(f"unparseable judge output: {text.strip()[:120]!r}")
+        self.text = text
+
+
 class PromptSetError(LlamaEvalError):
     """A prompt-set file is malformed; the message names file, line and field."""
 

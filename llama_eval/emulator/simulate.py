@@ -216,7 +216,7 @@ def plausible_answer(prompt: str, rng: random.Random) -> str:
 
 def is_judge_request(call: ChatCall) -> bool:
     system = next((m.get("content") for m in call.messages if m.get("role") == "system"), None)
-    return isinstance(system, str) and JUDGE_MARKER in system
+    return (isinstance(system, str) and JUDGE_MARKER in system) or _azure_eval_judge_reply(call) is not None  # llama-eval's or azure-ai-evaluation's
 
 
 def teachable(raw: Any) -> dict[str, Any]:
@@ -247,6 +247,47 @@ def _judge_reply(call: ChatCall) -> str | None:
     if reference and reference != "(none)" and reference.split("\n")[0] in answer:
         return "Score: 5\nReason: the answer agrees with the reference."
     return "Score: 2\nReason: the answer does not match the reference."
+
+
+# Inputs as the AI-assisted evaluators of Microsoft's azure-ai-evaluation SDK lay them out in their prompts.
+_SDK_FIELDS = {
+    "similarity": re.compile(r"question: (?P<query>.*?)\ncorrect answer:(?P<ground_truth>.*?)\npredicted answer: (?P<response>.*?)\n\nYour output", re.DOTALL),
+    "relevance": re.compile(r"CONVERSATION_HISTORY: (?P<query>.*?)\nRESPONSE: (?P<response>.*?)\n\nCONVERSATION_HISTORY is", re.DOTALL),
+    "coherence": re.compile(r"# Data\nQUERY: (?P<query>.*?)\nRESPONSE: (?P<response>.*?)\n+# Tasks", re.DOTALL),
+    "fluency": re.compile(r"# Data\nRESPONSE: (?P<response>.*?)\n+# Tasks", re.DOTALL),
+    "groundedness": re.compile(r"# Data\nCONTEXT: (?P<context>.*?)\n(?:QUERY: .*?\n)?RESPONSE: (?P<response>.*?)\n+# Tasks", re.DOTALL),
+}
+
+
+def _azure_eval_judge_reply(call: ChatCall) -> str | None:
+    """Asked by an azure-ai-evaluation evaluator, the emulated judge answers its JSON format.
+
+    Similarity grades like llama-eval's judge (5 if the answer holds the reference, else 2);
+    groundedness 5 if most of the response's words are in the context, else 2; relevance,
+    coherence and fluency give 4 to any non-empty response. An empty one is "skipped",
+    as the SDK's prompts ask. Simulated, deterministic: it exercises the wiring, not a model's taste.
+    """
+    user = next((m.get("content") for m in reversed(call.messages) if m.get("role") == "user"), None)
+    if not isinstance(user, str) or '"completed"' not in user or "score" not in user:
+        return None
+    for metric, pattern in _SDK_FIELDS.items():
+        text = user[user.rfind("question: ") :] if metric == "similarity" else user  # the examples come first
+        found = pattern.search(text)
+        if not found:
+            continue
+        fields = {k: v.strip() for k, v in found.groupdict().items()}
+        if not fields["response"]:
+            return json.dumps({"reason": "The response is empty.", "score": None, "status": "skipped"})
+        if metric == "similarity":
+            truth = fields["ground_truth"].lower().split("\n")[0]
+            grade = 5 if truth and truth in fields["response"].lower() else 2
+        elif metric == "groundedness":  # most of the response's words appear in the context
+            words = re.findall(r"\w{4,}", fields["response"].lower())
+            grade = 5 if words and sum(w in fields["context"].lower() for w in words) * 2 >= len(words) else 2
+        else:
+            grade = 4
+        return json.dumps({"reason": f"Let's think step by step: simulated {metric} judgment.", "score": grade, "status": "completed"})
+    return None
 
 
 def filler(rng: random.Random, sentences: int) -> str:
@@ -299,7 +340,7 @@ class Simulator:
     def draft(self, model: CatalogModel, call: ChatCall, choice: int, nonce: str) -> str:
         """The text the model 'wants' to say, before max_tokens and stop sequences cut it."""
         rng = self._rng(model, call, choice, nonce, "text")
-        judged = _judge_reply(call)
+        judged = _judge_reply(call) or _azure_eval_judge_reply(call)
         if judged is not None:
             return judged
         known = self._known.get(prompt_key(call.messages))

@@ -39,12 +39,14 @@ def scorer_of(item: PromptItem) -> str | None:
 
 def check_prompt_scorers(prompts: PromptSet) -> None:
     """Every item's scorer exists, takes its options and has the reference it needs (before any request)."""
+    from .azure_eval import check_extra
     for item in prompts:
         name = scorer_of(item)
         if name is None:
             continue
         try:
             check_scorer(name, dict(item.scorer_options), item.reference is not None)
+            check_extra(name, item)  # azure:* without azure-ai-evaluation, or without the context it reads: before any request
         except ScorerError as exc:
             raise ScorerError(f"{item.source}: prompt {item.id!r}: {exc}") from None
 
@@ -74,6 +76,9 @@ def _question(item: PromptItem) -> str:
 
 
 def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
+    from ..export import query_text
+    from .azure_eval import context_of, is_judged, judged_row
+
     items = {item.id: item for item in prompts}
     out = []
     for row in rows:
@@ -84,6 +89,10 @@ def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | No
             out.append({**base, "scorer": None, "score": None, "reason": "no scorer and no reference", "failed": False})
         elif row["status"] not in ANSWERED:
             out.append({**base, "scorer": name, "score": 0.0, "reason": f"request failed: {row['status']}", "failed": True})
+        elif is_judged(name):  # azure:relevance etc.: azure-ai-evaluation graded by the judge deployment
+            if judge is None:
+                raise ScorerError(f"{item.source}: prompt {item.id!r} uses the {name!r} scorer; pass a judge deployment (--judge NAME)")
+            out.append({**base, **judged_row(judge, name, query_text(item.messages), row.get("response_text") or "", item.reference, context_of(item))})
         elif name == "judge":
             if judge is None:
                 raise ScorerError(f"{item.source}: prompt {item.id!r} uses the 'judge' scorer; pass a judge deployment (--judge NAME)")
@@ -263,10 +272,28 @@ def make_judge(run_dir: str | Path, deployment: Any, *, prices: Any = None) -> J
     return Judge(make_client(deployment), price=price_for(prices, deployment.model, deployment.kind), cache_path=Path(run_dir) / "judgments.jsonl")
 
 
-def score_run(run_dir: str | Path, prompts: PromptSet | str | Path | None = None, *, judge: Judge | None = None, seed: int = 0) -> dict[str, Any]:
-    """Score a finished (or partial) run: writes scores.jsonl and scores_summary.json; returns the summary."""
+def with_scorer(prompts: PromptSet, spec: str | dict[str, Any]) -> PromptSet:
+    """Every item scored by ``spec`` (a scorer name, or ``{"name": ..., options}`` as in a prompt set)."""
+    import dataclasses
+
+    options = {k: v for k, v in spec.items() if k != "name"} if isinstance(spec, dict) else {}
+    name = spec.get("name") if isinstance(spec, dict) else spec
+    if not isinstance(name, str) or not name:
+        raise ScorerError(f'a scorer override must be a scorer name or {{"name": ..., options}}, got {spec!r}')
+    return dataclasses.replace(prompts, items=tuple(dataclasses.replace(i, scorer=name, scorer_options=options) for i in prompts))
+
+
+def score_run(
+    run_dir: str | Path, prompts: PromptSet | str | Path | None = None, *, judge: Judge | None = None, seed: int = 0, scorer: str | dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Score a finished (or partial) run: writes scores.jsonl and scores_summary.json; returns the summary.
+
+    ``scorer`` overrides every item's scorer (``llama-eval score --scorer``).
+    """
     run_dir = Path(run_dir)
     prompt_set = _prompts_for(run_dir, prompts)
+    if scorer is not None:
+        prompt_set = with_scorer(prompt_set, scorer)
     check_prompt_scorers(prompt_set)
     rows = list(final_rows(read_rows(run_dir)).values())
     scores = score_rows(rows, prompt_set, judge)

@@ -557,3 +557,6 @@ def refusal(answer: str, reference: Any, expect: str = "refuse") -> Score:
 def judge_placeholder(answer: str, reference: Any, rubric: str | None = None) -> Score:
     """Graded by an LLM judge deployment: see scoring.judge; score_run calls it with the question."""
     raise ScorerError("the 'judge' scorer needs a judge deployment: llama-eval score RUN --judge NAME -d deployments.yaml")
+
+
+from . import azure_eval  # noqa: E402, F401  -- registers the azure:* scorers (azure-ai-evaluation is imported only when one is used)
