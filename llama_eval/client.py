@@ -132,7 +132,8 @@ class _ClientBase:
         response_format, extra (``ExtraParameters`` or a dict). Messages are dicts or SDK messages.
         """
         check_parameters(params)
-        return build_request(messages, model=self.model, stream=stream, request_model_name=self.deployment.request_model_name(), **params)
+        d = self.deployment
+        return build_request(messages, model=self.model, stream=stream, request_model_name=d.request_model_name(), kind=d.kind, **params)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(deployment={self.deployment.name!r}, model={self.deployment.model!r}, api={self.api!r})"

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from .catalog import DEPRECATED, RETIRED, Catalog, CatalogModel, Quota, load_catalog
+from .catalog import DEPRECATED, LEGACY, RETIRED, Catalog, CatalogModel, Quota, load_catalog
 from .errors import CatalogError, ConfigError, LifecycleWarning
 
 SELF_HOSTED = "self-hosted"
@@ -504,14 +504,17 @@ def _deployment(raw: Any, path: Path, catalog: Catalog, today: date) -> Deployme
 def _warn_lifecycle(deployment: Deployment, model: CatalogModel, catalog: Catalog, today: date) -> None:
     offer = model.offer(deployment.kind)
     status = offer.status(today) if offer else None
-    if status not in (RETIRED, DEPRECATED):
+    if status not in (RETIRED, DEPRECATED, LEGACY):
         return
     replacement = catalog.available_replacement(model.id, deployment.kind, today)
     instead = f"; suggested replacement: {replacement}" if replacement else ""
     if status == RETIRED:
         what = f"was retired on {offer.retired}: new {deployment.kind} deployments are not possible and existing ones stopped serving"
-    else:
+    elif status == DEPRECATED:
         what = f"is deprecated and retires on {offer.retired}" if offer.retired else "is deprecated"
+    else:  # legacy: still deployable, but the end is published
+        later = [f"{stage} on {day}" for stage, day in (("deprecated (no new deployments)", offer.deprecated), ("retired", offer.retired)) if day]
+        what = f"is legacy since {offer.legacy}" + (f": {', '.join(later)}" if later else "")
     warnings.warn(
         LifecycleWarning(f"{deployment.source}: deployment {deployment.name!r}: {model.id} on {deployment.kind} {what}{instead} (source: {offer.source})"),
         stacklevel=4,

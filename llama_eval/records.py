@@ -222,6 +222,7 @@ class ProbeResult:
     ok: bool
     detail: str  # "ok (GET /info)" or the reason it failed
     time_scale: float = 1.0  # the emulator's x-llama-eval-time-scale header; 1.0 for a real service
+    emulator: bool = False  # the answer carried x-llama-eval-emulator: simulated (so the runner may teach it the prompts)
 
     def to_json(self) -> str:
         return "ok" if self.ok else self.detail

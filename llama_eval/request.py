@@ -21,6 +21,9 @@ ROLES = ("system", "user", "assistant", "tool", "developer")
 # for both (shared/reference/azure-facts.md §0.5 and §2.1). OpenAI's own API allows temperature up to 2; Llama on Azure does not.
 TEMPERATURE_RANGE = (0.0, 1.0)
 TOP_P_RANGE = (0.0, 1.0)
+# A self-hosted OpenAI-compatible server (vLLM) takes OpenAI's temperature range [0, 2] and top_p in (0, 1]
+# (vLLM SamplingParams refuses top_p 0); the emulator's /v1 surface enforces the same (emulator/protocol.py).
+SELF_HOSTED_TEMPERATURE_RANGE = (0.0, 2.0)
 _warned_unverified: set[tuple[str, str]] = set()
 
 
@@ -214,11 +217,22 @@ def build_request(
     response_format: Any = None,
     extra: ExtraParameters | Mapping[str, Any] | None = None,
     request_model_name: str | None = None,
+    kind: str | None = None,
 ) -> ChatRequest:
-    """Check every rule and build the body; raises RequestValidationError before anything is sent."""
+    """Check every rule and build the body; raises RequestValidationError before anything is sent.
+
+    ``kind`` is the deployment's kind: ``self-hosted`` (an OpenAI-compatible server such as vLLM) has
+    wider sampling ranges than Llama on Azure (serverless, managed; the default).
+    """
     checked_messages = _check_messages(messages, model)
-    _check_number("temperature", temperature, *TEMPERATURE_RANGE, why="the Azure AI Model Inference API reference")
-    _check_number("top_p", top_p, *TOP_P_RANGE, why="the Azure AI Model Inference API reference")
+    if kind == "self-hosted":
+        why = "a self-hosted OpenAI-compatible server such as vLLM"
+        _check_number("temperature", temperature, *SELF_HOSTED_TEMPERATURE_RANGE, why=why)
+        _check_number("top_p", top_p, *TOP_P_RANGE, low_open=True, why=why)
+    else:
+        why = "Llama on Azure: the Azure AI Model Inference API reference"
+        _check_number("temperature", temperature, *TEMPERATURE_RANGE, why=why)
+        _check_number("top_p", top_p, *TOP_P_RANGE, why=why)
     _check_number("presence_penalty", presence_penalty, -2, 2)
     _check_number("frequency_penalty", frequency_penalty, -2, 2)
     if max_tokens is not None:

@@ -41,6 +41,7 @@ from .transports import PASS_THROUGH, USER_AGENT, endpoint_error, openai_base_ur
 
 AZURE_API_VERSION = "2024-05-01-preview"  # what azure-ai-inference 1.0.0b9 sends
 TIME_SCALE_HEADER = "x-llama-eval-time-scale"
+EMULATOR_HEADER = "x-llama-eval-emulator"  # emulator.server.MARKER_HEADER; only the emulator sends it
 
 
 # --------------------------------------------------------------------------- connection pools
@@ -159,7 +160,8 @@ class WireClient:
     # ---------------------------------------------------------------- requests
     def prepare(self, messages: Any, *, stream: bool = False, **params: Any) -> WireRequest:
         """Check a request against every rule and serialise it once (retries re-send the same bytes)."""
-        request = build_request(messages, model=self.model, stream=stream, request_model_name=self.deployment.request_model_name(), **params)
+        d = self.deployment
+        request = build_request(messages, model=self.model, stream=stream, request_model_name=d.request_model_name(), kind=d.kind, **params)
         body = {**request.body, **request.extras}
         if stream:
             body["stream"] = True
@@ -252,19 +254,20 @@ class WireClient:
             params = None if self.openai else {"api-version": self.deployment.api_version or AZURE_API_VERSION}
             async with session.get(path, headers=headers, params=params, timeout=self._timeout) as response:
                 scale = _time_scale(response.headers)
+                emulator = response.headers.get(EMULATOR_HEADER) == "simulated"
                 if response.status < 400:
                     await response.read()
-                    return ProbeResult(True, f"ok (GET {urlsplit(path).path})", scale if scale is not None else 1.0)
+                    return ProbeResult(True, f"ok (GET {urlsplit(path).path})", scale if scale is not None else 1.0, emulator)
                 error = await _error_from(response)
             where = f"GET {urlsplit(path).path}: {error}"
             if error.status_code not in (404, 405):
-                return ProbeResult(False, where)
+                return ProbeResult(False, where, emulator=emulator)
             # no info route here: ask for one token instead (a wrong URL fails this too)
             try:
                 reply = await self.send(self.prepare([{"role": "user", "content": "Hi"}], max_tokens=1))
             except EndpointError as exc:
-                return ProbeResult(False, f"{where}; a 1-token completion: {exc}")
-            return ProbeResult(True, "ok (1-token completion)", reply.time_scale if reply.time_scale is not None else 1.0)
+                return ProbeResult(False, f"{where}; a 1-token completion: {exc}", emulator=emulator)
+            return ProbeResult(True, "ok (1-token completion)", reply.time_scale if reply.time_scale is not None else 1.0, emulator)
         except EndpointError as exc:
             return ProbeResult(False, str(exc))
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError, ConfigError) as exc:

@@ -203,6 +203,33 @@ def test_deprecated_offer_warns_before_retirement(tmp_path):
         load_deployments(path, today=date(2026, 5, 1))
 
 
+@pytest.mark.parametrize("day, warned", [(date(2026, 2, 12), False), (date(2026, 2, 13), True), (date(2026, 3, 12), True)])
+def test_legacy_offer_warns_with_its_dates_on_one_line(tmp_path, day, warned):
+    # 3.1-405B serverless: legacy 2026-02-13, deprecated 2026-03-13, retired 2026-06-13 (data/models.yaml)
+    path = write(
+        tmp_path,
+        """
+    deployments:
+      - name: old405
+        model: Meta-Llama-3.1-405B-Instruct
+        endpoint: https://x.eastus2.models.ai.azure.com
+        key_env: K
+    """,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_deployments(path, today=day)
+    lifecycle = [w for w in caught if issubclass(w.category, LifecycleWarning)]
+    if not warned:
+        assert lifecycle == [], "before the legacy date the offer is plain GA"
+        return
+    assert len(lifecycle) == 1
+    message = str(lifecycle[0].message)
+    assert "\n" not in message and message.startswith(f"{path} line 2: deployment 'old405': Meta-Llama-3.1-405B-Instruct on serverless ")
+    assert "is legacy since 2026-02-13: deprecated (no new deployments) on 2026-03-13, retired on 2026-06-13" in message
+    assert "suggested replacement: Llama-4-Maverick-17B-128E-Instruct-FP8" in message
+
+
 def test_replacement_chain_skips_retired_models(tmp_path):
     # Llama-2-7b-chat's named replacement (3.1-8B) retired too; the chain continues to one still serving.
     path = write(

@@ -71,8 +71,9 @@ async def test_async_rule_fails_before_sending(server, deployment):
 
 
 def test_temperature_message_cites_the_azure_range(server, deployment):
-    with make_client(deployment) as client, pytest.raises(RequestValidationError, match=r"temperature must be in \[0, 1\] \(the Azure AI Model Inference API"):
-        client.complete(USER, temperature=1.2)
+    with make_client(deployment) as client:
+        with pytest.raises(RequestValidationError, match=r"temperature must be in \[0, 1\] \(Llama on Azure: the Azure AI Model Inference API"):
+            client.complete(USER, temperature=1.2)
     assert server.requests == []
 
 
@@ -125,3 +126,33 @@ def test_missing_key_env_var_is_named(server, clean_env):
     with pytest.raises(ConfigError, match="NOT_SET_KEY_VAR is not set"):
         make_client(dep)
     assert server.requests == []
+
+
+def test_sampling_ranges_follow_the_deployment_kind(monkeypatch):
+    """vLLM (kind: self-hosted) takes temperature up to 2; Llama on Azure takes [0, 1]. Checked against the emulator's surfaces."""
+    from llama_eval.emulator import EmulatedDeployment, start_emulator
+    from llama_eval.wire import SessionPool, WireClient
+
+    l8, served = "Meta-Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"
+    specs = [EmulatedDeployment("vllm", l8, "self-hosted", served_name=served), EmulatedDeployment("azure", l8, "managed", path="llama8")]
+    with start_emulator(time_scale=0, deployments=specs) as emu:
+        monkeypatch.setenv("EMU_KEY", emu.key)
+        vllm = Deployment(name="vllm", model=l8, kind="self-hosted", endpoint=f"{emu.url}/v1", deployment_name=served, key_env="EMU_KEY")
+        azure = [Deployment(name=f"az-{api}", model=l8, kind="managed", endpoint=emu.deployment_url("azure"), key_env="EMU_KEY", api=api)
+                 for api in ("azure-ai-inference", "openai-v1")]  # fmt: skip
+        with make_client(vllm) as client:
+            assert client.complete(USER, temperature=1.5, max_tokens=5).choices[0].message.content, "the server takes what the client let through"
+            with pytest.raises(RequestValidationError, match=r"temperature must be in \[0, 2\] \(a self-hosted OpenAI-compatible server"):
+                client.complete(USER, temperature=2.5)
+            with pytest.raises(RequestValidationError, match=r"top_p must be in \(0, 1\]") as caught:
+                client.complete(USER, top_p=0)
+            assert caught.value.rule == "top_p_range"
+        for d in azure:
+            with make_client(d) as client, pytest.raises(RequestValidationError, match=r"temperature must be in \[0, 1\] \(Llama on Azure"):
+                client.complete(USER, temperature=1.5)
+        served_before = emu.stats.get("completion_tokens")
+        pool = SessionPool()
+        WireClient(vllm, pool, timeout=10).prepare(USER, temperature=1.5)  # the runner's client applies the same rule
+        with pytest.raises(RequestValidationError, match=r"\[0, 1\] \(Llama on Azure"):
+            WireClient(azure[0], pool, timeout=10).prepare(USER, temperature=1.5)
+        assert emu.stats.get("completion_tokens") == served_before, "prepare checks; it sends nothing"

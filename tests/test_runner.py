@@ -339,8 +339,8 @@ def test_parquet_holds_exactly_the_final_rows_with_exact_costs(tmp_path, prompt_
     prompts = load_prompt_set(prompt_file)
     with start_emulator(time_scale=0, models=[L33]) as emu:
         deps = deployments(emu, monkeypatch, L33)
-        # budget-skip some rows first, then resume with room: superseded rows must not reach the parquet
-        run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=50, budget_usd=Decimal("0.0003"), budget_preflight=False), **QUIET)
+        # budget-skip some rows first (taught answers are short: the budget fits ~5 of 13), then resume with room: superseded rows must not reach the parquet
+        run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=50, budget_usd=Decimal("0.0001"), budget_preflight=False), **QUIET)
         run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=50, budget_usd=Decimal("1"), budget_preflight=False), resume=True, **QUIET)
     rows = read_rows(tmp_path / "r")
     assert len(rows) > 13, "the first session skipped some rows for budget"
@@ -397,7 +397,8 @@ def test_ctrl_c_at_any_moment_is_one_line_exit_130_and_resumable(tmp_path, promp
 
     (The interpreter's own first ~0.1 s, before any llama-eval code runs, is Python's to handle.)
     """
-    with spawn_emulator("--models", L33, "--time-scale", "0.02") as emu:
+    # time scale 0.1: the run teaches the emulator its prompts, whose short right answers would end the requests too soon to interrupt
+    with spawn_emulator("--models", L33, "--time-scale", "0.1") as emu:
         command, env = _cli_run(tmp_path, emu, prompt_file)
         victim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay_s)
@@ -462,3 +463,37 @@ def test_ten_request_cli_run_prints_no_saturation_warning(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "keep up" not in done.stderr and "saturat" not in done.stderr.lower(), done.stderr
     assert read_manifest(tmp_path / "r")["deployments"]["l33"]["loop_lag"]["saturated"] is False
+
+
+def test_runner_teaches_the_emulator_the_run_prompts_once_per_endpoint(tmp_path, prompt_file, monkeypatch):
+    prompts = load_prompt_set(prompt_file)
+    with start_emulator(time_scale=0, models=[L33, L405], seed=5) as emu:  # started without --prompts: it knows none of them
+        deps = deployments(emu, monkeypatch, L33, L405)
+        run_evaluation(deps, prompts, tmp_path / "r", RunParams(max_tokens=20), **QUIET)
+        known, warned = emu.emulator.simulator.known_prompts, emu.stats.get("unknown_prompts_warned", 0)
+    teachable = sum(item.reference is not None for item in prompts)
+    assert known == teachable == 12 and warned == 0
+    entries = read_manifest(tmp_path / "r")["deployments"]
+    assert [entries[d.name]["emulator_taught"] for d in deps] == [12, 12]
+    answers = [r for r in read_rows(tmp_path / "r") if r["prompt_id"] != "blocked"]
+    right = sum(str(2 * int(r["prompt_id"][1:])) in (r["response_text"] or "") for r in answers)
+    assert right >= len(answers) // 2, f"taught answers should mostly hold the reference: {right} of {len(answers)}"
+
+
+@pytest.mark.parametrize("marker", [False, True])
+def test_runner_teaches_only_what_says_it_is_the_emulator(tmp_path, prompt_file, server, key_env, marker):
+    server.info_headers = {"x-llama-eval-emulator": "simulated"} if marker else {}
+    deps = [Deployment(name=f"d{i}", model=L405, kind="managed", endpoint=server.url, key_env=key_env) for i in range(2)]
+    if marker:  # this server only pretends: it has no /emulator/prompts, so teaching warns and learns nothing
+        with pytest.warns(UserWarning, match="is not a llama-eval emulator"):
+            run_evaluation(deps, load_prompt_set(prompt_file), tmp_path / "r", RunParams(max_tokens=5), **QUIET)
+    else:
+        run_evaluation(deps, load_prompt_set(prompt_file), tmp_path / "r", RunParams(max_tokens=5), **QUIET)
+    posts = [r for r in server.requests if r.path == "/emulator/prompts"]
+    entries = read_manifest(tmp_path / "r")["deployments"]
+    if not marker:
+        assert posts == [] and all("emulator_taught" not in entries[d.name] for d in deps), "a real service is never sent the prompts"
+        return
+    assert len(posts) == 1, "one POST per emulator origin, however many deployments it serves"
+    assert len(posts[0].body["items"]) == 12 and posts[0].headers["api-key"] == os.environ[key_env]
+    assert [entries[d.name]["emulator_taught"] for d in deps] == [0, 0]

@@ -57,6 +57,7 @@ class Lane:
     dead: str | None = None  # why the deployment was stopped (probe failed, auth, unreachable)
     probe: ProbeResult | None = None
     time_scale: float = 1.0
+    emulator_taught: int | None = None  # prompts the emulator behind this lane learned from the run (None: not an emulator, or not taught)
     loop_lag: LoopLag | None = None
     latencies: list[float] = field(default_factory=list)  # TTFT (or e2e) of non-warm-up answers, for the lag verdict
 

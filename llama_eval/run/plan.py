@@ -78,7 +78,7 @@ def _check_inputs(deployments: Sequence[Deployment], prompts: PromptSet, params:
         model = d.catalog_model(catalog)
         for item in prompts:
             try:
-                build_request(list(item.messages), model=model, **request_params(params, item))
+                build_request(list(item.messages), model=model, kind=d.kind, **request_params(params, item))
             except RequestValidationError as exc:
                 raise RunError(f"{item.source}: prompt {item.id!r} cannot go to deployment {d.name!r}: {exc}") from None
 

@@ -14,9 +14,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..catalog import Catalog
 from ..config import Deployment
+from ..errors import EndpointError
 from ..prices import PriceBook
 from ..prompts import PromptSet
 from ..results import ResultsWriter, write_parquet
@@ -102,6 +104,8 @@ class Scheduler:
             entry.update(time_scale=lane.time_scale, warmup_requests=min(self.params.warmup, lane.started))
             if lane.probe is not None:
                 entry["probe"] = lane.probe.to_json()
+            if lane.emulator_taught is not None:
+                entry["emulator_taught"] = lane.emulator_taught
             if lane.loop_lag is not None:
                 entry["loop_lag"] = lane.loop_lag.to_json()
         record.update(status=s.status, finished_at=now_iso(), summary=self._summary_record(lanes))
@@ -148,6 +152,30 @@ class Scheduler:
                 self._stop_lane(lane, f"the probe before any request failed at {redact_url(lane.deployment.resolve_endpoint())}: {lane.probe.detail}")
 
         await asyncio.gather(*(one(lane) for lane in lanes.values() if lane.queue))
+        await self._teach([lane for lane in lanes.values() if lane.probe is not None and lane.probe.ok and lane.probe.emulator])
+
+    async def _teach(self, lanes: list[Lane]) -> None:
+        """Post the run's prompts to each emulator (one POST per origin) so its answers to them can be scored.
+
+        Only lanes whose probe saw the emulator's marker header come here: a real service is never sent
+        this. A failure costs the run nothing but scorable answers, so it is announced, not raised.
+        """
+        from ..emulator.teach import teach_emulator  # only a run that met the emulator pays for importing it
+
+        by_origin: dict[str, list[Lane]] = {}
+        for lane in lanes:
+            parts = urlsplit(lane.deployment.resolve_endpoint())
+            by_origin.setdefault(f"{parts.scheme}://{parts.netloc}", []).append(lane)
+        for origin, group in by_origin.items():
+            first = group[0].deployment
+            key = first.resolve_key() if first.auth == "key" else None
+            try:
+                learned = await asyncio.to_thread(teach_emulator, origin, self.prompts, key=key or None, timeout_s=min(30.0, self.params.timeout_s))
+            except EndpointError as exc:
+                self.announce(f"could not teach the emulator at {redact_url(origin)} the run's prompts ({exc}); its answers to them cannot be scored fairly")
+                continue
+            for lane in group:
+                lane.emulator_taught = learned
 
     def _stop_lane(self, lane: Lane, why: str) -> None:
         if lane.dead is None:
