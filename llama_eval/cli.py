@@ -93,6 +93,7 @@ def _emulator(args: argparse.Namespace) -> int:
     profile = fixed_profile(args.ttft, args.tps, args.jitter) if args.ttft is not None or args.tps is not None else None
     if profile is not None and (args.ttft is None or args.tps is None):
         raise SystemExit("llama-eval emulator: give --ttft and --tps together")
+    capacity = _emulator_capacity(args)  # issue 14: managed deployments batch, then queue
     config = EmulatorConfig(
         **({"models": models} if models else {}),
         deployments=specs,
@@ -108,6 +109,7 @@ def _emulator(args: argparse.Namespace) -> int:
         seed=args.seed,
         prompt_sets=args.prompts or (),
         profile=profile,
+        capacity=capacity,
     )
 
     def announce(emulator, url: str) -> None:
@@ -127,6 +129,9 @@ def _emulator(args: argparse.Namespace) -> int:
                 where = f"{url}/{dep.path}"
             limits = f"{tpm} tokens/min, {rpm} requests/min" if tpm or rpm else "no quota"
             print(f"  {where}    ({name}: {dep.model.id}, {dep.kind}; {limits})")
+            batch = emulator.capacity.models.get(name)
+            if batch is not None:
+                print(f"    capacity model: batch {batch.batch} x {batch.instances} instance(s); beyond, a queue ({batch.source})")
         if written:
             print(f"\nwrote {written}: the deployments above at {url}")
             print(f"  export LLAMA_EVAL_EMULATOR_KEY={emulator.key}")
@@ -385,6 +390,158 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- load sweeps and recommend (issue 14)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """``llama-eval sweep``. Exit status 0 when every level ran, 3 when the sweep stopped early (the reason is printed)."""
+    import logging
+    from decimal import Decimal, InvalidOperation
+
+    from .config import load_deployments
+    from .prices import load_prices
+    from .run import RunParams
+    from .sweep import sweep
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        budget = Decimal(args.budget_usd) if args.budget_usd is not None else None
+    except InvalidOperation:
+        raise SystemExit(f"llama-eval sweep: --budget-usd {args.budget_usd!r} is not a number") from None
+    params = RunParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, stream=not args.no_stream,
+                       max_attempts=args.max_attempts, timeout_s=args.timeout)  # fmt: skip
+    try:
+        frame = _sweep_frame(args, sweep, load_deployments, load_prices, params, budget)
+    except KeyboardInterrupt:
+        print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(_frame_table(frame, ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps",
+                               "ttft_p50_s", "ttft_p90_s", "e2e_p90_s", "slo_met"]))  # fmt: skip
+    return _sweep_report(args, frame)
+
+
+def _sweep_frame(args: argparse.Namespace, sweep, load_deployments, load_prices, params, budget):
+    return sweep(
+        load_deployments(args.deployments),
+        args.prompts,
+        args.output,
+        deployment=args.deployment,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        duration_s=args.duration_s,
+        requests_per_level=args.requests_per_level,
+        slo=args.slo,
+        warmup_s=args.warmup_s,
+        params=params,
+        budget_usd=budget,
+        respect_quota=not args.ignore_quota,
+        seed=args.seed or 0,
+        prices=load_prices(args.prices),
+        progress=args.progress,
+    )
+
+
+def _sweep_report(args: argparse.Namespace, frame) -> int:
+    capacity = frame.attrs.get("capacity")
+    if capacity:
+        load = f"concurrency {capacity['concurrency']}" if capacity.get("concurrency") is not None else f"rate {capacity['rate_rps']:g} rps"
+        bound = " (every level met the SLO: at least this)" if capacity.get("lower_bound") else ""
+        print(f"capacity at the SLO: {load}, {capacity['throughput_rps']:.3f} requests/s measured{bound}")
+        estimate = frame.attrs.get("capacity_estimate")
+        if estimate:
+            print(f"  interpolated estimate (not measured): {estimate['throughput_rps']:.3f} requests/s where {estimate['metric']} reaches its limit")
+    else:
+        print(f"capacity: none — {frame.attrs.get('capacity_reason')}")
+    if frame.attrs.get("stopped"):
+        print(f"stopped early: {frame.attrs['stopped']}")
+    print(f"written: {args.output}/sweep.csv, {args.output}/sweep.json, {args.output}/results.jsonl")
+    return 3 if frame.attrs.get("stopped") and "wide margin" not in frame.attrs["stopped"] else 0
+
+
+def _frame_table(frame, columns: list[str]) -> str:
+    def cell(v) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return "-"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return _table(columns, [[cell(row[c]) for c in columns] for row in frame.to_dict("records")])
+
+
+def _emulator_capacity(args: argparse.Namespace) -> dict:
+    """The emulator's capacity model for the managed deployments of ``--deployments`` (emulator/capacity.py)."""
+    if not args.deployments:
+        if args.batch_size is not None:
+            raise SystemExit("llama-eval emulator: --batch-size applies to the managed deployments of a --deployments file")
+        return {}
+    from .config import load_deployments
+    from .emulator.capacity import managed_capacity
+
+    return managed_capacity(load_deployments(args.deployments), batch=args.batch_size)
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    """``llama-eval recommend``. Exit status 0 when the data decide, 3 when they cannot (the reason is printed)."""
+    from .prices import load_prices
+    from .recommend import recommend
+
+    result = recommend(args.run_dir, sweeps=args.sweep or (), peak_rps=args.peak_rps, requests_per_day=args.requests_per_day, slo=args.slo,
+                       prices=load_prices(args.prices), on=args.on)  # fmt: skip
+    frame = result.frame()
+    if args.json:
+        print(frame.to_json(orient="records", indent=2, default_handler=str))
+    else:
+        rows = []
+        for r in frame.to_dict("records"):
+            monthly = "-" if r["monthly_usd"] is None or r["monthly_usd"] != r["monthly_usd"] else f"${r['monthly_usd']:,}"
+            instances = "-" if r["instances"] is None or r["instances"] != r["instances"] else str(int(r["instances"]))
+            quality = "-" if r["quality"] is None or r["quality"] != r["quality"] else f"{r['quality']:.3f}"
+            rows.append([r["option"], r["kind"], quality, instances, monthly, r["verdict"]])
+        print(_table(["option", "kind", "quality", "instances", "monthly", "verdict"], rows))
+    print(result.summary())
+    return 0 if result.decided else 3
+
+
+def _add_sweep_parsers(sub) -> None:
+    sw = sub.add_parser("sweep", help="load sweep of one deployment: latency against load, capacity at a latency SLO")
+    sw.add_argument("-d", "--deployments", required=True, help="deployments YAML file")
+    sw.add_argument("-p", "--prompts", required=True, help="prompt set (JSONL); requests cycle through it")
+    sw.add_argument("-o", "--output", required=True, help="sweep directory (runs/NAME): results.jsonl, sweep.csv, sweep.json")
+    sw.add_argument("--deployment", help="the deployment to load (required when the file has several)")
+    levels = sw.add_mutually_exclusive_group(required=True)
+    levels.add_argument("--concurrency", help="closed loop: requests in flight per level, e.g. 1,2,4,8,16,32,64")
+    levels.add_argument("--rate", help="open loop: Poisson arrivals, requests/s per level, e.g. 0.5,1,2,4,8")
+    length = sw.add_mutually_exclusive_group(required=True)
+    length.add_argument("--duration-s", type=float, help="seconds measured per level (after the warm-up)")
+    length.add_argument("--requests-per-level", type=int, help="measured requests per level (after the warm-up)")
+    sw.add_argument("--slo", help='latency objective, e.g. "ttft_p90<=1.0,e2e_p90<=10" (seconds; errors must stay <= 1%% unless error_rate is given)')
+    sw.add_argument("--warmup-s", type=float, default=5.0, help="seconds at the start of each level left out of its statistics")
+    sw.add_argument("--ignore-quota", action="store_true", help="run levels beyond the deployment's quota (to see its 429s)")
+    sw.add_argument("--budget-usd", help="stop the sweep before spending more than this")
+    sw.add_argument("--max-tokens", type=int, help="default max_tokens (an item's own wins; default 512)")
+    sw.add_argument("--temperature", type=float)
+    sw.add_argument("--seed", type=int, help="request seed; also seeds the open-loop arrival times")
+    sw.add_argument("--no-stream", action="store_true", help="do not stream (only end-to-end latency is measured)")
+    sw.add_argument("--max-attempts", type=int, default=1, help="attempts per request (1: a 429 or timeout under load is a measurement)")
+    sw.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
+    sw.add_argument("--prices", help="a price override CSV")
+    sw.add_argument("--progress", choices=["auto", "none"], default="auto", help="a progress bar per level")
+    sw.set_defaults(func=_sweep)
+
+    rec = sub.add_parser("recommend", help="cheapest option as good as the best that holds the SLO at peak, and why every other lost")
+    rec.add_argument("run_dir", help="a run directory (scored with `llama-eval score`, or scored here)")
+    rec.add_argument("--sweep", action="append", help="a sweep directory of one of the run's deployments (repeatable)")
+    rec.add_argument("--peak-rps", type=float, required=True, help="requests/s at the busiest moment")
+    rec.add_argument("--requests-per-day", type=float, required=True, help="production volume for the monthly cost")
+    rec.add_argument("--slo", required=True, help='latency objective, e.g. "ttft_p90<=1.0" (the sweeps are judged under it)')
+    rec.add_argument("--prices", help="a price override CSV")
+    rec.add_argument("--on", type=date.fromisoformat, default=None, help="lifecycle as of this day (YYYY-MM-DD; default today)")
+    rec.add_argument("--json", action="store_true", help="machine-readable table")
+    rec.set_defaults(func=_recommend)
+
+
+# --------------------------------------------------------------------------- end of load sweeps and recommend
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llama-eval", description="Evaluate Meta Llama deployments on Azure AI Foundry: quality, latency, cost.")
     parser.add_argument(
@@ -432,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--ttft", type=float, help="fixed time to first token, seconds (with --tps: one profile for all)")
     emu.add_argument("--tps", type=float, help="fixed output tokens per second")
     emu.add_argument("--jitter", type=float, default=0.0, help="lognormal sigma for the fixed profile")
+    emu.add_argument("--batch-size", type=int, help="with --deployments: requests each managed instance decodes at once (default: from its model and VM)")
     emu.set_defaults(func=_emulator)
 
     run = sub.add_parser(
@@ -524,6 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="reports/demo", help="report folder, under the current one (the run goes to runs/<its name>)")
     demo.add_argument("--repeats", type=int, default=2)
     demo.set_defaults(func=_demo)
+    _add_sweep_parsers(sub)
 
     nb = sub.add_parser("notebooks", help="copy the bundled notebooks into a working folder for JupyterLab")
     nb.add_argument("folder", help="where to put them (created if missing)")

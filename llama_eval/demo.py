@@ -26,7 +26,7 @@ TEXT_SETS = ("quickstart.jsonl", "json_extraction.jsonl", "instructions.jsonl", 
 KEY_ENV = "LLAMA_EVAL_EMULATOR_KEY"
 
 
-def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scale: float = 0.02) -> Path:
+def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scale: float = 0.02, sweeps: bool = True) -> Path:
     output = Path(output)
     run_dir = Path("runs") / output.name
     if run_dir.exists():
@@ -56,4 +56,46 @@ def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scal
             else:
                 os.environ[KEY_ENV] = previous
     score_run(run_dir)
+    if sweeps:
+        sweep_deployments(run_dir, prompts)
     return build_report(run_dir, output)
+
+
+# --------------------------------------------------------------------------- a short load sweep (issue 14)
+
+DEMO_SLO = "ttft_p90<=1.0"
+
+
+def sweep_deployments(run_dir: Path, prompts, *, deployments_file: str | Path | None = None, only: tuple[str, ...] | None = None,
+                      levels=(1, 2, 4, 8), requests_per_level: int = 8, batch: int = 4, slo: str = DEMO_SLO) -> list[Path]:  # fmt: skip
+    """A short closed-loop sweep of each deployment into ``run_dir/sweeps/<name>``, for ``llama-eval recommend``.
+
+    The deployments are those of ``deployments_file`` (default: the demo's, ``data/deployments.emulator.yaml``;
+    ``only``: some of them by name), served by an emulator of their own that runs in real time (time
+    scale 1) with its capacity model: managed and self-hosted deployments decode ``batch`` requests
+    at once and queue the rest (a small batch, so four levels show a knee); serverless ones keep
+    their quota and flat latency. The first half second of each level is warm-up (cold connections,
+    the emulator loading a tokenizer). Every figure it yields is emulated.
+    """
+    from .sweep import sweep
+
+    deployments_file = Path(deployments_file) if deployments_file is not None else data_dir() / "deployments.emulator.yaml"
+    config = [d for d in load_deployments(deployments_file) if only is None or d.name in only]
+    root = run_dir / "sweeps"
+    root.mkdir(parents=True, exist_ok=True)
+    out = []
+    with spawn_emulator("--deployments", str(deployments_file), "--batch-size", str(batch), "--prompts", str(prompts.path)) as emu:
+        previous = os.environ.get(KEY_ENV)
+        os.environ[KEY_ENV] = emu.key
+        try:
+            for d in config:
+                target = Deployment(**{**d.__dict__, "endpoint": d.endpoint.replace("http://127.0.0.1:8000", emu.url), "headers": dict(d.headers)})
+                sweep([target], prompts, root / d.name, concurrency=list(levels), requests_per_level=requests_per_level, warmup_s=0.5, slo=slo,
+                      params=RunParams(max_tokens=16), progress="none", announce=lambda message: print(message, flush=True))  # fmt: skip
+                out.append(root / d.name)
+        finally:
+            if previous is None:
+                os.environ.pop(KEY_ENV, None)
+            else:
+                os.environ[KEY_ENV] = previous
+    return out

@@ -235,3 +235,14 @@ def _formatwarning(message: Any, category: type[Warning], filename: str, lineno:
 
 
 warnings.formatwarning = _formatwarning
+
+
+# --- load sweeps and capacity (issue 14) ---------------------------------------------------------
+
+
+class SloError(LlamaEvalError, ValueError):
+    """A latency SLO such as ``"ttft_p90<=1.0,e2e_p90<=10"`` cannot be read; the message says which part."""
+
+
+class SweepError(RunError):
+    """A load sweep cannot start: bad levels, an unknown deployment, a missing duration; the message says what to do."""

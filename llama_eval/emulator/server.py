@@ -44,6 +44,7 @@ from ..catalog import Catalog, CatalogModel, load_catalog
 from ..errors import EmulatorStartError, UnknownPromptWarning
 from ..prompts import PromptItem, load_prompt_set
 from ..tokens import TokenCounter, counter_for
+from .capacity import BatchModel, CapacityGates
 from .latency import LatencyProfile, profile_for
 from .protocol import ApiError, ChatCall, azure_error, content_filter_error, parse_chat, parse_json_body
 from .quota import Admission, QuotaExceeded, QuotaLimiter, retry_after_header
@@ -149,6 +150,7 @@ class EmulatorConfig:
     profile: LatencyProfile | None = None  # one profile for every deployment (timing tests)
     profiles: Mapping[str, LatencyProfile] = field(default_factory=dict)  # per deployment name
     default_max_tokens: int = 1024  # reserved and allowed when a request gives no max_tokens
+    capacity: Mapping[str, BatchModel] = field(default_factory=dict)  # deployment name -> batch model (managed: batch, then queue)
 
     def __post_init__(self) -> None:
         unknown = set(self.fault_kinds) - set(FAULT_KINDS)
@@ -254,6 +256,7 @@ class Emulator:
         # timing error, reported in /_emulator/stats so a latency test can tell server from client.
         self.first_token_lateness: deque[float] = deque(maxlen=10_000)
         self._fault_rng = random.Random(self.config.seed)
+        self.capacity = CapacityGates(self.config.capacity)
         self._request_no = 0
         self._unscorable_warned = False
         self._running: RunningEmulator | None = None
@@ -575,9 +578,15 @@ class Emulator:
                     "x-ms-error-code": "TooManyRequests",
                 },
             ) from None
+        batched = False
         try:
+            if dep.name in self.capacity.models:  # managed: wait (FIFO) for a place in the batch; TTFT counts from there (capacity.py)
+                await self.capacity.acquire(dep.name)
+                batched, arrival = True, max(arrival, asyncio.get_running_loop().time())
             return await self._serve(request, dep, call, prompt_tokens, max_tokens, admission, arrival)
         finally:
+            if batched:
+                self.capacity.release(dep.name)
             admission.settle(admission.tokens.amount if admission.tokens else 0)  # no-op if already settled
 
     def _next_request(self) -> tuple[int, str | None]:
@@ -611,7 +620,7 @@ class Emulator:
         }
         scale = self.config.time_scale
         ttft = dep.profile.ttft(prompt_tokens, rng) * scale
-        interval = dep.profile.token_interval(rng) * scale
+        interval = dep.profile.token_interval(rng) * scale * self.capacity.interval_factor(dep.name)
         loop = asyncio.get_running_loop()
         if fault in ("500", "503"):
             await asyncio.sleep(max(0.0, arrival + ttft - loop.time()))

@@ -1,0 +1,617 @@
+"""Load sweeps: one deployment at rising load, level by level, until it breaks its SLO.
+
+Closed loop (``concurrency``): N workers, each sending its next request when its last one ends —
+the load a batch job puts on a service. Open loop (``rate``): Poisson arrivals at a fixed rate, the
+way independent users arrive; a request is sent on schedule however slow the others are, and how
+late this process itself sent it (``sender_lateness_s``) is recorded, so a late sender is never
+mistaken for a slow service.
+
+Every request goes through the runner's own parts — the measuring wire client
+(``llama_eval.wire``), ``run.attempt.Requester`` (send, measure, classify errors) and the results
+writer — so a sweep's rows have the normal row format, plus ``level``, the level's ``concurrency``
+or ``rate_rps``, and (open loop) ``sender_lateness_s``. Retries are off by default
+(``max_attempts=1``): under load a 429 or a timeout is a measurement, not something to hide.
+The first ``warmup_s`` of every level is marked ``warmup`` and left out of its statistics.
+
+A sweep stops early when a level misses the SLO by a wide margin (``capacity.WIDE_MARGIN`` × a
+limit), when the next level would exceed the deployment's quota, or at the budget. It writes
+``sweep.csv`` (the columns in ``capacity.CSV_COLUMNS``) and ``sweep.json`` (levels, the SLO, the
+capacity or why there is none). Against the emulator, times are converted to the emulated
+service's time (measured ÷ the emulator's time scale) and ``sweep.json`` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import math
+import random
+import statistics
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .capacity import CSV_COLUMNS, SWEEP_CSV, SWEEP_JSON, WIDE_MARGIN, Slo, SweepLevel, capacity_record, find_capacity, judge_levels
+from .catalog import Catalog, load_catalog
+from .config import Deployment, DeploymentsConfig
+from .cost import max_tokens_for, price_for
+from .errors import RunError, SweepError
+from .pacing import QuotaPool
+from .prices import PriceBook, load_prices
+from .prompts import PromptSet, load_prompt_set
+from .records import ResultRow, Status, percentile
+from .results import ResultsWriter
+from .run.attempt import Requester, now_iso
+from .run.lane import Lane
+from .run.params import RunParams
+from .run.plan import make_plan, request_params
+from .run.policy import Budget
+from .run.progress import LagMonitor
+from .run.rundir import RunLock, manifest, redact_url, write_manifest
+from .tokens import counter_for
+from .wire import SessionPool, WireClient
+
+EARLY_S = 0.0015  # open loop: how long before a send the sender wakes, to send on time despite timer granularity
+SWEEP_RUN_PARAMS = RunParams(max_attempts=1, warmup=0, probe=False, concurrency=1)
+
+
+@dataclass(frozen=True)
+class SweepParams:
+    """What to sweep. Give ``concurrency`` (closed loop) or ``rate`` (open loop, requests/s), and
+    ``duration_s`` or ``requests_per_level``. Times are the service's seconds (see the module docstring)."""
+
+    concurrency: tuple[int, ...] = ()
+    rate: tuple[float, ...] = ()
+    duration_s: float | None = None
+    requests_per_level: int | None = None
+    warmup_s: float = 5.0
+    slo: Slo | None = None
+    stop_factor: float = WIDE_MARGIN
+    respect_quota: bool = True
+    budget_usd: Decimal | None = None
+    seed: int = 0
+    run: RunParams = SWEEP_RUN_PARAMS  # request parameters (max_tokens, temperature, stream...) and attempts
+
+    @property
+    def mode(self) -> str:
+        return "closed" if self.concurrency else "open"
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        return tuple(self.concurrency) if self.concurrency else tuple(self.rate)
+
+    def check(self) -> None:
+        """Refuse what cannot be swept, before any request."""
+        if bool(self.concurrency) == bool(self.rate):
+            raise SweepError("give exactly one of --concurrency (closed loop, e.g. 1,2,4,8) or --rate (open loop, requests/s, e.g. 0.5,1,2,4)")
+        levels = self.levels
+        if any(not math.isfinite(v) or v <= 0 for v in levels):
+            raise SweepError(f"every level must be > 0, got {', '.join(f'{v:g}' for v in levels)}")
+        if self.concurrency and any(int(v) != v for v in self.concurrency):
+            raise SweepError(f"--concurrency levels are whole numbers, got {', '.join(f'{v:g}' for v in self.concurrency)}")
+        if list(levels) != sorted(set(levels)):
+            raise SweepError(f"levels must rise strictly (the sweep stops at the first one that breaks the SLO), got {', '.join(f'{v:g}' for v in levels)}")
+        if (self.duration_s is None) == (self.requests_per_level is None):
+            raise SweepError("give exactly one of --duration-s (seconds per level) or --requests-per-level (measured requests per level)")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise SweepError(f"--duration-s must be > 0, got {self.duration_s:g}")
+        if self.requests_per_level is not None and self.requests_per_level < 1:
+            raise SweepError(f"--requests-per-level must be >= 1, got {self.requests_per_level}")
+        if self.warmup_s < 0:
+            raise SweepError(f"--warmup-s must be >= 0, got {self.warmup_s:g}")
+        if self.stop_factor <= 1:
+            raise SweepError(f"stop_factor must be > 1 (a level this many times over a limit ends the sweep), got {self.stop_factor:g}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "levels": list(self.levels),
+            "duration_s": self.duration_s,
+            "requests_per_level": self.requests_per_level,
+            "warmup_s": self.warmup_s,
+            "slo": str(self.slo) if self.slo else None,
+            "stop_factor": self.stop_factor,
+            "respect_quota": self.respect_quota,
+            "budget_usd": str(self.budget_usd) if self.budget_usd is not None else None,
+            "seed": self.seed,
+            "request": self.run.to_json(),
+        }
+
+
+@dataclass
+class _Sample:
+    """One request of a level as the sweep saw it: its row and this process's perf_counter stamps."""
+
+    row: ResultRow
+    sent: float
+    ended: float
+    lateness_s: float | None = None
+
+
+@dataclass
+class _LevelState:
+    samples: list[_Sample] = field(default_factory=list)
+    measured_started: int = 0
+    stop: str | None = None  # why the level (and the sweep) ended early
+
+
+class Sweeper:
+    """Runs the levels of one sweep against one deployment; ``run()`` returns the judged levels."""
+
+    def __init__(self, deployment: Deployment, prompts: PromptSet, run_dir: Path, params: SweepParams, *, prices: PriceBook, catalog: Catalog,
+                 progress: str, announce: Callable[[str], None]):  # fmt: skip
+        self.deployment, self.prompts, self.run_dir, self.params = deployment, prompts, run_dir, params
+        self.prices, self.catalog, self.progress_mode, self.announce = prices, catalog, progress, announce
+        self.sessions = SessionPool()
+        self.stopped: str | None = None
+        self.time_scale = 1.0
+        self.interrupted = False
+        self._seq = 0
+        self._next_item = 0
+
+    # ---------------------------------------------------------------- the whole sweep
+    async def run(self) -> tuple[list[SweepLevel], dict[str, Any]]:
+        d, p = self.deployment, self.params
+        if (self.run_dir / "manifest.json").exists() or (self.run_dir / "results.jsonl").exists():
+            raise SweepError(f"{self.run_dir} already holds a run or a sweep; a sweep starts in a new directory (choose another -o)")
+        plan = make_plan([d], self.prompts, self.run_dir, p.run, resume=False, prices=self.prices, catalog=self.catalog)
+        levels: list[SweepLevel] = []
+        client = WireClient(d, self.sessions, timeout=p.run.timeout_s, catalog=self.catalog)
+        probe = None
+        try:  # the probe first: a wrong URL or key leaves the directory unused
+            probe = await client.probe()
+        finally:
+            if probe is None or not probe.ok:
+                await client.close()
+                await self.sessions.close()
+        if not probe.ok:
+            raise SweepError(f"the probe before any request failed at {redact_url(d.resolve_endpoint())}: {probe.detail}; nothing was sent")
+        self.time_scale = probe.time_scale
+        with RunLock(self.run_dir):
+            record = manifest(self.run_dir, fingerprint=plan.fingerprint, prompts=self.prompts, prices=self.prices, catalog=self.catalog,
+                              params=p.run.to_json(), estimates=plan.estimates_json(), now=now_iso())  # fmt: skip
+            record["sweep"] = p.to_json()
+            write_manifest(self.run_dir, record)
+            writer = ResultsWriter(self.run_dir)
+            try:
+                if self.time_scale <= 0:
+                    raise SweepError(
+                        "the endpoint runs at time scale 0 (no delays at all): a sweep would measure nothing; start the emulator with --time-scale > 0"
+                    )
+                counter = counter_for(client.model.family if client.model else None)
+                pool = QuotaPool(f"sweep:{d.name}", None, None, None)  # the sweep sets the load itself; the quota is checked per level
+                lane = Lane(d, client, pool, price_for(self.prices, d.model, d.kind), deque(), plan.prompt_tokens[counter.kind], counter)
+                requester = Requester(p.run, Budget(p.budget_usd), lambda item: request_params(p.run, item), self._stop_lane)
+                for index, load in enumerate(p.levels, start=1):
+                    why = self._over_quota(load, levels, lane)
+                    if why:
+                        self.stopped = why
+                        self.announce(f"sweep stopped before level {index}: {why}")
+                        break
+                    try:
+                        level = await self._level(index, load, lane, requester, writer)
+                    except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
+                        self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not"
+                        self.interrupted = True
+                        break
+                    levels.append(level)
+                    self.announce(_level_line(level))
+                    if self.stopped:
+                        break
+                    why = self._wide_miss(level)
+                    if why:
+                        self.stopped = why
+                        self.announce(f"sweep stopped: {why}")
+                        break
+            finally:
+                writer.close()
+                await client.close()
+                await self.sessions.close()
+            levels = judge_levels(levels, p.slo)
+            entry = record.setdefault("deployments", {}).setdefault(d.name, {})
+            entry.update(time_scale=self.time_scale, probe="ok")
+            record.update(status="completed" if not self.stopped else "stopped", finished_at=now_iso(), stopped=self.stopped)
+            write_manifest(self.run_dir, record)
+        return levels, record
+
+    def _stop_lane(self, lane: Lane, why: str) -> None:
+        lane.dead = why
+        self.stopped = f"deployment stopped: {why}"
+
+    def _over_quota(self, load: float, done: list[SweepLevel], lane: Lane) -> str | None:
+        """Why the next level would exceed the deployment's quota (None: it fits, or no quota is known)."""
+        if not self.params.respect_quota:
+            return None
+        quota = self.deployment.effective_quota(self.catalog)
+        if quota is None:
+            return None
+        if self.params.mode == "closed":
+            if quota.concurrency and load > quota.concurrency:
+                return (f"concurrency {load:g} exceeds the deployment's quota of {quota.concurrency} concurrent requests "
+                        "(pass --ignore-quota to measure the 429s)")  # fmt: skip
+            if not done or done[-1].throughput_rps is None or not done[-1].concurrency:
+                return None
+            rate = done[-1].throughput_rps * load / done[-1].concurrency  # the best this level can do if latency stays flat
+        else:
+            rate = load
+        rate_per_minute_real = rate * 60 / self.time_scale  # the emulator's quota counts real minutes
+        if quota.rpm and rate_per_minute_real > quota.rpm:
+            return f"about {rate_per_minute_real:.0f} requests/min at this level exceeds the quota of {quota.rpm} rpm (pass --ignore-quota to measure the 429s)"
+        if quota.tpm:
+            per_request = statistics.fmean(lane.prompt_tokens[item.id] + max_tokens_for(item, self.params.run.max_tokens) for item in self.prompts)
+            tokens = rate_per_minute_real * per_request
+            if tokens > quota.tpm:
+                return (f"about {tokens:,.0f} tokens/min at this level (prompt + max_tokens per request) exceeds the quota of {quota.tpm:,} tpm "
+                        "(pass --ignore-quota to measure the 429s)")  # fmt: skip
+        return None
+
+    def _wide_miss(self, level: SweepLevel) -> str | None:
+        slo = self.params.slo
+        if level.requests and level.errors == level.requests:
+            return f"every request of level {level.level} ({level.load}) failed"
+        if slo is None:
+            return None
+        if slo.worst_ratio(level) >= self.params.stop_factor:
+            margin = f">= {self.params.stop_factor:g}x a limit"
+            return f"level {level.level} ({level.load}) breaks the SLO {slo} by a wide margin ({margin}): {'; '.join(slo.breaches(level))}"
+        return None
+
+    # ---------------------------------------------------------------- one level
+    def _next(self) -> tuple[Any, int]:
+        item = self.prompts.items[self._next_item % len(self.prompts)]
+        self._next_item += 1
+        self._seq += 1
+        return item, self._seq
+
+    async def _level(self, index: int, load: float, lane: Lane, requester: Requester, writer: ResultsWriter) -> SweepLevel:
+        p = self.params
+        scale = self.time_scale
+        state = _LevelState()
+        closed = p.mode == "closed"
+        extra = {"level": index, "concurrency": int(load)} if closed else {"level": index, "rate_rps": load}
+        total = p.requests_per_level
+        bar = _bar(self.progress_mode, total, f"{self.deployment.name} level {index} ({'concurrency' if closed else 'rate'} {load:g})")
+        monitor = LagMonitor({lane.name: lane})
+        watcher = asyncio.create_task(monitor.watch())
+        start = time.perf_counter()
+        warm_end = start + p.warmup_s * scale
+        deadline = warm_end + p.duration_s * scale if p.duration_s is not None else None
+
+        async def send(item: Any, seq: int, warm: bool, scheduled: float | None) -> None:
+            sent = time.perf_counter()
+            lateness = sent - scheduled if scheduled is not None else None
+            row = await requester.one(lane, item, seq)
+            ended = time.perf_counter()
+            if row is None:
+                return
+            if row.status is Status.BUDGET_SKIPPED and state.stop is None:
+                state.stop = f"the budget of ${p.budget_usd} has no room for another request"
+                self.stopped = state.stop
+            if warm:
+                row = replace(row, warmup=True)
+            data = row.to_json() | extra
+            if lateness is not None:
+                data["sender_lateness_s"] = round(lateness, 6)
+            writer.write(data)
+            state.samples.append(_Sample(row, sent, ended, lateness))
+            if bar is not None:
+                bar.update(1)
+
+        def may_start(now: float) -> bool:
+            if state.stop or lane.dead or self.stopped:
+                return False
+            if deadline is not None:
+                return now < deadline
+            if now >= warm_end:
+                if state.measured_started >= (total or 0):
+                    return False
+                state.measured_started += 1
+            return True
+
+        window: tuple[float, float] | None = None
+        try:
+            if closed:
+                workers = int(load)
+                ramp = min(p.warmup_s * scale, 0.01 * workers)  # staggered starts, inside the warm-up only
+
+                async def worker(i: int) -> None:
+                    if ramp:
+                        await asyncio.sleep(ramp * i / workers)
+                    while may_start(now := time.perf_counter()):
+                        item, seq = self._next()
+                        await send(item, seq, now < warm_end, None)
+
+                await asyncio.gather(*(worker(i) for i in range(workers)))
+            else:
+                window = (warm_end, await self._open_loop(load, start, warm_end, deadline, total, send, state))
+        finally:
+            watcher.cancel()
+            if bar is not None:
+                bar.close()
+        lag = monitor.samples[lane.name]
+        lag_p99 = round(1000 * percentile(list(lag), 0.99), 2) if lag else None
+        verdict = monitor.verdict(lane)
+        lane.latencies.clear()
+        return _summarise(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated)
+
+    async def _open_loop(self, rate: float, start: float, warm_end: float, deadline: float | None, total: int | None,
+                         send: Callable[..., Any], state: _LevelState) -> float:  # fmt: skip
+        """Send each request at its scheduled instant, whatever the others do; returns the end of the measured window."""
+        real_rate = rate / self.time_scale
+        measured_end = deadline if deadline is not None else warm_end + (total or 0) / real_rate
+        schedule = poisson_schedule(real_rate, start, warm_end, measured_end, random.Random(f"{self.params.seed}:{rate}"))
+        tasks: set[asyncio.Task] = set()
+        perf = time.perf_counter
+        for scheduled in schedule:
+            delay = scheduled - perf()
+            if delay > EARLY_S:  # the loop's timers wake up to ~1 ms late (epoll's millisecond timeout): wake early,
+                await asyncio.sleep(delay - EARLY_S)
+            while perf() < scheduled:  # then yield to the other callbacks until the instant itself
+                await asyncio.sleep(0)
+            if state.stop or self.stopped:
+                break
+            item, seq = self._next()
+            task = asyncio.create_task(send(item, seq, scheduled < warm_end, scheduled))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+        return measured_end
+
+
+def poisson_schedule(rate: float, start: float, warm_end: float, end: float, rng: random.Random) -> list[float]:
+    """Send instants of Poisson arrivals at ``rate``/s: ``round(rate × span)`` of them in the warm-up and in the measured window.
+
+    Given its count, a Poisson process's arrival instants are independent and uniform over the
+    window (the order-statistics property), so drawing them that way is still Poisson arrivals,
+    with the level's rate exactly the rate asked for rather than a random draw around it.
+    """
+    warm = [rng.uniform(start, warm_end) for _ in range(round(rate * (warm_end - start)))]
+    measured = [rng.uniform(warm_end, end) for _ in range(round(rate * (end - warm_end)))]
+    return sorted(warm) + sorted(measured)
+
+
+def _bar(mode: str, total: int | None, desc: str) -> Any:
+    if mode == "none":
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="req", leave=True, file=sys.stderr)
+
+
+def _p(values: list[float], q: float, scale: float) -> float | None:
+    return round(percentile(values, q) / scale, 6) if values else None
+
+
+def _summarise(index: int, load: float, closed: bool, samples: list[_Sample], window: tuple[float, float] | None, scale: float,
+               lag_p99_ms: float | None, saturated: bool) -> SweepLevel:  # fmt: skip
+    """One level's statistics from its measured (not warm-up) requests, in the service's time."""
+    measured = [s for s in samples if not s.row.warmup]
+    answered = [s for s in measured if s.row.status.answered]
+    errors = [s for s in measured if not s.row.status.answered and s.row.status is not Status.BUDGET_SKIPPED]
+    sent = [s for s in measured if s.row.status is not Status.BUDGET_SKIPPED]
+    timings = [s.row.timing for s in answered if s.row.timing is not None]
+    ttft = [t.ttft_s for t in timings if t.ttft_s is not None]
+    itl = [t.itl_p50_s for t in timings if t.itl_p50_s is not None]
+    e2e = [t.e2e_s for t in timings]
+    throughput = output_tps = None
+    if answered:
+        span = max(s.ended for s in answered) - min(s.sent for s in sent)
+        if span > 0:
+            throughput = round(len(answered) / span * scale, 4)
+            tokens = sum(s.row.usage.completion_tokens for s in answered if s.row.usage is not None)
+            output_tps = round(tokens / span * scale, 3)
+    send_rate = late50 = late99 = None
+    lateness = [s.lateness_s for s in sent if s.lateness_s is not None]
+    if window is not None and sent:  # requests sent ÷ the measured window, stretched if this process sent its last ones late
+        span = max(window[1], max(s.sent for s in sent)) - window[0]
+        if span > 0:
+            send_rate = round(len(sent) / span * scale, 4)
+    if lateness:
+        late50, late99 = round(1000 * percentile(lateness, 0.5), 3), round(1000 * percentile(lateness, 0.99), 3)
+    return SweepLevel(
+        level=index,
+        concurrency=int(load) if closed else None,
+        rate_rps=None if closed else load,
+        requests=len(sent),
+        errors=len(errors),
+        throughput_rps=throughput,
+        output_tps=output_tps,
+        ttft_p50_s=_p(ttft, 0.5, scale),
+        ttft_p90_s=_p(ttft, 0.9, scale),
+        ttft_p99_s=_p(ttft, 0.99, scale),
+        itl_p50_s=round(statistics.median(itl) / scale, 6) if itl else None,
+        e2e_p50_s=_p(e2e, 0.5, scale),
+        e2e_p90_s=_p(e2e, 0.9, scale),
+        warmup_requests=len(samples) - len(measured),
+        send_rate_rps=send_rate,
+        sender_lateness_p50_ms=late50,
+        sender_lateness_p99_ms=late99,
+        loop_lag_p99_ms=lag_p99_ms,
+        saturated=saturated,
+        error_kinds=dict(Counter(s.row.status.value for s in errors)),
+    )
+
+
+def _level_line(level: SweepLevel) -> str:
+    def s(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    thr = "-" if level.throughput_rps is None else f"{level.throughput_rps:.2f}"
+    return (f"level {level.level} ({level.load}): {level.requests} requests, {level.errors} errors, {thr} req/s, "
+            f"TTFT p50 {s(level.ttft_p50_s)} s p90 {s(level.ttft_p90_s)} s, e2e p90 {s(level.e2e_p90_s)} s")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- output files
+
+
+def write_sweep(run_dir: Path, deployment: Deployment, params: SweepParams, levels: list[SweepLevel], *, stopped: str | None, time_scale: float,
+                simulated: bool, model_id: str | None) -> dict[str, Any]:  # fmt: skip
+    """``sweep.csv`` (exactly ``CSV_COLUMNS``) and ``sweep.json`` (levels, SLO, capacity); returns the JSON."""
+    with (run_dir / SWEEP_CSV).open("w", newline="") as f:
+        out = csv.DictWriter(f, fieldnames=list(CSV_COLUMNS))
+        out.writeheader()
+        for level in levels:
+            out.writerow({k: ("" if v is None else v) for k, v in level.csv_row().items()})
+    capacity = find_capacity(levels, params.slo)
+    data: dict[str, Any] = {
+        "deployment": deployment.name,
+        "model": model_id,
+        "kind": deployment.kind,
+        "mode": params.mode,
+        "slo": str(params.slo) if params.slo else None,
+        "params": params.to_json(),
+        "levels": [level.to_json() for level in levels],
+        **capacity_record(capacity),
+        "stopped": stopped,
+        "time_scale": time_scale,
+        "simulated": simulated,
+        "units": (
+            "seconds and requests/s of the service"
+            if time_scale == 1
+            else f"emulated service time: measured values ÷ the emulator's time scale {time_scale:g} (sender lateness and loop lag stay in real ms)"
+        ),
+        "throughput_definition": "answered requests ÷ (end of the last answer − start of the first measured request), warm-up excluded",
+        "capacity_rule": "the highest level of the unbroken run of levels meeting the SLO from the lowest level up; a measured level, never interpolated",
+        "created_at": now_iso(),
+    }
+    (run_dir / SWEEP_JSON).write_text(json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def levels_frame(levels: Sequence[SweepLevel]):
+    """The levels as a DataFrame: the sweep.csv columns first, then the rest of sweep.json's."""
+    import pandas as pd
+
+    frame = pd.DataFrame([level.to_json() for level in levels])
+    if frame.empty:
+        return pd.DataFrame(columns=[*CSV_COLUMNS])
+    rest = [c for c in frame.columns if c not in CSV_COLUMNS]
+    return frame[[*CSV_COLUMNS, *rest]]
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def _parse_levels(values: Sequence[float] | str | None, kind: type) -> tuple:
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        try:
+            return tuple(kind(float(v)) if kind is int and float(v).is_integer() else kind(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise SweepError(f"cannot read levels {values!r}: write numbers separated by commas, e.g. 1,2,4,8") from None
+    return tuple(values)
+
+
+async def asweep(
+    deployments: DeploymentsConfig | Sequence[Deployment],
+    prompts: PromptSet | str | Path,
+    run_dir: str | Path,
+    *,
+    deployment: str | None = None,
+    concurrency: Sequence[int] | str | None = None,
+    rate: Sequence[float] | str | None = None,
+    duration_s: float | None = None,
+    requests_per_level: int | None = None,
+    slo: str | Slo | None = None,
+    warmup_s: float = 5.0,
+    params: RunParams | None = None,
+    budget_usd: Decimal | str | None = None,
+    respect_quota: bool = True,
+    stop_factor: float = WIDE_MARGIN,
+    seed: int = 0,
+    prices: PriceBook | None = None,
+    catalog: Catalog | None = None,
+    progress: str = "auto",
+    announce: Callable[[str], None] | None = None,
+):
+    """Sweep one deployment (see the module docstring); returns the levels as a DataFrame.
+
+    ``df.attrs`` holds ``capacity`` (the sweep.json record or None), ``capacity_reason``,
+    ``capacity_estimate``, ``stopped`` and ``run_dir``. ``params``: request parameters (max_tokens,
+    temperature, stream, timeout, max_attempts — 1 unless you say otherwise).
+    """
+    catalog = catalog or load_catalog()
+    prices = prices or load_prices(catalog=catalog)
+    say = announce or (lambda message: print(message, file=sys.stderr))
+    chosen = _choose(list(deployments), deployment)
+    prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompt_set(prompts)
+    run = params or SWEEP_RUN_PARAMS
+    run = replace(run, warmup=0, probe=False, concurrency=1)
+    sweep_params = SweepParams(
+        concurrency=tuple(int(v) if float(v).is_integer() else v for v in _parse_levels(concurrency, int)),
+        rate=tuple(float(v) for v in _parse_levels(rate, float)),
+        duration_s=duration_s,
+        requests_per_level=requests_per_level,
+        warmup_s=warmup_s,
+        slo=Slo.parse(slo),
+        stop_factor=stop_factor,
+        respect_quota=respect_quota,
+        budget_usd=Decimal(str(budget_usd)) if budget_usd is not None else None,
+        seed=seed,
+        run=run,
+    )
+    sweep_params.check()
+    run_dir = Path(run_dir)
+    sweeper = Sweeper(chosen, prompt_set, run_dir, sweep_params, prices=prices, catalog=catalog, progress=progress, announce=say)
+    levels, _ = await sweeper.run()
+    model = chosen.catalog_model(catalog)
+    data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale,
+                       simulated=_simulated(run_dir), model_id=model.id if model else chosen.model)  # fmt: skip
+    if sweeper.interrupted:
+        raise KeyboardInterrupt(f"sweep interrupted; {run_dir} holds the rows so far and sweep.json for the finished levels")
+    frame = levels_frame(levels)
+    frame.attrs.update({k: data[k] for k in ("capacity", "capacity_reason", "capacity_estimate", "stopped")} | {"run_dir": str(run_dir)})
+    return frame
+
+
+def _simulated(run_dir: Path) -> bool:
+    from .results import read_rows
+
+    return any(row.get("simulated") for row in read_rows(run_dir)[:50])
+
+
+def _choose(deployments: list[Deployment], name: str | None) -> Deployment:
+    if not deployments:
+        raise SweepError("no deployments to sweep")
+    if name is None:
+        if len(deployments) == 1:
+            return deployments[0]
+        raise SweepError(f"a sweep loads one deployment at a time; choose one with --deployment: {', '.join(d.name for d in deployments)}")
+    for d in deployments:
+        if d.name == name:
+            return d
+    raise SweepError(f"no deployment named {name!r}; the file has {', '.join(d.name for d in deployments)}")
+
+
+def sweep(*args: Any, **kwargs: Any):
+    """The blocking form of ``asweep``; inside a running event loop (Jupyter) it runs in a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(asweep(*args, **kwargs))
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(asweep(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="llama-eval-sweep")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+__all__ = ["SweepParams", "Sweeper", "asweep", "levels_frame", "sweep", "write_sweep", "RunError", "SweepError"]

@@ -1,0 +1,163 @@
+"""``recommend``: the cheapest option as good as the best that holds the SLO at peak, and why every other lost.
+
+The run directory, scores summary and sweeps here are written by hand so the right answer is known:
+three deployments of the catalog's models, priced from the bundled price tables, on 2026-11-26.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from llama_eval.errors import RunError
+from llama_eval.recommend import COSTS_MORE, MISSES_SLO, NO_CAPACITY, RETIRED_WHY, WORSE_QUALITY, recommend
+
+ON = date(2026, 11, 26)
+DEPLOYMENTS = [
+    {"name": "l70", "model": "Llama-3.3-70B-Instruct", "kind": "serverless", "compute": None},
+    {"name": "l405", "model": "Meta-Llama-3.1-405B-Instruct", "kind": "managed", "compute": {"sku": "Standard_ND96amsr_A100_v4", "instances": 1}},
+    {"name": "l8", "model": "Meta-Llama-3.1-8B-Instruct", "kind": "managed", "compute": {"sku": "Standard_NC24ads_A100_v4", "instances": 1}},
+]
+
+
+def _comparison(a, b, diff, significant, prompts=200, too_few=False):
+    return {"a": a, "b": b, "prompts": prompts, "diff": diff, "significant": significant, "too_few_prompts": too_few, "verdict": f"{a} vs {b}"}
+
+
+def _run(tmp_path, comparisons=None, prompts_needed=100):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps({"run_id": "run", "fingerprint": {"deployments": DEPLOYMENTS}}))
+    with (run / "results.jsonl").open("w") as f:
+        for d in DEPLOYMENTS:
+            for i in range(10):
+                usage = {"prompt_tokens": 1000, "completion_tokens": 400, "total_tokens": 1400}
+                f.write(json.dumps({"key": f"{d['name']}|p{i}|0", "deployment": d["name"], "prompt_id": f"p{i}", "status": "ok", "usage": usage}) + "\n")
+    comparisons = comparisons or [_comparison("l405", "l70", 0.02, False), _comparison("l405", "l8", 0.22, True), _comparison("l70", "l8", 0.2, True)]
+    summary = {"deployments": {"l405": {"mean": 0.82, "prompts": 200}, "l70": {"mean": 0.80, "prompts": 200}, "l8": {"mean": 0.60, "prompts": 200}},
+               "comparisons": comparisons, "sample_size_hint": {"difference_points": 5, "prompts_needed": prompts_needed}}  # fmt: skip
+    (run / "scores_summary.json").write_text(json.dumps(summary))
+    return run
+
+
+def _sweep(tmp_path, name, kind, throughputs, ttft_p90s):
+    out = tmp_path / f"sweep-{name}"
+    out.mkdir()
+    levels = [
+        {"level": i + 1, "concurrency": 2 ** i, "rate_rps": None, "requests": 100, "errors": 0, "throughput_rps": t, "output_tps": None,
+         "ttft_p50_s": q / 2, "ttft_p90_s": q, "ttft_p99_s": q, "itl_p50_s": 0.02, "e2e_p50_s": 1.0, "e2e_p90_s": 2.0}
+        for i, (t, q) in enumerate(zip(throughputs, ttft_p90s, strict=True))
+    ]  # fmt: skip
+    (out / "sweep.json").write_text(json.dumps({"deployment": name, "kind": kind, "mode": "closed", "slo": "ttft_p90<=1", "levels": levels}))
+    return out
+
+
+def _by_label(result):
+    return {o.label: o for o in result.options}
+
+
+def test_cheapest_as_good_as_the_best_wins_and_every_loser_says_why(tmp_path):
+    run = _run(tmp_path)
+    sweeps = [
+        _sweep(tmp_path, "l70", "serverless", [10, 30, 50, 52], [0.4, 0.5, 0.8, 1.6]),  # holds 50 req/s at the SLO
+        _sweep(tmp_path, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5]),  # 4 req/s per instance
+        _sweep(tmp_path, "l8", "managed", [5, 10, 20, 21], [0.2, 0.3, 0.5, 1.5]),  # 20 req/s per instance
+    ]
+    result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    options = _by_label(result)
+    assert result.decided and result.chosen.label == "l70"
+    # by hand: (1,000 x 0.00071 + 400 x 0.00071) / 1,000 = $0.000994 a request; x 500,000 a day x 730/24 days = $15,117.08 a month
+    assert result.chosen.monthly_usd == pytest.approx(Decimal("15117.0833"), abs=Decimal("0.001"))
+    # by hand: ceil(40 / 4) = 10 instances x $32.77 x 730 h = $239,221.00 a month
+    assert options["l405"].instances == 10 and options["l405"].monthly_usd == Decimal("239221.00")
+    assert options["l405"].lost == [f"{COSTS_MORE} ($239,221.00 vs $15,117.08 a month)"]
+    # the cheapest of all ($3.673 x 2 instances x 730 = $5,362.58) scores detectably worse
+    assert options["l8"].instances == 2 and options["l8"].monthly_usd == Decimal("5362.58")
+    assert options["l8"].lost[0].startswith(WORSE_QUALITY)
+    # the same models' other offers: never swept, or retired
+    managed70 = options["Llama-3.3-70B-Instruct (managed, Standard_NC96ads_A100_v4)"]
+    assert any(r.startswith(NO_CAPACITY) for r in managed70.lost)
+    serverless405 = options["Meta-Llama-3.1-405B-Instruct (serverless)"]
+    assert any(r.startswith(RETIRED_WHY) and "2026-06-13" in r for r in serverless405.lost)
+    frame = result.frame()
+    assert frame.loc[0, "option"] == "l70" and frame.loc[0, "verdict"] == "chosen"
+    assert all(v.startswith("lost: ") for v in frame["verdict"][1:])
+    assert "Recommended: l70" in result.summary()
+
+
+def test_a_serverless_deployment_that_cannot_reach_the_peak_misses_the_slo(tmp_path):
+    run = _run(tmp_path)
+    sweeps = [_sweep(tmp_path, "l70", "serverless", [10, 30, 31], [0.4, 0.8, 1.9]), _sweep(tmp_path, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])]
+    result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.chosen.label == "l405"
+    assert any(r.startswith(f"{MISSES_SLO} at peak") and "30 req/s < 40" in r for r in _by_label(result)["l70"].lost)
+
+
+def test_without_sweeps_the_data_cannot_decide(tmp_path):
+    result = recommend(_run(tmp_path), peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.chosen is None and not result.decided
+    assert "capacity not measured" in result.summary() and "llama-eval sweep" in result.summary()
+
+
+def test_too_few_prompts_is_said_plainly(tmp_path):
+    few = [_comparison("l405", "l70", 0.02, False, prompts=6, too_few=True), _comparison("l405", "l8", 0.22, False, prompts=6, too_few=True)]
+    run = _run(tmp_path, few)
+    sweeps = [_sweep(tmp_path, "l70", "serverless", [10, 50], [0.4, 0.8])]
+    result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.chosen.label == "l70" and not result.decided
+    assert "too few prompts (6)" in result.summary()
+
+
+def test_bad_input(tmp_path):
+    run = _run(tmp_path)
+    with pytest.raises(RunError, match="needs an SLO"):
+        recommend(run, peak_rps=40, requests_per_day=1000, slo="")
+    with pytest.raises(RunError, match="must be > 0"):
+        recommend(run, peak_rps=0, requests_per_day=1000, slo="ttft_p90<=1")
+    with pytest.raises(RunError, match="sweeps of other"):
+        recommend(run, sweeps=[_sweep(tmp_path, "other", "managed", [1], [0.1])], peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
+    with pytest.raises(RunError, match="no manifest.json"):
+        recommend(tmp_path, peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
+
+
+def test_cli_recommend(tmp_path, capsys):
+    from llama_eval.cli import main
+
+    run = _run(tmp_path)
+    l70 = _sweep(tmp_path, "l70", "serverless", [10, 30, 50, 52], [0.4, 0.5, 0.8, 1.6])
+    args = [str(run), "--sweep", str(l70), "--peak-rps", "40", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0", "--on", "2026-11-26"]
+    assert main(["recommend", *args]) == 0
+    out = capsys.readouterr().out
+    assert "Recommended: l70 — $15,117.08 a month" in out
+    assert "lost: capacity not measured" in out and "l405" in out
+    assert main(["recommend", str(run), "--peak-rps", "40", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0"]) == 3
+    assert "No option can be recommended" in capsys.readouterr().out
+
+
+def test_demo_sweeps_then_recommend_end_to_end(tmp_path):
+    """The demo's short sweeps on the emulator (capacity model on), then the decision from them."""
+    from llama_eval.demo import sweep_deployments
+    from llama_eval.paths import data_dir
+    from llama_eval.prompts import load_prompt_set
+
+    prompts = load_prompt_set(data_dir() / "prompts" / "quickstart.jsonl")
+    run = _run(tmp_path)  # stands in for the demo's run: l70 / l405 / l8 ...
+    swept = sweep_deployments(tmp_path / "demo", prompts, only=("llama31-8b", "llama33-70b"), levels=(1, 2), requests_per_level=4)
+    assert [p.name for p in swept] == ["llama31-8b", "llama33-70b"]
+    for path in swept:
+        data = json.loads((path / "sweep.json").read_text())
+        assert data["simulated"] is True and data["levels"] and data["capacity"] is not None
+    # the sweeps belong to other deployment names than this run's: refused with the names
+    with pytest.raises(RunError, match="does not have"):
+        recommend(run, sweeps=[tmp_path / "demo" / "sweeps"], peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
+
+
+def test_not_detectably_worse_with_too_few_prompts_for_its_gap_is_said(tmp_path):
+    run = _run(tmp_path, prompts_needed=500)  # the run has 200 prompts; a 5-point gap needs ~500
+    sweeps = [_sweep(tmp_path, "l70", "serverless", [10, 50], [0.4, 0.8])]
+    result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.chosen.label == "l70" and not result.decided
+    assert "l70 scored 2.0 points below l405, not detectably with 200 prompts" in result.summary() and "about 500 prompts" in result.summary()
