@@ -149,6 +149,39 @@ def comparison_lines(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def method_lines(summary: dict[str, Any]) -> str:
+    """Which statistical test stands behind the verdicts, and how ROUGE was computed, as Markdown."""
+    stats_method = summary.get("statistics")
+    lines = []
+    if stats_method:
+        lines += [
+            f"- 0/1 scores: {stats_method['binary_scores']}.",
+            f"- Other scores: {stats_method['other_scores']}.",
+            f"- Several comparisons: {stats_method['adjustment']}; {stats_method['verdict_basis']}.",
+            f"- Fewer than {stats_method['min_prompts_for_verdict']} shared prompts: no verdict (\"too few prompts to compare\").",
+        ]
+    rouge = summary.get("rouge")
+    if rouge:
+        stem = {True: "Porter stemmer on", False: "no stemmer"}.get(rouge["use_stemmer"], "stemmer setting mixed")
+        lines.append(f"- ROUGE: {rouge['measure']} from {rouge['package']} (Google's reference implementation), {stem}.")
+    return "\n".join(lines) or "- No statistics recorded for this run (scored by an older version)."
+
+
+def numeric_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """Strict and flexible accuracy on numeric-scored prompts, per deployment (empty when none)."""
+    rows = [
+        {
+            "deployment": name,
+            "rows": acc["rows"],
+            "strict %": round(100 * acc["strict"], 1),
+            "flexible %": round(100 * acc["flexible"], 1),
+            "answers with a marker %": round(100 * acc["marked"], 1),
+        }
+        for name, acc in (summary.get("numeric") or {}).items()
+    ]
+    return pd.DataFrame(rows).set_index("deployment") if rows else pd.DataFrame()
+
+
 def _rows_state(health: RunHealth, name: str) -> str:
     d = health.deployments.get(name)
     if d is None or d.complete:
