@@ -418,6 +418,16 @@ def cost_projection(run_dir: str | Path, requests_per_day: float | int) -> Any:
         raise
 
 
+def price_age_line(run_dir: str | Path) -> str:
+    """How old the prices behind this report are (the tables the run recorded), with a warning when stale."""
+    from .prices import load_prices_for_run
+
+    recorded = ((read_manifest(run_dir) or {}).get("fingerprint") or {}).get("deployments") or []
+    models = sorted({d["model"] for d in recorded if d.get("model")})
+    fresh = load_prices_for_run(run_dir).freshness(models=models or None)
+    return f"Prices: {fresh.text}." + (f" **{fresh.warning}**" if fresh.warning else "")
+
+
 def projection_intro(result: Any, requests_per_day: float | int) -> str:
     """The traffic the cost section assumes, stated first."""
     how = "Set with `llama-eval report --requests-per-day N` (papermill: `-p requests_per_day N`)."
