@@ -157,7 +157,10 @@ def test_report_states_price_age_and_warns_when_a_table_in_use_is_stale(tmp_path
     book = load_prices(compute_overrides=compute)
     run = tmp_path / "run"
     run.mkdir()
-    manifest = {"prices": {"digest": book.digest, "tables": [str(p) for p in book.sources]}, "fingerprint": {"deployments": [{"model": "Llama-3.3-70B-Instruct"}]}}
+    manifest = {
+        "prices": {"digest": book.digest, "tables": [str(p) for p in book.sources]},
+        "fingerprint": {"deployments": [{"model": "Llama-3.3-70B-Instruct"}]},
+    }
     (run / "manifest.json").write_text(json.dumps(manifest))
     line = price_age_line(run)
     assert line.startswith("Prices: VM prices checked ") and "token prices checked" in line
