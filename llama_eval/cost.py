@@ -485,6 +485,8 @@ def project_run(
     either); self-hosted deployments of the run are costed with their GPU-hours.
     """
     catalog = catalog or load_catalog()
+    from .prices import load_prices_for_run
+
     prices = prices or load_prices_for_run(run_dir)
     profile = TrafficProfile.from_run(run_dir, requests_per_day)
     records = deployment_records(run_dir)
@@ -510,23 +512,6 @@ def project_run(
             managed[m] = {"sku": offer.recommended_sku, **override}
     self_hosted = [(r["model"], r.get("compute") or {}) for r in records if r.get("kind") == SELF_HOSTED and r.get("model")]
     return projection(profile, prices, serverless, list(managed.items()), self_hosted, catalog=catalog, on=on, run_deployments=run_deployments)
-
-
-def load_prices_for_run(run_dir: str | Path) -> PriceBook:
-    """The price tables the run used (its manifest names them), falling back to the default table."""
-    from .prices import load_prices
-    from .results import read_manifest
-
-    tables = [Path(t) for t in ((read_manifest(run_dir) or {}).get("prices") or {}).get("tables", [])]
-    token_override = compute_override = None
-    for table in tables[2:]:  # the first two are the package's default tables
-        if table.is_file():
-            header = next((line for line in table.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")), "")
-            if "sku" in header.split(","):
-                compute_override = table
-            else:
-                token_override = table
-    return load_prices(token_override, compute_override)
 
 
 def break_even_figure(result: Projection, *, low: float | None = None, high: float | None = None):

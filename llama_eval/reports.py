@@ -149,6 +149,39 @@ def comparison_lines(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def method_lines(summary: dict[str, Any]) -> str:
+    """Which statistical test stands behind the verdicts, and how ROUGE was computed, as Markdown."""
+    stats_method = summary.get("statistics")
+    lines = []
+    if stats_method:
+        lines += [
+            f"- 0/1 scores: {stats_method['binary_scores']}.",
+            f"- Other scores: {stats_method['other_scores']}.",
+            f"- Several comparisons: {stats_method['adjustment']}; {stats_method['verdict_basis']}.",
+            f"- Fewer than {stats_method['min_prompts_for_verdict']} shared prompts: no verdict (\"too few prompts to compare\").",
+        ]
+    rouge = summary.get("rouge")
+    if rouge:
+        stem = {True: "Porter stemmer on", False: "no stemmer"}.get(rouge["use_stemmer"], "stemmer setting mixed")
+        lines.append(f"- ROUGE: {rouge['measure']} from {rouge['package']} (Google's reference implementation), {stem}.")
+    return "\n".join(lines) or "- No statistics recorded for this run (scored by an older version)."
+
+
+def numeric_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """Strict and flexible accuracy on numeric-scored prompts, per deployment (empty when none)."""
+    rows = [
+        {
+            "deployment": name,
+            "rows": acc["rows"],
+            "strict %": round(100 * acc["strict"], 1),
+            "flexible %": round(100 * acc["flexible"], 1),
+            "answers with a marker %": round(100 * acc["marked"], 1),
+        }
+        for name, acc in (summary.get("numeric") or {}).items()
+    ]
+    return pd.DataFrame(rows).set_index("deployment") if rows else pd.DataFrame()
+
+
 def _rows_state(health: RunHealth, name: str) -> str:
     d = health.deployments.get(name)
     if d is None or d.complete:
@@ -383,6 +416,16 @@ def cost_projection(run_dir: str | Path, requests_per_day: float | int) -> Any:
         if "no successful rows" in str(exc):
             return None
         raise
+
+
+def price_age_line(run_dir: str | Path) -> str:
+    """How old the prices behind this report are (the tables the run recorded), with a warning when stale."""
+    from .prices import load_prices_for_run
+
+    recorded = ((read_manifest(run_dir) or {}).get("fingerprint") or {}).get("deployments") or []
+    models = sorted({d["model"] for d in recorded if d.get("model")})
+    fresh = load_prices_for_run(run_dir).freshness(models=models or None)
+    return f"Prices: {fresh.text}." + (f" **{fresh.warning}**" if fresh.warning else "")
 
 
 def projection_intro(result: Any, requests_per_day: float | int) -> str:

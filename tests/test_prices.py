@@ -143,3 +143,25 @@ def test_prices_for_run_reload_the_overrides_the_run_used(tmp_path):
     compute.unlink()
     with pytest.raises(PriceTableError, match="which no longer exists"):
         load_prices_for_run(run)
+
+
+def test_report_states_price_age_and_warns_when_a_table_in_use_is_stale(tmp_path):
+    """The cost section says how old the prices are; an override checked long ago gets the warning."""
+    import json
+
+    from llama_eval.reports import price_age_line
+
+    header = next(line for line in (data_dir() / "compute_prices.csv").read_text().splitlines() if line.startswith("sku,"))
+    compute = tmp_path / "c.csv"
+    compute.write_text(header + "\nStandard_NC24ads_A100_v4,1,A100 80GB,80,2.50,eastus,2025-01-01,https://contract,2025-01-02\n")
+    book = load_prices(compute_overrides=compute)
+    run = tmp_path / "run"
+    run.mkdir()
+    manifest = {
+        "prices": {"digest": book.digest, "tables": [str(p) for p in book.sources]},
+        "fingerprint": {"deployments": [{"model": "Llama-3.3-70B-Instruct"}]},
+    }
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    line = price_age_line(run)
+    assert line.startswith("Prices: VM prices checked ") and "token prices checked" in line
+    assert "checked 2025-01-02" in line and "**" in line, line

@@ -309,4 +309,7 @@ def test_the_demo_report_reads_clean(tmp_path, monkeypatch):
     assert "Retired offers" in text and "retired 2026-06-13" in text, "models retired on serverless are listed apart, not as options"
     assert "Highest quality:" in text and "For cost:" in text
     assert "times rescaled" in text or "time scale not recorded" in text, "emulator times are rescaled, or labelled as untrustworthy"
+    assert "exact McNemar test" in text and "too few prompts to compare" in text, "the page says which test stands behind the verdicts"
+    assert "Porter stemmer on" in text, "the ROUGE setting is stated"
+    assert "strict %" in text and "flexible %" in text, "numeric prompts report strict and flexible accuracy"
     assert shot.exists()
