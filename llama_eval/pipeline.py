@@ -144,7 +144,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
     (out_dir / "kernel.log").unlink(missing_ok=True)
     bodies = []
     for name in NOTEBOOKS:
-        extra = {"requests_per_day": requests_per_day} if name == "40_cost" else {}
+        extra = {"requests_per_day": requests_per_day} if name in ("40_cost", "50_summary") else {}
         bodies.append((name, _body(_execute(name, run_dir, out_dir, extra))))
     health = assess_run(run_dir)
     top = "".join(f'<div class="{css}">{html.escape(text)}</div>' for css, text in banners(run_dir, health))

@@ -9,6 +9,7 @@ Model output is untrusted: every table goes through pandas' escaping HTML, never
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -416,6 +417,66 @@ def cost_projection(run_dir: str | Path, requests_per_day: float | int) -> Any:
         if "no successful rows" in str(exc):
             return None
         raise
+
+
+# --------------------------------------------------------------------------- load sweeps
+
+
+def sweep_dirs(run_dir: str | Path) -> list[Path]:
+    """The load sweeps stored with a run (``RUN_DIR/sweeps/*``, as ``llama-eval demo`` writes them); none: []."""
+    from .loadfigure import sweeps_in
+
+    path = Path(run_dir) / "sweeps"
+    return sweeps_in(path) if path.is_dir() else []
+
+
+def sweep_figure(run_dir: str | Path) -> Any:
+    """Latency against achieved throughput per swept deployment (SLO lines, capacity circled), or None."""
+    from .loadfigure import load_figure
+
+    dirs = sweep_dirs(run_dir)
+    return load_figure(dirs) if dirs else None
+
+
+def capacity_cost_frame(run_dir: str | Path, requests_per_day: float | int, peak_rps: float | None = None) -> pd.DataFrame:
+    """Cost per 1,000 requests for every deployment kind: tokens for serverless, VM/GPU-hours ÷ swept capacity otherwise."""
+    from dataclasses import asdict
+
+    from .prices import load_prices_for_run
+    from .unitcost import deployment_costs
+
+    costs = deployment_costs(run_dir, sweep_dirs(run_dir), peak_rps=peak_rps, requests_per_day=requests_per_day, prices=load_prices_for_run(run_dir))
+    frame = pd.DataFrame([asdict(c) for c in costs])
+    if frame.empty:
+        return frame
+    return _readable(frame.set_index("deployment"), gaps={"usd_per_1k_requests": "capacity not measured", "capacity_rps": "not measured (no sweep)"})
+
+
+def decision_frame(decision: Any) -> pd.DataFrame:
+    """``Recommendation.frame()`` for reading: rounded numbers, gaps in words."""
+    frame = decision.frame()
+    if frame.empty:
+        return frame
+    return _readable(frame, gaps={"capacity_rps": "not measured (no sweep)", "monthly_usd": "no price", "usd_per_1k_requests": "no price"})
+
+
+def _readable(frame: pd.DataFrame, gaps: dict[str, str]) -> pd.DataFrame:
+    """Decimals and floats rounded for a table; a gap says what it is (``gaps`` per column, else "not applicable")."""
+    places = {"usd_per_1k_requests": 4, "monthly_usd": 2, "capacity_rps": 2, "quality": 3}
+    out = frame.astype(object).copy()
+    for column in out.columns:
+        values = out[column]
+        rounded = [round(float(v), places.get(column, 2)) if isinstance(v, Decimal | float) and not pd.isna(v) else v for v in values]
+        out[column] = [gaps.get(column, "not applicable") if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in rounded]
+    return out
+
+
+def recommendation(run_dir: str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str) -> Any:
+    """``recommend`` on this run and its stored sweeps: the cheapest option not detectably worse that meets the SLO at peak."""
+    from .prices import load_prices_for_run
+    from .recommend import recommend
+
+    return recommend(run_dir, sweeps=sweep_dirs(run_dir), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo, prices=load_prices_for_run(run_dir))
 
 
 def price_age_line(run_dir: str | Path) -> str:
