@@ -29,7 +29,6 @@ import math
 import random
 import statistics
 import sys
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -48,6 +47,7 @@ from .prices import PriceBook, load_prices
 from .prompts import PromptSet, load_prompt_set
 from .records import ResultRow, Status, percentile
 from .results import ResultsWriter
+from .run import run_blocking
 from .run.attempt import Requester, now_iso
 from .run.lane import Lane
 from .run.params import RunParams
@@ -594,24 +594,6 @@ def _choose(deployments: list[Deployment], name: str | None) -> Deployment:
 
 def sweep(*args: Any, **kwargs: Any):
     """The blocking form of ``asweep``; inside a running event loop (Jupyter) it runs in a thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(asweep(*args, **kwargs))
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(asweep(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="llama-eval-sweep")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
+    return run_blocking(asweep, *args, thread_name="llama-eval-sweep", **kwargs)
 
 __all__ = ["SweepParams", "Sweeper", "asweep", "levels_frame", "sweep", "write_sweep", "RunError", "SweepError"]

@@ -63,6 +63,28 @@ async def arun_evaluation(
     return await scheduler.run()
 
 
+def run_blocking(afunc: Any, *args: Any, thread_name: str, **kwargs: Any) -> Any:
+    """``asyncio.run(afunc(...))``; inside a running event loop (Jupyter) in a thread, whose error is re-raised here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(afunc(*args, **kwargs))
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(afunc(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=thread_name)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 def run_evaluation(*args: Any, **kwargs: Any) -> RunSummary:
     """The blocking form of ``arun_evaluation``; inside a running event loop (Jupyter) it uses a thread.
 
@@ -70,24 +92,7 @@ def run_evaluation(*args: Any, **kwargs: Any) -> RunSummary:
     ``interrupted``; at any other moment (planning, start-up) it raises ``KeyboardInterrupt`` after
     leaving the run directory resumable. The CLI turns both into one line and exit status 130.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(arun_evaluation(*args, **kwargs))
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(arun_evaluation(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="llama-eval-run")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    return run_blocking(arun_evaluation, *args, thread_name="llama-eval-run", **kwargs)
 
 
 __all__ = ["BudgetError", "RunError", "RunParams", "RunSummary", "arun_evaluation", "run_evaluation"]
