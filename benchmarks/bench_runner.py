@@ -10,8 +10,10 @@
                first runner (SDK transports) is measured beside it at 64 streams (--client sdk).
 3. overhead  — zero-latency emulator, 5,000 requests at concurrency 64: runner throughput / a bare
                aiohttp loop posting the same bodies to the same emulator >= 0.9 (non-streaming) and
-               >= 0.8 (streaming). Also printed: a bare loop of the azure-ai-inference aio SDK, the
-               floor of the first runner, which was built on it.
+               >= 0.8 (streaming). The two alternate in one process (bare, runner, bare, ... bare);
+               each runner round is divided by the mean of the bare runs beside it and the median of
+               those ratios is judged (every raw figure is printed). Also printed: a bare loop of the
+               azure-ai-inference aio SDK, the floor of the first runner, which was built on it.
 4. memory    — 50,000 short requests: peak RSS grows by less than 100 MB over the start.
 
 The emulator runs in its own process; the runner (or the baseline loop) in this one.
@@ -233,37 +235,46 @@ async def sdk_loop(endpoint: str, key: str, bodies: list[dict], concurrency: int
     return rate
 
 
-def bench_overhead(tmp: Path, n: int = 5000) -> dict:
+def bench_overhead(tmp: Path, n: int = 5000, rounds: int = 5) -> dict:
+    """Runner and bare loop interleaved in one process: bare, runner, bare, runner, ..., bare.
+
+    On a shared 2-core machine the bare loop alone varies by +-15% or more from one run to the next
+    against the same emulator (other processes, the hypervisor), with no steady drift. One runner
+    run against one bare run is then mostly that noise; each runner round is instead compared with
+    the mean of the bare runs just before and after it, and the median of those ratios is judged.
+    Every raw figure is printed. Same bodies, same concurrency, same emulator for both.
+    """
     prompts = prompt_set(tmp, n)
     out = {}
     with spawn_emulator("--models", MODEL, "--time-scale", "0", "--rpm", "1000000000", "--tpm", "1000000000000") as emu:
+        url = f"{emu.url}/{MODEL}/chat/completions"
         for stream in (False, True):
             bodies = [{"messages": list(item.messages), "max_tokens": 16, "stream": stream} for item in prompts]
-            asyncio.run(bare_loop(f"{emu.url}/{MODEL}/chat/completions", emu.key, bodies[:500], 64))  # warm-up
-            bare = asyncio.run(bare_loop(f"{emu.url}/{MODEL}/chat/completions", emu.key, bodies, 64))
+            asyncio.run(bare_loop(url, emu.key, bodies[:500], 64))  # warm-up
             sdk = asyncio.run(sdk_loop(f"{emu.url}/{MODEL}", emu.key, bodies, 64, stream))
-            start = time.perf_counter()
-            run_evaluation(
-                [deployment(emu, Quota(rpm=10**9, tpm=10**12))],
-                prompts,
-                tmp / f"overhead-{stream}",
-                RunParams(max_tokens=16, concurrency=64, stream=stream, ramp_s=0),
-                **QUIET,
-            )
-            whole = n / (time.perf_counter() - start)
-            runner = _request_phase_rate(tmp / f"overhead-{stream}")
-            bare_again = asyncio.run(bare_loop(f"{emu.url}/{MODEL}/chat/completions", emu.key, bodies, 64))  # the machine's load drifts
-            bare_mean = (bare + bare_again) / 2
+            bare = [asyncio.run(bare_loop(url, emu.key, bodies, 64))]
+            runner, whole = [], []
+            for i in range(rounds):
+                run_dir = tmp / f"overhead-{stream}-{i}"
+                start = time.perf_counter()
+                params = RunParams(max_tokens=16, concurrency=64, stream=stream, ramp_s=0)
+                run_evaluation([deployment(emu, Quota(rpm=10**9, tpm=10**12))], prompts, run_dir, params, **QUIET)
+                whole.append(n / (time.perf_counter() - start))
+                runner.append(_request_phase_rate(run_dir))
+                bare.append(asyncio.run(bare_loop(url, emu.key, bodies, 64)))
+            ratios = [r / ((bare[i] + bare[i + 1]) / 2) for i, r in enumerate(runner)]
             target = 0.8 if stream else 0.9
             out["streaming" if stream else "non_streaming"] = {
-                "requests": n,
-                "bare_aiohttp_req_per_s": [round(bare), round(bare_again)],
+                "requests_per_run": n,
+                "order": "bare, then (runner, bare) x rounds",
+                "bare_aiohttp_req_per_s": [round(b) for b in bare],
+                "runner_req_per_s": [round(r) for r in runner],
+                "runner_req_per_s_including_planning": [round(w) for w in whole],
+                "ratios_vs_adjacent_bare_mean": [round(r, 3) for r in ratios],
+                "median_ratio": round(statistics.median(ratios), 3),
                 "sdk_only_req_per_s": round(sdk),
-                "runner_req_per_s": round(runner),
-                "runner_req_per_s_including_planning": round(whole),
-                "ratio_vs_bare_aiohttp": round(runner / bare_mean, 3),
                 "target": target,
-                "pass": runner / bare_mean >= target,
+                "pass": statistics.median(ratios) >= target,
             }
     return out
 
