@@ -33,6 +33,7 @@ class TokenBucket:
         self.level = self.capacity
         self._stamp = time.monotonic()
         self._lock = asyncio.Lock()
+        self._queued = 0  # acquirers in (or queued for) the slow path
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -43,14 +44,23 @@ class TokenBucket:
         """Take ``amount`` (waiting as needed); returns the seconds waited."""
         waited = 0.0
         amount = min(amount, self.capacity)  # a request larger than a second's worth waits for a full bucket
-        async with self._lock:
+        if not self._queued:  # nobody is waiting: take it at once if it is there (no one is overtaken)
             self._refill()
-            while self.level < amount:
-                delay = (amount - self.level) / self.rate
-                await asyncio.sleep(delay)
-                waited += delay
+            if self.level >= amount:
+                self.level -= amount
+                return waited
+        self._queued += 1
+        try:
+            async with self._lock:
                 self._refill()
-            self.level -= amount
+                while self.level < amount:
+                    delay = (amount - self.level) / self.rate
+                    await asyncio.sleep(delay)
+                    waited += delay
+                    self._refill()
+                self.level -= amount
+        finally:
+            self._queued -= 1
         return waited
 
     def refund(self, amount: float) -> None:

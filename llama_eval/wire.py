@@ -35,13 +35,14 @@ from .catalog import Catalog, CatalogModel
 from .config import Deployment
 from .errors import ConfigError, EndpointConnectionError, EndpointError, MalformedResponseError
 from .records import ProbeResult, Reply, Usage, normalise_finish
-from .request import ChatRequest, build_request
+from .request import ChatRequest, assemble_checked, build_request
 from .sse import SSEParser
 from .transports import PASS_THROUGH, USER_AGENT, endpoint_error, openai_base_url, to_endpoint_error
 
 AZURE_API_VERSION = "2024-05-01-preview"  # what azure-ai-inference 1.0.0b9 sends
 TIME_SCALE_HEADER = "x-llama-eval-time-scale"
 EMULATOR_HEADER = "x-llama-eval-emulator"  # emulator.server.MARKER_HEADER; only the emulator sends it
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once: json.dumps with options builds an encoder per call
 
 
 # --------------------------------------------------------------------------- connection pools
@@ -140,13 +141,23 @@ class WireClient:
         self.deployment = deployment
         self.model: CatalogModel | None = deployment.catalog_model(catalog)
         self._pool = pool
+        self._session: aiohttp.ClientSession | None = None
         self._endpoint = deployment.resolve_endpoint().rstrip("/")
         self.openai = deployment.api == "openai-v1" or deployment.kind == "self-hosted"
         self.api = "openai-v1" if self.openai else "azure-ai-inference"
+        # A stream may run long but never goes quiet for ``timeout``: a read timeout, re-armed by aiohttp at every
+        # read. A whole answer arrives in one go once generated, so its read timeout and a total one are the same
+        # limit; the total is armed once per request instead of at every read (~25 us of CPU per request).
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._timeout_whole = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout)
         self._credential = credential
         self._key = deployment.resolve_key() if deployment.auth == "key" and credential is None else None
         self._token: tuple[str, float] | None = None
+        # a key (or no auth) never changes during a run: the headers of every request are merged once here
+        # (an Entra token expires, so those requests get their headers per send)
+        static = deployment.auth == "none" or self._key is not None
+        plain = {"Content-Type": "application/json", **deployment.headers, **(self._key_headers() if static else {})}
+        self._headers = (plain, {**plain, **PASS_THROUGH}) if static else None
         if self.openai:
             self._base = openai_base_url(self._endpoint)
             self.chat_url = f"{self._base}/chat/completions"
@@ -158,10 +169,17 @@ class WireClient:
         return f"WireClient(deployment={self.deployment.name!r}, api={self.api!r})"
 
     # ---------------------------------------------------------------- requests
-    def prepare(self, messages: Any, *, stream: bool = False, **params: Any) -> WireRequest:
-        """Check a request against every rule and serialise it once (retries re-send the same bytes)."""
+    def prepare(self, messages: Any, *, stream: bool = False, checked: bool = False, **params: Any) -> WireRequest:
+        """Check a request against every rule and serialise it once (retries re-send the same bytes).
+
+        ``checked=True``: the caller already passed these messages and parameters through ``build_request``
+        for this deployment (a run's plan does, before any request), so they are assembled without a second check.
+        """
         d = self.deployment
-        request = build_request(messages, model=self.model, stream=stream, request_model_name=d.request_model_name(), kind=d.kind, **params)
+        if checked:
+            request = assemble_checked(messages, stream=stream, request_model_name=d.request_model_name(), **params)
+        else:
+            request = build_request(messages, model=self.model, stream=stream, request_model_name=d.request_model_name(), kind=d.kind, **params)
         body = {**request.body, **request.extras}
         if stream:
             body["stream"] = True
@@ -170,13 +188,16 @@ class WireClient:
         headers = {"Content-Type": "application/json", **self.deployment.headers}
         if request.extras:
             headers.update(PASS_THROUGH)
-        return WireRequest(request, self.chat_url, json.dumps(body, ensure_ascii=False).encode(), headers)
+        return WireRequest(request, self.chat_url, _ENCODE(body).encode(), headers)
+
+    def _key_headers(self) -> dict[str, str]:
+        if self._key is None:  # a self-hosted server without keys
+            return {}
+        return {"Authorization": f"Bearer {self._key}"} if self.openai else {"api-key": self._key, "Authorization": f"Bearer {self._key}"}
 
     async def _auth_headers(self) -> dict[str, str]:
-        if self.deployment.auth == "none":  # a self-hosted server without keys
-            return {}
-        if self._key is not None:
-            return {"Authorization": f"Bearer {self._key}"} if self.openai else {"api-key": self._key, "Authorization": f"Bearer {self._key}"}
+        if self.deployment.auth == "none" or self._key is not None:
+            return self._key_headers()
         credential = self._credential
         if credential is None:
             from azure.identity.aio import DefaultAzureCredential
@@ -192,11 +213,17 @@ class WireClient:
 
     async def send(self, prepared: WireRequest) -> Reply:
         """Send once and read the answer; raises an ``EndpointError`` for every kind of failure."""
-        session = self._pool.session_for(prepared.url)
-        headers = {**prepared.headers, **await self._auth_headers()}
+        session = self._session
+        if session is None or session.closed or prepared.url is not self.chat_url:
+            session = self._session = self._pool.session_for(prepared.url)  # the same origin: every URL here is under the endpoint
+        if self._headers is not None:  # the request's own headers (the same for every request) with the key
+            headers = self._headers[1] if prepared.request.extras else self._headers[0]
+        else:
+            headers = {**prepared.headers, **await self._auth_headers()}
         started = time.perf_counter()
         try:
-            async with session.post(prepared.url, data=prepared.body, headers=headers, timeout=self._timeout) as response:
+            timeout = self._timeout if prepared.stream else self._timeout_whole
+            async with session.post(prepared.url, data=prepared.body, headers=headers, timeout=timeout) as response:
                 if response.status >= 400:
                     raise await _error_from(response)
                 if prepared.stream:

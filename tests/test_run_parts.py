@@ -225,7 +225,7 @@ class FakeClient:
         self.script = deque(script)
         self.sent = 0
 
-    def prepare(self, messages, *, stream=False, **params):
+    def prepare(self, messages, *, stream=False, checked=False, **params):
         return build_request(messages, stream=stream, **params)
 
     async def send(self, prepared):

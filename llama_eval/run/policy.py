@@ -95,6 +95,10 @@ class Budget:
             return True
 
     async def settle(self, worst: Decimal | None, actual: Decimal | None) -> None:
+        if self.limit is None:  # nothing reserved, nobody waits: keep the tally without the lock
+            if actual is not None:
+                self.spent += actual
+            return
         async with self._settled:
             if self.limit is not None and worst is not None:
                 self.reserved -= worst

@@ -41,7 +41,8 @@ class Scheduler:
         self.summary = RunSummary(run_dir, "running", skipped_done=0)
         self.stop = asyncio.Event()
         self.sessions = SessionPool()
-        self.requester = Requester(params, Budget(params.budget_usd), lambda item: request_params(params, item), self._stop_lane)
+        # the plan checked every prompt against every deployment with these same parameters: no second check per request
+        self.requester = Requester(params, Budget(params.budget_usd), lambda item: request_params(params, item), self._stop_lane, checked=True)
         self._interrupts = 0
         self._workers: list[asyncio.Task] = []
 

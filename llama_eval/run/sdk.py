@@ -26,7 +26,8 @@ class SdkClient:
         self.model = self._client.model
         self.api = self._client.api
 
-    def prepare(self, messages: Any, *, stream: bool = False, **params: Any) -> ChatRequest:
+    def prepare(self, messages: Any, *, stream: bool = False, checked: bool = False, **params: Any) -> ChatRequest:
+        """The SDK client's own ``prepare``: it checks every request again (``checked`` is the wire client's shortcut; this is the reference path)."""
         return self._client.prepare(messages, stream=stream, **params)
 
     async def send(self, request: ChatRequest) -> Reply:
