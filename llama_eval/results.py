@@ -33,6 +33,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .errors import TornLineWarning
 from .records import NOT_FINAL, ResultRow, Status, Usage, row_fields
 
@@ -40,7 +42,6 @@ __all__ = ["COLUMNS", "MANIFEST", "NOT_FINAL", "RESULTS", "ResultsWriter", "Stat
            "load_run", "read_manifest", "read_rows", "read_typed_rows", "row_key", "write_manifest", "write_parquet"]  # fmt: skip
 
 RESULTS = "results.jsonl"
-_ENCODE_ROW = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once: json.dumps with options builds one per call
 MANIFEST = "manifest.json"
 
 
@@ -106,7 +107,7 @@ class ResultsWriter:
     def write(self, row: ResultRow | dict[str, Any]) -> None:
         if isinstance(row, ResultRow):
             row = row.to_json()
-        self._pending.append(_ENCODE_ROW(row).encode() + b"\n")
+        self._pending.append(orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE))  # compact UTF-8, as json.dumps wrote it
         self.rows_written += 1
         if len(self._pending) == 1:
             try:

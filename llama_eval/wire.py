@@ -9,6 +9,7 @@ that the deployment never had. This client does as little as it can per request 
 * the request body serialised once (``WireRequest``) and re-sent as bytes on every retry;
 * a small SSE reader (``sse.SSEParser``) that accepts what real servers send: LF, CRLF or CR line
   ends, ``:`` comment lines, events split across reads and several events per read, ``[DONE]``;
+* JSON read and written with orjson (a third of the stdlib's cost per stream event, a tenth per body);
 * a ``perf_counter`` stamp taken when each read returns, so a content event is timed when it came
   off the socket, not when some later layer got round to it.
 
@@ -30,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 
 from .catalog import Catalog, CatalogModel
 from .config import Deployment
@@ -42,7 +44,6 @@ from .transports import PASS_THROUGH, USER_AGENT, endpoint_error, openai_base_ur
 AZURE_API_VERSION = "2024-05-01-preview"  # what azure-ai-inference 1.0.0b9 sends
 TIME_SCALE_HEADER = "x-llama-eval-time-scale"
 EMULATOR_HEADER = "x-llama-eval-emulator"  # emulator.server.MARKER_HEADER; only the emulator sends it
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once: json.dumps with options builds an encoder per call
 
 
 # --------------------------------------------------------------------------- connection pools
@@ -111,7 +112,7 @@ class _StreamState:
             self.done = True
             return
         try:
-            chunk = json.loads(data)
+            chunk = orjson.loads(data)  # a third of json.loads' cost, paid on every event of every stream
         except ValueError:
             raise MalformedResponseError(f"malformed stream: an event's data is not JSON: {data[:200]!r}") from None
         if event == "error" or (isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk):
@@ -188,7 +189,7 @@ class WireClient:
         headers = {"Content-Type": "application/json", **self.deployment.headers}
         if request.extras:
             headers.update(PASS_THROUGH)
-        return WireRequest(request, self.chat_url, _ENCODE(body).encode(), headers)
+        return WireRequest(request, self.chat_url, orjson.dumps(body), headers)
 
     def _key_headers(self) -> dict[str, str]:
         if self._key is None:  # a self-hosted server without keys
@@ -319,7 +320,7 @@ async def _error_from(response: aiohttp.ClientResponse) -> EndpointError:
 
 def _reply_from_body(raw: bytes, started: float, ended: float, time_scale: float | None) -> Reply:
     try:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         choices = data["choices"]
         texts = [(c.get("message") or {}).get("content") or "" for c in choices]
     except (ValueError, KeyError, TypeError, AttributeError):
