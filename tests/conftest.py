@@ -62,10 +62,62 @@ def clean_env(monkeypatch):
 
 # Whole modules that are slow by nature (papermill + headless Chromium, emulator fuzzing); their
 # owners' files stay untouched. Single slow tests carry @pytest.mark.slow where they are defined.
-SLOW_MODULES = ("test_report.py", "test_emulator_fuzz.py")
+SLOW_MODULES = ("test_report.py", "test_emulator_fuzz.py", "test_afternoon.py")  # test_afternoon: every test waits for the whole README walkthrough
+# Single tests of a second or more (measured with --durations on the 2-core machine), listed here so
+# their owners' files stay untouched: a `llama-eval` subprocess, a notebook, a load sweep, a
+# statistical simulation of thousands of draws, or a real timeout waited out. `make test` runs them;
+# `make test-fast` (-m "not slow") leaves them out. A parametrized test is named without its [id]
+# (every case is slow) or with it (only that case).
+SLOW_TESTS = frozenset(
+    {
+        "test_azure_eval.py::test_prompt_item_scorer_and_cli_override_with_judge",
+        "test_azure_eval.py::test_the_judge_key_never_lands_in_output_caches_or_reasons",
+        "test_choice_agreement.py::test_choice_scorer_reads_the_intended_option_in_97_percent_of_answer_styles",
+        "test_cli.py::test_a_run_is_quiet_by_default_and_verbose_on_request_with_keys_redacted",
+        "test_cli.py::test_run_names_unknown_deployment_and_bad_prompt_line",
+        "test_cli.py::test_run_rejects_a_non_numeric_budget",
+        "test_cost.py::test_cli_estimate_and_cost",
+        "test_csv_import.py::test_cli_import_and_run_with_a_csv",
+        "test_emulator.py::test_cli_subprocess_serves",
+        "test_emulator.py::test_injected_faults[azure-ai-inference-stall-EndpointTimeout-False]",
+        "test_emulator.py::test_injected_faults[openai-v1-stall-EndpointTimeout-False]",
+        "test_export.py::test_azure_ai_evaluation_evaluates_the_export_unchanged",
+        "test_emulator_capacity.py::test_a_sweep_of_a_sped_up_emulator_reports_the_emulated_service_time",
+        "test_emulator_capacity.py::test_a_sweep_on_the_emulator_finds_the_batch_size_and_serverless_shows_no_knee",
+        "test_emulator_capacity.py::test_emulator_cli_batch_size_gives_managed_deployments_a_knee",
+        "test_emulator_surfaces.py::test_a_correct_answer_passes_the_items_own_scorer",
+        "test_emulator_surfaces.py::test_cli_serves_the_paths_a_file_names_and_writes_it_for_its_port",
+        "test_emulator_surfaces.py::test_teaching_a_prompt_set_at_run_time",
+        "test_emulator_timing.py::test_ttft_and_inter_token_gaps_match_the_profile",
+        "test_notebook_evaluate.py::test_no_successful_request_fails_the_notebook_with_the_reason",
+        "test_notebook_evaluate.py::test_relative_paths_resolve_from_the_project_and_from_notebooks",
+        "test_numeric_agreement.py::test_numeric_scorer_reads_the_intended_number_in_99_percent_of_model_style_gsm8k_answers",
+        "test_prices_update.py::test_cost_uses_the_updated_vm_price",
+        "test_prices_update.py::test_unreachable_api_is_one_line_and_writes_nothing",
+        "test_recommend.py::test_demo_sweeps_then_recommend_end_to_end",
+        "test_reference_agreement.py::test_rouge_l_is_exactly_rouge_score_on_scitldr",
+        "test_reliability.py::test_fault_matrix[stall past timeout]",
+        "test_runner.py::test_429_storm_is_survived_with_retry_after",
+        "test_runner.py::test_faulty_endpoint_every_row_final_no_duplicates_retries_recorded",
+        "test_runner.py::test_pacing_keeps_under_the_quota_without_429s",
+        "test_runner.py::test_ten_request_cli_run_prints_no_saturation_warning",
+        "test_stats.py::test_false_positive_rate_with_no_real_difference_is_at_most_5_percent",
+        "test_stats.py::test_random_sign_flip_agrees_with_scipy_permutation_test_at_30_prompts",
+        "test_stats.py::test_verdict_and_printed_interval_always_agree",
+        "test_sweep.py::test_an_emulator_time_scale_turns_measurements_into_the_emulated_service_time",
+        "test_sweep.py::test_cli_sweep_prints_levels_and_capacity",
+        "test_sweep.py::test_closed_loop_capacity_is_exactly_k",
+        "test_sweep.py::test_ctrl_c_keeps_the_finished_levels_and_exits_130",
+        "test_sweep.py::test_load_figure_from_a_sweep",
+        "test_sweep.py::test_open_loop_sends_on_schedule_while_the_server_queues",
+        "test_sweep.py::test_quota_stops_the_sweep_before_a_level_would_exceed_it",
+        "test_sweep.py::test_the_budget_stops_the_sweep",
+    }
+)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.path.name in SLOW_MODULES or item.path.suffix == ".ipynb":
+        test = f"{item.path.name}::{item.name}"
+        if item.path.name in SLOW_MODULES or item.path.suffix == ".ipynb" or test in SLOW_TESTS or test.split("[")[0] in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
