@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import warnings
 from datetime import date
 
@@ -765,6 +766,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (run has its own message and keeps its directory resumable)
         _exit_interrupted(f"llama-eval {args.command}: interrupted")
         raise  # not reached
+    finally:
+        # The command is done. A Ctrl-C from here on has nothing to stop, but CPython puts SIGINT back to its
+        # default while the interpreter shuts down (a few hundred ms with pandas and pyarrow loaded), so one
+        # arriving then would end the process as killed by the signal instead of with the status returned.
+        # Only for the process's own command line (argv None): a caller of main([...]) keeps its Ctrl-C.
+        if argv is None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
