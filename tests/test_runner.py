@@ -412,6 +412,23 @@ def test_ctrl_c_at_any_moment_is_one_line_exit_130_and_resumable(tmp_path, promp
     assert len(final_rows(read_rows(tmp_path / "r"))) == 52 == len(read_rows(tmp_path / "r"))
 
 
+@pytest.mark.slow
+def test_a_finished_command_ignores_ctrl_c_during_shutdown_but_main_with_argv_keeps_it():
+    """CPython puts SIGINT back to its default while the interpreter shuts down; a Ctrl-C then would end a finished
+    `llama-eval` as killed by the signal (-2) instead of with its status. The process's own command line ignores it once done."""
+    code = (
+        "import signal, sys\n"
+        "from llama_eval import cli\n"
+        "assert cli.main(['models']) == 0 and signal.getsignal(signal.SIGINT) is signal.default_int_handler, 'main([...]) must leave Ctrl-C alone'\n"
+        "sys.argv = ['llama-eval', 'models']\n"
+        "assert cli.main() == 0\n"
+        "print('ignored' if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else 'default')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ignored")
+
+
 def test_wrong_url_is_stopped_by_the_probe_with_no_rows_and_no_cost(tmp_path, prompt_file, monkeypatch):
     messages: list[str] = []
     with start_emulator(time_scale=0, models=[L33]) as emu:
