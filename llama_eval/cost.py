@@ -295,7 +295,7 @@ class TrafficProfile:
         if self.peak_rps is None:
             peak = f"peak not given, so the day's average {self.average_rps:.3g} requests/s sizes the machines"
         else:
-            peak = f"peak {self.peak_rps:g} requests/s ({self.peak_factor:.3g}x the day's average)"
+            peak = f"peak {float(self.peak_rps):g} requests/s ({self.peak_factor:.3g}x the day's average)"
         return (
             f"{self.requests_per_day:,.0f} requests/day ({self.requests_per_month:,.0f} a month of 730 h), "
             f"{self.input_tokens:,.0f} tokens in and {self.output_tokens:,.0f} out per request; {peak}"
