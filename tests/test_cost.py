@@ -350,3 +350,20 @@ def test_break_even_figure_draws_measured_machines_as_steps():
     assert all(y == pytest.approx(n * 10725.16) for n, y in zip(trace.customdata, trace.y, strict=True))
     unmeasured = projection(profile, load_prices(), [L33], [(L33, Compute(sku=A100X4))])
     assert any("capacity not measured" in t.name for t in break_even_figure(unmeasured).data)
+
+
+def test_cli_cost_sizes_machines_from_a_sweep_and_says_when_it_cannot(tmp_path, capsys):
+    from test_recommend import _run, _sweep
+
+    from llama_eval.cli import main
+
+    run = _run(tmp_path)
+    _sweep(tmp_path, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])
+    code = main(["cost", str(run), "--requests-per-day", "500000", "--peak-rps", "40", "--sweep", str(tmp_path / "sweep-l405"), "--slo", "ttft_p90<=1.0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "peak 40 requests/s" in out
+    line = next(x for x in out.splitlines() if "Meta-Llama-3.1-405B-Instruct · managed" in x and "per hour" in x)
+    assert "10 (4 req/s each)" in line and "$239,221.00" in line, line  # ceil(40 / 4) x $32.77 x 730 h
+    unswept = next(x for x in out.splitlines() if "Meta-Llama-3.1-8B-Instruct · managed" in x and "per hour" in x)
+    assert "capacity not measured" in unswept and "at least $" in unswept
