@@ -450,7 +450,12 @@ def capacity_cost_frame(run_dir: str | Path, requests_per_day: float | int, peak
     frame = pd.DataFrame([asdict(c) for c in costs])
     if frame.empty:
         return frame
-    return _readable(frame.set_index("deployment"), gaps={"usd_per_1k_requests": "capacity not measured", "capacity_rps": "not measured (no sweep)"})
+    out = _readable(frame.set_index("deployment"), gaps={"usd_per_1k_requests": "capacity not measured", "capacity_rps": "not measured (no sweep)"})
+    out["instances"] = [int(v) if isinstance(v, float) and v.is_integer() else v for v in out["instances"]]  # a count, not a float
+    per_token = out["kind"] == "serverless"
+    out.loc[per_token, "capacity_rps"] = "per token: no machines to size"
+    out.loc[per_token, "instances"] = "per token: no machines to size"
+    return out
 
 
 def decision_frame(decision: Any) -> pd.DataFrame:
