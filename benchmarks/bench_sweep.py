@@ -23,7 +23,7 @@ from pathlib import Path
 
 from llama_eval.config import Deployment
 from llama_eval.results import read_rows
-from llama_eval.sweep import sweep
+from llama_eval.sweeper import sweep
 
 HERE = Path(__file__).resolve().parent
 SERVER = HERE.parent / "tests" / "capacityserver.py"

@@ -28,6 +28,8 @@ from .errors import (
     RequestValidationError,
     RunError,
     ScorerError,
+    SloError,
+    SweepError,
     TornLineWarning,
 )
 
@@ -47,7 +49,10 @@ _LAZY = {
     **dict.fromkeys(("score_run",), ".scoring.run"),
     **dict.fromkeys(("build_report",), ".pipeline"),
     **dict.fromkeys(("load_run", "read_manifest"), ".results"),
-    **dict.fromkeys(("estimate_run",), ".cost"),
+    **dict.fromkeys(("estimate_run", "project_run"), ".cost"),
+    **dict.fromkeys(("sweep",), ".sweeper"),
+    **dict.fromkeys(("read_sweep",), ".capacity"),
+    **dict.fromkeys(("recommend",), ".decision"),
 }
 
 
@@ -98,7 +103,9 @@ __all__ = [
     "RunParams",
     "RunSummary",
     "ScorerError",
+    "SloError",
     "Status",
+    "SweepError",
     "TornLineWarning",
     "arun_evaluation",
     "build_report",
@@ -112,7 +119,11 @@ __all__ = [
     "make_client",
     "model_overview",
     "model_overview_frame",
+    "project_run",
     "read_manifest",
+    "read_sweep",
+    "recommend",
     "run_evaluation",
     "score_run",
+    "sweep",
 ]

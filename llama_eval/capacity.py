@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import SloError
+from .errors import SloError, SweepError
 
 # The columns of sweep.csv, in order, exactly as issue 14 names them (other tools read them by name).
 CSV_COLUMNS = (
@@ -333,6 +333,25 @@ def read_sweep(path: str | Path, slo: str | Slo | None = None) -> SweepResult:
         time_scale=float(data.get("time_scale", 1.0)),
         simulated=bool(data.get("simulated", False)),
     )
+
+
+def sweeps_in(path: str | Path) -> list[Path]:
+    """Sweep directories at ``path``: itself if it holds ``sweep.json``, else its sub-directories that do."""
+    path = Path(path)
+    if (path / SWEEP_JSON).exists():
+        return [path]
+    return sorted(p.parent for p in path.glob(f"*/{SWEEP_JSON}"))
+
+
+def read_sweeps(paths: Iterable[str | Path], slo: str | Slo | None = None) -> dict[str, SweepResult]:
+    """Each given sweep (or directory of sweeps) read under ``slo``, by deployment name; two sweeps of one deployment are an error."""
+    found: dict[str, SweepResult] = {}
+    for path in [p for given in paths for p in (sweeps_in(given) or [Path(given)])]:
+        result = read_sweep(path, slo=slo)
+        if result.deployment in found:
+            raise SweepError(f"two sweeps of deployment {result.deployment!r}: {found[result.deployment].path} and {result.path}; pass one of them")
+        found[result.deployment] = result
+    return found
 
 
 def _judged(level: SweepLevel, slo: Slo | None) -> SweepLevel:

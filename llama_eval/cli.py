@@ -275,7 +275,10 @@ def _cost(args: argparse.Namespace) -> int:
 
     compute = {"sku": args.sku, "instances": args.instances, "region": args.region, "hours_per_day": args.hours_per_day}
     prices = load_prices(args.prices, args.compute_prices) if args.prices or args.compute_prices else None  # None: the tables the run used
-    result = project_run(args.run_dir, args.requests_per_day, prices=prices, compute=compute)
+    from .reports import sweep_dirs
+
+    sweeps = args.sweep if args.sweep else sweep_dirs(args.run_dir)
+    result = project_run(args.run_dir, args.requests_per_day, prices=prices, compute=compute, sweeps=sweeps, slo=args.slo, peak_rps=args.peak_rps)
     print(f"\nProjected traffic: {result.profile.describe()} (token means from the run)")
     for title, frame in (("", options_table(result)), ("Retired offers (not options):", retired_table(result)), ("Break-even:", break_even_table(result))):
         if frame.empty:
@@ -366,7 +369,7 @@ def _report(args: argparse.Namespace) -> int:
     from .pipeline import build_report
 
     out = args.output or str(Path("reports") / Path(args.run_dir).name)
-    index = build_report(args.run_dir, out, requests_per_day=args.requests_per_day)
+    index = build_report(args.run_dir, out, requests_per_day=args.requests_per_day, peak_rps=args.peak_rps, ttft_p90_slo_s=args.ttft_p90_slo_s)
     print(f"report: {index}")
     if args.csv:
         from .results import export_csv
@@ -402,7 +405,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from .config import load_deployments
     from .prices import load_prices
     from .run import RunParams
-    from .sweep import sweep
+    from .sweeper import sweep
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
@@ -414,7 +417,8 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         frame = _sweep_frame(args, sweep, load_deployments, load_prices, params, budget)
     except KeyboardInterrupt:
-        print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished)", file=sys.stderr)
+        print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished); "
+              "the same command with --resume continues it", file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
     print(_frame_table(frame, ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps",
                                "ttft_p50_s", "ttft_p90_s", "e2e_p90_s", "slo_met"]))  # fmt: skip
@@ -439,6 +443,7 @@ def _sweep_frame(args: argparse.Namespace, sweep, load_deployments, load_prices,
         seed=args.seed or 0,
         prices=load_prices(args.prices),
         progress=args.progress,
+        resume=args.resume,
     )
 
 
@@ -455,6 +460,8 @@ def _sweep_report(args: argparse.Namespace, frame) -> int:
         print(f"capacity: none — {frame.attrs.get('capacity_reason')}")
     if frame.attrs.get("stopped"):
         print(f"stopped early: {frame.attrs['stopped']}")
+        if frame.attrs.get("resumable"):
+            print(f"  to continue where it stopped: the same command with --resume (-o {args.output})")
     print(f"written: {args.output}/sweep.csv, {args.output}/sweep.json, {args.output}/results.jsonl")
     return 3 if frame.attrs.get("stopped") and "wide margin" not in frame.attrs["stopped"] else 0
 
@@ -482,8 +489,8 @@ def _emulator_capacity(args: argparse.Namespace) -> dict:
 
 def _recommend(args: argparse.Namespace) -> int:
     """``llama-eval recommend``. Exit status 0 when the data decide, 3 when they cannot (the reason is printed)."""
+    from .decision import recommend
     from .prices import load_prices
-    from .recommend import recommend
 
     result = recommend(args.run_dir, sweeps=args.sweep or (), peak_rps=args.peak_rps, requests_per_day=args.requests_per_day, slo=args.slo,
                        prices=load_prices(args.prices), on=args.on)  # fmt: skip
@@ -526,6 +533,7 @@ def _add_sweep_parsers(sub) -> None:
     sw.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
     sw.add_argument("--prices", help="a price override CSV")
     sw.add_argument("--progress", choices=["auto", "none"], default="auto", help="a progress bar per level")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in -o (interrupted, or stopped by errors or the budget); more levels extend it")
     sw.set_defaults(func=_sweep)
 
     rec = sub.add_parser("recommend", help="cheapest option as good as the best that holds the SLO at peak, and why every other lost")
@@ -646,6 +654,9 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--prices", help="a price override CSV")
     cost.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     cost.add_argument("--figure", help="write the break-even figure as standalone HTML here")
+    cost.add_argument("--peak-rps", type=float, help="requests/s at the busiest moment: sizes the machines (default: the day's average)")
+    cost.add_argument("--sweep", action="append", help="a sweep directory (or a directory of them) measuring capacity; repeatable (default: RUN_DIR/sweeps)")
+    cost.add_argument("--slo", help='judge the sweeps under this latency objective, e.g. "ttft_p90<=1.0" (default: each sweep\'s own)')
     cost.set_defaults(func=_cost)
 
     sc = sub.add_parser("score", help="score a run: scores.jsonl, means with 95%% CIs, paired verdicts")
@@ -668,6 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir")
     rep.add_argument("-o", "--output", help="report directory (default: reports/<run name>)")
     rep.add_argument("--requests-per-day", type=int, default=10_000, help="production volume for the cost projection (shown in the report; default 10,000)")
+    rep.add_argument("--peak-rps", type=float, help="requests/s at the busiest moment: sizes machines and the decision (default: the day's average)")
+    rep.add_argument("--ttft-p90-slo-s", type=float, default=1.0, help="latency objective at peak: p90 time to first token in seconds (default 1.0)")
     rep.add_argument("--csv", help="also export the run's rows as CSV here (formulas neutralised for spreadsheets)")
     rep.set_defaults(func=_report)
 

@@ -7,10 +7,15 @@
 * after a run: actual cost per deployment, per tag and per 1,000 requests, and the estimate's error
   (``run_costs``);
 * for production: monthly cost of a traffic profile on each serverless model and on managed compute
-  (VM-hours, billed whether busy or not), the break-even volume, and a figure (``projection``).
+  or self-hosted GPUs (billed by the hour, busy or idle), the break-even volume, and a figure
+  (``projection``).
 
-A month is 730 hours, Azure's pricing convention. Managed compute is assumed able to serve the
-volume; check that with a latency run at the concurrency you need.
+A month is 730 hours, Azure's pricing convention. A fixed-price option (managed, self-hosted) needs
+as many instances as its measured capacity requires: ceil(peak requests/s ÷ requests/s one
+instance sustains at the SLO), the capacity coming from a load sweep (``unitcost``). Its monthly cost
+is then a step function of volume, and the break-even is the volume above which it stays cheaper.
+Without a sweep the capacity is not measured: the option is costed at its configured instances, and
+that figure is a floor (``CostOption.measured`` is False; tables say "at least" and why).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,7 @@ from .tokens import TokenCounter, counter_for
 THOUSAND = Decimal(1000)
 HOURS_PER_MONTH = Decimal(730)
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+SECONDS_PER_DAY = Decimal(86_400)
 DEFAULT_MAX_TOKENS = 512
 SERVERLESS, MANAGED, SELF_HOSTED = "serverless", "managed", "self-hosted"  # deployment kinds; the last two are billed per hour
 FIXED_KINDS = (MANAGED, SELF_HOSTED)
@@ -237,16 +243,33 @@ class TrafficProfile:
     requests_per_day: Decimal
     input_tokens: Decimal
     output_tokens: Decimal
+    peak_rps: Decimal | None = None  # requests/s at the busiest moment; None: the day's average
 
     @classmethod
-    def of(cls, requests_per_day: float | int | str, input_tokens: float | int | str, output_tokens: float | int | str) -> TrafficProfile:
+    def of(cls, requests_per_day: float | int | str, input_tokens: float | int | str, output_tokens: float | int | str,
+           peak_rps: float | int | str | Decimal | None = None) -> TrafficProfile:  # fmt: skip
         values = [Decimal(str(v)) for v in (requests_per_day, input_tokens, output_tokens)]
         if any(v < 0 for v in values):
             raise ValueError("requests per day and token means must be >= 0")
-        return cls(*values)
+        peak = Decimal(str(peak_rps)) if peak_rps is not None else None
+        if peak is not None and peak <= 0:
+            raise ValueError(f"peak requests/s must be > 0, got {peak}; leave it out to use the day's average")
+        return cls(*values, peak)
+
+    @property
+    def average_rps(self) -> Decimal:
+        return self.requests_per_day / SECONDS_PER_DAY
+
+    @property
+    def peak_factor(self) -> Decimal:
+        """Peak ÷ the day's average rate (at least 1): how much more than average the busiest moment carries."""
+        if self.peak_rps is None or not self.requests_per_day:
+            return Decimal(1)
+        return max(Decimal(1), self.peak_rps / self.average_rps)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, requests_per_day: float | int | str, deployment: str | None = None) -> TrafficProfile:
+    def from_run(cls, run_dir: str | Path, requests_per_day: float | int | str, deployment: str | None = None,
+                 peak_rps: float | int | str | Decimal | None = None) -> TrafficProfile:  # fmt: skip
         """Mean tokens per request of a run's successful rows (optionally one deployment's)."""
         from .health import run_rows
 
@@ -260,6 +283,7 @@ class TrafficProfile:
             requests_per_day,
             sum(Decimal(r["usage"]["prompt_tokens"]) for r in rows) / n,
             sum(Decimal(r["usage"]["completion_tokens"]) for r in rows) / n,
+            peak_rps,
         )
 
     @property
@@ -268,9 +292,13 @@ class TrafficProfile:
 
     def describe(self) -> str:
         """The traffic a projection assumes, in one sentence (the same in the report and the CLI)."""
+        if self.peak_rps is None:
+            peak = f"peak not given, so the day's average {self.average_rps:.3g} requests/s sizes the machines"
+        else:
+            peak = f"peak {float(self.peak_rps):g} requests/s ({self.peak_factor:.3g}x the day's average)"
         return (
             f"{self.requests_per_day:,.0f} requests/day ({self.requests_per_month:,.0f} a month of 730 h), "
-            f"{self.input_tokens:,.0f} tokens in and {self.output_tokens:,.0f} out per request"
+            f"{self.input_tokens:,.0f} tokens in and {self.output_tokens:,.0f} out per request; {peak}"
         )
 
 
@@ -320,37 +348,74 @@ def compute_label(compute: Any) -> str:
 
 @dataclass(frozen=True)
 class CostOption:
-    """One way to serve a model: per-token (serverless) or fixed machines (managed, self-hosted)."""
+    """One way to serve a model: per-token (serverless) or fixed machines (managed, self-hosted).
+
+    A fixed option with a measured ``capacity_rps`` (one instance, at the SLO of its sweep) needs
+    ceil(load ÷ capacity) instances at each volume; without one it is costed at its configured
+    instances (``fixed_monthly_usd``), a floor, and ``measured`` is False.
+    """
 
     label: str
     model: str
     kind: str
     per_request_usd: Decimal | None = None  # serverless: the same at every volume
-    fixed_monthly_usd: Decimal | None = None  # managed / self-hosted: busy or idle
+    fixed_monthly_usd: Decimal | None = None  # managed / self-hosted: the configured instances, busy or idle
     note: str = ""
     deployments: tuple[str, ...] = ()  # the run's deployments this option is
     retired: str = ""  # "retired 2026-06-13; use X" when the offer is no longer available
+    instance_monthly_usd: Decimal | None = None  # fixed: one instance for a month at its hours a day
+    capacity_rps: Decimal | None = None  # fixed: requests/s one instance sustains at the SLO (a sweep); None: not measured
+    capacity_source: str = ""  # "sweep runs/x/sweeps/y at ttft_p90<=1 (emulator)", or why there is none
+    requests_per_instance_day: Decimal | None = None  # fixed, measured: requests/day one instance carries at this peak shape
 
     @property
     def priced(self) -> bool:
         return self.per_request_usd is not None or self.fixed_monthly_usd is not None
 
+    @property
+    def fixed(self) -> bool:
+        return self.kind in FIXED_KINDS
+
+    @property
+    def measured(self) -> bool:
+        """A fixed option whose instances come from a measured capacity (always True for per-token options)."""
+        return not self.fixed or (self.capacity_rps is not None and self.instance_monthly_usd is not None)
+
+    def instances_at(self, requests_per_day: Decimal) -> int | None:
+        """Instances this volume needs (its peak ÷ the capacity of one, rounded up); None when not measured or per token."""
+        if not self.fixed or self.requests_per_instance_day is None:
+            return None
+        from .unitcost import instances_needed
+
+        return instances_needed(Decimal(requests_per_day), self.requests_per_instance_day)
+
     def monthly_at(self, requests_per_day: Decimal) -> Decimal | None:
         if self.per_request_usd is not None:
             return self.per_request_usd * requests_per_day * DAYS_PER_MONTH
+        instances = self.instances_at(requests_per_day)
+        if instances is not None and self.instance_monthly_usd is not None:
+            return instances * self.instance_monthly_usd
         return self.fixed_monthly_usd
 
     def per_request_at(self, requests_per_day: Decimal) -> Decimal | None:
         if self.per_request_usd is not None:
             return self.per_request_usd
-        if self.fixed_monthly_usd is None or not requests_per_day:
+        monthly = self.monthly_at(requests_per_day)
+        if monthly is None or not requests_per_day:
             return None
-        return self.fixed_monthly_usd / (requests_per_day * DAYS_PER_MONTH)
+        return monthly / (requests_per_day * DAYS_PER_MONTH)
 
 
 @dataclass(frozen=True)
 class BreakEven:
-    """Where two options cost the same; ``requests_per_day`` is None when they never do (both per-token or both fixed)."""
+    """Where two options cost the same; ``requests_per_day`` is None when they never do.
+
+    Against a measured fixed option it is the volume above which the fixed option *stays* cheaper:
+    each added instance makes the cost jump, so just past an instance boundary per-token can briefly
+    win again; ``first_cheaper_at`` is where the fixed option first wins when that differs.
+    ``lower_bound``: the fixed option's capacity is not measured, so its cost is a floor and the true
+    break-even is at least this volume.
+    """
 
     a: str
     b: str
@@ -358,11 +423,21 @@ class BreakEven:
     requests_per_day: Decimal | None
     monthly_usd: Decimal | None
     cheaper_now: str  # the label cheaper at the projected volume ("" when they cost the same)
-    never_why: str = ""  # why there is no break-even: both billed per token, or both per hour
+    never_why: str = ""  # why there is no break-even: both billed per token or per hour, or per token is cheaper even at full instances
+    lower_bound: bool = False
+    first_cheaper_at: Decimal | None = None
 
     def verdict(self) -> str:
         if self.requests_per_day is not None:
-            return f"same cost at {self.requests_per_day:,.0f} requests/day (${self.monthly_usd:,.2f} a month)"
+            text = f"same cost at {self.requests_per_day:,.0f} requests/day (${self.monthly_usd:,.2f} a month)"
+            if self.lower_bound:
+                text = (f"same cost at no fewer than {self.requests_per_day:,.0f} requests/day: "
+                        "capacity not measured, so the machines are costed as configured, a floor")
+            if self.first_cheaper_at is not None:
+                text += f"; first cheaper at {self.first_cheaper_at:,.0f}/day, for good from the break-even on"
+            return text
+        if self.never_why.startswith("never"):
+            return self.never_why
         return f"never: {self.cheaper_now} is cheaper at every volume" if self.cheaper_now else "never: the same cost at every volume"
 
 
@@ -387,11 +462,41 @@ def _break_even(a: CostOption, b: CostOption, why: str, profile: TrafficProfile)
     assert now_a is not None and now_b is not None
     cheaper = "" if now_a == now_b else (a.label if now_a < now_b else b.label)
     variable, fixed = (a, b) if a.per_request_usd is not None else (b, a)
-    if variable.per_request_usd is not None and fixed.fixed_monthly_usd is not None and variable.per_request_usd > 0:
-        volume = fixed.fixed_monthly_usd / variable.per_request_usd / DAYS_PER_MONTH
-        return BreakEven(a.label, b.label, why, volume, fixed.fixed_monthly_usd, cheaper)
-    basis = "per token" if a.per_request_usd is not None else "per hour"
-    return BreakEven(a.label, b.label, why, None, None, cheaper, f"none: both billed {basis}")
+    if variable.per_request_usd is None or fixed.per_request_usd is not None:
+        basis = "per token" if a.per_request_usd is not None else "per hour"
+        return BreakEven(a.label, b.label, why, None, None, cheaper, f"none: both billed {basis}")
+    per_request = variable.per_request_usd
+    if per_request <= 0:
+        return BreakEven(a.label, b.label, why, None, None, cheaper, f"never: {variable.label} costs nothing a request")
+    if not fixed.measured:
+        assert fixed.fixed_monthly_usd is not None
+        volume = fixed.fixed_monthly_usd / per_request / DAYS_PER_MONTH
+        return BreakEven(a.label, b.label, why, volume, fixed.fixed_monthly_usd, cheaper, lower_bound=True)
+    assert fixed.instance_monthly_usd is not None and fixed.requests_per_instance_day is not None
+    # One instance costs M a month and carries V requests/day; per token costs M at c requests/day. With k instances
+    # the fixed cost is k·M on ((k-1)·V, k·V], so per token wins there below k·c; it last wins in the last k with (k-1)·V < k·c.
+    c, full = fixed.instance_monthly_usd / per_request / DAYS_PER_MONTH, fixed.requests_per_instance_day
+    if c >= full:
+        cost_full = fixed.instance_monthly_usd / (full * DAYS_PER_MONTH)
+        return BreakEven(a.label, b.label, why, None, None, cheaper,
+                         f"never: even with every instance full at peak, {fixed.label} costs ${cost_full:.6f} a request, "
+                         f"{'the same as' if c == full else 'more than'} {variable.label} at ${per_request:.6f}")  # fmt: skip
+    last = int((full / (full - c)).to_integral_value(rounding=ROUND_CEILING)) - 1
+    return BreakEven(a.label, b.label, why, last * c, last * fixed.instance_monthly_usd, cheaper, first_cheaper_at=c if last > 1 else None)
+
+
+def _capacity_terms(capacity: Any, compute: Any, profile: TrafficProfile, instance_monthly: Decimal | None) -> dict[str, Any]:
+    """The capacity fields of a fixed option: one instance's requests/s and the requests/day it carries at this peak shape."""
+    if capacity is None or instance_monthly is None:
+        return {}
+    per_instance = Decimal(capacity.per_instance_rps)
+    hours = Decimal(str(_field(compute, "hours_per_day", 24.0)))
+    # the busiest second needs peak_factor x the average; the machines' own hours a day may bind first
+    load_per_daily_request = max(profile.peak_factor / SECONDS_PER_DAY, 1 / (hours * 3600))
+    source = f"sweep {capacity.source}" + (f" at {capacity.slo}" if capacity.slo else "") + (" (emulator)" if capacity.simulated else "")
+    if capacity.lower_bound:
+        source += "; every swept level met the SLO, so the capacity is at least this"
+    return {"capacity_rps": per_instance, "capacity_source": source, "requests_per_instance_day": per_instance / load_per_daily_request}
 
 
 def projection(
@@ -404,15 +509,19 @@ def projection(
     catalog: Catalog | None = None,
     on: date | None = None,
     run_deployments: Mapping[tuple[str, str], Sequence[str]] | None = None,
+    capacities: Mapping[tuple[str, str], Any] | None = None,
 ) -> Projection:
     """Monthly cost of ``profile`` on each option, retired offers apart, and break-even of the meaningful pairs.
 
     Meaningful pairs: the same model served two ways (serverless / managed / self-hosted), and each
     option the run used against the cheapest option still offered at this volume. ``managed`` and
     ``self_hosted`` are (model, compute) pairs. ``run_deployments`` maps (model, kind) to the run's deployment names.
+    ``capacities`` maps (model, kind) to a ``unitcost.MeasuredCapacity`` from a sweep of that compute;
+    fixed options without one are costed at their configured instances and say "capacity not measured".
     """
     catalog = catalog or load_catalog()
     run_deployments = run_deployments or {}
+    capacities = capacities or {}
     offered: list[CostOption] = []
     retired: list[CostOption] = []
 
@@ -434,13 +543,19 @@ def projection(
         (retired if option.retired else offered).append(option)
     for kind, pairs in ((MANAGED, managed), (SELF_HOSTED, self_hosted)):
         for model, compute in pairs:
+            instances = int(_field(compute, "instances", 1))
             try:
                 monthly: Decimal | None = fixed_monthly_usd(prices, compute)
                 note = f"{_field(compute, 'hours_per_day', 24.0):g} h/day" + (f" in {_field(compute, 'region', 'eastus')}" if _field(compute, "sku") else "")
             except PriceTableError as exc:
                 monthly, note = None, f"no price ({exc})"
+            one = monthly / instances if monthly is not None else None
+            terms = _capacity_terms(capacities.get((model, kind)), compute, profile, one)
+            if monthly is not None and not terms:
+                note += f"; capacity not measured: {instances} instance{'s' if instances != 1 else ''} as configured, a floor (`llama-eval sweep` measures it)"
             option = CostOption(f"{model} · {kind} ({compute_label(compute)})", model, kind, fixed_monthly_usd=monthly, note=note,
-                                deployments=tuple(run_deployments.get((model, kind), ())), retired=lifecycle(model, kind))  # fmt: skip
+                                deployments=tuple(run_deployments.get((model, kind), ())), retired=lifecycle(model, kind),
+                                instance_monthly_usd=one, **terms)  # fmt: skip
             (retired if option.retired else offered).append(option)
 
     result = Projection(profile, offered, retired, [])
@@ -476,19 +591,24 @@ def project_run(
     catalog: Catalog | None = None,
     on: date | None = None,
     compute: Mapping[str, Any] | None = None,
+    sweeps: Iterable[str | Path] = (),
+    slo: str | None = None,
+    peak_rps: float | int | str | Decimal | None = None,
 ) -> Projection:
     """The production projection of a run's models: what ``llama-eval cost --requests-per-day`` prints and the report shows.
 
     Token means come from the run's successful rows. Every model of the run is costed serverless (if
     offered) and on managed compute (the run's own ``compute``, else ``compute`` given here, else the
     catalog's recommended SKU; ``compute`` fields such as sku, instances, region, hours_per_day override
-    either); self-hosted deployments of the run are costed with their GPU-hours.
+    either); self-hosted deployments of the run are costed with their GPU-hours. ``sweeps`` (sweep
+    directories, or directories of them, judged under ``slo`` or each sweep's own) give the measured
+    capacity of the deployments swept, which sizes their instances for ``peak_rps``.
     """
     catalog = catalog or load_catalog()
     from .prices import load_prices_for_run
 
     prices = prices or load_prices_for_run(run_dir)
-    profile = TrafficProfile.from_run(run_dir, requests_per_day)
+    profile = TrafficProfile.from_run(run_dir, requests_per_day, peak_rps=peak_rps)
     records = deployment_records(run_dir)
     if not records:  # a run without a manifest: its rows still name models
         from .health import run_rows
@@ -511,11 +631,47 @@ def project_run(
         if m not in managed and offer is not None:
             managed[m] = {"sku": offer.recommended_sku, **override}
     self_hosted = [(r["model"], r.get("compute") or {}) for r in records if r.get("kind") == SELF_HOSTED and r.get("model")]
-    return projection(profile, prices, serverless, list(managed.items()), self_hosted, catalog=catalog, on=on, run_deployments=run_deployments)
+    options = {(model, MANAGED): c for model, c in managed.items()} | {(model, SELF_HOSTED): c for model, c in self_hosted}
+    def machines(r: Mapping[str, Any]) -> Mapping[str, Any]:  # a managed deployment naming no VM: the catalog's, as costed above
+        offer = catalog.get(r["model"]).offer(MANAGED) if r.get("model") in catalog else None
+        return r.get("compute") or ({"sku": offer.recommended_sku} if r.get("kind") == MANAGED and offer is not None else {})
+
+    capacities = measured_capacities([{**r, "compute": machines(r)} for r in records], sweeps, slo, options)
+    return projection(profile, prices, serverless, list(managed.items()), self_hosted, catalog=catalog, on=on, run_deployments=run_deployments,
+                      capacities=capacities)  # fmt: skip
+
+
+def _same_machines(a: Any, b: Any) -> bool:
+    """Whether two computes are the same machine (VM SKU, or GPU model and count): a capacity measured on one holds for the other."""
+    return all(_field(a, k) == _field(b, k) for k in ("sku", "gpu", "count"))
+
+
+def measured_capacities(records: Sequence[Mapping[str, Any]], sweeps: Iterable[str | Path], slo: str | None,
+                        options: Mapping[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:  # fmt: skip
+    """(model, kind) -> ``unitcost.MeasuredCapacity`` of each fixed option whose machines a sweep measured (no SLO met: absent)."""
+    from .capacity import read_sweeps
+    from .unitcost import MeasuredCapacity
+
+    by_name = {r["name"]: r for r in records}
+    out: dict[tuple[str, str], Any] = {}
+    for name, result in read_sweeps(sweeps, slo).items():
+        record = by_name.get(name)
+        if record is None or record.get("kind") not in FIXED_KINDS or not record.get("model"):
+            continue
+        key = (record["model"], record["kind"])
+        swept_on = record.get("compute") or {}
+        if key in options and _same_machines(options[key], swept_on):
+            capacity = MeasuredCapacity.from_sweep(result, int(_field(swept_on, "instances", 1)))
+            if capacity is not None:
+                out.setdefault(key, capacity)
+    return out
 
 
 def break_even_figure(result: Projection, *, low: float | None = None, high: float | None = None):
     """Plotly figure, requests per day against USD per month (log-log): one line per option, crossings in hover text.
+
+    Per-token options are straight lines; fixed options with a measured capacity are steps (one more
+    instance each time the peak needs it); fixed options without one are a dotted floor, named so.
 
     No text on the plot (crossings would overlap); the break-even table beside it carries the numbers.
     The projected volume is a line in the legend.
@@ -535,10 +691,18 @@ def break_even_figure(result: Projection, *, low: float | None = None, high: flo
             ys = [v * per_request for v in volumes]
             figure.add_trace(go.Scatter(x=volumes, y=ys, mode="lines", name=option.label,
                                         hovertemplate="%{x:,.0f} requests/day: $%{y:,.2f} a month<extra>" + option.label + "</extra>"))  # fmt: skip
+        elif option.measured and option.instance_monthly_usd is not None:
+            # machines sized by the measured capacity: a step each time the peak needs one more instance
+            instances = [option.instances_at(Decimal(repr(v))) for v in volumes]
+            ys = [float(n * option.instance_monthly_usd) for n in instances]  # type: ignore[operator]
+            hover = "%{x:,.0f} requests/day: %{customdata} instances, $%{y:,.2f} a month<extra>" + option.label + "</extra>"
+            figure.add_trace(go.Scatter(x=volumes, y=ys, mode="lines", name=option.label, line={"dash": "dash", "shape": "hv"}, customdata=instances,
+                                        hovertemplate=hover))  # fmt: skip
         elif option.fixed_monthly_usd is not None:
             ys = [float(option.fixed_monthly_usd)] * len(volumes)
-            figure.add_trace(go.Scatter(x=volumes, y=ys, mode="lines", name=option.label, line={"dash": "dash"},
-                                        hovertemplate="$%{y:,.2f} a month at any volume<extra>" + option.label + "</extra>"))  # fmt: skip
+            name = f"{option.label} — capacity not measured: configured machines, a floor"
+            figure.add_trace(go.Scatter(x=volumes, y=ys, mode="lines", name=name, line={"dash": "dot"},
+                                        hovertemplate="at least $%{y:,.2f} a month (capacity not measured)<extra>" + option.label + "</extra>"))  # fmt: skip
         else:
             continue
         monthly_values += [y for y in ys if y > 0]

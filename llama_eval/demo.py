@@ -77,7 +77,7 @@ def sweep_deployments(run_dir: Path, prompts, *, deployments_file: str | Path | 
     their quota and flat latency. The first half second of each level is warm-up (cold connections,
     the emulator loading a tokenizer). Every figure it yields is emulated.
     """
-    from .sweep import sweep
+    from .sweeper import sweep
 
     deployments_file = Path(deployments_file) if deployments_file is not None else data_dir() / "deployments.emulator.yaml"
     config = [d for d in load_deployments(deployments_file) if only is None or d.name in only]

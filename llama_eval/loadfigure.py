@@ -12,17 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .capacity import SWEEP_JSON, Slo, SweepResult, read_sweep
+from .capacity import Slo, SweepResult, read_sweep, sweeps_in
 
 PANELS = (("ttft", "time to first token (s)", "ttft_p50_s", "ttft_p90_s"), ("e2e", "end-to-end time (s)", "e2e_p50_s", "e2e_p90_s"))
-
-
-def sweeps_in(path: str | Path) -> list[Path]:
-    """Sweep directories at ``path``: itself if it holds ``sweep.json``, else its sub-directories that do."""
-    path = Path(path)
-    if (path / SWEEP_JSON).exists():
-        return [path]
-    return sorted(p.parent for p in path.glob(f"*/{SWEEP_JSON}"))
 
 
 def load_figure(sweeps: Sequence[SweepResult | str | Path], slo: str | Slo | None = None, *, title: str | None = None) -> Any:

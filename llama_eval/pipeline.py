@@ -24,6 +24,7 @@ from .results import read_manifest
 
 NOTEBOOKS = ("20_quality", "30_latency", "40_cost", "50_summary")
 DEFAULT_REQUESTS_PER_DAY = 10_000  # the report's projected traffic unless --requests-per-day says otherwise
+DEFAULT_TTFT_P90_SLO_S = 1.0  # the report's latency objective at peak unless --ttft-p90-slo-s says otherwise
 TITLES = {"20_quality": "Quality", "30_latency": "Latency", "40_cost": "Cost", "50_summary": "Summary"}
 
 STYLE = """
@@ -98,7 +99,7 @@ def _text(value: Any, missing: str) -> str:
     return missing if value in (None, "", "None") else str(value)
 
 
-def _meta_table(run_dir: Path, health: RunHealth, requests_per_day: int) -> str:
+def _meta_table(run_dir: Path, health: RunHealth, requests_per_day: int, peak_rps: float | None, ttft_p90_slo_s: float) -> str:
     manifest = read_manifest(run_dir) or {}
     summary = manifest.get("summary", {})
     prompt_set = manifest.get("prompt_set", {})
@@ -114,7 +115,9 @@ def _meta_table(run_dir: Path, health: RunHealth, requests_per_day: int) -> str:
         "deployments": ", ".join(f"{d.get('name')} ({_text(d.get('model'), 'no model')}, {_text(d.get('kind'), 'kind not recorded')})" for d in deployments)
         or "not recorded",
         "requests": ", ".join(f"{k} {v}" for k, v in sorted((summary.get("by_status") or {}).items())) or "not recorded",
-        "projected traffic (cost)": f"{requests_per_day:,} requests/day (llama-eval report --requests-per-day)",
+        "projected traffic (cost)": f"{requests_per_day:,} requests/day (llama-eval report --requests-per-day); "
+        + (f"peak {peak_rps:g} requests/s" if peak_rps is not None else "peak not given: the day's average")
+        + f"; latency objective p90 time to first token <= {ttft_p90_slo_s:g} s",
         "price tables": f"{', '.join(prices.get('tables') or []) or 'not recorded'} (digest {_text(prices.get('digest'), 'not recorded')})",
         "versions": ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items() if v) or "not recorded",
     }
@@ -133,8 +136,17 @@ def banners(run_dir: Path, health: RunHealth) -> list[tuple[str, str]]:
     return out
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: int = DEFAULT_REQUESTS_PER_DAY) -> Path:
-    """Execute the report notebooks on ``run_dir`` and write ``out_dir/index.html``; returns its path."""
+def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: int = DEFAULT_REQUESTS_PER_DAY, peak_rps: float | None = None,
+                 ttft_p90_slo_s: float = DEFAULT_TTFT_P90_SLO_S) -> Path:  # fmt: skip
+    """Execute the report notebooks on ``run_dir`` and write ``out_dir/index.html``; returns its path.
+
+    ``requests_per_day``, ``peak_rps`` (None: the day's average) and ``ttft_p90_slo_s`` are the
+    production traffic and latency objective that the cost section and the decision assume.
+    """
+    if peak_rps is not None and peak_rps <= 0:
+        raise ReportError(f"peak_rps must be > 0 requests/s, got {peak_rps}; leave it out to use the day's average")
+    if ttft_p90_slo_s <= 0:
+        raise ReportError(f"ttft_p90_slo_s must be > 0 seconds, got {ttft_p90_slo_s}")
     import plotly.offline
 
     run_dir, out_dir = Path(run_dir).resolve(), Path(out_dir).resolve()
@@ -144,7 +156,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
     (out_dir / "kernel.log").unlink(missing_ok=True)
     bodies = []
     for name in NOTEBOOKS:
-        extra = {"requests_per_day": requests_per_day} if name in ("40_cost", "50_summary") else {}
+        traffic = {"requests_per_day": requests_per_day, "ttft_p90_slo_s": ttft_p90_slo_s} | ({"peak_rps": peak_rps} if peak_rps is not None else {})
+        extra = traffic if name in ("40_cost", "50_summary") else {}
         bodies.append((name, _body(_execute(name, run_dir, out_dir, extra))))
     health = assess_run(run_dir)
     top = "".join(f'<div class="{css}">{html.escape(text)}</div>' for css, text in banners(run_dir, health))
@@ -156,7 +169,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
         f'<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{STYLE}</style>'
         f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>'
         f"{top}<header><h1>{title}</h1><p>Generated {datetime.now(UTC).isoformat(timespec='seconds')} by llama-eval.</p>"
-        f"{_meta_table(run_dir, health, requests_per_day)}<nav>{nav}</nav></header>{sections}</body></html>"
+        f"{_meta_table(run_dir, health, requests_per_day, peak_rps, ttft_p90_slo_s)}<nav>{nav}</nav></header>{sections}</body></html>"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")

@@ -407,12 +407,12 @@ def cost_numbers(run_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame([{"deployment": r["deployment"], "USD per 1k requests": r["_per_1k"]} for r in rows]).set_index("deployment")
 
 
-def cost_projection(run_dir: str | Path, requests_per_day: float | int) -> Any:
-    """``cost.project_run`` for the report, or None when no request succeeded (no token means to cost)."""
+def cost_projection(run_dir: str | Path, requests_per_day: float | int, *, peak_rps: float | None = None, slo: str | None = None) -> Any:
+    """``cost.project_run`` for the report, with the run's stored sweeps sizing its machines; None when no request succeeded."""
     from .cost import project_run
 
     try:
-        return project_run(run_dir, requests_per_day)
+        return project_run(run_dir, requests_per_day, sweeps=sweep_dirs(run_dir), slo=slo, peak_rps=peak_rps)
     except ValueError as exc:
         if "no successful rows" in str(exc):
             return None
@@ -424,7 +424,7 @@ def cost_projection(run_dir: str | Path, requests_per_day: float | int) -> Any:
 
 def sweep_dirs(run_dir: str | Path) -> list[Path]:
     """The load sweeps stored with a run (``RUN_DIR/sweeps/*``, as ``llama-eval demo`` writes them); none: []."""
-    from .loadfigure import sweeps_in
+    from .capacity import sweeps_in
 
     path = Path(run_dir) / "sweeps"
     return sweeps_in(path) if path.is_dir() else []
@@ -438,18 +438,24 @@ def sweep_figure(run_dir: str | Path) -> Any:
     return load_figure(dirs) if dirs else None
 
 
-def capacity_cost_frame(run_dir: str | Path, requests_per_day: float | int, peak_rps: float | None = None) -> pd.DataFrame:
+def capacity_cost_frame(run_dir: str | Path, requests_per_day: float | int, peak_rps: float | None = None, slo: str | None = None) -> pd.DataFrame:
     """Cost per 1,000 requests for every deployment kind: tokens for serverless, VM/GPU-hours ÷ swept capacity otherwise."""
     from dataclasses import asdict
 
     from .prices import load_prices_for_run
     from .unitcost import deployment_costs
 
-    costs = deployment_costs(run_dir, sweep_dirs(run_dir), peak_rps=peak_rps, requests_per_day=requests_per_day, prices=load_prices_for_run(run_dir))
+    prices = load_prices_for_run(run_dir)
+    costs = deployment_costs(run_dir, sweep_dirs(run_dir), slo=slo, peak_rps=peak_rps, requests_per_day=requests_per_day, prices=prices)
     frame = pd.DataFrame([asdict(c) for c in costs])
     if frame.empty:
         return frame
-    return _readable(frame.set_index("deployment"), gaps={"usd_per_1k_requests": "capacity not measured", "capacity_rps": "not measured (no sweep)"})
+    out = _readable(frame.set_index("deployment"), gaps={"usd_per_1k_requests": "capacity not measured", "capacity_rps": "not measured (no sweep)"})
+    out["instances"] = [int(v) if isinstance(v, float) and v.is_integer() else v for v in out["instances"]]  # a count, not a float
+    per_token = out["kind"] == "serverless"
+    out.loc[per_token, "capacity_rps"] = "per token: no machines to size"
+    out.loc[per_token, "instances"] = "per token: no machines to size"
+    return out
 
 
 def decision_frame(decision: Any) -> pd.DataFrame:
@@ -473,8 +479,8 @@ def _readable(frame: pd.DataFrame, gaps: dict[str, str]) -> pd.DataFrame:
 
 def recommendation(run_dir: str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str) -> Any:
     """``recommend`` on this run and its stored sweeps: the cheapest option not detectably worse that meets the SLO at peak."""
+    from .decision import recommend
     from .prices import load_prices_for_run
-    from .recommend import recommend
 
     return recommend(run_dir, sweeps=sweep_dirs(run_dir), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo, prices=load_prices_for_run(run_dir))
 
@@ -491,7 +497,7 @@ def price_age_line(run_dir: str | Path) -> str:
 
 def projection_intro(result: Any, requests_per_day: float | int) -> str:
     """The traffic the cost section assumes, stated first."""
-    how = "Set with `llama-eval report --requests-per-day N` (papermill: `-p requests_per_day N`)."
+    how = "Set with `llama-eval report --requests-per-day N --peak-rps P` (papermill: `-p requests_per_day N -p peak_rps P`)."
     if result is None:
         return (
             f"**Projected traffic: {requests_per_day:,.0f} requests/day.** "
@@ -508,14 +514,22 @@ def options_table(result: Any) -> pd.DataFrame:
     rows = []
     for o in result.options:
         monthly, per_request = o.monthly_at(volume), o.per_request_at(volume)
+        floor = "at least " if not o.measured and monthly is not None else ""
+        if not o.fixed:
+            instances = "— (per token)"
+        elif o.measured:
+            instances = f"{o.instances_at(volume)} ({o.capacity_rps:.3g} req/s each)"
+        else:
+            instances = "capacity not measured"
         rows.append(
             {
                 "option": o.label,
-                "billed": "per token" if o.per_request_usd is not None or o.kind == "serverless" else "per hour, busy or idle",
-                "USD per month": _money(monthly, 2) if monthly is not None else "no price",
-                "USD per 1,000 requests": _money(per_request * 1000, 4) if per_request is not None else "no price",
+                "billed": "per token" if not o.fixed else "per hour, busy or idle",
+                "instances at peak": instances,
+                "USD per month": floor + _money(monthly, 2) if monthly is not None else "no price",
+                "USD per 1,000 requests": floor + _money(per_request * 1000, 4) if per_request is not None else "no price",
                 "in this run": ", ".join(o.deployments) or "—",
-                "note": o.note or "—",
+                "note": "; ".join(n for n in (o.note, o.capacity_source) if n) or "—",
             }
         )
     return pd.DataFrame(rows).set_index("option") if rows else pd.DataFrame()
@@ -547,7 +561,7 @@ def break_even_table(result: Any) -> pd.DataFrame:
             "option A": p.a,
             "option B": p.b,
             "why this pair": p.why,
-            "break-even requests/day": f"{p.requests_per_day:,.0f}" if p.requests_per_day is not None else p.never_why,
+            "break-even requests/day": _break_even_cell(p),
             "USD per month there": _money(p.monthly_usd, 2) if p.monthly_usd is not None else "—",
             f"cheaper at {result.profile.requests_per_day:,.0f}/day": p.cheaper_now or "same cost",
         }
@@ -558,6 +572,16 @@ def break_even_table(result: Any) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="#")
     return frame
+
+
+def _break_even_cell(p: Any) -> str:
+    if p.requests_per_day is None:
+        return p.never_why
+    if p.lower_bound:
+        return f"at least {p.requests_per_day:,.0f} (capacity not measured)"
+    if p.first_cheaper_at is not None:
+        return f"{p.requests_per_day:,.0f} (first cheaper at {p.first_cheaper_at:,.0f}; added instances flip it back until here)"
+    return f"{p.requests_per_day:,.0f}"
 
 
 # --------------------------------------------------------------------------- summary

@@ -188,20 +188,15 @@ def deployment_costs(run_dir: str | Path, sweeps: Iterable[str | Path] = (), *, 
     directory of them), and, with ``peak_rps``, the instances and the month; without a sweep,
     ``NOT_MEASURED``. For the cost notebook: ``pd.DataFrame(map(asdict, deployment_costs(...)))``.
     """
-    from .capacity import read_sweep
+    from .capacity import read_sweeps
     from .catalog import load_catalog
     from .cost import TrafficProfile, serverless_cost_per_request
-    from .loadfigure import sweeps_in
     from .prices import load_prices
     from .results import read_manifest
 
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
-    swept = {}
-    for given in sweeps:
-        for path in sweeps_in(given) or [Path(given)]:
-            result = read_sweep(path, slo=slo)
-            swept[result.deployment] = result
+    swept = read_sweeps(sweeps, slo)
     records = (read_manifest(run_dir) or {}).get("fingerprint", {}).get("deployments") or []
     out = []
     for r in records:

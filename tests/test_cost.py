@@ -245,3 +245,125 @@ def test_projection_uses_the_price_tables_the_run_used(tmp_path):
     write_manifest(run, manifest)
     option = project_run(run, 1000).option(f"{L33} · serverless")
     assert option.per_request_usd == (20 * Decimal("0.0001") + 12 * Decimal("0.0002")) / 1000, "the run's negotiated rate, not the list price"
+
+
+# --------------------------------------------------------------------------- instances from a measured capacity (issue 14)
+
+A100X4 = "Standard_NC96ads_A100_v4"  # $14.692 an hour in eastus: $10,725.16 a month of 730 h
+
+
+def _measured(rps: str):
+    from llama_eval.unitcost import MeasuredCapacity
+
+    return MeasuredCapacity(Decimal(rps), source="by hand", slo="ttft_p90<=1")
+
+
+def test_measured_capacity_sizes_the_instances_and_the_month():
+    # by hand: 500,000 requests a day average 5.787 req/s; a stated peak of 40 req/s; one instance holds 40 req/s at the SLO
+    profile = TrafficProfile.of(500_000, 1000, 400, peak_rps=40)
+    result = projection(profile, load_prices(), [L33], [(L33, Compute(sku=A100X4))], capacities={(L33, "managed"): _measured("40")})
+    managed = result.option(f"{L33} · managed (1x {A100X4})")
+    assert managed.measured and managed.capacity_rps == Decimal(40)
+    assert managed.requests_per_instance_day == Decimal(500_000), "40 req/s at a peak 6.9x the average carries 500,000 a day"
+    assert managed.instances_at(Decimal(500_000)) == 1 and managed.monthly_at(Decimal(500_000)) == Decimal("10725.16")
+    assert managed.instances_at(Decimal(500_001)) == 2 and managed.monthly_at(Decimal(1_200_000)) == 3 * Decimal("10725.16")
+    assert profile.describe().endswith("peak 40 requests/s (6.91x the day's average)")
+
+
+def test_break_even_with_measured_capacity_is_where_the_fixed_option_stays_cheaper():
+    profile = TrafficProfile.of(500_000, 1000, 400, peak_rps=40)
+    result = projection(profile, load_prices(), [L33], [(L33, Compute(sku=A100X4))], capacities={(L33, "managed"): _measured("40")})
+    serverless, managed = result.option(f"{L33} · serverless"), result.option(f"{L33} · managed (1x {A100X4})")
+    [point] = result.break_even
+    # by hand: one instance ($10,725.16) costs as much as c = 10,725.16 / ($0.000994 x 730/24) = 354,736.4 requests a day of per-token
+    # serverless, and carries 500,000 a day; k instances lose to per-token below k·c while (k-1)·500,000 < k·c, i.e. k < 3.44: the last is k = 3
+    c = Decimal("10725.16") / Decimal("0.000994") / (Decimal(730) / 24)
+    assert point.requests_per_day == 3 * c and point.monthly_usd == 3 * Decimal("10725.16")
+    assert point.first_cheaper_at == c and not point.lower_bound
+    assert point.cheaper_now == managed.label  # one instance at 500,000 a day: $10,725.16 against $15,117.08
+    # the claim itself, checked against the cost curves on a fine grid rather than the formula
+    grid = [Decimal(v) for v in range(100_000, 5_000_000, 997)]
+    after = [v for v in grid if v > point.requests_per_day]
+    assert all(managed.monthly_at(v) <= serverless.monthly_at(v) for v in after), "above the break-even the fixed option stays cheaper"
+    assert any(managed.monthly_at(v) > serverless.monthly_at(v) for v in grid if 2 * 500_000 < v < point.requests_per_day), "it flips back below"
+    assert "first cheaper at 354,736/day" in point.verdict()
+
+
+def test_no_break_even_when_even_full_instances_cost_more_than_per_token():
+    # one instance holding 20 req/s carries only 250,000 a day at this peak shape, less than the 354,736 a day it costs in tokens
+    profile = TrafficProfile.of(500_000, 1000, 400, peak_rps=40)
+    result = projection(profile, load_prices(), [L33], [(L33, Compute(sku=A100X4))], capacities={(L33, "managed"): _measured("20")})
+    [point] = result.break_even
+    assert point.requests_per_day is None and point.verdict().startswith("never: even with every instance full at peak")
+    assert point.cheaper_now == f"{L33} · serverless"  # 2 instances: $21,450.32 against $15,117.08
+
+
+def test_without_a_sweep_the_fixed_cost_is_a_floor_and_the_tables_say_so():
+    from llama_eval.reports import break_even_table, options_table
+
+    profile = TrafficProfile.of(10_000, 1000, 200)
+    result = projection(profile, load_prices(), [L33], [(L33, Compute(sku=A100X4))])
+    managed = result.option(f"{L33} · managed (1x {A100X4})")
+    assert not managed.measured and managed.instances_at(Decimal(10_000)) is None
+    assert managed.monthly_at(Decimal(10**9)) == Decimal("10725.16"), "the configured machines, whatever the volume: a floor"
+    [point] = result.break_even
+    assert point.lower_bound and point.verdict().startswith("same cost at no fewer than 413,859 requests/day")
+    table = options_table(result)
+    row = table.loc[managed.label]
+    assert row["instances at peak"] == "capacity not measured" and row["USD per month"] == "at least $10,725.16"
+    assert "capacity not measured" in row["note"]
+    assert table.loc[f"{L33} · serverless", "instances at peak"] == "— (per token)"
+    assert break_even_table(result).iloc[0]["break-even requests/day"] == "at least 413,859 (capacity not measured)"
+
+
+def test_project_run_takes_capacity_from_the_sweeps_and_agrees_with_recommend(tmp_path):
+    """The cost notebook and `llama-eval recommend` size the same machines the same way from the same sweep."""
+    from test_recommend import ON, _run, _sweep
+
+    from llama_eval.cost import project_run
+    from llama_eval.decision import recommend
+
+    run = _run(tmp_path)
+    sweeps = tmp_path / "sweeps"
+    sweeps.mkdir()
+    _sweep(sweeps, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])  # 4 req/s at ttft_p90<=1
+    result = project_run(run, 500_000, sweeps=[sweeps], slo="ttft_p90<=1.0", peak_rps=40, on=ON)
+    l405 = next(o for o in result.options if o.deployments == ("l405",))
+    l8 = next(o for o in result.options if o.deployments == ("l8",))
+    # by hand: ceil(40 / 4) = 10 instances x $32.77 x 730 h = $239,221.00 a month
+    assert l405.instances_at(result.profile.requests_per_day) == 10 and l405.monthly_at(result.profile.requests_per_day) == Decimal("239221.00")
+    assert "sweep" in l405.capacity_source and "ttft_p90<=1" in l405.capacity_source
+    decision = recommend(run, sweeps=[sweeps], peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    picked = next(o for o in decision.options if o.deployment == "l405")
+    assert (picked.instances, picked.monthly_usd) == (10, Decimal("239221.00"))
+    assert not l8.measured and "capacity not measured" in l8.note
+    # the same sweep does not size other machines: a different VM is not measured
+    other = project_run(run, 500_000, sweeps=[sweeps], peak_rps=40, on=ON, compute={"sku": "Standard_ND96isr_H100_v5"})
+    assert not next(o for o in other.options if o.deployments == ("l405",)).measured
+
+
+def test_break_even_figure_draws_measured_machines_as_steps():
+    profile = TrafficProfile.of(500_000, 1000, 400, peak_rps=40)
+    result = projection(profile, load_prices(), [L33], [(L33, Compute(sku=A100X4))], capacities={(L33, "managed"): _measured("40")})
+    trace = next(t for t in break_even_figure(result).data if t.name == f"{L33} · managed (1x {A100X4})")
+    assert trace.line.shape == "hv" and list(trace.customdata) == sorted(trace.customdata) and trace.customdata[-1] > 1
+    assert all(y == pytest.approx(n * 10725.16) for n, y in zip(trace.customdata, trace.y, strict=True))
+    unmeasured = projection(profile, load_prices(), [L33], [(L33, Compute(sku=A100X4))])
+    assert any("capacity not measured" in t.name for t in break_even_figure(unmeasured).data)
+
+
+def test_cli_cost_sizes_machines_from_a_sweep_and_says_when_it_cannot(tmp_path, capsys):
+    from test_recommend import _run, _sweep
+
+    from llama_eval.cli import main
+
+    run = _run(tmp_path)
+    _sweep(tmp_path, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])
+    code = main(["cost", str(run), "--requests-per-day", "500000", "--peak-rps", "40", "--sweep", str(tmp_path / "sweep-l405"), "--slo", "ttft_p90<=1.0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "peak 40 requests/s" in out
+    line = next(x for x in out.splitlines() if "Meta-Llama-3.1-405B-Instruct · managed" in x and "per hour" in x)
+    assert "10 (4 req/s each)" in line and "$239,221.00" in line, line  # ceil(40 / 4) x $32.77 x 730 h
+    unswept = next(x for x in out.splitlines() if "Meta-Llama-3.1-8B-Instruct · managed" in x and "per hour" in x)
+    assert "capacity not measured" in unswept and "at least $" in unswept

@@ -16,7 +16,7 @@ from llama_eval.emulator import EmulatorConfig, fixed_profile
 from llama_eval.emulator.capacity import BatchModel, batch_size_for, managed_capacity
 from llama_eval.emulator.server import start_emulator
 from llama_eval.run import RunParams
-from llama_eval.sweep import sweep
+from llama_eval.sweeper import sweep
 
 QUIET = {"progress": "none", "announce": lambda message: None}
 

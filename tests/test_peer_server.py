@@ -45,6 +45,7 @@ def _start_server(model: Path, log: Path, key: str | None) -> tuple[subprocess.P
     port = _free_port()
     command = [PEER_PYTHON, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--model_alias", "tiny-llama", "--chat_format", "llama-2", "--n_ctx", "2048"]
+    command += ["--interrupt_requests", "False"]  # its default cuts a stream short when another request arrives: queue them, as a service does
     if key:
         command += ["--api_key", key]
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)  # noqa: SIM115 - closed with the process
@@ -138,3 +139,34 @@ def test_llama_cpp_server_three_ways(servers, tmp_path):
             assert FAKE_KEY not in path.read_text(errors="replace"), f"key leaked into {path}"
     assert FAKE_KEY not in done.stdout + done.stderr
     print(f"\npeer server: model {servers['model_bytes']} bytes; {len(rows)} rows in {elapsed:.1f} s; prompt/completion tokens per deployment: {figures}")
+
+
+def test_a_sweep_finds_the_serial_server_s_knee(servers, tmp_path):
+    """llama-cpp-python's server decodes one request at a time: more concurrency adds only queueing.
+
+    Nobody here decides its speed, so the assertions are about shape: throughput stays flat past
+    one stream, time to first token grows with the queue, and under an SLO taken from the
+    one-stream level the capacity is one stream.
+    """
+    from llama_eval.capacity import read_sweep
+    from llama_eval.config import Deployment
+    from llama_eval.sweeper import sweep
+
+    os.environ["PEER_KEY"] = FAKE_KEY
+    target = Deployment(name="cpp", model="Meta-Llama-3.1-8B-Instruct", kind="self-hosted", endpoint=servers["keyed"], deployment_name="tiny-llama",
+                        key_env="PEER_KEY")  # fmt: skip
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Count to {i + 3}."}) + "\n" for i in range(4)), encoding="utf-8")
+    from llama_eval.run import RunParams
+
+    frame = sweep([target], prompts, tmp_path / "sweep", concurrency=[1, 2, 4], requests_per_level=8, warmup_s=0, params=RunParams(max_tokens=24),
+                  progress="none", announce=lambda message: None)  # fmt: skip
+    levels = frame.to_dict("records")
+    assert [level["errors"] for level in levels] == [0, 0, 0], levels
+    one, four = levels[0], levels[2]
+    # HTTP work overlaps the decoding of another request, so four streams gain something, but far from 4x
+    assert four["throughput_rps"] < 2.5 * one["throughput_rps"], "a serial server cannot go much faster with more streams"
+    assert four["ttft_p50_s"] > 2 * one["ttft_p50_s"], "the extra streams wait in its queue"
+    judged = read_sweep(tmp_path / "sweep", slo=f"ttft_p90<={1.3 * one['ttft_p90_s']:.4f}")
+    assert judged.capacity.level is not None and judged.capacity.level.concurrency == 1, judged.capacity
+    print(f"\npeer sweep: throughput {[round(level['throughput_rps'], 2) for level in levels]} req/s, TTFT p50 {[level['ttft_p50_s'] for level in levels]} s")

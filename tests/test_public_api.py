@@ -18,9 +18,9 @@ PINNED = {
     "ContentFilterError", "Deployment", "DeploymentsConfig", "EndpointConnectionError", "EndpointError", "EndpointTimeout", "ExtraParameters",
     "LifecycleWarning", "LlamaClient", "LlamaEvalError", "MalformedResponseError", "Offer", "PriceBook", "PriceTableError", "PromptItem",
     "PromptSet", "PromptSetError", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "RunError", "RunParams",
-    "RunSummary", "ScorerError", "Status", "TornLineWarning", "arun_evaluation", "build_report", "estimate_run",
+    "RunSummary", "ScorerError", "SloError", "Status", "SweepError", "TornLineWarning", "arun_evaluation", "build_report", "estimate_run",
     "load_catalog", "load_deployments", "load_prices", "load_prompt_set", "load_run", "make_async_client", "make_client", "model_overview",
-    "model_overview_frame", "read_manifest", "run_evaluation", "score_run",
+    "model_overview_frame", "project_run", "read_manifest", "read_sweep", "recommend", "run_evaluation", "score_run", "sweep",
 }  # fmt: skip
 
 
@@ -43,6 +43,16 @@ def test_the_verbs_are_the_package_functions():
 
     assert (llama_eval.run_evaluation, llama_eval.RunParams, llama_eval.load_prompt_set) == (run_evaluation, RunParams, load_prompt_set)
     assert (llama_eval.score_run, llama_eval.build_report, llama_eval.load_run, llama_eval.estimate_run) == (score_run, build_report, load_run, estimate_run)
+
+
+def test_the_load_sweep_verbs_are_functions_whatever_was_imported_first():
+    """``sweep`` and ``recommend`` are functions, not modules of the same name (which a prior import would put in their place)."""
+    code = (
+        "import llama_eval.cli, llama_eval.demo, llama_eval.reports\n"
+        "from llama_eval import sweep, recommend, project_run, read_sweep\n"
+        "print(all(callable(f) and type(f).__name__ == 'function' for f in (sweep, recommend, project_run, read_sweep)))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "True"
 
 
 def test_importing_the_package_does_not_import_the_heavy_parts():

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
+from llama_eval.decision import COSTS_MORE, MISSES_SLO, NO_CAPACITY, RETIRED_WHY, WORSE_QUALITY, recommend
 from llama_eval.errors import RunError
-from llama_eval.recommend import COSTS_MORE, MISSES_SLO, NO_CAPACITY, RETIRED_WHY, WORSE_QUALITY, recommend
 
 ON = date(2026, 11, 26)
 DEPLOYMENTS = [

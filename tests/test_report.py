@@ -314,5 +314,7 @@ def test_the_demo_report_reads_clean(tmp_path, monkeypatch):
     assert "strict %" in text and "flexible %" in text, "numeric prompts report strict and flexible accuracy"
     assert "Latency against load" in text and "No load sweep is stored" not in text, "the demo's sweeps are drawn"
     assert "Cost per 1,000 requests, every kind side by side" in text and "/h per instance /" in text, "managed cost per request from the measured capacity"
+    assert "req/s each)" in text, "the projection sizes the swept machines from their measured capacity"
+    assert "capacity not measured" in text and "at least $" in text, "machines nobody swept are a labelled floor"
     assert "The decision" in text and ("Recommended:" in text or "No option can be recommended" in text)
     assert shot.exists()

@@ -18,9 +18,9 @@ from capacityserver import CapacityServer
 from llama_eval.capacity import CSV_COLUMNS, Slo, SweepLevel, find_capacity, read_sweep
 from llama_eval.catalog import Quota
 from llama_eval.config import Deployment
-from llama_eval.errors import SloError, SweepError
+from llama_eval.errors import RunError, SloError, SweepError
 from llama_eval.results import read_rows
-from llama_eval.sweep import sweep
+from llama_eval.sweeper import sweep
 
 QUIET = {"progress": "none", "announce": lambda message: None}
 TTFT, TOKENS, INTERVAL = 0.2, 10, 0.02  # service time 0.38 s
@@ -47,9 +47,10 @@ def _deployment(url: str, monkeypatch, **extra) -> Deployment:
 
 def test_closed_loop_capacity_is_exactly_k(kserver, prompts, tmp_path, monkeypatch):
     service = kserver.state.service_s
-    slo = f"ttft_p90<={TTFT + 0.05}"  # met while nothing queues; a request that queues waits a whole service time (0.38 s)
+    slo = f"ttft_p90<={TTFT + 0.15}"  # met while nothing queues (150 ms of slack for a loaded machine); a queued request waits a whole service time (0.38 s)
     out = tmp_path / "sweep"
-    frame = sweep([_deployment(kserver.url, monkeypatch)], prompts, out, concurrency=[1, 2, 4, 5, 8], requests_per_level=12, warmup_s=0, slo=slo, **QUIET)
+    frame = sweep([_deployment(kserver.url, monkeypatch)], prompts, out, concurrency=[1, 2, 4, 5, 8], requests_per_level=12, warmup_s=0, slo=slo,
+                  stop_factor=1.5, **QUIET)  # fmt: skip
 
     assert frame.attrs["capacity"]["concurrency"] == K
     assert frame.attrs["capacity"]["lower_bound"] is False
@@ -60,7 +61,7 @@ def test_closed_loop_capacity_is_exactly_k(kserver, prompts, tmp_path, monkeypat
         assert abs(by_c[c]["throughput_rps"] - theory) / theory < 0.05, (c, by_c[c]["throughput_rps"], theory)
         assert by_c[c]["slo_met"]
     assert not by_c[5]["slo_met"] and by_c[5]["ttft_p90_s"] > TTFT + service * 0.8  # a fifth of requests queue a whole service time
-    # level 5 misses ttft_p90 by more than 2x: the sweep stops there and never runs 8
+    # level 5 misses ttft_p90 by more than 1.5x (0.58 s against 0.35 s): the sweep stops there and never runs 8
     assert 8 not in by_c and "wide margin" in frame.attrs["stopped"]
 
     with (out / "sweep.csv").open() as f:
@@ -183,7 +184,7 @@ def test_cli_sweep_prints_levels_and_capacity(kserver, prompts, tmp_path, monkey
     printed = capsys.readouterr().out
     assert "capacity at the SLO: concurrency 4" in printed and "sweep.csv" in printed
     assert main(args + ["--deployment", "k4", "--progress", "none"]) == 2  # the directory holds a sweep already
-    assert "already holds a run or a sweep; a sweep starts in a new directory" in capsys.readouterr().err
+    assert "already holds a run; pass --resume to continue it, or choose a new directory" in capsys.readouterr().err
 
 
 def _ks_exponential(gaps: list[float], rate: float) -> float:
@@ -198,7 +199,7 @@ def test_poisson_schedule_has_exponential_gaps_and_the_exact_rate():
     import math
     import random
 
-    from llama_eval.sweep import poisson_schedule
+    from llama_eval.sweeper import poisson_schedule
 
     rate = 20.0
     times = poisson_schedule(rate, 0.0, 5.0, 105.0, random.Random(7))
@@ -281,3 +282,98 @@ def test_ctrl_c_keeps_the_finished_levels_and_exits_130(kserver, prompts, tmp_pa
     data = json.loads((out2 / "sweep.json").read_text())
     assert data["levels"] == [] and data["stopped"].startswith("interrupted during level 1")
     assert len(read_rows(out2)) >= 2  # the rows sent before Ctrl-C are kept
+
+
+# --------------------------------------------------------------------------- resuming a sweep
+
+
+def test_more_levels_extend_a_finished_sweep_and_only_the_new_ones_are_sent(kserver, prompts, tmp_path, monkeypatch):
+    d = _deployment(kserver.url, monkeypatch)
+    out = tmp_path / "grow"
+    first = sweep([d], prompts, out, concurrency=[1, 2], requests_per_level=4, warmup_s=0, slo="ttft_p90<=5", **QUIET)
+    before = json.loads((out / "sweep.json").read_text())
+    served = kserver.state.served
+    grown = sweep([d], prompts, out, concurrency=[1, 2, 4], requests_per_level=4, warmup_s=0, slo="ttft_p90<=5", resume=True, **QUIET)
+    assert kserver.state.served - served == 4, "only the new level's 4 requests were sent"
+    assert list(grown["concurrency"]) == [1, 2, 4] and grown.attrs["sessions"] == 2
+    after = json.loads((out / "sweep.json").read_text())
+    assert after["levels"][:2] == before["levels"], "the levels measured earlier are kept exactly"
+    assert list(first["throughput_rps"]) == list(grown["throughput_rps"][:2])
+    rows = read_rows(out)
+    assert len(rows) == 12 and len({r["key"] for r in rows}) == 12, "every row kept, no key twice"
+    assert [r.get("session") for r in rows].count(2) == 4 and all(r["level"] == 3 for r in rows if r.get("session") == 2)
+
+    # the same command again: nothing left to do, nothing sent, the stored levels returned
+    said = []
+    served = kserver.state.served
+    again = sweep([d], prompts, out, concurrency=[1, 2, 4], requests_per_level=4, warmup_s=0, slo="ttft_p90<=5", resume=True, progress="none",
+                  announce=said.append)  # fmt: skip
+    assert kserver.state.served == served and list(again["concurrency"]) == [1, 2, 4]
+    assert any("nothing to resume" in line and "ran every level" in line for line in said)
+
+
+def test_a_sweep_stopped_by_its_budget_resumes_at_the_level_it_was_in(kserver, prompts, tmp_path, monkeypatch):
+    from llama_eval.run import RunParams
+
+    deployment = _deployment(kserver.url, monkeypatch)
+    deployment = Deployment(**{**deployment.__dict__, "kind": "serverless", "quota": Quota(rpm=100_000, tpm=100_000_000)})
+    out = tmp_path / "budget"
+    stopped = sweep([deployment], prompts, out, concurrency=[1, 2], requests_per_level=6, warmup_s=0, budget_usd="0.00005",
+                    params=RunParams(max_tokens=16), **QUIET)  # fmt: skip
+    assert stopped.attrs["stop_kind"] == "budget" and stopped.attrs["resumable"] is True
+    partial = len(read_rows(out))
+    assert 0 < partial < 6
+    resumed = sweep([deployment], prompts, out, concurrency=[1, 2], requests_per_level=6, warmup_s=0, params=RunParams(max_tokens=16),
+                    resume=True, **QUIET)  # fmt: skip
+    assert list(resumed["concurrency"]) == [1, 2] and list(resumed["requests"]) == [6, 6], "level 1 ran again from its start"
+    assert resumed.attrs["stopped"] is None
+    rows = read_rows(out)
+    assert len(rows) == partial + 12, "the first session's rows are kept beside the new ones"
+
+
+def test_resume_refuses_other_settings_before_any_request(kserver, prompts, tmp_path, monkeypatch):
+    d = _deployment(kserver.url, monkeypatch)
+    out = tmp_path / "same"
+    sweep([d], prompts, out, concurrency=[1, 2], requests_per_level=2, warmup_s=0, **QUIET)
+    served = kserver.state.served
+    with pytest.raises(SweepError, match=r"requests_per_level: 2 then, 3 now"):
+        sweep([d], prompts, out, concurrency=[1, 2, 4], requests_per_level=3, warmup_s=0, resume=True, **QUIET)
+    with pytest.raises(SweepError, match="must start with them"):
+        sweep([d], prompts, out, concurrency=[2, 4], requests_per_level=2, warmup_s=0, resume=True, **QUIET)
+    with pytest.raises(RunError, match="pass --resume to continue it"):
+        sweep([d], prompts, out, concurrency=[1, 2, 4], requests_per_level=2, warmup_s=0, **QUIET)
+    assert kserver.state.served == served
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_resume_runs_the_interrupted_level_again(kserver, prompts, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "deployments.yaml"
+    config.write_text(f"deployments:\n  - {{name: k4, model: Llama-3.3-70B-Instruct, kind: managed, endpoint: '{kserver.url}', key_env: SWEEP_TEST_KEY}}\n")
+    out = tmp_path / "cut"
+    command = [sys.executable, "-m", "llama_eval.cli", "sweep", "-d", str(config), "-p", str(prompts), "-o", str(out), "--concurrency", "1,2",
+               "--requests-per-level", "6", "--warmup-s", "0", "--progress", "none", "--slo", "ttft_p90<=5"]  # fmt: skip
+    env = {**os.environ, "SWEEP_TEST_KEY": "k"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(read_rows(out) if (out / "results.jsonl").exists() else []) < 7:  # level 1 done, level 2 begun
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    cut = json.loads((out / "sweep.json").read_text())
+    assert [level["concurrency"] for level in cut["levels"]] == [1] and cut["stop_kind"] == "interrupted" and cut["resumable"]
+    before = len(read_rows(out))
+    done = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "sweep.json").read_text())
+    assert [level["concurrency"] for level in data["levels"]] == [1, 2] and data["sessions"] == 2 and data["stop_kind"] is None
+    assert data["levels"][0] == cut["levels"][0], "level 1 as the first session measured it"
+    assert data["levels"][1]["requests"] == 6, "level 2 measured whole in the second session"
+    assert len(read_rows(out)) == before + 6

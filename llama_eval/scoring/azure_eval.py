@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import JudgeOutputError
+from .judge import Judgment
 from .scorers import Score, ScorerError, scorer
 
 INSTALL = "pip install 'llama-eval[foundry]'"
@@ -223,20 +224,6 @@ for _spec in EVALUATORS.values():
         scorer(_spec.scorer, needs_reference="ground_truth" in _spec.inputs)(_needs_judge(_spec.scorer))
 
 
-@dataclass(frozen=True)
-class AzureJudgment:
-    grade: int | None
-    reason: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: Decimal | None = None
-    cached: bool = False
-
-    @property
-    def score(self) -> Score:
-        return Score(None if self.grade is None else (self.grade - 1) / 4, self.reason)
-
-
 def model_configuration(deployment: Any) -> dict[str, Any]:
     """An OpenAI model configuration for the SDK, pointed at the deployment's ``/openai/v1`` URL.
 
@@ -355,14 +342,14 @@ class AzureJudge:
         material = json.dumps([self.name, self.deployment.model, name, sdk_version(), inputs], sort_keys=True)
         return hashlib.sha256(material.encode()).hexdigest()
 
-    def judge(self, name: str, query: str, response: str, ground_truth: str | None = None, context: str | None = None) -> AzureJudgment:
+    def judge(self, name: str, query: str, response: str, ground_truth: str | None = None, context: str | None = None) -> Judgment:
         spec = EVALUATORS[name]
         values = {"query": query, "response": response, "ground_truth": ground_truth or "", "context": context or ""}
         inputs = {k: values[k] for k in spec.inputs}
         key = self._key(name, inputs)
         if key in self._cache:
             e = self._cache[key]
-            return AzureJudgment(e["grade"], e["reason"], e["prompt_tokens"], e["completion_tokens"], Decimal(e["cost_usd"]) if e["cost_usd"] else None, True)
+            return Judgment(e["grade"], e["reason"], e["prompt_tokens"], e["completion_tokens"], Decimal(e["cost_usd"]) if e["cost_usd"] else None, True)
         evaluator, flow = self._evaluator(name)
         self.requests_sent += 1
         from azure.core.exceptions import AzureError  # the SDK's EvaluationException derives from it
@@ -385,7 +372,7 @@ class AzureJudge:
             if flow.last:  # the judge answered: what it said could not be used
                 judgment = self._priced(None, f"unusable judge output ({type(exc).__name__}: {str(exc)[:120]})", flow.last)
             else:  # not cached: a later re-score tries again
-                return AzureJudgment(None, f"judge request failed: {type(exc).__name__}: {str(exc)[:200]}")
+                return Judgment(None, f"judge request failed: {type(exc).__name__}: {str(exc)[:200]}")
         else:
             judgment = self._priced(*self._grade(spec, result), flow.last)
         self._remember(key, name, judgment)
@@ -403,12 +390,12 @@ class AzureJudge:
             return None, f"judge grade {value!r} is not a whole number from 1 to 5: {reason}"
         return int(value), reason
 
-    def _priced(self, grade: int | None, reason: str, out: dict[str, Any]) -> AzureJudgment:
+    def _priced(self, grade: int | None, reason: str, out: dict[str, Any]) -> Judgment:
         prompt, completion = int(out.get("input_token_count") or 0), int(out.get("output_token_count") or 0)
         cost = self.price.cost(prompt, completion) if (prompt or completion) else None
-        return AzureJudgment(grade, reason, prompt, completion, cost)
+        return Judgment(grade, reason, prompt, completion, cost)
 
-    def _remember(self, key: str, name: str, j: AzureJudgment) -> None:
+    def _remember(self, key: str, name: str, j: Judgment) -> None:
         entry = {
             "key": key,
             "judge": self.name,

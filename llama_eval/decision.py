@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .capacity import Slo, SweepResult, read_sweep
+from .capacity import Slo, SweepResult, read_sweeps
 from .catalog import RETIRED, Catalog, load_catalog
 from .cost import HOURS_PER_MONTH, TrafficProfile, serverless_cost_per_request
 from .errors import RunError
@@ -158,18 +158,6 @@ def _compare_to_best(summary: dict[str, Any]) -> tuple[str | None, dict[str, tup
     return best, out, notes
 
 
-def _sweeps(paths: Sequence[str | Path], slo: Slo) -> dict[str, SweepResult]:
-    from .loadfigure import sweeps_in
-
-    found: dict[str, SweepResult] = {}
-    for path in [p for given in paths for p in (sweeps_in(given) or [Path(given)])]:  # a sweep, or a directory of sweeps
-        result = read_sweep(path, slo=slo)
-        if result.deployment in found:
-            raise RunError(f"two sweeps of deployment {result.deployment!r}: {found[result.deployment].path} and {result.path}; pass one")
-        found[result.deployment] = result
-    return found
-
-
 def _options(records: list[dict[str, Any]], catalog: Catalog) -> list[Option]:
     options = []
     seen: set[tuple[str | None, str]] = set()
@@ -225,7 +213,7 @@ def recommend(
     records = manifest.get("fingerprint", {}).get("deployments") or []
     if not records:
         raise RunError(f"{run_dir}/manifest.json lists no deployments (fingerprint.deployments); was it written by `llama-eval run`?")
-    swept = _sweeps(sweeps, judge)
+    swept = read_sweeps(sweeps, judge)
     unknown = sorted(set(swept) - {r["name"] for r in records})
     if unknown:
         raise RunError(f"sweeps of {', '.join(unknown)}, which the run {run_dir} does not have; its deployments: {', '.join(r['name'] for r in records)}")

@@ -18,6 +18,12 @@ limit), when the next level would exceed the deployment's quota, or at the budge
 ``sweep.csv`` (the columns in ``capacity.CSV_COLUMNS``) and ``sweep.json`` (levels, the SLO, the
 capacity or why there is none). Against the emulator, times are converted to the emulated
 service's time (measured ÷ the emulator's time scale) and ``sweep.json`` says so.
+
+A sweep that was interrupted, or stopped by a failing deployment or the budget, resumes with
+``resume=True`` (``llama-eval sweep --resume``): the levels it finished are kept as they are in
+``sweep.json``, the level it was in runs again from its start, and the rows of every session stay in
+``results.jsonl`` (rows of later sessions carry ``session``). The same command with more levels at the
+end extends a finished sweep. A sweep that ended by breaking its SLO, or at the quota, is finished.
 """
 
 from __future__ import annotations
@@ -142,6 +148,70 @@ class _LevelState:
     stop: str | None = None  # why the level (and the sweep) ended early
 
 
+# Why a sweep ended early (``stop_kind`` in sweep.json). The first three leave the last level unfinished and can be resumed.
+STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET = "interrupted", "deployment", "budget"
+STOP_SLO, STOP_QUOTA, STOP_ALL_FAILED = "slo", "quota", "all-failed"
+RESUMABLE = (STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED)
+_SAME_ON_RESUME = ("mode", "duration_s", "requests_per_level", "warmup_s", "seed", "request")
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What earlier sessions of a sweep left: the levels they finished and how many rows they wrote."""
+
+    levels: tuple[SweepLevel, ...]
+    rows: int
+    finished: str | None = None  # why there is nothing left to do (the sweep ended at its SLO or quota, or ran every level)
+
+
+def _legacy_stop_kind(stopped: str | None) -> str | None:
+    """sweep.json files written before ``stop_kind`` existed: the kind from the sentence."""
+    if not stopped:
+        return None
+    starts = {"interrupted": STOP_INTERRUPTED, "deployment stopped": STOP_DEPLOYMENT, "the budget": STOP_BUDGET, "every request": STOP_ALL_FAILED}
+    for start, kind in starts.items():
+        if stopped.startswith(start):
+            return kind
+    return STOP_SLO if "breaks the SLO" in stopped else STOP_QUOTA
+
+
+def load_resume(run_dir: Path, params: SweepParams) -> Resumed | None:
+    """The earlier sessions of the sweep in ``run_dir`` (None: nothing there yet), after checking it is the same sweep.
+
+    The deployment, prompt set and request parameters were checked by the plan (``run.rundir.done_keys``).
+    """
+    from .capacity import read_sweep
+    from .results import read_manifest, read_rows
+
+    record = read_manifest(run_dir)
+    if record is None:
+        return None
+    if "sweep" not in record:
+        raise SweepError(f"{run_dir} holds a `llama-eval run`, not a sweep; choose another -o")
+    before, now = record["sweep"], params.to_json()
+    changed = [k for k in _SAME_ON_RESUME if before.get(k) != now.get(k)]
+    if changed:
+        diffs = "; ".join(f"{k}: {before.get(k)!r} then, {now.get(k)!r} now" for k in changed)
+        raise SweepError(f"{run_dir} was swept with other settings ({diffs}); resume with the same ones, or choose another -o")
+    rows = len(read_rows(run_dir))
+    if not (run_dir / SWEEP_JSON).exists():  # killed before it could write: its rows stay, its levels run again
+        return Resumed((), rows)
+    done = read_sweep(run_dir)
+    data = json.loads((run_dir / SWEEP_JSON).read_text())
+    kind = data.get("stop_kind", _legacy_stop_kind(data.get("stopped")))
+    levels = done.levels[:-1] if kind in (STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED) and done.levels else done.levels
+    loads = [level.concurrency if level.concurrency is not None else level.rate_rps for level in levels]
+    if list(params.levels[: len(loads)]) != loads:
+        raise SweepError(f"{run_dir} measured levels {', '.join(f'{v:g}' for v in loads)}; the levels given must start with them "
+                         f"(got {', '.join(f'{v:g}' for v in params.levels)})")  # fmt: skip
+    finished = None
+    if kind in (STOP_SLO, STOP_QUOTA):
+        finished = f"the sweep in {run_dir} is finished: {data.get('stopped')}"
+    elif len(loads) == len(params.levels):
+        finished = f"the sweep in {run_dir} ran every level given; add higher levels to extend it"
+    return Resumed(tuple(levels), rows, finished)
+
+
 class Sweeper:
     """Runs the levels of one sweep against one deployment; ``run()`` returns the judged levels."""
 
@@ -151,18 +221,27 @@ class Sweeper:
         self.prices, self.catalog, self.progress_mode, self.announce = prices, catalog, progress, announce
         self.sessions = SessionPool()
         self.stopped: str | None = None
+        self.stop_kind: str | None = None  # one of the STOP_* names
+        self.session = 1
+        self.nothing_to_do = False  # resumed a sweep that had already finished
         self.time_scale = 1.0
         self.interrupted = False
         self._seq = 0
         self._next_item = 0
 
     # ---------------------------------------------------------------- the whole sweep
-    async def run(self) -> tuple[list[SweepLevel], dict[str, Any]]:
+    async def run(self, resume: bool = False) -> tuple[list[SweepLevel], dict[str, Any]]:
         d, p = self.deployment, self.params
-        if (self.run_dir / "manifest.json").exists() or (self.run_dir / "results.jsonl").exists():
-            raise SweepError(f"{self.run_dir} already holds a run or a sweep; a sweep starts in a new directory (choose another -o)")
-        plan = make_plan([d], self.prompts, self.run_dir, p.run, resume=False, prices=self.prices, catalog=self.catalog)
-        levels: list[SweepLevel] = []
+        # the plan refuses a used directory without resume, and a changed deployment, prompt set or request parameters with it
+        plan = make_plan([d], self.prompts, self.run_dir, p.run, resume=resume, prices=self.prices, catalog=self.catalog)
+        resumed = load_resume(self.run_dir, p) if resume else None
+        levels: list[SweepLevel] = list(resumed.levels) if resumed else []
+        if resumed is not None:
+            self._seq = self._next_item = resumed.rows  # row keys go on from the earlier sessions' (never the same key twice)
+            if resumed.finished:
+                self.announce(f"nothing to resume: {resumed.finished}")
+                self.nothing_to_do = True
+                return judge_levels(levels, p.slo), {}
         client = WireClient(d, self.sessions, timeout=p.run.timeout_s, catalog=self.catalog)
         probe = None
         try:  # the probe first: a wrong URL or key leaves the directory unused
@@ -178,6 +257,7 @@ class Sweeper:
             record = manifest(self.run_dir, fingerprint=plan.fingerprint, prompts=self.prompts, prices=self.prices, catalog=self.catalog,
                               params=p.run.to_json(), estimates=plan.estimates_json(), now=now_iso())  # fmt: skip
             record["sweep"] = p.to_json()
+            self.session = record["sessions"]
             write_manifest(self.run_dir, record)
             writer = ResultsWriter(self.run_dir)
             try:
@@ -190,24 +270,27 @@ class Sweeper:
                 lane = Lane(d, client, pool, price_for(self.prices, d.model, d.kind), deque(), plan.prompt_tokens[counter.kind], counter)
                 requester = Requester(p.run, Budget(p.budget_usd), lambda item: request_params(p.run, item), self._stop_lane)
                 for index, load in enumerate(p.levels, start=1):
+                    if index <= len(levels):  # finished in an earlier session
+                        continue
                     why = self._over_quota(load, levels, lane)
                     if why:
-                        self.stopped = why
+                        self.stopped, self.stop_kind = why, STOP_QUOTA
                         self.announce(f"sweep stopped before level {index}: {why}")
                         break
                     try:
                         level = await self._level(index, load, lane, requester, writer)
                     except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
-                        self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not"
+                        self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not (--resume runs it again)"
+                        self.stop_kind = STOP_INTERRUPTED
                         self.interrupted = True
                         break
                     levels.append(level)
                     self.announce(_level_line(level))
                     if self.stopped:
                         break
-                    why = self._wide_miss(level)
+                    kind, why = self._wide_miss(level)
                     if why:
-                        self.stopped = why
+                        self.stopped, self.stop_kind = why, kind
                         self.announce(f"sweep stopped: {why}")
                         break
             finally:
@@ -223,7 +306,7 @@ class Sweeper:
 
     def _stop_lane(self, lane: Lane, why: str) -> None:
         lane.dead = why
-        self.stopped = f"deployment stopped: {why}"
+        self.stopped, self.stop_kind = f"deployment stopped: {why}", STOP_DEPLOYMENT
 
     def _over_quota(self, load: float, done: list[SweepLevel], lane: Lane) -> str | None:
         """Why the next level would exceed the deployment's quota (None: it fits, or no quota is known)."""
@@ -252,16 +335,17 @@ class Sweeper:
                         "(pass --ignore-quota to measure the 429s)")  # fmt: skip
         return None
 
-    def _wide_miss(self, level: SweepLevel) -> str | None:
+    def _wide_miss(self, level: SweepLevel) -> tuple[str | None, str | None]:
+        """(stop kind, why) when this level ends the sweep; (None, None) otherwise."""
         slo = self.params.slo
         if level.requests and level.errors == level.requests:
-            return f"every request of level {level.level} ({level.load}) failed"
+            return STOP_ALL_FAILED, f"every request of level {level.level} ({level.load}) failed"
         if slo is None:
-            return None
+            return None, None
         if slo.worst_ratio(level) >= self.params.stop_factor:
             margin = f">= {self.params.stop_factor:g}x a limit"
-            return f"level {level.level} ({level.load}) breaks the SLO {slo} by a wide margin ({margin}): {'; '.join(slo.breaches(level))}"
-        return None
+            return STOP_SLO, f"level {level.level} ({level.load}) breaks the SLO {slo} by a wide margin ({margin}): {'; '.join(slo.breaches(level))}"
+        return None, None
 
     # ---------------------------------------------------------------- one level
     def _next(self) -> tuple[Any, int]:
@@ -276,6 +360,8 @@ class Sweeper:
         state = _LevelState()
         closed = p.mode == "closed"
         extra = {"level": index, "concurrency": int(load)} if closed else {"level": index, "rate_rps": load}
+        if self.session > 1:
+            extra["session"] = self.session
         total = p.requests_per_level
         bar = _bar(self.progress_mode, total, f"{self.deployment.name} level {index} ({'concurrency' if closed else 'rate'} {load:g})")
         monitor = LagMonitor({lane.name: lane})
@@ -293,7 +379,7 @@ class Sweeper:
                 return
             if row.status is Status.BUDGET_SKIPPED and state.stop is None:
                 state.stop = f"the budget of ${p.budget_usd} has no room for another request"
-                self.stopped = state.stop
+                self.stopped, self.stop_kind = state.stop, STOP_BUDGET
             if warm:
                 row = replace(row, warmup=True)
             data = row.to_json() | extra
@@ -453,7 +539,7 @@ def _level_line(level: SweepLevel) -> str:
 
 
 def write_sweep(run_dir: Path, deployment: Deployment, params: SweepParams, levels: list[SweepLevel], *, stopped: str | None, time_scale: float,
-                simulated: bool, model_id: str | None) -> dict[str, Any]:  # fmt: skip
+                simulated: bool, model_id: str | None, stop_kind: str | None = None, sessions: int = 1) -> dict[str, Any]:  # fmt: skip
     """``sweep.csv`` (exactly ``CSV_COLUMNS``) and ``sweep.json`` (levels, SLO, capacity); returns the JSON."""
     with (run_dir / SWEEP_CSV).open("w", newline="") as f:
         out = csv.DictWriter(f, fieldnames=list(CSV_COLUMNS))
@@ -471,6 +557,9 @@ def write_sweep(run_dir: Path, deployment: Deployment, params: SweepParams, leve
         "levels": [level.to_json() for level in levels],
         **capacity_record(capacity),
         "stopped": stopped,
+        "stop_kind": stop_kind,
+        "resumable": stop_kind in RESUMABLE,
+        "sessions": sessions,
         "time_scale": time_scale,
         "simulated": simulated,
         "units": (
@@ -532,8 +621,12 @@ async def asweep(
     catalog: Catalog | None = None,
     progress: str = "auto",
     announce: Callable[[str], None] | None = None,
+    resume: bool = False,
 ):
     """Sweep one deployment (see the module docstring); returns the levels as a DataFrame.
+
+    ``resume=True`` continues the sweep already in ``run_dir`` (same deployment, prompts and
+    settings; more levels at the end extend it) instead of refusing the directory.
 
     ``df.attrs`` holds ``capacity`` (the sweep.json record or None), ``capacity_reason``,
     ``capacity_estimate``, ``stopped`` and ``run_dir``. ``params``: request parameters (max_tokens,
@@ -562,14 +655,18 @@ async def asweep(
     sweep_params.check()
     run_dir = Path(run_dir)
     sweeper = Sweeper(chosen, prompt_set, run_dir, sweep_params, prices=prices, catalog=catalog, progress=progress, announce=say)
-    levels, _ = await sweeper.run()
+    levels, _ = await sweeper.run(resume=resume)
     model = chosen.catalog_model(catalog)
-    data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale,
-                       simulated=_simulated(run_dir), model_id=model.id if model else chosen.model)  # fmt: skip
+    if sweeper.nothing_to_do:  # the stored sweep as it is, its capacity judged under the SLO given now
+        data = json.loads((run_dir / SWEEP_JSON).read_text()) | capacity_record(find_capacity(levels, sweep_params.slo))
+    else:
+        data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale, simulated=_simulated(run_dir),
+                           model_id=model.id if model else chosen.model, stop_kind=sweeper.stop_kind, sessions=sweeper.session)  # fmt: skip
     if sweeper.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; {run_dir} holds the rows so far and sweep.json for the finished levels")
     frame = levels_frame(levels)
-    frame.attrs.update({k: data[k] for k in ("capacity", "capacity_reason", "capacity_estimate", "stopped")} | {"run_dir": str(run_dir)})
+    frame.attrs.update({k: data.get(k) for k in ("capacity", "capacity_reason", "capacity_estimate", "stopped", "stop_kind", "resumable", "sessions")})
+    frame.attrs["run_dir"] = str(run_dir)
     return frame
 
 
@@ -596,4 +693,4 @@ def sweep(*args: Any, **kwargs: Any):
     """The blocking form of ``asweep``; inside a running event loop (Jupyter) it runs in a thread."""
     return run_blocking(asweep, *args, thread_name="llama-eval-sweep", **kwargs)
 
-__all__ = ["SweepParams", "Sweeper", "asweep", "levels_frame", "sweep", "write_sweep", "RunError", "SweepError"]
+__all__ = ["Resumed", "SweepParams", "Sweeper", "asweep", "levels_frame", "load_resume", "sweep", "write_sweep", "RunError", "SweepError"]
