@@ -268,7 +268,8 @@ class Sweeper:
                 counter = counter_for(client.model.family if client.model else None)
                 pool = QuotaPool(f"sweep:{d.name}", None, None, None)  # the sweep sets the load itself; the quota is checked per level
                 lane = Lane(d, client, pool, price_for(self.prices, d.model, d.kind), deque(), plan.prompt_tokens[counter.kind], counter)
-                requester = Requester(p.run, Budget(p.budget_usd), lambda item: request_params(p.run, item), self._stop_lane)
+                # the plan checked every prompt against this deployment with these parameters: no second check per request
+                requester = Requester(p.run, Budget(p.budget_usd), lambda item: request_params(p.run, item), self._stop_lane, checked=True)
                 for index, load in enumerate(p.levels, start=1):
                     if index <= len(levels):  # finished in an earlier session
                         continue
