@@ -493,7 +493,7 @@ def _capacity_terms(capacity: Any, compute: Any, profile: TrafficProfile, instan
     hours = Decimal(str(_field(compute, "hours_per_day", 24.0)))
     # the busiest second needs peak_factor x the average; the machines' own hours a day may bind first
     load_per_daily_request = max(profile.peak_factor / SECONDS_PER_DAY, 1 / (hours * 3600))
-    source = f"sweep {capacity.source}" + (f" at {capacity.slo}" if capacity.slo else "") + (" (emulator)" if capacity.simulated else "")
+    source = f"sweep {Path(capacity.source).name}" + (f" at {capacity.slo}" if capacity.slo else "") + (" (emulator)" if capacity.simulated else "")
     if capacity.lower_bound:
         source += "; every swept level met the SLO, so the capacity is at least this"
     return {"capacity_rps": per_instance, "capacity_source": source, "requests_per_instance_day": per_instance / load_per_daily_request}
