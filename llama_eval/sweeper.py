@@ -55,6 +55,7 @@ from .records import ResultRow, Status, percentile
 from .results import ResultsWriter
 from .run import run_blocking
 from .run.attempt import Requester, now_iso
+from .run.heap import frozen_heap
 from .run.lane import Lane
 from .run.params import RunParams
 from .run.plan import make_plan, request_params
@@ -270,30 +271,31 @@ class Sweeper:
                 lane = Lane(d, client, pool, price_for(self.prices, d.model, d.kind), deque(), plan.prompt_tokens[counter.kind], counter)
                 # the plan checked every prompt against this deployment with these parameters: no second check per request
                 requester = Requester(p.run, Budget(p.budget_usd), lambda item: request_params(p.run, item), self._stop_lane, checked=True)
-                for index, load in enumerate(p.levels, start=1):
-                    if index <= len(levels):  # finished in an earlier session
-                        continue
-                    why = self._over_quota(load, levels, lane)
-                    if why:
-                        self.stopped, self.stop_kind = why, STOP_QUOTA
-                        self.announce(f"sweep stopped before level {index}: {why}")
-                        break
-                    try:
-                        level = await self._level(index, load, lane, requester, writer)
-                    except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
-                        self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not (--resume runs it again)"
-                        self.stop_kind = STOP_INTERRUPTED
-                        self.interrupted = True
-                        break
-                    levels.append(level)
-                    self.announce(_level_line(level))
-                    if self.stopped:
-                        break
-                    kind, why = self._wide_miss(level)
-                    if why:
-                        self.stopped, self.stop_kind = why, kind
-                        self.announce(f"sweep stopped: {why}")
-                        break
+                with frozen_heap():  # no collector pass over start-up objects while requests are timed
+                    for index, load in enumerate(p.levels, start=1):
+                        if index <= len(levels):  # finished in an earlier session
+                            continue
+                        why = self._over_quota(load, levels, lane)
+                        if why:
+                            self.stopped, self.stop_kind = why, STOP_QUOTA
+                            self.announce(f"sweep stopped before level {index}: {why}")
+                            break
+                        try:
+                            level = await self._level(index, load, lane, requester, writer)
+                        except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
+                            self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not (--resume runs it again)"
+                            self.stop_kind = STOP_INTERRUPTED
+                            self.interrupted = True
+                            break
+                        levels.append(level)
+                        self.announce(_level_line(level))
+                        if self.stopped:
+                            break
+                        kind, why = self._wide_miss(level)
+                        if why:
+                            self.stopped, self.stop_kind = why, kind
+                            self.announce(f"sweep stopped: {why}")
+                            break
             finally:
                 writer.close()
                 await client.close()

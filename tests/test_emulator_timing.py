@@ -18,6 +18,7 @@ import urllib.request
 import aiohttp
 
 from llama_eval.emulator.process import spawn_emulator
+from llama_eval.run.heap import frozen_heap
 
 MODEL = "Llama-3.3-70B-Instruct"
 TTFT_S, TPS, STREAMS, TOKENS, STAGGER_S = 0.200, 50.0, 32, 25, 0.005
@@ -47,7 +48,8 @@ async def measure(url: str, key: str) -> list[tuple[float, float, float, list[fl
 
 def test_ttft_and_inter_token_gaps_match_the_profile():
     with spawn_emulator("--models", MODEL, "--ttft", str(TTFT_S), "--tps", str(TPS), "--rpm", "100000") as emu:
-        results = asyncio.run(measure(f"{emu.url}/{MODEL}/chat/completions", emu.key))
+        with frozen_heap():  # this is a long pytest process: a full collection of its heap would pause every stream at once
+            results = asyncio.run(measure(f"{emu.url}/{MODEL}/chat/completions", emu.key))
         with urllib.request.urlopen(f"{emu.url}/_emulator/stats", timeout=10) as response:
             server = json.loads(response.read())["first_token_lateness"]
     starts, ttfts, ends, gaps = zip(*results, strict=True)
@@ -55,6 +57,7 @@ def test_ttft_and_inter_token_gaps_match_the_profile():
     gaps = [g for per_stream in gaps for g in per_stream]
     assert len(gaps) >= STREAMS * (TOKENS // 2)
     median_ttft, median_gap = statistics.median(ttfts), statistics.median(gaps)
-    assert abs(median_ttft - TTFT_S) / TTFT_S < 0.05, f"median TTFT {median_ttft * 1000:.1f} ms vs {TTFT_S * 1000:.0f} ms"
+    late = f"; the emulator's own first-token lateness p50 {server['p50_ms']:.1f} ms"
+    assert abs(median_ttft - TTFT_S) / TTFT_S < 0.05, f"median TTFT {median_ttft * 1000:.1f} ms vs {TTFT_S * 1000:.0f} ms{late}"
     assert abs(median_gap - 1 / TPS) / (1 / TPS) < 0.05, f"median gap {median_gap * 1000:.2f} ms vs {1000 / TPS:.0f} ms"
     assert server["p50_ms"] < 0.05 * TTFT_S * 1000, f"the emulator itself wrote first tokens {server['p50_ms']:.1f} ms late (median)"

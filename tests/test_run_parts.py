@@ -357,3 +357,15 @@ async def test_loop_lag_counts_only_while_requests_are_in_flight_and_judges_agai
     assert "busy-deployment" in message and "idle" not in message
     assert "--concurrency" in message and "RunParams(concurrency=" in message, "worded for the CLI and for Python"
     assert saturation_message({"idle": monitor.verdict(idle)}) is None
+
+
+def test_frozen_heap_keeps_start_up_objects_out_of_collections_while_requests_run():
+    import gc
+
+    from llama_eval.run.heap import frozen_heap
+
+    before = [object() for _ in range(1000)]  # noqa: F841 - alive across the block
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() > 1000, "what existed at the start is left out of the collector's passes"
+    assert gc.get_freeze_count() == 0, "and given back afterwards, so a long-lived kernel can still collect it"

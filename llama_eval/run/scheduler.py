@@ -24,6 +24,7 @@ from ..prompts import PromptSet
 from ..results import ResultsWriter, write_parquet
 from ..wire import SessionPool, WireClient
 from .attempt import Requester, now_iso
+from .heap import frozen_heap
 from .lane import Lane, RunClient, build_lanes
 from .params import RunParams, RunSummary
 from .plan import Plan, request_params
@@ -66,7 +67,8 @@ class Scheduler:
                     await self._probe(lanes)
                 progress = Progress(lanes, self.progress_mode)
                 watcher = asyncio.create_task(lag.watch())
-                await self._drive(lanes, writer, progress)
+                with frozen_heap():  # no collector pass over start-up objects while requests are timed
+                    await self._drive(lanes, writer, progress)
             except asyncio.CancelledError:  # Ctrl-C before our handler was in place (asyncio.run cancels the run)
                 self.stop.set()
                 raise
