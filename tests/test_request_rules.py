@@ -156,3 +156,56 @@ def test_sampling_ranges_follow_the_deployment_kind(monkeypatch):
         with pytest.raises(RequestValidationError, match=r"\[0, 1\] \(Llama on Azure"):
             WireClient(azure[0], pool, timeout=10).prepare(USER, temperature=1.5)
         assert emu.stats.get("completion_tokens") == served_before, "prepare checks; it sends nothing"
+
+
+def test_the_runner_s_unchecked_assembly_builds_exactly_what_the_checked_one_does():
+    """A run checks every request while planning, then sends ``assemble_checked``'s body: it must be ``build_request``'s, field for field."""
+    import warnings
+
+    from hypothesis import HealthCheck, assume, given, settings
+    from hypothesis import strategies as st
+
+    from llama_eval.catalog import load_catalog
+    from llama_eval.request import assemble_checked, build_request
+
+    model = load_catalog().get("Llama-3.3-70B-Instruct")
+    maybe = lambda strategy: st.none() | strategy  # noqa: E731
+    extras = st.fixed_dictionaries(
+        {},
+        optional={
+            "n": st.integers(1, 3),
+            "best_of": st.integers(1, 4),
+            "logprobs": st.booleans(),
+            "ignore_eos": st.booleans(),
+            "skip_special_tokens": st.booleans(),
+            "stop_token_ids": st.lists(st.integers(0, 128_000), max_size=3),
+        },
+    )
+    params = st.fixed_dictionaries(
+        {
+            "stream": st.booleans(),
+            "temperature": maybe(st.floats(0, 1)),
+            "top_p": maybe(st.floats(0, 1)),
+            "max_tokens": maybe(st.integers(1, 4096)),
+            "stop": maybe(st.text(min_size=1, max_size=5) | st.lists(st.text(min_size=1, max_size=5), max_size=3)),
+            "seed": maybe(st.integers(-(2**31), 2**31)),
+            "response_format": maybe(st.just({"type": "text"})),
+            "extra": maybe(extras),
+            "request_model_name": maybe(st.just("llama33")),
+        }
+    )
+    turn = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": st.text(min_size=1, max_size=20)})
+    messages = st.lists(turn, min_size=1, max_size=3).map(lambda ms: [{"role": "system", "content": "Be brief."}, *ms[:-1], {**ms[-1], "role": "user"}])
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+    @given(messages, params)
+    def same(msgs, kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unverified extra parameters warn; not what this compares
+            try:
+                checked = build_request(msgs, model=model, **kw)
+            except RequestValidationError:
+                assume(False)
+        assert assemble_checked(msgs, **kw) == checked
+
+    same()
