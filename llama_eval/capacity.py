@@ -315,7 +315,7 @@ def read_sweep(path: str | Path, slo: str | Slo | None = None) -> SweepResult:
     try:
         data = json.loads(file.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{file}: no sweep here; run `llama-eval sweep ... -o {path}` first") from None
+        raise SweepError(f"{file}: no sweep here; run `llama-eval sweep ... -o {path}` first, or point at the directory it wrote") from None
     levels = tuple(SweepLevel.from_json(level) for level in data.get("levels", ()))
     judge = Slo.parse(slo) if slo is not None else Slo.parse(data.get("slo"))
     if slo is not None:

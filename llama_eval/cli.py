@@ -258,9 +258,20 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
+    from .capacity import read_sweeps
     from .cost import break_even_figure, project_run, run_costs
     from .prices import load_prices
-    from .reports import cost_frame
+    from .reports import cost_frame, sweep_dirs
+
+    # the projection's inputs are checked before anything is printed
+    if args.requests_per_day is not None and args.requests_per_day <= 0:
+        raise SystemExit(f"llama-eval cost: --requests-per-day must be > 0, got {args.requests_per_day:g}")
+    if args.peak_rps is not None and args.peak_rps <= 0:
+        raise SystemExit(f"llama-eval cost: --peak-rps must be > 0 requests/s, got {args.peak_rps:g}; leave it out to use the day's average")
+    if args.requests_per_day is None and (args.peak_rps is not None or args.sweep or args.slo):
+        raise SystemExit("llama-eval cost: --peak-rps, --sweep and --slo size the production projection: give --requests-per-day N too")
+    sweeps = args.sweep if args.sweep else sweep_dirs(args.run_dir)
+    read_sweeps(sweeps, args.slo)  # a missing sweep or an unreadable SLO, said now
 
     actual = run_costs(args.run_dir)
     frame = cost_frame(args.run_dir).drop(columns=["model"])
@@ -275,9 +286,6 @@ def _cost(args: argparse.Namespace) -> int:
 
     compute = {"sku": args.sku, "instances": args.instances, "region": args.region, "hours_per_day": args.hours_per_day}
     prices = load_prices(args.prices, args.compute_prices) if args.prices or args.compute_prices else None  # None: the tables the run used
-    from .reports import sweep_dirs
-
-    sweeps = args.sweep if args.sweep else sweep_dirs(args.run_dir)
     result = project_run(args.run_dir, args.requests_per_day, prices=prices, compute=compute, sweeps=sweeps, slo=args.slo, peak_rps=args.peak_rps)
     print(f"\nProjected traffic: {result.profile.describe()} (token means from the run)")
     for title, frame in (("", options_table(result)), ("Retired offers (not options):", retired_table(result)), ("Break-even:", break_even_table(result))):

@@ -367,3 +367,20 @@ def test_cli_cost_sizes_machines_from_a_sweep_and_says_when_it_cannot(tmp_path, 
     assert "10 (4 req/s each)" in line and "$239,221.00" in line, line  # ceil(40 / 4) x $32.77 x 730 h
     unswept = next(x for x in out.splitlines() if "Meta-Llama-3.1-8B-Instruct · managed" in x and "per hour" in x)
     assert "capacity not measured" in unswept and "at least $" in unswept
+
+
+def test_cli_cost_refuses_bad_projection_input_before_printing_anything(tmp_path, capsys):
+    from test_recommend import _run
+
+    from llama_eval.cli import main
+
+    run = str(_run(tmp_path))
+    assert main(["cost", run, "--requests-per-day", "500000", "--sweep", str(tmp_path / "no-such-sweep")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "no sweep here" in err and "llama-eval sweep" in err
+    for args, said in ((["--requests-per-day", "500000", "--peak-rps", "-3"], "--peak-rps must be > 0"),
+                       (["--peak-rps", "40"], "give --requests-per-day N too"),
+                       (["--requests-per-day", "0"], "--requests-per-day must be > 0")):  # fmt: skip
+        with pytest.raises(SystemExit, match=said):
+            main(["cost", run, *args])
+        assert capsys.readouterr().out == "", "no half of a report before the error"
