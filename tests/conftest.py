@@ -20,6 +20,23 @@ def recording_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory):
+    """The wheel installed into a fresh venv outside the checkout (tests/installedwheel.py)."""
+    from installedwheel import install_wheel
+
+    return install_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def installed_demo(installed):
+    """``llama-eval demo --repeats 1`` run once by the installed wheel from its work folder: the packaging
+    test checks that it ran there, the report test reads the page it wrote (one demo instead of two)."""
+    from installedwheel import in_work
+
+    return in_work(installed, str(installed["venv"] / "bin" / "llama-eval"), "demo", "--repeats", "1")
+
+
 @pytest.fixture
 def server(recording_server):
     recording_server.reset()

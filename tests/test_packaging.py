@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-import sysconfig
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from installedwheel import in_work
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,55 +53,6 @@ def test_ci_runs_make_test():
 
 # ------------------------------------------------------------------ the wheel, installed outside the checkout
 
-SOURCES = ("pyproject.toml", "README.md", "llama_eval", "data", "notebooks")
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """The wheel built from a copy of the sources, installed into a fresh venv in a temp folder.
-
-    The fresh venv holds only llama-eval itself; its dependencies come from this test's own
-    environment through a .pth line (installing pandas, jupyterlab, ... again would take minutes and
-    test pip, not us). The checkout is not on its path: the editable install's finder lives in a
-    .pth file of that environment, and .pth files in a folder added that way are not processed.
-    """
-    root = tmp_path_factory.mktemp("wheel")
-    src = root / "src"
-    src.mkdir()
-    for name in SOURCES:
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-        else:
-            shutil.copy2(ROOT / name, src / name)
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", "-w", str(root / "dist"), str(src)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr[-3000:]
-    wheel = next((root / "dist").glob("llama_eval-*.whl"))
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    site = Path(subprocess.run([str(python), "-c", purelib], capture_output=True, text=True, check=True).stdout.strip())
-    installed = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet", "--disable-pip-version-check", str(wheel)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert installed.returncode == 0, installed.stderr[-3000:]
-    (site / "llama_eval_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    work = root / "work"
-    work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_EVAL_", "PYTHON"))}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")  # nbconvert's templates, installed with the borrowed dependencies
-    return {"venv": venv, "python": python, "work": work, "env": env, "wheel": wheel}
-
-
-def _in_work(installed, *args, timeout=600):
-    return subprocess.run(list(args), cwd=installed["work"], env=installed["env"], capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.mark.slow
 def test_wheel_ships_data_and_notebooks(installed):
     import zipfile
@@ -118,22 +65,22 @@ def test_wheel_ships_data_and_notebooks(installed):
 
 
 @pytest.mark.slow
-def test_installed_package_works_from_any_folder(installed):
+def test_installed_package_works_from_any_folder(installed, installed_demo):
     bin_ = installed["venv"] / "bin"
     api = "import llama_eval; print(llama_eval.__file__); [getattr(llama_eval, n) for n in llama_eval.__all__]; from llama_eval.emulator import start_emulator"
-    probe = _in_work(installed, str(installed["python"]), "-c", api)
+    probe = in_work(installed, str(installed["python"]), "-c", api)
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip().startswith(str(installed["venv"])), f"imported from {probe.stdout.strip()}, not from the installed wheel"
 
-    models = _in_work(installed, str(bin_ / "llama-eval"), "models")
+    models = in_work(installed, str(bin_ / "llama-eval"), "models")
     assert models.returncode == 0, models.stderr
     assert "Llama-3.3-70B-Instruct" in models.stdout and not models.stderr.strip()
 
-    notebooks = _in_work(installed, str(bin_ / "llama-eval"), "notebooks", "my-notebooks")
+    notebooks = in_work(installed, str(bin_ / "llama-eval"), "notebooks", "my-notebooks")
     assert notebooks.returncode == 0, notebooks.stderr
     assert sorted(p.name for p in (installed["work"] / "my-notebooks").glob("*.ipynb")) == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 
-    demo = _in_work(installed, str(bin_ / "llama-eval"), "demo", "--repeats", "1")
+    demo = installed_demo  # llama-eval demo --repeats 1, run by the wheel's command from the work folder
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-3000:]
     assert (installed["work"] / "reports" / "demo" / "index.html").is_file(), "the demo writes under the current folder"
     assert (installed["work"] / "runs" / "demo" / "results.jsonl").is_file()

@@ -293,12 +293,11 @@ def test_a_run_where_nothing_answered_still_reports_and_recommends_nothing(tmp_p
     assert "Projected traffic: 5,000 requests/day" in text and "no token means to cost" in text
 
 
-def test_the_demo_report_reads_clean(tmp_path, monkeypatch):
-    """What `make demo` builds, read in Chromium: no gaps, the volume stated, retired offers apart, every deployment judged."""
-    from llama_eval.demo import run_demo
-
-    monkeypatch.chdir(tmp_path)
-    index = run_demo(tmp_path / "reports" / "demo", repeats=1).resolve()
+def test_the_demo_report_reads_clean(tmp_path, installed, installed_demo):
+    """What `llama-eval demo` builds (here from the installed wheel, the demo the packaging test also checks), read in Chromium:
+    no gaps, the volume stated, retired offers apart, every deployment judged."""
+    assert installed_demo.returncode == 0, installed_demo.stderr[-3000:]
+    index = (installed["work"] / "reports" / "demo" / "index.html").resolve()
     dom, console, shot = render(index, tmp_path, "demo-report.png", height=6000)
     assert console == "", console
     text = visible_text(dom)
