@@ -258,20 +258,23 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from .capacity import read_sweeps
     from .cost import break_even_figure, project_run, run_costs
     from .prices import load_prices
-    from .reports import cost_frame, sweep_dirs
+    from .reports import break_even_table, cost_frame, options_table, retired_table, sweep_dirs
 
-    # the projection's inputs are checked before anything is printed
+    # the projection's inputs are checked, and the projection made, before anything is printed
     if args.requests_per_day is not None and args.requests_per_day <= 0:
         raise SystemExit(f"llama-eval cost: --requests-per-day must be > 0, got {args.requests_per_day:g}")
     if args.peak_rps is not None and args.peak_rps <= 0:
         raise SystemExit(f"llama-eval cost: --peak-rps must be > 0 requests/s, got {args.peak_rps:g}; leave it out to use the day's average")
     if args.requests_per_day is None and (args.peak_rps is not None or args.sweep or args.slo):
         raise SystemExit("llama-eval cost: --peak-rps, --sweep and --slo size the production projection: give --requests-per-day N too")
-    sweeps = args.sweep if args.sweep else sweep_dirs(args.run_dir)
-    read_sweeps(sweeps, args.slo)  # a missing sweep or an unreadable SLO, said now
+    result = None
+    if args.requests_per_day is not None:  # a missing sweep or an unreadable SLO fails here, not after half the output
+        compute = {"sku": args.sku, "instances": args.instances, "region": args.region, "hours_per_day": args.hours_per_day}
+        prices = load_prices(args.prices, args.compute_prices) if args.prices or args.compute_prices else None  # None: the tables the run used
+        sweeps = args.sweep if args.sweep else sweep_dirs(args.run_dir)
+        result = project_run(args.run_dir, args.requests_per_day, prices=prices, compute=compute, sweeps=sweeps, slo=args.slo, peak_rps=args.peak_rps)
 
     actual = run_costs(args.run_dir)
     frame = cost_frame(args.run_dir).drop(columns=["model"])
@@ -280,13 +283,8 @@ def _cost(args: argparse.Namespace) -> int:
     ]
     print(_table(["deployment", *frame.columns], [[str(n), *(str(v) for v in row)] for n, row in zip(frame.index, frame.itertuples(index=False), strict=True)]))
     print(f"\nTotal ${actual['total_usd']}; price tables {actual['prices'].get('tables')} (digest {actual['prices'].get('digest')})")
-    if args.requests_per_day is None:
+    if result is None:
         return 0
-    from .reports import break_even_table, options_table, retired_table
-
-    compute = {"sku": args.sku, "instances": args.instances, "region": args.region, "hours_per_day": args.hours_per_day}
-    prices = load_prices(args.prices, args.compute_prices) if args.prices or args.compute_prices else None  # None: the tables the run used
-    result = project_run(args.run_dir, args.requests_per_day, prices=prices, compute=compute, sweeps=sweeps, slo=args.slo, peak_rps=args.peak_rps)
     print(f"\nProjected traffic: {result.profile.describe()} (token means from the run)")
     for title, frame in (("", options_table(result)), ("Retired offers (not options):", retired_table(result)), ("Break-even:", break_even_table(result))):
         if frame.empty:
@@ -423,7 +421,25 @@ def _sweep(args: argparse.Namespace) -> int:
     params = RunParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, stream=not args.no_stream,
                        max_attempts=args.max_attempts, timeout_s=args.timeout)  # fmt: skip
     try:
-        frame = _sweep_frame(args, sweep, load_deployments, load_prices, params, budget)
+        frame = sweep(
+            load_deployments(args.deployments),
+            args.prompts,
+            args.output,
+            deployment=args.deployment,
+            concurrency=args.concurrency,
+            rate=args.rate,
+            duration_s=args.duration_s,
+            requests_per_level=args.requests_per_level,
+            slo=args.slo,
+            warmup_s=args.warmup_s,
+            params=params,
+            budget_usd=budget,
+            respect_quota=not args.ignore_quota,
+            seed=args.seed or 0,
+            prices=load_prices(args.prices),
+            progress=args.progress,
+            resume=args.resume,
+        )
     except KeyboardInterrupt:
         print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished); "
               "the same command with --resume continues it", file=sys.stderr)  # fmt: skip
@@ -431,28 +447,6 @@ def _sweep(args: argparse.Namespace) -> int:
     print(_frame_table(frame, ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps",
                                "ttft_p50_s", "ttft_p90_s", "e2e_p90_s", "slo_met"]))  # fmt: skip
     return _sweep_report(args, frame)
-
-
-def _sweep_frame(args: argparse.Namespace, sweep, load_deployments, load_prices, params, budget):
-    return sweep(
-        load_deployments(args.deployments),
-        args.prompts,
-        args.output,
-        deployment=args.deployment,
-        concurrency=args.concurrency,
-        rate=args.rate,
-        duration_s=args.duration_s,
-        requests_per_level=args.requests_per_level,
-        slo=args.slo,
-        warmup_s=args.warmup_s,
-        params=params,
-        budget_usd=budget,
-        respect_quota=not args.ignore_quota,
-        seed=args.seed or 0,
-        prices=load_prices(args.prices),
-        progress=args.progress,
-        resume=args.resume,
-    )
 
 
 def _sweep_report(args: argparse.Namespace, frame) -> int:
