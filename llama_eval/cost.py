@@ -489,10 +489,12 @@ def _capacity_terms(capacity: Any, compute: Any, profile: TrafficProfile, instan
     """The capacity fields of a fixed option: one instance's requests/s and the requests/day it carries at this peak shape."""
     if capacity is None or instance_monthly is None:
         return {}
+    from .unitcost import sizing_load
+
     per_instance = Decimal(capacity.per_instance_rps)
     hours = Decimal(str(_field(compute, "hours_per_day", 24.0)))
-    # the busiest second needs peak_factor x the average; the machines' own hours a day may bind first
-    load_per_daily_request = max(profile.peak_factor / SECONDS_PER_DAY, 1 / (hours * 3600))
+    # the load is linear in the volume: what one request a day adds to it, at this peak shape and these hours
+    load_per_daily_request = sizing_load(profile.peak_factor / SECONDS_PER_DAY, Decimal(1), hours)
     source = f"sweep {Path(capacity.source).name}" + (f" at {capacity.slo}" if capacity.slo else "") + (" (emulator)" if capacity.simulated else "")
     if capacity.lower_bound:
         source += "; every swept level met the SLO, so the capacity is at least this"

@@ -85,6 +85,13 @@ def instances_needed(peak_rps: Decimal | float | str, capacity_per_instance_rps:
     return max(1, int((peak / capacity).to_integral_value(rounding=ROUND_CEILING)))
 
 
+def sizing_load(peak_rps: Decimal, requests_per_day: Decimal | None, hours_per_day: Decimal) -> Decimal:
+    """The requests/s the machines must hold: the peak, or the day's volume spread over the hours they run if that is more."""
+    if requests_per_day is None or hours_per_day <= 0:
+        return peak_rps
+    return max(peak_rps, requests_per_day / (hours_per_day * 3600))
+
+
 @dataclass(frozen=True)
 class FixedCapacityCost:
     """What a fixed-price option costs for a traffic profile, from its measured capacity (or why it cannot say)."""
@@ -136,10 +143,9 @@ def fixed_capacity_cost(
         notes.append("capacity measured on the emulator, not the service")
     if peak is None:
         return FixedCapacityCost(**base, per_request_at_capacity_usd=at_capacity, note="; ".join(notes + ["no peak requests/s given: instances not sized"]))
-    average = per_day / (hours * 3600) if per_day is not None and hours > 0 else None
-    load = max(peak, average) if average is not None else peak
-    if average is not None and average > peak:
-        notes.append(f"the daily volume averages {average:.2f} requests/s over {hours:g} h, above the peak given; sized for the average")
+    load = sizing_load(peak, per_day, hours)
+    if load > peak:
+        notes.append(f"the daily volume averages {load:.2f} requests/s over {hours:g} h, above the peak given; sized for the average")
     instances = instances_needed(load, capacity.per_instance_rps)
     monthly = instances * hourly * hours / 24 * HOURS_PER_MONTH
     per_request = None
@@ -285,4 +291,5 @@ __all__ = [
     "describe",
     "fixed_capacity_cost",
     "instances_needed",
+    "sizing_load",
 ]
