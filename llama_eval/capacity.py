@@ -293,6 +293,7 @@ class SweepResult:
     stopped: str | None
     time_scale: float
     simulated: bool
+    stop_kind: str | None = None  # why it stopped, by name (sweeper.STOP_*); None also for files written before the name was kept
 
     @property
     def capacity_rps(self) -> float | None:
@@ -332,6 +333,7 @@ def read_sweep(path: str | Path, slo: str | Slo | None = None) -> SweepResult:
         stopped=data.get("stopped"),
         time_scale=float(data.get("time_scale", 1.0)),
         simulated=bool(data.get("simulated", False)),
+        stop_kind=data.get("stop_kind"),
     )
 
 

@@ -198,8 +198,7 @@ def load_resume(run_dir: Path, params: SweepParams) -> Resumed | None:
     if not (run_dir / SWEEP_JSON).exists():  # killed before it could write: its rows stay, its levels run again
         return Resumed((), rows)
     done = read_sweep(run_dir)
-    data = json.loads((run_dir / SWEEP_JSON).read_text())
-    kind = data.get("stop_kind", _legacy_stop_kind(data.get("stopped")))
+    kind = done.stop_kind or _legacy_stop_kind(done.stopped)
     levels = done.levels[:-1] if kind in (STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED) and done.levels else done.levels
     loads = [level.concurrency if level.concurrency is not None else level.rate_rps for level in levels]
     if list(params.levels[: len(loads)]) != loads:
@@ -207,7 +206,7 @@ def load_resume(run_dir: Path, params: SweepParams) -> Resumed | None:
                          f"(got {', '.join(f'{v:g}' for v in params.levels)})")  # fmt: skip
     finished = None
     if kind in (STOP_SLO, STOP_QUOTA):
-        finished = f"the sweep in {run_dir} is finished: {data.get('stopped')}"
+        finished = f"the sweep in {run_dir} is finished: {done.stopped}"
     elif len(loads) == len(params.levels):
         finished = f"the sweep in {run_dir} ran every level given; add higher levels to extend it"
     return Resumed(tuple(levels), rows, finished)
