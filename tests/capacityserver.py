@@ -11,34 +11,13 @@ benchmarks/bench_sweep.py (``python tests/capacityserver.py K`` in its own proce
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import sys
 import threading
 
 from aiohttp import web
 
-
-class FifoSlots:
-    """K slots handed out strictly in arrival order."""
-
-    def __init__(self, k: int):
-        self.free = k
-        self.waiters: collections.deque[asyncio.Future] = collections.deque()
-
-    async def acquire(self) -> None:
-        if self.free > 0 and not self.waiters:
-            self.free -= 1
-            return
-        future = asyncio.get_running_loop().create_future()
-        self.waiters.append(future)
-        await future
-
-    def release(self) -> None:
-        if self.waiters:
-            self.waiters.popleft().set_result(None)  # the slot passes straight to the oldest waiter
-        else:
-            self.free += 1
+from llama_eval.emulator.capacity import FifoSlots  # the emulator's queue: K places, strictly first come first served
 
 
 class CapacityApp:
