@@ -156,18 +156,15 @@ def fixed_capacity_cost(
 
 
 def hourly_price(compute: Mapping[str, Any] | Any | None, prices: PriceBook) -> Decimal | None:
-    """One instance's price an hour: ``usd_per_hour`` × GPUs (self-hosted), else the VM SKU's list price; None when unknown."""
+    """One instance's price an hour (``cost.hourly_usd`` ÷ its instances); None when the compute names no price we know."""
+    from .cost import _field, hourly_usd
+
     if not compute:
         return None
-    get = compute.get if isinstance(compute, Mapping) else (lambda key, _c=compute: getattr(_c, key, None))
-    if get("usd_per_hour") is not None:
-        return _dec(get("usd_per_hour")) * int(get("count") or 1)
-    if get("sku"):
-        try:
-            return prices.compute_price(get("sku"), get("region") or "eastus").usd_per_hour
-        except PriceTableError:  # an unknown SKU is "no price", said where it is shown
-            return None
-    return None
+    try:
+        return hourly_usd(prices, compute) / int(_field(compute, "instances", 1))
+    except PriceTableError:  # an unknown SKU, or neither a SKU nor usd_per_hour: "no price", said where it is shown
+        return None
 
 
 @dataclass(frozen=True)
