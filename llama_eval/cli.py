@@ -244,12 +244,11 @@ def _estimate(args: argparse.Namespace) -> int:
     estimates = estimate_run(list(config), load_prompt_set(args.prompts), prices, repeats=args.repeats, max_tokens=args.max_tokens, previous_run=args.from_run)
     rows = []
     for name, e in estimates.items():
-        minutes = "-" if e["quota_minutes"] is None else f"{_duration(e['quota_minutes'])} ({e['quota_binding']})"
-        tokens = f"{e['prompt_tokens']}" + ("" if e["prompt_tokens_exact"] else " (est.)")
-        managed = e["price_note"].startswith(("managed", "self-hosted"))
-        worst = "VM-hours" if managed else usd(e["worst_case_usd"], 4)
-        expected = "VM-hours" if managed else (usd(e["expected_usd"], 4) if e["expected_usd"] is not None else "-")
-        rows.append([name, str(e["requests"]), tokens, str(e["max_output_tokens"]), expected, worst, minutes, e["price_note"]])
+        minutes = "-" if e.quota_minutes is None else f"{_duration(e.quota_minutes)} ({e.quota_binding})"
+        tokens = f"{e.prompt_tokens}" + ("" if e.prompt_tokens_exact else " (est.)")
+        worst = "VM-hours" if e.billed_by_hour else usd(e.worst_case_usd, 4)
+        expected = "VM-hours" if e.billed_by_hour else (usd(e.expected_usd, 4) if e.expected_usd is not None else "-")
+        rows.append([name, str(e.requests), tokens, str(e.max_output_tokens), expected, worst, minutes, e.price_note])
     print(_table(["deployment", "requests", "prompt tokens", "max output", "expected", "worst case", "quota time", "note"], rows))
     print(f"\nPrices: {', '.join(str(p) for p in prices.sources)} (digest {prices.digest}). Worst case: every answer at max_tokens.")
     if not args.from_run:

@@ -115,6 +115,60 @@ def previous_outputs(run_dir: str | Path | None) -> dict[tuple[str | None, str],
     return {key: sum(v) / len(v) for key, v in sums.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class RunEstimate:
+    """What a run will send one deployment, cost and take, worked out before any request.
+
+    The worst case prices every answer at ``max_tokens``; the expected case, when a previous run of
+    the same prompts exists, at what that model wrote then. ``worst_case_usd`` is None when tokens
+    are not billed (managed compute, self-hosted: ``billed_by_hour``) or no price is known
+    (``price_note`` says which). The manifest stores ``to_json()``; ``from_json`` reads it back,
+    also from runs written before this record existed.
+    """
+
+    model: str | None
+    kind: str
+    requests: int
+    prompt_tokens: int
+    prompt_tokens_exact: bool  # False: counted with a stand-in tokenizer (Llama 2)
+    max_output_tokens: int
+    expected_output_tokens: int | None
+    worst_case_usd: Decimal | None
+    expected_usd: Decimal | None
+    price_note: str
+    price_effective: str | None
+    quota_minutes: float | None  # how long the deployment's quota makes the run take at the least
+    quota_binding: str | None  # "requests/min" or "tokens/min": the limit that sets quota_minutes
+
+    @property
+    def billed_by_hour(self) -> bool:
+        return self.kind in FIXED_KINDS
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__slots__}
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in data.items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunEstimate:
+        note = data.get("price_note") or ""
+        kind = data.get("kind") or (MANAGED if note.startswith("managed") else SELF_HOSTED if note.startswith("self-hosted") else SERVERLESS)
+        return cls(
+            model=data.get("model"),
+            kind=kind,
+            requests=int(data.get("requests") or 0),
+            prompt_tokens=int(data.get("prompt_tokens") or 0),
+            prompt_tokens_exact=bool(data.get("prompt_tokens_exact", True)),
+            max_output_tokens=int(data.get("max_output_tokens") or 0),
+            expected_output_tokens=data.get("expected_output_tokens"),
+            worst_case_usd=_decimal(data.get("worst_case_usd")),
+            expected_usd=_decimal(data.get("expected_usd")),
+            price_note=note,
+            price_effective=data.get("price_effective"),
+            quota_minutes=data.get("quota_minutes"),
+            quota_binding=data.get("quota_binding"),
+        )
+
+
 def estimate_run(
     deployments: Sequence[Deployment],
     prompts: PromptSet,
@@ -126,8 +180,8 @@ def estimate_run(
     catalog: Catalog | None = None,
     previous_run: str | Path | None = None,
     counts: dict[str, dict[str, int]] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Per deployment: requests, prompt tokens, expected and worst-case output and cost, quota time.
+) -> dict[str, RunEstimate]:
+    """A ``RunEstimate`` per deployment name: requests, prompt tokens, expected and worst-case output and cost, quota time.
 
     ``counts`` (tokenizer kind -> item id -> prompt tokens) is filled as a side effect, so a caller
     that goes on to run the prompts does not count them twice.
@@ -156,20 +210,21 @@ def estimate_run(
         binding = None
         if minutes_by_rpm is not None or minutes_by_tpm is not None:
             binding = "tokens/min" if (minutes_by_tpm or 0) > (minutes_by_rpm or 0) else "requests/min"
-        out[d.name] = {
-            "model": d.model,
-            "requests": requests,
-            "prompt_tokens": prompt_tokens,
-            "prompt_tokens_exact": counter.exact,
-            "max_output_tokens": worst_output,
-            "expected_output_tokens": expected_output,
-            "worst_case_usd": price.cost(prompt_tokens, worst_output),
-            "expected_usd": price.cost(prompt_tokens, expected_output) if expected_output is not None else None,
-            "price_note": price.reason,
-            "price_effective": str(price.price.effective_date) if price.price else None,
-            "quota_minutes": max(m for m in (minutes_by_rpm, minutes_by_tpm) if m is not None) if binding else None,
-            "quota_binding": binding,
-        }
+        out[d.name] = RunEstimate(
+            model=d.model,
+            kind=d.kind,
+            requests=requests,
+            prompt_tokens=prompt_tokens,
+            prompt_tokens_exact=counter.exact,
+            max_output_tokens=worst_output,
+            expected_output_tokens=expected_output,
+            worst_case_usd=price.cost(prompt_tokens, worst_output),
+            expected_usd=price.cost(prompt_tokens, expected_output) if expected_output is not None else None,
+            price_note=price.reason,
+            price_effective=str(price.price.effective_date) if price.price else None,
+            quota_minutes=max(m for m in (minutes_by_rpm, minutes_by_tpm) if m is not None) if binding else None,
+            quota_binding=binding,
+        )
     return out
 
 
@@ -202,11 +257,12 @@ def run_costs(run_dir: str | Path) -> dict[str, Any]:
                 t["cost_usd"] += cost
             elif row["status"] not in ("budget_skipped",) and not row.get("price_known"):
                 t["unpriced_rows"] += 1
-    estimates = manifest.get("estimates", {})
+    estimates = {name: RunEstimate.from_json(e) for name, e in manifest.get("estimates", {}).items()}
     for name, t in per_deployment.items():
         t["usd_per_1k_requests"] = t["cost_usd"] / t["requests"] * THOUSAND if t["requests"] else None
-        worst = _decimal(estimates.get(name, {}).get("worst_case_usd"))
-        expected = _decimal(estimates.get(name, {}).get("expected_usd"))
+        estimate = estimates.get(name)
+        worst = estimate.worst_case_usd if estimate else None
+        expected = estimate.expected_usd if estimate else None
         t["estimate_worst_usd"] = worst
         t["estimate_expected_usd"] = expected
         t["estimate_error"] = (expected - t["cost_usd"]) / t["cost_usd"] if expected is not None and t["cost_usd"] else None

@@ -71,9 +71,9 @@ def test_estimate_is_exact_when_output_equals_max_tokens(tmp_path, prompts, monk
         params = RunParams(repeats=2, max_tokens=40, extra=ExtraParameters(ignore_eos=True))  # every answer runs to max_tokens
         run_evaluation([dep], prompts, tmp_path / "r", params, **QUIET)
     actual = run_costs(tmp_path / "r")["deployments"]["l33"]
-    assert actual["completion_tokens"] == estimate["max_output_tokens"] == 8 * 2 * 40
-    assert actual["prompt_tokens"] == estimate["prompt_tokens"]
-    assert actual["cost_usd"] == estimate["worst_case_usd"]
+    assert actual["completion_tokens"] == estimate.max_output_tokens == 8 * 2 * 40
+    assert actual["prompt_tokens"] == estimate.prompt_tokens
+    assert actual["cost_usd"] == estimate.worst_case_usd
     assert actual["worst_over_actual"] == 1
 
 
@@ -84,10 +84,10 @@ def test_expected_cost_from_a_previous_run_and_its_error(tmp_path, prompts, monk
         estimate = estimate_run([dep], prompts, load_prices(), max_tokens=300, previous_run=tmp_path / "first")["l33"]
         run_evaluation([dep], prompts, tmp_path / "second", RunParams(max_tokens=300, temperature=0), estimate_from=tmp_path / "first", **QUIET)
     first_out = sum(r["usage"]["completion_tokens"] for r in read_rows(tmp_path / "first"))
-    assert estimate["expected_output_tokens"] == first_out < estimate["max_output_tokens"]
-    assert estimate["expected_usd"] < estimate["worst_case_usd"]
+    assert estimate.expected_output_tokens == first_out < estimate.max_output_tokens
+    assert estimate.expected_usd < estimate.worst_case_usd
     second = run_costs(tmp_path / "second")["deployments"]["l33"]
-    assert second["estimate_expected_usd"] == estimate["expected_usd"]
+    assert second["estimate_expected_usd"] == estimate.expected_usd
     assert second["estimate_error"] == 0, "temperature 0: the second run writes exactly what the first did"
 
 
@@ -384,3 +384,19 @@ def test_cli_cost_refuses_bad_projection_input_before_printing_anything(tmp_path
         with pytest.raises(SystemExit, match=said):
             main(["cost", run, *args])
         assert capsys.readouterr().out == "", "no half of a report before the error"
+
+
+def test_run_estimate_is_a_typed_record_the_manifest_stores_and_reads_back(tmp_path, prompts, monkeypatch):
+    """The estimate travels as a RunEstimate; the manifest holds its JSON, which reads back equal (old manifests too)."""
+    from llama_eval.cost import RunEstimate
+
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        dep = _deployment(emu, monkeypatch)
+        estimate = estimate_run([dep], prompts, load_prices(), max_tokens=40)["l33"]
+        run_evaluation([dep], prompts, tmp_path / "r", RunParams(max_tokens=40), **QUIET)
+    assert isinstance(estimate, RunEstimate) and isinstance(estimate.worst_case_usd, Decimal) and not estimate.billed_by_hour
+    stored = read_manifest(tmp_path / "r")["estimates"]["l33"]
+    assert stored["worst_case_usd"] == str(estimate.worst_case_usd), "money is stored as exact decimal text"
+    assert RunEstimate.from_json(stored) == estimate
+    old = {k: v for k, v in stored.items() if k != "kind"} | {"price_note": "managed compute is billed per VM-hour, not per token", "worst_case_usd": None}
+    assert RunEstimate.from_json(old).billed_by_hour, "a manifest written before 'kind' was stored still says who bills by the hour"

@@ -17,7 +17,7 @@ PINNED = {
     "AsyncLlamaClient", "AuthenticationError", "BudgetError", "Catalog", "CatalogError", "CatalogModel", "Compute", "ConfigError",
     "ContentFilterError", "Deployment", "DeploymentsConfig", "EndpointConnectionError", "EndpointError", "EndpointTimeout", "ExtraParameters",
     "LifecycleWarning", "LlamaClient", "LlamaEvalError", "MalformedResponseError", "Offer", "PriceBook", "PriceTableError", "PromptItem",
-    "PromptSet", "PromptSetError", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "RunError", "RunParams",
+    "PromptSet", "PromptSetError", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "RunError", "RunEstimate", "RunParams",
     "RunSummary", "ScorerError", "SloError", "Status", "SweepError", "TornLineWarning", "arun_evaluation", "build_report", "estimate_run",
     "load_catalog", "load_deployments", "load_prices", "load_prompt_set", "load_run", "make_async_client", "make_client", "model_overview",
     "model_overview_frame", "project_run", "read_manifest", "read_sweep", "recommend", "run_evaluation", "score_run", "sweep",

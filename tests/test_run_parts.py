@@ -195,7 +195,7 @@ def test_plan_counts_estimates_and_refuses_bad_input(tmp_path, prompts, monkeypa
     shown = []
     plan = make_plan([_deployment(monkeypatch)], prompts, tmp_path / "r", RunParams(repeats=2), resume=False, prices=prices, catalog=catalog,
                      show_estimates=shown.append)  # fmt: skip
-    assert plan.done == frozenset() and shown and shown[0]["d"]["requests"] == 4
+    assert plan.done == frozenset() and shown and shown[0]["d"].requests == 4
     assert set(next(iter(plan.prompt_tokens.values()))) == {"a", "b"}
     with pytest.raises(RunError, match="unique"):
         make_plan([_deployment(monkeypatch), _deployment(monkeypatch)], prompts, tmp_path / "r", RunParams(), resume=False, prices=prices, catalog=catalog)

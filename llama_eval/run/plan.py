@@ -15,7 +15,7 @@ from typing import Any
 
 from ..catalog import Catalog
 from ..config import Deployment
-from ..cost import estimate_run, max_tokens_for
+from ..cost import RunEstimate, estimate_run, max_tokens_for
 from ..errors import BudgetError, RequestValidationError, RunError, ScorerError
 from ..prices import PriceBook
 from ..prompts import PromptItem, PromptSet
@@ -28,13 +28,13 @@ from .rundir import check_output_dir, deployment_record, done_keys
 class Plan:
     """What the run will do: the estimates it showed, prompt token counts, and the keys already done."""
 
-    estimates: dict[str, dict[str, Any]]
+    estimates: dict[str, RunEstimate]
     prompt_tokens: dict[str, dict[str, int]]  # tokenizer kind -> item id -> prompt tokens
     done: frozenset[str]
     fingerprint: dict[str, Any]
 
     def estimates_json(self) -> dict[str, dict[str, Any]]:
-        return {k: {f: (str(v) if isinstance(v, Decimal) else v) for f, v in e.items()} for k, e in self.estimates.items()}
+        return {name: e.to_json() for name, e in self.estimates.items()}
 
 
 def request_params(params: RunParams, item: PromptItem) -> dict[str, Any]:
@@ -83,16 +83,16 @@ def _check_inputs(deployments: Sequence[Deployment], prompts: PromptSet, params:
                 raise RunError(f"{item.source}: prompt {item.id!r} cannot go to deployment {d.name!r}: {exc}") from None
 
 
-def _check_budget(estimates: dict[str, dict[str, Any]], params: RunParams) -> None:
+def _check_budget(estimates: dict[str, RunEstimate], params: RunParams) -> None:
     if params.budget_usd is None:
         return
-    unpriced = [n for n, e in estimates.items() if e["worst_case_usd"] is None and not e["price_note"].startswith(("managed", "self-hosted"))]
+    unpriced = [n for n, e in estimates.items() if e.worst_case_usd is None and not e.billed_by_hour]
     if unpriced:
         raise BudgetError(
             f"--budget-usd needs a token price for every serverless deployment; none for {', '.join(unpriced)} "
-            f"({estimates[unpriced[0]]['price_note']}): add a price override file, or drop the budget"
+            f"({estimates[unpriced[0]].price_note}): add a price override file, or drop the budget"
         )
-    worst = sum((e["worst_case_usd"] or Decimal(0) for e in estimates.values()), Decimal(0))
+    worst = sum((e.worst_case_usd or Decimal(0) for e in estimates.values()), Decimal(0))
     if worst > params.budget_usd and params.budget_preflight:
         raise BudgetError(
             f"worst-case cost ${worst:.4f} exceeds the budget ${params.budget_usd} (every answer at max_tokens); "
@@ -110,7 +110,7 @@ def make_plan(
     prices: PriceBook,
     catalog: Catalog,
     estimate_from: str | Path | None = None,
-    show_estimates: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+    show_estimates: Callable[[dict[str, RunEstimate]], None] | None = None,
 ) -> Plan:
     """Check everything and work out what is left to do; raises RunError/BudgetError before any request."""
     _check_inputs(deployments, prompts, params, catalog)

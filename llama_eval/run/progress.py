@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..cost import RunEstimate
 from ..records import LoopLag, percentile
 from .lane import Lane
 
@@ -102,15 +103,15 @@ def saturation_message(lags: dict[str, LoopLag]) -> str | None:
     )
 
 
-def announce_estimates(estimates: dict[str, dict[str, Any]], announce: Callable[[str], None]) -> None:
+def announce_estimates(estimates: dict[str, RunEstimate], announce: Callable[[str], None]) -> None:
     announce("Estimated cost before the run (prompt tokens counted; every answer at max_tokens as the ceiling):")
     for name, e in estimates.items():
-        cost = "no token cost" if e["worst_case_usd"] is None else f"at most ${e['worst_case_usd']:.4f}"
-        if e["expected_usd"] is not None:
-            cost += f" (expected ${e['expected_usd']:.4f}, from a previous run)"
-        exact = "" if e["prompt_tokens_exact"] else " (estimated)"
-        note = f" — {e['price_note']}" if e["price_note"] else ""
-        announce(f"  {name}: {e['requests']} requests, {e['prompt_tokens']} prompt tokens{exact}, up to {e['max_output_tokens']} output tokens, {cost}{note}")
+        cost = "no token cost" if e.worst_case_usd is None else f"at most ${e.worst_case_usd:.4f}"
+        if e.expected_usd is not None:
+            cost += f" (expected ${e.expected_usd:.4f}, from a previous run)"
+        exact = "" if e.prompt_tokens_exact else " (estimated)"
+        note = f" — {e.price_note}" if e.price_note else ""
+        announce(f"  {name}: {e.requests} requests, {e.prompt_tokens} prompt tokens{exact}, up to {e.max_output_tokens} output tokens, {cost}{note}")
 
 
 class Progress:
