@@ -40,15 +40,23 @@ class TokenBucket:
         self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
         self._stamp = now
 
+    def take_now(self, amount: float) -> bool:
+        """Take ``amount`` if it is there and nobody is waiting (no one is overtaken); False: ``acquire`` must wait."""
+        if self._queued:
+            return False
+        self._refill()
+        amount = min(amount, self.capacity)
+        if self.level >= amount:
+            self.level -= amount
+            return True
+        return False
+
     async def acquire(self, amount: float) -> float:
         """Take ``amount`` (waiting as needed); returns the seconds waited."""
         waited = 0.0
+        if self.take_now(amount):
+            return waited
         amount = min(amount, self.capacity)  # a request larger than a second's worth waits for a full bucket
-        if not self._queued:  # nobody is waiting: take it at once if it is there (no one is overtaken)
-            self._refill()
-            if self.level >= amount:
-                self.level -= amount
-                return waited
         self._queued += 1
         try:
             async with self._lock:
@@ -97,9 +105,9 @@ class QuotaPool:
             await self._slots.acquire()
         while (delay := self._paused_until - time.monotonic()) > 0:
             await asyncio.sleep(delay)
-        if self.requests:
+        if self.requests and not self.requests.take_now(1):
             await self.requests.acquire(1)
-        if self.tokens:
+        if self.tokens and not self.tokens.take_now(tokens):
             await self.tokens.acquire(tokens)
         return Reservation(tokens, time.monotonic() - start)
 

@@ -33,16 +33,17 @@ class Status(StrEnum):
     @property
     def answered(self) -> bool:
         """The endpoint returned a completion (the row has text, usage and timings)."""
-        return self in (Status.OK, Status.LENGTH)
+        return self in ANSWERED
 
     @property
     def final(self) -> bool:
         """A resumed run keeps the row (only budget-skipped rows are tried again)."""
-        return self is not Status.BUDGET_SKIPPED
+        return self not in NOT_FINAL
 
 
-ANSWERED = frozenset(s.value for s in Status if s.answered)
-NOT_FINAL = frozenset(s.value for s in Status if not s.final)
+# The string values, which equal (and hash like) the members: ``"ok" in ANSWERED`` and ``Status.OK in ANSWERED``.
+ANSWERED = frozenset({Status.OK.value, Status.LENGTH.value})
+NOT_FINAL = frozenset({Status.BUDGET_SKIPPED.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ _ALWAYS = frozenset(
     {"key", "deployment", "model", "api", "prompt_id", "repeat", "tags", "params", "status", "attempts", "started_at", "finished_at", "cost_usd", "price_known"}
 )
 _TIMING_FIELDS = tuple(f.name for f in fields(Timing))
+_CONVERTED = frozenset({"timing", "usage", "cost_usd", "status", "tags", "choices"})  # fields stored other than as they are
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,8 @@ class ResultRow:
             if value is None:
                 if name in _ALWAYS:
                     out[name] = None
+            elif name not in _CONVERTED:
+                out[name] = value
             elif name == "timing":
                 for key in _TIMING_FIELDS:
                     part = getattr(value, key)
@@ -160,10 +164,8 @@ class ResultRow:
                 out[name] = str(value)
             elif name == "status":
                 out[name] = value.value
-            elif name in ("tags", "choices"):
+            else:  # tags, choices
                 out[name] = list(value)
-            else:
-                out[name] = value
         return out
 
     @classmethod
@@ -261,9 +263,14 @@ class Reply:
     time_scale: float | None = None
 
 
+_FINISH_AS_IS = frozenset({"stop", "length", "content_filter", "tool_calls"})
+
+
 def normalise_finish(value: Any) -> str | None:
     """``stop`` / ``length`` / ... from any spelling (SDK enums, ``token_limit_reached``, ``stopped``)."""
     if not value:
         return None
+    if type(value) is str and value in _FINISH_AS_IS:  # what nearly every answer says
+        return value
     text = str(value).split(".")[-1].lower()
     return {"token_limit_reached": "length", "stopped": "stop"}.get(text, text)

@@ -58,7 +58,7 @@ from .run.attempt import Requester, now_iso
 from .run.heap import frozen_heap
 from .run.lane import Lane
 from .run.params import RunParams
-from .run.plan import make_plan, request_params
+from .run.plan import make_plan
 from .run.policy import Budget
 from .run.progress import LagMonitor
 from .run.rundir import RunLock, manifest, redact_url, write_manifest
@@ -269,7 +269,7 @@ class Sweeper:
                 pool = QuotaPool(f"sweep:{d.name}", None, None, None)  # the sweep sets the load itself; the quota is checked per level
                 lane = Lane(d, client, pool, price_for(self.prices, d.model, d.kind), deque(), plan.prompt_tokens[counter.kind], counter)
                 # the plan checked every prompt against this deployment with these parameters: no second check per request
-                requester = Requester(p.run, Budget(p.budget_usd), lambda item: request_params(p.run, item), self._stop_lane, checked=True)
+                requester = Requester(p.run, Budget(p.budget_usd), self._stop_lane, checked=True)
                 with frozen_heap():  # no collector pass over start-up objects while requests are timed
                     for index, load in enumerate(p.levels, start=1):
                         if index <= len(levels):  # finished in an earlier session

@@ -26,7 +26,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,7 +61,9 @@ class SessionPool:
         session = self._sessions.get(origin)
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)  # the runner limits concurrency itself
-            session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, auto_decompress=True)
+            # no cookies kept between requests, as azure-core's aiohttp transport does (DummyCookieJar): a measuring
+            # client sends every request alike, and skips the jar's work on each request and response
+            session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, cookie_jar=aiohttp.DummyCookieJar())
             self._sessions[origin] = session
         return session
 
@@ -73,12 +75,12 @@ class SessionPool:
 
 @dataclass(frozen=True, slots=True)
 class WireRequest:
-    """A checked request, serialised once: the URL, the headers and the body bytes."""
+    """A checked request, serialised once: the URL, the headers (with the key, when the client has one) and the body bytes."""
 
     request: ChatRequest
     url: str
     body: bytes
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(repr=False)  # holds the key: never printed
 
     @property
     def stream(self) -> bool:
@@ -159,6 +161,7 @@ class WireClient:
         static = deployment.auth == "none" or self._key is not None
         plain = {"Content-Type": "application/json", **deployment.headers, **(self._key_headers() if static else {})}
         self._headers = (plain, {**plain, **PASS_THROUGH}) if static else None
+        self._model_name = deployment.request_model_name()
         if self.openai:
             self._base = openai_base_url(self._endpoint)
             self.chat_url = f"{self._base}/chat/completions"
@@ -176,19 +179,19 @@ class WireClient:
         ``checked=True``: the caller already passed these messages and parameters through ``build_request``
         for this deployment (a run's plan does, before any request), so they are assembled without a second check.
         """
-        d = self.deployment
         if checked:
-            request = assemble_checked(messages, stream=stream, request_model_name=d.request_model_name(), **params)
+            request = assemble_checked(messages, stream=stream, request_model_name=self._model_name, **params)
         else:
-            request = build_request(messages, model=self.model, stream=stream, request_model_name=d.request_model_name(), kind=d.kind, **params)
+            request = build_request(messages, model=self.model, stream=stream, request_model_name=self._model_name, kind=self.deployment.kind, **params)
         body = {**request.body, **request.extras}
         if stream:
             body["stream"] = True
             if self.openai:
                 body["stream_options"] = {"include_usage": True}
-        headers = {"Content-Type": "application/json", **self.deployment.headers}
-        if request.extras:
-            headers.update(PASS_THROUGH)
+        if self._headers is not None:  # a key (or no auth): the whole header set is known now
+            headers = self._headers[1] if request.extras else self._headers[0]
+        else:  # Entra ID: the token is added at each send (it expires)
+            headers = {"Content-Type": "application/json", **self.deployment.headers, **(PASS_THROUGH if request.extras else {})}
         return WireRequest(request, self.chat_url, orjson.dumps(body), headers)
 
     def _key_headers(self) -> dict[str, str]:
@@ -217,10 +220,7 @@ class WireClient:
         session = self._session
         if session is None or session.closed or prepared.url is not self.chat_url:
             session = self._session = self._pool.session_for(prepared.url)  # the same origin: every URL here is under the endpoint
-        if self._headers is not None:  # the request's own headers (the same for every request) with the key
-            headers = self._headers[1] if prepared.request.extras else self._headers[0]
-        else:
-            headers = {**prepared.headers, **await self._auth_headers()}
+        headers = prepared.headers if self._headers is not None else {**prepared.headers, **await self._auth_headers()}
         started = time.perf_counter()
         try:
             timeout = self._timeout if prepared.stream else self._timeout_whole

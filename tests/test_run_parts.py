@@ -251,7 +251,7 @@ def _lane(monkeypatch, prompts, client) -> Lane:
 
 
 def _requester(params: RunParams, stopped: list, budget: Budget | None = None) -> Requester:
-    return Requester(params, budget or Budget(params.budget_usd), lambda item: request_params(params, item), lambda lane, why: stopped.append(why))
+    return Requester(params, budget or Budget(params.budget_usd), lambda lane, why: stopped.append(why))
 
 
 async def test_retries_until_an_answer_and_records_them(monkeypatch, prompts):
@@ -285,6 +285,19 @@ async def test_content_filter_row_costs_nothing_and_gives_up_after_max_attempts(
     assert filtered.status is Status.CONTENT_FILTER and filtered.cost_usd == 0 and filtered.http_status == 400
     timed_out = await requester.one(lane, *lane.queue[1])
     assert timed_out.status is Status.TIMEOUT and timed_out.attempts == 3 and timed_out.cost_usd is None and requester.retries == 2
+
+
+def test_request_shape_is_worked_out_once_per_max_tokens(prompts):
+    """Items differ from the run only by their own max_tokens: one shape each, shared by their rows, reserving max_tokens x choices."""
+    from llama_eval.request import ExtraParameters
+
+    a, b = list(prompts)  # a asks for 7 tokens, b takes the run's 50
+    requester = Requester(RunParams(max_tokens=50, temperature=0.5, extra=ExtraParameters(n=3)), Budget(None), lambda lane, why: None)
+    shape_a, shape_b = requester.shape(a), requester.shape(b)
+    assert requester.shape(a) is shape_a and shape_a is not shape_b
+    assert (shape_a.max_out, shape_b.max_out) == (7 * 3, 50 * 3)
+    assert shape_a.row_params == {"stream": True, "temperature": 0.5, "max_tokens": 7, "extra": {"n": 3}}
+    assert shape_a.prepare == request_params(requester.params, a)
 
 
 async def test_first_requests_are_marked_warmup(monkeypatch, prompts):

@@ -193,8 +193,9 @@ async def test_key_auth_headers_per_surface(server, key_env):
     for api in ("azure-ai-inference", "openai-v1"):
         dep = Deployment(name="k", model=L33, kind="managed", endpoint=server.url, key_env=key_env, api=api)
         client = WireClient(dep, pool, timeout=5)
-        await client.send(client.prepare([{"role": "user", "content": "hi"}], max_tokens=5))
-        assert FAKE_KEY not in repr(client)
+        prepared = client.prepare([{"role": "user", "content": "hi"}], max_tokens=5)
+        await client.send(prepared)
+        assert FAKE_KEY not in repr(client) and FAKE_KEY not in repr(prepared), "the prepared request carries the key but never prints it"
     await pool.close()
     azure, openai = server.chat_requests()
     assert azure.headers["api-key"] == FAKE_KEY and azure.headers["authorization"] == f"Bearer {FAKE_KEY}" and azure.query["api-version"]

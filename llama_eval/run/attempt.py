@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ..cost import DEFAULT_MAX_TOKENS
+from ..cost import max_tokens_for
 from ..errors import EndpointError, RateLimitError
 from ..prompts import PromptItem
-from ..records import ResultRow, Status, Timing, Usage
+from ..records import Reply, ResultRow, Status, Timing, Usage
 from .lane import Lane
 from .params import RunParams
+from .plan import request_params
 from .policy import Budget, Decision, backoff, decide, retry_wait
 from .rundir import redact_url, row_key
 
@@ -35,12 +36,30 @@ def now_iso() -> str:
     return f"{_second[1]}.{int((now - second) * 1000):03d}+00:00"
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class RequestShape:
+    """What every request of a run with one ``max_tokens`` shares, worked out once instead of per request.
+
+    ``row_params`` is the same dict in every row of that shape: rows never change it.
+    """
+
+    prepare: dict[str, Any]  # keyword arguments of ``client.prepare``
+    row_params: dict[str, Any]  # what the row records as asked for (None values left out)
+    max_out: int  # output tokens a request reserves from the quota: max_tokens x choices
+
+
+@dataclass(slots=True)
 class _Outcome:
-    """What the last attempt produced: a row's outcome fields and the tokens/cost it used."""
+    """What the last attempt produced: the outcome fields of its row, and the tokens and cost it used."""
 
     status: Status
-    fields: dict[str, Any]
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    reply: Reply | None = None
+    usage: Usage | None = None
+    usage_source: str | None = None
+    timing: Timing | None = None
     used_tokens: int | None = None
     cost: Decimal | None = None
 
@@ -48,33 +67,41 @@ class _Outcome:
 class Requester:
     """Sends the requests of a run; shared by every worker of every deployment."""
 
-    def __init__(self, params: RunParams, budget: Budget, request_params: Callable[[PromptItem], dict[str, Any]], stop_lane: Callable[[Lane, str], None],
-                 *, checked: bool = False):  # fmt: skip
+    def __init__(self, params: RunParams, budget: Budget, stop_lane: Callable[[Lane, str], None], *, checked: bool = False):
         """``checked``: every (deployment, item) request was already passed through ``build_request`` (``plan.make_plan`` does so)."""
         self.params = params
         self.checked = checked
         self.budget = budget
-        self.request_params = request_params
         self.stop_lane = stop_lane
         self.retries = 0
         self.cost = Decimal(0)
+        self._shapes: dict[int, RequestShape] = {}
+        self._choices = params.choices
+
+    def shape(self, item: PromptItem) -> RequestShape:
+        """The request parameters of ``item``: an item differs from the run's only by its own max_tokens."""
+        max_tokens = max_tokens_for(item, self.params.max_tokens)
+        shape = self._shapes.get(max_tokens)
+        if shape is None:
+            prepare = request_params(self.params, item)
+            row_params = {k: v for k, v in prepare.items() if v is not None and k != "extra"}
+            if self.params.extra:
+                row_params["extra"] = self.params.extra.to_dict()
+            shape = self._shapes[max_tokens] = RequestShape(prepare, row_params, max_tokens * self._choices)
+        return shape
 
     async def one(self, lane: Lane, item: PromptItem, repeat: int) -> ResultRow | None:
         """The row of one (item, repeat); None when the deployment was stopped before it was sent."""
         d = lane.deployment
-        request_params = self.request_params(item)
-        prepared = lane.client.prepare(item.messages, checked=self.checked, **request_params)
+        shape = self.shape(item)
+        prepared = lane.client.prepare(item.messages, checked=self.checked, **shape.prepare)
         prompt_tokens = lane.prompt_tokens[item.id]
-        max_out = request_params.get("max_tokens", DEFAULT_MAX_TOKENS) * self.params.choices
-        worst = lane.price.cost(prompt_tokens, max_out) if self.budget.limit is not None else None  # only a budget needs the worst case
-        params = {k: v for k, v in request_params.items() if v is not None and k != "extra"}
-        if self.params.extra:
-            params["extra"] = self.params.extra.to_dict()
-        identity = {"key": row_key(d.name, item.id, repeat), "deployment": d.name, "model": d.model, "api": lane.client.api}
-        identity |= {"prompt_id": item.id, "repeat": repeat, "tags": tuple(item.tags), "params": params, "price_known": lane.price.known}
+        worst = lane.price.cost(prompt_tokens, shape.max_out) if self.budget.limit is not None else None  # only a budget needs the worst case
+        key = row_key(d.name, item.id, repeat)
         if not await self.budget.reserve(worst):
             stamp = now_iso()
-            return ResultRow(**identity, status=Status.BUDGET_SKIPPED, started_at=stamp, finished_at=stamp, warmup=False)
+            return ResultRow(key, d.name, d.model, lane.client.api, item.id, repeat, Status.BUDGET_SKIPPED, tuple(item.tags), shape.row_params,
+                             started_at=stamp, finished_at=stamp, price_known=lane.price.known, warmup=False)  # fmt: skip
         started_at = now_iso()
         attempts, waited_retry, waited_queue = 0, 0.0, 0.0
         outcome: _Outcome | None = None
@@ -87,7 +114,7 @@ class Requester:
                     return None
                 attempts += 1
                 outcome, error = None, None
-                reservation = await lane.pool.reserve(prompt_tokens + max_out)
+                reservation = await lane.pool.reserve(prompt_tokens + shape.max_out)
                 waited_queue += reservation.waited_s
                 lane.in_flight += 1
                 try:
@@ -121,16 +148,35 @@ class Requester:
         self.retries += attempts - 1
         if outcome.cost is not None:
             self.cost += outcome.cost
+        reply = outcome.reply
+        texts = reply.texts if reply is not None else None
         return ResultRow(
-            **identity,
-            status=outcome.status,
-            **outcome.fields,
+            key,
+            d.name,
+            d.model,
+            lane.client.api,
+            item.id,
+            repeat,
+            outcome.status,
+            tuple(item.tags),
+            shape.row_params,
+            http_status=outcome.http_status,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message,
+            response_text=(texts[0] if texts else "") if reply is not None else None,
+            choices=tuple(texts) if texts is not None and len(texts) > 1 else None,
+            finish_reason=reply.finish_reason if reply is not None else None,
+            usage=outcome.usage,
+            usage_source=outcome.usage_source,
+            timing=outcome.timing,
             attempts=attempts,
             retry_wait_s=round(waited_retry, 4),
             queue_wait_s=round(waited_queue, 4),
             started_at=started_at,
             finished_at=now_iso(),
             cost_usd=outcome.cost,
+            price_known=lane.price.known,
+            simulated=True if reply is not None and reply.simulated else None,
             warmup=warmup,
         )
 
@@ -144,24 +190,15 @@ class Requester:
             completion = sum(lane.counter.count(t) for t in reply.texts)
             usage, source = Usage(prompt_tokens, completion, prompt_tokens + completion), "estimated"
         timing = Timing.measure(reply.started, reply.arrivals, reply.ended, reply.streamed, usage.completion_tokens)
-        fields = {
-            "http_status": 200,
-            "response_text": reply.texts[0] if reply.texts else "",
-            "choices": tuple(reply.texts) if len(reply.texts) > 1 else None,
-            "finish_reason": reply.finish_reason,
-            "usage": usage,
-            "usage_source": source,
-            "timing": timing,
-            "simulated": True if reply.simulated else None,
-        }
         status = Status.LENGTH if reply.finish_reason == "length" else Status.OK
         if not warmup:
             lane.latencies.append(timing.ttft_s if timing.ttft_s is not None else timing.e2e_s)
-        return _Outcome(status, fields, usage.total_tokens, lane.price.cost(usage.prompt_tokens, usage.completion_tokens))
+        cost = lane.price.cost(usage.prompt_tokens, usage.completion_tokens)
+        return _Outcome(status, http_status=200, reply=reply, usage=usage, usage_source=source, timing=timing, used_tokens=usage.total_tokens, cost=cost)
 
 
 def _failure(decision: Decision, exc: EndpointError, lane: Lane) -> _Outcome:
-    fields = {"http_status": exc.status_code, "error_code": exc.code, "error_message": exc.message[:2000]}
+    outcome = _Outcome(decision.status, http_status=exc.status_code, error_code=exc.code, error_message=exc.message[:2000])
     if not decision.billed:  # a filtered prompt is not billed: cost 0 where the price is known
-        return _Outcome(decision.status, fields, 0, Decimal(0) if lane.price.known else None)
-    return _Outcome(decision.status, fields)
+        outcome.used_tokens, outcome.cost = 0, Decimal(0) if lane.price.known else None
+    return outcome

@@ -27,7 +27,7 @@ from .attempt import Requester, now_iso
 from .heap import frozen_heap
 from .lane import Lane, RunClient, build_lanes
 from .params import RunParams, RunSummary
-from .plan import Plan, request_params
+from .plan import Plan
 from .policy import Budget
 from .progress import LagMonitor, Progress, saturation_message
 from .rundir import RunLock, manifest, redact_url, write_manifest
@@ -43,7 +43,7 @@ class Scheduler:
         self.stop = asyncio.Event()
         self.sessions = SessionPool()
         # the plan checked every prompt against every deployment with these same parameters: no second check per request
-        self.requester = Requester(params, Budget(params.budget_usd), lambda item: request_params(params, item), self._stop_lane, checked=True)
+        self.requester = Requester(params, Budget(params.budget_usd), self._stop_lane, checked=True)
         self._interrupts = 0
         self._workers: list[asyncio.Task] = []
 
