@@ -5,7 +5,9 @@ against; they cost a few milliseconds of CPU per request and more per streamed c
 few hundred concurrent streams turns into queueing inside this process and shows up as latency
 that the deployment never had. This client does as little as it can per request and per chunk:
 
-* one aiohttp connection pool per endpoint origin (``SessionPool``), shared by a run's deployments;
+* one aiohttp connection pool per endpoint origin (``SessionPool``), shared by a run's deployments,
+  with the environment's proxy for that origin (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, as the
+  SDK transports honour them) looked up once, and no cookie jar;
 * the request body serialised once (``WireRequest``) and re-sent as bytes on every retry;
 * a small SSE reader (``sse.SSEParser``) that accepts what real servers send: LF, CRLF or CR line
   ends, ``:`` comment lines, events split across reads and several events per read, ``[DONE]``;
@@ -23,8 +25,10 @@ that already ends in ``/v1`` is used as given). Every failure comes out as the s
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,11 +53,46 @@ EMULATOR_HEADER = "x-llama-eval-emulator"  # emulator.server.MARKER_HEADER; only
 # --------------------------------------------------------------------------- connection pools
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY``, minus ``NO_PROXY``), or None.
+
+    What the SDK transports and ``urllib`` honour, so the clients reach a deployment the same way.
+    This machine's own loopback (the emulator, a local server) is never proxied: a proxy cannot
+    reach it (Go's net/http makes the same exception for localhost). Looked up once per origin:
+    aiohttp's own ``trust_env`` would look it up on a worker thread at every request, a thread hop
+    inside every measured latency.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host == "localhost" or _is_loopback(host):
+        return None
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return proxy
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
+
+
 class SessionPool:
-    """One ``aiohttp.ClientSession`` (one connection pool) per endpoint origin, made on first use."""
+    """One ``aiohttp.ClientSession`` (one connection pool) per endpoint origin, made on first use, with its proxy."""
 
     def __init__(self) -> None:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._proxies: dict[str, str | None] = {}
+
+    def proxy_for(self, url: str) -> str | None:
+        """The environment's proxy for ``url``'s origin (see ``env_proxy``), read once per origin."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._proxies:
+            self._proxies[origin] = env_proxy(url)
+        return self._proxies[origin]
 
     def session_for(self, url: str) -> aiohttp.ClientSession:
         parts = urlsplit(url)
@@ -146,6 +185,7 @@ class WireClient:
         self._pool = pool
         self._session: aiohttp.ClientSession | None = None
         self._endpoint = deployment.resolve_endpoint().rstrip("/")
+        self._proxy = pool.proxy_for(self._endpoint)
         self.openai = deployment.api == "openai-v1" or deployment.kind == "self-hosted"
         self.api = "openai-v1" if self.openai else "azure-ai-inference"
         # A stream may run long but never goes quiet for ``timeout``: a read timeout, re-armed by aiohttp at every
@@ -224,7 +264,7 @@ class WireClient:
         started = time.perf_counter()
         try:
             timeout = self._timeout if prepared.stream else self._timeout_whole
-            async with session.post(prepared.url, data=prepared.body, headers=headers, timeout=timeout) as response:
+            async with session.post(prepared.url, data=prepared.body, headers=headers, timeout=timeout, proxy=self._proxy) as response:
                 if response.status >= 400:
                     raise await _error_from(response)
                 if prepared.stream:
@@ -280,7 +320,7 @@ class WireClient:
         try:
             headers = await self._auth_headers()
             params = None if self.openai else {"api-version": self.deployment.api_version or AZURE_API_VERSION}
-            async with session.get(path, headers=headers, params=params, timeout=self._timeout) as response:
+            async with session.get(path, headers=headers, params=params, timeout=self._timeout, proxy=self._proxy) as response:
                 scale = _time_scale(response.headers)
                 emulator = response.headers.get(EMULATOR_HEADER) == "simulated"
                 if response.status < 400:
