@@ -114,3 +114,16 @@ async def test_wire_and_sdk_clients_both_go_through_the_proxy_and_skip_it_for_no
             assert len(proxy.targets) == 4, "NO_PROXY: sent straight to the (unresolvable) host, not to the proxy"
     finally:
         await proxy.close()
+
+
+def test_a_run_against_the_local_emulator_ignores_a_proxy_that_cannot_reach_it(clean_proxy_env, tmp_path):
+    """HTTP_PROXY set, NO_PROXY not: the emulator on this machine is still probed, taught and run (loopback is never proxied)."""
+    from llama_eval import RunParams, load_prompt_set, read_manifest, run_evaluation
+
+    clean_proxy_env.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there: a request sent to it fails
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        clean_proxy_env.setenv("EMU_KEY", emu.key)
+        dep = Deployment(name="l33", model=L33, endpoint=emu.deployment_url(L33), key_env="EMU_KEY")
+        summary = run_evaluation([dep], load_prompt_set("data/prompts/quickstart.jsonl"), tmp_path / "r", RunParams(max_tokens=8), progress="none")
+    manifest = read_manifest(tmp_path / "r")
+    assert summary.status == "completed" and manifest["deployments"]["l33"]["emulator_taught"] > 0

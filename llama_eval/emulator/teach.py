@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from ..errors import AuthenticationError, EndpointConnectionError
 from ..prompts import PromptItem
+from ..wire import env_proxy
 
 _warned: set[str] = set()
 
@@ -50,8 +51,10 @@ def teach_emulator(
         method="POST",
         headers={"Content-Type": "application/json", **({"api-key": key} if key else {})},
     )
+    proxy = env_proxy(base)  # the run's own rule: the environment's proxy, never for this machine's loopback
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({urlsplit(base).scheme: proxy} if proxy else {}))
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+        with opener.open(request, timeout=timeout_s) as response:
             return int(json.loads(response.read())["learned"])
     except urllib.error.HTTPError as err:
         if err.code == 401:
