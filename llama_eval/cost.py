@@ -371,12 +371,13 @@ def _field(compute: Any, name: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def hourly_usd(prices: PriceBook, compute: Any) -> Decimal:
+def hourly_usd(prices: PriceBook, compute: Any, *, one_instance: bool = False) -> Decimal:
     """What the machines cost an hour: ``usd_per_hour`` (per GPU, x ``count``) when given, else the VM SKU's list price; x instances.
 
     Managed compute gives a VM SKU; a self-hosted deployment may give ``{gpu, count, usd_per_hour}`` instead.
+    ``one_instance``: the price of one of the instances (what a capacity is measured on).
     """
-    instances = int(_field(compute, "instances", 1))
+    instances = 1 if one_instance else int(_field(compute, "instances", 1))
     per_hour = _field(compute, "usd_per_hour")
     if per_hour is not None:
         return Decimal(str(per_hour)) * int(_field(compute, "count", 1)) * instances

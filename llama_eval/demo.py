@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from .config import Deployment, load_deployments
+from .cost import FIXED_KINDS
 from .emulator.process import spawn_emulator
 from .paths import data_dir
 from .pipeline import build_report
@@ -67,15 +68,18 @@ DEMO_SLO = "ttft_p90<=1.0"
 
 
 def sweep_deployments(run_dir: Path, prompts, *, deployments_file: str | Path | None = None, only: tuple[str, ...] | None = None,
-                      levels=(1, 2, 4, 8), requests_per_level: int = 8, batch: int = 4, slo: str = DEMO_SLO) -> list[Path]:  # fmt: skip
+                      levels=(1, 2, 4, 8), requests_per_level: int = 8, batch: int = 4, slo: str = DEMO_SLO,
+                      fixed_time_scale: float = 0.25) -> list[Path]:  # fmt: skip
     """A short closed-loop sweep of each deployment into ``run_dir/sweeps/<name>``, for ``llama-eval recommend``.
 
     The deployments are those of ``deployments_file`` (default: the demo's, ``data/deployments.emulator.yaml``;
-    ``only``: some of them by name), served by an emulator of their own that runs in real time (time
-    scale 1) with its capacity model: managed and self-hosted deployments decode ``batch`` requests
-    at once and queue the rest (a small batch, so four levels show a knee); serverless ones keep
-    their quota and flat latency. The first half second of each level is warm-up (cold connections,
-    the emulator loading a tokenizer). Every figure it yields is emulated.
+    ``only``: some of them by name), served by emulators of their own with the capacity model:
+    managed and self-hosted deployments decode ``batch`` requests at once and queue the rest (a small
+    batch, so four levels show a knee), at ``fixed_time_scale`` (a quarter of real time: the sweep
+    divides what it measures by the scale and says so); serverless ones keep their quota and flat
+    latency, in real time, because their quota counts real minutes (sped up, a level would be
+    stopped for exceeding it). The first half second of each level is warm-up (cold connections, the
+    emulator loading a tokenizer). Every figure it yields is emulated.
     """
     from .sweeper import sweep
 
@@ -83,19 +87,22 @@ def sweep_deployments(run_dir: Path, prompts, *, deployments_file: str | Path | 
     config = [d for d in load_deployments(deployments_file) if only is None or d.name in only]
     root = run_dir / "sweeps"
     root.mkdir(parents=True, exist_ok=True)
-    out = []
-    with spawn_emulator("--deployments", str(deployments_file), "--batch-size", str(batch), "--prompts", str(prompts.path)) as emu:
-        previous = os.environ.get(KEY_ENV)
-        os.environ[KEY_ENV] = emu.key
-        try:
-            for d in config:
-                target = Deployment(**{**d.__dict__, "endpoint": d.endpoint.replace("http://127.0.0.1:8000", emu.url), "headers": dict(d.headers)})
-                sweep([target], prompts, root / d.name, concurrency=list(levels), requests_per_level=requests_per_level, warmup_s=0.5, slo=slo,
-                      params=RunParams(max_tokens=16), progress="none", announce=lambda message: print(message, flush=True))  # fmt: skip
-                out.append(root / d.name)
-        finally:
-            if previous is None:
-                os.environ.pop(KEY_ENV, None)
-            else:
-                os.environ[KEY_ENV] = previous
-    return out
+    groups = [([d for d in config if d.kind in FIXED_KINDS], fixed_time_scale), ([d for d in config if d.kind not in FIXED_KINDS], 1.0)]
+    for group, time_scale in groups:
+        if not group:
+            continue
+        emulator = ("--deployments", str(deployments_file), "--batch-size", str(batch), "--prompts", str(prompts.path), "--time-scale", str(time_scale))
+        with spawn_emulator(*emulator) as emu:
+            previous = os.environ.get(KEY_ENV)
+            os.environ[KEY_ENV] = emu.key
+            try:
+                for d in group:
+                    target = Deployment(**{**d.__dict__, "endpoint": d.endpoint.replace("http://127.0.0.1:8000", emu.url), "headers": dict(d.headers)})
+                    sweep([target], prompts, root / d.name, concurrency=list(levels), requests_per_level=requests_per_level, warmup_s=0.5, slo=slo,
+                          params=RunParams(max_tokens=16), progress="none", announce=lambda message: print(message, flush=True))  # fmt: skip
+            finally:
+                if previous is None:
+                    os.environ.pop(KEY_ENV, None)
+                else:
+                    os.environ[KEY_ENV] = previous
+    return [root / d.name for d in config]

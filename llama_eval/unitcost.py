@@ -156,13 +156,13 @@ def fixed_capacity_cost(
 
 
 def hourly_price(compute: Mapping[str, Any] | Any | None, prices: PriceBook) -> Decimal | None:
-    """One instance's price an hour (``cost.hourly_usd`` ÷ its instances); None when the compute names no price we know."""
-    from .cost import _field, hourly_usd
+    """One instance's price an hour (``cost.hourly_usd`` of one instance); None when the compute names no price we know."""
+    from .cost import hourly_usd
 
     if not compute:
         return None
     try:
-        return hourly_usd(prices, compute) / int(_field(compute, "instances", 1))
+        return hourly_usd(prices, compute, one_instance=True)
     except PriceTableError:  # an unknown SKU, or neither a SKU nor usd_per_hour: "no price", said where it is shown
         return None
 
