@@ -19,12 +19,15 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check llama_eval tests benchmarks
 
+# Two at a time (pytest-xdist, a test file per worker), then the tests that judge wall-clock timing alone.
 test: lint
-	$(BIN)/python -m pytest tests notebooks/00_quickstart.ipynb --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not serial" tests notebooks/00_quickstart.ipynb --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest -m serial tests
 
 # Everything but the tests marked slow (crash trials, headless Chromium, papermill reports, full fuzz): under a minute.
 test-fast: lint
-	$(BIN)/python -m pytest tests -m "not slow" -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not serial" tests -q
+	$(BIN)/python -m pytest -m "not slow and serial" tests -q
 
 # llama.cpp's OpenAI-compatible server with a tiny GGUF the test writes: opt-in, since building
 # llama-cpp-python from source takes ~8 minutes on 2 cores (pip caches the wheel afterwards).

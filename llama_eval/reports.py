@@ -235,7 +235,7 @@ def latency_rows(run_dir: str | Path, health: RunHealth | None = None) -> pd.Dat
     if frame.empty:
         return frame
     if "warmup" in frame:
-        frame = frame[~frame["warmup"].fillna(False).astype(bool)]
+        frame = frame[frame["warmup"].ne(True)]  # True only where marked; None and False stay
     usable = {n: d.time_scale for n, d in health.deployments.items() if not d.excluded and d.time_scale > 0}
     frame = frame[frame["deployment"].isin(usable)].copy()
     scale = frame["deployment"].map(usable).astype(float)

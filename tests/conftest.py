@@ -133,8 +133,23 @@ SLOW_TESTS = frozenset(
 )
 
 
+# Modules whose tests judge wall-clock timing (a time to first token against its profile, loop lag,
+# a sender's lateness, a capacity found from throughput, pacing under a quota, Ctrl-C at a moment).
+# `make test` runs the rest two at a time (pytest-xdist) and these afterwards, alone, so a second
+# test's CPU never lands in a measurement.
+SERIAL_MODULES = ("test_emulator_timing.py", "test_emulator_latency.py", "test_emulator_capacity.py", "test_sweep.py", "test_quota.py", "test_peer_server.py")
+SERIAL_TESTS = frozenset(
+    {
+        "test_runner.py::test_manifest_records_time_scale_loop_lag_and_warmup_rows",  # no saturation warning at concurrency 2
+        "test_runner.py::test_ten_request_cli_run_prints_no_saturation_warning",
+    }
+)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         test = f"{item.path.name}::{item.name}"
+        if item.path.name in SERIAL_MODULES or test.split("[")[0] in SERIAL_TESTS:
+            item.add_marker(pytest.mark.serial)
         if item.path.name in SLOW_MODULES or item.path.suffix == ".ipynb" or test in SLOW_TESTS or test.split("[")[0] in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
