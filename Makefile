@@ -24,7 +24,7 @@ test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not serial" tests notebooks/00_quickstart.ipynb --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 	$(BIN)/python -m pytest -m serial tests
 
-# Everything but the tests marked slow (crash trials, headless Chromium, papermill reports, full fuzz): under a minute.
+# Everything but the tests marked slow (crash trials, headless Chromium, papermill reports, full fuzz): about a minute.
 test-fast: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not serial" tests -q
 	$(BIN)/python -m pytest -m "not slow and serial" tests -q
