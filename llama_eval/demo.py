@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .config import Deployment, load_deployments
 from .cost import FIXED_KINDS
@@ -43,19 +46,9 @@ def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scal
     config = load_deployments(data_dir() / "deployments.emulator.yaml")
     # the emulator in its own process: in this one, its CPU would be counted as the deployments' latency
     models = ",".join(d.model for d in config)
-    with spawn_emulator("--time-scale", str(time_scale), "--models", models, "--prompts", str(prompts_path)) as emu:
-        previous = os.environ.get(KEY_ENV)
-        os.environ[KEY_ENV] = emu.key  # the emulator's throwaway key, for this process only
-        try:
-            deployments = [
-                Deployment(**{**d.__dict__, "endpoint": d.endpoint.replace("http://127.0.0.1:8000", emu.url), "headers": dict(d.headers)}) for d in config
-            ]
-            run_evaluation(deployments, prompts, run_dir, RunParams(repeats=repeats, temperature=0.7, concurrency=16), progress="log")
-        finally:
-            if previous is None:
-                os.environ.pop(KEY_ENV, None)
-            else:
-                os.environ[KEY_ENV] = previous
+    with spawn_emulator("--time-scale", str(time_scale), "--models", models, "--prompts", str(prompts_path)) as emu, _key_of(emu):
+        deployments = [_served_by(d, emu) for d in config]
+        run_evaluation(deployments, prompts, run_dir, RunParams(repeats=repeats, temperature=0.7, concurrency=16), progress="log")
     score_run(run_dir)
     if sweeps:
         sweep_deployments(run_dir, prompts)
@@ -92,17 +85,27 @@ def sweep_deployments(run_dir: Path, prompts, *, deployments_file: str | Path | 
         if not group:
             continue
         emulator = ("--deployments", str(deployments_file), "--batch-size", str(batch), "--prompts", str(prompts.path), "--time-scale", str(time_scale))
-        with spawn_emulator(*emulator) as emu:
-            previous = os.environ.get(KEY_ENV)
-            os.environ[KEY_ENV] = emu.key
-            try:
-                for d in group:
-                    target = Deployment(**{**d.__dict__, "endpoint": d.endpoint.replace("http://127.0.0.1:8000", emu.url), "headers": dict(d.headers)})
-                    sweep([target], prompts, root / d.name, concurrency=list(levels), requests_per_level=requests_per_level, warmup_s=0.5, slo=slo,
-                          params=RunParams(max_tokens=16), progress="none", announce=lambda message: print(message, flush=True))  # fmt: skip
-            finally:
-                if previous is None:
-                    os.environ.pop(KEY_ENV, None)
-                else:
-                    os.environ[KEY_ENV] = previous
+        with spawn_emulator(*emulator) as emu, _key_of(emu):
+            for d in group:
+                sweep([_served_by(d, emu)], prompts, root / d.name, concurrency=list(levels), requests_per_level=requests_per_level, warmup_s=0.5,
+                      slo=slo, params=RunParams(max_tokens=16), progress="none", announce=lambda message: print(message, flush=True))  # fmt: skip
     return [root / d.name for d in config]
+
+
+@contextmanager
+def _key_of(emu: Any) -> Iterator[None]:
+    """The emulator's throwaway key in ``KEY_ENV`` (where the demo deployments read it), for this process and this block only."""
+    previous = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = emu.key
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(KEY_ENV, None)
+        else:
+            os.environ[KEY_ENV] = previous
+
+
+def _served_by(deployment: Deployment, emu: Any) -> Deployment:
+    """A demo deployment pointed at the emulator actually running (the file names port 8000)."""
+    return Deployment(**{**deployment.__dict__, "endpoint": deployment.endpoint.replace("http://127.0.0.1:8000", emu.url), "headers": dict(deployment.headers)})

@@ -271,30 +271,7 @@ class Sweeper:
                 # the plan checked every prompt against this deployment with these parameters: no second check per request
                 requester = Requester(p.run, Budget(p.budget_usd), self._stop_lane, checked=True)
                 with frozen_heap():  # no collector pass over start-up objects while requests are timed
-                    for index, load in enumerate(p.levels, start=1):
-                        if index <= len(levels):  # finished in an earlier session
-                            continue
-                        why = self._over_quota(load, levels, lane)
-                        if why:
-                            self.stopped, self.stop_kind = why, STOP_QUOTA
-                            self.announce(f"sweep stopped before level {index}: {why}")
-                            break
-                        try:
-                            level = await self._level(index, load, lane, requester, writer)
-                        except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
-                            self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not (--resume runs it again)"
-                            self.stop_kind = STOP_INTERRUPTED
-                            self.interrupted = True
-                            break
-                        levels.append(level)
-                        self.announce(_level_line(level))
-                        if self.stopped:
-                            break
-                        kind, why = self._wide_miss(level)
-                        if why:
-                            self.stopped, self.stop_kind = why, kind
-                            self.announce(f"sweep stopped: {why}")
-                            break
+                    await self._run_levels(levels, lane, requester, writer)
             finally:
                 writer.close()
                 await client.close()
@@ -305,6 +282,33 @@ class Sweeper:
             record.update(status="completed" if not self.stopped else "stopped", finished_at=now_iso(), stopped=self.stopped)
             write_manifest(self.run_dir, record)
         return levels, record
+
+    async def _run_levels(self, levels: list[SweepLevel], lane: Lane, requester: Requester, writer: ResultsWriter) -> None:
+        """Measure the levels not yet in ``levels`` (earlier sessions' stay), appending each; stop at the quota, a wide miss or Ctrl-C."""
+        for index, load in enumerate(self.params.levels, start=1):
+            if index <= len(levels):  # finished in an earlier session
+                continue
+            why = self._over_quota(load, levels, lane)
+            if why:
+                self.stopped, self.stop_kind = why, STOP_QUOTA
+                self.announce(f"sweep stopped before level {index}: {why}")
+                return
+            try:
+                level = await self._level(index, load, lane, requester, writer)
+            except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
+                self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not (--resume runs it again)"
+                self.stop_kind = STOP_INTERRUPTED
+                self.interrupted = True
+                return
+            levels.append(level)
+            self.announce(_level_line(level))
+            if self.stopped:
+                return
+            kind, why = self._wide_miss(level)
+            if why:
+                self.stopped, self.stop_kind = why, kind
+                self.announce(f"sweep stopped: {why}")
+                return
 
     def _stop_lane(self, lane: Lane, why: str) -> None:
         lane.dead = why

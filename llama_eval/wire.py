@@ -79,6 +79,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class SessionPool:
     """One ``aiohttp.ClientSession`` (one connection pool) per endpoint origin, made on first use, with its proxy."""
 
@@ -88,15 +93,13 @@ class SessionPool:
 
     def proxy_for(self, url: str) -> str | None:
         """The environment's proxy for ``url``'s origin (see ``env_proxy``), read once per origin."""
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        origin = _origin(url)
         if origin not in self._proxies:
             self._proxies[origin] = env_proxy(url)
         return self._proxies[origin]
 
     def session_for(self, url: str) -> aiohttp.ClientSession:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        origin = _origin(url)
         session = self._sessions.get(origin)
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)  # the runner limits concurrency itself
@@ -196,11 +199,11 @@ class WireClient:
         self._credential = credential
         self._key = deployment.resolve_key() if deployment.auth == "key" and credential is None else None
         self._token: tuple[str, float] | None = None
-        # a key (or no auth) never changes during a run: the headers of every request are merged once here
-        # (an Entra token expires, so those requests get their headers per send)
-        static = deployment.auth == "none" or self._key is not None
-        plain = {"Content-Type": "application/json", **deployment.headers, **(self._key_headers() if static else {})}
-        self._headers = (plain, {**plain, **PASS_THROUGH}) if static else None
+        # a key (or no auth) never changes during a run, so it is merged into the headers once here, without and
+        # with the extra-parameters header; an Entra token expires, so those requests get it added at each send
+        self._static_auth = deployment.auth == "none" or self._key is not None
+        plain = {"Content-Type": "application/json", **deployment.headers, **(self._key_headers() if self._static_auth else {})}
+        self._headers = (plain, {**plain, **PASS_THROUGH})
         self._model_name = deployment.request_model_name()
         if self.openai:
             self._base = openai_base_url(self._endpoint)
@@ -228,11 +231,7 @@ class WireClient:
             body["stream"] = True
             if self.openai:
                 body["stream_options"] = {"include_usage": True}
-        if self._headers is not None:  # a key (or no auth): the whole header set is known now
-            headers = self._headers[1] if request.extras else self._headers[0]
-        else:  # Entra ID: the token is added at each send (it expires)
-            headers = {"Content-Type": "application/json", **self.deployment.headers, **(PASS_THROUGH if request.extras else {})}
-        return WireRequest(request, self.chat_url, orjson.dumps(body), headers)
+        return WireRequest(request, self.chat_url, orjson.dumps(body), self._headers[1] if request.extras else self._headers[0])
 
     def _key_headers(self) -> dict[str, str]:
         if self._key is None:  # a self-hosted server without keys
@@ -240,7 +239,7 @@ class WireClient:
         return {"Authorization": f"Bearer {self._key}"} if self.openai else {"api-key": self._key, "Authorization": f"Bearer {self._key}"}
 
     async def _auth_headers(self) -> dict[str, str]:
-        if self.deployment.auth == "none" or self._key is not None:
+        if self._static_auth:
             return self._key_headers()
         credential = self._credential
         if credential is None:
@@ -260,7 +259,7 @@ class WireClient:
         session = self._session
         if session is None or session.closed or prepared.url is not self.chat_url:
             session = self._session = self._pool.session_for(prepared.url)  # the same origin: every URL here is under the endpoint
-        headers = prepared.headers if self._headers is not None else {**prepared.headers, **await self._auth_headers()}
+        headers = prepared.headers if self._static_auth else {**prepared.headers, **await self._auth_headers()}
         started = time.perf_counter()
         try:
             timeout = self._timeout if prepared.stream else self._timeout_whole

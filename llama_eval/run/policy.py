@@ -100,7 +100,7 @@ class Budget:
                 self.spent += actual
             return
         async with self._settled:
-            if self.limit is not None and worst is not None:
+            if worst is not None:
                 self.reserved -= worst
             if actual is not None:
                 self.spent += actual
