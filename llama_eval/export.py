@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExportError
-from .results import COLUMNS, final_rows, flatten_row, neutralize_cell, read_manifest, read_rows
+from .results import final_rows, flatten_row, read_manifest, read_rows, write_csv
 
 FORMATS = ("azure-ai-evaluation", "csv", "parquet")
 ANSWERED = ("ok", "length")  # statuses that carry a model answer (as scoring.run counts them)
@@ -143,15 +143,8 @@ def export_run(
         tmp.replace(path)
         written = len(records)
     elif fmt == "csv":
-        import csv
-
         rows, failed = _flat_rows(run_dir, include_failed)
-        with path.open("w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(list(COLUMNS))
-            for flat in rows:
-                writer.writerow([neutralize_cell("; ".join(v) if isinstance(v, list) else v) for v in flat.values()])
-        written = len(rows)
+        written = write_csv(rows, path)
     else:
         from decimal import Decimal
 

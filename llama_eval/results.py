@@ -30,6 +30,7 @@ import json
 import os
 import threading
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from .errors import TornLineWarning
 from .records import NOT_FINAL, ResultRow, Status, Usage, row_fields
 
 __all__ = ["COLUMNS", "MANIFEST", "NOT_FINAL", "RESULTS", "ResultsWriter", "Status", "TornLineWarning", "export_csv", "final_rows", "flatten_row",
-           "load_run", "read_manifest", "read_rows", "read_typed_rows", "row_key", "write_manifest", "write_parquet"]  # fmt: skip
+           "load_run", "read_manifest", "read_rows", "read_typed_rows", "row_key", "write_csv", "write_manifest", "write_parquet"]  # fmt: skip
 
 RESULTS = "results.jsonl"
 MANIFEST = "manifest.json"
@@ -190,12 +191,26 @@ def _columns() -> dict[str, str]:
 COLUMNS: dict[str, str] = _columns()
 
 
+# the flat columns read from a row's ``usage`` object; ``usage_source`` is a top-level field of its own
+_USAGE_COLUMNS = {f"usage_{k}": k for k in Usage.__slots__}
+
+
 def flatten_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row (as stored) as the flat columns of COLUMNS (missing fields are None)."""
+    """A row (as stored) as the flat columns of COLUMNS, in COLUMNS' order (missing fields are None).
+
+    The order is the contract: CSV writes the values under a header made of COLUMNS, so a column
+    out of place shifts every cell after it (issue 28: the usage columns used to come last, and
+    ``usage_source``, which starts like them, went missing).
+    """
     usage = row.get("usage") or {}
-    flat = {name: row.get(name) for name in COLUMNS if not name.startswith("usage_")}
-    flat.update({f"usage_{k}": usage.get(k) for k in Usage.__slots__})
-    flat["params"] = json.dumps(row["params"], sort_keys=True) if row.get("params") is not None else None
+    flat: dict[str, Any] = {}
+    for name in COLUMNS:
+        if name in _USAGE_COLUMNS:
+            flat[name] = usage.get(_USAGE_COLUMNS[name])
+        elif name == "params":
+            flat[name] = json.dumps(row["params"], sort_keys=True) if row.get("params") is not None else None
+        else:
+            flat[name] = row.get(name)
     return flat
 
 
@@ -285,15 +300,29 @@ def neutralize_cell(value: Any) -> Any:
     return value
 
 
-def export_csv(run_dir: str | Path, path: str | Path) -> Path:
-    """The final rows as CSV (columns of COLUMNS; lists joined with '; '), safe to open in Excel."""
+def write_csv(flat_rows: Iterable[dict[str, Any]], path: str | Path) -> int:
+    """Flat rows (``flatten_row``) as CSV under one header of COLUMNS; returns the number of rows written.
+
+    Every cell is taken by its column's name, so each row has the header's fields in the header's
+    order whatever the dict's order. Lists are joined with '; ', missing values are empty cells,
+    and text a spreadsheet would run as a formula is neutralised. ``export --format csv`` and
+    ``report --csv`` both write through here, so they cannot drift apart.
+    """
     import csv
 
-    path = Path(path)
-    with path.open("w", encoding="utf-8", newline="") as f:
+    names = list(COLUMNS)
+    count = 0
+    with Path(path).open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(list(COLUMNS))
-        for row in final_rows(read_rows(run_dir)).values():
-            flat = flatten_row(row)
-            writer.writerow([neutralize_cell("; ".join(v) if isinstance(v, list) else v) for v in flat.values()])
+        writer.writerow(names)
+        for flat in flat_rows:
+            writer.writerow([neutralize_cell("; ".join(v) if isinstance(v, list) else v) for v in (flat[name] for name in names)])
+            count += 1
+    return count
+
+
+def export_csv(run_dir: str | Path, path: str | Path) -> Path:
+    """The final rows as CSV (columns of COLUMNS; lists joined with '; '), safe to open in Excel (``report --csv``)."""
+    path = Path(path)
+    write_csv((flatten_row(row) for row in final_rows(read_rows(run_dir)).values()), path)
     return path

@@ -169,3 +169,134 @@ def test_foundry_notebook_runs_offline(tmp_path):
     assert "azure:similarity (SIMULATED judge)" in text and "20 rows evaluated (one per exported line)" in text and "nothing logged" in text
     scores = [json.loads(line) for line in (tmp_path / "work" / "run" / "scores.jsonl").read_text().splitlines()]
     assert {s["scorer"] for s in scores} == {"azure:similarity"} and all(s["judge_grade"] in (2, 5) for s in scores)
+
+
+# --------------------------------------------------------------------------- every format read back (issue 28)
+#
+# The CSV once had 37 header fields and 36 per row (the usage columns written last, usage_source
+# dropped): usage_prompt_tokens read True. Each format is read back here as an analyst would, with
+# pandas, and compared with the Parquet frame; the Parquet frame is checked against results.jsonl.
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _parquet_frame(run_dir, tmp_path, include_failed=True):
+    import pandas as pd
+
+    return pd.read_parquet(export_run(run_dir, tmp_path / f"oracle-{include_failed}.parquet", "parquet", include_failed=include_failed).path)
+
+
+def _missing(value) -> bool:
+    import pandas as pd
+
+    return value is None or (not hasattr(value, "__len__") and pd.isna(value))
+
+
+def _as_csv_text(value):
+    """What a CSV cell read back by pandas should hold for a Parquet value of a text or list column (None: an empty cell)."""
+    if _missing(value):
+        return None
+    text = "; ".join(value) if not isinstance(value, str) else value
+    if text == "":
+        return None  # CSV has one empty cell for both "" and null
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def test_parquet_holds_every_field_of_the_rows_as_stored(run_dir, tmp_path):
+    """The oracle for the other formats: each Parquet cell is the field of results.jsonl it names (usage_source too)."""
+    from decimal import Decimal
+
+    frame = _parquet_frame(run_dir, tmp_path)
+    rows = _final(run_dir)
+    assert list(frame.columns) == list(COLUMNS) and len(frame) == len(rows) == 20
+    for (_, got), row in zip(frame.iterrows(), rows, strict=True):
+        usage = row.get("usage") or {}
+        assert got["key"] == row["key"] and got["status"] == row["status"]
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            assert (_missing(got[f"usage_{name}"]) and name not in usage) or got[f"usage_{name}"] == usage[name], (row["key"], name)
+        assert got["usage_source"] == row.get("usage_source"), "usage_source is a field of its own, not part of usage"
+        for name in ("ttft_s", "e2e_s", "attempts", "http_status", "streamed", "simulated", "warmup", "finish_reason", "started_at"):
+            assert (_missing(got[name]) and row.get(name) is None) or got[name] == row[name], (row["key"], name)
+        assert (got["cost_usd"] is None and row.get("cost_usd") is None) or got["cost_usd"] == Decimal(row["cost_usd"])
+        assert json.loads(got["params"]) == row["params"]
+    answered = frame[frame["status"].isin(["ok", "length"])]
+    assert len(answered) == 16 and answered["usage_source"].notna().all() and answered["usage_prompt_tokens"].notna().all()
+
+
+@pytest.mark.parametrize("writer", ["export", "report-csv-writer"])
+def test_csv_reads_back_as_the_parquet_frame(run_dir, tmp_path, writer):
+    """One header, every row the header's fields in its order: pandas reads back the Parquet frame's values and kinds."""
+
+    from llama_eval.results import export_csv
+
+    out = tmp_path / "rows.csv"
+    if writer == "export":
+        assert main(["export", str(run_dir), "--format", "csv", "--include-failed", "-o", str(out)]) == 0
+    else:
+        export_csv(run_dir, out)  # what `report --csv` writes (the command itself is checked in the slow test below)
+    _same_as_parquet(out, _parquet_frame(run_dir, tmp_path))
+
+
+def _same_as_parquet(path, parquet) -> None:
+    import csv as csv_module
+    from decimal import Decimal
+
+    import pandas as pd
+
+    with path.open(encoding="utf-8", newline="") as f:
+        table = list(csv_module.reader(f))
+    assert table[0] == list(COLUMNS)
+    assert {len(row) for row in table} == {len(COLUMNS)}, "every row has as many fields as the header"
+    frame = pd.read_csv(path, float_precision="round_trip")
+    exact_cost = pd.read_csv(path, dtype={"cost_usd": str}, keep_default_na=False)["cost_usd"]
+    assert list(frame.columns) == list(COLUMNS) and len(frame) == len(parquet)
+    for name, kind in COLUMNS.items():
+        got, want = frame[name], parquet[name]
+        if kind in ("int64", "float64"):
+            assert pd.api.types.is_numeric_dtype(got), f"{name} reads as {got.dtype}, not a number"
+            pd.testing.assert_series_equal(got.astype("Float64"), want.astype("Float64"), check_names=False, rtol=1e-12)
+        elif kind == "bool":
+            if want.notna().all():
+                assert got.dtype == bool, f"{name} reads as {got.dtype}, not bool"
+            pd.testing.assert_series_equal(got.astype("boolean"), want.astype("boolean"), check_names=False)
+        elif kind == "decimal":
+            assert pd.api.types.is_float_dtype(got), f"{name} reads as {got.dtype}"
+            assert [Decimal(v) if v else None for v in exact_cost] == [v if not _missing(v) else None for v in want], "dollars exact as text"
+        else:  # text and lists
+            assert [None if _missing(v) else v for v in got] == [_as_csv_text(v) for v in want], name
+    ok = frame[frame["status"] == "ok"]
+    assert len(ok) and (ok["usage_prompt_tokens"] > 0).all() and (ok["usage_total_tokens"] == ok["usage_prompt_tokens"] + ok["usage_completion_tokens"]).all()
+
+
+def test_azure_ai_evaluation_export_reads_back_as_the_parquet_frame(run_dir, tmp_path):
+    """The azure-ai-evaluation JSONL read with pandas: the answered rows of the Parquet frame, in its order, with its answers."""
+    import pandas as pd
+
+    out = tmp_path / "run.jsonl"
+    export_run(run_dir, out, "azure-ai-evaluation")
+    frame = pd.read_json(out, lines=True, dtype={"ground_truth": object})
+    parquet = _parquet_frame(run_dir, tmp_path, include_failed=False)
+    assert len(frame) == len(parquet) == 16
+    assert list(frame["deployment"]) == list(parquet["deployment"]) and list(frame["prompt_id"]) == list(parquet["prompt_id"])
+    assert frame["repeat"].dtype == "int64" and list(frame["repeat"]) == list(parquet["repeat"])
+    assert list(frame["model"]) == list(parquet["model"])
+    assert list(frame["response"]) == [v or "" for v in parquet["response_text"]]
+
+
+def test_parquet_export_is_the_run_parquet(run_dir, tmp_path):
+    """``export --format parquet --include-failed`` and the results.parquet a run writes hold the same frame."""
+    import pandas as pd
+
+    from llama_eval.results import write_parquet
+
+    exported = _parquet_frame(run_dir, tmp_path)
+    written = pd.read_parquet(write_parquet(run_dir))
+    pd.testing.assert_frame_equal(exported, written)
+    assert written["usage_source"].eq("server").any()
+
+
+@pytest.mark.slow  # the report runs papermill
+def test_report_csv_reads_back_as_the_parquet_frame(run_dir, tmp_path):
+    out = tmp_path / "report.csv"
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "report"), "--csv", str(out)]) == 0
+    _same_as_parquet(out, _parquet_frame(run_dir, tmp_path))
