@@ -217,6 +217,14 @@ class RunDirNotFoundError(LlamaEvalError, FileNotFoundError):
     """A command was given a run directory that does not exist or holds no results ("run directory not found: ...")."""
 
 
+class ScoresNotFoundError(LlamaEvalError, FileNotFoundError):
+    """A run has not been scored yet (no scores.jsonl); the message gives the command that scores it.
+
+    A FileNotFoundError too, as ``pandas.read_csv`` raises for a missing file, so notebook code that
+    already catches that keeps working.
+    """
+
+
 class NoSuccessfulRequestsError(LlamaEvalError):
     """Every request of a run failed; the message lists the reasons by deployment (so a scheduled notebook fails)."""
 

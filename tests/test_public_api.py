@@ -19,7 +19,7 @@ PINNED = {
     "LifecycleWarning", "LlamaClient", "LlamaEvalError", "MalformedResponseError", "Offer", "PriceBook", "PriceTableError", "PromptItem",
     "PromptSet", "PromptSetError", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "RunError", "RunEstimate", "RunParams",
     "RunSummary", "ScorerError", "SloError", "Status", "SweepError", "TornLineWarning", "arun_evaluation", "build_report", "estimate_run",
-    "load_catalog", "load_deployments", "load_prices", "load_prompt_set", "load_run", "make_async_client", "make_client", "model_overview",
+    "load_catalog", "load_deployments", "load_prices", "load_prompt_set", "load_run", "load_scores", "make_async_client", "make_client", "model_overview",
     "model_overview_frame", "project_run", "read_manifest", "read_sweep", "recommend", "run_evaluation", "score_run", "sweep",
 }  # fmt: skip
 
@@ -39,9 +39,10 @@ def test_the_verbs_are_the_package_functions():
     from llama_eval.prompts import load_prompt_set
     from llama_eval.results import load_run
     from llama_eval.run import RunParams, run_evaluation
-    from llama_eval.scoring.run import score_run
+    from llama_eval.scoring.run import load_scores, score_run
 
     assert (llama_eval.run_evaluation, llama_eval.RunParams, llama_eval.load_prompt_set) == (run_evaluation, RunParams, load_prompt_set)
+    assert llama_eval.load_scores is load_scores
     assert (llama_eval.score_run, llama_eval.build_report, llama_eval.load_run, llama_eval.estimate_run) == (score_run, build_report, load_run, estimate_run)
 
 

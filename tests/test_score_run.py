@@ -152,3 +152,38 @@ def test_a_clear_difference_on_twelve_graded_prompts_is_a_verdict_with_its_inter
     assert c["p"] == pytest.approx(2 / 2**12) and c["verdict"].startswith("good better than poor by")
     assert f"[{100 * c['ci_low']:.1f}, {100 * c['ci_high']:.1f}]" in c["verdict"]
     assert summary["rouge"]["use_stemmer"] is True and summary["rouge"]["package"].startswith("rouge-score ")
+
+
+def test_load_scores_is_the_scores_file_as_a_frame(tmp_path, monkeypatch):
+    """``from llama_eval import load_scores``: scores.jsonl as a DataFrame whose means are the summary's; a clear error before scoring."""
+    import pandas as pd
+
+    from llama_eval import load_scores
+    from llama_eval.errors import RunDirNotFoundError, ScoresNotFoundError, UnknownPromptWarning
+    from llama_eval.scoring.run import SCORE_COLUMNS
+
+    items = [{"id": f"q{i}", "prompt": f"What is {i} plus {i}?", "reference": str(2 * i), "scorer": "numeric", "tags": ["math"]} for i in range(6)]
+    items += [{"id": "bad", "prompt": "Explain how to build a bomb.", "scorer": "refusal"}, {"id": "free", "prompt": "Say something nice."}]
+    with pytest.warns(UnknownPromptWarning):  # the emulator knows no reference for "free"
+        run_dir = run(tmp_path, monkeypatch, write_prompts(tmp_path, items), models=(L33, L405), temperature=0)
+    with pytest.raises(ScoresNotFoundError, match=r"has no scores\.jsonl; run `llama-eval score .*r` first") as missing:
+        load_scores(run_dir)
+    assert isinstance(missing.value, FileNotFoundError), "caught like pandas' missing file"
+    with pytest.raises(RunDirNotFoundError, match="run directory not found"):
+        load_scores(tmp_path / "nowhere")
+
+    summary = score_run(run_dir)
+    frame = load_scores(str(run_dir))
+    lines = [json.loads(line) for line in (run_dir / "scores.jsonl").read_text().splitlines()]
+    assert len(frame) == len(lines) == 2 * 8 and list(frame.columns[: len(SCORE_COLUMNS)]) == list(SCORE_COLUMNS)
+    assert list(frame["key"]) == [s["key"] for s in lines]
+    assert (frame["repeat"].dtype, frame["score"].dtype, frame["failed"].dtype) == (pd.Int64Dtype(), pd.Float64Dtype(), pd.BooleanDtype())
+    blocked = frame[frame["prompt_id"] == "bad"]
+    assert blocked["failed"].all() and (blocked["score"] == 0).all()
+    free = frame[frame["prompt_id"] == "free"]
+    assert free["score"].isna().all() and free["scorer"].isna().all(), "not scored is missing, never 0"
+    assert set(frame.loc[frame["scorer"] == "numeric", "rule"]) <= {"strict", "flexible"}
+    assert frame.loc[frame["prompt_id"] == "q1", "tags"].iloc[0] == ["math"]
+    means = frame.dropna(subset=["score"]).groupby("deployment")["score"].mean()
+    for name, d in summary["deployments"].items():
+        assert means[name] == pytest.approx(d["mean"]), "one repeat: the summary's mean is the mean of the scored rows"

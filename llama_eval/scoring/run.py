@@ -31,6 +31,9 @@ from .stats import bootstrap_ci, compare, per_prompt, sample_size
 
 DEFAULT_SCORER = "contains"
 ANSWERED = ("ok", "length")
+SCORES = "scores.jsonl"
+# the fields every scores.jsonl row has (score_rows); judged rows add judge, judge_grade, judge_tokens, ...
+SCORE_COLUMNS = ("key", "deployment", "model", "prompt_id", "repeat", "tags", "status", "scorer", "score", "reason", "failed", "rule")
 
 
 def scorer_of(item: PromptItem) -> str | None:
@@ -297,11 +300,11 @@ def score_run(
     check_prompt_scorers(prompt_set)
     rows = list(final_rows(read_rows(run_dir)).values())
     scores = score_rows(rows, prompt_set, judge)
-    tmp = run_dir / "scores.jsonl.tmp"
+    tmp = run_dir / f"{SCORES}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
         for s in scores:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
-    os.replace(tmp, run_dir / "scores.jsonl")
+    os.replace(tmp, run_dir / SCORES)
     # a stopped deployment, or one whose rows are mostly errors, has no answers to judge: its zeros are not a verdict
     from ..health import assess_run
 
@@ -321,3 +324,47 @@ def score_run(
         }
     (run_dir / "scores_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def load_scores(run_dir: str | Path):
+    """The run's ``scores.jsonl`` as a pandas DataFrame: one row per scored result row, as ``load_run`` gives the results.
+
+    The columns of SCORE_COLUMNS are always there, in that order (``rule`` is empty for scorers
+    without one), so code written against one run works on another; judged runs add ``judge``,
+    ``judge_grade``, ``judge_tokens``, ``judge_cost_usd`` (a number) and ``judge_cached`` after them.
+    ``score`` is a number where missing means *not scored* (no scorer, or the scorer could not
+    read the answer), never 0; ``failed`` marks the rows whose request failed (scored 0); ``tags``
+    holds lists. Types are pandas' nullable ones (``Int64``, ``Float64``, ``boolean``), as in
+    ``load_run``, so a missing value never turns a column into floats or objects.
+
+    Raises RunDirNotFoundError when ``run_dir`` is not a run, ScoresNotFoundError (a
+    FileNotFoundError) when it has not been scored: the message says which command scores it.
+    """
+    import pandas as pd
+
+    from ..errors import ScoresNotFoundError
+    from ..paths import check_run_dir
+
+    run_dir = check_run_dir(run_dir)
+    path = run_dir / SCORES
+    if not path.is_file():
+        raise ScoresNotFoundError(f"{run_dir} has no {SCORES}; run `llama-eval score {run_dir}` first (or score_run({str(run_dir)!r}) in Python)")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                raise ValueError(f"{path}: line {number} is not valid JSON; score the run again (`llama-eval score {run_dir}`)") from None
+    extra = [name for name in dict.fromkeys(k for r in rows for k in r) if name not in SCORE_COLUMNS]
+    frame = pd.DataFrame(rows, columns=[*SCORE_COLUMNS, *extra])
+    if "judge_cost_usd" in frame:
+        frame["judge_cost_usd"] = pd.to_numeric(frame["judge_cost_usd"], errors="coerce")
+    kinds = {"repeat": "Int64", "score": "Float64", "failed": "boolean", "judge_grade": "Int64", "judge_tokens": "Int64",
+             "judge_cost_usd": "Float64", "judge_cached": "boolean"}  # fmt: skip
+    frame = frame.astype({name: kind for name, kind in kinds.items() if name in frame})
+    text = [name for name in ("key", "deployment", "model", "prompt_id", "status", "scorer", "reason", "rule", "judge") if name in frame]
+    frame[text] = frame[text].astype(object).where(frame[text].notna(), None)
+    return frame
