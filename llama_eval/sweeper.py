@@ -239,7 +239,7 @@ class Sweeper:
         if resumed is not None:
             self._seq = self._next_item = resumed.rows  # row keys go on from the earlier sessions' (never the same key twice)
             if resumed.finished:
-                self.announce(f"nothing to resume: {resumed.finished}")
+                self.announce(f"{d.name}: nothing to resume: {resumed.finished}")
                 self.nothing_to_do = True
                 return judge_levels(levels, p.slo), {}
         client = WireClient(d, self.sessions, timeout=p.run.timeout_s, catalog=self.catalog)
@@ -291,7 +291,7 @@ class Sweeper:
             why = self._over_quota(load, levels, lane)
             if why:
                 self.stopped, self.stop_kind = why, STOP_QUOTA
-                self.announce(f"sweep stopped before level {index}: {why}")
+                self.announce(f"{self.deployment.name}: sweep stopped before level {index}: {why}")
                 return
             try:
                 level = await self._level(index, load, lane, requester, writer)
@@ -301,13 +301,13 @@ class Sweeper:
                 self.interrupted = True
                 return
             levels.append(level)
-            self.announce(_level_line(level))
+            self.announce(_level_line(self.deployment.name, level))
             if self.stopped:
                 return
             kind, why = self._wide_miss(level)
             if why:
                 self.stopped, self.stop_kind = why, kind
-                self.announce(f"sweep stopped: {why}")
+                self.announce(f"{self.deployment.name}: sweep stopped: {why}")
                 return
 
     def _stop_lane(self, lane: Lane, why: str) -> None:
@@ -532,12 +532,15 @@ def _summarise(index: int, load: float, closed: bool, samples: list[_Sample], wi
     )
 
 
-def _level_line(level: SweepLevel) -> str:
+def _level_line(deployment: str, level: SweepLevel) -> str:
+    """One progress line per finished level, led by the deployment's name: sweeps of several deployments
+    (``make demo``, a script) print one after another, and ``level 1 (concurrency 1)`` alone cannot say whose it is."""
+
     def s(v: float | None) -> str:
         return "-" if v is None else f"{v:.3f}"
 
     thr = "-" if level.throughput_rps is None else f"{level.throughput_rps:.2f}"
-    return (f"level {level.level} ({level.load}): {level.requests} requests, {level.errors} errors, {thr} req/s, "
+    return (f"{deployment} level {level.level} ({level.load}): {level.requests} requests, {level.errors} errors, {thr} req/s, "
             f"TTFT p50 {s(level.ttft_p50_s)} s p90 {s(level.ttft_p90_s)} s, e2e p90 {s(level.e2e_p90_s)} s")  # fmt: skip
 
 
