@@ -345,6 +345,19 @@ def sweeps_in(path: str | Path) -> list[Path]:
     return sorted(p.parent for p in path.glob(f"*/{SWEEP_JSON}"))
 
 
+STORED_SWEEPS = "sweeps"
+
+
+def stored_sweeps(run_dir: str | Path) -> list[Path]:
+    """The load sweeps stored with a run (``RUN_DIR/sweeps/*``, as ``llama-eval demo`` writes them); none: [].
+
+    The one place that says where a run's sweeps live: the report's figures, its cost section, its
+    decision and ``llama-eval recommend`` all read them from here, so they cannot disagree about it.
+    """
+    path = Path(run_dir) / STORED_SWEEPS
+    return sweeps_in(path) if path.is_dir() else []
+
+
 def read_sweeps(paths: Iterable[str | Path], slo: str | Slo | None = None) -> dict[str, SweepResult]:
     """Each given sweep (or directory of sweeps) read under ``slo``, by deployment name; two sweeps of one deployment are an error."""
     found: dict[str, SweepResult] = {}

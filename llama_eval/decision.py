@@ -7,7 +7,9 @@ An option wins only when all of these hold, and every other option is told why i
 * **quality** — not detectably worse than the best-scoring option: the paired verdicts of
   ``llama_eval.scoring`` (``scores_summary.json``, made by ``llama-eval score``; computed here if
   missing). Another offer of the same model is assumed to answer as that model did in the run;
-* **capacity** — a sweep of it (``--sweep``) meets the SLO at some level. Managed / self-hosted:
+* **capacity** — a sweep of it meets the SLO at some level. The sweeps are those stored with the run
+  (``RUN_DIR/sweeps/*``, where ``llama-eval demo`` and the report find them) plus any given
+  (``--sweep``); a given sweep of a deployment that also has a stored one replaces it. Managed / self-hosted:
   instances = ceil(peak ÷ capacity per instance), assuming instances add capacity linearly behind
   one endpoint. Serverless: its measured capacity (quota-bound) must reach the peak;
 * **not retired** on the day, and **priced** (token price, or VM / GPU price per hour);
@@ -28,11 +30,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .capacity import Slo, SweepResult, read_sweeps
+from .capacity import STORED_SWEEPS, Slo, SweepResult, read_sweeps, stored_sweeps
 from .catalog import RETIRED, Catalog, load_catalog
 from .cost import HOURS_PER_MONTH, TrafficProfile, serverless_cost_per_request
 from .errors import RunError
-from .prices import PriceBook, load_prices
+from .prices import PriceBook, load_prices_for_run
 from .results import read_manifest
 from .unitcost import NOT_MEASURED, MeasuredCapacity, fixed_capacity_cost, hourly_price
 
@@ -81,6 +83,7 @@ class Recommendation:
     peak_rps: Decimal
     requests_per_day: Decimal
     undecided_why: list[str] = field(default_factory=list)
+    sweeps: dict[str, Path] = field(default_factory=dict)  # the sweep each deployment's capacity came from
 
     @property
     def decided(self) -> bool:
@@ -197,7 +200,11 @@ def recommend(
     on: date | None = None,
     seed: int = 0,
 ) -> Recommendation:
-    """Choose among a run's deployments (and their models' other offers); see the module docstring."""
+    """Choose among a run's deployments (and their models' other offers); see the module docstring.
+
+    ``sweeps`` are added to the run's stored ones (``RUN_DIR/sweeps/*``); one given for a deployment
+    that has a stored sweep wins. ``prices`` default to the tables the run recorded, as the report's.
+    """
     run_dir = Path(run_dir)
     judge = Slo.parse(slo)
     if judge is None:
@@ -209,14 +216,11 @@ def recommend(
     if peak <= 0 or per_day <= 0:
         raise RunError(f"--peak-rps and --requests-per-day must be > 0, got {peak} and {per_day}")
     catalog = catalog or load_catalog()
-    prices = prices or load_prices(catalog=catalog)
+    prices = prices or load_prices_for_run(run_dir, catalog=catalog)
     records = manifest.get("fingerprint", {}).get("deployments") or []
     if not records:
         raise RunError(f"{run_dir}/manifest.json lists no deployments (fingerprint.deployments); was it written by `llama-eval run`?")
-    swept = read_sweeps(sweeps, judge)
-    unknown = sorted(set(swept) - {r["name"] for r in records})
-    if unknown:
-        raise RunError(f"sweeps of {', '.join(unknown)}, which the run {run_dir} does not have; its deployments: {', '.join(r['name'] for r in records)}")
+    swept = _sweeps_of(run_dir, sweeps, judge, [r["name"] for r in records])
     quality = _quality(run_dir, seed)
     best, verdicts, notes = _compare_to_best(quality)
     summary_means = {n: d.get("mean") for n, d in quality.get("deployments", {}).items()}
@@ -236,7 +240,23 @@ def recommend(
     elif best is not None and chosen.quality_from != best:
         undecided = _low_power(chosen, best, summary_means, quality)
     options.sort(key=lambda o: (o is not chosen, not o.eligible, o.monthly_usd is None, o.monthly_usd or 0))
-    return Recommendation(options, chosen, judge, peak, per_day, undecided)
+    return Recommendation(options, chosen, judge, peak, per_day, undecided, {name: s.path for name, s in swept.items()})
+
+
+def _sweeps_of(run_dir: Path, given: Sequence[str | Path], slo: Slo, names: list[str]) -> dict[str, SweepResult]:
+    """The sweeps stored with the run, then the given ones over them (same deployment: the given one wins).
+
+    A sweep of a deployment the run does not have is refused with its path: its capacity would be
+    priced against another deployment's quality and tokens.
+    """
+    stored = read_sweeps(stored_sweeps(run_dir), slo)
+    explicit = read_sweeps(given, slo)
+    for origin, found in ((f"stored in {run_dir / STORED_SWEEPS}", stored), ("given", explicit)):
+        unknown = sorted(set(found) - set(names))
+        if unknown:
+            where = ", ".join(f"{name} ({found[name].path})" for name in unknown)
+            raise RunError(f"sweeps of {where}, {origin}, which the run {run_dir} does not have; its deployments: {', '.join(names)}")
+    return stored | explicit
 
 
 def _low_power(chosen: Option, best: str, means: dict[str, float], quality: dict[str, Any]) -> list[str]:
@@ -309,7 +329,7 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
             o.monthly_usd = per_request * per_day * HOURS_PER_MONTH / 24
             o.per_1k_usd = per_request * 1000
         if capacity is not None and capacity.throughput_rps < peak:
-            held = f"the sweep held it up to {capacity.throughput_rps:g} req/s < {peak:g}"
+            held = f"the sweep held it up to {capacity.throughput_rps:g} req/s < {float(peak):g}"  # 40 whether given as 40 or 40.0, as summary() says
             o.lost.append(f"{MISSES_SLO} at peak: {held} (serverless is quota-bound; ask for more quota)")
         return
     hourly = hourly_price(o.compute, prices)

@@ -424,10 +424,9 @@ def cost_projection(run_dir: str | Path, requests_per_day: float | int, *, peak_
 
 def sweep_dirs(run_dir: str | Path) -> list[Path]:
     """The load sweeps stored with a run (``RUN_DIR/sweeps/*``, as ``llama-eval demo`` writes them); none: []."""
-    from .capacity import sweeps_in
+    from .capacity import stored_sweeps
 
-    path = Path(run_dir) / "sweeps"
-    return sweeps_in(path) if path.is_dir() else []
+    return stored_sweeps(run_dir)
 
 
 def sweep_figure(run_dir: str | Path) -> Any:
@@ -478,11 +477,14 @@ def _readable(frame: pd.DataFrame, gaps: dict[str, str]) -> pd.DataFrame:
 
 
 def recommendation(run_dir: str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str) -> Any:
-    """``recommend`` on this run and its stored sweeps: the cheapest option not detectably worse that meets the SLO at peak."""
-    from .decision import recommend
-    from .prices import load_prices_for_run
+    """``recommend`` on this run and its stored sweeps: the cheapest option not detectably worse that meets the SLO at peak.
 
-    return recommend(run_dir, sweeps=sweep_dirs(run_dir), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo, prices=load_prices_for_run(run_dir))
+    Nothing but recommend's own defaults (the stored sweeps, the run's price tables), so that
+    ``llama-eval recommend RUN_DIR`` with the same traffic and SLO prints the same table.
+    """
+    from .decision import recommend
+
+    return recommend(run_dir, peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo)
 
 
 def price_age_line(run_dir: str | Path) -> str:

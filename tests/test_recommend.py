@@ -43,9 +43,9 @@ def _run(tmp_path, comparisons=None, prompts_needed=100):
     return run
 
 
-def _sweep(tmp_path, name, kind, throughputs, ttft_p90s):
-    out = tmp_path / f"sweep-{name}"
-    out.mkdir()
+def _sweep(tmp_path, name, kind, throughputs, ttft_p90s, out=None):
+    out = out or tmp_path / f"sweep-{name}"
+    out.mkdir(parents=True)
     levels = [
         {"level": i + 1, "concurrency": 2 ** i, "rate_rps": None, "requests": 100, "errors": 0, "throughput_rps": t, "output_tps": None,
          "ttft_p50_s": q / 2, "ttft_p90_s": q, "ttft_p99_s": q, "itl_p50_s": 0.02, "e2e_p50_s": 1.0, "e2e_p90_s": 2.0}
@@ -161,3 +161,90 @@ def test_not_detectably_worse_with_too_few_prompts_for_its_gap_is_said(tmp_path)
     result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
     assert result.chosen.label == "l70" and not result.decided
     assert "l70 scored 2.0 points below l405, not detectably with 200 prompts" in result.summary() and "about 500 prompts" in result.summary()
+
+
+
+# --------------------------------------------------------------------------- stored sweeps (issue 28)
+# `llama-eval recommend runs/demo` right after `make demo` said "9 option(s) have no sweep" although
+# runs/demo/sweeps held one per deployment and the report built from the same run used them.
+
+
+def _stored(run, name, kind, throughputs, ttft_p90s):
+    return _sweep(run, name, kind, throughputs, ttft_p90s, out=run / "sweeps" / name)
+
+
+def test_the_runs_stored_sweeps_are_read_and_a_given_sweep_of_the_same_deployment_wins(tmp_path):
+    run = _run(tmp_path)
+    stored = {"l70": _stored(run, "l70", "serverless", [10, 30, 50, 52], [0.4, 0.5, 0.8, 1.6]),
+              "l405": _stored(run, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5]),
+              "l8": _stored(run, "l8", "managed", [5, 10, 20, 21], [0.2, 0.3, 0.5, 1.5])}  # fmt: skip
+    result = recommend(run, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.decided and result.chosen.label == "l70", "as with the same sweeps given by hand"
+    assert result.sweeps == stored
+    assert not any(r.startswith(NO_CAPACITY) for name in stored for r in _by_label(result)[name].lost)
+    # a sweep given for l70 replaces the stored one: it cannot reach the peak, so the next cheapest as good wins
+    given = _sweep(tmp_path, "l70", "serverless", [10, 30, 31], [0.4, 0.8, 1.9])
+    overridden = recommend(run, sweeps=[given], peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert overridden.chosen.label == "l405" and overridden.sweeps["l70"] == given and overridden.sweeps["l405"] == stored["l405"]
+    assert any("30 req/s < 40" in r for r in _by_label(overridden)["l70"].lost)
+
+
+def test_a_stored_sweep_of_another_deployment_is_refused_with_its_path(tmp_path):
+    run = _run(tmp_path)
+    stray = _stored(run, "gone", "managed", [1], [0.1])
+    with pytest.raises(RunError, match=rf"sweeps of gone \({stray}\), stored in {run / 'sweeps'}, which the run .* does not have"):
+        recommend(run, peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
+
+
+def test_the_report_and_the_command_make_the_same_choice(tmp_path, capsys):
+    """The report says "`llama-eval recommend` prints the same table": its decision and the command's, on one run with stored sweeps."""
+    from llama_eval.cli import main
+    from llama_eval.reports import decision_frame, recommendation
+
+    run = _run(tmp_path)
+    _stored(run, "l70", "serverless", [10, 30, 31], [0.4, 0.8, 1.9])
+    _stored(run, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])
+    _stored(run, "l8", "managed", [5, 10, 20, 21], [0.2, 0.3, 0.5, 1.5])
+    traffic = {"peak_rps": 40, "requests_per_day": 500_000, "slo": "ttft_p90<=1.0"}
+    report = recommendation(run, **traffic)  # what notebooks/50_summary.ipynb shows
+    assert report.chosen is not None and report.chosen.label == "l405"
+    argv = [str(run), "--peak-rps", "40", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0"]
+    assert main(["recommend", *argv, "--json"]) == (0 if report.decided else 3)
+    printed = capsys.readouterr().out
+    table = json.loads(printed[: printed.rindex("]") + 1])
+    expected = json.loads(report.frame().to_json(orient="records", default_handler=str))
+    assert table == expected, "the same table, row for row"
+    assert printed.rstrip().endswith(report.summary())
+    assert main(["recommend", *argv]) == (0 if report.decided else 3)
+    text = capsys.readouterr().out
+    for option in decision_frame(report)["option"]:
+        assert option in text
+    assert "Recommended: l405" in text and "have no sweep" not in text
+
+
+@pytest.mark.slow  # the demo (shared with the packaging and report tests): wheel, emulator, run, sweeps, report
+def test_the_demo_report_and_recommend_agree(installed, installed_demo):
+    """Right after `llama-eval demo`: `recommend runs/demo` uses the stored sweeps and chooses what the report's page says."""
+    import html
+    import re
+
+    from installedwheel import in_work
+
+    from llama_eval.pipeline import DEFAULT_REQUESTS_PER_DAY, DEFAULT_TTFT_P90_SLO_S
+
+    assert installed_demo.returncode == 0, installed_demo.stderr[-3000:]
+    command = str(installed["venv"] / "bin" / "llama-eval")
+    issue = in_work(installed, command, "recommend", "runs/demo", "--peak-rps", "20", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0")
+    assert issue.returncode in (0, 3), issue.stderr[-3000:]
+    assert "have no sweep" not in issue.stdout and "Capacity from: " in issue.stdout
+    for name in ("llama31-8b", "llama31-405b", "llama33-70b", "llama4-maverick", "llama31-8b-vllm"):
+        assert f"{name} (runs/demo/sweeps/{name})" in issue.stdout, name
+    # the report's own traffic and SLO (its defaults), then the sentence its decision printed on the page
+    peak = DEFAULT_REQUESTS_PER_DAY / 86_400
+    same = in_work(installed, command, "recommend", "runs/demo", "--peak-rps", repr(peak), "--requests-per-day", str(DEFAULT_REQUESTS_PER_DAY),
+                   "--slo", f"ttft_p90<={DEFAULT_TTFT_P90_SLO_S}")  # fmt: skip
+    assert same.returncode in (0, 3), same.stderr[-3000:]
+    page = html.unescape(re.sub(r"<[^>]+>", "", (installed["work"] / "reports" / "demo" / "index.html").read_text(encoding="utf-8")))
+    said = re.search(r"(Recommended: \S+|No option can be recommended)", page)
+    assert said, "the report's decision sentence"
+    assert said.group(1) in same.stdout, f"the page says {said.group(1)!r}; the command printed:\n{same.stdout[-2000:]}"
