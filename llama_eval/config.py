@@ -414,7 +414,7 @@ def _compute(raw: Any, where: str) -> Compute | None:
     if "usd_per_hour" in raw:
         value = raw["usd_per_hour"]
         try:
-            rate = Decimal(str(value)) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+            rate = Decimal(str(value)) if isinstance(value, (int, float, str, Decimal)) and not isinstance(value, bool) else None
         except InvalidOperation:
             rate = None
         if rate is None or not rate.is_finite() or rate < 0:
@@ -519,6 +519,49 @@ def _warn_lifecycle(deployment: Deployment, model: CatalogModel, catalog: Catalo
         LifecycleWarning(f"{deployment.source}: deployment {deployment.name!r}: {model.id} on {deployment.kind} {what}{instead} (source: {offer.source})"),
         stacklevel=4,
     )
+
+
+_IN_MEMORY_KEY = "(a key given in memory)"  # stands in for a key the manifest could not record; never sent
+
+
+def comparable_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A deployment as a manifest records it, read back through the typed loader and recorded again.
+
+    ``--resume`` compares the deployments a run started with (JSON in manifest.json: a Decimal became
+    the text '4.0') with those of the resumed command (Python values: Decimal('4.0')). Comparing the
+    two as they are refuses a resume where nothing changed. Both sides are therefore passed through
+    ``Compute`` / ``Quota`` / ``Deployment`` first, so they compare by value: '4.0' and 4 and
+    Decimal('4.0') are one GPU-hour rate, key order does not matter, and a field an older manifest
+    did not record takes its default as a fresh load would. A quota is compared by its limits (where
+    it came from is not a setting). A record the loader refuses (written by another version) is
+    returned as JSON values, so it differs from any valid deployment and the difference is shown.
+    """
+    raw = {k: v for k, v in record.items() if k not in ("header_names", "headers", "source", "key")}
+    known = {f.name for f in fields(Deployment)} - {"source", "key", "headers"}
+    where = f"manifest.json: deployment {raw.get('name')!r}"
+    typed = {k: v for k, v in raw.items() if k in known}
+    try:
+        compute = typed.get("compute")
+        if isinstance(compute, Mapping):
+            typed["compute"] = _compute({k: v for k, v in compute.items() if v is not None}, where)
+        quota = typed.get("quota")
+        if isinstance(quota, Mapping):
+            typed["quota"] = _quota({k: quota[k] for k in ("tpm", "rpm", "concurrency") if quota.get(k) is not None}, where)
+        elif isinstance(quota, Quota):
+            typed["quota"] = Quota(tpm=quota.tpm, rpm=quota.rpm, concurrency=quota.concurrency, source="deployments file")
+        in_memory = typed.get("auth", "key") == "key" and not typed.get("key_env")
+        deployment = Deployment(**typed, source="manifest.json", key=_IN_MEMORY_KEY if in_memory else None)
+    except (ConfigError, TypeError):
+        import json
+
+        return json.loads(json.dumps(dict(record), default=str))
+    out: dict[str, Any] = {f.name: getattr(deployment, f.name) for f in fields(Deployment) if f.name in known}
+    for name in ("compute", "quota"):
+        value = out[name]
+        out[name] = None if value is None else {f.name: getattr(value, f.name) for f in fields(value) if f.name not in ("source", "as_of", "provenance")}
+    out["header_names"] = sorted(record.get("header_names") or record.get("headers") or [])
+    out.update({k: v for k, v in raw.items() if k not in known})  # a field this version does not know: compared as recorded
+    return out
 
 
 def load_deployments(path: str | Path | None = None, *, catalog: Catalog | None = None, today: date | None = None) -> DeploymentsConfig:

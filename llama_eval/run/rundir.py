@@ -19,14 +19,15 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..config import Deployment
+from ..config import Deployment, comparable_record
 from ..errors import RunError
 from ..results import final_rows, read_manifest, read_rows, row_key, write_manifest
 
 log = logging.getLogger("llama_eval.runner")
 LOCK = "run.lock"
 
-__all__ = ["LOCK", "RunLock", "check_output_dir", "deployment_record", "done_keys", "manifest", "redact_url", "row_key", "write_manifest"]
+__all__ = ["LOCK", "RunLock", "check_output_dir", "deployment_record", "deployments_changed", "done_keys", "manifest", "redact_url", "row_key",
+           "write_manifest"]  # fmt: skip
 
 
 def redact_url(url: str) -> str:
@@ -120,11 +121,30 @@ def done_keys(run_dir: Path, fingerprint: dict[str, Any], resume: bool) -> set[s
             raise RunError(f"{run_dir} has results but no manifest.json; it was not made by llama-eval run")
         return set()
     before = previous.get("fingerprint", {})
-    for key in ("prompt_set_sha256", "params", "deployments"):
+    for key in ("prompt_set_sha256", "params"):
         if before.get(key) != fingerprint[key]:
             change = _difference(before.get(key), fingerprint[key])
             raise RunError(f"cannot resume {run_dir}: the {key.replace('_', ' ')} changed since the run started ({change}); start a new run directory")
+    change = deployments_changed(before.get("deployments") or [], fingerprint["deployments"])
+    if change:
+        raise RunError(f"cannot resume {run_dir}: the deployments changed since the run started ({change}); start a new run directory")
     return set(final_rows(read_rows(run_dir, repair=True)))
+
+
+def deployments_changed(before: list[dict[str, Any]], now: list[dict[str, Any]]) -> str:
+    """What differs between the deployments a run started with and those of a resume ("" when nothing does).
+
+    Compared by value, each record read back through the typed loader (``config.comparable_record``):
+    the manifest holds JSON, the resumed command Python values, and a GPU-hour rate of '4.0' in one
+    is Decimal('4.0') in the other. By name, so the order of the deployments file does not matter
+    (a row's key names its deployment).
+    """
+    old = {r.get("name"): comparable_record(r) for r in before}
+    new = {r.get("name"): comparable_record(r) for r in now}
+    changes = [f"deployment {name!r} added" for name in new if name not in old]
+    changes += [f"deployment {name!r} removed" for name in old if name not in new]
+    changes += [f"{name}: {_difference(old[name], new[name])}" for name in new if name in old and old[name] != new[name]]
+    return "; ".join(changes)
 
 
 def _version(name: str) -> str | None:
