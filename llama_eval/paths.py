@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import LlamaEvalError, PathNotFoundError, RunDirNotFoundError
+from .records import ANSWERED
 
 DATA_ENV = "LLAMA_EVAL_DATA"
 # how far up from the working folder resolve_path looks: notebooks/ -> repository root, DIR/ -> project
@@ -132,7 +133,7 @@ def resolve_output(path: str | Path, *, base: str | Path | None = None) -> Path:
     return start / given
 
 
-SUCCEEDED = ("ok", "length")  # the endpoint answered (a length stop is an answer cut at max_tokens)
+SUCCEEDED = ANSWERED  # the endpoint answered (a length stop is an answer cut at max_tokens; an incomplete one is not)
 
 
 def check_run_succeeded(run_dir: str | Path) -> int:
