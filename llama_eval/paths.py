@@ -162,4 +162,7 @@ def check_run_succeeded(run_dir: str | Path) -> int:
         hint = " Is the endpoint reachable? For the emulator: start `llama-eval emulator` first, with the port and key the deployments file names."
     elif any(status == "auth_error" for _, status, _ in reasons) or "401" in said or "403" in said:
         hint = " The key was refused: check the env var named by key_env."
+    elif any(status == "incomplete" for _, status, _ in reasons):
+        hint = (" The server ended the answers without a finish_reason (status incomplete): llama.cpp's server does so to a running "
+                "stream when another request arrives, unless started with --interrupt_requests False.")  # fmt: skip
     raise NoSuccessfulRequestsError(f"no request succeeded in {run_dir}: {'; '.join(listed) or 'no rows'}.{hint}")
