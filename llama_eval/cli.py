@@ -324,11 +324,19 @@ def _score(args: argparse.Namespace) -> int:
                 f"{100 * d['mean']:.1f}",
                 f"[{100 * d['ci_low']:.1f}, {100 * d['ci_high']:.1f}]",
                 str(d["failed_rows"]),
+                str(d.get("incomplete_rows", 0)),
                 str(d["unscorable_rows"]),
                 consistency,
             ]
         )
-    print(_table(["deployment", "prompts", "score", "95% CI", "failed rows", "unscorable", "repeats agree"], rows))
+    print(_table(["deployment", "prompts", "score", "95% CI", "failed rows", "incomplete", "unscorable", "repeats agree"], rows))
+    from .health import assess_run
+
+    cut_short = assess_run(args.run_dir).cut_short()
+    if cut_short:  # failed requests the server answered with 200: say so, or a lower score reads as the model's doing
+        print("\nAnswers cut short (status incomplete, counted in 'failed rows' like the other failed requests, never scored as answers):")
+        for text in cut_short:
+            print(f"  {text}")
     if summary.get("excluded"):
         print("\nNot scored and left out of the comparisons (no answers to judge):")
         for excluded in summary["excluded"].values():
@@ -597,7 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--concurrency", type=int, help="concurrent requests per deployment (default: catalog quota)")
     emu.add_argument("--quota-window", type=float, default=60.0, help="sliding-window length in seconds (limits scale with it)")
     emu.add_argument("--fault-rate", type=float, default=0.0, help="fraction of requests that fail on purpose (seeded)")
-    emu.add_argument("--fault-kinds", help="comma-separated: 500,503,reset,stall,malformed (default: 500,503,reset,stall)")
+    emu.add_argument("--fault-kinds", help="comma-separated: 500,503,reset,stall,malformed,cut (default: 500,503,reset,stall)")
     emu.add_argument("--stall", type=float, default=600.0, help="seconds a 'stall' fault waits")
     emu.add_argument("--seed", type=int, default=0)
     emu.add_argument("--prompts", action="append", help="a prompt set whose references the emulated models know (repeatable)")

@@ -32,6 +32,7 @@ from .config import Deployment
 from .errors import PriceTableError
 from .prices import PriceBook, TokenPrice
 from .prompts import PromptItem, PromptSet
+from .records import ANSWERED
 from .tokens import TokenCounter, counter_for
 
 THOUSAND = Decimal(1000)
@@ -110,7 +111,7 @@ def previous_outputs(run_dir: str | Path | None) -> dict[tuple[str | None, str],
     sums: dict[tuple[str | None, str], list[int]] = {}
     for row in final_rows(read_rows(run_dir)).values():
         usage = row.get("usage")
-        if usage and row["status"] in ("ok", "length"):
+        if usage and row["status"] in ANSWERED:
             sums.setdefault((row.get("model"), row["prompt_id"]), []).append(usage["completion_tokens"])
     return {key: sum(v) / len(v) for key, v in sums.items()}
 
@@ -329,7 +330,7 @@ class TrafficProfile:
         """Mean tokens per request of a run's successful rows (optionally one deployment's)."""
         from .health import run_rows
 
-        rows = [r for r in run_rows(run_dir) if r["status"] in ("ok", "length") and r.get("usage")]
+        rows = [r for r in run_rows(run_dir) if r["status"] in ANSWERED and r.get("usage")]
         if deployment is not None:
             rows = [r for r in rows if r["deployment"] == deployment]
         if not rows:

@@ -205,6 +205,23 @@ class EndpointTimeout(EndpointConnectionError):
     """The endpoint did not answer within the client's timeout."""
 
 
+class IncompleteAnswerError(EndpointConnectionError):
+    """The endpoint answered 200, but the answer ended without a ``finish_reason``: a generation the server dropped.
+
+    llama.cpp's OpenAI server (default ``--interrupt_requests True``) ends a running stream when another
+    request arrives: the role chunk, then ``data: [DONE]``, no content and no finish reason. A restart, a
+    pre-empted sequence, or a proxy closing the connection mid-stream look the same, as does a
+    non-streamed answer without a ``finish_reason``. What arrived is not the model's answer, so the
+    runner records it as ``Status.INCOMPLETE`` (not ``ok``) and retries it like the dropped connection it
+    is (hence the base class). ``reply`` is the partial ``records.Reply`` (texts so far, usage if the server
+    sent any, arrival stamps), so the tokens it used can still be costed.
+    """
+
+    def __init__(self, message: str, *, reply: Any = None):
+        super().__init__(message)
+        self.reply = reply
+
+
 class MalformedResponseError(EndpointError):
     """The endpoint answered, but with something that is not the API's shape (bad SSE line, bad JSON)."""
 

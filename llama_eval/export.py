@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExportError
+from .records import ANSWERED  # statuses that carry a model answer (as scoring.run counts them)
 from .results import final_rows, flatten_row, read_manifest, read_rows, write_csv
 
 FORMATS = ("azure-ai-evaluation", "csv", "parquet")
-ANSWERED = ("ok", "length")  # statuses that carry a model answer (as scoring.run counts them)
 __all__ = ["AZURE_COLUMNS", "FORMATS", "ExportError", "ExportSummary", "azure_records", "export_run", "query_text"]
 AZURE_COLUMNS = ("query", "response", "ground_truth", "context", "deployment", "model", "prompt_id", "repeat")
 

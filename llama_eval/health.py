@@ -22,9 +22,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .records import ANSWERED, Status  # ANSWERED: rows that hold an answer
 from .results import MANIFEST, RESULTS, final_rows, read_manifest, read_rows
 
-ANSWERED = ("ok", "length")  # rows that hold an answer
 REFUSED = ("content_filter",)  # the platform blocked the prompt: a row about the prompt, not the deployment's health
 MOSTLY = 0.5  # more than this share of error rows: "mostly errors"
 SATURATION_P95_MS = 10.0  # old manifests: client_loop_lag p95 above this meant saturated (the runner's own warning)
@@ -69,6 +69,7 @@ class DeploymentHealth:
     paused: str = ""  # a pause of this machine (or the emulator) that its in-flight requests sat through
     simulated: bool = False  # answered by the llama-eval emulator
     time_scale_recorded: bool = True  # False: a run from before the runner recorded the emulator's time scale
+    incomplete_rows: int = 0  # rows whose answer was cut short (no finish_reason) after every retry: among ``errors``
 
     @property
     def latency_caveat(self) -> str:
@@ -94,6 +95,20 @@ class DeploymentHealth:
     @property
     def complete(self) -> bool:
         return self.state is DeploymentState.OK
+
+    def cut_short(self) -> str:
+        """A sentence naming the deployment's answers cut short (``incomplete`` rows), or "" when it has none.
+
+        They are failed requests the server answered with 200, so nothing else in a report shows them
+        as such: said here so a lower score or a shorter latency list is not read as the model's doing.
+        """
+        if not self.incomplete_rows:
+            return ""
+        return (
+            f"{self.name}: {self.incomplete_rows} of {self.rows} requests ended without a finish_reason after every retry "
+            f"(status incomplete: a stream the server cut short). They count as failed requests, as other failures do, "
+            f"not as answers the model got wrong, and are left out of the latency figures. Check {what_to_check(Status.INCOMPLETE, 200, {})}."
+        )
 
     def sentence(self) -> str:
         """One line for a banner or the CLI: name, state, error, what to check."""
@@ -140,6 +155,10 @@ class RunHealth:
             )
         missing = " (the missing rows: a stopped deployment, or the budget; `llama-eval run ... --resume` runs them)" if self.rows < self.expected else ""
         return f"This run is incomplete ({self.manifest_status}): {done}. Recommendations are limited to deployments whose rows are complete{missing}."
+
+    def cut_short(self) -> list[str]:
+        """One sentence per deployment with answers cut short (``incomplete`` rows), for banners and report notes."""
+        return [text for d in self.deployments.values() if (text := d.cut_short())]
 
     def latency_unreliable(self) -> list[str]:
         """Deployments whose latency figures support no conclusion (saturated client, unknown time base)."""
@@ -224,6 +243,11 @@ def what_to_check(status: str, http_status: int | None, record: dict[str, Any]) 
         return "the request parameters against what this deployment accepts (the error message names the field)"
     if status == "malformed_response":
         return "that the endpoint speaks the API set in the deployment's 'api' field"
+    if status == Status.INCOMPLETE:
+        return (
+            "why the server ends generations early: llama.cpp's server cuts a running stream when another request arrives "
+            "(start it with --interrupt_requests False), or a restart, a pre-empted sequence, a proxy or load balancer timeout"
+        )
     if http_status is not None and http_status >= 500:
         return "the service's health (server errors); try again later"
     return "the error messages in results.jsonl"
@@ -369,6 +393,7 @@ def _assess(path: str, rows_version: tuple[int, int], manifest_version: tuple[in
             ),
             simulated=any(r.get("simulated") for r in own),
             time_scale_recorded=record.get("time_scale") is not None,
+            incomplete_rows=sum(r["status"] == Status.INCOMPLETE for r in own),
         )
 
     expected = sum(d.expected for d in deployments.values())

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import LlamaEvalError, PathNotFoundError, RunDirNotFoundError
+from .records import ANSWERED
 
 DATA_ENV = "LLAMA_EVAL_DATA"
 # how far up from the working folder resolve_path looks: notebooks/ -> repository root, DIR/ -> project
@@ -132,7 +133,7 @@ def resolve_output(path: str | Path, *, base: str | Path | None = None) -> Path:
     return start / given
 
 
-SUCCEEDED = ("ok", "length")  # the endpoint answered (a length stop is an answer cut at max_tokens)
+SUCCEEDED = ANSWERED  # the endpoint answered (a length stop is an answer cut at max_tokens; an incomplete one is not)
 
 
 def check_run_succeeded(run_dir: str | Path) -> int:
@@ -161,4 +162,7 @@ def check_run_succeeded(run_dir: str | Path) -> int:
         hint = " Is the endpoint reachable? For the emulator: start `llama-eval emulator` first, with the port and key the deployments file names."
     elif any(status == "auth_error" for _, status, _ in reasons) or "401" in said or "403" in said:
         hint = " The key was refused: check the env var named by key_env."
+    elif any(status == "incomplete" for _, status, _ in reasons):
+        hint = (" The server ended the answers without a finish_reason (status incomplete): llama.cpp's server does so to a running "
+                "stream when another request arrives, unless started with --interrupt_requests False.")  # fmt: skip
     raise NoSuccessfulRequestsError(f"no request succeeded in {run_dir}: {'; '.join(listed) or 'no rows'}.{hint}")

@@ -126,10 +126,12 @@ def _meta_table(run_dir: Path, health: RunHealth, requests_per_day: int, peak_rp
 
 
 def banners(run_dir: Path, health: RunHealth) -> list[tuple[str, str]]:
-    """(css class, text) of the banners on top of the page: simulated first, then each failed deployment, then an incomplete run."""
+    """(css class, text) of the banners on top of the page: simulated first, then each failed deployment, answers cut short, an incomplete run."""
     out = [("banner", SIMULATED_BANNER)] if is_simulated(run_dir) else []
     for d in health.excluded:
         out.append(("banner failed", f"Not judged — {d.sentence()}"))
+    for text in health.cut_short():
+        out.append(("banner partial", f"Answers cut short — {text}"))
     run_banner = health.run_banner()
     if run_banner:
         out.append(("banner partial", run_banner))

@@ -9,14 +9,33 @@ out when empty), so ``ResultRow.from_json`` reads runs written before these reco
 from __future__ import annotations
 
 import statistics
+from collections.abc import Collection
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from .errors import IncompleteAnswerError
+
 
 class Status(StrEnum):
-    """The status of a result row; its string value is what ``results.jsonl`` holds."""
+    """The status of a result row; its string value is what ``results.jsonl`` holds.
+
+    Only ``ok`` and ``length`` are answers (``ANSWERED``): scored, timed, counted as successes. Every
+    other status is a failed request. All are final except ``budget_skipped``: ``--resume`` keeps a
+    final row and sends only the requests without one (and the budget-skipped ones) again.
+
+    ``incomplete``: the endpoint said 200 but the answer ended without a ``finish_reason`` on every
+    choice, so it is not the model's answer but a generation the server dropped. llama.cpp's server
+    (its default ``--interrupt_requests True``) ends a running stream when another request arrives,
+    with the role chunk and then ``[DONE]``; a restart, a pre-empted sequence or a proxy cutting the
+    connection look the same, and so does a non-streamed answer without a ``finish_reason``. Scoring
+    its empty or partial text would read as a wrong answer, and timing it as a fast success, so it is
+    retried like a dropped connection; after the last attempt it is final, like ``connection_error``
+    (``--resume`` does not send it again). The row keeps the reason in ``error_message`` ("the stream
+    ended without a finish_reason after N content chunks ..."), what text did arrive, and the tokens
+    it used (the server's usage if it sent any, else counted here) so that its cost is not lost.
+    """
 
     OK = "ok"
     LENGTH = "length"  # answered, cut at max_tokens
@@ -25,6 +44,7 @@ class Status(StrEnum):
     RATE_LIMITED = "rate_limited"
     TIMEOUT = "timeout"
     CONNECTION_ERROR = "connection_error"
+    INCOMPLETE = "incomplete"  # 200, but the answer ended without a finish_reason (a cut stream): a failure, not an answer
     AUTH_ERROR = "auth_error"
     INVALID_REQUEST = "invalid_request"
     MALFORMED_RESPONSE = "malformed_response"
@@ -42,6 +62,7 @@ class Status(StrEnum):
 
 
 # The string values, which equal (and hash like) the members: ``"ok" in ANSWERED`` and ``Status.OK in ANSWERED``.
+# The one definition of "the endpoint answered": health, scoring, cost, export and reports all read it from here.
 ANSWERED = frozenset({Status.OK.value, Status.LENGTH.value})
 NOT_FINAL = frozenset({Status.BUDGET_SKIPPED.value})
 
@@ -274,3 +295,25 @@ def normalise_finish(value: Any) -> str | None:
         return value
     text = str(value).split(".")[-1].lower()
     return {"token_limit_reached": "length", "stopped": "stop"}.get(text, text)
+
+
+def check_finished(reply: Reply, finished: Collection[int], *, ending: str) -> Reply:
+    """``reply`` when every choice carries a ``finish_reason``; otherwise ``IncompleteAnswerError`` holding it.
+
+    A model that finishes says why (``stop``, ``length``, ...) on every choice, streamed or not. An
+    answer without one was cut short by the server (llama.cpp's server ends a running stream when
+    another request arrives: role chunk, then ``[DONE]``), a restart or a proxy: it is not an answer,
+    and must not be scored or timed as one. Both clients (wire and SDK) call this, so a row is never
+    ``ok`` without a finish reason. ``finished``: the indexes of the choices that carried one;
+    ``ending``: how the answer ended, for the message (``"[DONE] received"``, ``"the connection closed ..."``).
+    """
+    count = max(len(reply.texts), 1)
+    missing = [i for i in range(count) if i not in finished]
+    if not missing:
+        return reply
+    which = "" if len(missing) == count else f" on choice{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}"
+    if reply.streamed:
+        message = f"the stream ended without a finish_reason{which} after {len(reply.arrivals)} content chunks ({ending})"
+    else:
+        message = f"the answer has no finish_reason{which} ({ending})"
+    raise IncompleteAnswerError(message, reply=reply)

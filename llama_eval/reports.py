@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .health import DeploymentHealth, RunHealth, assess_run, run_rows
+from .records import ANSWERED
 from .results import read_manifest
 
 SIMULATED_BANNER = "SIMULATED — local emulator, not real model output"
@@ -80,8 +81,9 @@ def run_health(run_dir: str | Path) -> RunHealth:
 
 
 def health_notes(health: RunHealth) -> list[str]:
-    """Markdown lines for the top of a section: failed deployments (what failed, what to check) and an incomplete run."""
+    """Markdown lines for the top of a section: failed deployments (what failed, what to check), answers cut short, an incomplete run."""
     lines = [f"**Not judged** — {d.sentence()}" for d in health.excluded]
+    lines += [f"**Answers cut short** — {text}" for text in health.cut_short()]
     banner = health.run_banner()
     if banner:
         lines.append(f"**{banner}**")
@@ -99,7 +101,7 @@ def quality_summary(run_dir: str | Path, *, judge: Any = None) -> dict[str, Any]
     summary_path, results = run_dir / "scores_summary.json", run_dir / "results.jsonl"
     if judge is None and summary_path.exists() and summary_path.stat().st_mtime >= results.stat().st_mtime:
         cached = json.loads(summary_path.read_text())
-        if "excluded" in cached:
+        if "excluded" in cached and all("incomplete_rows" in d for d in cached.get("deployments", {}).values()):  # else scored by an older llama-eval
             return cached
     return score_run(run_dir, judge=judge)
 
@@ -118,6 +120,7 @@ def quality_frame(summary: dict[str, Any]) -> pd.DataFrame:
             "95% CI low": round(100 * d["ci_low"], 1),
             "95% CI high": round(100 * d["ci_high"], 1),
             "failed rows": d["failed_rows"],
+            "incomplete": d.get("incomplete_rows", 0),  # of the failed rows: answers cut short, not wrong answers
             "unscorable": d["unscorable_rows"],
             "repeats agree": _agreement(d["consistency"]),
         }
@@ -224,7 +227,7 @@ def quality_figure(summary: dict[str, Any]):
 
 
 def _ok_rows(run_dir: str | Path) -> pd.DataFrame:
-    rows = [r for r in run_rows(run_dir) if r["status"] in ("ok", "length")]
+    rows = [r for r in run_rows(run_dir) if r["status"] in ANSWERED]
     return pd.DataFrame(rows)
 
 
@@ -248,7 +251,12 @@ def latency_rows(run_dir: str | Path, health: RunHealth | None = None) -> pd.Dat
 
 
 def latency_frame(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
-    """p50/p90/p99 of time to first token, end-to-end time, and median inter-token gap and speed (real time; numbers, NaN where not measured)."""
+    """p50/p90/p99 of time to first token, end-to-end time, and median inter-token gap and speed (real time; numbers, NaN where not measured).
+
+    Answers cut short (status ``incomplete``) are not in the percentiles: an empty stream ended early
+    would read as a fast success. When a run has any, ``incomplete (left out)`` counts them per deployment.
+    """
+    health = health or assess_run(run_dir)
     frame = latency_rows(run_dir, health)
     if frame.empty:
         return frame
@@ -266,7 +274,11 @@ def latency_frame(run_dir: str | Path, health: RunHealth | None = None) -> pd.Da
         if "output_tps" in g and g["output_tps"].notna().any():
             row["output tok/s p50"] = g["output_tps"].dropna().median()
         out.append(row)
-    return pd.DataFrame(out).set_index("deployment").round(2)
+    result = pd.DataFrame(out).set_index("deployment").round(2)
+    cut = {n: d.incomplete_rows for n, d in health.deployments.items()}
+    if any(cut.get(n) for n in result.index):
+        result["incomplete (left out)"] = [cut.get(n, 0) for n in result.index]
+    return result
 
 
 def latency_table(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
@@ -299,8 +311,8 @@ def _speed(scale: float) -> str:
 
 
 def latency_notes(health: RunHealth) -> list[str]:
-    """What the latency figures are: rescaled from an emulator, warm-up left out, not reliable when the client was saturated."""
-    notes = []
+    """What the latency figures are: answers cut short and warm-up left out, rescaled from an emulator, not reliable when the client was saturated."""
+    notes = [f"**Answers cut short, left out of these figures** — {text}" for text in health.cut_short()]
     for scale in sorted({d.time_scale for d in health.deployments.values() if not d.excluded and d.time_scale not in (0, 1)}):
         names = ", ".join(n for n, d in health.deployments.items() if d.time_scale == scale and not d.excluded)
         notes.append(

@@ -10,7 +10,9 @@ Row schema (the contract scoring, cost and reports rely on)::
     key            "<deployment>|<prompt_id>|<repeat>"      unique per final row
     deployment, model, api, prompt_id, repeat, tags
     status         ok | length | content_filter | http_error | rate_limited | timeout | connection_error
-                   | auth_error | invalid_request | malformed_response | budget_skipped
+                   | incomplete | auth_error | invalid_request | malformed_response | budget_skipped
+                   (only ok and length are answers: records.ANSWERED; incomplete is a 200 whose answer
+                   ended without a finish_reason, records.Status says why it is a failure)
     http_status, error_code, error_message
     warmup         true for a deployment's first request(s) of a session: excluded from latency statistics
     response_text, choices (all texts when n > 1), finish_reason

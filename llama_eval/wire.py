@@ -39,8 +39,8 @@ import orjson
 
 from .catalog import Catalog, CatalogModel
 from .config import Deployment
-from .errors import ConfigError, EndpointConnectionError, EndpointError, MalformedResponseError
-from .records import ProbeResult, Reply, Usage, normalise_finish
+from .errors import ConfigError, EndpointError, MalformedResponseError
+from .records import ProbeResult, Reply, Usage, check_finished, normalise_finish
 from .request import ChatRequest, assemble_checked, build_request
 from .sse import SSEParser
 from .transports import PASS_THROUGH, USER_AGENT, endpoint_error, openai_base_url, to_endpoint_error
@@ -277,26 +277,34 @@ class WireClient:
             raise to_endpoint_error(exc) from exc
 
     async def _read_stream(self, response: aiohttp.ClientResponse, started: float) -> Reply:
+        """Read a stream to its end; a stream that ends (``[DONE]`` or the connection closing) with a choice
+        lacking a ``finish_reason`` raises ``IncompleteAnswerError`` holding what arrived (``records.check_finished``)."""
         parser = SSEParser()
         state = _StreamState()
         perf = time.perf_counter
         ended = None
-        async for data in response.content.iter_any():
-            now = perf()
-            for event, payload in parser.feed(data):
-                state.add(event, payload, now)
-            if state.done and ended is None:
-                ended = now  # the end of the answer; what follows is the body's end, read so the connection is reused
+        closed = ""
+        try:
+            async for data in response.content.iter_any():
+                now = perf()
+                for event, payload in parser.feed(data):
+                    state.add(event, payload, now)
+                if state.done and ended is None:
+                    ended = now  # the end of the answer; what follows is the body's end, read so the connection is reused
+        except TimeoutError:
+            raise  # a stream gone quiet is a timeout, whatever arrived before (aiohttp's read timeouts are ClientErrors too)
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError) as exc:
+            if not state.chunks:
+                raise  # nothing of an answer arrived: a connection error
+            closed = f": {type(exc).__name__}: {exc}"  # the answer so far is judged below, like a stream that ended cleanly
         for event, payload in parser.close():
             state.add(event, payload, perf())
         ended = ended or perf()
         if not state.chunks:
             raise MalformedResponseError("malformed stream: it ended without a single completion chunk")
-        if not state.done and not state.finish:
-            raise EndpointConnectionError("the stream ended before [DONE] and before any finish_reason: the connection was cut")
         count = max([*state.texts, *state.finish, 0]) + 1
         texts = ["".join(state.texts.get(i, ())) for i in range(count)]
-        return Reply(
+        reply = Reply(
             texts=texts,
             finish_reason=normalise_finish(state.finish.get(0)),
             usage=Usage.from_json(state.usage),
@@ -307,6 +315,7 @@ class WireClient:
             simulated=state.fingerprint == "llama-eval-emulator",
             time_scale=_time_scale(response.headers),
         )
+        return check_finished(reply, state.finish, ending="[DONE] received" if state.done else f"the connection closed before [DONE]{closed}")
 
     # ---------------------------------------------------------------- the probe
     async def probe(self) -> ProbeResult:
@@ -362,9 +371,10 @@ def _reply_from_body(raw: bytes, started: float, ended: float, time_scale: float
         data = orjson.loads(raw)
         choices = data["choices"]
         texts = [(c.get("message") or {}).get("content") or "" for c in choices]
+        finished = [i for i, c in enumerate(choices) if c.get("finish_reason")]
     except (ValueError, KeyError, TypeError, AttributeError):
         raise MalformedResponseError(f"malformed response: not a chat completion: {raw[:200]!r}") from None
-    return Reply(
+    reply = Reply(
         texts=texts,
         finish_reason=normalise_finish(choices[0].get("finish_reason")) if choices else None,
         usage=Usage.from_json(data.get("usage")),
@@ -375,3 +385,4 @@ def _reply_from_body(raw: bytes, started: float, ended: float, time_scale: float
         simulated=data.get("system_fingerprint") == "llama-eval-emulator",
         time_scale=time_scale,
     )
+    return check_finished(reply, finished, ending=f"not streamed; {len(choices)} choice{'' if len(choices) == 1 else 's'} in the body")

@@ -20,6 +20,7 @@ from llama_eval.errors import (
     ContentFilterError,
     EndpointConnectionError,
     EndpointError,
+    IncompleteAnswerError,
     MalformedResponseError,
     RateLimitError,
 )
@@ -99,8 +100,13 @@ async def test_same_error_for_each_http_failure(server, deployment, name, answer
 
 
 CHUNK = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
+# what llama.cpp's server sends when another request interrupts a stream (--interrupt_requests True, its default)
+ROLE = CHUNK.replace(b'{"content":"Hel"}', b'{"role":"assistant"}')
+DONE = b"data: [DONE]\n\n"
 BROKEN_STREAMS = [
-    ("cut mid-stream", [CHUNK, b"<RESET>"], EndpointConnectionError),
+    ("cut mid-stream", [CHUNK, b"<RESET>"], IncompleteAnswerError),  # a connection error, and the answer so far is kept
+    ("role chunk then [DONE]", [ROLE, DONE], IncompleteAnswerError),
+    ("content then [DONE], no finish_reason", [ROLE, CHUNK, DONE], IncompleteAnswerError),
     ("event without data", [b"event: nonsense\n\n", b"data: [DONE]\n\n"], MalformedResponseError),
     ("data not JSON", [CHUNK, b"data: {not json\n\n"], MalformedResponseError),
 ]
@@ -114,6 +120,53 @@ async def test_same_error_for_broken_streams(server, deployment, name, chunks, e
         results[kind] = await _exchange(deployment, kind, stream=True)
     assert isinstance(results["wire"], expected), results["wire"]
     assert isinstance(results["sdk"], expected), results["sdk"]
+    if expected is IncompleteAnswerError:
+        assert isinstance(results["wire"], EndpointConnectionError), "retried as a dropped connection is"
+        assert results["wire"].reply.texts == results["sdk"].reply.texts == ["Hel" if CHUNK in chunks else ""]
+        for result in results.values():
+            assert str(result).startswith(f"the stream ended without a finish_reason after {1 if CHUNK in chunks else 0} content chunks"), result
+        if chunks[-1] == DONE:
+            assert str(results["wire"]).endswith("([DONE] received)")
+
+
+def _body(*finish_reasons):
+    choices = [{"index": i, "message": {"role": "assistant", "content": f"answer {i}"}, "finish_reason": f} for i, f in enumerate(finish_reasons)]
+    return {"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": choices,
+            "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}}  # fmt: skip
+
+
+NO_FINISH = [((None,), "the answer has no finish_reason ("), (("stop", None), "the answer has no finish_reason on choice 1 (")]
+
+
+@pytest.mark.parametrize("finish_reasons, message", NO_FINISH)
+async def test_same_incomplete_error_for_an_answer_without_finish_reason(server, deployment, finish_reasons, message):
+    """Not streamed, no finish_reason on a choice: cut short, as a stream without one is; the usage it reports is kept for the cost."""
+    results = {}
+    for kind in CLIENTS:
+        server.answer_next(200, json=_body(*finish_reasons))
+        results[kind] = await _exchange(deployment, kind, stream=False)
+    for result in results.values():
+        assert isinstance(result, IncompleteAnswerError) and str(result).startswith(message), result
+        assert result.reply.usage.total_tokens == 9 and result.reply.texts == [f"answer {i}" for i in range(len(finish_reasons))]
+
+
+async def test_one_choice_without_finish_reason_is_incomplete(server, deployment):
+    """n=2, the stream ends with a finish_reason on choice 0 only: the row would be ok with half an answer."""
+    second = CHUNK.replace(b'"index":0', b'"index":1')
+    finished = CHUNK.replace(b'"content":"Hel"},"finish_reason":null', b'"content":"lo"},"finish_reason":"stop"')
+    for kind in CLIENTS:
+        server.answer_next(200, raw_chunks=[CHUNK, second, finished, DONE])
+        result = await _exchange(deployment, kind, stream=True)
+        assert isinstance(result, IncompleteAnswerError) and "without a finish_reason on choice 1 after 3 content chunks" in str(result), (kind, result)
+
+
+async def test_finish_reason_then_a_clean_end_without_done_is_an_answer(server, deployment):
+    """Everything of the answer arrived (a finish_reason on every choice); only [DONE] is missing: not cut short."""
+    finished = CHUNK.replace(b'"finish_reason":null', b'"finish_reason":"stop"')
+    for kind in CLIENTS:
+        server.answer_next(200, raw_chunks=[ROLE, finished])
+        result = await _exchange(deployment, kind, stream=True)
+        assert not isinstance(result, EndpointError) and result.finish_reason == "stop" and result.texts == ["Hel"], (kind, result)
 
 
 async def test_connection_refused_the_same(key_env, api):

@@ -381,6 +381,36 @@ def test_injected_faults(monkeypatch, kind, error, stream, api):
         assert caught.value.status_code == 500
 
 
+@pytest.mark.parametrize("surface", ["azure", "openai-v1"])
+def test_cut_fault_ends_like_an_interrupted_llama_cpp_stream(surface):
+    """``cut``: the role chunk, maybe some content, then ``[DONE]``; no finish_reason and no usage, on both surfaces."""
+    with start_emulator(time_scale=0, models=[MODEL], fault_rate=1.0, fault_kinds=["cut"], seed=2) as emu:
+        url = chat_url(emu) if surface == "azure" else f"{emu.url}/openai/v1/chat/completions"
+        kept = []
+        for _ in range(12):
+            body = {"messages": USER, "max_tokens": 30, "stream": True, "n": 2}
+            if surface != "azure":
+                body |= {"model": MODEL, "stream_options": {"include_usage": True}}
+            headers = {"Content-Type": "application/json", "api-key": emu.key, "extra-parameters": "pass-through"}
+            request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+            with urllib.request.urlopen(request, timeout=30) as response:
+                events = [line[6:] for line in response.read().decode().split("\n\n") if line.startswith("data: ")]
+            assert events[-1] == "[DONE]"
+            chunks = [json.loads(e) for e in events[:-1]]
+            assert [c["choices"][0]["delta"].get("role") for c in chunks[:2]] == ["assistant", "assistant"], "the role chunk of each choice first"
+            assert not any(choice["finish_reason"] for c in chunks for choice in c["choices"]) and not any(c.get("usage") for c in chunks)
+            kept.append(sum(bool(choice["delta"].get("content")) for c in chunks for choice in c["choices"]))
+        assert emu.stats["fault_cut"] == 12
+    assert 0 in kept and max(kept) > 0, f"cut at a seeded point, from the role chunk alone to mid-answer: {kept}"
+
+
+def test_cut_fault_without_streaming_answers_without_finish_reason(emu):
+    with start_emulator(time_scale=0, models=[MODEL], fault_rate=1.0, fault_kinds=["cut"], seed=2) as cut:
+        status, _, body = raw(chat_url(cut), {"messages": USER, "max_tokens": 30}, key=cut.key)
+    assert status == 200 and body["choices"][0]["finish_reason"] is None
+    assert body["usage"]["completion_tokens"] < 30 and body["usage"]["prompt_tokens"] > 0, "the usage of what was written before the cut"
+
+
 def test_fault_rate_is_a_seeded_fraction():
     def run() -> list[int]:
         with start_emulator(time_scale=0, models=[MODEL], fault_rate=0.3, fault_kinds=["500"], seed=7) as emu:

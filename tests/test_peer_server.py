@@ -9,6 +9,10 @@ One server with a key and one without, reached at ``http://127.0.0.1:PORT/v1`` t
 ``api: openai-v1`` on a managed-kind deployment, as ``kind: self-hosted`` with a key, and as
 ``kind: self-hosted`` with no key at all. Every row must be ok with counted tokens, and the key
 must appear in no file the run wrote and not on the console.
+
+Those servers queue concurrent requests (``--interrupt_requests False``). A third one keeps the
+server's default, which ends a running stream when another request arrives (role chunk, then
+``[DONE]``, no finish_reason): against it no row may be ``ok`` without a finish reason.
 """
 
 from __future__ import annotations
@@ -41,11 +45,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(model: Path, log: Path, key: str | None) -> tuple[subprocess.Popen, str]:
+def _start_server(model: Path, log: Path, key: str | None, *, interrupt: bool = False) -> tuple[subprocess.Popen, str]:
+    """A llama.cpp server on a free port; ``interrupt``: keep its default ``--interrupt_requests True``."""
     port = _free_port()
     command = [PEER_PYTHON, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--model_alias", "tiny-llama", "--chat_format", "llama-2", "--n_ctx", "2048"]
-    command += ["--interrupt_requests", "False"]  # its default cuts a stream short when another request arrives: queue them, as a service does
+    if not interrupt:
+        command += ["--interrupt_requests", "False"]  # its default cuts a stream short when another request arrives: queue them, as a service does
     if key:
         command += ["--api_key", key]
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)  # noqa: SIM115 - closed with the process
@@ -75,8 +81,9 @@ def servers(tmp_path_factory):
     subprocess.run([PEER_PYTHON, str(HERE / "peer_model.py"), str(model)], check=True, timeout=120)
     keyed, keyed_url = _start_server(model, folder / "keyed.log", FAKE_KEY)
     open_, open_url = _start_server(model, folder / "open.log", None)
-    yield {"keyed": keyed_url, "open": open_url, "model_bytes": model.stat().st_size}
-    for process in (keyed, open_):
+    interrupting, interrupting_url = _start_server(model, folder / "interrupting.log", None, interrupt=True)
+    yield {"keyed": keyed_url, "open": open_url, "interrupting": interrupting_url, "model_bytes": model.stat().st_size}
+    for process in (keyed, open_, interrupting):
         process.terminate()
         process.wait(timeout=30)
 
@@ -170,3 +177,53 @@ def test_a_sweep_finds_the_serial_server_s_knee(servers, tmp_path):
     judged = read_sweep(tmp_path / "sweep", slo=f"ttft_p90<={1.3 * one['ttft_p90_s']:.4f}")
     assert judged.capacity.level is not None and judged.capacity.level.concurrency == 1, judged.capacity
     print(f"\npeer sweep: throughput {[round(level['throughput_rps'], 2) for level in levels]} req/s, TTFT p50 {[level['ttft_p50_s'] for level in levels]} s")
+
+
+@pytest.mark.parametrize("client", ["wire", "sdk"])
+@pytest.mark.parametrize("interrupt", [True, False], ids=["default-interruption", "interrupt_requests-False"])
+def test_no_row_is_ok_without_a_finish_reason(servers, tmp_path, interrupt, client):
+    """10 prompts through two deployments at once, as in issue 28 (where 19 of 20 rows were ``ok`` with empty text).
+
+    With the server's default interruption most streams are cut (role chunk, ``[DONE]``): such rows must be
+    ``incomplete`` after their retries, never ``ok``; an ``ok`` row must carry a finish reason. With
+    ``--interrupt_requests False`` the server queues them and every row is ok with counted tokens.
+    """
+    url = servers["interrupting" if interrupt else "open"]
+    (tmp_path / "deployments.yaml").write_text(
+        f"""deployments:
+  - name: cpp-a
+    model: Meta-Llama-3.1-8B-Instruct
+    kind: self-hosted
+    endpoint: {url}
+    deployment_name: tiny-llama
+  - name: cpp-b
+    model: Meta-Llama-3.1-8B-Instruct
+    kind: self-hosted
+    endpoint: {url}/
+""",
+        encoding="utf-8",
+    )
+    questions = [f"Tell me about the number {i}." for i in range(10)]
+    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "prompt": q, "max_tokens": 64}) + "\n" for i, q in enumerate(questions)))
+    command = [sys.executable, "-m", "llama_eval.cli", "run", "-d", "deployments.yaml", "-p", "prompts.jsonl", "-o", "runs/peer"]
+    command += ["--concurrency", "2", "--max-attempts", "2", "--progress", "none", "--client", client]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [json.loads(line) for line in (tmp_path / "runs" / "peer" / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 20 and {r["deployment"] for r in rows} == {"cpp-a", "cpp-b"}
+    answered = [r for r in rows if r["status"] in ("ok", "length")]
+    assert all(r.get("finish_reason") in ("stop", "length") for r in answered), [r for r in answered if not r.get("finish_reason")]
+    assert all(r["usage"]["prompt_tokens"] > 0 for r in rows), "every row's tokens are counted, cut or not"
+    cut = [r for r in rows if r["status"] == "incomplete"]
+    retried = sum(r["attempts"] > 1 for r in rows)
+    print(f"\npeer interruption={interrupt}, {client} client: {len(answered)} answered, {len(cut)} incomplete, {retried} retried of {len(rows)}")
+    if interrupt:
+        assert cut or retried, "the server's default interruption cut nothing: this test would prove nothing"
+        assert {r["status"] for r in rows} <= {"ok", "length", "incomplete"}, {r["status"] for r in rows}
+        for r in cut:
+            assert r["error_message"].startswith("the stream ended without a finish_reason after "), r["error_message"]
+            assert r["attempts"] == 2 and r["http_status"] == 200
+    else:
+        assert len(answered) == 20 and not cut and not retried
+        assert all(r["usage_source"] == "estimated" for r in rows)  # llama.cpp sends no usage on a stream: counted here
+        assert sum(r["usage"]["completion_tokens"] for r in rows) > 0

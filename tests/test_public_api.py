@@ -16,6 +16,7 @@ PACKAGE = Path(llama_eval.__file__).parent
 PINNED = {
     "AsyncLlamaClient", "AuthenticationError", "BudgetError", "Catalog", "CatalogError", "CatalogModel", "Compute", "ConfigError",
     "ContentFilterError", "Deployment", "DeploymentsConfig", "EndpointConnectionError", "EndpointError", "EndpointTimeout", "ExtraParameters",
+    "IncompleteAnswerError",
     "LifecycleWarning", "LlamaClient", "LlamaEvalError", "MalformedResponseError", "Offer", "PriceBook", "PriceTableError", "PromptItem",
     "PromptSet", "PromptSetError", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "RunError", "RunEstimate", "RunParams",
     "RunSummary", "ScorerError", "SloError", "Status", "SweepError", "TornLineWarning", "arun_evaluation", "build_report", "estimate_run",

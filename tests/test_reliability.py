@@ -50,6 +50,7 @@ MATRIX = [
     ("503 + retry-after", {"fault_rate": 0.2, "fault_kinds": ["503"]}, {"max_attempts": 8}, {}, "all_ok_with_retries"),
     ("reset mid-stream", {"fault_rate": 0.2, "fault_kinds": ["reset"]}, {"max_attempts": 8}, {}, "all_ok_with_retries"),
     ("malformed SSE", {"fault_rate": 0.2, "fault_kinds": ["malformed"]}, {"max_attempts": 8}, {}, "all_ok_with_retries"),
+    ("cut short (no finish_reason)", {"fault_rate": 0.2, "fault_kinds": ["cut"]}, {"max_attempts": 8}, {}, "all_ok_with_retries"),
     ("stall past timeout", {"fault_rate": 0.05, "fault_kinds": ["stall"], "stall_s": 1.0}, {"max_attempts": 8, "timeout_s": 0.4}, {}, "all_ok_with_retries"),
     ("401", {}, {}, {"key_env": "WRONG_KEY"}, "stopped_once"),
     ("404 deployment", {}, {}, {"endpoint_suffix": "/no-such-deployment"}, "stopped_once"),

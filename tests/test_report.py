@@ -293,6 +293,26 @@ def test_a_run_where_nothing_answered_still_reports_and_recommends_nothing(tmp_p
     assert "Projected traffic: 5,000 requests/day" in text and "no token means to cost" in text
 
 
+def test_answers_cut_short_are_named_in_the_report(tmp_path, monkeypatch):
+    """A run where the server cut some streams (the emulator's ``cut`` fault, no retries): the page names the
+    count per deployment, the quality table lists them among the failed rows, the latency table leaves them out."""
+    prompts_path = tmp_path / "prompts.jsonl"
+    prompts_path.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"What is {i} plus {i}?", "reference": str(2 * i)}) + "\n" for i in range(16)))
+    model = "Llama-3.3-70B-Instruct"
+    with start_emulator(time_scale=0.01, models=[model], prompt_sets=[prompts_path], fault_rate=0.25, fault_kinds=["cut"], seed=5) as emu:
+        monkeypatch.setenv("REPORT_TEST_KEY", emu.key)
+        dep = Deployment(name="l33", model=model, endpoint=emu.deployment_url(model), key_env="REPORT_TEST_KEY")
+        run_evaluation([dep], load_prompt_set(prompts_path), tmp_path / "run", RunParams(max_attempts=1, warmup=0), progress="none", announce=lambda m: None)
+    cut = sum(json.loads(line)["status"] == "incomplete" for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines())
+    assert 0 < cut < 8
+    text = visible_text(build_report(tmp_path / "run", tmp_path / "out").read_text())
+    _no_gaps_in(text)
+    words = " ".join(text.split())  # bold parts of a note are lines of their own in the visible text
+    assert f"Answers cut short — l33: {cut} of 16 requests ended without a finish_reason" in words, "the banner on top"
+    assert f"Answers cut short, left out of these figures — l33: {cut} of 16" in words, "the latency section's note"
+    assert "failed rows incomplete unscorable" in words and "incomplete (left out)" in words and "--interrupt_requests False" in words
+
+
 def test_the_demo_report_reads_clean(tmp_path, installed, installed_demo):
     """What `llama-eval demo` builds (here from the installed wheel, the demo the packaging test also checks), read in Chromium:
     no gaps, the volume stated, retired offers apart, every deployment judged."""

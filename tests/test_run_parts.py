@@ -25,6 +25,7 @@ from llama_eval.errors import (
     EndpointConnectionError,
     EndpointError,
     EndpointTimeout,
+    IncompleteAnswerError,
     MalformedResponseError,
     RateLimitError,
     RunError,
@@ -53,6 +54,7 @@ CASES = [
     (EndpointTimeout("timed out"), Status.TIMEOUT, True, False),
     (MalformedResponseError("bad SSE"), Status.MALFORMED_RESPONSE, True, False),
     (EndpointConnectionError("reset"), Status.CONNECTION_ERROR, True, True),  # never answered: unreachable
+    (IncompleteAnswerError("no finish_reason"), Status.INCOMPLETE, True, False),  # retried like a reset, but the server did answer
     (EndpointError("boom", status_code=500), Status.HTTP_ERROR, True, False),
     (EndpointError("busy", status_code=503), Status.HTTP_ERROR, True, False),
     (EndpointError("timeout", status_code=408), Status.HTTP_ERROR, True, False),

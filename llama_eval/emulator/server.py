@@ -59,7 +59,10 @@ DEFAULT_MODELS = (
 )
 DEFAULT_BLOCKLIST = ("build a bomb", "make a bomb", "nerve agent", "LLAMA_EVAL_BLOCKED")
 DEFAULT_QUOTA = (200_000, 1_000)  # tokens/min, requests/min of a serverless deployment whose model has no catalog quota
-FAULT_KINDS = ("500", "503", "reset", "stall", "malformed")
+# "cut": the answer ends without a finish_reason, as llama.cpp's server (default --interrupt_requests True) ends a
+# running stream when another request arrives: the role chunk, perhaps some content, then `data: [DONE]` (no finish
+# reason, no usage); a non-streamed answer comes back with its text so far and finish_reason null.
+FAULT_KINDS = ("500", "503", "reset", "stall", "malformed", "cut")
 MARKER_HEADER = "x-llama-eval-emulator"
 TIME_SCALE_HEADER = "x-llama-eval-time-scale"
 PROVIDER = "Meta (emulated)"
@@ -639,15 +642,27 @@ class Emulator:
         created = int(time.time())
         self.stats[f"ok_{dep.name}"] += 1
         self.stats["completion_tokens"] += completion_tokens
+        # a cut answer keeps the first `kept` token steps of every choice: half the time none (the role chunk alone, as llama.cpp's
+        # server sends when the next request arrives before the first token), else up to one step before the shortest choice ends
+        kept = None
+        if fault == "cut":
+            kept = 0 if rng.random() < 0.5 else rng.randint(0, max(0, min(len(g.pieces) for g in chosen) - 1))
         if call.stream:
-            return await self._stream(request, dep, call, chosen, usage, headers, arrival, ttft, interval, response_id, created, fault)
-        longest = max((len(g.pieces) for g in chosen), default=0)
+            return await self._stream(request, dep, call, chosen, usage, headers, arrival, ttft, interval, response_id, created, fault, kept)
+        longest = max((len(g.pieces) for g in chosen), default=0) if kept is None else kept
         await asyncio.sleep(max(0.0, arrival + ttft + interval * max(0, longest - 1) - loop.time()))
         if fault == "reset":
             self.stats["fault_reset"] += 1
             request.transport.abort() if request.transport else None
             return web.Response(status=500)
-        return web.json_response(self._completion_body(dep, chosen, usage, response_id, created), headers=headers)
+        body = self._completion_body(dep, chosen, usage, response_id, created)
+        if kept is not None:
+            self.stats["fault_cut"] += 1
+            for choice, g in zip(body["choices"], chosen, strict=True):
+                choice.update(message={**choice["message"], "content": "".join(g.pieces[:kept])}, finish_reason=None, logprobs=None)
+            written = kept * len(chosen)
+            body["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": written, "total_tokens": prompt_tokens + written}
+        return web.json_response(body, headers=headers)
 
     def _completion_body(self, dep: _Deployment, chosen: list[Generation], usage: dict[str, int], response_id: str, created: int) -> dict[str, Any]:
         choices = []
@@ -684,6 +699,7 @@ class Emulator:
         response_id: str,
         created: int,
         fault: str | None,
+        kept: int | None = None,
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers})
         await response.prepare(request)
@@ -692,6 +708,8 @@ class Emulator:
         base = {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": dep.model.id, "system_fingerprint": FINGERPRINT}
         events = self._stream_events(call, chosen, usage, base)
         cut_at = len(events) // 2 if fault in ("reset", "malformed") else None
+        if fault == "cut":  # the role chunks, then `kept` steps of every choice: before any finish_reason (_stream_events' order)
+            cut_at = len(chosen) * (1 + (kept or 0))
         sent = 0
         while sent < len(events):
             due, _ = events[sent]
@@ -714,6 +732,9 @@ class Emulator:
                 self.stats[f"fault_{fault}"] += 1
                 if fault == "malformed":
                     await response.write(b"data: {not json\n\n")
+                    await response.write_eof()
+                elif fault == "cut":  # as llama.cpp's server ends an interrupted stream: [DONE], no finish_reason, no usage
+                    await response.write(b"data: [DONE]\n\n")
                     await response.write_eof()
                 elif request.transport:
                     request.transport.abort()

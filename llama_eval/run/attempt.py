@@ -1,7 +1,9 @@
 """One request of a run, from budget reservation to its typed row: send, measure, retry, settle.
 
 Latency comes from the final attempt alone; the retries, the time spent waiting for them and for
-the quota pool are recorded beside it. A failed attempt is classified by ``policy.decide``.
+the quota pool are recorded beside it. A failed attempt is classified by ``policy.decide``. An
+answer cut short (no ``finish_reason``: ``IncompleteAnswerError``) is a failed attempt too, but
+one that used tokens: when it is the last attempt its row keeps them, with their cost.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..cost import max_tokens_for
-from ..errors import EndpointError, RateLimitError
+from ..errors import EndpointError, IncompleteAnswerError, RateLimitError
 from ..prompts import PromptItem
 from ..records import Reply, ResultRow, Status, Timing, Usage
 from .lane import Lane
@@ -124,7 +126,7 @@ class Requester:
                     decision = decide(
                         exc, answered_before=lane.successes > 0, where=redact_url(d.resolve_endpoint()), key_hint=d.key_env or "the Entra ID credential"
                     )
-                    outcome = _failure(decision, exc, lane)
+                    outcome = _failure(decision, exc, lane, prompt_tokens)
                 finally:
                     lane.in_flight -= 1
                     lane.pool.release(reservation, outcome.used_tokens if outcome else None)
@@ -184,20 +186,32 @@ class Requester:
         reply = await lane.client.send(prepared)
         if reply.time_scale is not None and lane.probe is None:
             lane.time_scale = reply.time_scale
-        if reply.usage is not None:
-            usage, source = reply.usage, "server"
-        else:
-            completion = sum(lane.counter.count(t) for t in reply.texts)
-            usage, source = Usage(prompt_tokens, completion, prompt_tokens + completion), "estimated"
-        timing = Timing.measure(reply.started, reply.arrivals, reply.ended, reply.streamed, usage.completion_tokens)
-        status = Status.LENGTH if reply.finish_reason == "length" else Status.OK
+        outcome = _measured(Status.LENGTH if reply.finish_reason == "length" else Status.OK, reply, lane, prompt_tokens)
         if not warmup:
-            lane.latencies.append(timing.ttft_s if timing.ttft_s is not None else timing.e2e_s)
-        cost = lane.price.cost(usage.prompt_tokens, usage.completion_tokens)
-        return _Outcome(status, http_status=200, reply=reply, usage=usage, usage_source=source, timing=timing, used_tokens=usage.total_tokens, cost=cost)
+            assert outcome.timing is not None
+            lane.latencies.append(outcome.timing.ttft_s if outcome.timing.ttft_s is not None else outcome.timing.e2e_s)
+        return outcome
 
 
-def _failure(decision: Decision, exc: EndpointError, lane: Lane) -> _Outcome:
+def _measured(status: Status, reply: Reply, lane: Lane, prompt_tokens: int) -> _Outcome:
+    """The outcome of an exchange that returned text: usage (the server's, else counted here), timing and cost."""
+    if reply.usage is not None:
+        usage, source = reply.usage, "server"
+    else:
+        completion = sum(lane.counter.count(t) for t in reply.texts)
+        usage, source = Usage(prompt_tokens, completion, prompt_tokens + completion), "estimated"
+    timing = Timing.measure(reply.started, reply.arrivals, reply.ended, reply.streamed, usage.completion_tokens)
+    cost = lane.price.cost(usage.prompt_tokens, usage.completion_tokens)
+    return _Outcome(status, http_status=200, reply=reply, usage=usage, usage_source=source, timing=timing, used_tokens=usage.total_tokens, cost=cost)
+
+
+def _failure(decision: Decision, exc: EndpointError, lane: Lane, prompt_tokens: int) -> _Outcome:
+    if isinstance(exc, IncompleteAnswerError) and exc.reply is not None:
+        # cut short: not an answer, but the prompt was read and some tokens written, so they are costed (and the partial
+        # text and its timing kept on the row); its status keeps it out of scores, latency statistics and successes
+        outcome = _measured(decision.status, exc.reply, lane, prompt_tokens)
+        outcome.error_message = exc.message[:2000]
+        return outcome
     outcome = _Outcome(decision.status, http_status=exc.status_code, error_code=exc.code, error_message=exc.message[:2000])
     if not decision.billed:  # a filtered prompt is not billed: cost 0 where the price is known
         outcome.used_tokens, outcome.cost = 0, Decimal(0) if lane.price.known else None

@@ -1,7 +1,8 @@
 """What to do after a failed attempt, and how much may still be spent.
 
 ``decide`` turns an ``EndpointError`` into a ``Decision``: the row status it would get, whether it
-is worth another attempt, and whether the whole deployment should stop (a refused key, or a
+is worth another attempt (an answer cut short without a ``finish_reason`` is, like a dropped
+connection), and whether the whole deployment should stop (a refused key, or a
 deployment that has never answered and now says 404 or cannot be reached: every other request
 would fail the same way). ``Budget`` keeps spent + reserved under the limit with any number of
 requests in flight.
@@ -20,6 +21,7 @@ from ..errors import (
     EndpointConnectionError,
     EndpointError,
     EndpointTimeout,
+    IncompleteAnswerError,
     MalformedResponseError,
     RateLimitError,
 )
@@ -46,6 +48,9 @@ def decide(exc: EndpointError, *, answered_before: bool, where: str, key_hint: s
         return Decision(Status.RATE_LIMITED, retry=True)
     if isinstance(exc, EndpointTimeout):
         return Decision(Status.TIMEOUT, retry=True)
+    if isinstance(exc, IncompleteAnswerError):
+        # a dropped generation is retried like a dropped connection; it never stops the deployment: the server answered
+        return Decision(Status.INCOMPLETE, retry=True)
     if isinstance(exc, MalformedResponseError):
         return Decision(Status.MALFORMED_RESPONSE, retry=True)
     if isinstance(exc, EndpointConnectionError):

@@ -13,7 +13,8 @@ from typing import Any
 from ..catalog import Catalog
 from ..client import AsyncLlamaClient, make_async_client
 from ..config import Deployment
-from ..records import Reply, Usage, normalise_finish
+from ..errors import EndpointConnectionError, EndpointTimeout, MalformedResponseError
+from ..records import Reply, Usage, check_finished, normalise_finish
 from ..request import ChatRequest
 
 
@@ -31,12 +32,14 @@ class SdkClient:
         return self._client.prepare(messages, stream=stream, **params)
 
     async def send(self, request: ChatRequest) -> Reply:
+        """Send once through the SDK; an answer that ends without a ``finish_reason`` on every choice raises
+        ``IncompleteAnswerError`` holding what arrived, exactly as the wire client does (``records.check_finished``)."""
         started = time.perf_counter()
         if not request.stream:
             response = await self._client.send(request)
             ended = time.perf_counter()
             choices = response.choices or []
-            return Reply(
+            reply = Reply(
                 texts=[c.message.content or "" for c in choices],
                 finish_reason=normalise_finish(choices[0].finish_reason) if choices else None,
                 usage=_usage(response.get("usage")),
@@ -46,28 +49,42 @@ class SdkClient:
                 arrivals=[],
                 simulated=response.get("system_fingerprint") == "llama-eval-emulator",
             )
+            finished = [i for i, c in enumerate(choices) if c.finish_reason]
+            return check_finished(reply, finished, ending=f"not streamed; {len(choices)} choice{'' if len(choices) == 1 else 's'} in the body")
         texts: dict[int, list[str]] = {}
         finish: dict[int, Any] = {}
         arrivals: list[float] = []
         usage = fingerprint = None
+        updates = 0
+        closed = ""
         stream = await self._client.send(request)
         async with stream:
-            async for update in stream:
-                now = time.perf_counter()
-                fingerprint = fingerprint or update.get("system_fingerprint")
-                # raw mapping access: the SDK models deserialise on every attribute access
-                for choice in update.get("choices") or ():
-                    content = (choice.get("delta") or {}).get("content")
-                    if content:
-                        texts.setdefault(choice.get("index", 0), []).append(content)
-                        arrivals.append(now)
-                    if choice.get("finish_reason"):
-                        finish[choice.get("index", 0)] = choice["finish_reason"]
-                if update.get("usage"):
-                    usage = update.get("usage")
+            try:
+                async for update in stream:
+                    now = time.perf_counter()
+                    updates += 1
+                    fingerprint = fingerprint or update.get("system_fingerprint")
+                    # raw mapping access: the SDK models deserialise on every attribute access
+                    for choice in update.get("choices") or ():
+                        content = (choice.get("delta") or {}).get("content")
+                        if content:
+                            texts.setdefault(choice.get("index", 0), []).append(content)
+                            arrivals.append(now)
+                        if choice.get("finish_reason"):
+                            finish[choice.get("index", 0)] = choice["finish_reason"]
+                    if update.get("usage"):
+                        usage = update.get("usage")
+            except EndpointTimeout:
+                raise  # a stream gone quiet is a timeout, whatever arrived before
+            except EndpointConnectionError as exc:
+                if not updates:
+                    raise  # nothing of an answer arrived: a connection error
+                closed = f"the connection closed: {exc}"  # the answer so far is judged below, as the wire client does
         ended = time.perf_counter()
+        if not updates:
+            raise MalformedResponseError("malformed stream: it ended without a single completion chunk")
         count = max([*texts, *finish, 0]) + 1
-        return Reply(
+        reply = Reply(
             texts=["".join(texts.get(i, ())) for i in range(count)],
             finish_reason=normalise_finish(finish.get(0)),
             usage=_usage(usage),
@@ -77,6 +94,8 @@ class SdkClient:
             arrivals=arrivals,
             simulated=fingerprint == "llama-eval-emulator",
         )
+        # the SDKs end the iteration at [DONE] and at a clean end of the body alike: which one it was is not visible here
+        return check_finished(reply, finish, ending=closed or "the stream ended")
 
     async def close(self) -> None:
         await self._client.close()

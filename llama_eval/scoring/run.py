@@ -7,7 +7,9 @@ comparison, ``method``, ``ci_level``, ``p_adjusted``, ``significant`` and ``too_
 
 Every final row gets a score. Rows that failed (content filter, errors, budget) score 0 and are
 counted in their own column, so a model that refuses or errors a lot cannot look good by being
-scored only on what it answered. An item with a reference and no scorer is scored with
+scored only on what it answered. An answer cut short (status ``incomplete``: no ``finish_reason``)
+is one of those failed rows, never passed to a scorer as if the model had answered with its empty
+or partial text; ``incomplete_rows`` counts them per deployment. An item with a reference and no scorer is scored with
 ``contains``; an item with neither is left unscored. A scorer that cannot score an answer (``None``)
 is reported as unscorable, never as 0.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..prompts import PromptItem, PromptSet, load_prompt_set
+from ..records import ANSWERED, Status
 from ..results import final_rows, read_manifest, read_rows
 from . import stats
 from .judge import DEFAULT_RUBRIC, Judge
@@ -30,7 +33,6 @@ from .scorers import ROUGE_STEMMER, ScorerError, check_scorer, score
 from .stats import bootstrap_ci, compare, per_prompt, sample_size
 
 DEFAULT_SCORER = "contains"
-ANSWERED = ("ok", "length")
 SCORES = "scores.jsonl"
 # the fields every scores.jsonl row has (score_rows); judged rows add judge, judge_grade, judge_tokens, ...
 SCORE_COLUMNS = ("key", "deployment", "model", "prompt_id", "repeat", "tags", "status", "scorer", "score", "reason", "failed", "rule")
@@ -184,6 +186,7 @@ def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
     by_deployment: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     by_tag: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     failures: dict[str, int] = defaultdict(int)
+    incomplete: dict[str, int] = defaultdict(int)
     unscorable: dict[str, int] = defaultdict(int)
     for s in scores:
         if s["scorer"] is None:
@@ -195,6 +198,7 @@ def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
         for tag in s.get("tags") or ["(untagged)"]:
             by_tag[(s["deployment"], tag)][s["prompt_id"]].append(s["score"])
         failures[s["deployment"]] += s["failed"]
+        incomplete[s["deployment"]] += s.get("status") == Status.INCOMPLETE
     per_deployment_means = {}
     deployments = {}
     for name, prompt_scores in by_deployment.items():
@@ -207,6 +211,7 @@ def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
             "ci_low": est.low,
             "ci_high": est.high,
             "failed_rows": failures[name],
+            "incomplete_rows": incomplete[name],  # of the failed rows: answers cut short (no finish_reason)
             "unscorable_rows": unscorable[name],
             "consistency": consistency,
             "few_prompts": est.n < stats.MIN_PROMPTS,  # a bootstrap interval over so few prompts is too narrow: label it
