@@ -17,10 +17,11 @@ import csv
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from . import clock
 from .catalog import OFFER_KINDS, Catalog, load_catalog
 from .errors import PriceTableError
 from .paths import data_dir
@@ -178,7 +179,7 @@ class PriceBook:
     def freshness(self, on: date | None = None, *, region: str | None = None, models: list[str] | None = None, skus: list[str] | None = None) -> PriceFreshness:
         """How old the prices are on day ``on`` (default today, UTC): the oldest ``checked`` day among the rows
         in use, optionally only those of ``region`` / ``models`` / ``skus`` (what a report actually prices)."""
-        on = on or datetime.now(UTC).date()
+        on = on or clock.today()
         tokens = [p.checked_on for (model, _), p in self.token_prices.items() if p.known and (models is None or model in models)]
         vms = [p.checked_on for (sku, reg), p in self.compute_prices.items() if (region is None or reg == region) and (skus is None or sku in skus)]
         return PriceFreshness(on=on, token_checked=min(tokens) if tokens else None, vm_checked=min(vms) if vms else None)

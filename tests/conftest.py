@@ -1,30 +1,57 @@
-"""Fixtures every test module may use, the slow and serial marks, and a session switch.
+"""Fixtures every test module may use, the slow and serial marks, and two session switches.
 
-Green from any clone: with ``LLAMA_EVAL_TEST_NO_SHARED=1`` the real data sets in ``../shared`` count
-as absent (``tests/shared_data.py``, the one place that finds them), and ``SharedDataGuard`` fails
-any test that reaches that folder another way.
+Green from any clone, on any day (``.ci/run`` runs the fast suite with both switches on):
+
+* ``LLAMA_EVAL_TEST_NO_SHARED=1``: the real data sets in ``../shared`` count as absent
+  (``tests/shared_data.py``, the one place that finds them), and ``SharedDataGuard`` fails any test
+  that reaches that folder another way.
+* ``LLAMA_EVAL_TEST_CLOCK_SHIFT_DAYS=N``: the wall clock runs N days ahead for the whole session, in
+  this process and in every Python a test starts (``tests/clockshift/sitecustomize.py``): a test that
+  depends on the day it runs fails here rather than on some later day. A test that means a day pins
+  it (``time_machine.travel``, or an ``on=`` argument).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
 import shared_data
 from fakeserver import RecordingServer
+from llama_eval import clock
 from llama_eval.config import Deployment
 
 FAKE_KEY = "LLAMAEVAL-FAKE-KEY-0123456789abcdef"  # recognisable, so leak tests can grep for it
+CLOCK_SHIFT_DIR = Path(__file__).resolve().parent / "clockshift"
+
+
+def _shift_clock() -> float | None:
+    """Shift this process's wall clock as LLAMA_EVAL_TEST_CLOCK_SHIFT_DAYS asks (once: an xdist worker
+    was already shifted at start-up) and put the shifting sitecustomize on the PYTHONPATH children inherit."""
+    spec = importlib.util.spec_from_file_location("llama_eval_test_clockshift", CLOCK_SHIFT_DIR / "sitecustomize.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # runs shift_wall_clock()
+    days = module.shift_wall_clock()
+    if days is not None:
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if str(CLOCK_SHIFT_DIR) not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([str(CLOCK_SHIFT_DIR), *filter(None, paths)])
+    return days
 
 
 def pytest_configure(config):
+    config.clock_shift_days = _shift_clock()
     if shared_data.hidden():
         config.pluginmanager.register(shared_data.SharedDataGuard().install(), "shared-data-guard")
 
 
 def pytest_report_header(config):
     lines = []
+    if config.clock_shift_days is not None:
+        lines.append(f"wall clock shifted {config.clock_shift_days:g} days ahead (LLAMA_EVAL_TEST_CLOCK_SHIFT_DAYS): today is {clock.today()}")
     if shared_data.hidden():
         lines.append(f"real data sets hidden ({shared_data.NO_SHARED_ENV}=1): tests that need them skip, and reaching them otherwise fails")
     return lines
