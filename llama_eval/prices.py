@@ -86,7 +86,8 @@ class PriceFreshness:
 
     @property
     def age_days(self) -> int | None:
-        """Days since the older of the two tables was checked (None: no rows)."""
+        """Days since the older of the two tables was checked (None: no rows; negative: ``on`` is before
+        the check, as with ``llama-eval models --on`` a past day)."""
         days = [(self.on - d).days for d in (self.token_checked, self.vm_checked) if d is not None]
         return max(days) if days else None
 
@@ -96,11 +97,18 @@ class PriceFreshness:
 
     @property
     def text(self) -> str:
-        """E.g. "VM prices checked 2026-11-26 (0 days ago); token prices checked 2026-11-26 (0 days ago)"."""
+        """E.g. "VM prices checked 2026-11-26 (5 days ago); token prices checked 2026-11-26 (5 days ago)". A table
+        checked after ``on`` says so ("checked 2026-11-26, after 2026-05-01, the day asked about"): its age
+        on that day is not a number of days ago."""
         parts = []
         for label, day in (("VM prices", self.vm_checked), ("token prices", self.token_checked)):
-            if day is not None:
-                parts.append(f"{label} checked {day} ({(self.on - day).days} days ago)")
+            if day is None:
+                continue
+            days = (self.on - day).days
+            if days < 0:
+                parts.append(f"{label} checked {day}, after {self.on}, the day asked about")
+            else:
+                parts.append(f"{label} checked {day} ({days} day{'' if days == 1 else 's'} ago)")
         return "; ".join(parts) or "no prices"
 
     @property
