@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from . import clock
 from .errors import CatalogError
 from .paths import data_dir
 
@@ -102,7 +103,7 @@ class Offer:
 
     def status(self, on: date | None = None) -> str:
         """``"ga"``, ``"legacy"``, ``"deprecated"`` or ``"retired"`` on day ``on``, from the published dates only."""
-        on = on or date.today()
+        on = on or clock.today()
         if self.retired and on >= self.retired:
             return RETIRED
         if self.deprecated and on >= self.deprecated:

@@ -13,6 +13,7 @@ import threading
 import warnings
 from datetime import date
 
+from . import clock
 from .errors import LlamaEvalError
 
 
@@ -33,7 +34,7 @@ def _models(args: argparse.Namespace) -> int:
         ("context", "context"),
         ("max_output", "max out"),
         ("modality", "modality"),
-        ("serverless", f"serverless ({args.on or date.today()})"),
+        ("serverless", f"serverless ({args.on or clock.today()})"),
         ("managed", "managed"),
         ("input_usd_per_1m", "in $/1M"),
         ("output_usd_per_1m", "out $/1M"),

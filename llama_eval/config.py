@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from . import clock
 from .catalog import DEPRECATED, LEGACY, RETIRED, Catalog, CatalogModel, Quota, load_catalog
 from .errors import CatalogError, ConfigError, LifecycleWarning
 
@@ -567,7 +568,7 @@ def comparable_record(record: Mapping[str, Any]) -> dict[str, Any]:
 def load_deployments(path: str | Path | None = None, *, catalog: Catalog | None = None, today: date | None = None) -> DeploymentsConfig:
     """Read a deployments YAML file; with no path, use the AZURE_INFERENCE_* environment shortcut."""
     catalog = catalog or load_catalog()
-    today = today or date.today()
+    today = today or clock.today()
     if path is None:
         return DeploymentsConfig((deployment_from_env(catalog=catalog),), None)
     path = Path(path)

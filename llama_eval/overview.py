@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from . import clock
 from .catalog import Catalog, load_catalog
 from .prices import PriceBook, load_prices
 
@@ -32,7 +33,7 @@ def _lifecycle(model: Any, kind: str, on: date) -> str:
 
 def model_overview(on: date | None = None, *, catalog: Catalog | None = None, prices: PriceBook | None = None) -> list[dict[str, Any]]:
     """A row per catalog model, with lifecycle as of ``on`` (default today) and serverless prices."""
-    on = on or date.today()
+    on = on or clock.today()
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
     rows = []

@@ -12,10 +12,10 @@ own log lines (transport warnings, the interrupt they log on shutdown) go to ``k
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from . import clock
 from .errors import ReportError
 from .health import RunHealth, assess_run, manifest_deployments
 from .paths import notebooks_dir
@@ -170,7 +170,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{STYLE}</style>'
         f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>'
-        f"{top}<header><h1>{title}</h1><p>Generated {datetime.now(UTC).isoformat(timespec='seconds')} by llama-eval.</p>"
+        f"{top}<header><h1>{title}</h1><p>Generated {clock.now().isoformat(timespec='seconds')} by llama-eval.</p>"
         f"{_meta_table(run_dir, health, requests_per_day, peak_rps, ttft_p90_slo_s)}<nav>{nav}</nav></header>{sections}</body></html>"
     )
     index = out_dir / "index.html"

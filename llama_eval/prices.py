@@ -17,10 +17,11 @@ import csv
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from . import clock
 from .catalog import OFFER_KINDS, Catalog, load_catalog
 from .errors import PriceTableError
 from .paths import data_dir
@@ -85,7 +86,8 @@ class PriceFreshness:
 
     @property
     def age_days(self) -> int | None:
-        """Days since the older of the two tables was checked (None: no rows)."""
+        """Days since the older of the two tables was checked (None: no rows; negative: ``on`` is before
+        the check, as with ``llama-eval models --on`` a past day)."""
         days = [(self.on - d).days for d in (self.token_checked, self.vm_checked) if d is not None]
         return max(days) if days else None
 
@@ -95,11 +97,18 @@ class PriceFreshness:
 
     @property
     def text(self) -> str:
-        """E.g. "VM prices checked 2026-11-26 (0 days ago); token prices checked 2026-11-26 (0 days ago)"."""
+        """E.g. "VM prices checked 2026-11-26 (5 days ago); token prices checked 2026-11-26 (5 days ago)". A table
+        checked after ``on`` says so ("checked 2026-11-26, after 2026-05-01, the day asked about"): its age
+        on that day is not a number of days ago."""
         parts = []
         for label, day in (("VM prices", self.vm_checked), ("token prices", self.token_checked)):
-            if day is not None:
-                parts.append(f"{label} checked {day} ({(self.on - day).days} days ago)")
+            if day is None:
+                continue
+            days = (self.on - day).days
+            if days < 0:
+                parts.append(f"{label} checked {day}, after {self.on}, the day asked about")
+            else:
+                parts.append(f"{label} checked {day} ({days} day{'' if days == 1 else 's'} ago)")
         return "; ".join(parts) or "no prices"
 
     @property
@@ -178,7 +187,7 @@ class PriceBook:
     def freshness(self, on: date | None = None, *, region: str | None = None, models: list[str] | None = None, skus: list[str] | None = None) -> PriceFreshness:
         """How old the prices are on day ``on`` (default today, UTC): the oldest ``checked`` day among the rows
         in use, optionally only those of ``region`` / ``models`` / ``skus`` (what a report actually prices)."""
-        on = on or datetime.now(UTC).date()
+        on = on or clock.today()
         tokens = [p.checked_on for (model, _), p in self.token_prices.items() if p.known and (models is None or model in models)]
         vms = [p.checked_on for (sku, reg), p in self.compute_prices.items() if (region is None or reg == region) and (skus is None or sku in skus)]
         return PriceFreshness(on=on, token_checked=min(tokens) if tokens else None, vm_checked=min(vms) if vms else None)

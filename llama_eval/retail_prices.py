@@ -28,11 +28,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .catalog import Catalog, load_catalog
 from .errors import PriceUpdateError
 from .prices import CHECKED_COLUMN, COMPUTE_PRICE_COLUMNS, TOKEN_PRICE_COLUMNS, ComputePrice, PriceBook, TokenPrice
@@ -220,7 +221,7 @@ def update_prices(
 ) -> UpdateResult:
     """Fetch current VM and Llama token prices for ``region``; compare with ``book``. Writes nothing."""
     catalog = catalog or load_catalog()
-    today = today or datetime.now(UTC).date()
+    today = today or clock.today()
     result = UpdateResult()
     known_skus = {sku: price for (sku, _), price in sorted(book.compute_prices.items(), key=lambda kv: kv[0][1] == region)}  # this region's row wins
     vm_url = query_url(api_url, VM_SERVICE, region, known_skus)
@@ -303,7 +304,7 @@ def _write_atomic(path: Path, text: str) -> None:
 def write_overrides(result: UpdateResult, out_dir: str | Path, region: str) -> list[Path]:
     """Write ``compute_prices.<region>.csv`` and ``prices.<region>.csv`` (the latter only if a token meter matched)."""
     out = Path(out_dir)
-    stamp = f"# Written by `llama-eval prices update` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from the Azure Retail Prices API.\n"
+    stamp = f"# Written by `llama-eval prices update` on {clock.now():%Y-%m-%d %H:%M} UTC from the Azure Retail Prices API.\n"
     compute_rows = [
         [p.sku, str(p.gpus), p.gpu_type, str(p.gpu_memory_gb), str(p.usd_per_hour), p.region, p.effective_date.isoformat(), p.source_url, str(p.checked_on)]
         for p in result.compute

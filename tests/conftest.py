@@ -1,15 +1,60 @@
+"""Fixtures every test module may use, the slow and serial marks, and two session switches.
+
+Green from any clone, on any day (``.ci/run`` runs the fast suite with both switches on):
+
+* ``LLAMA_EVAL_TEST_NO_SHARED=1``: the real data sets in ``../shared`` count as absent
+  (``tests/shared_data.py``, the one place that finds them), and ``SharedDataGuard`` fails any test
+  that reaches that folder another way.
+* ``LLAMA_EVAL_TEST_CLOCK_SHIFT_DAYS=N``: the wall clock runs N days ahead for the whole session, in
+  this process and in every Python a test starts (``tests/clockshift/sitecustomize.py``): a test that
+  depends on the day it runs fails here rather than on some later day. A test that means a day pins
+  it (``time_machine.travel``, or an ``on=`` argument).
+"""
+
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
+import shared_data
 from fakeserver import RecordingServer
+from llama_eval import clock
 from llama_eval.config import Deployment
 
 FAKE_KEY = "LLAMAEVAL-FAKE-KEY-0123456789abcdef"  # recognisable, so leak tests can grep for it
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+CLOCK_SHIFT_DIR = Path(__file__).resolve().parent / "clockshift"
+
+
+def _shift_clock() -> float | None:
+    """Shift this process's wall clock as LLAMA_EVAL_TEST_CLOCK_SHIFT_DAYS asks (once: an xdist worker
+    was already shifted at start-up) and put the shifting sitecustomize on the PYTHONPATH children inherit."""
+    spec = importlib.util.spec_from_file_location("llama_eval_test_clockshift", CLOCK_SHIFT_DIR / "sitecustomize.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # runs shift_wall_clock()
+    days = module.shift_wall_clock()
+    if days is not None:
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if str(CLOCK_SHIFT_DIR) not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([str(CLOCK_SHIFT_DIR), *filter(None, paths)])
+    return days
+
+
+def pytest_configure(config):
+    config.clock_shift_days = _shift_clock()
+    if shared_data.hidden():
+        config.pluginmanager.register(shared_data.SharedDataGuard().install(), "shared-data-guard")
+
+
+def pytest_report_header(config):
+    lines = []
+    if config.clock_shift_days is not None:
+        lines.append(f"wall clock shifted {config.clock_shift_days:g} days ahead (LLAMA_EVAL_TEST_CLOCK_SHIFT_DAYS): today is {clock.today()}")
+    if shared_data.hidden():
+        lines.append(f"real data sets hidden ({shared_data.NO_SHARED_ENV}=1): tests that need them skip, and reaching them otherwise fails")
+    return lines
 
 
 @pytest.fixture(scope="session")
@@ -84,12 +129,14 @@ SLOW_MODULES = ("test_report.py", "test_emulator_fuzz.py", "test_afternoon.py") 
 # their owners' files stay untouched: a `llama-eval` subprocess, a notebook, a load sweep, a
 # statistical simulation of thousands of draws, or a real timeout waited out. `make test` runs them;
 # `make test-fast` (-m "not slow") leaves them out. A parametrized test is named without its [id]
-# (every case is slow) or with it (only that case).
+# (every case is slow) or with it (only that case: a check on the real data sets is slow, the same
+# check on tests/data's sample is not).
 SLOW_TESTS = frozenset(
     {
         "test_azure_eval.py::test_prompt_item_scorer_and_cli_override_with_judge",
         "test_azure_eval.py::test_the_judge_key_never_lands_in_output_caches_or_reasons",
-        "test_choice_agreement.py::test_choice_scorer_reads_the_intended_option_in_97_percent_of_answer_styles",
+        "test_choice_agreement.py::test_choice_scorer_reads_the_intended_option_in_97_percent_of_answer_styles[real-with-option-texts]",
+        "test_choice_agreement.py::test_choice_scorer_reads_the_intended_option_in_97_percent_of_answer_styles[real-letters-only]",
         "test_cli.py::test_a_run_is_quiet_by_default_and_verbose_on_request_with_keys_redacted",
         "test_cli.py::test_run_names_unknown_deployment_and_bad_prompt_line",
         "test_cli.py::test_run_rejects_a_non_numeric_budget",
@@ -108,11 +155,12 @@ SLOW_TESTS = frozenset(
         "test_emulator_timing.py::test_ttft_and_inter_token_gaps_match_the_profile",
         "test_notebook_evaluate.py::test_no_successful_request_fails_the_notebook_with_the_reason",
         "test_notebook_evaluate.py::test_relative_paths_resolve_from_the_project_and_from_notebooks",
-        "test_numeric_agreement.py::test_numeric_scorer_reads_the_intended_number_in_99_percent_of_model_style_gsm8k_answers",
+        "test_numeric_agreement.py::test_numeric_scorer_reads_the_intended_number_in_99_percent_of_model_style_gsm8k_answers[real]",
         "test_prices_update.py::test_cost_uses_the_updated_vm_price",
         "test_prices_update.py::test_unreachable_api_is_one_line_and_writes_nothing",
         "test_recommend.py::test_demo_sweeps_then_recommend_end_to_end",
-        "test_reference_agreement.py::test_rouge_l_is_exactly_rouge_score_on_scitldr",
+        "test_reference_agreement.py::test_rouge_l_is_exactly_rouge_score_on_scitldr[stemmer-real]",
+        "test_reference_agreement.py::test_rouge_l_is_exactly_rouge_score_on_scitldr[no-stemmer-real]",
         "test_reliability.py::test_fault_matrix[stall past timeout]",
         "test_runner.py::test_429_storm_is_survived_with_retry_after",
         "test_runner.py::test_faulty_endpoint_every_row_final_no_duplicates_retries_recorded",

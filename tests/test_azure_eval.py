@@ -1,9 +1,10 @@
 """azure:* scorers: Microsoft's azure-ai-evaluation evaluators, wired into llama-eval's scoring.
 
-Deterministic ones must give exactly what the SDK's evaluator gives on the same pairs (real
-TruthfulQA answers); AI-assisted ones are graded by a judge deployment over real HTTP (the emulator
-playing the judge, and the recording server for what a real judge may say), and anything that is
-not a whole grade 1-5 is unscorable, never 0.
+Deterministic ones must give exactly what the SDK's evaluator gives on the same pairs (TruthfulQA
+answers: tests/data's hand-written sample always, the real set where the workspace has it);
+AI-assisted ones are graded by a judge deployment over real HTTP (the emulator playing the judge,
+and the recording server for what a real judge may say), and anything that is not a whole grade
+1-5 is unscorable, never 0.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import SHARED
+import shared_data
 from llama_eval import Deployment
 from llama_eval.cli import main
 from llama_eval.config import LifecycleWarning
@@ -37,10 +38,11 @@ QUIET = {"progress": "none", "announce": lambda message: None}
 NLTK_MISSING = missing_nltk_data()
 
 
-def truthfulqa_pairs(n: int = 40) -> list[tuple[str, str]]:
-    """(answer, reference): TruthfulQA's correct and incorrect answers against its best answer."""
+def truthfulqa_pairs(which: str, n: int = 40) -> list[tuple[str, str]]:
+    """(answer, reference): TruthfulQA's correct and incorrect answers against its best answer, from the
+    real set (``which="real"``; skips where it is absent) or tests/data's sample (``"sample"``)."""
     pairs = []
-    with (SHARED / "datasets" / "truthfulqa.csv").open(encoding="utf-8") as f:
+    with shared_data.source(which, "truthfulqa.csv").open(encoding="utf-8") as f:
         for row in list(csv.DictReader(f))[:n]:
             best = row["Best Answer"]
             pairs.append((row["Correct Answers"].split("; ")[-1], best))
@@ -88,10 +90,11 @@ def test_missing_extra_stops_a_run_before_its_first_request(tmp_path):
         ("azure:rouge", lambda: ev.RougeScoreEvaluator(rouge_type=ev.RougeType.ROUGE_L)),  # the default rouge type
     ],
 )
-def test_deterministic_scorers_equal_the_sdk(name, make):
+@pytest.mark.parametrize("which", shared_data.SOURCES)
+def test_deterministic_scorers_equal_the_sdk(name, make, which):
     scorer_name, options = (name["name"], {k: v for k, v in name.items() if k != "name"}) if isinstance(name, dict) else (name, {})
     evaluator, key = make(), "f1_score" if scorer_name == "azure:f1" else "rouge"
-    pairs = truthfulqa_pairs()
+    pairs = truthfulqa_pairs(which)
     ours = [score(scorer_name, answer, reference, **options).value for answer, reference in pairs]
     theirs = [evaluator(response=answer, ground_truth=reference)[key] for answer, reference in pairs]
     assert ours == theirs
@@ -103,9 +106,10 @@ def test_deterministic_scorers_equal_the_sdk(name, make):
     "name, cls, key",
     [("azure:bleu", "BleuScoreEvaluator", "bleu"), ("azure:gleu", "GleuScoreEvaluator", "gleu"), ("azure:meteor", "MeteorScoreEvaluator", "meteor")],
 )
-def test_nltk_scorers_equal_the_sdk(name, cls, key):
+@pytest.mark.parametrize("which", shared_data.SOURCES)
+def test_nltk_scorers_equal_the_sdk(name, cls, key, which):
     evaluator = getattr(ev, cls)()
-    pairs = truthfulqa_pairs(15)
+    pairs = truthfulqa_pairs(which, 15)
     assert [score(name, a, r).value for a, r in pairs] == [evaluator(response=a, ground_truth=r)[key] for a, r in pairs]
 
 

@@ -4,6 +4,10 @@ Items come from the truthfulqa importer (two options, order by a seeded hash, op
 the item); each style states the intended letter X (or no choice at all) and may mention the other
 option Y or quote the option texts. Scored both with the option texts (as imported) and with the
 letter alone (no texts, letters A-D possible, as for a hand-written prompt set). Target: >= 97%.
+
+The real CSV is read where the workspace has it (tests/shared_data.py); the same checks run on
+tests/data's hand-written TruthfulQA-shaped sample always, and the tests that need no data set
+always run.
 """
 
 from __future__ import annotations
@@ -13,14 +17,11 @@ from collections import Counter
 
 import pytest
 
-from conftest import SHARED
+import shared_data
 from llama_eval.importers import import_set
 from llama_eval.prompts import load_prompt_set
 from llama_eval.scoring import score
 from llama_eval.scoring.scorers import extract_choice
-
-TQA = SHARED / "datasets" / "truthfulqa.csv"
-pytestmark = pytest.mark.skipif(not TQA.exists(), reason=f"{TQA} not present (the real TruthfulQA CSV lives in the project's shared/datasets)")
 
 # style -> (template, intended): X the intended letter, Y the other one, TX/TY their option texts; intended None = no choice
 STYLES = {
@@ -70,10 +71,11 @@ STYLES = {
 NEEDS_TEXTS = {"option-text-only", "quoted-option-text"}
 
 
-@pytest.fixture(scope="module")
-def items(tmp_path_factory):
+@pytest.fixture(scope="module", params=shared_data.SOURCES)
+def items(request, tmp_path_factory):
+    """The imported items of tests/data's sample, then of the real CSV (skipped where it is absent)."""
     out = tmp_path_factory.mktemp("tqa") / "tqa.jsonl"
-    import_set("truthfulqa", TQA, out)
+    import_set("truthfulqa", shared_data.source(request.param, "truthfulqa.csv"), out)
     return list(load_prompt_set(out))
 
 

@@ -6,6 +6,9 @@ negative/decimal value the final line states). Target: >= 99% agreement overall.
 test also runs lm-evaluation-harness's GSM8K filters, regexes as in its lm_eval/tasks/gsm8k/:
 strict-match from gsm8k.yaml ("#### N") and flexible-extract from gsm8k-cot-llama.yaml (the last
 number), with its exact_match clean-up (commas, "$" and a trailing "." ignored).
+
+The real test split is read where the workspace has it (tests/shared_data.py); the same checks run
+on tests/data's hand-written GSM8K-shaped sample always, so a clone checks them too.
 """
 
 from __future__ import annotations
@@ -16,12 +19,11 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from conftest import SHARED
+import shared_data
 from llama_eval.scoring import score
 from llama_eval.scoring.scorers import extract_number, parse_number
 
-GSM8K = SHARED / "datasets" / "gsm8k_test.jsonl"
-pytestmark = pytest.mark.skipif(not GSM8K.exists(), reason=f"{GSM8K} not present (the real GSM8K test set lives in the project's shared/datasets)")
+REAL_SOLUTIONS = 1319  # the GSM8K test split
 
 _CALC = re.compile(r"<<[^>]*>>")
 
@@ -67,11 +69,18 @@ STYLES = {
 }
 
 
-def _corpus() -> list[tuple[str, str, float, float]]:
+def _solutions(which: str) -> list[str]:
+    """The worked solutions of the real test split (``which="real"``, or skip) or of the sample."""
+    lines = shared_data.source(which, "gsm8k_test.jsonl").read_text(encoding="utf-8").splitlines()
+    solutions = [json.loads(line)["answer"] for line in lines if line.strip()]
+    assert (len(solutions) == REAL_SOLUTIONS) if which == "real" else (len(solutions) >= 5), len(solutions)
+    return solutions
+
+
+def _corpus(which: str) -> list[tuple[str, str, float, float]]:
     """(style, answer, intended value, GSM8K reference) for every style and test solution."""
     out = []
-    for line in GSM8K.read_text(encoding="utf-8").splitlines():
-        solution = json.loads(line)["answer"]
+    for solution in _solutions(which):
         body, ref = solution.rsplit("####", 1)
         body = _CALC.sub("", body).strip()
         r = parse_number(ref)
@@ -99,9 +108,10 @@ def _lm_eval_value(pattern: re.Pattern[str], text: str, last: bool) -> float | N
         return None
 
 
-def test_numeric_scorer_reads_the_intended_number_in_99_percent_of_model_style_gsm8k_answers():
-    corpus = _corpus()
-    assert len(STYLES) >= 15 and len(corpus) == 1319 * len(STYLES)
+@pytest.mark.parametrize("which", shared_data.SOURCES)
+def test_numeric_scorer_reads_the_intended_number_in_99_percent_of_model_style_gsm8k_answers(which):
+    corpus = _corpus(which)
+    assert len(STYLES) >= 15 and len(corpus) == len(_solutions(which)) * len(STYLES)
     right, total, rules = Counter(), Counter(), defaultdict(Counter)
     lm_eval_flexible = Counter()
     for style, text, intended, _ in corpus:
@@ -124,21 +134,23 @@ def test_numeric_scorer_reads_the_intended_number_in_99_percent_of_model_style_g
         assert rules[style]["flexible"] == total[style], (style, rules[style])
 
 
-def test_on_the_hashes_style_it_agrees_with_lm_eval_strict_match():
+@pytest.mark.parametrize("which", shared_data.SOURCES)
+def test_on_the_hashes_style_it_agrees_with_lm_eval_strict_match(which):
     """Where lm-eval's strict-match reads a number, ours reads the same one."""
     compared = 0
-    for style, text, _, _ in _corpus():
+    for style, text, _, _ in _corpus(which):
         if style != "hashes":
             continue
         theirs = _lm_eval_value(_LM_EVAL_STRICT, text, last=False)
         ours, rule = extract_number(text)
         assert rule == "strict" and theirs is not None and ours == pytest.approx(theirs), text[-80:]
         compared += 1
-    assert compared == 1319
+    assert compared == len(_solutions(which))
 
 
-def test_the_worked_solutions_themselves_score_one():
-    solutions = [json.loads(line)["answer"] for line in GSM8K.read_text(encoding="utf-8").splitlines()]
+@pytest.mark.parametrize("which", shared_data.SOURCES)
+def test_the_worked_solutions_themselves_score_one(which):
+    solutions = _solutions(which)
     refs = [s.rsplit("####", 1)[1].strip() for s in solutions]
     assert all(score("numeric", s, r).value == 1.0 for s, r in zip(solutions, refs, strict=True))
 

@@ -51,6 +51,15 @@ def test_ci_runs_make_test():
     assert "make test" in (ROOT / "README.md").read_text()
 
 
+def test_ci_also_runs_the_fast_suite_as_a_clone_on_a_later_day():
+    """Issue 28: after `make test`, CI runs `make test-anyday`, which hides ../shared and shifts the clock."""
+    steps = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip().startswith("make ")]
+    assert steps.index("make test") < steps.index("make test-anyday"), steps
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntest-anyday:", 1)[1].split("\n\n", 1)[0]
+    assert "LLAMA_EVAL_TEST_NO_SHARED=1" in recipe and "LLAMA_EVAL_TEST_CLOCK_SHIFT_DAYS=400" in recipe and "test-fast" in recipe, recipe
+
+
 # ------------------------------------------------------------------ the wheel, installed outside the checkout
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -108,6 +108,23 @@ def test_freshness_says_how_old_prices_are_and_warns_after_90_days():
     old = book.freshness(date(2027, 3, 1))
     assert old.stale and old.age_days == 95 and "llama-eval prices update" in old.warning
     assert book.price_age_days(date(2027, 2, 24)) == 90 and not book.freshness(date(2027, 2, 24)).stale, "90 days is not yet 'older than 90'"
+
+
+def test_a_day_before_the_check_is_said_in_words_not_as_negative_days_ago(capsys):
+    """``llama-eval models --on`` a past day: the tables were checked after it, which "-209 days ago" garbles."""
+    from llama_eval.cli import main
+
+    book = load_prices()
+    checked = book.freshness().vm_checked
+    before = checked - timedelta(days=209)
+    fresh = book.freshness(before)
+    assert fresh.age_days == -209 and not fresh.stale and fresh.warning is None
+    assert f"VM prices checked {checked}, after {before}, the day asked about" in fresh.text
+    assert "ago" not in fresh.text and "-209" not in fresh.text
+    assert f"checked {checked} (1 day ago)" in book.freshness(checked + timedelta(days=1)).text
+    assert main(["models", "--on", before.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert f"serverless ({before})" in out and f"checked {checked}, after {before}, the day asked about" in out and "days ago" not in out
 
 
 def test_freshness_follows_the_rows_in_use(tmp_path):

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from llama_eval import load_prices
+from llama_eval import clock, load_prices
 from llama_eval.prices import COMPUTE_PRICE_COLUMNS, TOKEN_PRICE_COLUMNS
 
 CLI = [str(Path(sys.executable).parent / "llama-eval")]
@@ -139,7 +139,9 @@ def fake():
 
 
 def test_update_writes_overrides_skipping_windows_and_spot(fake, tmp_path):
+    ran_from = clock.today()
     out = cli("prices", "update", "--api-url", fake.url, "--out", str(tmp_path), "--region", "eastus")
+    ran_to = clock.today()  # the update ran on one of these days (two only across midnight)
     assert out.returncode == 0, out.stderr
     compute_file, token_file = tmp_path / "compute_prices.eastus.csv", tmp_path / "prices.eastus.csv"
     assert compute_file.is_file() and token_file.is_file()
@@ -160,7 +162,10 @@ def test_update_writes_overrides_skipping_windows_and_spot(fake, tmp_path):
     assert (maverick.input_per_1k, maverick.output_per_1k) == (Decimal("0.00027"), Decimal("0.0011")), "1M units converted to per 1K; batch meter skipped"
     l33 = book.token_price(L33)
     assert (l33.input_per_1k, l33.output_per_1k) == (Decimal("0.00071"), Decimal("0.00071")) and l33.table == str(token_file), "matched by name"
-    assert book.freshness().age_days == 0, "checked today"
+    # the rows it wrote are checked on the day it ran; the bundled rows it did not return keep their own day
+    updated = book.freshness(region="eastus", skus=["Standard_NC96ads_A100_v4"], models=["Llama-4-Maverick-17B-128E-Instruct-FP8"])
+    assert ran_from <= updated.vm_checked == updated.token_checked <= ran_to, updated
+    assert f"on {updated.vm_checked} " in compute_file.read_text().splitlines()[0], "the file says when it was written"
 
     header = next(line for line in compute_file.read_text().splitlines() if not line.startswith("#"))
     assert header.split(",") == [*COMPUTE_PRICE_COLUMNS, "checked"]

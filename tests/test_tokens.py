@@ -9,10 +9,9 @@ from llama_models.datatypes import RawMessage
 from llama_models.llama3.chat_format import ChatFormat
 from llama_models.llama3.tokenizer import Tokenizer
 
-from conftest import SHARED
+import shared_data
 from llama_eval.tokens import counter_for
 
-GSM8K = SHARED / "datasets" / "gsm8k_test.jsonl"
 CONVERSATIONS = [
     [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "How many languages are in the world?"}],
     [{"role": "user", "content": "Hi"}],
@@ -41,11 +40,18 @@ def test_llama2_is_an_estimate_and_says_so():
     assert llama2.count(text) > llama3.count(text)
 
 
-@pytest.mark.skipif(not GSM8K.exists(), reason="shared/datasets not present (only in the project's workspace)")
-def test_fast_path_equals_metas_tokenizer_on_real_text_and_known_total():
-    questions_answers = [(r["question"], r["answer"]) for r in map(json.loads, GSM8K.read_text().splitlines())]
+@pytest.mark.parametrize("which", shared_data.SOURCES)
+def test_fast_path_equals_metas_tokenizer_on_gsm8k_text_and_known_total(which):
+    """The fast path encodes GSM8K questions and worked solutions exactly as Meta's tokenizer does (the real
+    test split's first 300 questions and its known total where the workspace has it; tests/data's sample always)."""
+    source = shared_data.source(which, "gsm8k_test.jsonl")
+    questions_answers = [(r["question"], r["answer"]) for r in map(json.loads, source.read_text().splitlines())]
     counter, meta = counter_for("llama-3.1"), Tokenizer.get_instance()
-    for q, _ in questions_answers[:300]:
-        assert counter.encode(q) == meta.encode(q, bos=False, eos=False, allowed_special=set(), disallowed_special=())
+    texts = [q for q, _ in questions_answers[:300]] if which == "real" else [t for qa in questions_answers for t in qa]
+    for text in texts:
+        assert counter.encode(text) == meta.encode(text, bos=False, eos=False, allowed_special=set(), disallowed_special=())
     total = sum(counter.count(q) + counter.count(a) for q, a in questions_answers)
-    assert total == 213_427  # the total the research measured with four independent Llama 3 tokenizers
+    if which == "real":
+        assert total == 213_427  # the total the research measured with four independent Llama 3 tokenizers
+    else:
+        assert total == sum(len(meta.encode(t, bos=False, eos=False, allowed_special=set(), disallowed_special=())) for t in texts)
