@@ -41,7 +41,7 @@ test-anyday: install
 PEER_PYTHON ?= $(BIN)/python
 test-peer: install
 	@$(PEER_PYTHON) -c "import llama_cpp.server, gguf" 2>/dev/null || $(PEER_PYTHON) -m pip install --quiet --disable-pip-version-check 'llama-cpp-python[server]' gguf
-	LLAMA_EVAL_PEER=1 LLAMA_EVAL_PEER_PYTHON=$(PEER_PYTHON) $(BIN)/python -m pytest tests/test_peer_server.py -m peer -s -q
+	LLAMA_EVAL_PEER=1 LLAMA_EVAL_PEER_PYTHON=$(PEER_PYTHON) $(BIN)/python -m pytest tests/endpoint/test_peer_server.py -m peer -s -q
 
 demo: install
 	$(BIN)/llama-eval demo

@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from llama_eval.pipeline import build_report
-from llama_eval.prompts import load_prompt_set
-from llama_eval.results import write_manifest
-from llama_eval.scoring.run import score_run
+from llama_eval.prompts.prompt_set import load_prompt_set
+from llama_eval.quality.scoring import score_run
+from llama_eval.report.pipeline import build_report
+from llama_eval.rundir.store import write_manifest
 
 PROMPTS = 12_500
 DEPLOYMENTS = {"llama31-8b": ("Meta-Llama-3.1-8B-Instruct", 0.73), "llama31-405b": ("Meta-Llama-3.1-405B-Instruct", 0.886),

@@ -34,12 +34,12 @@ from pathlib import Path
 
 import aiohttp
 
-from llama_eval.catalog import Quota
-from llama_eval.config import Deployment
+from llama_eval.catalog.models import Quota
+from llama_eval.deployments.model import Deployment
 from llama_eval.emulator.process import spawn_emulator
-from llama_eval.prompts import load_prompt_set
-from llama_eval.results import read_manifest, read_rows
-from llama_eval.runner import RunParams, run_evaluation
+from llama_eval.prompts.prompt_set import load_prompt_set
+from llama_eval.run import RunParams, run_evaluation
+from llama_eval.rundir.store import read_manifest, read_rows
 
 MODEL = "Llama-3.3-70B-Instruct"
 QUIET = {"progress": "none", "announce": lambda message: None}

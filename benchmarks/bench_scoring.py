@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from llama_eval.results import read_rows, write_manifest
-from llama_eval.scoring.run import score_run
+from llama_eval.quality.scoring import score_run
+from llama_eval.rundir.store import read_rows, write_manifest
 
 PROMPTS, DEPLOYMENTS = 25_000, ("llama31-8b", "llama31-405b", "llama33-70b", "llama4-maverick")
 _WORK = (
@@ -58,7 +58,7 @@ def build(run_dir: Path) -> Path:
                     "usage": {"prompt_tokens": 20, "completion_tokens": 12, "total_tokens": 32},
                 }
                 f.write(json.dumps(row) + "\n")
-    from llama_eval.prompts import load_prompt_set
+    from llama_eval.prompts.prompt_set import load_prompt_set
 
     write_manifest(run_dir, {"prompt_set": {"path": str(prompts), "sha256": load_prompt_set(prompts).sha256}})
     return prompts

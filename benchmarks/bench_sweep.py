@@ -1,4 +1,4 @@
-"""Load-sweep benchmarks against a server of known capacity (tests/capacityserver.py, its own process).
+"""Load-sweep benchmarks against a server of known capacity (tests/_support/capacityserver.py, its own process).
 
     python benchmarks/bench_sweep.py [closed|open|all]
 
@@ -21,9 +21,9 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from llama_eval.config import Deployment
-from llama_eval.results import read_rows
-from llama_eval.sweeper import sweep
+from llama_eval.deployments.model import Deployment
+from llama_eval.load.sweep import sweep
+from llama_eval.rundir.store import read_rows
 
 HERE = Path(__file__).resolve().parent
 SERVER = HERE.parent / "tests" / "capacityserver.py"

@@ -38,22 +38,23 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it, imported when the name is first asked for
 _LAZY = {
-    **dict.fromkeys(("Catalog", "CatalogModel", "Offer", "Quota", "load_catalog"), ".catalog"),
-    **dict.fromkeys(("AsyncLlamaClient", "LlamaClient", "make_async_client", "make_client"), ".client"),
-    **dict.fromkeys(("Compute", "Deployment", "DeploymentsConfig", "load_deployments"), ".config"),
-    **dict.fromkeys(("model_overview", "model_overview_frame"), ".overview"),
-    **dict.fromkeys(("PriceBook", "load_prices"), ".prices"),
-    **dict.fromkeys(("ExtraParameters",), ".request"),
+    **dict.fromkeys(("Catalog", "CatalogModel", "Offer", "Quota", "load_catalog"), ".catalog.models"),
+    **dict.fromkeys(("AsyncLlamaClient", "LlamaClient", "make_async_client", "make_client"), ".endpoint.client"),
+    **dict.fromkeys(("Compute", "Deployment", "DeploymentsConfig", "load_deployments"), ".deployments"),
+    **dict.fromkeys(("model_overview", "model_overview_frame"), ".catalog.overview"),
+    **dict.fromkeys(("PriceBook", "load_prices"), ".catalog.prices"),
+    **dict.fromkeys(("ExtraParameters",), ".endpoint.request"),
     **dict.fromkeys(("ResultRow", "Status"), ".records"),
     **dict.fromkeys(("RunParams", "RunSummary", "run_evaluation", "arun_evaluation"), ".run"),
-    **dict.fromkeys(("load_prompt_set", "PromptSet", "PromptItem"), ".prompts"),
-    **dict.fromkeys(("load_scores", "score_run"), ".scoring.run"),
-    **dict.fromkeys(("build_report",), ".pipeline"),
-    **dict.fromkeys(("load_run", "read_manifest"), ".results"),
-    **dict.fromkeys(("RunEstimate", "estimate_run", "project_run"), ".cost"),
-    **dict.fromkeys(("sweep",), ".sweeper"),
-    **dict.fromkeys(("read_sweep",), ".capacity"),
-    **dict.fromkeys(("recommend",), ".decision"),
+    **dict.fromkeys(("load_prompt_set", "PromptSet", "PromptItem"), ".prompts.prompt_set"),
+    **dict.fromkeys(("load_scores", "score_run"), ".quality.scoring"),
+    **dict.fromkeys(("build_report",), ".report.pipeline"),
+    **dict.fromkeys(("load_run", "read_manifest"), ".rundir.store"),
+    **dict.fromkeys(("RunEstimate", "estimate_run"), ".run.estimate"),
+    **dict.fromkeys(("project_run",), ".cost.projection"),
+    **dict.fromkeys(("sweep",), ".load.sweep"),
+    **dict.fromkeys(("read_sweep",), ".load.slo"),
+    **dict.fromkeys(("recommend",), ".decide"),
 }
 
 

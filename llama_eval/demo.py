@@ -17,14 +17,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .config import Deployment, load_deployments
-from .cost import FIXED_KINDS
-from .emulator.process import spawn_emulator
+from llama_eval.deployments.loader import load_deployments
+from llama_eval.deployments.model import Deployment
+from llama_eval.emulator.process import spawn_emulator
+from llama_eval.prompts.prompt_set import load_prompt_set
+from llama_eval.quality.scoring import score_run
+from llama_eval.report.pipeline import build_report
+
 from .paths import data_dir
-from .pipeline import build_report
-from .prompts import load_prompt_set
-from .runner import RunParams, run_evaluation
-from .scoring.run import score_run
+from .records import FIXED_KINDS
+from .run import RunParams, run_evaluation
 
 TEXT_SETS = ("quickstart.jsonl", "json_extraction.jsonl", "instructions.jsonl", "summaries.jsonl")
 KEY_ENV = "LLAMA_EVAL_EMULATOR_KEY"
@@ -74,7 +76,7 @@ def sweep_deployments(run_dir: Path, prompts, *, deployments_file: str | Path | 
     stopped for exceeding it). The first half second of each level is warm-up (cold connections, the
     emulator loading a tokenizer). Every figure it yields is emulated.
     """
-    from .sweeper import sweep
+    from llama_eval.load.sweep import sweep
 
     deployments_file = Path(deployments_file) if deployments_file is not None else data_dir() / "deployments.emulator.yaml"
     config = [d for d in load_deployments(deployments_file) if only is None or d.name in only]

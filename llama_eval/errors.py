@@ -1,7 +1,7 @@
 """The exceptions llama-eval raises, so callers can branch on what went wrong.
 
 Every exception and warning the package raises on purpose is defined here (modules re-export the
-ones they raise, so ``from llama_eval.prompts import PromptSetError`` keeps working). Two families:
+ones they raise, so ``from llama_eval.prompts.prompt_set import PromptSetError`` keeps working). Two families:
 
 * input errors (``ConfigError``, ``CatalogError``, ``PriceTableError``, ``RequestValidationError``)
   are raised *before* anything is sent, and their message says where the problem is and what to do;

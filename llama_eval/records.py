@@ -317,3 +317,9 @@ def check_finished(reply: Reply, finished: Collection[int], *, ending: str) -> R
     else:
         message = f"the answer has no finish_reason{which} ({ending})"
     raise IncompleteAnswerError(message, reply=reply)
+
+
+SERVERLESS, MANAGED, SELF_HOSTED = "serverless", "managed", "self-hosted"  # deployment kinds; the last two are billed per hour
+
+
+FIXED_KINDS = (MANAGED, SELF_HOSTED)

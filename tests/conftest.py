@@ -3,7 +3,7 @@
 Green from any clone, on any day (``.ci/run`` runs the fast suite with both switches on):
 
 * ``LLAMA_EVAL_TEST_NO_SHARED=1``: the real data sets in ``../shared`` count as absent
-  (``tests/shared_data.py``, the one place that finds them), and ``SharedDataGuard`` fails any test
+  (``tests/_support/shared_data.py``, the one place that finds them), and ``SharedDataGuard`` fails any test
   that reaches that folder another way.
 * ``LLAMA_EVAL_TEST_CLOCK_SHIFT_DAYS=N``: the wall clock runs N days ahead for the whole session, in
   this process and in every Python a test starts (``tests/clockshift/sitecustomize.py``): a test that
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-import shared_data
-from fakeserver import RecordingServer
+from _support import shared_data
+from _support.constants import FAKE_KEY
+from _support.fakeserver import RecordingServer
 from llama_eval import clock
-from llama_eval.config import Deployment
+from llama_eval.deployments.model import Deployment
 
-FAKE_KEY = "LLAMAEVAL-FAKE-KEY-0123456789abcdef"  # recognisable, so leak tests can grep for it
 CLOCK_SHIFT_DIR = Path(__file__).resolve().parent / "clockshift"
 
 
@@ -67,8 +67,8 @@ def recording_server():
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory):
-    """The wheel installed into a fresh venv outside the checkout (tests/installedwheel.py)."""
-    from installedwheel import install_wheel
+    """The wheel installed into a fresh venv outside the checkout (tests/_support/installedwheel.py)."""
+    from _support.installedwheel import install_wheel
 
     return install_wheel(tmp_path_factory.mktemp("wheel"))
 
@@ -77,7 +77,7 @@ def installed(tmp_path_factory):
 def installed_demo(installed):
     """``llama-eval demo --repeats 1`` run once by the installed wheel from its work folder: the packaging
     test checks that it ran there, the report test reads the page it wrote (one demo instead of two)."""
-    from installedwheel import in_work
+    from _support.installedwheel import in_work
 
     return in_work(installed, str(installed["venv"] / "bin" / "llama-eval"), "demo", "--repeats", "1")
 
@@ -158,7 +158,7 @@ SLOW_TESTS = frozenset(
         "test_numeric_agreement.py::test_numeric_scorer_reads_the_intended_number_in_99_percent_of_model_style_gsm8k_answers[real]",
         "test_prices_update.py::test_cost_uses_the_updated_vm_price",
         "test_prices_update.py::test_unreachable_api_is_one_line_and_writes_nothing",
-        "test_recommend.py::test_demo_sweeps_then_recommend_end_to_end",
+        "test_decide.py::test_demo_sweeps_then_recommend_end_to_end",
         "test_reference_agreement.py::test_rouge_l_is_exactly_rouge_score_on_scitldr[stemmer-real]",
         "test_reference_agreement.py::test_rouge_l_is_exactly_rouge_score_on_scitldr[no-stemmer-real]",
         "test_reliability.py::test_fault_matrix[stall past timeout]",

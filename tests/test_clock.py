@@ -21,13 +21,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-
 from conftest import CLOCK_SHIFT_DIR
+
 from llama_eval import clock, load_catalog, load_prices
-from llama_eval.catalog import RETIRED
-from llama_eval.config import load_deployments
+from llama_eval.catalog.models import RETIRED
+from llama_eval.catalog.overview import model_overview
+from llama_eval.deployments.loader import load_deployments
 from llama_eval.errors import LifecycleWarning
-from llama_eval.overview import model_overview
 
 PACKAGE = Path(clock.__file__).resolve().parent
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from installedwheel import in_work
+
+from _support.installedwheel import in_work
 
 ROOT = Path(__file__).resolve().parents[1]
 

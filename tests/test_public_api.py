@@ -35,12 +35,12 @@ def test_all_is_pinned_and_every_name_resolves():
 
 
 def test_the_verbs_are_the_package_functions():
-    from llama_eval.cost import estimate_run
-    from llama_eval.pipeline import build_report
-    from llama_eval.prompts import load_prompt_set
-    from llama_eval.results import load_run
+    from llama_eval.prompts.prompt_set import load_prompt_set
+    from llama_eval.quality.scoring import load_scores, score_run
+    from llama_eval.report.pipeline import build_report
     from llama_eval.run import RunParams, run_evaluation
-    from llama_eval.scoring.run import load_scores, score_run
+    from llama_eval.run.estimate import estimate_run
+    from llama_eval.rundir.store import load_run
 
     assert (llama_eval.run_evaluation, llama_eval.RunParams, llama_eval.load_prompt_set) == (run_evaluation, RunParams, load_prompt_set)
     assert llama_eval.load_scores is load_scores
@@ -50,7 +50,7 @@ def test_the_verbs_are_the_package_functions():
 def test_the_load_sweep_verbs_are_functions_whatever_was_imported_first():
     """``sweep`` and ``recommend`` are functions, not modules of the same name (which a prior import would put in their place)."""
     code = (
-        "import llama_eval.cli, llama_eval.demo, llama_eval.reports\n"
+        "import llama_eval.cli.main, llama_eval.demo, llama_eval.report.view\n"
         "from llama_eval import sweep, recommend, project_run, read_sweep\n"
         "print(all(callable(f) and type(f).__name__ == 'function' for f in (sweep, recommend, project_run, read_sweep)))"
     )

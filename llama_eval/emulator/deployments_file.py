@@ -19,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from ..errors import ConfigError
+from llama_eval.errors import ConfigError
+
 from .server import EmulatedDeployment, Emulator, specs_from_deployments
 
 KEY_ENV = "LLAMA_EVAL_EMULATOR_KEY"

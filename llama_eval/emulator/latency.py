@@ -14,7 +14,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from ..catalog import CatalogModel
+from llama_eval.catalog.models import CatalogModel
 
 ANCHOR_PARAMS_B = 405.0
 ANCHOR_TPS = 29.4  # artificialanalysis.ai/models/llama-3-1-instruct-405b/providers (Azure row)

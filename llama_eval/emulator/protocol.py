@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import LLAMA_EXTRAS, CatalogModel
+from llama_eval.catalog.models import LLAMA_EXTRAS, CatalogModel
 
 EXTRA_PARAMETER_MODES = ("error", "drop", "pass-through")
 

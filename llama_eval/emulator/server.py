@@ -40,11 +40,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..catalog import Catalog, CatalogModel, load_catalog
-from ..errors import EmulatorStartError, UnknownPromptWarning
-from ..prompts import PromptItem, load_prompt_set
-from ..tokens import TokenCounter, counter_for
-from .capacity import BatchModel, CapacityGates
+from llama_eval.catalog.models import Catalog, CatalogModel, load_catalog
+from llama_eval.catalog.tokens import TokenCounter, counter_for
+from llama_eval.errors import EmulatorStartError, UnknownPromptWarning
+from llama_eval.prompts.prompt_set import PromptItem, load_prompt_set
+
+from .batching import BatchModel, CapacityGates
 from .latency import LatencyProfile, profile_for
 from .protocol import ApiError, ChatCall, azure_error, content_filter_error, parse_chat, parse_json_body
 from .quota import Admission, QuotaExceeded, QuotaLimiter, retry_after_header

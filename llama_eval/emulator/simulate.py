@@ -25,11 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import CatalogModel
-from ..prompts import PromptItem, prompt_key
-from ..scoring.judge import JUDGE_MARKER
-from ..scoring.scorers import ScorerError, score
-from ..tokens import LLAMA2_FACTOR, TokenCounter
+from llama_eval.catalog.models import CatalogModel
+from llama_eval.catalog.tokens import LLAMA2_FACTOR, TokenCounter
+from llama_eval.prompts.prompt_set import PromptItem, prompt_key
+from llama_eval.quality.judge import JUDGE_MARKER
+from llama_eval.quality.registry import score
+from llama_eval.quality.scorers import ScorerError
+
 from .protocol import ChatCall
 
 DEFAULT_ACCURACY = 0.6

@@ -16,9 +16,9 @@ import warnings
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from ..errors import AuthenticationError, EndpointConnectionError
-from ..prompts import PromptItem
-from ..wire import env_proxy
+from llama_eval.endpoint.wire import env_proxy
+from llama_eval.errors import AuthenticationError, EndpointConnectionError
+from llama_eval.prompts.prompt_set import PromptItem
 
 _warned: set[str] = set()
 

@@ -6,7 +6,7 @@ still lacks (``plan``) — then probes each deployment once and drives them all 
 (``scheduler``). Every finished request becomes one typed row (``records.ResultRow``) in
 ``results.jsonl`` the moment it finishes (``rundir``); ``resume=True`` runs only what is missing.
 Latency comes from the final attempt alone (``attempt``), measured by the wire client
-(``llama_eval.wire``) unless ``RunParams(client="sdk")``; retries and waits are recorded beside it
+(``llama_eval.endpoint.wire``) unless ``RunParams(client="sdk")``; retries and waits are recorded beside it
 (``policy``). Modules: params, plan, rundir, lane, attempt, policy, progress, scheduler, sdk.
 """
 
@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..catalog import Catalog, load_catalog
-from ..config import Deployment, DeploymentsConfig
-from ..errors import BudgetError, RunError
-from ..prices import PriceBook, load_prices
-from ..prompts import PromptSet, load_prompt_set
+from llama_eval.catalog.models import Catalog, load_catalog
+from llama_eval.catalog.prices import PriceBook, load_prices
+from llama_eval.deployments.model import Deployment, DeploymentsConfig
+from llama_eval.errors import BudgetError, RunError
+from llama_eval.prompts.prompt_set import PromptSet, load_prompt_set
+
 from .params import RunParams, RunSummary
 from .plan import make_plan
 from .progress import announce_estimates

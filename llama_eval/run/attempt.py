@@ -16,15 +16,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ..cost import max_tokens_for
-from ..errors import EndpointError, IncompleteAnswerError, RateLimitError
-from ..prompts import PromptItem
-from ..records import Reply, ResultRow, Status, Timing, Usage
+from llama_eval.errors import EndpointError, IncompleteAnswerError, RateLimitError
+from llama_eval.prompts.prompt_set import PromptItem
+from llama_eval.records import Reply, ResultRow, Status, Timing, Usage
+
+from .estimate import max_tokens_for
 from .lane import Lane
+from .output import redact_url, row_key
 from .params import RunParams
 from .plan import request_params
 from .policy import Budget, Decision, backoff, decide, retry_wait
-from .rundir import redact_url, row_key
 
 _second: list = [None, ""]  # the last whole second formatted, and its text: rows finish many to a second
 

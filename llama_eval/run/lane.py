@@ -11,15 +11,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..catalog import Catalog
-from ..config import Deployment
-from ..cost import DEFAULT_MAX_TOKENS, RequestPrice, max_tokens_for, price_for
-from ..pacing import QuotaPool
-from ..prices import PriceBook
-from ..prompts import PromptItem, PromptSet
-from ..records import LoopLag, ProbeResult, Reply
-from ..results import row_key
-from ..tokens import TokenCounter, counter_for
+from llama_eval.catalog.models import Catalog
+from llama_eval.catalog.prices import PriceBook, RequestPrice, price_for
+from llama_eval.catalog.tokens import TokenCounter, counter_for
+from llama_eval.deployments.model import Deployment
+from llama_eval.prompts.prompt_set import PromptItem, PromptSet
+from llama_eval.records import LoopLag, ProbeResult, Reply
+from llama_eval.rundir.store import row_key
+
+from .estimate import DEFAULT_MAX_TOKENS, max_tokens_for
+from .pacing import QuotaPool
 
 if TYPE_CHECKING:
     from .params import RunParams

@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..records import LoopLag
-from ..request import ExtraParameters
+from llama_eval.endpoint.request import ExtraParameters
+from llama_eval.records import LoopLag
 
 CLIENTS = ("wire", "sdk")
 

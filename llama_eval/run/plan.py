@@ -13,15 +13,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..catalog import Catalog
-from ..config import Deployment
-from ..cost import RunEstimate, estimate_run, max_tokens_for
-from ..errors import BudgetError, RequestValidationError, RunError, ScorerError
-from ..prices import PriceBook
-from ..prompts import PromptItem, PromptSet
-from ..request import build_request
+from llama_eval.catalog.models import Catalog
+from llama_eval.catalog.prices import PriceBook
+from llama_eval.deployments.model import Deployment
+from llama_eval.endpoint.request import build_request
+from llama_eval.errors import BudgetError, RequestValidationError, RunError, ScorerError
+from llama_eval.prompts.prompt_set import PromptItem, PromptSet
+
+from .estimate import RunEstimate, estimate_run, max_tokens_for
+from .output import check_output_dir, deployment_record, done_keys
 from .params import CLIENTS, RunParams
-from .rundir import check_output_dir, deployment_record, done_keys
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _check_inputs(deployments: Sequence[Deployment], prompts: PromptSet, params:
         problems = d.check_environment()
         if problems:
             raise RunError("; ".join(problems))
-    from ..scoring.run import check_prompt_scorers
+    from llama_eval.quality.scoring import check_prompt_scorers
 
     try:
         check_prompt_scorers(prompts)

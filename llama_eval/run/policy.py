@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..errors import (
+from llama_eval.errors import (
     AuthenticationError,
     ContentFilterError,
     EndpointConnectionError,
@@ -25,7 +25,7 @@ from ..errors import (
     MalformedResponseError,
     RateLimitError,
 )
-from ..records import Status
+from llama_eval.records import Status
 
 RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
 

@@ -18,11 +18,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..cost import RunEstimate
-from ..records import LoopLag, percentile
+from llama_eval.records import LoopLag, percentile
+
+from .estimate import RunEstimate
 from .lane import Lane
 
-log = logging.getLogger("llama_eval.runner")
+log = logging.getLogger("llama_eval.run")
 
 # Measured = true latency + this process's lag at that moment. The reported percentiles (p50, p90)
 # move by about the lag that one request in ten sees, so the verdict compares the lag's p90 with the

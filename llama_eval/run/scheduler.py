@@ -16,22 +16,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..catalog import Catalog
-from ..config import Deployment
-from ..errors import EndpointError
-from ..prices import PriceBook
-from ..prompts import PromptSet
-from ..results import ResultsWriter, write_parquet
-from ..wire import SessionPool, WireClient
+from llama_eval.catalog.models import Catalog
+from llama_eval.catalog.prices import PriceBook
+from llama_eval.deployments.model import Deployment
+from llama_eval.endpoint.sdk import SdkClient
+from llama_eval.endpoint.wire import SessionPool, WireClient
+from llama_eval.errors import EndpointError
+from llama_eval.prompts.prompt_set import PromptSet
+from llama_eval.rundir.store import ResultsWriter, write_parquet
+
 from .attempt import Requester, now_iso
 from .heap import frozen_heap
 from .lane import Lane, RunClient, build_lanes
+from .output import RunLock, manifest, redact_url, write_manifest
 from .params import RunParams, RunSummary
 from .plan import Plan
 from .policy import Budget
 from .progress import LagMonitor, Progress, saturation_message
-from .rundir import RunLock, manifest, redact_url, write_manifest
-from .sdk import SdkClient
 
 
 class Scheduler:
@@ -163,7 +164,7 @@ class Scheduler:
         Only lanes whose probe saw the emulator's marker header come here: a real service is never sent
         this. A failure costs the run nothing but scorable answers, so it is announced, not raised.
         """
-        from ..emulator.teach import teach_emulator  # only a run that met the emulator pays for importing it
+        from llama_eval.emulator.teach import teach_emulator  # only a run that met the emulator pays for importing it
 
         by_origin: dict[str, list[Lane]] = {}
         for lane in lanes:

@@ -1,0 +1,1 @@
+"""What can be deployed and what it costs: the model catalog, price tables, tokenizers."""

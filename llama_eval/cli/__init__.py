@@ -1,0 +1,1 @@
+"""The ``llama-eval`` command line."""

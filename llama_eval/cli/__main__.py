@@ -1,0 +1,5 @@
+"""``python -m llama_eval.cli``: the same as the ``llama-eval`` command."""
+
+from llama_eval.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""``llama-eval prices update``: refresh the price tables from the public Azure Retail Prices API."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def command(args: argparse.Namespace) -> int:
+    from llama_eval.catalog.prices import load_prices
+    from llama_eval.catalog.retail import update_prices, write_overrides
+
+    book = load_prices(args.prices, args.compute_prices)
+    result = update_prices(book, region=args.region, api_url=args.api_url, timeout_s=args.timeout)
+    files = write_overrides(result, args.out, args.region)
+    print(f"Azure Retail Prices API: {result.pages} page(s); {len(result.compute)} VM price(s), {len(result.tokens)} Llama token price(s) for {args.region}")
+    if result.skipped_meters:
+        print(f"skipped {result.skipped_meters} meter(s): Windows, Spot, Low Priority, batch/provisioned or not a Llama model")
+    for change in result.changes:
+        print(f"  changed  {change}")
+    if not result.changes:
+        print("  no price changed")
+    for missing in result.missing:
+        print(f"  not listed by the API: {missing}")
+    for path in files:
+        flag = "--compute-prices" if path.name.startswith("compute_prices") else "--prices"
+        print(f"wrote {path}   (use it: {flag} {path})")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    # ---- prices (facts team): refresh the price tables from the Azure Retail Prices API
+    prices_cmd = sub.add_parser("prices", help="price tables: refresh them from the public Azure Retail Prices API")
+    prices_sub = prices_cmd.add_subparsers(dest="prices_command", required=True)
+    upd = prices_sub.add_parser("update", help="fetch VM (and listed Llama token) prices; write override CSVs; print old -> new")
+    upd.add_argument("--region", default="eastus", help="Azure region (armRegionName), default eastus")
+    upd.add_argument("--out", default="prices", help="directory for the override files (default: ./prices)")
+    upd.add_argument("--api-url", default="https://prices.azure.com/api/retail/prices", help="the Retail Prices API URL (a local fake in tests)")
+    upd.add_argument("--prices", help="compare with this token price override instead of the bundled table")
+    upd.add_argument("--compute-prices", help="compare with this VM price override instead of the bundled table")
+    upd.add_argument("--timeout", type=float, default=30.0, help="seconds per page request")
+    upd.set_defaults(func=command)

@@ -1,0 +1,116 @@
+"""``llama-eval run``: a prompt set through deployments, into a resumable run directory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
+def exit_interrupted(message: str) -> None:
+    """One line, then exit 130 at once. A KeyboardInterrupt that passed through an embedded interpreter
+    call (some imports do) makes CPython end the process with SIGINT even after it was caught; exiting
+    here keeps the status the documented 130. Cleanup has run by now (finally blocks, the run lock)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # this is the answer to it; a second one must not become a traceback
+    print(message, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
+def command(args: argparse.Namespace) -> int:
+    """``llama-eval run``. Exit status: 0 completed, 3 incomplete (a deployment stopped), 130 interrupted (Ctrl-C)."""
+    try:
+        return run_session(args)
+    except KeyboardInterrupt:  # Ctrl-C outside the graceful window (planning, start-up): nothing was lost
+        exit_interrupted(f"llama-eval run: interrupted; {args.output} holds whatever finished — continue it with --resume")
+        raise  # not reached
+
+
+def run_session(args: argparse.Namespace) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from llama_eval.catalog.prices import load_prices
+    from llama_eval.deployments.loader import load_deployments
+    from llama_eval.endpoint.request import ExtraParameters
+    from llama_eval.prompts.prompt_set import load_prompt_set
+    from llama_eval.run import RunParams, run_evaluation
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # a stream cut off mid-way is retried and recorded by the runner; azure-core's own warning is noise here
+    logging.getLogger("azure.core.pipeline.transport").setLevel(logging.ERROR)
+    try:
+        budget = Decimal(args.budget_usd) if args.budget_usd is not None else None
+    except InvalidOperation:
+        raise SystemExit(f"llama-eval run: --budget-usd {args.budget_usd!r} is not a number") from None
+    config = load_deployments(args.deployments)
+    if args.only:
+        config = type(config)(tuple(config[name] for name in args.only.split(",")), config.path)
+    prompts = load_prompt_set(args.prompts)
+    extra = ExtraParameters(n=args.n, best_of=args.best_of, logprobs=args.logprobs) if (args.n or args.best_of or args.logprobs is not None) else None
+    params = RunParams(
+        repeats=args.repeats,
+        concurrency=args.concurrency,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        seed=args.seed,
+        stream=not args.no_stream,
+        budget_usd=budget,
+        budget_preflight=not args.budget_stop_only,
+        max_attempts=args.max_attempts,
+        timeout_s=args.timeout,
+        extra=extra,
+        client=args.client,
+        warmup=args.warmup,
+        probe=not args.no_probe,
+    )
+    summary = run_evaluation(
+        config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices), progress=args.progress
+    )
+    print(summary)
+    if args.report and summary.status == "completed":
+        from pathlib import Path
+
+        from llama_eval.report.pipeline import build_report
+
+        print(f"report: {build_report(args.output, Path('reports') / Path(args.output).name)}")
+    return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(summary.status, 3)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run a prompt set through deployments; results in a run directory",
+        epilog="Exit status: 0 completed; 3 incomplete (a deployment was stopped, or a budget skipped requests); 130 interrupted by Ctrl-C "
+        "(the run directory stays resumable: run again with --resume); 2 bad input.",
+    )
+    run.add_argument("-d", "--deployments", required=True, help="deployments YAML file")
+    run.add_argument("-p", "--prompts", required=True, help="prompt set (JSONL)")
+    run.add_argument("-o", "--output", required=True, help="run directory (runs/NAME)")
+    run.add_argument("--only", help="comma-separated deployment names to run (default: all in the file)")
+    run.add_argument("--repeats", type=int, default=1)
+    run.add_argument("--concurrency", type=int, default=8, help="requests in flight per deployment")
+    run.add_argument("--max-tokens", type=int, help="default max_tokens (an item's own wins; default 512)")
+    run.add_argument("--temperature", type=float)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--n", type=int, help="Llama extra parameter n")
+    run.add_argument("--best-of", type=int, help="Llama extra parameter best_of (no streaming)")
+    run.add_argument("--logprobs", type=int, help="Llama extra parameter logprobs")
+    run.add_argument("--budget-usd", help="refuse to start above this worst case; stop scheduling before passing it")
+    run.add_argument("--budget-stop-only", action="store_true", help="start even if the worst case exceeds the budget; stop scheduling at it")
+    run.add_argument("--prices", help="a price override CSV (negotiated rates)")
+    run.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
+    run.add_argument("--resume", action="store_true", help="continue a run directory: only what is missing runs")
+    run.add_argument("--no-stream", action="store_true", help="do not stream (only end-to-end latency is measured)")
+    run.add_argument("--max-attempts", type=int, default=5)
+    run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")
+    run.add_argument("--progress", choices=["auto", "bar", "log", "none"], default="auto")
+    run.add_argument("--report", action="store_true", help="build the HTML report when the run completes (reports/<run name>)")
+    run.add_argument("--client", choices=["wire", "sdk"], default="wire", help="wire: the measuring aiohttp client (default); sdk: the SDK transports")
+    run.add_argument("--warmup", type=int, default=1, help="first N requests per deployment are marked warm-up, left out of latency statistics")
+    run.add_argument("--no-probe", action="store_true", help="skip the one cheap request per deployment sent before any paid one")
+    run.set_defaults(func=command)

@@ -1,0 +1,88 @@
+"""``llama-eval score``: scores.jsonl, means with 95% intervals and paired verdicts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .tables import table
+
+
+def command(args: argparse.Namespace) -> int:
+    from llama_eval.quality.scoring import make_judge, score_run
+
+    judge = None
+    if args.judge:
+        from llama_eval.deployments.loader import load_deployments
+
+        if not args.deployments:
+            raise SystemExit("llama-eval score: --judge needs -d deployments.yaml, the file that defines the judge deployment")
+        judge = make_judge(args.run_dir, load_deployments(args.deployments)[args.judge])
+    scorer = None
+    if args.scorer:  # a name, or a JSON object {"name": ..., options} as in a prompt set
+        try:
+            scorer = json.loads(args.scorer) if args.scorer.lstrip().startswith("{") else args.scorer
+        except ValueError as exc:
+            raise SystemExit(f"llama-eval score: --scorer is not valid JSON: {exc}") from None
+    summary = score_run(args.run_dir, args.prompts, judge=judge, seed=args.seed, scorer=scorer)
+    rows = []
+    for name, d in sorted(summary["deployments"].items(), key=lambda kv: -kv[1]["mean"]):
+        consistency = "-" if d["consistency"] is None else f"{d['consistency']:.0%}"
+        rows.append(
+            [
+                name,
+                str(d["prompts"]),
+                f"{100 * d['mean']:.1f}",
+                f"[{100 * d['ci_low']:.1f}, {100 * d['ci_high']:.1f}]",
+                str(d["failed_rows"]),
+                str(d.get("incomplete_rows", 0)),
+                str(d["unscorable_rows"]),
+                consistency,
+            ]
+        )
+    print(table(["deployment", "prompts", "score", "95% CI", "failed rows", "incomplete", "unscorable", "repeats agree"], rows))
+    from llama_eval.rundir.health import assess_run
+
+    cut_short = assess_run(args.run_dir).cut_short()
+    if cut_short:  # failed requests the server answered with 200: say so, or a lower score reads as the model's doing
+        print("\nAnswers cut short (status incomplete, counted in 'failed rows' like the other failed requests, never scored as answers):")
+        for text in cut_short:
+            print(f"  {text}")
+    if summary.get("excluded"):
+        print("\nNot scored and left out of the comparisons (no answers to judge):")
+        for excluded in summary["excluded"].values():
+            print(f"  {excluded['sentence']}")
+    if summary["tags"]:
+        print()
+        tag_rows = [
+            [t["deployment"], t["tag"], str(t["prompts"]), f"{100 * t['mean']:.1f}", f"[{100 * t['ci_low']:.1f}, {100 * t['ci_high']:.1f}]"]
+            for t in summary["tags"].values()
+        ]
+        print(table(["deployment", "tag", "prompts", "score", "95% CI"], sorted(tag_rows)))
+    if summary.get("numeric"):  # numeric sets: both accuracies, as lm-evaluation-harness reports GSM8K
+        print()
+        numeric = sorted(summary["numeric"].items())
+        numeric_rows = [[n, str(a["rows"]), f"{100 * a['strict']:.1f}", f"{100 * a['flexible']:.1f}", f"{a['marked']:.0%}"] for n, a in numeric]
+        print(table(["deployment", "numeric rows", "strict", "flexible", "answers with a marker"], numeric_rows))
+    for c in summary["comparisons"]:
+        print("  " + c["verdict"])
+    hint = summary["sample_size_hint"]
+    if hint:
+        print(f"\nTo detect a {hint['difference_points']}-point difference with 80% power: about {hint['prompts_needed']} prompts ({hint['based_on']}).")
+    if "judge" in summary:
+        j = summary["judge"]
+        print(f"\nJudge {j['deployment']}: {j['judged_rows']} rows judged ({j['from_cache']} from cache), {j['unscorable_rows']} unscorable, "
+              f"{j['requests_sent']} requests, {j['tokens']} tokens, ${j['cost_usd']} (kept apart from the evaluated models' cost)")  # fmt: skip
+    print(f"\nScores: {args.run_dir}/scores.jsonl (failed requests score 0 and are counted as failed rows)")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    sc = sub.add_parser("score", help="score a run: scores.jsonl, means with 95%% CIs, paired verdicts")
+    sc.add_argument("run_dir")
+    sc.add_argument("--prompts", help="the prompt set (default: the one the run's manifest names)")
+    sc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    sc.add_argument("--judge", help="deployment name (in -d) that grades items whose scorer is 'judge' or an AI-assisted azure:* one")
+    sc.add_argument("--scorer", help='score every item with this scorer: a name (azure:f1) or JSON ({"name": "azure:rouge", "rouge_type": "rouge1"})')
+    sc.add_argument("-d", "--deployments", help="deployments YAML holding the judge deployment")
+    sc.set_defaults(func=command)

@@ -1,0 +1,1 @@
+"""Load: sweeps of rising load, the latency SLO, and the capacity it gives."""

@@ -1,0 +1,112 @@
+"""What a sweep is asked to do (``SweepParams``), the samples a level collects, and the ways a sweep can stop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from llama_eval.errors import SweepError
+from llama_eval.records import ResultRow
+from llama_eval.run.params import RunParams
+
+from .slo import WIDE_MARGIN, Slo
+
+EARLY_S = 0.0015  # open loop: how long before a send the sender wakes, to send on time despite timer granularity
+
+
+SWEEP_RUN_PARAMS = RunParams(max_attempts=1, warmup=0, probe=False, concurrency=1)
+
+
+@dataclass(frozen=True)
+class SweepParams:
+    """What to sweep. Give ``concurrency`` (closed loop) or ``rate`` (open loop, requests/s), and
+    ``duration_s`` or ``requests_per_level``. Times are the service's seconds (see the module docstring)."""
+
+    concurrency: tuple[int, ...] = ()
+    rate: tuple[float, ...] = ()
+    duration_s: float | None = None
+    requests_per_level: int | None = None
+    warmup_s: float = 5.0
+    slo: Slo | None = None
+    stop_factor: float = WIDE_MARGIN
+    respect_quota: bool = True
+    budget_usd: Decimal | None = None
+    seed: int = 0
+    run: RunParams = SWEEP_RUN_PARAMS  # request parameters (max_tokens, temperature, stream...) and attempts
+
+    @property
+    def mode(self) -> str:
+        return "closed" if self.concurrency else "open"
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        return tuple(self.concurrency) if self.concurrency else tuple(self.rate)
+
+    def check(self) -> None:
+        """Refuse what cannot be swept, before any request."""
+        if bool(self.concurrency) == bool(self.rate):
+            raise SweepError("give exactly one of --concurrency (closed loop, e.g. 1,2,4,8) or --rate (open loop, requests/s, e.g. 0.5,1,2,4)")
+        levels = self.levels
+        if any(not math.isfinite(v) or v <= 0 for v in levels):
+            raise SweepError(f"every level must be > 0, got {', '.join(f'{v:g}' for v in levels)}")
+        if self.concurrency and any(int(v) != v for v in self.concurrency):
+            raise SweepError(f"--concurrency levels are whole numbers, got {', '.join(f'{v:g}' for v in self.concurrency)}")
+        if list(levels) != sorted(set(levels)):
+            raise SweepError(f"levels must rise strictly (the sweep stops at the first one that breaks the SLO), got {', '.join(f'{v:g}' for v in levels)}")
+        if (self.duration_s is None) == (self.requests_per_level is None):
+            raise SweepError("give exactly one of --duration-s (seconds per level) or --requests-per-level (measured requests per level)")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise SweepError(f"--duration-s must be > 0, got {self.duration_s:g}")
+        if self.requests_per_level is not None and self.requests_per_level < 1:
+            raise SweepError(f"--requests-per-level must be >= 1, got {self.requests_per_level}")
+        if self.warmup_s < 0:
+            raise SweepError(f"--warmup-s must be >= 0, got {self.warmup_s:g}")
+        if self.stop_factor <= 1:
+            raise SweepError(f"stop_factor must be > 1 (a level this many times over a limit ends the sweep), got {self.stop_factor:g}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "levels": list(self.levels),
+            "duration_s": self.duration_s,
+            "requests_per_level": self.requests_per_level,
+            "warmup_s": self.warmup_s,
+            "slo": str(self.slo) if self.slo else None,
+            "stop_factor": self.stop_factor,
+            "respect_quota": self.respect_quota,
+            "budget_usd": str(self.budget_usd) if self.budget_usd is not None else None,
+            "seed": self.seed,
+            "request": self.run.to_json(),
+        }
+
+
+@dataclass
+class _Sample:
+    """One request of a level as the sweep saw it: its row and this process's perf_counter stamps."""
+
+    row: ResultRow
+    sent: float
+    ended: float
+    lateness_s: float | None = None
+
+
+@dataclass
+class _LevelState:
+    samples: list[_Sample] = field(default_factory=list)
+    measured_started: int = 0
+    stop: str | None = None  # why the level (and the sweep) ended early
+
+
+# Why a sweep ended early (``stop_kind`` in sweep.json). The first three leave the last level unfinished and can be resumed.
+STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET = "interrupted", "deployment", "budget"
+
+
+STOP_SLO, STOP_QUOTA, STOP_ALL_FAILED = "slo", "quota", "all-failed"
+
+
+RESUMABLE = (STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED)
+
+
+_SAME_ON_RESUME = ("mode", "duration_s", "requests_per_level", "warmup_s", "seed", "request")

@@ -1,0 +1,451 @@
+"""Load sweeps: one deployment at rising load, level by level, until it breaks its SLO.
+
+Closed loop (``concurrency``): N workers, each sending its next request when its last one ends —
+the load a batch job puts on a service. Open loop (``rate``): Poisson arrivals at a fixed rate, the
+way independent users arrive; a request is sent on schedule however slow the others are, and how
+late this process itself sent it (``sender_lateness_s``) is recorded, so a late sender is never
+mistaken for a slow service.
+
+Every request goes through the runner's own parts — the measuring wire client
+(``llama_eval.endpoint.wire``), ``run.attempt.Requester`` (send, measure, classify errors) and the results
+writer — so a sweep's rows have the normal row format, plus ``level``, the level's ``concurrency``
+or ``rate_rps``, and (open loop) ``sender_lateness_s``. Retries are off by default
+(``max_attempts=1``): under load a 429 or a timeout is a measurement, not something to hide.
+The first ``warmup_s`` of every level is marked ``warmup`` and left out of its statistics.
+
+A sweep stops early when a level misses the SLO by a wide margin (``capacity.WIDE_MARGIN`` × a
+limit), when the next level would exceed the deployment's quota, or at the budget. It writes
+``sweep.csv`` (the columns in ``capacity.CSV_COLUMNS``) and ``sweep.json`` (levels, the SLO, the
+capacity or why there is none). Against the emulator, times are converted to the emulated
+service's time (measured ÷ the emulator's time scale) and ``sweep.json`` says so.
+
+A sweep that was interrupted, or stopped by a failing deployment or the budget, resumes with
+``resume=True`` (``llama-eval sweep --resume``): the levels it finished are kept as they are in
+``sweep.json``, the level it was in runs again from its start, and the rows of every session stay in
+``results.jsonl`` (rows of later sessions carry ``session``). The same command with more levels at the
+end extends a finished sweep. A sweep that ended by breaking its SLO, or at the quota, is finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from llama_eval.catalog.models import Catalog, load_catalog
+from llama_eval.catalog.prices import PriceBook, load_prices, price_for
+from llama_eval.catalog.tokens import counter_for
+from llama_eval.deployments.model import Deployment, DeploymentsConfig
+from llama_eval.endpoint.wire import SessionPool, WireClient
+from llama_eval.errors import RunError, SweepError
+from llama_eval.prompts.prompt_set import PromptSet, load_prompt_set
+from llama_eval.records import Status, percentile
+from llama_eval.run import run_blocking
+from llama_eval.run.attempt import Requester, now_iso
+from llama_eval.run.estimate import max_tokens_for
+from llama_eval.run.heap import frozen_heap
+from llama_eval.run.lane import Lane
+from llama_eval.run.output import RunLock, manifest, redact_url, write_manifest
+from llama_eval.run.pacing import QuotaPool
+from llama_eval.run.params import RunParams
+from llama_eval.run.plan import make_plan
+from llama_eval.run.policy import Budget
+from llama_eval.run.progress import LagMonitor
+from llama_eval.rundir.store import ResultsWriter
+
+from .levels import _bar, _level_line, _summarise, levels_frame, write_sweep
+from .params import (
+    EARLY_S,
+    STOP_ALL_FAILED,
+    STOP_BUDGET,
+    STOP_DEPLOYMENT,
+    STOP_INTERRUPTED,
+    STOP_QUOTA,
+    STOP_SLO,
+    SWEEP_RUN_PARAMS,
+    SweepParams,
+    _LevelState,
+    _Sample,
+)
+from .resume import Resumed, load_resume
+from .slo import SWEEP_JSON, WIDE_MARGIN, Slo, SweepLevel, capacity_record, find_capacity, judge_levels
+
+
+class Sweeper:
+    """Runs the levels of one sweep against one deployment; ``run()`` returns the judged levels."""
+
+    def __init__(self, deployment: Deployment, prompts: PromptSet, run_dir: Path, params: SweepParams, *, prices: PriceBook, catalog: Catalog,
+                 progress: str, announce: Callable[[str], None]):  # fmt: skip
+        self.deployment, self.prompts, self.run_dir, self.params = deployment, prompts, run_dir, params
+        self.prices, self.catalog, self.progress_mode, self.announce = prices, catalog, progress, announce
+        self.sessions = SessionPool()
+        self.stopped: str | None = None
+        self.stop_kind: str | None = None  # one of the STOP_* names
+        self.session = 1
+        self.nothing_to_do = False  # resumed a sweep that had already finished
+        self.time_scale = 1.0
+        self.interrupted = False
+        self._seq = 0
+        self._next_item = 0
+
+    # ---------------------------------------------------------------- the whole sweep
+    async def run(self, resume: bool = False) -> tuple[list[SweepLevel], dict[str, Any]]:
+        d, p = self.deployment, self.params
+        # the plan refuses a used directory without resume, and a changed deployment, prompt set or request parameters with it
+        plan = make_plan([d], self.prompts, self.run_dir, p.run, resume=resume, prices=self.prices, catalog=self.catalog)
+        resumed = load_resume(self.run_dir, p) if resume else None
+        levels: list[SweepLevel] = list(resumed.levels) if resumed else []
+        if resumed is not None:
+            self._seq = self._next_item = resumed.rows  # row keys go on from the earlier sessions' (never the same key twice)
+            if resumed.finished:
+                self.announce(f"{d.name}: nothing to resume: {resumed.finished}")
+                self.nothing_to_do = True
+                return judge_levels(levels, p.slo), {}
+        client = WireClient(d, self.sessions, timeout=p.run.timeout_s, catalog=self.catalog)
+        probe = None
+        try:  # the probe first: a wrong URL or key leaves the directory unused
+            probe = await client.probe()
+        finally:
+            if probe is None or not probe.ok:
+                await client.close()
+                await self.sessions.close()
+        if not probe.ok:
+            raise SweepError(f"the probe before any request failed at {redact_url(d.resolve_endpoint())}: {probe.detail}; nothing was sent")
+        self.time_scale = probe.time_scale
+        with RunLock(self.run_dir):
+            record = manifest(self.run_dir, fingerprint=plan.fingerprint, prompts=self.prompts, prices=self.prices, catalog=self.catalog,
+                              params=p.run.to_json(), estimates=plan.estimates_json(), now=now_iso())  # fmt: skip
+            record["sweep"] = p.to_json()
+            self.session = record["sessions"]
+            write_manifest(self.run_dir, record)
+            writer = ResultsWriter(self.run_dir)
+            try:
+                if self.time_scale <= 0:
+                    raise SweepError(
+                        "the endpoint runs at time scale 0 (no delays at all): a sweep would measure nothing; start the emulator with --time-scale > 0"
+                    )
+                counter = counter_for(client.model.family if client.model else None)
+                pool = QuotaPool(f"sweep:{d.name}", None, None, None)  # the sweep sets the load itself; the quota is checked per level
+                lane = Lane(d, client, pool, price_for(self.prices, d.model, d.kind), deque(), plan.prompt_tokens[counter.kind], counter)
+                # the plan checked every prompt against this deployment with these parameters: no second check per request
+                requester = Requester(p.run, Budget(p.budget_usd), self._stop_lane, checked=True)
+                with frozen_heap():  # no collector pass over start-up objects while requests are timed
+                    await self._run_levels(levels, lane, requester, writer)
+            finally:
+                writer.close()
+                await client.close()
+                await self.sessions.close()
+            levels = judge_levels(levels, p.slo)
+            entry = record.setdefault("deployments", {}).setdefault(d.name, {})
+            entry.update(time_scale=self.time_scale, probe="ok")
+            record.update(status="completed" if not self.stopped else "stopped", finished_at=now_iso(), stopped=self.stopped)
+            write_manifest(self.run_dir, record)
+        return levels, record
+
+    async def _run_levels(self, levels: list[SweepLevel], lane: Lane, requester: Requester, writer: ResultsWriter) -> None:
+        """Measure the levels not yet in ``levels`` (earlier sessions' stay), appending each; stop at the quota, a wide miss or Ctrl-C."""
+        for index, load in enumerate(self.params.levels, start=1):
+            if index <= len(levels):  # finished in an earlier session
+                continue
+            why = self._over_quota(load, levels, lane)
+            if why:
+                self.stopped, self.stop_kind = why, STOP_QUOTA
+                self.announce(f"{self.deployment.name}: sweep stopped before level {index}: {why}")
+                return
+            try:
+                level = await self._level(index, load, lane, requester, writer)
+            except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
+                self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not (--resume runs it again)"
+                self.stop_kind = STOP_INTERRUPTED
+                self.interrupted = True
+                return
+            levels.append(level)
+            self.announce(_level_line(self.deployment.name, level))
+            if self.stopped:
+                return
+            kind, why = self._wide_miss(level)
+            if why:
+                self.stopped, self.stop_kind = why, kind
+                self.announce(f"{self.deployment.name}: sweep stopped: {why}")
+                return
+
+    def _stop_lane(self, lane: Lane, why: str) -> None:
+        lane.dead = why
+        self.stopped, self.stop_kind = f"deployment stopped: {why}", STOP_DEPLOYMENT
+
+    def _over_quota(self, load: float, done: list[SweepLevel], lane: Lane) -> str | None:
+        """Why the next level would exceed the deployment's quota (None: it fits, or no quota is known)."""
+        if not self.params.respect_quota:
+            return None
+        quota = self.deployment.effective_quota(self.catalog)
+        if quota is None:
+            return None
+        if self.params.mode == "closed":
+            if quota.concurrency and load > quota.concurrency:
+                return (f"concurrency {load:g} exceeds the deployment's quota of {quota.concurrency} concurrent requests "
+                        "(pass --ignore-quota to measure the 429s)")  # fmt: skip
+            if not done or done[-1].throughput_rps is None or not done[-1].concurrency:
+                return None
+            rate = done[-1].throughput_rps * load / done[-1].concurrency  # the best this level can do if latency stays flat
+        else:
+            rate = load
+        rate_per_minute_real = rate * 60 / self.time_scale  # the emulator's quota counts real minutes
+        if quota.rpm and rate_per_minute_real > quota.rpm:
+            return f"about {rate_per_minute_real:.0f} requests/min at this level exceeds the quota of {quota.rpm} rpm (pass --ignore-quota to measure the 429s)"
+        if quota.tpm:
+            per_request = statistics.fmean(lane.prompt_tokens[item.id] + max_tokens_for(item, self.params.run.max_tokens) for item in self.prompts)
+            tokens = rate_per_minute_real * per_request
+            if tokens > quota.tpm:
+                return (f"about {tokens:,.0f} tokens/min at this level (prompt + max_tokens per request) exceeds the quota of {quota.tpm:,} tpm "
+                        "(pass --ignore-quota to measure the 429s)")  # fmt: skip
+        return None
+
+    def _wide_miss(self, level: SweepLevel) -> tuple[str | None, str | None]:
+        """(stop kind, why) when this level ends the sweep; (None, None) otherwise."""
+        slo = self.params.slo
+        if level.requests and level.errors == level.requests:
+            return STOP_ALL_FAILED, f"every request of level {level.level} ({level.load}) failed"
+        if slo is None:
+            return None, None
+        if slo.worst_ratio(level) >= self.params.stop_factor:
+            margin = f">= {self.params.stop_factor:g}x a limit"
+            return STOP_SLO, f"level {level.level} ({level.load}) breaks the SLO {slo} by a wide margin ({margin}): {'; '.join(slo.breaches(level))}"
+        return None, None
+
+    # ---------------------------------------------------------------- one level
+    def _next(self) -> tuple[Any, int]:
+        item = self.prompts.items[self._next_item % len(self.prompts)]
+        self._next_item += 1
+        self._seq += 1
+        return item, self._seq
+
+    async def _level(self, index: int, load: float, lane: Lane, requester: Requester, writer: ResultsWriter) -> SweepLevel:
+        p = self.params
+        scale = self.time_scale
+        state = _LevelState()
+        closed = p.mode == "closed"
+        extra = {"level": index, "concurrency": int(load)} if closed else {"level": index, "rate_rps": load}
+        if self.session > 1:
+            extra["session"] = self.session
+        total = p.requests_per_level
+        bar = _bar(self.progress_mode, total, f"{self.deployment.name} level {index} ({'concurrency' if closed else 'rate'} {load:g})")
+        monitor = LagMonitor({lane.name: lane})
+        watcher = asyncio.create_task(monitor.watch())
+        start = time.perf_counter()
+        warm_end = start + p.warmup_s * scale
+        deadline = warm_end + p.duration_s * scale if p.duration_s is not None else None
+
+        async def send(item: Any, seq: int, warm: bool, scheduled: float | None) -> None:
+            sent = time.perf_counter()
+            lateness = sent - scheduled if scheduled is not None else None
+            row = await requester.one(lane, item, seq)
+            ended = time.perf_counter()
+            if row is None:
+                return
+            if row.status is Status.BUDGET_SKIPPED and state.stop is None:
+                state.stop = f"the budget of ${p.budget_usd} has no room for another request"
+                self.stopped, self.stop_kind = state.stop, STOP_BUDGET
+            if warm:
+                row = replace(row, warmup=True)
+            data = row.to_json() | extra
+            if lateness is not None:
+                data["sender_lateness_s"] = round(lateness, 6)
+            writer.write(data)
+            state.samples.append(_Sample(row, sent, ended, lateness))
+            if bar is not None:
+                bar.update(1)
+
+        def may_start(now: float) -> bool:
+            if state.stop or lane.dead or self.stopped:
+                return False
+            if deadline is not None:
+                return now < deadline
+            if now >= warm_end:
+                if state.measured_started >= (total or 0):
+                    return False
+                state.measured_started += 1
+            return True
+
+        window: tuple[float, float] | None = None
+        try:
+            if closed:
+                workers = int(load)
+                ramp = min(p.warmup_s * scale, 0.01 * workers)  # staggered starts, inside the warm-up only
+
+                async def worker(i: int) -> None:
+                    if ramp:
+                        await asyncio.sleep(ramp * i / workers)
+                    while may_start(now := time.perf_counter()):
+                        item, seq = self._next()
+                        await send(item, seq, now < warm_end, None)
+
+                await asyncio.gather(*(worker(i) for i in range(workers)))
+            else:
+                window = (warm_end, await self._open_loop(load, start, warm_end, deadline, total, send, state))
+        finally:
+            watcher.cancel()
+            if bar is not None:
+                bar.close()
+        lag = monitor.samples[lane.name]
+        lag_p99 = round(1000 * percentile(list(lag), 0.99), 2) if lag else None
+        verdict = monitor.verdict(lane)
+        lane.latencies.clear()
+        return _summarise(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated)
+
+    async def _open_loop(self, rate: float, start: float, warm_end: float, deadline: float | None, total: int | None,
+                         send: Callable[..., Any], state: _LevelState) -> float:  # fmt: skip
+        """Send each request at its scheduled instant, whatever the others do; returns the end of the measured window."""
+        real_rate = rate / self.time_scale
+        measured_end = deadline if deadline is not None else warm_end + (total or 0) / real_rate
+        schedule = poisson_schedule(real_rate, start, warm_end, measured_end, random.Random(f"{self.params.seed}:{rate}"))
+        tasks: set[asyncio.Task] = set()
+        perf = time.perf_counter
+        for scheduled in schedule:
+            delay = scheduled - perf()
+            if delay > EARLY_S:  # the loop's timers wake up to ~1 ms late (epoll's millisecond timeout): wake early,
+                await asyncio.sleep(delay - EARLY_S)
+            while perf() < scheduled:  # then yield to the other callbacks until the instant itself
+                await asyncio.sleep(0)
+            if state.stop or self.stopped:
+                break
+            item, seq = self._next()
+            task = asyncio.create_task(send(item, seq, scheduled < warm_end, scheduled))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+        return measured_end
+
+
+def poisson_schedule(rate: float, start: float, warm_end: float, end: float, rng: random.Random) -> list[float]:
+    """Send instants of Poisson arrivals at ``rate``/s: ``round(rate × span)`` of them in the warm-up and in the measured window.
+
+    Given its count, a Poisson process's arrival instants are independent and uniform over the
+    window (the order-statistics property), so drawing them that way is still Poisson arrivals,
+    with the level's rate exactly the rate asked for rather than a random draw around it.
+    """
+    warm = [rng.uniform(start, warm_end) for _ in range(round(rate * (warm_end - start)))]
+    measured = [rng.uniform(warm_end, end) for _ in range(round(rate * (end - warm_end)))]
+    return sorted(warm) + sorted(measured)
+
+
+# --------------------------------------------------------------------------- output files
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def _parse_levels(values: Sequence[float] | str | None, kind: type) -> tuple:
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        try:
+            return tuple(kind(float(v)) if kind is int and float(v).is_integer() else kind(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise SweepError(f"cannot read levels {values!r}: write numbers separated by commas, e.g. 1,2,4,8") from None
+    return tuple(values)
+
+
+async def asweep(
+    deployments: DeploymentsConfig | Sequence[Deployment],
+    prompts: PromptSet | str | Path,
+    run_dir: str | Path,
+    *,
+    deployment: str | None = None,
+    concurrency: Sequence[int] | str | None = None,
+    rate: Sequence[float] | str | None = None,
+    duration_s: float | None = None,
+    requests_per_level: int | None = None,
+    slo: str | Slo | None = None,
+    warmup_s: float = 5.0,
+    params: RunParams | None = None,
+    budget_usd: Decimal | str | None = None,
+    respect_quota: bool = True,
+    stop_factor: float = WIDE_MARGIN,
+    seed: int = 0,
+    prices: PriceBook | None = None,
+    catalog: Catalog | None = None,
+    progress: str = "auto",
+    announce: Callable[[str], None] | None = None,
+    resume: bool = False,
+):
+    """Sweep one deployment (see the module docstring); returns the levels as a DataFrame.
+
+    ``resume=True`` continues the sweep already in ``run_dir`` (same deployment, prompts and
+    settings; more levels at the end extend it) instead of refusing the directory.
+
+    ``df.attrs`` holds ``capacity`` (the sweep.json record or None), ``capacity_reason``,
+    ``capacity_estimate``, ``stopped`` and ``run_dir``. ``params``: request parameters (max_tokens,
+    temperature, stream, timeout, max_attempts — 1 unless you say otherwise).
+    """
+    catalog = catalog or load_catalog()
+    prices = prices or load_prices(catalog=catalog)
+    say = announce or (lambda message: print(message, file=sys.stderr))
+    chosen = _choose(list(deployments), deployment)
+    prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompt_set(prompts)
+    run = params or SWEEP_RUN_PARAMS
+    run = replace(run, warmup=0, probe=False, concurrency=1)
+    sweep_params = SweepParams(
+        concurrency=tuple(int(v) if float(v).is_integer() else v for v in _parse_levels(concurrency, int)),
+        rate=tuple(float(v) for v in _parse_levels(rate, float)),
+        duration_s=duration_s,
+        requests_per_level=requests_per_level,
+        warmup_s=warmup_s,
+        slo=Slo.parse(slo),
+        stop_factor=stop_factor,
+        respect_quota=respect_quota,
+        budget_usd=Decimal(str(budget_usd)) if budget_usd is not None else None,
+        seed=seed,
+        run=run,
+    )
+    sweep_params.check()
+    run_dir = Path(run_dir)
+    sweeper = Sweeper(chosen, prompt_set, run_dir, sweep_params, prices=prices, catalog=catalog, progress=progress, announce=say)
+    levels, _ = await sweeper.run(resume=resume)
+    model = chosen.catalog_model(catalog)
+    if sweeper.nothing_to_do:  # the stored sweep as it is, its capacity judged under the SLO given now
+        data = json.loads((run_dir / SWEEP_JSON).read_text()) | capacity_record(find_capacity(levels, sweep_params.slo))
+    else:
+        data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale, simulated=_simulated(run_dir),
+                           model_id=model.id if model else chosen.model, stop_kind=sweeper.stop_kind, sessions=sweeper.session)  # fmt: skip
+    if sweeper.interrupted:
+        raise KeyboardInterrupt(f"sweep interrupted; {run_dir} holds the rows so far and sweep.json for the finished levels")
+    frame = levels_frame(levels)
+    frame.attrs.update({k: data.get(k) for k in ("capacity", "capacity_reason", "capacity_estimate", "stopped", "stop_kind", "resumable", "sessions")})
+    frame.attrs["run_dir"] = str(run_dir)
+    return frame
+
+
+def _simulated(run_dir: Path) -> bool:
+    from llama_eval.rundir.store import read_rows
+
+    return any(row.get("simulated") for row in read_rows(run_dir)[:50])
+
+
+def _choose(deployments: list[Deployment], name: str | None) -> Deployment:
+    if not deployments:
+        raise SweepError("no deployments to sweep")
+    if name is None:
+        if len(deployments) == 1:
+            return deployments[0]
+        raise SweepError(f"a sweep loads one deployment at a time; choose one with --deployment: {', '.join(d.name for d in deployments)}")
+    for d in deployments:
+        if d.name == name:
+            return d
+    raise SweepError(f"no deployment named {name!r}; the file has {', '.join(d.name for d in deployments)}")
+
+
+def sweep(*args: Any, **kwargs: Any):
+    """The blocking form of ``asweep``; inside a running event loop (Jupyter) it runs in a thread."""
+    return run_blocking(asweep, *args, thread_name="llama-eval-sweep", **kwargs)
+
+__all__ = ["Resumed", "SweepParams", "Sweeper", "asweep", "levels_frame", "load_resume", "sweep", "write_sweep", "RunError", "SweepError"]

@@ -1,0 +1,1 @@
+"""Prompt sets: JSONL files checked line by line, and importers of public formats."""

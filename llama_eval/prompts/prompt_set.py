@@ -1,0 +1,213 @@
+"""Prompt sets: JSONL files of the prompts to evaluate, checked line by line before any request.
+
+One JSON object a line::
+
+    {"id": "q1", "messages": [{"role": "user", "content": "2+2?"}], "reference": "4", "scorer": "numeric",
+     "tags": ["arithmetic"], "max_tokens": 64}
+    {"id": "q2", "prompt": "Capital of France?", "reference": "Paris"}          # shorthand for one user message
+    {"id": "q3", "prompt": "What is shown?", "images": ["cat.png"], "reference": "a cat"}  # vision models
+
+``id`` is unique in the file; ``messages`` (or ``prompt``, optionally with ``system`` and ``images``)
+is required; ``reference``, ``scorer`` (a name, or ``{"name": ..., options}``), ``tags`` and
+``max_tokens`` are optional. Local image files become ``data:`` URLs. Every error names the file,
+the line and the field, and says what to write instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import json
+import mimetypes
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_eval.endpoint.request import ROLES
+from llama_eval.errors import PromptSetError
+
+FIELDS = ("id", "messages", "prompt", "system", "images", "reference", "scorer", "tags", "max_tokens", "metadata")
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    id: str
+    messages: tuple[Mapping[str, Any], ...]
+    reference: Any = None
+    scorer: str | None = None
+    scorer_options: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    max_tokens: int | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def has_images(self) -> bool:
+        return any(isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"]) for m in self.messages)
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    path: Path
+    items: tuple[PromptItem, ...]
+    sha256: str
+
+    def __iter__(self) -> Iterator[PromptItem]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def prompt_key(messages: Any) -> str:
+    """A stable key for a conversation's text, used to recognise a prompt (e.g. by the emulator)."""
+    parts = []
+    for m in messages or []:
+        if not isinstance(m, Mapping):
+            continue
+        content = m.get("content")
+        if isinstance(content, list):
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
+        parts.append(f"{m.get('role')}:{' '.join(str(content or '').split())}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _image_part(ref: Any, base: Path, where: str) -> dict[str, Any]:
+    if not isinstance(ref, str) or not ref:
+        raise PromptSetError(f"{where}: field 'images': each image must be a file path, an https:// URL or a data: URL")
+    if ref.startswith(("https://", "http://", "data:")):
+        return {"type": "image_url", "image_url": {"url": ref}}
+    path = (base / ref) if not Path(ref).is_absolute() else Path(ref)
+    if not path.is_file():
+        raise PromptSetError(f"{where}: field 'images': file {ref!r} not found (relative paths start at {base})")
+    mime = mimetypes.guess_type(path.name)[0] or ""
+    if not mime.startswith("image/"):
+        raise PromptSetError(f"{where}: field 'images': {ref!r} is not an image file (png, jpeg, gif, webp)")
+    return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"}}
+
+
+def _messages(raw: Mapping[str, Any], base: Path, where: str) -> tuple[dict[str, Any], ...]:
+    if "messages" in raw and "prompt" in raw:
+        raise PromptSetError(f"{where}: give 'messages' or the 'prompt' shorthand, not both")
+    if "prompt" in raw:
+        if not isinstance(raw["prompt"], str) or not raw["prompt"].strip():
+            raise PromptSetError(f"{where}: field 'prompt' must be non-empty text")
+        content: Any = raw["prompt"]
+        images = raw.get("images") or []
+        if not isinstance(images, list):
+            raise PromptSetError(f"{where}: field 'images' must be a list of paths or URLs")
+        if images:
+            content = [{"type": "text", "text": raw["prompt"]}, *(_image_part(i, base, where) for i in images)]
+        messages = [{"role": "user", "content": content}]
+        if raw.get("system") is not None:
+            if not isinstance(raw["system"], str):
+                raise PromptSetError(f"{where}: field 'system' must be text")
+            messages.insert(0, {"role": "system", "content": raw["system"]})
+        return tuple(messages)
+    if "messages" not in raw:
+        raise PromptSetError(f"{where}: missing field 'messages' (or the 'prompt' shorthand), e.g. \"prompt\": \"What is 2+2?\"")
+    if "images" in raw or "system" in raw:
+        raise PromptSetError(f"{where}: 'images' and 'system' go with the 'prompt' shorthand; with 'messages', put them in the messages")
+    messages = raw["messages"]
+    if not isinstance(messages, list) or not messages:
+        raise PromptSetError(f'{where}: field \'messages\' must be a non-empty list of {{"role", "content"}} objects')
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise PromptSetError(f"{where}: messages[{i}]: 'role' must be one of {', '.join(ROLES)}")
+        content = m.get("content")
+        if not isinstance(content, (str, list)):
+            raise PromptSetError(f"{where}: messages[{i}]: 'content' must be text or a list of parts")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, dict) or part.get("type") not in ("text", "image_url"):
+                    raise PromptSetError(f"{where}: messages[{i}].content[{j}]: part 'type' must be 'text' or 'image_url'")
+    return tuple(messages)
+
+
+def _item(raw: Any, base: Path, where: str) -> PromptItem:
+    if not isinstance(raw, dict):
+        raise PromptSetError(f"{where}: each line must be a JSON object, got {type(raw).__name__}")
+    unknown = [k for k in raw if k not in FIELDS]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), FIELDS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"fields: {', '.join(FIELDS)}"
+        raise PromptSetError(f"{where}: unknown field {unknown[0]!r}; {hint}")
+    item_id = raw.get("id")
+    if not isinstance(item_id, (str, int)) or isinstance(item_id, bool) or str(item_id).strip() == "":
+        raise PromptSetError(f"{where}: field 'id' is required (text or a number, unique in the file)")
+    scorer, options = raw.get("scorer"), {}
+    if isinstance(scorer, dict):
+        options = {k: v for k, v in scorer.items() if k != "name"}
+        scorer = scorer.get("name")
+    if scorer is not None and not isinstance(scorer, str):
+        raise PromptSetError(f"{where}: field 'scorer' must be a scorer name or {{\"name\": ..., options}}")
+    tags = raw.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise PromptSetError(f"{where}: field 'tags' must be a list of text labels")
+    max_tokens = raw.get("max_tokens")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise PromptSetError(f"{where}: field 'max_tokens' must be a whole number >= 1")
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise PromptSetError(f"{where}: field 'metadata' must be an object")
+    return PromptItem(
+        id=str(item_id),
+        messages=_messages(raw, base, where),
+        reference=raw.get("reference"),
+        scorer=scorer,
+        scorer_options=options,
+        tags=tuple(tags),
+        max_tokens=max_tokens,
+        metadata=metadata,
+        source=where,
+    )
+
+
+def _looks_like_csv(path: Path, first_line: str) -> bool:
+    """A .csv/.tsv file, or a first line that is a header naming a prompt column: the user meant ``import csv``."""
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return True
+    cells = [c.strip().strip('"').lower() for c in first_line.lstrip("\ufeff").replace(";", ",").replace("\t", ",").split(",")]
+    return len(cells) > 1 and "prompt" in cells
+
+
+def load_prompt_set(path: str | Path) -> PromptSet:
+    """Read and check a JSONL prompt set; blank lines and lines starting with '//' are skipped."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PromptSetError(f"prompt set not found: {path}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (Notepad, Excel) is not part of the first line
+    except UnicodeDecodeError as exc:
+        raise PromptSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8") from None
+    items: list[PromptItem] = []
+    seen: dict[str, int] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        where = f"{path} line {line_no}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if not items and _looks_like_csv(path, line):
+                raise PromptSetError(
+                    f"{path}: this is a CSV, not a JSONL prompt set: run `llama-eval import csv {path} -o {path.with_suffix('.jsonl')}` first "
+                    "(columns prompt, reference; optional id, tags, scorer)"
+                ) from None
+            raise PromptSetError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object") from None
+        item = _item(raw, path.parent, where)
+        if item.id in seen:
+            raise PromptSetError(f"{where}: id {item.id!r} is already used on line {seen[item.id]}; ids must be unique")
+        seen[item.id] = line_no
+        items.append(item)
+    if not items:
+        raise PromptSetError(f"{path}: no prompts (expected one JSON object a line)")
+    return PromptSet(path, tuple(items), hashlib.sha256(data).hexdigest())

@@ -1,0 +1,377 @@
+"""Scoring a run directory: ``scores.jsonl`` beside ``results.jsonl`` and a summary with verdicts.
+
+Each scores.jsonl row names the scorer's ``rule`` (numeric: strict/flexible, see scorers.py). The
+summary adds, for reports: ``numeric`` (strict and flexible accuracy per deployment), ``rouge`` (the
+rouge-score version and stemmer setting), ``statistics`` (which test at which sample size) and, per
+comparison, ``method``, ``ci_level``, ``p_adjusted``, ``significant`` and ``too_few_prompts``.
+
+Every final row gets a score. Rows that failed (content filter, errors, budget) score 0 and are
+counted in their own column, so a model that refuses or errors a lot cannot look good by being
+scored only on what it answered. An answer cut short (status ``incomplete``: no ``finish_reason``)
+is one of those failed rows, never passed to a scorer as if the model had answered with its empty
+or partial text; ``incomplete_rows`` counts them per deployment. An item with a reference and no scorer is scored with
+``contains``; an item with neither is left unscored. A scorer that cannot score an answer (``None``)
+is reported as unscorable, never as 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from llama_eval.prompts.prompt_set import PromptItem, PromptSet, load_prompt_set
+from llama_eval.quality import stats
+from llama_eval.records import ANSWERED, Status
+from llama_eval.rundir.store import final_rows, read_manifest, read_rows
+
+from .judge import DEFAULT_RUBRIC, Judge
+from .registry import check_scorer, score
+from .scorers import ROUGE_STEMMER, ScorerError
+from .stats import bootstrap_ci, compare, per_prompt, sample_size
+
+DEFAULT_SCORER = "contains"
+SCORES = "scores.jsonl"
+# the fields every scores.jsonl row has (score_rows); judged rows add judge, judge_grade, judge_tokens, ...
+SCORE_COLUMNS = ("key", "deployment", "model", "prompt_id", "repeat", "tags", "status", "scorer", "score", "reason", "failed", "rule")
+
+
+def scorer_of(item: PromptItem) -> str | None:
+    return item.scorer or (DEFAULT_SCORER if item.reference is not None else None)
+
+
+def check_prompt_scorers(prompts: PromptSet) -> None:
+    """Every item's scorer exists, takes its options and has the reference it needs (before any request)."""
+    from .azure import check_extra
+    for item in prompts:
+        name = scorer_of(item)
+        if name is None:
+            continue
+        try:
+            check_scorer(name, dict(item.scorer_options), item.reference is not None)
+            check_extra(name, item)  # azure:* without azure-ai-evaluation, or without the context it reads: before any request
+        except ScorerError as exc:
+            raise ScorerError(f"{item.source}: prompt {item.id!r}: {exc}") from None
+
+
+def _prompts_for(run_dir: Path, prompts: PromptSet | str | Path | None) -> PromptSet:
+    if isinstance(prompts, PromptSet):
+        return prompts
+    manifest = read_manifest(run_dir) or {}
+    path = Path(prompts) if prompts else Path(manifest.get("prompt_set", {}).get("path", ""))
+    if not path or not path.is_file():
+        raise ScorerError(f"{run_dir}: the prompt set {str(path)!r} is not found; pass it with --prompts")
+    loaded = load_prompt_set(path)
+    expected = manifest.get("prompt_set", {}).get("sha256")
+    if expected and loaded.sha256 != expected:
+        raise ScorerError(f"{path} changed since {run_dir} was run (sha256 differs); score with the prompt set the run used")
+    return loaded
+
+
+def _question(item: PromptItem) -> str:
+    """The conversation a judge sees: each message's text, with its role."""
+    parts = []
+    for m in item.messages:
+        content = m.get("content")
+        text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content or [] if isinstance(p, dict)) + " [image]"
+        parts.append(f"{m.get('role')}: {text}")
+    return "\n".join(parts)
+
+
+def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
+    from llama_eval.rundir.export import query_text
+
+    from .azure import context_of, is_judged, judged_row
+
+    items = {item.id: item for item in prompts}
+    out = []
+    for row in rows:
+        item = items.get(row["prompt_id"])
+        name = scorer_of(item) if item else None
+        base = {k: row.get(k) for k in ("key", "deployment", "model", "prompt_id", "repeat", "tags", "status")}
+        if name is None:
+            out.append({**base, "scorer": None, "score": None, "reason": "no scorer and no reference", "failed": False})
+        elif row["status"] not in ANSWERED:
+            out.append({**base, "scorer": name, "score": 0.0, "reason": f"request failed: {row['status']}", "failed": True})
+        elif is_judged(name):  # azure:relevance etc.: azure-ai-evaluation graded by the judge deployment
+            if judge is None:
+                raise ScorerError(f"{item.source}: prompt {item.id!r} uses the {name!r} scorer; pass a judge deployment (--judge NAME)")
+            out.append({**base, **judged_row(judge, name, query_text(item.messages), row.get("response_text") or "", item.reference, context_of(item))})
+        elif name == "judge":
+            if judge is None:
+                raise ScorerError(f"{item.source}: prompt {item.id!r} uses the 'judge' scorer; pass a judge deployment (--judge NAME)")
+            rubric = item.scorer_options.get("rubric") or DEFAULT_RUBRIC
+            j = judge.judge(_question(item), row.get("response_text") or "", item.reference, rubric)
+            out.append(
+                {
+                    **base,
+                    "scorer": name,
+                    "score": j.score.value,
+                    "reason": j.reason,
+                    "failed": False,
+                    "judge": judge.name,
+                    "judge_grade": j.grade,
+                    "judge_tokens": j.prompt_tokens + j.completion_tokens,
+                    "judge_cost_usd": str(j.cost_usd) if j.cost_usd is not None else None,
+                    "judge_cached": j.cached,
+                }
+            )
+        else:
+            result = score(name, row.get("response_text") or "", item.reference, **dict(item.scorer_options))
+            out.append({**base, "scorer": name, "score": result.value, "reason": result.reason, "failed": False, "rule": result.rule})
+    return out
+
+
+@dataclass(frozen=True)
+class NumericAccuracy:
+    """One deployment on numeric-scored rows, as lm-evaluation-harness reports GSM8K.
+
+    ``strict``: share of rows right with an explicit final-answer marker ("The answer is", "####",
+    \\boxed{}, bold); ``flexible``: share right by the scorer's full rule (a marker, else the last
+    number) — the score used everywhere else. ``marked``: share of answered rows that had a marker.
+    Failed requests count as wrong in both.
+    """
+
+    rows: int
+    strict: float
+    flexible: float
+    marked: float
+
+
+def numeric_accuracy(scores: list[dict[str, Any]]) -> dict[str, NumericAccuracy]:
+    """Per deployment: strict and flexible accuracy on the rows scored by ``numeric`` (none: not in the result)."""
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in scores:
+        if s.get("scorer") == "numeric" and s.get("score") is not None:
+            rows[s["deployment"]].append(s)
+    out = {}
+    for name, rs in rows.items():
+        answered = [r for r in rs if not r["failed"]]
+        out[name] = NumericAccuracy(
+            rows=len(rs),
+            strict=sum(r["score"] == 1.0 and r.get("rule") == "strict" for r in rs) / len(rs),
+            flexible=sum(r["score"] for r in rs) / len(rs),
+            marked=sum(r.get("rule") == "strict" for r in answered) / len(answered) if answered else 0.0,
+        )
+    return out
+
+
+def rouge_settings(scores: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How ROUGE-L was computed in these scores (package, version, stemmer), or None when nothing used it."""
+    rules = {s.get("rule") for s in scores if s.get("scorer") == "rouge_l" and not s.get("failed")}
+    if not any(s.get("scorer") == "rouge_l" for s in scores):
+        return None
+    from importlib.metadata import version
+
+    stemmer = sorted(r == "stemmer" for r in rules if r) or [ROUGE_STEMMER]
+    return {"package": f"rouge-score {version('rouge-score')}", "measure": "ROUGE-L F-measure", "use_stemmer": stemmer[0] if len(stemmer) == 1 else "mixed"}
+
+
+def statistics_method() -> dict[str, Any]:
+    """Which test is used at which sample size, for reports to print beside the verdicts."""
+    return {
+        "alpha": stats.ALPHA,
+        "min_prompts_for_verdict": stats.MIN_PROMPTS,
+        "binary_scores": "exact McNemar test (any number of prompts)",
+        "other_scores": f"exact sign-flip permutation test up to {stats.EXACT_MAX} prompts, "
+        f"sign-flip with {stats.FLIPS:,} random patterns below {stats.BOOTSTRAP_MIN}, paired bootstrap from {stats.BOOTSTRAP_MIN}",
+        "adjustment": "Bonferroni over the comparisons with a verdict: intervals at 1 - 0.05/m, p x m",
+        "verdict_basis": "'better' exactly when the adjusted interval excludes 0 (equivalently adjusted p < 0.05); the interval inverts the same test",
+    }
+
+
+def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
+    """Per deployment and per tag: mean with 95% CI over prompts, failures, consistency; pairwise verdicts."""
+    by_deployment: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    by_tag: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    failures: dict[str, int] = defaultdict(int)
+    incomplete: dict[str, int] = defaultdict(int)
+    unscorable: dict[str, int] = defaultdict(int)
+    for s in scores:
+        if s["scorer"] is None:
+            continue
+        if s["score"] is None:
+            unscorable[s["deployment"]] += 1
+            continue
+        by_deployment[s["deployment"]][s["prompt_id"]].append(s["score"])
+        for tag in s.get("tags") or ["(untagged)"]:
+            by_tag[(s["deployment"], tag)][s["prompt_id"]].append(s["score"])
+        failures[s["deployment"]] += s["failed"]
+        incomplete[s["deployment"]] += s.get("status") == Status.INCOMPLETE
+    per_deployment_means = {}
+    deployments = {}
+    for name, prompt_scores in by_deployment.items():
+        means, consistency = per_prompt(prompt_scores)
+        per_deployment_means[name] = means
+        est = bootstrap_ci(list(means.values()), seed=seed)
+        deployments[name] = {
+            "prompts": est.n,
+            "mean": est.mean,
+            "ci_low": est.low,
+            "ci_high": est.high,
+            "failed_rows": failures[name],
+            "incomplete_rows": incomplete[name],  # of the failed rows: answers cut short (no finish_reason)
+            "unscorable_rows": unscorable[name],
+            "consistency": consistency,
+            "few_prompts": est.n < stats.MIN_PROMPTS,  # a bootstrap interval over so few prompts is too narrow: label it
+        }
+    tags = {}
+    for (name, tag), prompt_scores in by_tag.items():
+        means, _ = per_prompt(prompt_scores)
+        est = bootstrap_ci(list(means.values()), seed=seed)
+        tags[f"{name}|{tag}"] = {
+            "deployment": name,
+            "tag": tag,
+            "prompts": est.n,
+            "mean": est.mean,
+            "ci_low": est.low,
+            "ci_high": est.high,
+            "few_prompts": est.n < stats.MIN_PROMPTS,
+        }
+    comparisons = compare(per_deployment_means, seed=seed)
+    hint = None
+    if comparisons:
+        import numpy as np
+
+        c = comparisons[0]
+        shared = sorted(set(per_deployment_means[c.a]) & set(per_deployment_means[c.b]))
+        diffs = np.array([per_deployment_means[c.a][p] - per_deployment_means[c.b][p] for p in shared])
+        sd = float(diffs.std(ddof=1)) if len(diffs) > 1 and diffs.std() > 0 else None
+        hint = {"difference_points": 5, "prompts_needed": sample_size(0.05, sd), "based_on": f"{c.a} vs {c.b}" if sd else "worst case (no spread seen)"}
+    return {
+        "deployments": deployments,
+        "tags": tags,
+        "comparisons": [
+            {
+                "a": c.a,
+                "b": c.b,
+                "prompts": c.n,
+                "diff": c.diff,
+                "ci_low": c.low,
+                "ci_high": c.high,
+                "ci_level": c.level,
+                "p": c.p,
+                "p_adjusted": c.p_adjusted,
+                "p_holm": c.p_holm,
+                "p_text": c.p_text,
+                "method": c.method,
+                "method_text": c.method_text,
+                "significant": c.significant,
+                "too_few_prompts": c.too_few,
+                "verdict": c.verdict(),
+            }
+            for c in comparisons
+        ],
+        "statistics": statistics_method(),
+        "numeric": {name: asdict(acc) for name, acc in numeric_accuracy(scores).items()},
+        "rouge": rouge_settings(scores),
+        "sample_size_hint": hint,
+    }
+
+
+def make_judge(run_dir: str | Path, deployment: Any, *, prices: Any = None) -> Judge:
+    """A Judge on ``deployment`` (a config.Deployment), caching in the run directory, priced from the price table."""
+    from llama_eval.catalog.prices import load_prices, price_for
+    from llama_eval.endpoint.client import make_client
+
+    prices = prices or load_prices()
+    return Judge(make_client(deployment), price=price_for(prices, deployment.model, deployment.kind), cache_path=Path(run_dir) / "judgments.jsonl")
+
+
+def with_scorer(prompts: PromptSet, spec: str | dict[str, Any]) -> PromptSet:
+    """Every item scored by ``spec`` (a scorer name, or ``{"name": ..., options}`` as in a prompt set)."""
+    import dataclasses
+
+    options = {k: v for k, v in spec.items() if k != "name"} if isinstance(spec, dict) else {}
+    name = spec.get("name") if isinstance(spec, dict) else spec
+    if not isinstance(name, str) or not name:
+        raise ScorerError(f'a scorer override must be a scorer name or {{"name": ..., options}}, got {spec!r}')
+    return dataclasses.replace(prompts, items=tuple(dataclasses.replace(i, scorer=name, scorer_options=options) for i in prompts))
+
+
+def score_run(
+    run_dir: str | Path, prompts: PromptSet | str | Path | None = None, *, judge: Judge | None = None, seed: int = 0, scorer: str | dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Score a finished (or partial) run: writes scores.jsonl and scores_summary.json; returns the summary.
+
+    ``scorer`` overrides every item's scorer (``llama-eval score --scorer``).
+    """
+    run_dir = Path(run_dir)
+    prompt_set = _prompts_for(run_dir, prompts)
+    if scorer is not None:
+        prompt_set = with_scorer(prompt_set, scorer)
+    check_prompt_scorers(prompt_set)
+    rows = list(final_rows(read_rows(run_dir)).values())
+    scores = score_rows(rows, prompt_set, judge)
+    tmp = run_dir / f"{SCORES}.tmp"
+    with tmp.open("w", encoding="utf-8") as f:
+        for s in scores:
+            f.write(json.dumps(s, ensure_ascii=False) + "\n")
+    os.replace(tmp, run_dir / SCORES)
+    # a stopped deployment, or one whose rows are mostly errors, has no answers to judge: its zeros are not a verdict
+    from llama_eval.rundir.health import assess_run
+
+    excluded = {d.name: {"state": str(d.state), "error": d.error, "check": d.check, "sentence": d.sentence()} for d in assess_run(run_dir).excluded}
+    summary = summarize([s for s in scores if s["deployment"] not in excluded], seed=seed)
+    summary["excluded"] = excluded
+    judged = [s for s in scores if s.get("judge")]
+    if judged:
+        summary["judge"] = {
+            "deployment": judged[0]["judge"],
+            "judged_rows": len(judged),
+            "unscorable_rows": sum(s["score"] is None for s in judged),
+            "requests_sent": judge.requests_sent if judge else 0,
+            "from_cache": sum(bool(s["judge_cached"]) for s in judged),
+            "tokens": sum(s["judge_tokens"] for s in judged if not s["judge_cached"]),
+            "cost_usd": str(sum((Decimal(s["judge_cost_usd"]) for s in judged if s["judge_cost_usd"] and not s["judge_cached"]), Decimal(0))),
+        }
+    (run_dir / "scores_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def load_scores(run_dir: str | Path):
+    """The run's ``scores.jsonl`` as a pandas DataFrame: one row per scored result row, as ``load_run`` gives the results.
+
+    The columns of SCORE_COLUMNS are always there, in that order (``rule`` is empty for scorers
+    without one), so code written against one run works on another; judged runs add ``judge``,
+    ``judge_grade``, ``judge_tokens``, ``judge_cost_usd`` (a number) and ``judge_cached`` after them.
+    ``score`` is a number where missing means *not scored* (no scorer, or the scorer could not
+    read the answer), never 0; ``failed`` marks the rows whose request failed (scored 0); ``tags``
+    holds lists. Types are pandas' nullable ones (``Int64``, ``Float64``, ``boolean``), as in
+    ``load_run``, so a missing value never turns a column into floats or objects.
+
+    Raises RunDirNotFoundError when ``run_dir`` is not a run, ScoresNotFoundError (a
+    FileNotFoundError) when it has not been scored: the message says which command scores it.
+    """
+    import pandas as pd
+
+    from llama_eval.errors import ScoresNotFoundError
+    from llama_eval.rundir.locate import check_run_dir
+
+    run_dir = check_run_dir(run_dir)
+    path = run_dir / SCORES
+    if not path.is_file():
+        raise ScoresNotFoundError(f"{run_dir} has no {SCORES}; run `llama-eval score {run_dir}` first (or score_run({str(run_dir)!r}) in Python)")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                raise ValueError(f"{path}: line {number} is not valid JSON; score the run again (`llama-eval score {run_dir}`)") from None
+    extra = [name for name in dict.fromkeys(k for r in rows for k in r) if name not in SCORE_COLUMNS]
+    frame = pd.DataFrame(rows, columns=[*SCORE_COLUMNS, *extra])
+    if "judge_cost_usd" in frame:
+        frame["judge_cost_usd"] = pd.to_numeric(frame["judge_cost_usd"], errors="coerce")
+    kinds = {"repeat": "Int64", "score": "Float64", "failed": "boolean", "judge_grade": "Int64", "judge_tokens": "Int64",
+             "judge_cost_usd": "Float64", "judge_cached": "boolean"}  # fmt: skip
+    frame = frame.astype({name: kind for name, kind in kinds.items() if name in frame})
+    text = [name for name in ("key", "deployment", "model", "prompt_id", "status", "scorer", "reason", "rule", "judge") if name in frame]
+    frame[text] = frame[text].astype(object).where(frame[text].notna(), None)
+    return frame

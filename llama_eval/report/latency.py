@@ -1,0 +1,172 @@
+"""The latency section (notebook 30_latency): TTFT, inter-token and end-to-end percentiles, and latency under load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llama_eval.records import ANSWERED
+from llama_eval.rundir.health import DeploymentHealth, RunHealth, assess_run, run_rows
+
+from .view import words
+
+
+def _ok_rows(run_dir: str | Path) -> pd.DataFrame:
+    rows = [r for r in run_rows(run_dir) if r["status"] in ANSWERED]
+    return pd.DataFrame(rows)
+
+
+def latency_rows(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+    """Answered rows in the service's real time: measured / time scale; warm-up rows, failed deployments and unscaled emulators left out."""
+    health = health or assess_run(run_dir)
+    frame = _ok_rows(run_dir)
+    if frame.empty:
+        return frame
+    if "warmup" in frame:
+        frame = frame[frame["warmup"].ne(True)]  # True only where marked; None and False stay
+    usable = {n: d.time_scale for n, d in health.deployments.items() if not d.excluded and d.time_scale > 0}
+    frame = frame[frame["deployment"].isin(usable)].copy()
+    scale = frame["deployment"].map(usable).astype(float)
+    for column in ("ttft_s", "e2e_s", "itl_p50_s"):
+        if column in frame:
+            frame[column] = frame[column] / scale
+    if "output_tps" in frame:
+        frame["output_tps"] = frame["output_tps"] * scale
+    return frame
+
+
+def latency_frame(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+    """p50/p90/p99 of time to first token, end-to-end time, and median inter-token gap and speed (real time; numbers, NaN where not measured).
+
+    Answers cut short (status ``incomplete``) are not in the percentiles: an empty stream ended early
+    would read as a fast success. When a run has any, ``incomplete (left out)`` counts them per deployment.
+    """
+    health = health or assess_run(run_dir)
+    frame = latency_rows(run_dir, health)
+    if frame.empty:
+        return frame
+    out = []
+    for name, g in frame.groupby("deployment"):
+        row: dict[str, Any] = {"deployment": name, "requests": len(g)}
+        if "ttft_s" in g and g["ttft_s"].notna().any():
+            ttft = g["ttft_s"].dropna() * 1000
+            row.update({"TTFT p50 ms": ttft.quantile(0.5), "TTFT p90 ms": ttft.quantile(0.9), "TTFT p99 ms": ttft.quantile(0.99)})
+        if "itl_p50_s" in g and g["itl_p50_s"].notna().any():
+            itl = (g["itl_p50_s"].dropna() * 1000).median()
+            row["ITL p50 ms"] = itl if itl > 0 else np.nan  # 0: the chunks arrived together (a sped-up emulator), no gap was measured
+        e2e = g["e2e_s"].dropna()
+        row.update({"e2e p50 s": e2e.quantile(0.5), "e2e p90 s": e2e.quantile(0.9), "e2e p99 s": e2e.quantile(0.99)})
+        if "output_tps" in g and g["output_tps"].notna().any():
+            row["output tok/s p50"] = g["output_tps"].dropna().median()
+        out.append(row)
+    result = pd.DataFrame(out).set_index("deployment").round(2)
+    cut = {n: d.incomplete_rows for n, d in health.deployments.items()}
+    if any(cut.get(n) for n in result.index):
+        result["incomplete (left out)"] = [cut.get(n, 0) for n in result.index]
+    return result
+
+
+def latency_table(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+    """latency_frame for display: the time basis of each row stated, gaps in words."""
+    health = health or assess_run(run_dir)
+    frame = latency_frame(run_dir, health)
+    if frame.empty:
+        return frame
+    frame = frame.copy()
+    frame["time basis"] = [_time_basis(health.deployments[n]) if n in health.deployments else "as measured" for n in frame.index]
+    caveats = {n: d.latency_caveat for n, d in health.deployments.items()}
+    frame["reliable"] = [f"no: {caveats[n]}" if caveats.get(n) else "yes" for n in frame.index]
+    return words(frame)
+
+
+def _time_basis(health: DeploymentHealth) -> str:
+    scale = health.time_scale
+    if health.unknown_time_base:
+        return "emulator, time scale not recorded"
+    if scale == 1:
+        return "as measured"
+    return f"emulated at {_speed(scale)} speed; rescaled"
+
+
+def _speed(scale: float) -> str:
+    """0.01 -> '1/100'; 2 -> '2x'."""
+    if scale < 1:
+        return f"1/{1 / scale:,.4g}"
+    return f"{scale:g}x"
+
+
+def latency_notes(health: RunHealth) -> list[str]:
+    """What the latency figures are: answers cut short and warm-up left out, rescaled from an emulator, not reliable when the client was saturated."""
+    notes = [f"**Answers cut short, left out of these figures** — {text}" for text in health.cut_short()]
+    for scale in sorted({d.time_scale for d in health.deployments.values() if not d.excluded and d.time_scale not in (0, 1)}):
+        names = ", ".join(n for n, d in health.deployments.items() if d.time_scale == scale and not d.excluded)
+        notes.append(
+            f"**Emulated at {_speed(scale)} speed; times rescaled** ({names}): the emulator ran with time scale {scale:g}, "
+            f"so every time is shown as measured ÷ {scale:g} (and tokens/s × {scale:g}), the emulated service's own time. "
+            f"Delays that are not the emulated service's (client, network, a pause of this machine) are rescaled with it: "
+            f"0.1 s of them reads as {0.1 / scale:,.4g} s. Treat the figures as approximate."
+        )
+    unknown = [n for n, d in health.deployments.items() if d.unknown_time_base and not d.excluded]
+    if unknown:
+        notes.append(
+            f"**Emulator time scale not recorded** ({', '.join(unknown)}): these times are as measured against the emulator, "
+            "which may have run faster than the service it emulates (this run was made before the runner recorded the scale). "
+            "They are not the service's latency; no latency recommendation is made from them."
+        )
+    unscaled = [n for n, d in health.deployments.items() if d.time_scale == 0 and not d.excluded]
+    if unscaled:
+        notes.append(f"**Latency not measured** for {', '.join(unscaled)}: the emulator ran with no delays (time scale 0).")
+    warm = {n: d.warmup_rows for n, d in health.deployments.items() if d.warmup_rows and not d.excluded}
+    if warm:
+        listed = ", ".join(f"{n} {k}" for n, k in warm.items())
+        notes.append(f"Warm-up requests left out of the latency statistics (first per connection or `--warmup`): {listed}.")
+    paused = [n for n, d in health.deployments.items() if d.paused and not d.saturated and not d.excluded]
+    if paused:
+        notes.append(
+            f"**These latency figures are not reliable** ({', '.join(paused)}): {health.deployments[paused[0]].paused}; "
+            "the times of the requests in flight include it. No latency recommendation is made from them; run again on a quieter machine."
+        )
+    saturated = [n for n, d in health.deployments.items() if d.saturated and not d.excluded]
+    if saturated:
+        lags = ", ".join(f"{n} (event-loop lag {health.deployments[n].loop_lag_ms or 0:.0f} ms)" for n in saturated)
+        notes.append(
+            f"**These latency figures are not reliable**: the measuring client was saturated for {lags}, so the times include "
+            "the client's own queueing. No latency recommendation is made from them; run again with a lower `--concurrency`."
+        )
+    return notes
+
+
+def latency_figures(run_dir: str | Path, health: RunHealth | None = None) -> list[Any]:
+    """ECDF of time to first token and box plot of end-to-end time, per deployment (real time)."""
+    import plotly.express as px
+
+    frame = latency_rows(run_dir, health)
+    figures = []
+    if not frame.empty and "ttft_s" in frame and frame["ttft_s"].notna().any():
+        ttft = frame.dropna(subset=["ttft_s"]).assign(ttft_ms=lambda f: f["ttft_s"] * 1000)
+        fig = px.ecdf(ttft, x="ttft_ms", color="deployment", title="Time to first token (ECDF)")
+        fig.update_xaxes(title="ms")
+        figures.append(fig)
+    if not frame.empty:
+        fig = px.box(frame, x="deployment", y="e2e_s", points="outliers", title="End-to-end time per request")
+        fig.update_yaxes(title="seconds")
+        figures.append(fig)
+    return figures
+
+
+def sweep_dirs(run_dir: str | Path) -> list[Path]:
+    """The load sweeps stored with a run (``RUN_DIR/sweeps/*``, as ``llama-eval demo`` writes them); none: []."""
+    from llama_eval.load.slo import stored_sweeps
+
+    return stored_sweeps(run_dir)
+
+
+def sweep_figure(run_dir: str | Path) -> Any:
+    """Latency against achieved throughput per swept deployment (SLO lines, capacity circled), or None."""
+    from llama_eval.load.figure import load_figure
+
+    dirs = sweep_dirs(run_dir)
+    return load_figure(dirs) if dirs else None

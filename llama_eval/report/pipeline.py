@@ -1,0 +1,179 @@
+"""The report pipeline: run the report notebooks with papermill, export one standalone HTML page.
+
+``build_report(run_dir, out_dir)`` executes 20_quality, 30_latency, 40_cost and 50_summary with
+``run_dir`` injected (kernel ``python3``), keeps the executed notebooks beside the page, and writes
+``index.html``: code cells hidden, plotly.js embedded once so it opens offline, the run's manifest
+summary on top and, for a run answered by the emulator, "SIMULATED — ..." as its first line.
+Failed deployments and an incomplete or interrupted run get a banner under that line (``health``).
+A notebook that fails stops the pipeline with its cell and error; what finished is kept. The kernels'
+own log lines (transport warnings, the interrupt they log on shutdown) go to ``kernel.log``, not the terminal.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import IO, Any
+
+from llama_eval import clock
+from llama_eval.errors import ReportError
+from llama_eval.paths import notebooks_dir
+from llama_eval.rundir.health import RunHealth, assess_run, manifest_deployments
+from llama_eval.rundir.store import read_manifest
+
+from .view import SIMULATED_BANNER, is_simulated
+
+NOTEBOOKS = ("20_quality", "30_latency", "40_cost", "50_summary")
+DEFAULT_REQUESTS_PER_DAY = 10_000  # the report's projected traffic unless --requests-per-day says otherwise
+DEFAULT_TTFT_P90_SLO_S = 1.0  # the report's latency objective at peak unless --ttft-p90-slo-s says otherwise
+TITLES = {"20_quality": "Quality", "30_latency": "Latency", "40_cost": "Cost", "50_summary": "Summary"}
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 0 auto; padding: 0 1.5rem 4rem; color: #1d1d1f; }
+.banner { background: #b00020; color: #fff; padding: .6rem 1rem; font-weight: 700; letter-spacing: .02em; margin-bottom: 2px; }
+.banner.failed { background: #fff4e5; color: #7a2e00; border-left: 6px solid #d9480f; font-weight: 600; letter-spacing: 0; }
+.banner.partial { background: #fff8d6; color: #5c4400; border-left: 6px solid #e0a800; font-weight: 600; letter-spacing: 0; }
+header { border-bottom: 1px solid #ddd; padding: 1rem 0; }
+nav a { margin-right: 1rem; }
+section { margin-top: 2.5rem; }
+table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0; }
+th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: right; vertical-align: top; }
+td { max-width: 40rem; white-space: pre-wrap; text-align: left; }
+pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wrap; }
+.meta td, .meta th { text-align: left; }
+"""
+
+
+def _quiet_kernel_manager(log: IO[bytes]) -> type:
+    """A kernel manager whose kernel writes its own log (transport warnings, the KeyboardInterrupt it logs
+    when shut down) to ``log`` instead of our terminal. Cell output and cell errors still reach the notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw["stderr"] = log
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return QuietKernelManager
+
+
+def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]) -> Path:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = notebooks_dir() / f"{name}.ipynb"
+    target = out_dir / f"{name}.ipynb"
+    kernel_log = out_dir / "kernel.log"
+    with kernel_log.open("ab") as log:
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(target),
+                parameters={"run_dir": str(run_dir), **parameters},
+                kernel_name="python3",
+                progress_bar=False,
+                cwd=str(out_dir),
+                kernel_manager_class=_quiet_kernel_manager(log),
+            )
+        except PapermillExecutionError as exc:
+            raise ReportError(f"{name}.ipynb failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} (the executed notebook is kept at {target})") from None
+        except RuntimeError as exc:  # the kernel died or did not start: its own log says why
+            tail = kernel_log.read_text(encoding="utf-8", errors="replace")[-1500:]
+            raise ReportError(f"{name}.ipynb: the kernel failed ({exc}); its log ({kernel_log}) ends:\n{tail}") from None
+    return target
+
+
+def _body(notebook: Path) -> str:
+    """The notebook's outputs and markdown as an HTML fragment, code hidden."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="basic")
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    return body
+
+
+def _text(value: Any, missing: str) -> str:
+    return missing if value in (None, "", "None") else str(value)
+
+
+def _meta_table(run_dir: Path, health: RunHealth, requests_per_day: int, peak_rps: float | None, ttft_p90_slo_s: float) -> str:
+    manifest = read_manifest(run_dir) or {}
+    summary = manifest.get("summary", {})
+    prompt_set = manifest.get("prompt_set", {})
+    prices = manifest.get("prices", {})
+    deployments = manifest_deployments(manifest).values()
+    rows = {
+        "run": _text(manifest.get("run_id"), run_dir.name),
+        "status": f"{health.state}{'' if health.manifest_status == 'completed' else f' (manifest: {health.manifest_status})'}; "
+        f"{health.rows:,} of {health.expected:,} planned requests have a result",
+        "started / finished": f"{_text(manifest.get('started_at'), 'not recorded')} / {_text(manifest.get('finished_at'), 'not finished')}",
+        "prompt set": f"{_text(prompt_set.get('path'), 'not recorded')} ({_text(prompt_set.get('items'), 'unknown number of')} prompts, "
+        f"sha256 {_text(prompt_set.get('sha256'), 'not recorded')[:12]})",
+        "deployments": ", ".join(f"{d.get('name')} ({_text(d.get('model'), 'no model')}, {_text(d.get('kind'), 'kind not recorded')})" for d in deployments)
+        or "not recorded",
+        "requests": ", ".join(f"{k} {v}" for k, v in sorted((summary.get("by_status") or {}).items())) or "not recorded",
+        "projected traffic (cost)": f"{requests_per_day:,} requests/day (llama-eval report --requests-per-day); "
+        + (f"peak {peak_rps:g} requests/s" if peak_rps is not None else "peak not given: the day's average")
+        + f"; latency objective p90 time to first token <= {ttft_p90_slo_s:g} s",
+        "price tables": f"{', '.join(prices.get('tables') or []) or 'not recorded'} (digest {_text(prices.get('digest'), 'not recorded')})",
+        "versions": ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items() if v) or "not recorded",
+    }
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
+    return f'<table class="meta">{cells}</table>'
+
+
+def banners(run_dir: Path, health: RunHealth) -> list[tuple[str, str]]:
+    """(css class, text) of the banners on top of the page: simulated first, then each failed deployment, answers cut short, an incomplete run."""
+    out = [("banner", SIMULATED_BANNER)] if is_simulated(run_dir) else []
+    for d in health.excluded:
+        out.append(("banner failed", f"Not judged — {d.sentence()}"))
+    for text in health.cut_short():
+        out.append(("banner partial", f"Answers cut short — {text}"))
+    run_banner = health.run_banner()
+    if run_banner:
+        out.append(("banner partial", run_banner))
+    return out
+
+
+def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: int = DEFAULT_REQUESTS_PER_DAY, peak_rps: float | None = None,
+                 ttft_p90_slo_s: float = DEFAULT_TTFT_P90_SLO_S) -> Path:  # fmt: skip
+    """Execute the report notebooks on ``run_dir`` and write ``out_dir/index.html``; returns its path.
+
+    ``requests_per_day``, ``peak_rps`` (None: the day's average) and ``ttft_p90_slo_s`` are the
+    production traffic and latency objective that the cost section and the decision assume.
+    """
+    if peak_rps is not None and peak_rps <= 0:
+        raise ReportError(f"peak_rps must be > 0 requests/s, got {peak_rps}; leave it out to use the day's average")
+    if ttft_p90_slo_s <= 0:
+        raise ReportError(f"ttft_p90_slo_s must be > 0 seconds, got {ttft_p90_slo_s}")
+    import plotly.offline
+
+    run_dir, out_dir = Path(run_dir).resolve(), Path(out_dir).resolve()
+    if not (run_dir / "results.jsonl").exists():
+        raise ReportError(f"{run_dir} holds no results.jsonl; run `llama-eval run` first")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "kernel.log").unlink(missing_ok=True)
+    bodies = []
+    for name in NOTEBOOKS:
+        traffic = {"requests_per_day": requests_per_day, "ttft_p90_slo_s": ttft_p90_slo_s} | ({"peak_rps": peak_rps} if peak_rps is not None else {})
+        extra = traffic if name in ("40_cost", "50_summary") else {}
+        bodies.append((name, _body(_execute(name, run_dir, out_dir, extra))))
+    health = assess_run(run_dir)
+    top = "".join(f'<div class="{css}">{html.escape(text)}</div>' for css, text in banners(run_dir, health))
+    nav = "".join(f'<a href="#{n}">{TITLES[n]}</a>' for n, _ in bodies)
+    sections = "".join(f'<section id="{n}">{body}</section>' for n, body in bodies)
+    title = f"llama-eval report — {html.escape(run_dir.name)}"
+    page = (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{STYLE}</style>'
+        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>'
+        f"{top}<header><h1>{title}</h1><p>Generated {clock.now().isoformat(timespec='seconds')} by llama-eval.</p>"
+        f"{_meta_table(run_dir, health, requests_per_day, peak_rps, ttft_p90_slo_s)}<nav>{nav}</nav></header>{sections}</body></html>"
+    )
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index

@@ -1,0 +1,153 @@
+"""The quality section (notebook 20_quality): scores per deployment, the paired comparisons, tags, sample answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from llama_eval.rundir.health import RunHealth
+
+from .latency import _ok_rows
+from .view import words
+
+
+def quality_summary(run_dir: str | Path, *, judge: Any = None) -> dict[str, Any]:
+    """The scoring summary of a run (scores it if scores_summary.json is missing, older than the results, or from before exclusions)."""
+    from llama_eval.quality.scoring import score_run
+
+    run_dir = Path(run_dir)
+    summary_path, results = run_dir / "scores_summary.json", run_dir / "results.jsonl"
+    if judge is None and summary_path.exists() and summary_path.stat().st_mtime >= results.stat().st_mtime:
+        cached = json.loads(summary_path.read_text())
+        if "excluded" in cached and all("incomplete_rows" in d for d in cached.get("deployments", {}).values()):  # else scored by an older llama-eval
+            return cached
+    return score_run(run_dir, judge=judge)
+
+
+def _agreement(consistency: float | None) -> str:
+    return "one repeat per prompt" if consistency is None else f"{100 * consistency:.0f}%"
+
+
+def quality_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """Scores of the judged deployments (numbers), best first."""
+    rows = [
+        {
+            "deployment": name,
+            "prompts": d["prompts"],
+            "score %": round(100 * d["mean"], 1),
+            "95% CI low": round(100 * d["ci_low"], 1),
+            "95% CI high": round(100 * d["ci_high"], 1),
+            "failed rows": d["failed_rows"],
+            "incomplete": d.get("incomplete_rows", 0),  # of the failed rows: answers cut short, not wrong answers
+            "unscorable": d["unscorable_rows"],
+            "repeats agree": _agreement(d["consistency"]),
+        }
+        for name, d in summary["deployments"].items()
+    ]
+    return pd.DataFrame(rows).sort_values("score %", ascending=False).set_index("deployment") if rows else pd.DataFrame()
+
+
+def quality_table(summary: dict[str, Any], health: RunHealth | None = None) -> pd.DataFrame:
+    """quality_frame for display, with the deployments left out (stopped, mostly errors) as rows that say so, and incomplete rows marked."""
+    frame = quality_frame(summary)
+    if health is not None and not frame.empty:
+        frame["rows"] = [_rows_state(health, n) for n in frame.index]
+    excluded = [{"deployment": n, "score %": f"not scored: {e['state']}"} for n, e in (summary.get("excluded") or {}).items()]
+    if excluded:
+        frame = pd.concat([frame.astype(object), pd.DataFrame(excluded).set_index("deployment")])
+    return words(frame, "—")
+
+
+def comparison_lines(summary: dict[str, Any]) -> str:
+    """The paired verdicts as a Markdown list, with the sample-size hint and what was left out."""
+    lines = [f"- {c['verdict']}" for c in summary["comparisons"]] or ["- Fewer than two judged deployments: nothing to compare."]
+    hint = summary.get("sample_size_hint")
+    if hint:
+        lines.append(f"\nTo detect a {hint['difference_points']}-point difference: about {hint['prompts_needed']} prompts ({hint['based_on']}).")
+    excluded = summary.get("excluded") or {}
+    if excluded:
+        listed = ", ".join(f"{n} ({e['state']})" for n, e in excluded.items())
+        lines.append(f"\nLeft out of the comparisons (no answers to judge): {listed}.")
+    return "\n".join(lines)
+
+
+def method_lines(summary: dict[str, Any]) -> str:
+    """Which statistical test stands behind the verdicts, and how ROUGE was computed, as Markdown."""
+    stats_method = summary.get("statistics")
+    lines = []
+    if stats_method:
+        lines += [
+            f"- 0/1 scores: {stats_method['binary_scores']}.",
+            f"- Other scores: {stats_method['other_scores']}.",
+            f"- Several comparisons: {stats_method['adjustment']}; {stats_method['verdict_basis']}.",
+            f"- Fewer than {stats_method['min_prompts_for_verdict']} shared prompts: no verdict (\"too few prompts to compare\").",
+        ]
+    rouge = summary.get("rouge")
+    if rouge:
+        stem = {True: "Porter stemmer on", False: "no stemmer"}.get(rouge["use_stemmer"], "stemmer setting mixed")
+        lines.append(f"- ROUGE: {rouge['measure']} from {rouge['package']} (Google's reference implementation), {stem}.")
+    return "\n".join(lines) or "- No statistics recorded for this run (scored by an older version)."
+
+
+def numeric_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """Strict and flexible accuracy on numeric-scored prompts, per deployment (empty when none)."""
+    rows = [
+        {
+            "deployment": name,
+            "rows": acc["rows"],
+            "strict %": round(100 * acc["strict"], 1),
+            "flexible %": round(100 * acc["flexible"], 1),
+            "answers with a marker %": round(100 * acc["marked"], 1),
+        }
+        for name, acc in (summary.get("numeric") or {}).items()
+    ]
+    return pd.DataFrame(rows).set_index("deployment") if rows else pd.DataFrame()
+
+
+def _rows_state(health: RunHealth, name: str) -> str:
+    d = health.deployments.get(name)
+    if d is None or d.complete:
+        return "complete"
+    return f"{d.state}: {d.rows} of {d.expected}"
+
+
+def tag_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    rows = [{"deployment": t["deployment"], "tag": t["tag"], "score %": round(100 * t["mean"], 1), "prompts": t["prompts"]} for t in summary["tags"].values()]
+    if not rows:
+        return pd.DataFrame()
+    return words(pd.DataFrame(rows).pivot_table(index="tag", columns="deployment", values="score %"), "no prompts")
+
+
+def quality_figure(summary: dict[str, Any]):
+    import plotly.graph_objects as go
+
+    frame = quality_frame(summary)
+    if frame.empty:
+        return None
+    fig = go.Figure(
+        go.Bar(
+            x=list(frame.index),
+            y=frame["score %"],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": frame["95% CI high"] - frame["score %"],
+                "arrayminus": frame["score %"] - frame["95% CI low"],
+            },
+            text=[f"{v:.1f}" for v in frame["score %"]],
+        )
+    )
+    fig.update_layout(title="Score per deployment (95% bootstrap CI over prompts)", yaxis_title="score %", yaxis_range=[0, 105])
+    return fig
+
+
+def sample_answers(run_dir: str | Path, per_deployment: int = 2) -> pd.DataFrame:
+    """A few answers per deployment, for reading (escaped when shown as HTML)."""
+    frame = _ok_rows(run_dir)
+    if frame.empty:
+        return frame
+    picked = frame.sort_values(["deployment", "prompt_id"]).groupby("deployment").head(per_deployment)
+    return picked[["deployment", "prompt_id", "response_text"]].set_index(["deployment", "prompt_id"])

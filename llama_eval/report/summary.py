@@ -1,0 +1,216 @@
+"""The summary (notebook 50_summary): the decision, the trade-off, and how this run compares with earlier ones."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llama_eval.rundir.health import RunHealth
+from llama_eval.rundir.store import read_manifest
+
+from .quality import quality_summary
+from .view import _money, words
+
+
+def decision_frame(decision: Any) -> pd.DataFrame:
+    """``Recommendation.frame()`` for reading: rounded numbers, gaps in words."""
+    frame = decision.frame()
+    if frame.empty:
+        return frame
+    return _readable(frame, gaps={"capacity_rps": "not measured (no sweep)", "monthly_usd": "no price", "usd_per_1k_requests": "no price"})
+
+
+def _readable(frame: pd.DataFrame, gaps: dict[str, str]) -> pd.DataFrame:
+    """Decimals and floats rounded for a table; a gap says what it is (``gaps`` per column, else "not applicable")."""
+    places = {"usd_per_1k_requests": 4, "monthly_usd": 2, "capacity_rps": 2, "quality": 3}
+    out = frame.astype(object).copy()
+    for column in out.columns:
+        values = out[column]
+        rounded = [round(float(v), places.get(column, 2)) if isinstance(v, Decimal | float) and not pd.isna(v) else v for v in values]
+        out[column] = [gaps.get(column, "not applicable") if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in rounded]
+    return out
+
+
+def recommendation(run_dir: str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str) -> Any:
+    """``recommend`` on this run and its stored sweeps: the cheapest option not detectably worse that meets the SLO at peak.
+
+    Nothing but recommend's own defaults (the stored sweeps, the run's price tables), so that
+    ``llama-eval recommend RUN_DIR`` with the same traffic and SLO prints the same table.
+    """
+    from llama_eval.decide import recommend
+
+    return recommend(run_dir, peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo)
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
+    """Names not dominated: no other point is at least as cheap and at least as good, and better in one."""
+    front = []
+    for name, (cost, quality) in points.items():
+        dominated = any((c <= cost and q >= quality) and (c < cost or q > quality) for other, (c, q) in points.items() if other != name)
+        if not dominated:
+            front.append(name)
+    return sorted(front, key=lambda n: points[n][0])
+
+
+def summary_frame(quality: pd.DataFrame, cost: pd.DataFrame, latency: pd.DataFrame, health: RunHealth | None = None) -> pd.DataFrame:
+    """Quality, USD per 1k requests and a p90 latency per judged deployment (numbers; latency dropped where the client was saturated)."""
+    if quality.empty:
+        return quality
+    per_1k = cost[["USD per 1k requests"]] if "USD per 1k requests" in cost else pd.DataFrame(index=quality.index, columns=["USD per 1k requests"], dtype=float)
+    frame = quality[["score %", "95% CI low", "95% CI high"]].join(per_1k, how="left")
+    if not latency.empty:
+        column = "TTFT p90 ms" if "TTFT p90 ms" in latency else "e2e p90 s"
+        values = latency[[column]].copy()
+        if health is not None:
+            values.loc[[n for n in values.index if n in health.latency_unreliable()], column] = np.nan
+        frame = frame.join(values, how="left")
+    return frame
+
+
+def summary_table(frame: pd.DataFrame, health: RunHealth | None = None) -> pd.DataFrame:
+    """summary_frame for display: 'no price' and 'not measured' in words, each deployment's state."""
+    if frame.empty:
+        return frame
+    shown = frame.astype(object)
+    kinds = {n: d.kind for n, d in health.deployments.items()} if health is not None else {}
+    shown["USD per 1k requests"] = [
+        _money(v) if pd.notna(v) else ("VM-hours: see projection" if kinds.get(n) in ("managed", "self-hosted") else "no price")
+        for n, v in frame["USD per 1k requests"].items()
+    ]
+    if health is not None:
+        shown["rows"] = [
+            "complete" if health.deployments.get(n) is None or health.deployments[n].complete else str(health.deployments[n].state) for n in frame.index
+        ]
+    return words(shown)
+
+
+def summary_figures(frame: pd.DataFrame) -> list[Any]:
+    """Quality vs cost (with the Pareto frontier) and quality vs p90 latency: one legend entry per deployment, no text on the plot to overlap."""
+    import plotly.graph_objects as go
+
+    figures = []
+    if frame.empty:
+        return figures
+
+    def points(x_column: str, x_label: str) -> Any:
+        shown = frame.dropna(subset=[x_column])
+        fig = go.Figure()
+        for name, row in shown.iterrows():
+            fig.add_trace(
+                go.Scatter(x=[row[x_column]], y=[row["score %"]], mode="markers", marker={"size": 12}, name=str(name),
+                           hovertemplate=f"{name}<br>{x_label} %{{x:,.4g}}<br>score %{{y:.1f}}%<extra></extra>")  # fmt: skip
+            )
+        return fig, shown
+
+    if frame["USD per 1k requests"].notna().any():
+        fig, priced = points("USD per 1k requests", "USD per 1,000 requests")
+        costs = {n: (r["USD per 1k requests"], r["score %"]) for n, r in priced.iterrows()}
+        front = pareto_front(costs)
+        fig.add_trace(go.Scatter(x=[costs[n][0] for n in front], y=[costs[n][1] for n in front], mode="lines", name="Pareto frontier", line={"dash": "dot"}))
+        fig.update_layout(title="Quality vs cost per 1,000 requests (token-priced deployments)", xaxis_title="USD per 1,000 requests", yaxis_title="score %")
+        figures.append(fig)
+    latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame[c].notna().any()), None)
+    if latency_column:
+        fig, _ = points(latency_column, latency_column)
+        fig.update_layout(title=f"Quality vs {latency_column} (real time)", xaxis_title=latency_column, yaxis_title="score %")
+        figures.append(fig)
+    return figures
+
+
+def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], health: RunHealth | None = None) -> list[str]:
+    """Sentences generated from the data, only among deployments with complete rows: best quality, the cheapest not detectably worse, the fastest."""
+    out: list[str] = []
+    if health is not None:
+        for d in health.deployments.values():
+            if not d.complete and d.name in frame.index:
+                out.append(f"{d.name} is left out of the recommendations: its rows are {d.state} ({d.error}).")
+        for d in health.excluded:
+            if d.name not in frame.index:
+                out.append(f"{d.name} is left out: {d.state} ({d.error}).")
+        frame = frame.loc[[n for n in frame.index if n in health.recommendable]]
+    if frame.empty:
+        return [*out, "No recommendation: no deployment has complete rows to judge (see the notes at the top)."]
+    best = frame["score %"].idxmax()
+    out.append(f"Highest quality: {best} ({frame.loc[best, 'score %']:.1f}% [{frame.loc[best, '95% CI low']:.1f}, {frame.loc[best, '95% CI high']:.1f}]).")
+    separated = [c for c in comparisons if best in (c["a"], c["b"]) and (c["significant"] if "significant" in c else c["p_holm"] < 0.05)]
+    worse_than_best = {c["b"] if c["a"] == best else c["a"] for c in separated}
+    tied = [n for n in frame.index if n == best or n not in worse_than_best]
+    priced = frame.loc[tied].dropna(subset=["USD per 1k requests"])
+    if not priced.empty:
+        cheapest = priced["USD per 1k requests"].idxmin()
+        if cheapest != best:
+            out.append(
+                f"For cost: {cheapest} is not detectably worse than {best} on these prompts "
+                f"and costs ${priced.loc[cheapest, 'USD per 1k requests']:.4f} per 1,000 requests."
+            )
+        else:
+            out.append(f"For cost: {best} is also the cheapest of the deployments it is not detectably better than.")
+    unreliable = [n for n in tied if health is not None and n in health.latency_unreliable()]
+    latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame.loc[tied, c].notna().any()), None)
+    if unreliable:
+        assert health is not None
+        by_caveat: dict[str, list[str]] = {}
+        for n in unreliable:
+            by_caveat.setdefault(health.deployments[n].latency_caveat, []).append(n)
+        reasons = "; ".join(f"{', '.join(names)}: {caveat}" for caveat, names in by_caveat.items())
+        out.append(f"For latency: no recommendation — the latency figures are not reliable ({reasons}).")
+    elif latency_column:
+        fastest = frame.loc[tied, latency_column].idxmin()
+        value = frame.loc[fastest, latency_column]
+        shown = f"{value:,.0f} ms" if latency_column.endswith("ms") else f"{value:,.2f} s"
+        out.append(f"For latency: {fastest} has the lowest {latency_column} ({shown}, real time) among those.")
+    if len(tied) == len(frame) and len(frame) > 1:
+        out.append("No deployment is detectably better than the others here: more prompts would be needed to separate them.")
+    return out
+
+
+def related_runs(run_dir: str | Path) -> list[Path]:
+    """Sibling run directories with the same deployments and prompt set (the same configuration), oldest first."""
+    run_dir = Path(run_dir).resolve()
+    fingerprint = (read_manifest(run_dir) or {}).get("fingerprint")
+    if not fingerprint:
+        return [run_dir]
+    same = []
+    for candidate in sorted(p for p in run_dir.parent.iterdir() if p.is_dir()):
+        manifest = read_manifest(candidate) or {}
+        other = manifest.get("fingerprint") or {}
+        if other.get("deployments") == fingerprint.get("deployments") and other.get("prompt_set_sha256") == fingerprint.get("prompt_set_sha256"):
+            same.append((manifest.get("started_at") or "", candidate))
+    return [p for _, p in sorted(same)]
+
+
+def trend_frame(run_dir: str | Path) -> pd.DataFrame:
+    """Score and cost per deployment for every run of the same configuration (one row per run and deployment)."""
+    from llama_eval.cost.actual import run_costs
+
+    rows = []
+    for run in related_runs(run_dir):
+        manifest = read_manifest(run) or {}
+        summary = quality_summary(run)
+        costs = run_costs(run)["deployments"]
+        for name, d in summary["deployments"].items():
+            per_1k = costs.get(name, {}).get("usd_per_1k_requests")
+            rows.append(
+                {
+                    "run": run.name,
+                    "started": manifest.get("started_at"),
+                    "deployment": name,
+                    "score %": round(100 * d["mean"], 1),
+                    "95% CI low": round(100 * d["ci_low"], 1),
+                    "95% CI high": round(100 * d["ci_high"], 1),
+                    "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name]["unpriced_rows"] else np.nan,  # words() at display
+                }
+            )
+    return pd.DataFrame(rows, columns=["run", "started", "deployment", "score %", "95% CI low", "95% CI high", "USD per 1k requests"])
+
+
+def trend_figure(frame: pd.DataFrame):
+    import plotly.express as px
+
+    fig = px.line(frame, x="started", y="score %", color="deployment", markers=True, error_y=frame["95% CI high"] - frame["score %"],
+                  error_y_minus=frame["score %"] - frame["95% CI low"], title="Score over runs of the same configuration")  # fmt: skip
+    return fig

@@ -1,0 +1,408 @@
+"""Assess a run directory before anything is concluded from it: which deployments can be judged.
+
+A deployment that was stopped (401, 404, unreachable, failed probe) or whose rows are mostly errors
+has no answers worth scoring: its zeros would read as a quality verdict. A run that was interrupted
+or left rows undone has partial data: its numbers may be shown, but recommendations are limited to
+deployments whose rows are complete. This module reads ``manifest.json`` and ``results.jsonl`` and
+says so in typed records; reports and ``llama-eval score`` use it to banner, exclude and explain.
+
+It is also the one reader of the measurement facts the runner records per deployment (time scale of
+an emulator, event-loop saturation, warm-up rows), so every report rescales and labels the same way.
+Old runs without those fields read as: time scale 1.0, not saturated, no warm-up rows.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from llama_eval.records import ANSWERED, Status  # ANSWERED: rows that hold an answer
+
+from .store import MANIFEST, RESULTS, final_rows, read_manifest, read_rows
+
+REFUSED = ("content_filter",)  # the platform blocked the prompt: a row about the prompt, not the deployment's health
+MOSTLY = 0.5  # more than this share of error rows: "mostly errors"
+SATURATION_P95_MS = 10.0  # old manifests: client_loop_lag p95 above this meant saturated (the runner's own warning)
+
+
+class DeploymentState(StrEnum):
+    """How far a deployment's rows can be trusted."""
+
+    OK = "ok"  # every row final, mostly answers
+    INCOMPLETE = "incomplete"  # rows missing (interrupted, budget): shown, but no recommendation
+    MOSTLY_ERRORS = "mostly errors"  # more than half its rows are errors: no verdict
+    STOPPED = "stopped"  # the runner stopped it (auth, not found, unreachable, probe failed): no verdict
+
+
+class RunState(StrEnum):
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"  # finished, with rows not run (a deployment stopped, the budget reached)
+    INTERRUPTED = "interrupted"  # stopped before the end (Ctrl-C, killed): resume it
+
+
+EXCLUDED = (DeploymentState.STOPPED, DeploymentState.MOSTLY_ERRORS)
+
+
+@dataclass(frozen=True)
+class DeploymentHealth:
+    """One deployment of a run: its state, the error behind it and what to check; and how its times were measured."""
+
+    name: str
+    model: str | None
+    kind: str | None
+    state: DeploymentState
+    rows: int  # final rows
+    expected: int  # rows the run planned for it
+    answered: int
+    errors: int
+    error: str = ""  # the stop reason or the most common error, as recorded
+    check: str = ""  # what to look at
+    time_scale: float = 1.0  # the emulator's time scale (1.0: real time); reported latencies are measured / time_scale
+    saturated: bool = False  # the measuring client was saturated: latencies include client queueing
+    loop_lag_ms: float | None = None  # the saturation figure recorded (p99, or p95 in old runs)
+    warmup_rows: int = 0  # rows flagged warm-up: left out of latency statistics
+    paused: str = ""  # a pause of this machine (or the emulator) that its in-flight requests sat through
+    simulated: bool = False  # answered by the llama-eval emulator
+    time_scale_recorded: bool = True  # False: a run from before the runner recorded the emulator's time scale
+    incomplete_rows: int = 0  # rows whose answer was cut short (no finish_reason) after every retry: among ``errors``
+
+    @property
+    def latency_caveat(self) -> str:
+        """Why this deployment's latency supports no conclusion ("" when it does)."""
+        if self.saturated:
+            return "the measuring client was saturated"
+        if self.unknown_time_base:
+            return "the emulator's time scale was not recorded"
+        if self.paused:
+            return self.paused
+        return ""
+
+    @property
+    def unknown_time_base(self) -> bool:
+        """Emulated, with no recorded time scale: the times may be those of a sped-up emulator, not the service's."""
+        return self.simulated and not self.time_scale_recorded
+
+    @property
+    def excluded(self) -> bool:
+        """Left out of paired comparisons and recommendations."""
+        return self.state in EXCLUDED
+
+    @property
+    def complete(self) -> bool:
+        return self.state is DeploymentState.OK
+
+    def cut_short(self) -> str:
+        """A sentence naming the deployment's answers cut short (``incomplete`` rows), or "" when it has none.
+
+        They are failed requests the server answered with 200, so nothing else in a report shows them
+        as such: said here so a lower score or a shorter latency list is not read as the model's doing.
+        """
+        if not self.incomplete_rows:
+            return ""
+        return (
+            f"{self.name}: {self.incomplete_rows} of {self.rows} requests ended without a finish_reason after every retry "
+            f"(status incomplete: a stream the server cut short). They count as failed requests, as other failures do, "
+            f"not as answers the model got wrong, and are left out of the latency figures. Check {what_to_check(Status.INCOMPLETE, 200, {})}."
+        )
+
+    def sentence(self) -> str:
+        """One line for a banner or the CLI: name, state, error, what to check."""
+        text = f"{self.name} ({self.model or 'no model'}) {self.state}: {self.answered} of {self.expected} requests answered."
+        if self.error:
+            text += f" Error: {self.error}."
+        if self.check:
+            text += f" Check {self.check}."
+        return text
+
+
+@dataclass(frozen=True)
+class RunHealth:
+    run_dir: Path
+    state: RunState
+    manifest_status: str
+    rows: int
+    expected: int
+    deployments: dict[str, DeploymentHealth] = field(default_factory=dict)
+
+    @property
+    def excluded(self) -> list[DeploymentHealth]:
+        return [d for d in self.deployments.values() if d.excluded]
+
+    @property
+    def comparable(self) -> list[str]:
+        """Deployments that may enter paired comparisons (not stopped, not mostly errors)."""
+        return [n for n, d in self.deployments.items() if not d.excluded]
+
+    @property
+    def recommendable(self) -> list[str]:
+        """Deployments that may be recommended: complete rows, mostly answers."""
+        return [n for n, d in self.deployments.items() if d.complete]
+
+    def run_banner(self) -> str | None:
+        """A sentence for an incomplete or interrupted run; None for a complete one."""
+        if self.state is RunState.COMPLETE:
+            return None
+        done = f"{self.rows:,} of {self.expected:,} planned requests have a result"
+        if self.state is RunState.INTERRUPTED:
+            return (
+                f"This run was interrupted ({self.manifest_status}): {done}. Figures describe the part that ran; "
+                "recommendations are limited to deployments whose rows are complete. Finish it with `llama-eval run ... --resume`."
+            )
+        missing = " (the missing rows: a stopped deployment, or the budget; `llama-eval run ... --resume` runs them)" if self.rows < self.expected else ""
+        return f"This run is incomplete ({self.manifest_status}): {done}. Recommendations are limited to deployments whose rows are complete{missing}."
+
+    def cut_short(self) -> list[str]:
+        """One sentence per deployment with answers cut short (``incomplete`` rows), for banners and report notes."""
+        return [text for d in self.deployments.values() if (text := d.cut_short())]
+
+    def latency_unreliable(self) -> list[str]:
+        """Deployments whose latency figures support no conclusion (saturated client, unknown time base)."""
+        return [n for n, d in self.deployments.items() if d.latency_caveat and not d.excluded]
+
+
+# --------------------------------------------------------------------------- reading the run
+
+
+def manifest_deployments(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per deployment: the config record of the fingerprint, overlaid with the runner's per-deployment facts."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in (manifest.get("fingerprint") or {}).get("deployments") or []:
+        if isinstance(record, dict) and record.get("name"):
+            out[record["name"]] = dict(record)
+    facts = manifest.get("deployments")
+    if isinstance(facts, dict):
+        for name, record in facts.items():
+            if isinstance(record, dict):
+                out.setdefault(name, {"name": name}).update(record)
+    elif isinstance(facts, list):
+        for record in facts:
+            if isinstance(record, dict) and record.get("name"):
+                out.setdefault(record["name"], {}).update(record)
+    return out
+
+
+def _probe_error(probe: Any) -> str | None:
+    """The probe's error text, or None when it passed (or was not recorded)."""
+    if probe is None or probe == "ok" or probe is True:
+        return None
+    if isinstance(probe, dict):
+        if probe.get("ok") or probe.get("status") == "ok":
+            return None
+        return str(probe.get("error") or probe.get("reason") or probe.get("status") or probe)
+    return str(probe)
+
+
+def _float(value: Any, default: float | None) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if number == number else default  # NaN -> default
+
+
+def time_scale_of(record: dict[str, Any]) -> float:
+    """The deployment's recorded time scale; 1.0 when missing (real services, runs made before it was recorded)."""
+    scale = _float(record.get("time_scale"), 1.0)
+    return 1.0 if scale is None or scale < 0 else scale
+
+
+def _saturation(record: dict[str, Any], manifest: dict[str, Any]) -> tuple[bool, float | None]:
+    lag = record.get("loop_lag")
+    if isinstance(lag, dict):
+        return bool(lag.get("saturated")), _float(lag.get("p99_ms"), None)
+    if record.get("time_scale") is not None:  # a runner that records per deployment, and recorded no lag for this one
+        return False, None
+    old = (manifest.get("summary") or {}).get("client_loop_lag") or {}
+    p95 = _float(old.get("p95_ms"), None)
+    return (p95 is not None and p95 > SATURATION_P95_MS), p95
+
+
+def what_to_check(status: str, http_status: int | None, record: dict[str, Any]) -> str:
+    """Advice for the most common failure of a deployment, naming the config field to look at."""
+    key = record.get("key_env")
+    endpoint = record.get("endpoint") or (f"${record['endpoint_env']}" if record.get("endpoint_env") else "the endpoint")
+    if status == "auth_error" or http_status in (401, 403):
+        return f"the key in ${key} belongs to this endpoint ({endpoint})" if key else "the Entra ID credential and its role on the endpoint"
+    if http_status == 404:
+        return (
+            f"the endpoint URL ({endpoint}): the deployment's target URI without a /chat/completions suffix, "
+            "and deployment_name where the endpoint serves several models"
+        )
+    if status in ("connection_error", "unreachable"):
+        return f"that {endpoint} is reachable from this machine (host name, network, VPN, the endpoint running)"
+    if status == "rate_limited" or http_status == 429:
+        return "the deployment's quota (TPM/RPM) and --concurrency; quotas can be shared by deployments of one subscription"
+    if status == "timeout":
+        return "the endpoint's load and --timeout"
+    if status == "invalid_request" or (http_status is not None and 400 <= http_status < 500):
+        return "the request parameters against what this deployment accepts (the error message names the field)"
+    if status == "malformed_response":
+        return "that the endpoint speaks the API set in the deployment's 'api' field"
+    if status == Status.INCOMPLETE:
+        return (
+            "why the server ends generations early: llama.cpp's server cuts a running stream when another request arrives "
+            "(start it with --interrupt_requests False), or a restart, a pre-empted sequence, a proxy or load balancer timeout"
+        )
+    if http_status is not None and http_status >= 500:
+        return "the service's health (server errors); try again later"
+    return "the error messages in results.jsonl"
+
+
+def _stop_status(reason: str) -> tuple[str, int | None]:
+    """(status, http status) guessed from a stop reason's text, for the advice."""
+    text = reason.lower()
+    if "authentication" in text or "401" in text or "403" in text:
+        return "auth_error", 401
+    if "not found" in text or "404" in text:
+        return "http_error", 404
+    if "unreachable" in text or "connect" in text or "resolve" in text:
+        return "connection_error", None
+    return "http_error", None
+
+
+PAUSE_MIN_S = 1.0  # a stretch with requests in flight and none finishing, this long ...
+PAUSE_MEDIANS = 5  # ... and this many times the median request, is a pause of the machine, not the service
+
+
+def _when(value: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None
+
+
+def longest_pause(rows: Sequence[dict[str, Any]]) -> tuple[float, float, set[str]] | None:
+    """(start, seconds, deployments in flight) of the longest stretch in which no request finished while several were in flight.
+
+    Every deployment stalling at once is not how services behave: it is this machine (or the emulator
+    process) pausing, and rescaling an emulator's time by 1/scale magnifies such a pause 50 or 100 times.
+    """
+    spans = [(a, b, r["deployment"]) for r in rows if (a := _when(r.get("started_at"))) is not None and (b := _when(r.get("finished_at"))) is not None]
+    if len(spans) < 3:
+        return None
+    ends = sorted(b for _, b, _ in spans)
+    median = sorted(b - a for a, b, _ in spans)[len(spans) // 2]
+    best = None
+    for before, after in zip(ends, ends[1:], strict=False):
+        gap = after - before
+        if gap >= max(PAUSE_MIN_S, PAUSE_MEDIANS * median) and (best is None or gap > best[1]):
+            through = {d for a, b, d in spans if a <= before and b >= after}
+            if len(through) >= 2 or sum(a <= before and b >= after for a, b, _ in spans) >= 2:
+                best = (before, gap, through)
+    return best
+
+
+def _describe(row: dict[str, Any]) -> str:
+    http = f"HTTP {row['http_status']} " if row.get("http_status") else ""
+    message = str(row.get("error_message") or row.get("error_code") or "").strip()
+    return f"{http}{row['status']}" + (f": {message[:200]}" if message else "")
+
+
+def _version(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (0, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _rows(run_dir: str, version: tuple[int, int]) -> tuple[dict[str, Any], ...]:
+    return tuple(final_rows(read_rows(run_dir)).values())
+
+
+def run_rows(run_dir: str | Path) -> tuple[dict[str, Any], ...]:
+    """The run's final rows, read once per version of results.jsonl: a report reads them a dozen times. Do not mutate them."""
+    run_dir = Path(run_dir).resolve()
+    return _rows(str(run_dir), _version(run_dir / RESULTS))
+
+
+def assess_run(run_dir: str | Path) -> RunHealth:
+    """Read a run directory and say, per deployment and for the run, what can be concluded from it."""
+    run_dir = Path(run_dir).resolve()
+    return _assess(str(run_dir), _version(run_dir / RESULTS), _version(run_dir / MANIFEST))
+
+
+@functools.lru_cache(maxsize=4)
+def _assess(path: str, rows_version: tuple[int, int], manifest_version: tuple[int, int]) -> RunHealth:
+    run_dir = Path(path)
+    manifest = read_manifest(run_dir) or {}
+    records = manifest_deployments(manifest)
+    rows = run_rows(run_dir)
+    by_deployment: dict[str, list[dict[str, Any]]] = {name: [] for name in records}
+    for row in rows:
+        by_deployment.setdefault(row["deployment"], []).append(row)
+    items = (manifest.get("prompt_set") or {}).get("items")
+    repeats = (manifest.get("params") or {}).get("repeats") or (manifest.get("fingerprint") or {}).get("params", {}).get("repeats")
+    planned = {(r["prompt_id"], r.get("repeat", 0)) for r in rows}
+    per_deployment_expected = int(items) * int(repeats) if items and repeats else len(planned)
+    stopped = dict((manifest.get("summary") or {}).get("stopped_deployments") or {})
+    pause = longest_pause(rows)
+
+    deployments: dict[str, DeploymentHealth] = {}
+    for name, own in by_deployment.items():
+        record = records.get(name, {})
+        answered = sum(r["status"] in ANSWERED for r in own)
+        error_rows = [r for r in own if r["status"] not in ANSWERED and r["status"] not in REFUSED]
+        common = Counter((r["status"], r.get("http_status")) for r in error_rows).most_common(1)
+        example = next((r for r in error_rows if (r["status"], r.get("http_status")) == common[0][0]), None) if common else None
+        stop_reason = stopped.get(name) or _probe_error(record.get("probe"))
+        if stop_reason is None and example is not None and answered == 0 and (example["status"] == "auth_error" or example.get("http_status") == 404):
+            stop_reason = _describe(example)  # runs that did not record the stop: no answer and a fatal error
+        if stop_reason:
+            state = DeploymentState.STOPPED
+            error = str(stop_reason)
+            status, http = _stop_status(error) if example is None else (example["status"], example.get("http_status"))
+            check = what_to_check(status, http, record)
+        elif own and len(error_rows) > MOSTLY * len(own):
+            state = DeploymentState.MOSTLY_ERRORS
+            assert example is not None
+            error = f"{len(error_rows)} of {len(own)} rows failed; most often {_describe(example)}"
+            check = what_to_check(example["status"], example.get("http_status"), record)
+        elif len(own) < per_deployment_expected:
+            state = DeploymentState.INCOMPLETE
+            error = f"{per_deployment_expected - len(own)} of {per_deployment_expected} requests have no result"
+            check = "resume the run (`llama-eval run ... --resume`)"
+        else:
+            state, error, check = DeploymentState.OK, "", ""
+        saturated, lag = _saturation(record, manifest)
+        deployments[name] = DeploymentHealth(
+            name=name,
+            model=record.get("model") or next((r.get("model") for r in own), None),
+            kind=record.get("kind"),
+            state=state,
+            rows=len(own),
+            expected=max(per_deployment_expected, len(own)),
+            answered=answered,
+            errors=len(error_rows),
+            error=error,
+            check=check,
+            time_scale=time_scale_of(record),
+            saturated=saturated,
+            loop_lag_ms=lag,
+            warmup_rows=sum(bool(r.get("warmup")) for r in own),
+            paused=(
+                f"requests sat through a {pause[1]:.1f} s pause in which no request of any deployment finished (this machine or the emulator paused)"
+                if pause and name in pause[2]
+                else ""
+            ),
+            simulated=any(r.get("simulated") for r in own),
+            time_scale_recorded=record.get("time_scale") is not None,
+            incomplete_rows=sum(r["status"] == Status.INCOMPLETE for r in own),
+        )
+
+    expected = sum(d.expected for d in deployments.values())
+    status = str(manifest.get("status") or "no manifest")
+    if status in ("interrupted", "running") or (status == "no manifest" and len(rows) < expected):
+        state = RunState.INTERRUPTED
+    elif status not in ("completed", "no manifest") or any(d.rows < d.expected for d in deployments.values()):
+        state = RunState.INCOMPLETE
+    else:
+        state = RunState.COMPLETE
+    return RunHealth(run_dir=run_dir, state=state, manifest_status=status, rows=len(rows), expected=expected, deployments=deployments)

@@ -1,0 +1,226 @@
+"""`llama-eval prices update` against a local fake of the Azure Retail Prices API (no network).
+
+The fake pages its answers (NextPageLink), lists Windows, Spot and Low Priority meters beside the
+Linux one, changes two prices, and lists Llama token meters the way the Foundry Models service does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from llama_eval import clock, load_prices
+from llama_eval.catalog.prices import COMPUTE_PRICE_COLUMNS, TOKEN_PRICE_COLUMNS
+
+CLI = [str(Path(sys.executable).parent / "llama-eval")]
+L33 = "Llama-3.3-70B-Instruct"
+
+
+def vm(sku: str, price: float, product: str = "Virtual Machines NCads A100 v4 Series", sku_name: str = "NC96ads A100 v4", meter: str | None = None) -> dict:
+    return {
+        "currencyCode": "USD",
+        "retailPrice": price,
+        "unitPrice": price,
+        "armRegionName": "eastus",
+        "armSkuName": sku,
+        "productName": product,
+        "skuName": sku_name,
+        "meterName": meter or sku_name,
+        "serviceName": "Virtual Machines",
+        "unitOfMeasure": "1 Hour",
+        "type": "Consumption",
+        "effectiveStartDate": "2026-10-01T00:00:00Z",
+    }
+
+
+def tokens(meter: str, price: float, unit: str) -> dict:
+    return {
+        "currencyCode": "USD",
+        "retailPrice": price,
+        "armRegionName": "eastus",
+        "productName": "Llama-4-Maverick-17B-128E-Instruct-FP8",
+        "skuName": meter,
+        "meterName": meter,
+        "serviceName": "Foundry Models",
+        "unitOfMeasure": unit,
+        "type": "Consumption",
+        "effectiveStartDate": "2026-09-15T00:00:00Z",
+    }
+
+
+VM_PAGES = [
+    [
+        vm("Standard_NC96ads_A100_v4", 15.5),  # changed: 14.692 in the bundled table
+        vm("Standard_NC96ads_A100_v4", 21.3, product="Virtual Machines NCads A100 v4 Series Windows"),
+        vm("Standard_NC96ads_A100_v4", 2.9, sku_name="NC96ads A100 v4 Spot"),
+        vm("Standard_NC96ads_A100_v4", 2.1, sku_name="NC96ads A100 v4 Low Priority"),
+    ],
+    [
+        vm("Standard_NC24ads_A100_v4", 3.673, sku_name="NC24ads A100 v4"),  # unchanged
+        vm("Standard_ND96isr_H100_v5", 98.32, product="Virtual Machines ND H100 v5 Series", sku_name="ND96isr H100 v5"),
+    ],
+]
+TOKEN_PAGES = [
+    [
+        tokens("Llama-4-Maverick-17B-128E-Instruct-FP8 Inp glbl", 0.00027, "1K"),  # changed: 0.00025
+        tokens("Llama-4-Maverick-17B-128E-Instruct-FP8 Outp glbl", 1.1, "1M"),  # changed: 0.001 per 1K
+        tokens("Llama-4-Maverick-17B-128E-Instruct-FP8 Batch Inp glbl", 0.0001, "1K"),  # batch: skipped
+        {**tokens("gpt-4o-mini Inp glbl", 0.00015, "1K"), "productName": "Azure OpenAI"},  # not a Llama
+        {**tokens("Llama 3.3 70B Inp glbl", 0.00071, "1K"), "productName": "Llama 3.3 70B"},  # spelled with spaces, unchanged
+        {**tokens("Llama 3.3 70B Outp glbl", 0.71, "1M"), "productName": "Llama 3.3 70B"},
+    ]
+]
+
+
+class FakeRetailPrices:
+    """A stdlib HTTP server answering /api/retail/prices with pages chosen by the $filter's serviceName."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                fake.queries.append(self.path)
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
+                if parts.path != "/api/retail/prices":
+                    self.send_error(404)
+                    return
+                flt = query.get("$filter", [""])[0]
+                pages = VM_PAGES if "Virtual Machines" in flt else TOKEN_PAGES
+                page = int(query.get("page", ["0"])[0])
+                body = {"BillingCurrency": "USD", "Items": pages[page], "NextPageLink": None, "Count": len(pages[page])}
+                if page + 1 < len(pages):
+                    body["NextPageLink"] = f"http://127.0.0.1:{fake.port}/api/retail/prices?{parts.query}&page={page + 1}"
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/retail/prices"
+
+    def __enter__(self) -> FakeRetailPrices:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeRetailPrices() as server:
+        yield server
+
+
+def test_update_writes_overrides_skipping_windows_and_spot(fake, tmp_path):
+    ran_from = clock.today()
+    out = cli("prices", "update", "--api-url", fake.url, "--out", str(tmp_path), "--region", "eastus")
+    ran_to = clock.today()  # the update ran on one of these days (two only across midnight)
+    assert out.returncode == 0, out.stderr
+    compute_file, token_file = tmp_path / "compute_prices.eastus.csv", tmp_path / "prices.eastus.csv"
+    assert compute_file.is_file() and token_file.is_file()
+    # the query is the documented one, and every page was read
+    vm_queries = [q for q in fake.queries if "Virtual+Machines" in q or "Virtual%20Machines" in q]
+    assert any("page=1" in q for q in vm_queries), "NextPageLink was followed"
+    first = parse_qs(urlsplit(vm_queries[0]).query)["$filter"][0]
+    assert "armRegionName eq 'eastus'" in first and "priceType eq 'Consumption'" in first and "armSkuName eq 'Standard_NC96ads_A100_v4'" in first
+
+    book = load_prices(token_file, compute_file)
+    nc96 = book.compute_price("Standard_NC96ads_A100_v4")
+    assert nc96.usd_per_hour == Decimal("15.5"), "the Linux meter, not Windows (21.3), Spot (2.9) or Low Priority (2.1)"
+    assert str(nc96.effective_date) == "2026-10-01" and nc96.source_url.startswith(fake.url)
+    assert "$filter=serviceName%20eq%20%27Virtual%20Machines%27" in nc96.source_url, "the query URL is the source"
+    assert nc96.gpus == 4 and nc96.gpu_type == "A100 80GB", "hardware columns kept from the bundled table"
+    assert book.compute_price("Standard_NC24ads_A100_v4").usd_per_hour == Decimal("3.673")
+    maverick = book.token_price("Llama-4-Maverick-17B-128E-Instruct-FP8")
+    assert (maverick.input_per_1k, maverick.output_per_1k) == (Decimal("0.00027"), Decimal("0.0011")), "1M units converted to per 1K; batch meter skipped"
+    l33 = book.token_price(L33)
+    assert (l33.input_per_1k, l33.output_per_1k) == (Decimal("0.00071"), Decimal("0.00071")) and l33.table == str(token_file), "matched by name"
+    # the rows it wrote are checked on the day it ran; the bundled rows it did not return keep their own day
+    updated = book.freshness(region="eastus", skus=["Standard_NC96ads_A100_v4"], models=["Llama-4-Maverick-17B-128E-Instruct-FP8"])
+    assert ran_from <= updated.vm_checked == updated.token_checked <= ran_to, updated
+    assert f"on {updated.vm_checked} " in compute_file.read_text().splitlines()[0], "the file says when it was written"
+
+    header = next(line for line in compute_file.read_text().splitlines() if not line.startswith("#"))
+    assert header.split(",") == [*COMPUTE_PRICE_COLUMNS, "checked"]
+    header = next(line for line in token_file.read_text().splitlines() if not line.startswith("#"))
+    assert header.split(",") == [*TOKEN_PRICE_COLUMNS, "checked"]
+
+    lines = out.stdout.splitlines()
+    assert any("Standard_NC96ads_A100_v4 (eastus) $/hour: 14.692 -> 15.5" in line for line in lines), out.stdout
+    assert any("Llama-4-Maverick-17B-128E-Instruct-FP8 $/1K in/out: 0.00025/0.001 -> 0.00027/0.0011" in line for line in lines), out.stdout
+    assert not any("Standard_NC24ads_A100_v4 (eastus) $/hour" in line or L33 in line for line in lines), "unchanged rows are not listed as changes"
+    assert "not listed by the API: Standard_NC4as_T4_v3 (eastus)" in out.stdout, "a SKU the API did not return is said, not invented"
+
+
+def test_unreachable_api_is_one_line_and_writes_nothing(tmp_path):
+    with FakeRetailPrices() as dead:
+        url = dead.url
+    out = cli("prices", "update", "--api-url", url, "--out", str(tmp_path / "p"), "--timeout", "5")
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "cannot reach the Azure Retail Prices API" in out.stderr and "nothing was written" in out.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_an_http_error_is_one_line_too(fake, tmp_path):
+    out = cli("prices", "update", "--api-url", fake.url.replace("/api/retail/prices", "/wrong"), "--out", str(tmp_path / "p"))
+    assert out.returncode == 2 and "HTTP 404" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_cost_uses_the_updated_vm_price(fake, tmp_path, monkeypatch):
+    from llama_eval import Deployment
+    from llama_eval.emulator import start_emulator
+    from llama_eval.prompts.prompt_set import load_prompt_set
+    from llama_eval.run import RunParams, run_evaluation
+
+    assert cli("prices", "update", "--api-url", fake.url, "--out", str(tmp_path / "p")).returncode == 0
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"id": "a", "prompt": "What is 2 + 2?", "reference": "4", "scorer": "numeric"}\n')
+    with start_emulator(time_scale=0, models=[L33]) as emu:
+        monkeypatch.setenv("EMU_KEY", emu.key)
+        dep = Deployment(name="l33", model=L33, kind="serverless", endpoint=emu.deployment_url(L33), key_env="EMU_KEY")
+        run_evaluation([dep], load_prompt_set(prompts), tmp_path / "r", RunParams(max_tokens=20), progress="none")
+    before = cli("cost", str(tmp_path / "r"), "--requests-per-day", "1000")
+    after = cli("cost", str(tmp_path / "r"), "--requests-per-day", "1000", "--compute-prices", str(tmp_path / "p" / "compute_prices.eastus.csv"))
+    assert before.returncode == 0 and after.returncode == 0, after.stderr
+    assert "$10,725.16" in before.stdout, "bundled: 14.692 $/h x 730 h"
+    assert "$11,315.00" in after.stdout and "$10,725.16" not in after.stdout, "updated: 15.5 $/h x 730 h"
+
+
+def test_models_says_how_old_prices_are(tmp_path):
+    out = cli("models", "--on", "2026-11-26")
+    assert "VM prices checked 2026-11-26 (0 days ago)" in out.stdout and "warning:" not in out.stdout
+    maverick = next(line for line in out.stdout.splitlines() if line.startswith("Llama-4-Maverick"))
+    assert "16384 est." in maverick and "ND96isr_H100_v5 est." in maverick, "assumptions are marked where they are shown"
+    row_405 = next(line for line in out.stdout.splitlines() if line.startswith("Meta-Llama-3.1-405B-Instruct "))
+    assert "Llama-4-Maverick-17B-128E-Instruct-FP8 (suggested)" in row_405, "our replacement, not Microsoft's"
+    old = cli("models", "--on", "2027-06-01")
+    assert "warning: prices are more than 90 days old" in old.stdout and "llama-eval prices update" in old.stdout

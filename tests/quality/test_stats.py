@@ -1,0 +1,246 @@
+"""The statistics, checked by simulation and against scipy: CIs cover, paired tests find real differences and only those,
+verdicts agree with their intervals, and small samples get exact tests (or no verdict)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from llama_eval.quality.stats import bootstrap_ci, compare, holm, paired_bootstrap, per_prompt, sample_size
+
+
+def test_ci_covers_the_true_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    true_p, hits, trials = 0.7, 0, 300
+    for t in range(trials):
+        sample = rng.random(200) < true_p
+        est = bootstrap_ci(sample.astype(float), resamples=1000, seed=t)
+        hits += est.low <= true_p <= est.high
+    coverage = hits / trials
+    assert 0.90 <= coverage <= 0.99, coverage  # nominal 0.95; 300 trials give a standard error of about 0.013
+
+
+def test_paired_test_finds_a_planted_five_point_difference():
+    rng = np.random.default_rng(2)
+    n = 1000
+    difficulty = rng.random(n)  # shared per-prompt difficulty: what makes the design paired
+    a = (difficulty < 0.75).astype(float)
+    b = a.copy()
+    flip = np.flatnonzero(a == 1)[: int(0.05 * n)]
+    b[flip] = 0.0  # b loses exactly 5 points on the same prompts
+    diff, low, high, p = paired_bootstrap(a, b, resamples=2000)
+    assert diff == pytest.approx(0.05) and low > 0 and p < 0.01
+
+
+def test_identical_systems_are_flagged_at_about_the_nominal_rate():
+    rng = np.random.default_rng(3)
+    false_positives, trials = 0, 200
+    for t in range(trials):
+        difficulty = rng.random(300)
+        a = (rng.random(300) < difficulty).astype(float)  # same system, sampled twice
+        b = (rng.random(300) < difficulty).astype(float)
+        _, _, _, p = paired_bootstrap(a, b, resamples=500, seed=t)
+        false_positives += p < 0.05
+    assert false_positives / trials <= 0.09, false_positives  # nominal 0.05
+
+
+def test_holm():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5]) == [0.5]
+
+
+def test_compare_gives_verdicts_in_words():
+    rng = np.random.default_rng(4)
+    prompts = [f"p{i}" for i in range(800)]
+    base = {p: float(rng.random() < 0.6) for p in prompts}
+    better = {p: 1.0 if (v == 1.0 or i % 10 == 0) else 0.0 for i, (p, v) in enumerate(base.items())}
+    same = dict(base)
+    result = {(c.a, c.b): c for c in compare({"405B": better, "70B": base, "70B-copy": same}, resamples=2000)}
+    win = result[("405B", "70B")]
+    assert win.significant and win.verdict().startswith("405B better than 70B by")
+    tie = result[("70B", "70B-copy")]
+    assert not tie.significant and tie.verdict().startswith("no detectable difference")
+
+
+def test_repeats_are_averaged_per_prompt_with_consistency():
+    means, consistency = per_prompt({"a": [1, 1, 1], "b": [1, 0, 1], "c": [0]})
+    assert means == {"a": 1.0, "b": pytest.approx(2 / 3), "c": 0.0}
+    assert consistency == 0.5  # a agrees, b does not; c has one repeat
+
+
+def test_sample_size_hint():
+    assert sample_size(0.05) == 1570  # (1.96 + 0.84)^2 * 0.5 / 0.05^2
+    assert sample_size(0.05, sd=0.2) < sample_size(0.05)
+    with pytest.raises(ValueError):
+        sample_size(0)
+
+
+def test_bootstrap_of_5000_items_10000_resamples_is_fast_and_small():
+    values = (np.random.default_rng(5).random(5000) < 0.8).astype(float)
+    start = time.process_time()
+    est = bootstrap_ci(values)
+    elapsed = time.process_time() - start
+    assert est.low < est.mean < est.high and est.n == 5000
+    assert elapsed < 5, elapsed  # a loose ceiling against pathologies; the benchmark measures the real time
+
+
+def test_verdict_interval_is_for_the_better_minus_the_worse():
+    from llama_eval.quality.stats import Comparison
+
+    c = Comparison(a="8B", b="405B", n=100, diff=-0.154, low=-0.161, high=-0.147, p=0.0001, p_holm=0.0006, p_adjusted=0.0006)
+    assert c.verdict().startswith("405B better than 8B by 15.4 points [14.7, 16.1]")
+
+
+def test_multinomial_and_index_bootstraps_agree():
+    from llama_eval.quality import stats
+
+    rng = np.random.default_rng(6)
+    values = rng.choice([0.0, 0.5, 1.0], size=2000, p=[0.3, 0.2, 0.5])
+    fast = stats.bootstrap_ci(values, resamples=4000, seed=1)
+    original = stats.MULTINOMIAL_MAX_DISTINCT
+    stats.MULTINOMIAL_MAX_DISTINCT = 0  # force index resampling
+    try:
+        slow = stats.bootstrap_ci(values, resamples=4000, seed=1)
+    finally:
+        stats.MULTINOMIAL_MAX_DISTINCT = original
+    assert fast.mean == slow.mean
+    assert abs(fast.low - slow.low) < 0.006 and abs(fast.high - slow.high) < 0.006  # same distribution, different draws
+
+
+# --------------------------------------------------------------------------- small samples: exact tests
+
+
+def test_five_prompts_four_wins_one_tie_gives_p_0125_and_no_verdict():
+    from llama_eval.quality.stats import paired_test
+
+    binary = paired_test([1, 1, 1, 1, 0], [0, 0, 0, 0, 0])
+    graded = paired_test([0.9, 0.8, 1.0, 0.7, 0.5], [0.4, 0.3, 0.2, 0.6, 0.5])  # not 0/1: the sign-flip test
+    assert binary.method == "mcnemar" and binary.p == pytest.approx(0.125, abs=1e-12)
+    assert graded.method == "sign-flip-exact" and graded.p == pytest.approx(0.125, abs=1e-12)
+    (c,) = compare({"x": dict(enumerate([1.0, 1, 1, 1, 0])), "y": dict(enumerate([0.0] * 5))})
+    assert c.p == pytest.approx(0.125) and not c.significant
+    assert c.verdict().startswith("too few prompts to compare x and y: 5 shared prompts, a verdict needs at least 10")
+
+
+def test_exact_mcnemar_matches_scipy_binomtest_and_clopper_pearson():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from llama_eval.quality.stats import mcnemar_exact
+
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        n = int(rng.integers(10, 400))
+        a = (rng.random(n) < rng.random()).astype(float)
+        b = (rng.random(n) < rng.random()).astype(float)
+        t = mcnemar_exact(a, b, level=0.95)
+        wins, losses = int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
+        if wins + losses == 0:
+            assert t.p == 1.0
+            continue
+        ref = scipy_stats.binomtest(wins, wins + losses, 0.5)
+        assert t.p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
+        ci = ref.proportion_ci(confidence_level=0.95, method="exact")
+        share = (wins + losses) / n
+        assert t.low == pytest.approx(share * (2 * ci.low - 1), abs=1e-9)
+        assert t.high == pytest.approx(share * (2 * ci.high - 1), abs=1e-9)
+
+
+def test_exact_sign_flip_matches_scipy_permutation_test():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from llama_eval.quality.stats import sign_flip_test
+
+    rng = np.random.default_rng(8)
+    for n in (3, 6, 9, 12):
+        for _ in range(5):
+            a, b = rng.random(n).round(2), rng.random(n).round(2)
+            ours = sign_flip_test(a, b)
+            ref = scipy_stats.permutation_test((a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=np.inf, alternative="two-sided")
+            assert ours.method == "sign-flip-exact" and ours.p == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+def test_random_sign_flip_agrees_with_scipy_permutation_test_at_30_prompts():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from llama_eval.quality.stats import sign_flip_test
+
+    rng = np.random.default_rng(12)
+    for _ in range(4):
+        a, b = rng.random(30).round(2), (rng.random(30) - 0.1).clip(0, 1).round(2)
+        ours = sign_flip_test(a, b, resamples=20_000, seed=1)
+        ref = scipy_stats.permutation_test(
+            (a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=50_000, alternative="two-sided", random_state=2
+        )
+        assert ours.method == "sign-flip" and abs(ours.p - ref.pvalue) < 0.015, (ours.p, ref.pvalue)
+
+
+def test_p_is_never_zero():
+    from llama_eval.quality.stats import paired_test
+
+    for n in (12, 50, 150, 3000):  # exact sign-flip, random sign-flip, bootstrap, bootstrap: a constant difference
+        t = paired_test(np.full(n, 0.7), np.full(n, 0.2))
+        assert t.p > 0, t
+    big = paired_test(np.ones(3000), np.zeros(3000))  # McNemar with 3000 wins: below float range, still not 0
+    assert big.p > 0
+    (c,) = compare({"x": {i: 0.7 for i in range(150)}, "y": {i: 0.2 for i in range(150)}}, resamples=1000)
+    assert c.p_floor and c.p_text == "p < 1/1000" and "p < 1/1000" in c.verdict()
+
+
+@pytest.mark.parametrize("kind", ["binary", "graded"])
+def test_verdict_and_printed_interval_always_agree(kind):
+    """'better' exactly when the adjusted interval shown excludes 0, for every test and sample size."""
+    rng = np.random.default_rng(9)
+    seen = set()
+    for trial in range(80):
+        n = int(rng.choice([10, 14, 20, 35, 80, 120, 400]))
+        effect = rng.choice([0.0, 0.1, 0.3])
+        base = rng.random(n)
+        scores = {}
+        for name, shift in (("x", effect), ("y", 0.0), ("z", effect / 2)):
+            raw = np.clip(base + shift + rng.normal(0, 0.3, n), 0, 1)
+            scores[name] = dict(enumerate((raw > 0.5).astype(float) if kind == "binary" else raw.round(2)))
+        for c in compare(scores, resamples=2000, seed=trial):
+            excludes_zero = c.low > 0 or c.high < 0
+            assert c.significant == excludes_zero, (c, c.verdict())
+            assert c.level == pytest.approx(1 - 0.05 / 3)
+            seen.add(c.method)
+            words = c.verdict()
+            assert ("better than" in words) == c.significant
+    assert seen == ({"mcnemar"} if kind == "binary" else {"sign-flip-exact", "sign-flip", "bootstrap"})
+
+
+@pytest.mark.parametrize("n", [3, 5, 10, 30])
+@pytest.mark.parametrize("kind", ["binary", "graded"])
+def test_false_positive_rate_with_no_real_difference_is_at_most_5_percent(n, kind):
+    """Two samples of the same system (shared per-prompt difficulty, so the design is paired)."""
+    rng = np.random.default_rng(100 + n)
+    trials = 2000 if kind == "binary" else 600
+    verdicts = rejections = 0
+    for t in range(trials):
+        difficulty = rng.random(n)
+        if kind == "binary":
+            a, b = (rng.random(n) < difficulty).astype(float), (rng.random(n) < difficulty).astype(float)
+        else:
+            a = np.clip(difficulty + rng.normal(0, 0.2, n), 0, 1).round(2)
+            b = np.clip(difficulty + rng.normal(0, 0.2, n), 0, 1).round(2)
+        (c,) = compare({"a": dict(enumerate(a)), "b": dict(enumerate(b))}, resamples=2000, seed=t)
+        verdicts += c.significant
+        rejections += c.p < 0.05
+    assert verdicts / trials <= 0.05, (verdicts, trials)
+    assert rejections / trials <= 0.05, (rejections, trials)  # the test itself, whether or not a verdict is given
+
+
+def test_a_real_difference_is_found_at_30_prompts():
+    rng = np.random.default_rng(11)
+    found = 0
+    for t in range(100):
+        difficulty = rng.random(30)
+        a = np.clip(difficulty + 0.25 + rng.normal(0, 0.1, 30), 0, 1).round(2)
+        b = np.clip(difficulty + rng.normal(0, 0.1, 30), 0, 1).round(2)
+        (c,) = compare({"a": dict(enumerate(a)), "b": dict(enumerate(b))}, resamples=2000, seed=t)
+        found += c.significant and c.diff > 0
+    assert found >= 95
+
+
+def test_no_shared_prompts_says_so():
+    (c,) = compare({"x": {"p1": 1.0}, "y": {"p2": 0.0}})
+    assert c.n == 0 and not c.significant and c.verdict() == "no prompts answered by both x and y: nothing to compare"

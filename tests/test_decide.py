@@ -1,0 +1,212 @@
+"""``recommend``: the cheapest option as good as the best that holds the SLO at peak, and why every other lost.
+
+The run directory, scores summary and sweeps here are written by hand so the right answer is known:
+three deployments of the catalog's models, priced from the bundled price tables, on 2026-11-26.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from _support.decision_fixtures import ON
+from _support.decision_fixtures import comparison as _comparison
+from _support.decision_fixtures import scored_run as _run
+from _support.decision_fixtures import sweep_dir as _sweep
+from llama_eval.decide import COSTS_MORE, MISSES_SLO, NO_CAPACITY, RETIRED_WHY, WORSE_QUALITY, recommend
+from llama_eval.errors import RunError
+
+
+def _by_label(result):
+    return {o.label: o for o in result.options}
+
+
+def test_cheapest_as_good_as_the_best_wins_and_every_loser_says_why(tmp_path):
+    run = _run(tmp_path)
+    sweeps = [
+        _sweep(tmp_path, "l70", "serverless", [10, 30, 50, 52], [0.4, 0.5, 0.8, 1.6]),  # holds 50 req/s at the SLO
+        _sweep(tmp_path, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5]),  # 4 req/s per instance
+        _sweep(tmp_path, "l8", "managed", [5, 10, 20, 21], [0.2, 0.3, 0.5, 1.5]),  # 20 req/s per instance
+    ]
+    result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    options = _by_label(result)
+    assert result.decided and result.chosen.label == "l70"
+    # by hand: (1,000 x 0.00071 + 400 x 0.00071) / 1,000 = $0.000994 a request; x 500,000 a day x 730/24 days = $15,117.08 a month
+    assert result.chosen.monthly_usd == pytest.approx(Decimal("15117.0833"), abs=Decimal("0.001"))
+    # by hand: ceil(40 / 4) = 10 instances x $32.77 x 730 h = $239,221.00 a month
+    assert options["l405"].instances == 10 and options["l405"].monthly_usd == Decimal("239221.00")
+    assert options["l405"].lost == [f"{COSTS_MORE} ($239,221.00 vs $15,117.08 a month)"]
+    # the cheapest of all ($3.673 x 2 instances x 730 = $5,362.58) scores detectably worse
+    assert options["l8"].instances == 2 and options["l8"].monthly_usd == Decimal("5362.58")
+    assert options["l8"].lost[0].startswith(WORSE_QUALITY)
+    # the same models' other offers: never swept, or retired
+    managed70 = options["Llama-3.3-70B-Instruct (managed, Standard_NC96ads_A100_v4)"]
+    assert any(r.startswith(NO_CAPACITY) for r in managed70.lost)
+    serverless405 = options["Meta-Llama-3.1-405B-Instruct (serverless)"]
+    assert any(r.startswith(RETIRED_WHY) and "2026-06-13" in r for r in serverless405.lost)
+    frame = result.frame()
+    assert frame.loc[0, "option"] == "l70" and frame.loc[0, "verdict"] == "chosen"
+    assert all(v.startswith("lost: ") for v in frame["verdict"][1:])
+    assert "Recommended: l70" in result.summary()
+
+
+def test_a_serverless_deployment_that_cannot_reach_the_peak_misses_the_slo(tmp_path):
+    run = _run(tmp_path)
+    sweeps = [_sweep(tmp_path, "l70", "serverless", [10, 30, 31], [0.4, 0.8, 1.9]), _sweep(tmp_path, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])]
+    result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.chosen.label == "l405"
+    assert any(r.startswith(f"{MISSES_SLO} at peak") and "30 req/s < 40" in r for r in _by_label(result)["l70"].lost)
+
+
+def test_without_sweeps_the_data_cannot_decide(tmp_path):
+    result = recommend(_run(tmp_path), peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.chosen is None and not result.decided
+    assert "capacity not measured" in result.summary() and "llama-eval sweep" in result.summary()
+
+
+def test_too_few_prompts_is_said_plainly(tmp_path):
+    few = [_comparison("l405", "l70", 0.02, False, prompts=6, too_few=True), _comparison("l405", "l8", 0.22, False, prompts=6, too_few=True)]
+    run = _run(tmp_path, few)
+    sweeps = [_sweep(tmp_path, "l70", "serverless", [10, 50], [0.4, 0.8])]
+    result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.chosen.label == "l70" and not result.decided
+    assert "too few prompts (6)" in result.summary()
+
+
+def test_bad_input(tmp_path):
+    run = _run(tmp_path)
+    with pytest.raises(RunError, match="needs an SLO"):
+        recommend(run, peak_rps=40, requests_per_day=1000, slo="")
+    with pytest.raises(RunError, match="must be > 0"):
+        recommend(run, peak_rps=0, requests_per_day=1000, slo="ttft_p90<=1")
+    with pytest.raises(RunError, match="sweeps of other"):
+        recommend(run, sweeps=[_sweep(tmp_path, "other", "managed", [1], [0.1])], peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
+    with pytest.raises(RunError, match="no manifest.json"):
+        recommend(tmp_path, peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
+
+
+def test_cli_recommend(tmp_path, capsys):
+    from llama_eval.cli.main import main
+
+    run = _run(tmp_path)
+    l70 = _sweep(tmp_path, "l70", "serverless", [10, 30, 50, 52], [0.4, 0.5, 0.8, 1.6])
+    args = [str(run), "--sweep", str(l70), "--peak-rps", "40", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0", "--on", "2026-11-26"]
+    assert main(["recommend", *args]) == 0
+    out = capsys.readouterr().out
+    assert "Recommended: l70 — $15,117.08 a month" in out
+    assert "lost: capacity not measured" in out and "l405" in out
+    assert main(["recommend", str(run), "--peak-rps", "40", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0"]) == 3
+    assert "No option can be recommended" in capsys.readouterr().out
+
+
+def test_demo_sweeps_then_recommend_end_to_end(tmp_path):
+    """The demo's short sweeps on the emulator (capacity model on), then the decision from them."""
+    from llama_eval.demo import sweep_deployments
+    from llama_eval.paths import data_dir
+    from llama_eval.prompts.prompt_set import load_prompt_set
+
+    prompts = load_prompt_set(data_dir() / "prompts" / "quickstart.jsonl")
+    run = _run(tmp_path)  # stands in for the demo's run: l70 / l405 / l8 ...
+    swept = sweep_deployments(tmp_path / "demo", prompts, only=("llama31-8b", "llama33-70b"), levels=(1, 2), requests_per_level=4)
+    assert [p.name for p in swept] == ["llama31-8b", "llama33-70b"]
+    for path in swept:
+        data = json.loads((path / "sweep.json").read_text())
+        assert data["simulated"] is True and data["levels"] and data["capacity"] is not None
+    # the sweeps belong to other deployment names than this run's: refused with the names
+    with pytest.raises(RunError, match="does not have"):
+        recommend(run, sweeps=[tmp_path / "demo" / "sweeps"], peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
+
+
+def test_not_detectably_worse_with_too_few_prompts_for_its_gap_is_said(tmp_path):
+    run = _run(tmp_path, prompts_needed=500)  # the run has 200 prompts; a 5-point gap needs ~500
+    sweeps = [_sweep(tmp_path, "l70", "serverless", [10, 50], [0.4, 0.8])]
+    result = recommend(run, sweeps=sweeps, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.chosen.label == "l70" and not result.decided
+    assert "l70 scored 2.0 points below l405, not detectably with 200 prompts" in result.summary() and "about 500 prompts" in result.summary()
+
+
+# --------------------------------------------------------------------------- stored sweeps (issue 28)
+# `llama-eval recommend runs/demo` right after `make demo` said "9 option(s) have no sweep" although
+# runs/demo/sweeps held one per deployment and the report built from the same run used them.
+
+
+def _stored(run, name, kind, throughputs, ttft_p90s):
+    return _sweep(run, name, kind, throughputs, ttft_p90s, out=run / "sweeps" / name)
+
+
+def test_the_runs_stored_sweeps_are_read_and_a_given_sweep_of_the_same_deployment_wins(tmp_path):
+    run = _run(tmp_path)
+    stored = {"l70": _stored(run, "l70", "serverless", [10, 30, 50, 52], [0.4, 0.5, 0.8, 1.6]),
+              "l405": _stored(run, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5]),
+              "l8": _stored(run, "l8", "managed", [5, 10, 20, 21], [0.2, 0.3, 0.5, 1.5])}  # fmt: skip
+    result = recommend(run, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert result.decided and result.chosen.label == "l70", "as with the same sweeps given by hand"
+    assert result.sweeps == stored
+    assert not any(r.startswith(NO_CAPACITY) for name in stored for r in _by_label(result)[name].lost)
+    # a sweep given for l70 replaces the stored one: it cannot reach the peak, so the next cheapest as good wins
+    given = _sweep(tmp_path, "l70", "serverless", [10, 30, 31], [0.4, 0.8, 1.9])
+    overridden = recommend(run, sweeps=[given], peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    assert overridden.chosen.label == "l405" and overridden.sweeps["l70"] == given and overridden.sweeps["l405"] == stored["l405"]
+    assert any("30 req/s < 40" in r for r in _by_label(overridden)["l70"].lost)
+
+
+def test_a_stored_sweep_of_another_deployment_is_refused_with_its_path(tmp_path):
+    run = _run(tmp_path)
+    stray = _stored(run, "gone", "managed", [1], [0.1])
+    with pytest.raises(RunError, match=rf"sweeps of gone \({stray}\), stored in {run / 'sweeps'}, which the run .* does not have"):
+        recommend(run, peak_rps=1, requests_per_day=1000, slo="ttft_p90<=1")
+
+
+def test_the_report_and_the_command_make_the_same_choice(tmp_path, capsys):
+    """The report says "`llama-eval recommend` prints the same table": its decision and the command's, on one run with stored sweeps."""
+    from llama_eval.cli.main import main
+    from llama_eval.report.summary import decision_frame, recommendation
+
+    run = _run(tmp_path)
+    _stored(run, "l70", "serverless", [10, 30, 31], [0.4, 0.8, 1.9])
+    _stored(run, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])
+    _stored(run, "l8", "managed", [5, 10, 20, 21], [0.2, 0.3, 0.5, 1.5])
+    traffic = {"peak_rps": 40, "requests_per_day": 500_000, "slo": "ttft_p90<=1.0"}
+    report = recommendation(run, **traffic)  # what notebooks/50_summary.ipynb shows
+    assert report.chosen is not None and report.chosen.label == "l405"
+    argv = [str(run), "--peak-rps", "40", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0"]
+    assert main(["recommend", *argv, "--json"]) == (0 if report.decided else 3)
+    printed = capsys.readouterr().out
+    table = json.loads(printed[: printed.rindex("]") + 1])
+    expected = json.loads(report.frame().to_json(orient="records", default_handler=str))
+    assert table == expected, "the same table, row for row"
+    assert printed.rstrip().endswith(report.summary())
+    assert main(["recommend", *argv]) == (0 if report.decided else 3)
+    text = capsys.readouterr().out
+    for option in decision_frame(report)["option"]:
+        assert option in text
+    assert "Recommended: l405" in text and "have no sweep" not in text
+
+
+@pytest.mark.slow  # the demo (shared with the packaging and report tests): wheel, emulator, run, sweeps, report
+def test_the_demo_report_and_recommend_agree(installed, installed_demo):
+    """Right after `llama-eval demo`: `recommend runs/demo` uses the stored sweeps and chooses what the report's page says."""
+    import html
+    import re
+
+    from _support.installedwheel import in_work
+    from llama_eval.report.pipeline import DEFAULT_REQUESTS_PER_DAY, DEFAULT_TTFT_P90_SLO_S
+
+    assert installed_demo.returncode == 0, installed_demo.stderr[-3000:]
+    command = str(installed["venv"] / "bin" / "llama-eval")
+    issue = in_work(installed, command, "recommend", "runs/demo", "--peak-rps", "20", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0")
+    assert issue.returncode in (0, 3), issue.stderr[-3000:]
+    assert "have no sweep" not in issue.stdout and "Capacity from: " in issue.stdout
+    for name in ("llama31-8b", "llama31-405b", "llama33-70b", "llama4-maverick", "llama31-8b-vllm"):
+        assert f"{name} (runs/demo/sweeps/{name})" in issue.stdout, name
+    # the report's own traffic and SLO (its defaults), then the sentence its decision printed on the page
+    peak = DEFAULT_REQUESTS_PER_DAY / 86_400
+    same = in_work(installed, command, "recommend", "runs/demo", "--peak-rps", repr(peak), "--requests-per-day", str(DEFAULT_REQUESTS_PER_DAY),
+                   "--slo", f"ttft_p90<={DEFAULT_TTFT_P90_SLO_S}")  # fmt: skip
+    assert same.returncode in (0, 3), same.stderr[-3000:]
+    page = html.unescape(re.sub(r"<[^>]+>", "", (installed["work"] / "reports" / "demo" / "index.html").read_text(encoding="utf-8")))
+    said = re.search(r"(Recommended: \S+|No option can be recommended)", page)
+    assert said, "the report's decision sentence"
+    assert said.group(1) in same.stdout, f"the page says {said.group(1)!r}; the command printed:\n{same.stdout[-2000:]}"
