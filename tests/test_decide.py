@@ -88,7 +88,7 @@ def test_bad_input(tmp_path):
 
 
 def test_cli_recommend(tmp_path, capsys):
-    from llama_eval.cli.main import main
+    from llama_eval.cli import main
 
     run = _run(tmp_path)
     l70 = _sweep(tmp_path, "l70", "serverless", [10, 30, 50, 52], [0.4, 0.5, 0.8, 1.6])
@@ -161,7 +161,7 @@ def test_a_stored_sweep_of_another_deployment_is_refused_with_its_path(tmp_path)
 
 def test_the_report_and_the_command_make_the_same_choice(tmp_path, capsys):
     """The report says "`llama-eval recommend` prints the same table": its decision and the command's, on one run with stored sweeps."""
-    from llama_eval.cli.main import main
+    from llama_eval.cli import main
     from llama_eval.report.summary import decision_frame, recommendation
 
     run = _run(tmp_path)

@@ -50,7 +50,7 @@ def test_the_verbs_are_the_package_functions():
 def test_the_load_sweep_verbs_are_functions_whatever_was_imported_first():
     """``sweep`` and ``recommend`` are functions, not modules of the same name (which a prior import would put in their place)."""
     code = (
-        "import llama_eval.cli.main, llama_eval.demo, llama_eval.report.view\n"
+        "import llama_eval.cli.app, llama_eval.demo, llama_eval.report.view\n"
         "from llama_eval import sweep, recommend, project_run, read_sweep\n"
         "print(all(callable(f) and type(f).__name__ == 'function' for f in (sweep, recommend, project_run, read_sweep)))"
     )

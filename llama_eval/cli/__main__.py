@@ -1,5 +1,5 @@
 """``python -m llama_eval.cli``: the same as the ``llama-eval`` command."""
 
-from llama_eval.cli.main import main
+from llama_eval.cli.app import main
 
 raise SystemExit(main())

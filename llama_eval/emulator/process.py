@@ -25,7 +25,7 @@ class EmulatorProcess:
 @contextmanager
 def spawn_emulator(*args: str, timeout_s: float = 60.0) -> Iterator[EmulatorProcess]:
     """Start ``llama-eval emulator --port 0 ARGS`` and stop it (SIGINT, then kill) when the block ends."""
-    command = [sys.executable, "-m", "llama_eval.cli.main", "emulator", "--port", "0", *args]
+    command = [sys.executable, "-m", "llama_eval.cli", "emulator", "--port", "0", *args]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = key = None
     try:

@@ -112,7 +112,7 @@ def test_freshness_says_how_old_prices_are_and_warns_after_90_days():
 
 def test_a_day_before_the_check_is_said_in_words_not_as_negative_days_ago(capsys):
     """``llama-eval models --on`` a past day: the tables were checked after it, which "-209 days ago" garbles."""
-    from llama_eval.cli.main import main
+    from llama_eval.cli import main
 
     book = load_prices()
     checked = book.freshness().vm_checked

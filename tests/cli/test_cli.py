@@ -76,7 +76,7 @@ def test_run_rejects_a_non_numeric_budget(tmp_path):
 def _subcommands() -> list[str]:
     import argparse
 
-    from llama_eval.cli.main import build_parser
+    from llama_eval.cli import build_parser
 
     action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return sorted(action.choices)
@@ -86,7 +86,7 @@ def _main(capsys, *args: str) -> tuple[int, str, str]:
     """The CLI in this process (as fast as a function call); the subprocess tests above cover the console script."""
     import logging
 
-    from llama_eval.cli.main import main
+    from llama_eval.cli import main
 
     root, ours = logging.getLogger(), logging.getLogger("llama_eval")
     saved = (list(root.handlers), root.level, ours.level)
@@ -202,7 +202,7 @@ def test_log_redaction_covers_header_and_field_spellings():
 
 
 def test_verbose_after_the_command():
-    from llama_eval.cli.main import build_parser
+    from llama_eval.cli import build_parser
 
     parser = build_parser()
     assert parser.parse_args(["models"]).verbose == 0

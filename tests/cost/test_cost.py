@@ -357,7 +357,7 @@ def test_break_even_figure_draws_measured_machines_as_steps():
 def test_cli_cost_sizes_machines_from_a_sweep_and_says_when_it_cannot(tmp_path, capsys):
     from _support.decision_fixtures import scored_run as _run
     from _support.decision_fixtures import sweep_dir as _sweep
-    from llama_eval.cli.main import main
+    from llama_eval.cli import main
 
     run = _run(tmp_path)
     _sweep(tmp_path, "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])
@@ -373,7 +373,7 @@ def test_cli_cost_sizes_machines_from_a_sweep_and_says_when_it_cannot(tmp_path, 
 
 def test_cli_cost_refuses_bad_projection_input_before_printing_anything(tmp_path, capsys):
     from _support.decision_fixtures import scored_run as _run
-    from llama_eval.cli.main import main
+    from llama_eval.cli import main
 
     run = str(_run(tmp_path))
     assert main(["cost", run, "--requests-per-day", "500000", "--sweep", str(tmp_path / "no-such-sweep")]) == 2

@@ -104,7 +104,7 @@ def test_emulator_cli_batch_size_gives_managed_deployments_a_knee(prompts, tmp_p
                       params=RunParams(max_tokens=8), **QUIET)  # fmt: skip
     assert frame.attrs["capacity"]["concurrency"] == 2
     with pytest.raises(SystemExit, match="--batch-size applies"):
-        from llama_eval.cli.main import main
+        from llama_eval.cli import main
 
         main(["emulator", "--batch-size", "2"])
 

@@ -118,7 +118,7 @@ def test_llama_cpp_server_three_ways(servers, tmp_path):
     )
     env = {**os.environ, "PEER_KEY": FAKE_KEY}
     env.pop("LLAMA_EVAL_LOG", None)
-    command = [sys.executable, "-m", "llama_eval.cli.main", "run", "-d", "deployments.yaml", "-p", "prompts.jsonl", "-o", "runs/peer"]
+    command = [sys.executable, "-m", "llama_eval.cli", "run", "-d", "deployments.yaml", "-p", "prompts.jsonl", "-o", "runs/peer"]
     command += ["--repeats", "2", "--temperature", "1.0", "--seed", "7", "--concurrency", "2", "--progress", "none"]
     started = time.monotonic()
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -205,7 +205,7 @@ def test_no_row_is_ok_without_a_finish_reason(servers, tmp_path, interrupt, clie
     )
     questions = [f"Tell me about the number {i}." for i in range(10)]
     (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "prompt": q, "max_tokens": 64}) + "\n" for i, q in enumerate(questions)))
-    command = [sys.executable, "-m", "llama_eval.cli.main", "run", "-d", "deployments.yaml", "-p", "prompts.jsonl", "-o", "runs/peer"]
+    command = [sys.executable, "-m", "llama_eval.cli", "run", "-d", "deployments.yaml", "-p", "prompts.jsonl", "-o", "runs/peer"]
     command += ["--concurrency", "2", "--max-attempts", "2", "--progress", "none", "--client", client]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -167,7 +167,7 @@ def test_capacity_rules_by_hand():
 
 
 def test_cli_sweep_prints_levels_and_capacity(kserver, prompts, tmp_path, monkeypatch, capsys):
-    from llama_eval.cli.main import main
+    from llama_eval.cli import main
 
     monkeypatch.setenv("SWEEP_TEST_KEY", "test-key")
     config = tmp_path / "deployments.yaml"
@@ -268,7 +268,7 @@ def test_ctrl_c_keeps_the_finished_levels_and_exits_130(kserver, prompts, tmp_pa
     config = tmp_path / "deployments.yaml"
     config.write_text(f"deployments:\n  - {{name: k4, model: Llama-3.3-70B-Instruct, kind: managed, endpoint: '{kserver.url}', key_env: SWEEP_TEST_KEY}}\n")
     out2 = tmp_path / "long"
-    command = [sys.executable, "-m", "llama_eval.cli.main", "sweep", "-d", str(config), "-p", str(prompts), "-o", str(out2), "--concurrency", "2,4",
+    command = [sys.executable, "-m", "llama_eval.cli", "sweep", "-d", str(config), "-p", str(prompts), "-o", str(out2), "--concurrency", "2,4",
                "--duration-s", "60", "--warmup-s", "0", "--progress", "none"]  # fmt: skip
     proc = subprocess.Popen(command, env={**os.environ, "SWEEP_TEST_KEY": "k"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -356,7 +356,7 @@ def test_ctrl_c_then_resume_runs_the_interrupted_level_again(kserver, prompts, t
     config = tmp_path / "deployments.yaml"
     config.write_text(f"deployments:\n  - {{name: k4, model: Llama-3.3-70B-Instruct, kind: managed, endpoint: '{kserver.url}', key_env: SWEEP_TEST_KEY}}\n")
     out = tmp_path / "cut"
-    command = [sys.executable, "-m", "llama_eval.cli.main", "sweep", "-d", str(config), "-p", str(prompts), "-o", str(out), "--concurrency", "1,2",
+    command = [sys.executable, "-m", "llama_eval.cli", "sweep", "-d", str(config), "-p", str(prompts), "-o", str(out), "--concurrency", "1,2",
                "--requests-per-level", "6", "--warmup-s", "0", "--progress", "none", "--slo", "ttft_p90<=5"]  # fmt: skip
     env = {**os.environ, "SWEEP_TEST_KEY": "k"}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

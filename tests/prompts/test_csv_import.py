@@ -13,7 +13,7 @@ from llama_eval.paths import data_dir
 from llama_eval.prompts.importers import import_set
 from llama_eval.prompts.prompt_set import PromptSetError, load_prompt_set
 
-CLI = [sys.executable, "-m", "llama_eval.cli.main"]
+CLI = [sys.executable, "-m", "llama_eval.cli"]
 
 
 def _rows(path):

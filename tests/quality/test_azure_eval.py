@@ -21,7 +21,7 @@ import pytest
 
 from _support import shared_data
 from llama_eval import Deployment
-from llama_eval.cli.main import main
+from llama_eval.cli import main
 from llama_eval.emulator import start_emulator
 from llama_eval.errors import LifecycleWarning
 from llama_eval.prompts.prompt_set import load_prompt_set
@@ -51,7 +51,7 @@ def truthfulqa_pairs(which: str, n: int = 40) -> list[tuple[str, str]]:
 
 
 def test_sdk_is_not_imported_at_start_up():
-    code = "import sys, llama_eval, llama_eval.cli.main, llama_eval.quality, llama_eval.rundir.export; print('azure.ai.evaluation' in sys.modules)"
+    code = "import sys, llama_eval, llama_eval.cli.app, llama_eval.quality, llama_eval.rundir.export; print('azure.ai.evaluation' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -19,7 +19,7 @@ import pytest
 
 import llama_eval
 from llama_eval import Deployment, Status
-from llama_eval.cli.main import main as cli_main
+from llama_eval.cli import main as cli_main
 from llama_eval.cost.actual import run_costs
 from llama_eval.emulator import start_emulator
 from llama_eval.errors import NoSuccessfulRequestsError

@@ -231,7 +231,7 @@ def _crash_trial(base: Path, emulator, seed: int) -> str | None:
     config = tmp_path / "d.yaml"
     config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    endpoint: {emulator.url}/{L33}\n    key_env: CRASH_KEY\n")
     env = {**os.environ, "CRASH_KEY": emulator.key}
-    command = [sys.executable, "-m", "llama_eval.cli.main", "run", "-d", str(config), "-p", str(items), "-o", str(tmp_path / "r")]
+    command = [sys.executable, "-m", "llama_eval.cli", "run", "-d", str(config), "-p", str(items), "-o", str(tmp_path / "r")]
     command += ["--repeats", "3", "--concurrency", "3", "--progress", "none", "--max-tokens", "40"]
     victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = tmp_path / "r" / "results.jsonl"

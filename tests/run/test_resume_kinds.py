@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from llama_eval.cli.main import main
+from llama_eval.cli import main
 from llama_eval.deployments.loader import comparable_record
 from llama_eval.emulator import Emulator, EmulatorConfig
 from llama_eval.emulator.deployments_file import read_deployments_file

@@ -256,7 +256,7 @@ def _cli_run(tmp_path: Path, emu, prompt_file: Path) -> tuple[list[str], dict[st
     """The `llama-eval run` command line and environment for a run against ``emu`` (4 repeats, slow enough to interrupt)."""
     config = tmp_path / "deployments.yaml"
     config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    kind: managed\n    endpoint: {emu.url}/{L33}\n    key_env: EMU_KEY\n")
-    command = [sys.executable, "-m", "llama_eval.cli.main", "run", "-d", str(config), "-p", str(prompt_file), "-o", str(tmp_path / "r")]
+    command = [sys.executable, "-m", "llama_eval.cli", "run", "-d", str(config), "-p", str(prompt_file), "-o", str(tmp_path / "r")]
     command += ["--repeats", "4", "--concurrency", "2", "--progress", "none", "--max-tokens", "60"]
     return command, {**os.environ, "EMU_KEY": emu.key}
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from llama_eval import Deployment
-from llama_eval.cli.main import main
+from llama_eval.cli import main
 from llama_eval.emulator import start_emulator
 from llama_eval.errors import LifecycleWarning
 from llama_eval.prompts.prompt_set import load_prompt_set

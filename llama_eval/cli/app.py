@@ -64,6 +64,3 @@ def main(argv: list[str] | None = None) -> int:
         if argv is None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
