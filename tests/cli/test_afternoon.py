@@ -5,7 +5,8 @@
   ``source .venv/bin/activate`` puts it;
 * their own spreadsheet: a BOM, semicolon, capitalised CSV imported and run; a typo in a run
   directory;
-* every Python block of the README, in order, in one namespace, as a notebook would run them.
+* every Python block of the README, in order, in one namespace, as a notebook would run them;
+* every Python block of the guides in ``docs/``, page by page (one namespace a page), in the same folder.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ def walkthrough() -> str:
     return match.group(1)
 
 
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README, re.S)
+def python_blocks(text: str = README) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def docs_pages_with_python() -> list[Path]:
+    return [p for p in sorted((ROOT / "docs").rglob("*.md")) if python_blocks(p.read_text(encoding="utf-8"))]
 
 
 def _cli(root: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -138,8 +143,32 @@ def test_readme_python_blocks_run_in_order(walked, monkeypatch):
                 exec(compile(block, f"README.md python block {number}", "exec"), namespace)  # noqa: S102 - the README's own code
             except Exception as exc:  # noqa: BLE001 - report which block failed
                 pytest.fail(f"README python block {number} failed: {type(exc).__name__}: {exc}\n{block}")
-    assert "sk-local-example" not in repr(namespace.get("mine"))
     assert (root / "runs" / "from-python" / "results.jsonl").is_file()
+
+
+def test_docs_python_blocks_run(walked, monkeypatch):
+    """The guides' Python blocks (the client, deployments files, the emulator, Foundry interop), each page in order."""
+    from llama_eval.emulator import start_emulator
+
+    root, done = walked
+    assert done.returncode == 0
+    pages = docs_pages_with_python()
+    assert pages, "no Python block in docs/"
+    monkeypatch.chdir(root)
+    model = "Meta-Llama-3.1-405B-Instruct"
+    with start_emulator(time_scale=0, models=[model]) as emu:
+        monkeypatch.setenv("AZURE_INFERENCE_ENDPOINT", emu.deployment_url(model))
+        monkeypatch.setenv("AZURE_INFERENCE_CREDENTIAL", emu.key)
+        monkeypatch.setenv("LLAMA_EVAL_EMULATOR_KEY", WALKTHROUGH_KEY)  # the walkthrough's deployments.yaml names it
+        for page in pages:
+            name = page.relative_to(ROOT).as_posix()
+            namespace: dict = {"__name__": "docs"}
+            for number, block in enumerate(python_blocks(page.read_text(encoding="utf-8")), start=1):
+                try:
+                    exec(compile(block, f"{name} python block {number}", "exec"), namespace)  # noqa: S102 - the docs' own code
+                except Exception as exc:  # noqa: BLE001 - report which block failed
+                    pytest.fail(f"{name} python block {number} failed: {type(exc).__name__}: {exc}\n{block}")
+            assert "sk-local-example" not in repr(namespace.get("mine"))
 
 
 def _tail(path: Path) -> str:
