@@ -36,7 +36,7 @@ test-fast: lint
 	$(BIN)/python -m pytest -m "not slow and serial" tests -q
 
 # The fast suite as a clone sees it on a later day (.ci/run runs it after `make test`): the real data sets
-# in ../shared hidden, and reaching them any way but tests/shared_data.py fails; the wall clock 400 days
+# in ../shared hidden, and reaching them any way but tests/_support/shared_data.py fails; the wall clock 400 days
 # ahead, in every Python the tests start (tests/conftest.py).
 test-anyday: install
 	LLAMA_EVAL_TEST_NO_SHARED=1 LLAMA_EVAL_TEST_CLOCK_SHIFT_DAYS=400 $(MAKE) --no-print-directory test-fast
