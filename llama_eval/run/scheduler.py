@@ -128,7 +128,6 @@ class Scheduler:
             "cost_usd": str(s.cost_usd),
             "stopped_deployments": s.stopped,
             "rate_limited_by_pool": {lane.pool.name: lane.pool.rate_limited for lane in lanes.values()},
-            "client_loop_lag": s.client_loop_lag,
             "client": self.params.client,
         }
 
