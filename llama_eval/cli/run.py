@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
@@ -68,9 +69,8 @@ def run_session(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         probe=not args.no_probe,
     )
-    summary = run_evaluation(
-        config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices), progress=args.progress
-    )
+    summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices),
+                             progress=args.progress, on_emulator=_teach_emulator)  # fmt: skip
     print(summary)
     if args.report and summary.status == "completed":
         from pathlib import Path
@@ -79,6 +79,13 @@ def run_session(args: argparse.Namespace) -> int:
 
         print(f"report: {build_report(args.output, Path('reports') / Path(args.output).name)}")
     return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(summary.status, 3)
+
+
+def _teach_emulator(endpoint: str, prompt_set: Any, *, key: str | None, timeout_s: float) -> int:
+    """The run's ``on_emulator`` hook: ``teach_emulator``, imported only by a run that met the emulator."""
+    from llama_eval.emulator.teach import teach_emulator  # start-up time: the emulator package (aiohttp.web) costs ~55 ms
+
+    return teach_emulator(endpoint, prompt_set, key=key, timeout_s=timeout_s)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,6 +6,8 @@ nothing needs a key or a network. ``start_emulator()`` runs one in-process for t
 shell; ``teach_emulator(endpoint, prompt_set)`` teaches a running one the references of your prompts.
 """
 
+from llama_eval.endpoint.emulator_hook import register_emulator_hook
+
 from .latency import LatencyProfile, fixed_profile, profile_for
 from .server import (
     DEFAULT_MODELS,
@@ -24,6 +26,9 @@ from .server import (
     start_emulator,
 )
 from .teach import teach_emulator
+
+# the default on_emulator hook of every run in this process: a run that meets an emulator teaches it its prompts
+register_emulator_hook(teach_emulator)
 
 __all__ = [
     "DEFAULT_MODELS",
