@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# ruff, then the import contracts of .importlinter (layers flow one way, no circles between siblings)
 lint: install
 	$(BIN)/ruff check llama_eval tests benchmarks
+	$(BIN)/lint-imports --no-logo
 
 # Two at a time (pytest-xdist, a test file per worker), then the tests that judge wall-clock timing alone.
 test: lint
@@ -50,4 +52,4 @@ bench: install
 	@for b in benchmarks/bench_*.py benchmarks/soak.py; do echo "== $$b"; $(BIN)/python "$$b" || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache
