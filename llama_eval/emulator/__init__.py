@@ -8,8 +8,7 @@ shell; ``teach_emulator(endpoint, prompt_set)`` teaches a running one the refere
 
 from llama_eval.endpoint.emulator_hook import register_emulator_hook
 
-from .latency import LatencyProfile, fixed_profile, profile_for
-from .server import (
+from .app import (
     DEFAULT_MODELS,
     FINGERPRINT,
     KINDS,
@@ -25,6 +24,7 @@ from .server import (
     specs_from_deployments,
     start_emulator,
 )
+from .latency import LatencyProfile, fixed_profile, profile_for
 from .teach import teach_emulator
 
 # the default on_emulator hook of every run in this process: a run that meets an emulator teaches it its prompts
