@@ -7,8 +7,10 @@ shell; ``teach_emulator(endpoint, prompt_set)`` teaches a running one the refere
 """
 
 from llama_eval.endpoint.emulator_hook import register_emulator_hook
+from llama_eval.errors import UnknownPromptWarning
 
-from .app import (
+from .app import Emulator, RunningEmulator, serve_forever, start_emulator
+from .config import (
     DEFAULT_MODELS,
     FINGERPRINT,
     KINDS,
@@ -16,13 +18,8 @@ from .app import (
     PROVIDER,
     TIME_SCALE_HEADER,
     EmulatedDeployment,
-    Emulator,
     EmulatorConfig,
-    RunningEmulator,
-    UnknownPromptWarning,
-    serve_forever,
     specs_from_deployments,
-    start_emulator,
 )
 from .latency import LatencyProfile, fixed_profile, profile_for
 from .teach import teach_emulator

@@ -48,7 +48,7 @@ from .transports import PASS_THROUGH, USER_AGENT, endpoint_error, to_endpoint_er
 
 AZURE_API_VERSION = "2024-05-01-preview"  # what azure-ai-inference 1.0.0b9 sends
 TIME_SCALE_HEADER = "x-llama-eval-time-scale"
-EMULATOR_HEADER = "x-llama-eval-emulator"  # emulator.app.MARKER_HEADER; only the emulator sends it
+EMULATOR_HEADER = "x-llama-eval-emulator"  # emulator.config.MARKER_HEADER; only the emulator sends it
 
 
 # --------------------------------------------------------------------------- connection pools
