@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# ruff, then the import contracts of .importlinter (layers flow one way, no circles between siblings)
 lint: install
 	$(BIN)/ruff check llama_eval tests benchmarks
+	$(BIN)/lint-imports --no-logo
 
 # The documentation site (docs/, mkdocs.yml) into site/; --strict turns every warning (a broken link,
 # a docstring mkdocstrings cannot read) into a failure. Open site/index.html from disk.
@@ -56,4 +58,4 @@ bench: install
 	@for b in benchmarks/bench_*.py benchmarks/soak.py; do echo "== $$b"; $(BIN)/python "$$b" || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache site
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache site

@@ -20,6 +20,8 @@ from typing import Any
 from llama_eval.deployments.loader import load_deployments
 from llama_eval.deployments.model import Deployment
 from llama_eval.emulator.process import spawn_emulator
+from llama_eval.emulator.teach import teach_emulator
+from llama_eval.load.sweep import sweep
 from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.quality.scoring import score_run
 from llama_eval.report.pipeline import build_report
@@ -50,7 +52,8 @@ def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scal
     models = ",".join(d.model for d in config)
     with spawn_emulator("--time-scale", str(time_scale), "--models", models, "--prompts", str(prompts_path)) as emu, _key_of(emu):
         deployments = [_served_by(d, emu) for d in config]
-        run_evaluation(deployments, prompts, run_dir, RunParams(repeats=repeats, temperature=0.7, concurrency=16), progress="log")
+        run_evaluation(deployments, prompts, run_dir, RunParams(repeats=repeats, temperature=0.7, concurrency=16), progress="log",
+                       on_emulator=teach_emulator)  # fmt: skip
     score_run(run_dir)
     if sweeps:
         sweep_deployments(run_dir, prompts)
@@ -76,8 +79,6 @@ def sweep_deployments(run_dir: Path, prompts, *, deployments_file: str | Path | 
     stopped for exceeding it). The first half second of each level is warm-up (cold connections, the
     emulator loading a tokenizer). Every figure it yields is emulated.
     """
-    from llama_eval.load.sweep import sweep
-
     deployments_file = Path(deployments_file) if deployments_file is not None else data_dir() / "deployments.emulator.yaml"
     config = [d for d in load_deployments(deployments_file) if only is None or d.name in only]
     root = run_dir / "sweeps"

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_run_dirs(args: argparse.Namespace) -> None:
     """Every command that reads a run fails first, with exit 2, on a run directory that is missing or empty."""
-    from llama_eval.rundir.locate import check_run_dir
+    from llama_eval.rundir.locate import check_run_dir  # start-up time: records and dataclasses (~18 ms) only once a command runs, not for --help
 
     if getattr(args, "run_dir", None) is not None:
         check_run_dir(args.run_dir)

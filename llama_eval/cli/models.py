@@ -12,8 +12,8 @@ from .tables import table
 
 
 def command(args: argparse.Namespace) -> int:
-    from llama_eval.catalog.overview import model_overview
-    from llama_eval.catalog.prices import load_prices
+    from llama_eval.catalog.overview import model_overview  # start-up time: imported on use (~50 ms)
+    from llama_eval.catalog.prices import load_prices  # start-up time: imported on use (~50 ms)
 
     prices = load_prices(args.prices, args.compute_prices)
     rows = model_overview(args.on, prices=prices)

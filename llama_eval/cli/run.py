@@ -7,6 +7,9 @@ import logging
 import os
 import signal
 import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
@@ -32,13 +35,11 @@ def command(args: argparse.Namespace) -> int:
 
 
 def run_session(args: argparse.Namespace) -> int:
-    from decimal import Decimal, InvalidOperation
-
-    from llama_eval.catalog.prices import load_prices
-    from llama_eval.deployments.loader import load_deployments
-    from llama_eval.endpoint.request import ExtraParameters
-    from llama_eval.prompts.prompt_set import load_prompt_set
-    from llama_eval.run import RunParams, run_evaluation
+    from llama_eval.catalog.prices import load_prices  # start-up time: imported on use (~50 ms)
+    from llama_eval.deployments.loader import load_deployments  # start-up time: imported on use (~40 ms)
+    from llama_eval.endpoint.request import ExtraParameters  # start-up time: imported on use (~35 ms)
+    from llama_eval.prompts.prompt_set import load_prompt_set  # start-up time: imported on use (~40 ms)
+    from llama_eval.run import RunParams, run_evaluation  # start-up time: imported on use (~650 ms)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     # a stream cut off mid-way is retried and recorded by the runner; azure-core's own warning is noise here
@@ -68,17 +69,21 @@ def run_session(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         probe=not args.no_probe,
     )
-    summary = run_evaluation(
-        config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices), progress=args.progress
-    )
+    summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices),
+                             progress=args.progress, on_emulator=_teach_emulator)  # fmt: skip
     print(summary)
     if args.report and summary.status == "completed":
-        from pathlib import Path
-
-        from llama_eval.report.pipeline import build_report
+        from llama_eval.report.pipeline import build_report  # start-up time: imported on use (~330 ms)
 
         print(f"report: {build_report(args.output, Path('reports') / Path(args.output).name)}")
     return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(summary.status, 3)
+
+
+def _teach_emulator(endpoint: str, prompt_set: Any, *, key: str | None, timeout_s: float) -> int:
+    """The run's ``on_emulator`` hook: ``teach_emulator``, imported only by a run that met the emulator."""
+    from llama_eval.emulator.teach import teach_emulator  # start-up time: the emulator package (aiohttp.web) costs ~55 ms
+
+    return teach_emulator(endpoint, prompt_set, key=key, timeout_s=timeout_s)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,8 +6,11 @@ nothing needs a key or a network. ``start_emulator()`` runs one in-process for t
 shell; ``teach_emulator(endpoint, prompt_set)`` teaches a running one the references of your prompts.
 """
 
-from .latency import LatencyProfile, fixed_profile, profile_for
-from .server import (
+from llama_eval.endpoint.emulator_hook import register_emulator_hook
+from llama_eval.errors import UnknownPromptWarning
+
+from .app import Emulator, RunningEmulator, serve_forever, start_emulator
+from .config import (
     DEFAULT_MODELS,
     FINGERPRINT,
     KINDS,
@@ -15,15 +18,14 @@ from .server import (
     PROVIDER,
     TIME_SCALE_HEADER,
     EmulatedDeployment,
-    Emulator,
     EmulatorConfig,
-    RunningEmulator,
-    UnknownPromptWarning,
-    serve_forever,
     specs_from_deployments,
-    start_emulator,
 )
+from .latency import LatencyProfile, fixed_profile, profile_for
 from .teach import teach_emulator
+
+# the default on_emulator hook of every run in this process: a run that meets an emulator teaches it its prompts
+register_emulator_hook(teach_emulator)
 
 __all__ = [
     "DEFAULT_MODELS",

@@ -34,6 +34,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from llama_eval.catalog.models import load_catalog
+from llama_eval.catalog.prices import load_prices
+
 ITL_GROWTH = 0.5
 CONTEXT_TOKENS = 2048
 GPU_MEMORY_UTILIZATION = 0.9  # vLLM default
@@ -90,9 +93,6 @@ def managed_capacity(deployments: Iterable[object], *, catalog: object = None, p
     ``batch`` overrides the rule for every one of them (e.g. a small batch so a short sweep shows a knee).
     Serverless deployments get none: they keep their quota and flat latency.
     """
-    from llama_eval.catalog.models import load_catalog
-    from llama_eval.catalog.prices import load_prices
-
     catalog = catalog or load_catalog()
     out: dict[str, BatchModel] = {}
     for d in deployments:

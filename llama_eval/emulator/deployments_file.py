@@ -21,7 +21,8 @@ import yaml
 
 from llama_eval.errors import ConfigError
 
-from .server import EmulatedDeployment, Emulator, specs_from_deployments
+from .app import Emulator
+from .config import EmulatedDeployment, specs_from_deployments
 
 KEY_ENV = "LLAMA_EVAL_EMULATOR_KEY"
 

@@ -27,6 +27,7 @@ from azure.ai.inference.aio import ChatCompletionsClient as AsyncChatCompletions
 from azure.ai.inference.models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestTimeoutError, ServiceResponseTimeoutError
 
+from llama_eval.deployments.model import openai_base_url
 from llama_eval.errors import (
     AuthenticationError,
     ContentFilterError,
@@ -159,20 +160,6 @@ def _openai_update(chunk: Any) -> StreamingChatCompletionsUpdate | None:
     if not data.get("choices") and not data.get("usage"):
         return None  # azure-ai-inference drops these too
     return StreamingChatCompletionsUpdate(data)
-
-
-def openai_base_url(endpoint: str) -> str:
-    """``https://host`` or ``https://host/models`` -> ``https://host/openai/v1``; an endpoint ending in ``/v1`` is kept as given.
-
-    The last rule is for OpenAI-compatible servers (vLLM, TGI, llama.cpp, ``kind: self-hosted``), whose
-    base URL is ``http://host:8000/v1``: it must not become ``.../v1/openai/v1``.
-    """
-    base = endpoint.rstrip("/")
-    if base.endswith("/v1"):
-        return base
-    if base.endswith("/models"):
-        base = base[: -len("/models")]
-    return base + "/openai/v1"
 
 
 def _model_info_from_list(models: list[Any], name: str | None, base_url: str) -> ModelInfo:

@@ -38,17 +38,17 @@ import aiohttp
 import orjson
 
 from llama_eval.catalog.models import Catalog, CatalogModel
-from llama_eval.deployments.model import Deployment
+from llama_eval.deployments.model import Deployment, openai_base_url
 from llama_eval.errors import ConfigError, EndpointError, MalformedResponseError
 from llama_eval.records import ProbeResult, Reply, Usage, check_finished, normalise_finish
 
 from .request import ChatRequest, assemble_checked, build_request
 from .sse import SSEParser
-from .transports import PASS_THROUGH, USER_AGENT, endpoint_error, openai_base_url, to_endpoint_error
+from .transports import PASS_THROUGH, USER_AGENT, endpoint_error, to_endpoint_error
 
 AZURE_API_VERSION = "2024-05-01-preview"  # what azure-ai-inference 1.0.0b9 sends
 TIME_SCALE_HEADER = "x-llama-eval-time-scale"
-EMULATOR_HEADER = "x-llama-eval-emulator"  # emulator.server.MARKER_HEADER; only the emulator sends it
+EMULATOR_HEADER = "x-llama-eval-emulator"  # emulator.config.MARKER_HEADER; only the emulator sends it
 
 
 # --------------------------------------------------------------------------- connection pools

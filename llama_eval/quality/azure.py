@@ -39,6 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from llama_eval.deployments.model import openai_base_url
 from llama_eval.errors import JudgeOutputError
 
 from .judge import Judgment
@@ -231,8 +232,6 @@ def model_configuration(deployment: Any) -> dict[str, Any]:
 
     Holds the key in memory only; nothing here is written anywhere.
     """
-    from llama_eval.endpoint.transports import openai_base_url
-
     if deployment.auth != "key":
         raise ScorerError(
             f"judge deployment {deployment.name!r} uses auth: {deployment.auth}; the azure:* AI-assisted scorers reach the judge "

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from llama_eval.errors import ScorerError
-from llama_eval.quality import azure  # noqa: E402, F401  -- registers the azure:* scorers (azure-ai-evaluation is imported only when one is used)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ still lacks (``plan``) — then probes each deployment once and drives them all 
 ``results.jsonl`` the moment it finishes (``rundir``); ``resume=True`` runs only what is missing.
 Latency comes from the final attempt alone (``attempt``), measured by the wire client
 (``llama_eval.endpoint.wire``) unless ``RunParams(client="sdk")``; retries and waits are recorded beside it
-(``policy``). Modules: params, plan, rundir, lane, attempt, policy, progress, scheduler, sdk.
+(``policy``). The runner never imports the emulator: a run meets it through the ``on_emulator``
+hook (``llama_eval.endpoint.emulator_hook``), which ``teach_emulator`` fills.
+Modules: params, plan, estimate, lane, attempt, policy, pacing, progress, output, heap, scheduler.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from llama_eval.catalog.models import Catalog, load_catalog
 from llama_eval.catalog.prices import PriceBook, load_prices
 from llama_eval.deployments.model import Deployment, DeploymentsConfig
+from llama_eval.endpoint.emulator_hook import EmulatorHook, emulator_hook
 from llama_eval.errors import BudgetError, RunError
 from llama_eval.prompts.prompt_set import PromptSet, load_prompt_set
 
@@ -47,10 +50,14 @@ async def arun_evaluation(
     progress: str = "auto",
     announce: Callable[[str], None] | None = None,
     estimate_from: str | Path | None = None,
+    on_emulator: EmulatorHook | None = None,
 ) -> RunSummary:
     """Run a prompt set (a ``PromptSet`` or the path of one, as the CLI's ``--prompts``) through deployments; ``await`` it in a notebook.
 
     ``estimate_from``: a previous run of the same prompts, for an expected (not only worst-case) cost.
+    ``on_emulator``: called once per emulator the probes meet (``llama_eval.emulator.teach_emulator``
+    teaches it the run's prompts, so its answers to prompts it was not started with are scorable). None:
+    the hook the emulator package registered when imported (``endpoint.emulator_hook``), if any.
     """
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
@@ -60,7 +67,8 @@ async def arun_evaluation(
     prompt_set, run_dir = _prompt_set(prompts), Path(run_dir)
     plan = make_plan(deployments, prompt_set, run_dir, params, resume=resume, prices=prices, catalog=catalog, estimate_from=estimate_from,
                      show_estimates=lambda estimates: announce_estimates(estimates, say))  # fmt: skip
-    scheduler = Scheduler(deployments, prompt_set, run_dir, params, plan, prices=prices, catalog=catalog, progress=progress, announce=say)
+    scheduler = Scheduler(deployments, prompt_set, run_dir, params, plan, prices=prices, catalog=catalog, progress=progress, announce=say,
+                          on_emulator=on_emulator or emulator_hook())  # fmt: skip
     return await scheduler.run()
 
 
@@ -96,4 +104,4 @@ def run_evaluation(*args: Any, **kwargs: Any) -> RunSummary:
     return run_blocking(arun_evaluation, *args, thread_name="llama-eval-run", **kwargs)
 
 
-__all__ = ["BudgetError", "RunError", "RunParams", "RunSummary", "arun_evaluation", "run_evaluation"]
+__all__ = ["BudgetError", "EmulatorHook", "RunError", "RunParams", "RunSummary", "arun_evaluation", "run_evaluation"]

@@ -83,14 +83,6 @@ class RunSummary:
     loop_lag: dict[str, LoopLag] = field(default_factory=dict)
     stopped: dict[str, str] = field(default_factory=dict)  # deployment -> why it was stopped
 
-    @property
-    def client_loop_lag(self) -> dict[str, float]:
-        """The worst deployment's loop lag (kept for callers of the first runner)."""
-        if not self.loop_lag:
-            return {}
-        worst = max(self.loop_lag.values(), key=lambda lag: lag.p99_ms)
-        return {"p99_ms": worst.p99_ms, "saturated": worst.saturated}
-
     def __str__(self) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.by_status.items())) or "nothing run"
         return (

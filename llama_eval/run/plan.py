@@ -19,6 +19,7 @@ from llama_eval.deployments.model import Deployment
 from llama_eval.endpoint.request import build_request
 from llama_eval.errors import BudgetError, RequestValidationError, RunError, ScorerError
 from llama_eval.prompts.prompt_set import PromptItem, PromptSet
+from llama_eval.quality.scoring import check_prompt_scorers
 
 from .estimate import RunEstimate, estimate_run, max_tokens_for
 from .output import check_output_dir, deployment_record, done_keys
@@ -69,8 +70,6 @@ def _check_inputs(deployments: Sequence[Deployment], prompts: PromptSet, params:
         problems = d.check_environment()
         if problems:
             raise RunError("; ".join(problems))
-    from llama_eval.quality.scoring import check_prompt_scorers
-
     try:
         check_prompt_scorers(prompts)
     except ScorerError as exc:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from llama_eval.catalog.models import Catalog
 from llama_eval.catalog.prices import PriceBook
 from llama_eval.deployments.model import Deployment
+from llama_eval.endpoint.emulator_hook import EmulatorHook
 from llama_eval.endpoint.sdk import SdkClient
 from llama_eval.endpoint.wire import SessionPool, WireClient
 from llama_eval.errors import EndpointError
@@ -37,9 +38,11 @@ from .progress import LagMonitor, Progress, saturation_message
 
 class Scheduler:
     def __init__(self, deployments: Sequence[Deployment], prompts: PromptSet, run_dir: Path, params: RunParams, plan: Plan, *,
-                 prices: PriceBook, catalog: Catalog, progress: str, announce: Callable[[str], None]):  # fmt: skip
+                 prices: PriceBook, catalog: Catalog, progress: str, announce: Callable[[str], None],
+                 on_emulator: EmulatorHook | None = None):  # fmt: skip
         self.deployments, self.prompts, self.run_dir, self.params, self.plan = list(deployments), prompts, run_dir, params, plan
         self.prices, self.catalog, self.progress_mode, self.announce = prices, catalog, progress, announce
+        self.on_emulator = on_emulator
         self.summary = RunSummary(run_dir, "running", skipped_done=0)
         self.stop = asyncio.Event()
         self.sessions = SessionPool()
@@ -128,7 +131,6 @@ class Scheduler:
             "cost_usd": str(s.cost_usd),
             "stopped_deployments": s.stopped,
             "rate_limited_by_pool": {lane.pool.name: lane.pool.rate_limited for lane in lanes.values()},
-            "client_loop_lag": s.client_loop_lag,
             "client": self.params.client,
         }
 
@@ -156,16 +158,15 @@ class Scheduler:
                 self._stop_lane(lane, f"the probe before any request failed at {redact_url(lane.deployment.resolve_endpoint())}: {lane.probe.detail}")
 
         await asyncio.gather(*(one(lane) for lane in lanes.values() if lane.queue))
-        await self._teach([lane for lane in lanes.values() if lane.probe is not None and lane.probe.ok and lane.probe.emulator])
+        if self.on_emulator is not None:
+            await self._teach(self.on_emulator, [lane for lane in lanes.values() if lane.probe is not None and lane.probe.ok and lane.probe.emulator])
 
-    async def _teach(self, lanes: list[Lane]) -> None:
-        """Post the run's prompts to each emulator (one POST per origin) so its answers to them can be scored.
+    async def _teach(self, hook: EmulatorHook, lanes: list[Lane]) -> None:
+        """Call the ``on_emulator`` hook once per emulator origin (e.g. ``teach_emulator``: one POST of the run's prompts).
 
         Only lanes whose probe saw the emulator's marker header come here: a real service is never sent
         this. A failure costs the run nothing but scorable answers, so it is announced, not raised.
         """
-        from llama_eval.emulator.teach import teach_emulator  # only a run that met the emulator pays for importing it
-
         by_origin: dict[str, list[Lane]] = {}
         for lane in lanes:
             parts = urlsplit(lane.deployment.resolve_endpoint())
@@ -174,7 +175,7 @@ class Scheduler:
             first = group[0].deployment
             key = first.resolve_key() if first.auth == "key" else None
             try:
-                learned = await asyncio.to_thread(teach_emulator, origin, self.prompts, key=key or None, timeout_s=min(30.0, self.params.timeout_s))
+                learned = await asyncio.to_thread(hook, origin, self.prompts, key=key or None, timeout_s=min(30.0, self.params.timeout_s))
             except EndpointError as exc:
                 self.announce(f"could not teach the emulator at {redact_url(origin)} the run's prompts ({exc}); its answers to them cannot be scored fairly")
                 continue

@@ -12,9 +12,8 @@ import json
 import pytest
 
 from llama_eval.deployments.model import Deployment
-from llama_eval.emulator import EmulatorConfig, fixed_profile
+from llama_eval.emulator import EmulatorConfig, fixed_profile, start_emulator
 from llama_eval.emulator.batching import BatchModel, batch_size_for, managed_capacity
-from llama_eval.emulator.server import start_emulator
 from llama_eval.load.sweep import sweep
 from llama_eval.run import RunParams
 

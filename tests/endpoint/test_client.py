@@ -25,8 +25,7 @@ from llama_eval import (
     make_async_client,
     make_client,
 )
-from llama_eval.deployments.model import COGNITIVE_SCOPE, ML_SCOPE, Deployment
-from llama_eval.endpoint.transports import openai_base_url
+from llama_eval.deployments.model import COGNITIVE_SCOPE, ML_SCOPE, Deployment, openai_base_url
 
 MESSAGES = [
     SystemMessage(content="You are a helpful assistant."),

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llama_eval import Deployment
+from llama_eval.deployments.model import openai_base_url
 from llama_eval.emulator import start_emulator
 from llama_eval.endpoint.sse import SSEParser
-from llama_eval.endpoint.transports import openai_base_url
 from llama_eval.endpoint.wire import SessionPool, WireClient
 
 L33 = "Llama-3.3-70B-Instruct"

@@ -509,3 +509,25 @@ def test_runner_teaches_only_what_says_it_is_the_emulator(tmp_path, prompt_file,
     assert len(posts) == 1, "one POST per emulator origin, however many deployments it serves"
     assert len(posts[0].body["items"]) == 12 and posts[0].headers["api-key"] == os.environ[key_env]
     assert [entries[d.name]["emulator_taught"] for d in deps] == [0, 0]
+
+
+def test_the_emulator_is_reached_through_the_on_emulator_hook_only(tmp_path, prompt_file, server, key_env, monkeypatch):
+    """The runner does not import the emulator: with no hook registered or passed nothing is taught; a hook passed is called once per origin."""
+    from llama_eval.endpoint import emulator_hook
+
+    monkeypatch.setattr(emulator_hook, "_registered", None)  # as in a process that never imported llama_eval.emulator
+    server.info_headers = {"x-llama-eval-emulator": "simulated"}
+    deps = [Deployment(name=f"d{i}", model=L405, kind="managed", endpoint=server.url, key_env=key_env) for i in range(2)]
+    run_evaluation(deps, load_prompt_set(prompt_file), tmp_path / "untaught", RunParams(max_tokens=5), **QUIET)
+    assert [r for r in server.requests if r.path == "/emulator/prompts"] == []
+    assert all("emulator_taught" not in entry for entry in read_manifest(tmp_path / "untaught")["deployments"].values())
+
+    calls = []
+
+    def hook(endpoint, prompt_set, *, key, timeout_s):
+        calls.append((endpoint, len(list(prompt_set)), key))
+        return 7
+
+    run_evaluation(deps, load_prompt_set(prompt_file), tmp_path / "hooked", RunParams(max_tokens=5), on_emulator=hook, **QUIET)
+    assert calls == [(server.url, len(load_prompt_set(prompt_file)), os.environ[key_env])], "one call per emulator origin, with the deployment's key"
+    assert [e["emulator_taught"] for e in read_manifest(tmp_path / "hooked")["deployments"].values()] == [7, 7]
