@@ -26,7 +26,7 @@ from llama_eval.load.sweep import sweep
 from llama_eval.rundir.store import read_rows
 
 HERE = Path(__file__).resolve().parent
-SERVER = HERE.parent / "tests" / "capacityserver.py"
+SERVER = HERE.parent / "tests" / "_support" / "capacityserver.py"
 QUIET = {"progress": "none", "announce": lambda message: None}
 
 
