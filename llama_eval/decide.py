@@ -104,7 +104,7 @@ class Recommendation:
 
     def frame(self):
         """The table the CLI prints and the summary notebook shows."""
-        import pandas as pd
+        import pandas as pd  # imported on use: start-up time
 
         rows = []
         for o in self.options:

@@ -260,7 +260,7 @@ def describe(option: CostOption) -> str:
 
 def capacity_cost_frame(options: Sequence[CostOption]):
     """A table for a notebook: one row per fixed option, money as Decimal, ``note`` saying what is missing."""
-    import pandas as pd
+    import pandas as pd  # imported on use: start-up time
 
     rows = []
     for o in options:
@@ -283,7 +283,7 @@ def capacity_cost_frame(options: Sequence[CostOption]):
 
 def deployment_cost_frame(options: Sequence[CostOption]):
     """Cost per 1,000 requests of a run's deployments (``deployment_costs``), one row each; the cost notebook's table."""
-    import pandas as pd
+    import pandas as pd  # imported on use: start-up time
 
     columns = ["deployment", "model", "kind", "usd_per_1k_requests", "basis", "capacity_rps", "instances", "monthly_usd", "note"]
     rows = [

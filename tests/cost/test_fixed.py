@@ -131,8 +131,8 @@ def test_the_hourly_price_of_each_kind_comes_from_one_place(tmp_path, kind, comp
     projected = projection(profile, prices, [], **{"managed" if kind == "managed" else "self_hosted": [(model, machines)]},
                            capacities={(model, kind): capacity}).options[0]  # fmt: skip
     [per_deployment] = [c for c in deployment_costs(run, [tmp_path / "sweeps"], peak_rps=40, requests_per_day=500_000, prices=prices) if c.label == "l405"]
-    decided = next(o for o in recommend(run, sweeps=[tmp_path / "sweeps"], peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", prices=prices, on=ON).options
-                   if o.deployment == "l405")  # fmt: skip
+    decision = recommend(run, sweeps=[tmp_path / "sweeps"], peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", prices=prices, on=ON)
+    decided = next(o for o in decision.options if o.deployment == "l405")
     months = {
         "fixed_capacity_cost": fixed.monthly_usd,
         "projection": projected.monthly_at(profile.requests_per_day),
