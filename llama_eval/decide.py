@@ -13,8 +13,12 @@ An option wins only when all of these hold, and every other option is told why i
   instances = ceil(peak ÷ capacity per instance), assuming instances add capacity linearly behind
   one endpoint. Serverless: its measured capacity (quota-bound) must reach the peak;
 * **not retired** on the day, and **priced** (token price, or VM / GPU price per hour);
-* then the lowest monthly cost at ``requests_per_day`` (``unitcost`` for fixed capacity, the run's
-  token means × the token price for serverless).
+* then the lowest monthly cost at ``requests_per_day``: each option's cost is a ``CostOption``
+  (``llama_eval.cost.option``), built and priced as the cost projection builds it — the run's token
+  means × the token price for serverless, ``Compute.hourly_usd`` × the instances its measured
+  capacity needs for fixed capacity — so the recommendation and the cost report agree to the cent.
+
+An ``Option`` is that ``CostOption`` plus the verdict: quality, why it lost, details.
 
 When no option passes, or quality could not be compared (too few prompts), ``Recommendation.decided``
 is False and ``Recommendation.undecided_why`` says why in words: the data cannot decide.
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -32,12 +36,15 @@ from typing import Any
 
 from llama_eval.catalog.models import RETIRED, Catalog, load_catalog
 from llama_eval.catalog.prices import PriceBook, load_prices_for_run
-from llama_eval.cost.fixed import NOT_MEASURED, MeasuredCapacity, fixed_capacity_cost, hourly_price
-from llama_eval.cost.projection import HOURS_PER_MONTH, TrafficProfile, serverless_cost_per_request
+from llama_eval.cost.fixed import NOT_MEASURED, MeasuredCapacity
+from llama_eval.cost.option import CostOption, fixed_capacity_cost, machine_price
+from llama_eval.cost.projection import TrafficProfile, serverless_cost_per_request
+from llama_eval.deployments.model import Compute
+from llama_eval.errors import RunError
 from llama_eval.load.slo import STORED_SWEEPS, Slo, SweepResult, read_sweeps, stored_sweeps
+from llama_eval.quality.scoring import score_run
+from llama_eval.records import MANAGED, SERVERLESS
 from llama_eval.rundir.store import read_manifest
-
-from .errors import RunError
 
 # Why an option lost, in one place (the CLI, the notebook and tests use these words).
 WORSE_QUALITY = "worse quality"
@@ -47,29 +54,34 @@ RETIRED_WHY = "retired"
 NO_CAPACITY = NOT_MEASURED
 NO_PRICE = "no price"
 NO_QUALITY = "quality not measured"
-FIXED_KINDS = ("managed", "self-hosted")
 CENT = Decimal("0.01")
 
 
 @dataclass
 class Option:
-    """One way to serve one model, and how it fared."""
+    """One way to serve one model — its ``CostOption`` — and how it fared: quality, and why it lost."""
 
-    label: str
-    model: str | None
-    kind: str
+    cost: CostOption  # label, model, kind, capacity, instances, monthly_usd: the cost projection's record, priced the same way
     deployment: str | None  # the run's deployment this is (None: another offer of the same model)
     quality_from: str | None  # the run deployment whose scores stand for this option
-    compute: dict[str, Any] | None = None
+    compute: Compute | None = None  # the machines a fixed option is costed on
     quality_mean: float | None = None
     quality_note: str = ""
     quality_undecided: bool = False  # too few prompts to tell it from the best
-    capacity_rps: float | None = None  # per instance for fixed capacity; the deployment's for serverless
-    instances: int | None = None
-    monthly_usd: Decimal | None = None
-    per_1k_usd: Decimal | None = None
     lost: list[str] = field(default_factory=list)  # reasons, worst first; empty for the winner
     detail: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.cost.label
+
+    @property
+    def model(self) -> str | None:
+        return self.cost.model
+
+    @property
+    def kind(self) -> str:
+        return self.cost.kind
 
     @property
     def eligible(self) -> bool:
@@ -92,19 +104,21 @@ class Recommendation:
 
     def frame(self):
         """The table the CLI prints and the summary notebook shows."""
-        import pandas as pd
+        import pandas as pd  # imported on use: start-up time
 
         rows = []
         for o in self.options:
+            c = o.cost
+            per_request = c.per_request_at_traffic_usd
             rows.append(
                 {
                     "option": o.label,
                     "kind": o.kind,
                     "quality": o.quality_mean,
-                    "capacity_rps": o.capacity_rps,
-                    "instances": o.instances,
-                    "monthly_usd": o.monthly_usd.quantize(CENT) if o.monthly_usd is not None else None,
-                    "usd_per_1k_requests": o.per_1k_usd.quantize(Decimal("0.0001")) if o.per_1k_usd is not None else None,
+                    "capacity_rps": float(c.capacity_rps) if c.capacity_rps is not None else None,
+                    "instances": c.instances,
+                    "monthly_usd": c.monthly_usd.quantize(CENT) if c.monthly_usd is not None else None,
+                    "usd_per_1k_requests": (per_request * 1000).quantize(Decimal("0.0001")) if per_request is not None else None,
                     "verdict": "chosen" if o is self.chosen else ("lost: " + "; ".join(o.lost) if o.lost else "eligible"),
                     "detail": "; ".join(o.detail),
                 }
@@ -115,9 +129,10 @@ class Recommendation:
         head = f"peak {float(self.peak_rps):g} req/s, {self.requests_per_day:,.0f} requests/day, SLO {self.slo}"
         if self.chosen is None:
             return f"No option can be recommended ({head}): " + "; ".join(self.undecided_why)
-        text = f"Recommended: {self.chosen.label} — ${self.chosen.monthly_usd:,.2f} a month"
-        if self.chosen.instances:
-            text += f" with {self.chosen.instances} instance{'s' if self.chosen.instances != 1 else ''}"
+        cost = self.chosen.cost
+        text = f"Recommended: {self.chosen.label} — ${cost.monthly_usd:,.2f} a month"
+        if cost.instances:
+            text += f" with {cost.instances} instance{'s' if cost.instances != 1 else ''}"
         text += f" ({head})"
         if self.undecided_why:
             text += ". But the data cannot fully decide: " + "; ".join(self.undecided_why)
@@ -128,8 +143,6 @@ def _quality(run_dir: Path, seed: int) -> dict[str, Any]:
     path = run_dir / "scores_summary.json"
     if path.exists():
         return json.loads(path.read_text())
-    from llama_eval.quality.scoring import score_run
-
     return score_run(run_dir, seed=seed)
 
 
@@ -163,17 +176,19 @@ def _compare_to_best(summary: dict[str, Any]) -> tuple[str | None, dict[str, tup
 
 
 def _options(records: list[dict[str, Any]], catalog: Catalog) -> list[Option]:
+    """An unpriced option per deployment of the run, then per other offer of its models; the manifest's compute read once into a ``Compute``."""
     options = []
     seen: set[tuple[str | None, str]] = set()
     for r in records:
-        option = Option(r["name"], r.get("model"), r.get("kind", "serverless"), r["name"], r["name"], compute=r.get("compute"))
-        if option.kind == "managed" and not option.compute and option.model in catalog:
-            offer = catalog.get(option.model).offer("managed")
+        kind = r.get("kind", SERVERLESS)
+        option = Option(CostOption(r["name"], r.get("model"), kind), r["name"], r["name"], compute=Compute.from_json(r.get("compute")))
+        if option.kind == MANAGED and option.compute is None and option.model in catalog:
+            offer = catalog.get(option.model).offer(MANAGED)
             if offer is not None and offer.recommended_sku:  # as the cost projection does: the smallest VM that fits the weights
-                option.compute = {"sku": offer.recommended_sku, "instances": 1}
+                option.compute = Compute(sku=offer.recommended_sku)
                 option.detail.append(f"VM: the catalog's recommended {offer.recommended_sku} (the deployment names no compute)")
         options.append(option)
-        seen.add((r.get("model"), r.get("kind", "serverless")))
+        seen.add((r.get("model"), kind))
     for r in records:  # the same models' other offers, where the catalog has them
         model_id = r.get("model")
         if not model_id or model_id not in catalog:
@@ -183,9 +198,9 @@ def _options(records: list[dict[str, Any]], catalog: Catalog) -> list[Option]:
             if (model_id, kind) in seen:
                 continue
             seen.add((model_id, kind))
-            compute = {"sku": offer.recommended_sku, "instances": 1} if kind == "managed" and offer.recommended_sku else None
+            compute = Compute(sku=offer.recommended_sku) if kind == MANAGED and offer.recommended_sku else None
             label = f"{model_id} ({kind}{', ' + offer.recommended_sku if compute else ''})"
-            options.append(Option(label, model_id, kind, None, r["name"], compute=compute))
+            options.append(Option(CostOption(label, model_id, kind), None, r["name"], compute=compute))
     return options
 
 
@@ -229,10 +244,11 @@ def recommend(
     for o in options:
         _judge_option(o, run_dir, swept.get(o.deployment or ""), judge, peak, per_day, prices, catalog, on, verdicts, summary_means)
     eligible = [o for o in options if o.eligible]
-    chosen = min(eligible, key=lambda o: o.monthly_usd) if eligible else None
+    chosen = min(eligible, key=lambda o: o.cost.monthly_usd) if eligible else None  # type: ignore[arg-type,return-value]
     for o in eligible:
         if o is not chosen:
-            o.lost.append(f"{COSTS_MORE} (${o.monthly_usd:,.2f} vs ${chosen.monthly_usd:,.2f} a month)")
+            assert chosen is not None and o.cost.monthly_usd is not None and chosen.cost.monthly_usd is not None
+            o.lost.append(f"{COSTS_MORE} (${o.cost.monthly_usd:,.2f} vs ${chosen.cost.monthly_usd:,.2f} a month)")
     undecided: list[str] = []
     if chosen is None:
         undecided = _why_none(options, notes)
@@ -240,7 +256,7 @@ def recommend(
         undecided = [f"{chosen.label} is the cheapest that passes, but its quality {chosen.quality_note}"]
     elif best is not None and chosen.quality_from != best:
         undecided = _low_power(chosen, best, summary_means, quality)
-    options.sort(key=lambda o: (o is not chosen, not o.eligible, o.monthly_usd is None, o.monthly_usd or 0))
+    options.sort(key=lambda o: (o is not chosen, not o.eligible, o.cost.monthly_usd is None, o.cost.monthly_usd or 0))
     return Recommendation(options, chosen, judge, peak, per_day, undecided, {name: s.path for name, s in swept.items()})
 
 
@@ -305,18 +321,17 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
         replacement = f"; use {offer.replacement}" if offer.replacement else ""
         o.lost.append(f"{RETIRED_WHY} (the {o.kind} offer retired on {offer.retired}{replacement})")
     # capacity and the SLO at peak
-    capacity = MeasuredCapacity.from_sweep(sweep, int((o.compute or {}).get("instances") or 1)) if sweep else None
+    capacity = MeasuredCapacity.from_sweep(sweep, o.compute.instances if o.compute else 1) if sweep else None
     if sweep is None:
         o.lost.append(f"{NO_CAPACITY} (no sweep of it)")
     elif capacity is None:
         o.lost.append(f"{MISSES_SLO}: {sweep.capacity.reason}")
-    else:
-        o.capacity_rps = float(capacity.per_instance_rps)
-        if sweep.simulated:
-            o.detail.append("capacity measured on the emulator")
-    # money
-    if o.kind == "serverless":
-        price = prices.token_price(o.model, "serverless") if o.model else None
+    elif sweep.simulated:
+        o.detail.append("capacity measured on the emulator")
+    o.cost = replace(o.cost, capacity=capacity)
+    # money: the same CostOption arithmetic as the cost projection, at this peak and volume
+    if o.kind == SERVERLESS:
+        price = prices.token_price(o.model, SERVERLESS) if o.model else None
         per_request = None
         if price is not None and price.known:
             try:
@@ -327,23 +342,19 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
         if per_request is None:
             o.lost.append(f"{NO_PRICE} (serverless token price unknown)")
         else:
-            o.monthly_usd = per_request * per_day * HOURS_PER_MONTH / 24
-            o.per_1k_usd = per_request * 1000
+            o.cost = replace(o.cost, per_request_usd=per_request, peak_rps=peak, requests_per_day=per_day)
         if capacity is not None and capacity.throughput_rps < peak:
             held = f"the sweep held it up to {capacity.throughput_rps:g} req/s < {float(peak):g}"  # 40 whether given as 40 or 40.0, as summary() says
             o.lost.append(f"{MISSES_SLO} at peak: {held} (serverless is quota-bound; ask for more quota)")
         return
-    hourly = hourly_price(o.compute, prices)
-    if hourly is None:
+    hourly, _ = machine_price(o.compute, prices)
+    if o.compute is None or hourly is None:
         o.lost.append(f"{NO_PRICE} (no VM SKU or usd_per_hour for its compute)")
         return
-    hours = Decimal(str((o.compute or {}).get("hours_per_day") or 24))
-    cost = fixed_capacity_cost(o.label, o.kind, hourly, capacity, peak_rps=peak, requests_per_day=per_day, hours_per_day=hours)
-    if cost.monthly_usd is not None:
-        o.instances, o.monthly_usd = cost.instances, cost.monthly_usd
-        o.per_1k_usd = cost.per_request_at_traffic_usd * 1000 if cost.per_request_at_traffic_usd is not None else None
-    if cost.note:
-        o.detail.append(cost.note)
+    o.cost = fixed_capacity_cost(o.label, o.kind, hourly, capacity, peak_rps=peak, requests_per_day=per_day, hours_per_day=o.compute.hours_per_day,
+                                 model=o.model, instances=o.compute.instances, deployments=(o.deployment,) if o.deployment else ())  # fmt: skip
+    if o.cost.note:
+        o.detail.append(o.cost.note)
 
 
 __all__ = ["COSTS_MORE", "MISSES_SLO", "NO_CAPACITY", "NO_PRICE", "RETIRED_WHY", "WORSE_QUALITY", "Option", "Recommendation", "recommend"]

@@ -320,6 +320,5 @@ def check_finished(reply: Reply, finished: Collection[int], *, ending: str) -> R
 
 
 SERVERLESS, MANAGED, SELF_HOSTED = "serverless", "managed", "self-hosted"  # deployment kinds; the last two are billed per hour
-
-
-FIXED_KINDS = (MANAGED, SELF_HOSTED)
+KINDS = (SERVERLESS, MANAGED, SELF_HOSTED)  # every deployment kind, in the order tables list them
+FIXED_KINDS = (MANAGED, SELF_HOSTED)  # billed by the hour, busy or idle (the one copy: deployments, cost and decide read it here)

@@ -34,12 +34,12 @@ def test_cheapest_as_good_as_the_best_wins_and_every_loser_says_why(tmp_path):
     options = _by_label(result)
     assert result.decided and result.chosen.label == "l70"
     # by hand: (1,000 x 0.00071 + 400 x 0.00071) / 1,000 = $0.000994 a request; x 500,000 a day x 730/24 days = $15,117.08 a month
-    assert result.chosen.monthly_usd == pytest.approx(Decimal("15117.0833"), abs=Decimal("0.001"))
+    assert result.chosen.cost.monthly_usd == pytest.approx(Decimal("15117.0833"), abs=Decimal("0.001"))
     # by hand: ceil(40 / 4) = 10 instances x $32.77 x 730 h = $239,221.00 a month
-    assert options["l405"].instances == 10 and options["l405"].monthly_usd == Decimal("239221.00")
+    assert options["l405"].cost.instances == 10 and options["l405"].cost.monthly_usd == Decimal("239221.00")
     assert options["l405"].lost == [f"{COSTS_MORE} ($239,221.00 vs $15,117.08 a month)"]
     # the cheapest of all ($3.673 x 2 instances x 730 = $5,362.58) scores detectably worse
-    assert options["l8"].instances == 2 and options["l8"].monthly_usd == Decimal("5362.58")
+    assert options["l8"].cost.instances == 2 and options["l8"].cost.monthly_usd == Decimal("5362.58")
     assert options["l8"].lost[0].startswith(WORSE_QUALITY)
     # the same models' other offers: never swept, or retired
     managed70 = options["Llama-3.3-70B-Instruct (managed, Standard_NC96ads_A100_v4)"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -297,8 +298,6 @@ def load_prices_for_run(run_dir: str | Path, *, catalog: Catalog | None = None) 
     apart by its header (``model,...`` tokens, ``sku,...`` VM hours). A recorded override that no
     longer exists is an error naming it, not a silent fall-back to the bundled prices.
     """
-    import json
-
     manifest_path = Path(run_dir) / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

@@ -8,11 +8,12 @@ from .tables import table
 
 
 def command(args: argparse.Namespace) -> int:
-    from llama_eval.catalog.prices import load_prices
-    from llama_eval.cost.actual import run_costs
-    from llama_eval.cost.projection import break_even_figure, project_run
-    from llama_eval.report.cost import break_even_table, cost_frame, options_table, retired_table
-    from llama_eval.report.latency import sweep_dirs
+    from llama_eval.catalog.prices import load_prices  # imported on use: start-up time
+    from llama_eval.cost.actual import run_costs  # imported on use: start-up time
+    from llama_eval.cost.figures import break_even_figure  # imported on use: start-up time
+    from llama_eval.cost.projection import project_run  # imported on use: start-up time
+    from llama_eval.report.cost import break_even_table, cost_frame, options_table, retired_table  # imported on use: start-up time
+    from llama_eval.report.latency import sweep_dirs  # imported on use: start-up time
 
     # the projection's inputs are checked, and the projection made, before anything is printed
     if args.requests_per_day is not None and args.requests_per_day <= 0:
@@ -30,11 +31,10 @@ def command(args: argparse.Namespace) -> int:
 
     actual = run_costs(args.run_dir)
     frame = cost_frame(args.run_dir).drop(columns=["model"])
-    frame["expected vs actual"] = [
-        f"{float(actual['deployments'][n]['estimate_error']):+.1%}" if actual["deployments"][n]["estimate_error"] is not None else "-" for n in frame.index
-    ]
+    errors = {name: d.estimate_error for name, d in actual.deployments.items()}
+    frame["expected vs actual"] = [f"{float(errors[n]):+.1%}" if errors.get(n) is not None else "-" for n in frame.index]
     print(table(["deployment", *frame.columns], [[str(n), *(str(v) for v in row)] for n, row in zip(frame.index, frame.itertuples(index=False), strict=True)]))
-    print(f"\nTotal ${actual['total_usd']}; price tables {actual['prices'].get('tables')} (digest {actual['prices'].get('digest')})")
+    print(f"\nTotal ${actual.total_usd}; price tables {actual.prices.get('tables')} (digest {actual.prices.get('digest')})")
     if result is None:
         return 0
     print(f"\nProjected traffic: {result.profile.describe()} (token means from the run)")

@@ -8,10 +8,10 @@ from .tables import duration, table
 
 
 def command(args: argparse.Namespace) -> int:
-    from llama_eval.catalog.prices import load_prices, usd
-    from llama_eval.deployments.loader import load_deployments
-    from llama_eval.prompts.prompt_set import load_prompt_set
-    from llama_eval.run.estimate import estimate_run
+    from llama_eval.catalog.prices import load_prices, usd  # imported on use: start-up time
+    from llama_eval.deployments.loader import load_deployments  # imported on use: start-up time
+    from llama_eval.prompts.prompt_set import load_prompt_set  # imported on use: start-up time
+    from llama_eval.run.estimate import estimate_run  # imported on use: start-up time
 
     config = load_deployments(args.deployments)
     prices = load_prices(args.prices, args.compute_prices)

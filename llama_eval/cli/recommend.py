@@ -10,8 +10,8 @@ from .tables import table
 
 def command(args: argparse.Namespace) -> int:
     """``llama-eval recommend``. Exit status 0 when the data decide, 3 when they cannot (the reason is printed)."""
-    from llama_eval.catalog.prices import load_prices
-    from llama_eval.decide import recommend
+    from llama_eval.catalog.prices import load_prices  # imported on use: start-up time
+    from llama_eval.decide import recommend  # imported on use: start-up time
 
     # no --prices: the tables the run recorded, as the report prices it (recommend's default)
     result = recommend(args.run_dir, sweeps=args.sweep or (), peak_rps=args.peak_rps, requests_per_day=args.requests_per_day, slo=args.slo,

@@ -1,1 +1,13 @@
-"""Cost: what a run cost, what fixed capacity costs, and what production traffic would cost."""
+"""Cost: what a run cost, what fixed capacity costs, and what production traffic would cost.
+
+Imports flow one way inside the package (each module imports only those above it in this list):
+
+* ``fixed``       the arithmetic of machines billed by the hour: MeasuredCapacity, instances needed, the month;
+* ``option``      CostOption, the one record of what a way of serving costs (per token or by the hour);
+* ``projection``  TrafficProfile, the production projection, break-even, per-deployment costs of a run;
+* ``figures``     the break-even chart of a projection (plotly);
+* ``actual``      after a run: RunCost, what it really cost per deployment and tag.
+
+The hourly price is ``Compute.hourly_usd`` (``llama_eval.deployments``); the token price per request
+and the pre-run estimate are in ``llama_eval.catalog.prices`` and ``llama_eval.run.estimate``.
+"""

@@ -1,64 +1,109 @@
-"""After a run: what it cost, per deployment, in exact Decimal dollars from the recorded usage."""
+"""After a run: what it cost, per deployment and per tag, in exact Decimal dollars from the recorded usage.
+
+``run_costs(run_dir)`` reads the run's rows and manifest once and returns a ``RunCost``: an
+``ActualCost`` per deployment (with the pre-run estimate's error) and per (deployment, tag), the
+total, and the price tables the run used. ``RunCost.frame()`` is the table notebooks and the CLI show.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from llama_eval.catalog.prices import THOUSAND
-from llama_eval.run.estimate import RunEstimate, _decimal
+from llama_eval.records import Status
+from llama_eval.run.estimate import RunEstimate
+from llama_eval.rundir.health import run_rows
+from llama_eval.rundir.store import read_manifest
+
+UNTAGGED = "(untagged)"
 
 
-def run_costs(run_dir: str | Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ActualCost:
+    """What one deployment (or one tag of it) sent and cost. Estimate fields: the whole deployment only."""
+
+    deployment: str
+    model: str | None
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    unpriced_rows: int = 0  # rows that needed a token price and had none
+    estimated_usage_rows: int = 0  # usage counted with the tokenizer (the service sent none)
+    tag: str | None = None  # None: every row of the deployment
+    estimate_worst_usd: Decimal | None = None
+    estimate_expected_usd: Decimal | None = None
+
+    @property
+    def usd_per_1k_requests(self) -> Decimal | None:
+        return self.cost_usd / self.requests * THOUSAND if self.requests else None
+
+    @property
+    def estimate_error(self) -> Decimal | None:
+        """(expected - actual) ÷ actual: how far the pre-run expected cost was off."""
+        expected = self.estimate_expected_usd
+        return (expected - self.cost_usd) / self.cost_usd if expected is not None and self.cost_usd else None
+
+    @property
+    def worst_over_actual(self) -> Decimal | None:
+        worst = self.estimate_worst_usd
+        return worst / self.cost_usd if worst is not None and self.cost_usd else None
+
+    def row(self) -> dict[str, Any]:
+        """The record and its derived figures, flat (one row of ``RunCost.frame``)."""
+        return asdict(self) | {k: getattr(self, k) for k in ("usd_per_1k_requests", "estimate_error", "worst_over_actual")}
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """The actual cost of a run: per deployment, per (deployment, tag), the total, and the price tables used."""
+
+    deployments: dict[str, ActualCost]
+    tags: dict[tuple[str, str], ActualCost]
+    total_usd: Decimal
+    prices: dict[str, Any] = field(default_factory=dict)  # the manifest's record: tables, digest
+
+    def frame(self, *, by_tag: bool = False):
+        """One row per deployment (``by_tag``: per deployment and tag), indexed by deployment; money as Decimal."""
+        import pandas as pd  # imported on use: start-up time
+
+        records = self.tags.values() if by_tag else self.deployments.values()
+        frame = pd.DataFrame([r.row() for r in records])
+        return frame.set_index("deployment") if not frame.empty else frame
+
+
+def run_costs(run_dir: str | Path) -> RunCost:
     """Actual cost of a run: per deployment, per tag, per 1,000 requests, and the estimate's error."""
-    from llama_eval.rundir.health import run_rows
-    from llama_eval.rundir.store import read_manifest
-
     manifest = read_manifest(run_dir) or {}
-    per_deployment: dict[str, dict[str, Any]] = {}
-    per_tag: dict[tuple[str, str], dict[str, Any]] = {}
+    totals: dict[tuple[str, str | None], dict[str, Any]] = {}
     for row in run_rows(run_dir):
         usage = row.get("usage") or {}
-        cost = _decimal(row.get("cost_usd"))
-        targets = [per_deployment.setdefault(row["deployment"], _blank(row))]
-        targets += [per_tag.setdefault((row["deployment"], tag), _blank(row)) for tag in row.get("tags") or ["(untagged)"]]
-        for t in targets:
+        cost = Decimal(row["cost_usd"]) if row.get("cost_usd") not in (None, "") else None
+        name = row["deployment"]
+        for key in [(name, None), *((name, tag) for tag in row.get("tags") or [UNTAGGED])]:
+            t = totals.setdefault(key, {"model": row.get("model"), "requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": Decimal(0),
+                                        "unpriced_rows": 0, "estimated_usage_rows": 0})  # fmt: skip
             t["requests"] += 1
             t["prompt_tokens"] += usage.get("prompt_tokens", 0)
             t["completion_tokens"] += usage.get("completion_tokens", 0)
             t["estimated_usage_rows"] += row.get("usage_source") == "estimated"
             if cost is not None:
                 t["cost_usd"] += cost
-            elif row["status"] not in ("budget_skipped",) and not row.get("price_known"):
+            elif row["status"] != Status.BUDGET_SKIPPED and not row.get("price_known"):
                 t["unpriced_rows"] += 1
     estimates = {name: RunEstimate.from_json(e) for name, e in manifest.get("estimates", {}).items()}
-    for name, t in per_deployment.items():
-        t["usd_per_1k_requests"] = t["cost_usd"] / t["requests"] * THOUSAND if t["requests"] else None
-        estimate = estimates.get(name)
-        worst = estimate.worst_case_usd if estimate else None
-        expected = estimate.expected_usd if estimate else None
-        t["estimate_worst_usd"] = worst
-        t["estimate_expected_usd"] = expected
-        t["estimate_error"] = (expected - t["cost_usd"]) / t["cost_usd"] if expected is not None and t["cost_usd"] else None
-        t["worst_over_actual"] = worst / t["cost_usd"] if worst is not None and t["cost_usd"] else None
-    for t in per_tag.values():
-        t["usd_per_1k_requests"] = t["cost_usd"] / t["requests"] * THOUSAND if t["requests"] else None
-    return {
-        "deployments": per_deployment,
-        "tags": {f"{d}|{tag}": v for (d, tag), v in per_tag.items()},
-        "total_usd": sum((t["cost_usd"] for t in per_deployment.values()), Decimal(0)),
-        "prices": manifest.get("prices", {}),
-    }
+    deployments, tags = {}, {}
+    for (name, tag), t in totals.items():
+        if tag is None:
+            estimate = estimates.get(name)
+            deployments[name] = ActualCost(name, **t, estimate_worst_usd=estimate.worst_case_usd if estimate else None,
+                                           estimate_expected_usd=estimate.expected_usd if estimate else None)  # fmt: skip
+        else:
+            tags[(name, tag)] = ActualCost(name, **t, tag=tag)
+    return RunCost(deployments, tags, sum((d.cost_usd for d in deployments.values()), Decimal(0)), manifest.get("prices", {}))
 
 
-def _blank(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "model": row.get("model"),
-        "requests": 0,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-        "cost_usd": Decimal(0),
-        "unpriced_rows": 0,
-        "estimated_usage_rows": 0,
-    }
+__all__ = ["ActualCost", "RunCost", "UNTAGGED", "run_costs"]

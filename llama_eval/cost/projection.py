@@ -1,52 +1,37 @@
-"""What an evaluation costs, and what production traffic would cost, in exact Decimal dollars.
+"""What production traffic would cost on each way of serving a run's models, and where two ways cost the same.
 
-* per request: serverless token prices x usage (``RequestPrice``);
-* before a run: prompt tokens counted with the Llama tokenizer, output at ``max_tokens`` (worst case)
-  and, when a previous run of the same prompts exists, at what each model really wrote (expected);
-  plus how long the quota makes the run take (``estimate_run``);
-* after a run: actual cost per deployment, per tag and per 1,000 requests, and the estimate's error
-  (``run_costs``);
-* for production: monthly cost of a traffic profile on each serverless model and on managed compute
-  or self-hosted GPUs (billed by the hour, busy or idle), the break-even volume, and a figure
-  (``projection``).
+* ``TrafficProfile``: requests a day, mean tokens in and out of a request (from a run), and the peak;
+* ``projection``: a ``CostOption`` per offer — each serverless model per token, managed compute and
+  self-hosted GPUs by the hour (``Compute.hourly_usd``), sized by a measured capacity where a sweep
+  measured one (``cost.fixed``), else their configured machines as a floor — retired offers apart, and
+  the break-even of the meaningful pairs (``BreakEven``);
+* ``project_run``: the same for a run directory (its deployments, price tables and sweeps), what
+  ``llama-eval cost --requests-per-day`` prints and the report shows;
+* ``deployment_costs``: cost per 1,000 requests of each deployment of a run, every kind side by side.
 
-A month is 730 hours, Azure's pricing convention. A fixed-price option (managed, self-hosted) needs
-as many instances as its measured capacity requires: ceil(peak requests/s ÷ requests/s one
-instance sustains at the SLO), the capacity coming from a load sweep (``unitcost``). Its monthly cost
-is then a step function of volume, and the break-even is the volume above which it stays cheaper.
-Without a sweep the capacity is not measured: the option is costed at its configured instances, and
-that figure is a floor (``CostOption.measured`` is False; tables say "at least" and why).
+A fixed option's monthly cost is a step function of volume (one more instance each time the peak
+needs it), so its break-even is the volume above which it stays cheaper. The figure is in ``cost.figures``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
 from llama_eval.catalog.models import Catalog, load_catalog
-from llama_eval.catalog.prices import THOUSAND, PriceBook, TokenPrice
-from llama_eval.errors import PriceTableError
+from llama_eval.catalog.prices import THOUSAND, PriceBook, TokenPrice, load_prices, load_prices_for_run
+from llama_eval.deployments.model import Compute
+from llama_eval.load.slo import read_sweeps
 from llama_eval.records import ANSWERED, FIXED_KINDS, MANAGED, SELF_HOSTED, SERVERLESS
+from llama_eval.rundir.health import manifest_deployments, run_rows
+from llama_eval.rundir.store import read_manifest
 
-HOURS_PER_MONTH = Decimal(730)
-DAYS_PER_MONTH = HOURS_PER_MONTH / 24
-SECONDS_PER_DAY = Decimal(86_400)
-
-
-# --------------------------------------------------------------------------- per request
-
-
-# --------------------------------------------------------------------------- before a run
-
-
-# --------------------------------------------------------------------------- after a run
-
-
-# --------------------------------------------------------------------------- production projection
+from .fixed import DAYS_PER_MONTH, NOT_MEASURED, SECONDS_PER_DAY, MeasuredCapacity, dec
+from .option import CostOption, fixed_capacity_cost, machine_price
 
 
 @dataclass(frozen=True)
@@ -84,8 +69,6 @@ class TrafficProfile:
     def from_run(cls, run_dir: str | Path, requests_per_day: float | int | str, deployment: str | None = None,
                  peak_rps: float | int | str | Decimal | None = None) -> TrafficProfile:  # fmt: skip
         """Mean tokens per request of a run's successful rows (optionally one deployment's)."""
-        from llama_eval.rundir.health import run_rows
-
         rows = [r for r in run_rows(run_dir) if r["status"] in ANSWERED and r.get("usage")]
         if deployment is not None:
             rows = [r for r in rows if r["deployment"] == deployment]
@@ -120,104 +103,6 @@ def serverless_cost_per_request(price: TokenPrice, profile: TrafficProfile) -> D
         return None
     assert price.input_per_1k is not None and price.output_per_1k is not None
     return profile.input_tokens * price.input_per_1k / THOUSAND + profile.output_tokens * price.output_per_1k / THOUSAND
-
-
-def _field(compute: Any, name: str, default: Any = None) -> Any:
-    """A compute field from a Compute or its manifest dict; absent fields (older/newer configs) read as ``default``."""
-    value = compute.get(name) if isinstance(compute, Mapping) else getattr(compute, name, None)
-    return default if value is None else value
-
-
-def hourly_usd(prices: PriceBook, compute: Any, *, one_instance: bool = False) -> Decimal:
-    """What the machines cost an hour: ``usd_per_hour`` (per GPU, x ``count``) when given, else the VM SKU's list price; x instances.
-
-    Managed compute gives a VM SKU; a self-hosted deployment may give ``{gpu, count, usd_per_hour}`` instead.
-    ``one_instance``: the price of one of the instances (what a capacity is measured on).
-    """
-    instances = 1 if one_instance else int(_field(compute, "instances", 1))
-    per_hour = _field(compute, "usd_per_hour")
-    if per_hour is not None:
-        return Decimal(str(per_hour)) * int(_field(compute, "count", 1)) * instances
-    sku = _field(compute, "sku")
-    if not sku:
-        raise PriceTableError("compute needs a VM 'sku' from the price table or a 'usd_per_hour' to be priced")
-    return prices.compute_price(sku, _field(compute, "region", "eastus")).usd_per_hour * instances
-
-
-def fixed_monthly_usd(prices: PriceBook, compute: Any) -> Decimal:
-    """Machines x hours a day x days a month: billed whether busy or not."""
-    return hourly_usd(prices, compute) * Decimal(str(_field(compute, "hours_per_day", 24.0))) * HOURS_PER_MONTH / 24  # x 730 / 24 last: exact for 24 h
-
-
-managed_monthly_cost = fixed_monthly_usd  # the name this had when managed compute was the only fixed-cost option
-
-
-def compute_label(compute: Any) -> str:
-    instances = _field(compute, "instances", 1)
-    if _field(compute, "usd_per_hour") is not None:
-        machines = f"{instances} machines of " if instances != 1 else ""
-        return f"{machines}{_field(compute, 'count', 1)}x {_field(compute, 'gpu', 'GPU')} at ${_field(compute, 'usd_per_hour')}/GPU-hour"
-    return f"{instances}x {_field(compute, 'sku')}"
-
-
-@dataclass(frozen=True)
-class CostOption:
-    """One way to serve a model: per-token (serverless) or fixed machines (managed, self-hosted).
-
-    A fixed option with a measured ``capacity_rps`` (one instance, at the SLO of its sweep) needs
-    ceil(load ÷ capacity) instances at each volume; without one it is costed at its configured
-    instances (``fixed_monthly_usd``), a floor, and ``measured`` is False.
-    """
-
-    label: str
-    model: str
-    kind: str
-    per_request_usd: Decimal | None = None  # serverless: the same at every volume
-    fixed_monthly_usd: Decimal | None = None  # managed / self-hosted: the configured instances, busy or idle
-    note: str = ""
-    deployments: tuple[str, ...] = ()  # the run's deployments this option is
-    retired: str = ""  # "retired 2026-06-13; use X" when the offer is no longer available
-    instance_monthly_usd: Decimal | None = None  # fixed: one instance for a month at its hours a day
-    capacity_rps: Decimal | None = None  # fixed: requests/s one instance sustains at the SLO (a sweep); None: not measured
-    capacity_source: str = ""  # "sweep runs/x/sweeps/y at ttft_p90<=1 (emulator)", or why there is none
-    requests_per_instance_day: Decimal | None = None  # fixed, measured: requests/day one instance carries at this peak shape
-
-    @property
-    def priced(self) -> bool:
-        return self.per_request_usd is not None or self.fixed_monthly_usd is not None
-
-    @property
-    def fixed(self) -> bool:
-        return self.kind in FIXED_KINDS
-
-    @property
-    def measured(self) -> bool:
-        """A fixed option whose instances come from a measured capacity (always True for per-token options)."""
-        return not self.fixed or (self.capacity_rps is not None and self.instance_monthly_usd is not None)
-
-    def instances_at(self, requests_per_day: Decimal) -> int | None:
-        """Instances this volume needs (its peak ÷ the capacity of one, rounded up); None when not measured or per token."""
-        if not self.fixed or self.requests_per_instance_day is None:
-            return None
-        from .fixed import instances_needed
-
-        return instances_needed(Decimal(requests_per_day), self.requests_per_instance_day)
-
-    def monthly_at(self, requests_per_day: Decimal) -> Decimal | None:
-        if self.per_request_usd is not None:
-            return self.per_request_usd * requests_per_day * DAYS_PER_MONTH
-        instances = self.instances_at(requests_per_day)
-        if instances is not None and self.instance_monthly_usd is not None:
-            return instances * self.instance_monthly_usd
-        return self.fixed_monthly_usd
-
-    def per_request_at(self, requests_per_day: Decimal) -> Decimal | None:
-        if self.per_request_usd is not None:
-            return self.per_request_usd
-        monthly = self.monthly_at(requests_per_day)
-        if monthly is None or not requests_per_day:
-            return None
-        return monthly / (requests_per_day * DAYS_PER_MONTH)
 
 
 @dataclass(frozen=True)
@@ -299,40 +184,40 @@ def _break_even(a: CostOption, b: CostOption, why: str, profile: TrafficProfile)
     return BreakEven(a.label, b.label, why, last * c, last * fixed.instance_monthly_usd, cheaper, first_cheaper_at=c if last > 1 else None)
 
 
-def _capacity_terms(capacity: Any, compute: Any, profile: TrafficProfile, instance_monthly: Decimal | None) -> dict[str, Any]:
-    """The capacity fields of a fixed option: one instance's requests/s and the requests/day it carries at this peak shape."""
-    if capacity is None or instance_monthly is None:
-        return {}
-    from .fixed import sizing_load
-
-    per_instance = Decimal(capacity.per_instance_rps)
-    hours = Decimal(str(_field(compute, "hours_per_day", 24.0)))
-    # the load is linear in the volume: what one request a day adds to it, at this peak shape and these hours
-    load_per_daily_request = sizing_load(profile.peak_factor / SECONDS_PER_DAY, Decimal(1), hours)
-    source = f"sweep {Path(capacity.source).name}" + (f" at {capacity.slo}" if capacity.slo else "") + (" (emulator)" if capacity.simulated else "")
-    if capacity.lower_bound:
-        source += "; every swept level met the SLO, so the capacity is at least this"
-    return {"capacity_rps": per_instance, "capacity_source": source, "requests_per_instance_day": per_instance / load_per_daily_request}
+def _fixed_option(model: str, kind: str, compute: Compute | None, prices: PriceBook, profile: TrafficProfile, capacity: MeasuredCapacity | None,
+                  deployments: Sequence[str], retired: str) -> CostOption:  # fmt: skip
+    """A managed or self-hosted option of the projection: its machines by the hour, sized by ``capacity`` when measured."""
+    hourly, why = machine_price(compute, prices)
+    if compute is None or hourly is None:
+        label = f"{model} · {kind} ({compute.label if compute else 'no compute'})"
+        return CostOption(label, model, kind, note=f"no price ({why})", deployments=tuple(deployments), retired=retired)
+    note = f"{compute.hours_per_day:g} h/day" + (f" in {compute.region}" if compute.sku else "")
+    if capacity is None:
+        plural = "s" if compute.instances != 1 else ""
+        note += f"; {NOT_MEASURED}: {compute.instances} instance{plural} as configured, a floor (`llama-eval sweep` measures it)"
+    return CostOption(f"{model} · {kind} ({compute.label})", model, kind, instance_hourly_usd=hourly, hours_per_day=dec(compute.hours_per_day),
+                      configured_instances=compute.instances, capacity=capacity, peak_rps=profile.peak_rps, requests_per_day=profile.requests_per_day,
+                      note=note, deployments=tuple(deployments), retired=retired)  # fmt: skip
 
 
 def projection(
     profile: TrafficProfile,
     prices: PriceBook,
     serverless_models: Iterable[str] = (),
-    managed: Iterable[tuple[str, Any]] = (),
-    self_hosted: Iterable[tuple[str, Any]] = (),
+    managed: Iterable[tuple[str, Compute | None]] = (),
+    self_hosted: Iterable[tuple[str, Compute | None]] = (),
     *,
     catalog: Catalog | None = None,
     on: date | None = None,
     run_deployments: Mapping[tuple[str, str], Sequence[str]] | None = None,
-    capacities: Mapping[tuple[str, str], Any] | None = None,
+    capacities: Mapping[tuple[str, str], MeasuredCapacity] | None = None,
 ) -> Projection:
     """Monthly cost of ``profile`` on each option, retired offers apart, and break-even of the meaningful pairs.
 
     Meaningful pairs: the same model served two ways (serverless / managed / self-hosted), and each
     option the run used against the cheapest option still offered at this volume. ``managed`` and
-    ``self_hosted`` are (model, compute) pairs. ``run_deployments`` maps (model, kind) to the run's deployment names.
-    ``capacities`` maps (model, kind) to a ``unitcost.MeasuredCapacity`` from a sweep of that compute;
+    ``self_hosted`` are (model, ``Compute``) pairs. ``run_deployments`` maps (model, kind) to the run's deployment names.
+    ``capacities`` maps (model, kind) to a ``MeasuredCapacity`` from a sweep of that compute;
     fixed options without one are costed at their configured instances and say "capacity not measured".
     """
     catalog = catalog or load_catalog()
@@ -354,24 +239,14 @@ def projection(
         price = prices.token_price(model, SERVERLESS)
         per_request = serverless_cost_per_request(price, profile) if price else None
         note = "" if per_request is not None else ("no price" + (f" ({price.note})" if price and price.note else ""))
-        option = CostOption(f"{model} · serverless", model, SERVERLESS, per_request_usd=per_request, note=note,
-                            deployments=tuple(run_deployments.get((model, SERVERLESS), ())), retired=lifecycle(model, SERVERLESS))  # fmt: skip
+        option = CostOption(f"{model} · serverless", model, SERVERLESS, per_request_usd=per_request, peak_rps=profile.peak_rps,
+                            requests_per_day=profile.requests_per_day, note=note, deployments=tuple(run_deployments.get((model, SERVERLESS), ())),
+                            retired=lifecycle(model, SERVERLESS))  # fmt: skip
         (retired if option.retired else offered).append(option)
     for kind, pairs in ((MANAGED, managed), (SELF_HOSTED, self_hosted)):
         for model, compute in pairs:
-            instances = int(_field(compute, "instances", 1))
-            try:
-                monthly: Decimal | None = fixed_monthly_usd(prices, compute)
-                note = f"{_field(compute, 'hours_per_day', 24.0):g} h/day" + (f" in {_field(compute, 'region', 'eastus')}" if _field(compute, "sku") else "")
-            except PriceTableError as exc:
-                monthly, note = None, f"no price ({exc})"
-            one = monthly / instances if monthly is not None else None
-            terms = _capacity_terms(capacities.get((model, kind)), compute, profile, one)
-            if monthly is not None and not terms:
-                note += f"; capacity not measured: {instances} instance{'s' if instances != 1 else ''} as configured, a floor (`llama-eval sweep` measures it)"
-            option = CostOption(f"{model} · {kind} ({compute_label(compute)})", model, kind, fixed_monthly_usd=monthly, note=note,
-                                deployments=tuple(run_deployments.get((model, kind), ())), retired=lifecycle(model, kind),
-                                instance_monthly_usd=one, **terms)  # fmt: skip
+            option = _fixed_option(model, kind, compute, prices, profile, capacities.get((model, kind)), run_deployments.get((model, kind), ()),
+                                   lifecycle(model, kind))  # fmt: skip
             (retired if option.retired else offered).append(option)
 
     result = Projection(profile, offered, retired, [])
@@ -393,10 +268,13 @@ def projection(
 
 def deployment_records(run_dir: str | Path) -> list[dict[str, Any]]:
     """The run's deployments as its manifest records them (name, model, kind, compute; no secrets)."""
-    from llama_eval.rundir.health import manifest_deployments
-    from llama_eval.rundir.store import read_manifest
-
     return list(manifest_deployments(read_manifest(run_dir) or {}).values())
+
+
+def _catalog_machines(model: str | None, catalog: Catalog) -> Compute | None:
+    """The catalog's recommended VM for a model on managed compute (the smallest that fits its weights), if it names one."""
+    offer = catalog.get(model).offer(MANAGED) if model and model in catalog else None
+    return Compute(sku=offer.recommended_sku) if offer is not None and offer.recommended_sku else None
 
 
 def project_run(
@@ -421,14 +299,10 @@ def project_run(
     capacity of the deployments swept, which sizes their instances for ``peak_rps``.
     """
     catalog = catalog or load_catalog()
-    from llama_eval.catalog.prices import load_prices_for_run
-
     prices = prices or load_prices_for_run(run_dir)
     profile = TrafficProfile.from_run(run_dir, requests_per_day, peak_rps=peak_rps)
     records = deployment_records(run_dir)
     if not records:  # a run without a manifest: its rows still name models
-        from llama_eval.rundir.health import run_rows
-
         models_of = {r["deployment"]: r.get("model") for r in run_rows(run_dir)}
         records = [{"name": n, "model": m, "kind": SERVERLESS} for n, m in models_of.items()]
     run_deployments: dict[tuple[str, str], list[str]] = {}
@@ -438,115 +312,109 @@ def project_run(
     models = list(dict.fromkeys(r["model"] for r in records if r.get("model")))
     serverless = [m for m in models if m in catalog and catalog.get(m).offer(SERVERLESS)]
     override = {k: v for k, v in (compute or {}).items() if v is not None}
-    managed: dict[str, Any] = {}
+    managed: dict[str, Compute | None] = {}
     for r in records:
         if r.get("kind") == MANAGED and r.get("model") and r.get("compute"):
-            managed.setdefault(r["model"], {**r["compute"], **override})
+            managed.setdefault(r["model"], Compute.from_json({**r["compute"], **override}))
     for m in models:
         offer = catalog.get(m).offer(MANAGED) if m in catalog else None
         if m not in managed and offer is not None:
-            managed[m] = {"sku": offer.recommended_sku, **override}
-    self_hosted = [(r["model"], r.get("compute") or {}) for r in records if r.get("kind") == SELF_HOSTED and r.get("model")]
+            managed[m] = Compute.from_json({"sku": offer.recommended_sku, **override})
+    self_hosted = [(r["model"], Compute.from_json(r.get("compute"))) for r in records if r.get("kind") == SELF_HOSTED and r.get("model")]
     options = {(model, MANAGED): c for model, c in managed.items()} | {(model, SELF_HOSTED): c for model, c in self_hosted}
-    def machines(r: Mapping[str, Any]) -> Mapping[str, Any]:  # a managed deployment naming no VM: the catalog's, as costed above
-        offer = catalog.get(r["model"]).offer(MANAGED) if r.get("model") in catalog else None
-        return r.get("compute") or ({"sku": offer.recommended_sku} if r.get("kind") == MANAGED and offer is not None else {})
-
-    capacities = measured_capacities([{**r, "compute": machines(r)} for r in records], sweeps, slo, options)
+    # the machines each deployment ran on (a managed one naming no VM: the catalog's, as costed above): what a sweep of it measured
+    swept_on = {r["name"]: Compute.from_json(r.get("compute")) or (_catalog_machines(r.get("model"), catalog) if r.get("kind") == MANAGED else None)
+                for r in records}  # fmt: skip
+    capacities = measured_capacities(records, swept_on, sweeps, slo, options)
     return projection(profile, prices, serverless, list(managed.items()), self_hosted, catalog=catalog, on=on, run_deployments=run_deployments,
                       capacities=capacities)  # fmt: skip
 
 
-def _same_machines(a: Any, b: Any) -> bool:
+def _same_machines(a: Compute | None, b: Compute | None) -> bool:
     """Whether two computes are the same machine (VM SKU, or GPU model and count): a capacity measured on one holds for the other."""
-    return all(_field(a, k) == _field(b, k) for k in ("sku", "gpu", "count"))
+    return a is not None and b is not None and (a.sku, a.gpu, a.count) == (b.sku, b.gpu, b.count)
 
 
-def measured_capacities(records: Sequence[Mapping[str, Any]], sweeps: Iterable[str | Path], slo: str | None,
-                        options: Mapping[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:  # fmt: skip
-    """(model, kind) -> ``unitcost.MeasuredCapacity`` of each fixed option whose machines a sweep measured (no SLO met: absent)."""
-    from llama_eval.load.slo import read_sweeps
+def measured_capacities(records: Sequence[Mapping[str, Any]], computes: Mapping[str, Compute | None], sweeps: Iterable[str | Path], slo: str | None,
+                        options: Mapping[tuple[str, str], Compute | None]) -> dict[tuple[str, str], MeasuredCapacity]:  # fmt: skip
+    """(model, kind) -> ``MeasuredCapacity`` of each fixed option whose machines a sweep measured (no SLO met: absent).
 
-    from .fixed import MeasuredCapacity
-
+    ``computes``: the machines each deployment (by name) ran on; ``options``: the machines each option is costed on.
+    """
     by_name = {r["name"]: r for r in records}
-    out: dict[tuple[str, str], Any] = {}
+    out: dict[tuple[str, str], MeasuredCapacity] = {}
     for name, result in read_sweeps(sweeps, slo).items():
         record = by_name.get(name)
         if record is None or record.get("kind") not in FIXED_KINDS or not record.get("model"):
             continue
-        key = (record["model"], record["kind"])
-        swept_on = record.get("compute") or {}
-        if key in options and _same_machines(options[key], swept_on):
-            capacity = MeasuredCapacity.from_sweep(result, int(_field(swept_on, "instances", 1)))
+        key, machines = (record["model"], record["kind"]), computes.get(name)
+        if key in options and _same_machines(options[key], machines):
+            capacity = MeasuredCapacity.from_sweep(result, machines.instances if machines else 1)
             if capacity is not None:
                 out.setdefault(key, capacity)
     return out
 
 
-def break_even_figure(result: Projection, *, low: float | None = None, high: float | None = None):
-    """Plotly figure, requests per day against USD per month (log-log): one line per option, crossings in hover text.
+def deployment_costs(run_dir: str | Path, sweeps: Iterable[str | Path] = (), *, slo: str | None = None, peak_rps: float | None = None,
+                     requests_per_day: float | None = None, prices: PriceBook | None = None, catalog: Catalog | None = None) -> list[CostOption]:  # fmt: skip
+    """Cost per 1,000 requests of every deployment of a run, every kind side by side: a ``CostOption`` each, labelled by deployment.
 
-    Per-token options are straight lines; fixed options with a measured capacity are steps (one more
-    instance each time the peak needs it); fixed options without one are a dotted floor, named so.
-
-    No text on the plot (crossings would overlap); the break-even table beside it carries the numbers.
-    The projected volume is a line in the legend.
+    Serverless: the run's mean tokens in and out × the token price. Managed compute / self-hosted:
+    $/hour ÷ the throughput its sweep sustained at the SLO (``sweeps``: sweep directories, or a
+    directory of them), and, with ``peak_rps``, the instances and the month; without a sweep,
+    ``NOT_MEASURED``. ``basis`` says how; for the cost notebook: ``option.deployment_cost_frame(...)``.
     """
-    import plotly.graph_objects as go
-
-    current = float(result.profile.requests_per_day)
-    crossings = [float(p.requests_per_day) for p in result.break_even if p.requests_per_day is not None]
-    low = low or min([100.0, current / 10, *[c / 10 for c in crossings]])
-    high = high or max([1e7, current * 10, *[c * 10 for c in crossings]])
-    volumes = [low * (high / low) ** (i / 80) for i in range(81)]
-    figure = go.Figure()
-    monthly_values = []
-    for option in result.options:
-        if option.per_request_usd is not None:
-            per_request = float(option.per_request_usd) * float(DAYS_PER_MONTH)
-            ys = [v * per_request for v in volumes]
-            figure.add_trace(go.Scatter(x=volumes, y=ys, mode="lines", name=option.label,
-                                        hovertemplate="%{x:,.0f} requests/day: $%{y:,.2f} a month<extra>" + option.label + "</extra>"))  # fmt: skip
-        elif option.measured and option.instance_monthly_usd is not None:
-            # machines sized by the measured capacity: a step each time the peak needs one more instance
-            instances = [option.instances_at(Decimal(repr(v))) for v in volumes]
-            ys = [float(n * option.instance_monthly_usd) for n in instances]  # type: ignore[operator]
-            hover = "%{x:,.0f} requests/day: %{customdata} instances, $%{y:,.2f} a month<extra>" + option.label + "</extra>"
-            figure.add_trace(go.Scatter(x=volumes, y=ys, mode="lines", name=option.label, line={"dash": "dash", "shape": "hv"}, customdata=instances,
-                                        hovertemplate=hover))  # fmt: skip
-        elif option.fixed_monthly_usd is not None:
-            ys = [float(option.fixed_monthly_usd)] * len(volumes)
-            name = f"{option.label} — capacity not measured: configured machines, a floor"
-            figure.add_trace(go.Scatter(x=volumes, y=ys, mode="lines", name=name, line={"dash": "dot"},
-                                        hovertemplate="at least $%{y:,.2f} a month (capacity not measured)<extra>" + option.label + "</extra>"))  # fmt: skip
-        else:
+    catalog = catalog or load_catalog()
+    prices = prices or load_prices(catalog=catalog)
+    swept = read_sweeps(sweeps, slo)
+    records = (read_manifest(run_dir) or {}).get("fingerprint", {}).get("deployments") or []
+    out = []
+    for r in records:
+        name, model, kind = r["name"], r.get("model"), r.get("kind", SERVERLESS)
+        bare = CostOption(name, model, kind, deployments=(name,))
+        if kind == SERVERLESS:
+            price = prices.token_price(model, SERVERLESS) if model else None
+            if price is None or not price.known:
+                out.append(replace(bare, basis="no price", note=price.note if price else "no price row"))
+                continue
+            try:
+                profile = TrafficProfile.from_run(run_dir, requests_per_day or 1, deployment=name)
+            except ValueError as exc:
+                out.append(replace(bare, basis="no answered requests to take token means from", note=str(exc)))
+                continue
+            basis = f"tokens: {profile.input_tokens:.0f} in, {profile.output_tokens:.0f} out a request x ${price.input_per_1k}/${price.output_per_1k} per 1k"
+            out.append(replace(bare, per_request_usd=serverless_cost_per_request(price, profile), basis=basis,
+                               requests_per_day=dec(requests_per_day) if requests_per_day else None))  # fmt: skip
             continue
-        monthly_values += [y for y in ys if y > 0]
-    points = [p for p in result.break_even if p.requests_per_day is not None and low <= float(p.requests_per_day) <= high]
-    if points:
-        figure.add_trace(
-            go.Scatter(
-                x=[float(p.requests_per_day) for p in points],  # type: ignore[arg-type]
-                y=[float(p.monthly_usd) for p in points],  # type: ignore[arg-type]
-                mode="markers",
-                marker={"size": 9, "symbol": "circle-open", "color": "#333"},
-                name="break-even (hover; table below)",
-                hovertext=[f"{p.a} = {p.b}<br>{float(p.requests_per_day):,.0f} requests/day, ${float(p.monthly_usd):,.2f} a month" for p in points],  # type: ignore[arg-type]
-                hoverinfo="text",
-            )
-        )
-    if monthly_values:
-        bottom, top = min(monthly_values), max(monthly_values)
-        figure.add_trace(go.Scatter(x=[current, current], y=[bottom, top], mode="lines", line={"dash": "dot", "color": "#b00020"},
-                                    name=f"your volume: {current:,.0f} requests/day", hoverinfo="name"))  # fmt: skip
-    figure.update_layout(
-        title="Monthly cost by daily volume: serverless (per token) vs managed and self-hosted (per hour)",
-        xaxis_title="requests per day",
-        yaxis_title="USD per month",
-        legend={"font": {"size": 11}, "orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0},
-        height=640,
-    )
-    figure.update_xaxes(type="log")
-    figure.update_yaxes(type="log")
-    return figure
+        compute, note = Compute.from_json(r.get("compute")), ""
+        if compute is None and (compute := _catalog_machines(model, catalog)) is not None:
+            note = f"VM: the catalog's recommended {compute.sku}"
+        hourly, _ = machine_price(compute, prices)
+        if compute is None or hourly is None:
+            out.append(replace(bare, basis="no price", note="no VM SKU or usd_per_hour for its compute"))
+            continue
+        sweep = swept.get(name)
+        capacity = MeasuredCapacity.from_sweep(sweep, compute.instances) if sweep else None
+        cost = fixed_capacity_cost(name, kind, hourly, capacity, peak_rps=peak_rps, requests_per_day=requests_per_day, hours_per_day=compute.hours_per_day,
+                                   model=model, instances=compute.instances, deployments=(name,))  # fmt: skip
+        if capacity is None:
+            why = sweep.capacity.reason if sweep else "no sweep of it"
+            out.append(replace(cost, basis=NOT_MEASURED, note="; ".join(n for n in (note, why) if n)))
+            continue
+        basis = f"${hourly}/h per instance / {capacity.per_instance_rps:.4g} req/s at {capacity.slo}"
+        out.append(replace(cost, basis=basis, note="; ".join(n for n in (note, cost.note) if n)))
+    return out
+
+
+__all__ = [
+    "BreakEven",
+    "CostOption",
+    "Projection",
+    "TrafficProfile",
+    "deployment_costs",
+    "deployment_records",
+    "measured_capacities",
+    "project_run",
+    "projection",
+    "serverless_cost_per_request",
+]

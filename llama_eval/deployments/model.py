@@ -27,10 +27,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from llama_eval.catalog.models import Catalog, CatalogModel, Quota, load_catalog
+from llama_eval.catalog.prices import PriceBook, load_prices
 from llama_eval.errors import ConfigError
+from llama_eval.records import KINDS, SELF_HOSTED
 
-SELF_HOSTED = "self-hosted"
-KINDS = ("serverless", "managed", SELF_HOSTED)
 AUTHS = ("key", "entra", "none")
 APIS = ("azure-ai-inference", "openai-v1")
 
@@ -73,22 +73,54 @@ class Compute:
         if self.usd_per_hour is not None and not isinstance(self.usd_per_hour, Decimal):
             object.__setattr__(self, "usd_per_hour", Decimal(str(self.usd_per_hour)))
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | Compute | None) -> Compute | None:
+        """A compute as a run's manifest records it (``asdict``: every field, money as text), or written by hand.
+
+        None when there is none, or when it names neither a VM ``sku`` nor a ``usd_per_hour``: nothing to price.
+        When a merged record carries both, the rate wins, as the owner's own price (and the SKU is dropped).
+        Read a dict-shaped compute through this once, then pass the ``Compute`` on.
+        """
+        if data is None or isinstance(data, Compute):
+            return data
+        rate, sku = data.get("usd_per_hour"), data.get("sku")
+        if rate is None and not sku:
+            return None
+
+        def value(name: str, default: Any) -> Any:
+            got = data.get(name)
+            return default if got is None else got
+
+        return cls(
+            sku=None if rate is not None else str(sku),
+            instances=int(value("instances", 1)),
+            region=str(value("region", "eastus")),
+            hours_per_day=float(value("hours_per_day", 24.0)),
+            gpu=data.get("gpu"),
+            count=int(value("count", 1)),
+            usd_per_hour=Decimal(str(rate)) if rate is not None else None,
+        )
+
     @property
     def label(self) -> str:
-        """``2x Standard_NC24ads_A100_v4`` or ``1x H100 at $4/GPU-hour``, for tables and reports."""
-        if self.sku is not None:
-            return f"{self.instances}x {self.sku}"
-        return f"{self.count}x {self.gpu or 'GPU'} at ${self.usd_per_hour}/GPU-hour"
-
-    def hourly_usd(self, prices: Any = None) -> Decimal:
-        """USD per hour while it runs: own rate x GPUs, or the SKU's list price (from ``prices``) x instances."""
+        """``2x Standard_NC24ads_A100_v4``, ``2x H100 at $4/GPU-hour`` or ``3 machines of 2x H100 at $4/GPU-hour``, for tables and reports."""
         if self.usd_per_hour is not None:
-            return self.usd_per_hour * self.count * self.instances
-        if prices is None:
-            from llama_eval.catalog.prices import load_prices
+            machines = f"{self.instances} machines of " if self.instances != 1 else ""
+            return f"{machines}{self.count}x {self.gpu or 'GPU'} at ${self.usd_per_hour}/GPU-hour"
+        return f"{self.instances}x {self.sku}"
 
-            prices = load_prices()
-        return prices.compute_price(self.sku, self.region).usd_per_hour * self.instances
+    def hourly_usd(self, prices: PriceBook | None = None, *, instances: int | None = None) -> Decimal:
+        """USD an hour while ``instances`` of its machines run (default: all it has) — the package's one hourly price.
+
+        The own rate x GPUs per machine, or the VM SKU's list price in its region (from ``prices``; default the
+        bundled tables). ``instances=1`` is one machine's price, on which a capacity is measured.
+        Raises ``PriceTableError`` for a SKU the price table does not have.
+        """
+        machines = self.instances if instances is None else instances
+        if self.usd_per_hour is not None:
+            return self.usd_per_hour * self.count * machines
+        assert self.sku is not None
+        return (prices or load_prices()).compute_price(self.sku, self.region).usd_per_hour * machines
 
 
 class _Secret:

@@ -1,4 +1,8 @@
-"""The cost section (notebook 40_cost): what the run cost, what production traffic would cost, and the break-even."""
+"""The cost section (notebook 40_cost): what the run cost, what production traffic would cost, and the break-even.
+
+Presentation only: the figures come from ``llama_eval.cost`` records (``RunCost``, ``Projection``,
+``CostOption``); this module turns them into tables with the gaps said in words.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llama_eval.catalog.prices import load_prices_for_run
+from llama_eval.cost.actual import run_costs
+from llama_eval.cost.figures import break_even_figure
+from llama_eval.cost.option import deployment_cost_frame
+from llama_eval.cost.projection import deployment_costs, deployment_records, project_run
+from llama_eval.records import FIXED_KINDS
 from llama_eval.rundir.health import assess_run
 from llama_eval.rundir.store import read_manifest
 
@@ -17,16 +27,12 @@ from .view import NOT_MEASURED, _money
 
 
 def _cost_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    from llama_eval.cost.actual import run_costs
-    from llama_eval.cost.projection import deployment_records
-    from llama_eval.records import FIXED_KINDS
-
     kinds = {r["name"]: r.get("kind") for r in deployment_records(run_dir)}
     excluded = {d.name: d.state for d in assess_run(run_dir).excluded}
     rows = []
-    for name, d in run_costs(run_dir)["deployments"].items():
+    for name, d in run_costs(run_dir).deployments.items():
         kind = kinds.get(name) or "serverless"
-        priced = not d["unpriced_rows"] and name not in excluded
+        priced = not d.unpriced_rows and name not in excluded
         if name in excluded:  # what it cost is true; a price per request of a deployment that did not answer is not
             unpriced_words = f"not judged: {excluded[name]}"
         elif priced:
@@ -38,14 +44,14 @@ def _cost_rows(run_dir: str | Path) -> list[dict[str, Any]]:
         rows.append(
             {
                 "deployment": name,
-                "model": d["model"],
+                "model": d.model,
                 "kind": kind,
-                "requests": d["requests"],
-                "prompt tokens": d["prompt_tokens"],
-                "completion tokens": d["completion_tokens"],
-                "cost": _money(d["cost_usd"], 6) if priced or (name in excluded and not d["unpriced_rows"]) else unpriced_words,
-                "per 1,000 requests": _money(d["usd_per_1k_requests"]) if priced and d["usd_per_1k_requests"] is not None else (unpriced_words or NOT_MEASURED),
-                "_per_1k": float(d["usd_per_1k_requests"]) if priced and d["usd_per_1k_requests"] is not None else np.nan,
+                "requests": d.requests,
+                "prompt tokens": d.prompt_tokens,
+                "completion tokens": d.completion_tokens,
+                "cost": _money(d.cost_usd, 6) if priced or (name in excluded and not d.unpriced_rows) else unpriced_words,
+                "per 1,000 requests": _money(d.usd_per_1k_requests) if priced and d.usd_per_1k_requests is not None else (unpriced_words or NOT_MEASURED),
+                "_per_1k": float(d.usd_per_1k_requests) if priced and d.usd_per_1k_requests is not None else np.nan,
             }
         )
     return rows
@@ -67,8 +73,6 @@ def cost_numbers(run_dir: str | Path) -> pd.DataFrame:
 
 def cost_projection(run_dir: str | Path, requests_per_day: float | int, *, peak_rps: float | None = None, slo: str | None = None) -> Any:
     """``cost.project_run`` for the report, with the run's stored sweeps sizing its machines; None when no request succeeded."""
-    from llama_eval.cost.projection import project_run
-
     try:
         return project_run(run_dir, requests_per_day, sweeps=sweep_dirs(run_dir), slo=slo, peak_rps=peak_rps)
     except ValueError as exc:
@@ -79,14 +83,9 @@ def cost_projection(run_dir: str | Path, requests_per_day: float | int, *, peak_
 
 def capacity_cost_frame(run_dir: str | Path, requests_per_day: float | int, peak_rps: float | None = None, slo: str | None = None) -> pd.DataFrame:
     """Cost per 1,000 requests for every deployment kind: tokens for serverless, VM/GPU-hours ÷ swept capacity otherwise."""
-    from dataclasses import asdict
-
-    from llama_eval.catalog.prices import load_prices_for_run
-    from llama_eval.cost.fixed import deployment_costs
-
     prices = load_prices_for_run(run_dir)
     costs = deployment_costs(run_dir, sweep_dirs(run_dir), slo=slo, peak_rps=peak_rps, requests_per_day=requests_per_day, prices=prices)
-    frame = pd.DataFrame([asdict(c) for c in costs])
+    frame = deployment_cost_frame(costs)
     if frame.empty:
         return frame
     out = _readable(frame.set_index("deployment"), gaps={"usd_per_1k_requests": "capacity not measured", "capacity_rps": "not measured (no sweep)"})
@@ -99,8 +98,6 @@ def capacity_cost_frame(run_dir: str | Path, requests_per_day: float | int, peak
 
 def price_age_line(run_dir: str | Path) -> str:
     """How old the prices behind this report are (the tables the run recorded), with a warning when stale."""
-    from llama_eval.catalog.prices import load_prices_for_run
-
     recorded = ((read_manifest(run_dir) or {}).get("fingerprint") or {}).get("deployments") or []
     models = sorted({d["model"] for d in recorded if d.get("model")})
     fresh = load_prices_for_run(run_dir).freshness(models=models or None)
@@ -156,11 +153,8 @@ def retired_table(result: Any) -> pd.DataFrame:
 
 def break_even_chart(result: Any):
     """The break-even figure (requests per day against USD per month); None without a projection."""
-    from llama_eval.cost.projection import break_even_figure
-
     if result is None:
         return None
-
     return break_even_figure(result)
 
 

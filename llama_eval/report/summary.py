@@ -191,9 +191,9 @@ def trend_frame(run_dir: str | Path) -> pd.DataFrame:
     for run in related_runs(run_dir):
         manifest = read_manifest(run) or {}
         summary = quality_summary(run)
-        costs = run_costs(run)["deployments"]
+        costs = run_costs(run).deployments
         for name, d in summary["deployments"].items():
-            per_1k = costs.get(name, {}).get("usd_per_1k_requests")
+            per_1k = costs[name].usd_per_1k_requests if name in costs else None
             rows.append(
                 {
                     "run": run.name,
@@ -202,7 +202,7 @@ def trend_frame(run_dir: str | Path) -> pd.DataFrame:
                     "score %": round(100 * d["mean"], 1),
                     "95% CI low": round(100 * d["ci_low"], 1),
                     "95% CI high": round(100 * d["ci_high"], 1),
-                    "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name]["unpriced_rows"] else np.nan,  # words() at display
+                    "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name].unpriced_rows else np.nan,  # words() at display
                 }
             )
     return pd.DataFrame(rows, columns=["run", "started", "deployment", "score %", "95% CI low", "95% CI high", "USD per 1k requests"])

@@ -18,6 +18,7 @@ from llama_eval.catalog.tokens import TokenCounter, counter_for
 from llama_eval.deployments.model import Deployment
 from llama_eval.prompts.prompt_set import PromptItem, PromptSet
 from llama_eval.records import ANSWERED, FIXED_KINDS, MANAGED, SELF_HOSTED, SERVERLESS
+from llama_eval.rundir.store import final_rows, read_rows
 
 DEFAULT_MAX_TOKENS = 512
 
@@ -37,8 +38,6 @@ def previous_outputs(run_dir: str | Path | None) -> dict[tuple[str | None, str],
     """Mean completion tokens per (model, prompt id) in a previous run: the 'expected' output length."""
     if run_dir is None:
         return {}
-    from llama_eval.rundir.store import final_rows, read_rows
-
     sums: dict[tuple[str | None, str], list[int]] = {}
     for row in final_rows(read_rows(run_dir)).values():
         usage = row.get("usage")

@@ -13,7 +13,8 @@ import pytest
 from llama_eval import Deployment, load_prices
 from llama_eval.catalog.prices import price_for, usd
 from llama_eval.cost.actual import run_costs
-from llama_eval.cost.projection import TrafficProfile, break_even_figure, managed_monthly_cost, projection
+from llama_eval.cost.figures import break_even_figure
+from llama_eval.cost.projection import TrafficProfile, projection
 from llama_eval.deployments.model import Compute
 from llama_eval.emulator import start_emulator
 from llama_eval.endpoint.request import ExtraParameters
@@ -73,11 +74,11 @@ def test_estimate_is_exact_when_output_equals_max_tokens(tmp_path, prompts, monk
         estimate = estimate_run([dep], prompts, load_prices(), repeats=2, max_tokens=40)["l33"]
         params = RunParams(repeats=2, max_tokens=40, extra=ExtraParameters(ignore_eos=True))  # every answer runs to max_tokens
         run_evaluation([dep], prompts, tmp_path / "r", params, **QUIET)
-    actual = run_costs(tmp_path / "r")["deployments"]["l33"]
-    assert actual["completion_tokens"] == estimate.max_output_tokens == 8 * 2 * 40
-    assert actual["prompt_tokens"] == estimate.prompt_tokens
-    assert actual["cost_usd"] == estimate.worst_case_usd
-    assert actual["worst_over_actual"] == 1
+    actual = run_costs(tmp_path / "r").deployments["l33"]
+    assert actual.completion_tokens == estimate.max_output_tokens == 8 * 2 * 40
+    assert actual.prompt_tokens == estimate.prompt_tokens
+    assert actual.cost_usd == estimate.worst_case_usd
+    assert actual.worst_over_actual == 1
 
 
 def test_expected_cost_from_a_previous_run_and_its_error(tmp_path, prompts, monkeypatch):
@@ -89,9 +90,9 @@ def test_expected_cost_from_a_previous_run_and_its_error(tmp_path, prompts, monk
     first_out = sum(r["usage"]["completion_tokens"] for r in read_rows(tmp_path / "first"))
     assert estimate.expected_output_tokens == first_out < estimate.max_output_tokens
     assert estimate.expected_usd < estimate.worst_case_usd
-    second = run_costs(tmp_path / "second")["deployments"]["l33"]
-    assert second["estimate_expected_usd"] == estimate.expected_usd
-    assert second["estimate_error"] == 0, "temperature 0: the second run writes exactly what the first did"
+    second = run_costs(tmp_path / "second").deployments["l33"]
+    assert second.estimate_expected_usd == estimate.expected_usd
+    assert second.estimate_error == 0, "temperature 0: the second run writes exactly what the first did"
 
 
 def test_actuals_per_deployment_tag_and_thousand_requests(tmp_path, prompts, monkeypatch):
@@ -99,12 +100,15 @@ def test_actuals_per_deployment_tag_and_thousand_requests(tmp_path, prompts, mon
         run_evaluation([_deployment(emu, monkeypatch)], prompts, tmp_path / "r", RunParams(max_tokens=30, repeats=2), **QUIET)
     rows = read_rows(tmp_path / "r")
     costs = run_costs(tmp_path / "r")
-    d = costs["deployments"]["l33"]
-    assert d["requests"] == 16 and d["cost_usd"] == sum(Decimal(r["cost_usd"]) for r in rows)
-    assert d["usd_per_1k_requests"] == d["cost_usd"] / 16 * 1000
-    assert costs["tags"]["l33|a"]["requests"] == 8 and costs["tags"]["l33|a"]["cost_usd"] + costs["tags"]["l33|b"]["cost_usd"] == d["cost_usd"]
-    assert costs["total_usd"] == d["cost_usd"]
-    assert costs["prices"]["digest"] == load_prices().digest
+    d = costs.deployments["l33"]
+    assert d.requests == 16 and d.cost_usd == sum(Decimal(r["cost_usd"]) for r in rows)
+    assert d.usd_per_1k_requests == d.cost_usd / 16 * 1000
+    assert costs.tags[("l33", "a")].requests == 8 and costs.tags[("l33", "a")].cost_usd + costs.tags[("l33", "b")].cost_usd == d.cost_usd
+    assert costs.total_usd == d.cost_usd
+    assert costs.prices["digest"] == load_prices().digest
+    frame = costs.frame()
+    assert frame.loc["l33", "requests"] == 16 and frame.loc["l33", "usd_per_1k_requests"] == d.usd_per_1k_requests, "the table is a view of the record"
+    assert set(costs.frame(by_tag=True)["tag"]) == {"a", "b"}
 
 
 def test_price_override_is_applied_and_reported(tmp_path, prompts, monkeypatch):
@@ -122,7 +126,7 @@ def test_price_override_is_applied_and_reported(tmp_path, prompts, monkeypatch):
         == (Decimal(row["usage"]["prompt_tokens"]) * Decimal("0.0001") + Decimal(row["usage"]["completion_tokens"]) * Decimal("0.0002")) / 1000
     )
     assert str(override) in read_manifest(tmp_path / "r")["prices"]["tables"]
-    assert str(override) in run_costs(tmp_path / "r")["prices"]["tables"]
+    assert str(override) in run_costs(tmp_path / "r").prices["tables"]
 
 
 def test_break_even_matches_a_hand_calculation():
@@ -145,9 +149,9 @@ def test_break_even_matches_a_hand_calculation():
 
 
 def test_self_hosted_is_a_third_option_priced_by_gpu_hours():
-    """A stand-in for the self-hosted compute the config will carry ({gpu, count, usd_per_hour}); a plain dict, read field by field."""
+    """Self-hosted compute as the config carries it ({gpu, count, usd_per_hour}): priced by Compute.hourly_usd like a VM."""
     profile = TrafficProfile.of(10_000, 1000, 200)
-    gpus = {"gpu": "H100", "count": 2, "usd_per_hour": 4.0}
+    gpus = Compute(gpu="H100", count=2, usd_per_hour=4.0)
     managed = [(L33, Compute(sku="Standard_NC96ads_A100_v4"))]
     result = projection(profile, load_prices(), [L33], managed, [(L33, gpus)], run_deployments={(L33, "self-hosted"): ["vllm"]})
     own = result.option(f"{L33} · self-hosted (2x H100 at $4.0/GPU-hour)")
@@ -178,8 +182,12 @@ def test_break_even_pairs_are_meaningful_only(tmp_path):
 
 def test_scheduled_hours_scale_managed_cost():
     prices = load_prices()
-    always = managed_monthly_cost(prices, Compute(sku="Standard_NC24ads_A100_v4"))
-    office = managed_monthly_cost(prices, Compute(sku="Standard_NC24ads_A100_v4", instances=2, hours_per_day=10))
+
+    def monthly(compute):
+        return projection(TrafficProfile.of(1000, 10, 10), prices, [], [(L33, compute)]).options[0].fixed_monthly_usd
+
+    always = monthly(Compute(sku="Standard_NC24ads_A100_v4"))
+    office = monthly(Compute(sku="Standard_NC24ads_A100_v4", instances=2, hours_per_day=10))
     assert always == Decimal("3.673") * 730 and office == Decimal("3.673") * 2 * 10 * 730 / 24
 
 
@@ -337,7 +345,7 @@ def test_project_run_takes_capacity_from_the_sweeps_and_agrees_with_recommend(tm
     assert "sweep" in l405.capacity_source and "ttft_p90<=1" in l405.capacity_source
     decision = recommend(run, sweeps=[sweeps], peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
     picked = next(o for o in decision.options if o.deployment == "l405")
-    assert (picked.instances, picked.monthly_usd) == (10, Decimal("239221.00"))
+    assert (picked.cost.instances, picked.cost.monthly_usd) == (10, Decimal("239221.00"))
     assert not l8.measured and "capacity not measured" in l8.note
     # the same sweep does not size other machines: a different VM is not measured
     other = project_run(run, 500_000, sweeps=[sweeps], peak_rps=40, on=ON, compute={"sku": "Standard_ND96isr_H100_v5"})

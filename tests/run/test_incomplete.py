@@ -83,7 +83,7 @@ def test_every_attempt_cut_leaves_incomplete_rows_after_the_retries(tmp_path, mo
             assert r["usage_source"] == "server", "the cut body said what it used"
         # the tokens it used are still costed: the prompt was read, whatever was written before the cut
         assert r["usage"]["prompt_tokens"] > 0 and Decimal(r["cost_usd"]) == _price(r["usage"]) > 0
-    assert run_costs(tmp_path / "r")["total_usd"] == sum(Decimal(r["cost_usd"]) for r in rows) > 0
+    assert run_costs(tmp_path / "r").total_usd == sum(Decimal(r["cost_usd"]) for r in rows) > 0
 
     health = assess_run(tmp_path / "r").deployments["d"]
     assert (health.answered, health.errors, health.incomplete_rows) == (0, 6, 6)
@@ -163,11 +163,11 @@ def test_latency_leaves_them_out_and_counts_them(cut_run):
 
 def test_cost_counts_their_tokens(cut_run):
     run_dir, rows, cut = cut_run
-    costs = run_costs(run_dir)["deployments"]["d"]
+    costs = run_costs(run_dir).deployments["d"]
     assert all(r["usage"]["prompt_tokens"] > 0 and r["cost_usd"] is not None for r in cut)
-    assert costs["prompt_tokens"] == sum(r["usage"]["prompt_tokens"] for r in rows), "the cut rows' prompts are counted"
-    assert costs["cost_usd"] == sum(Decimal(r["cost_usd"]) for r in rows)
-    assert costs["estimated_usage_rows"] >= len(cut), "a cut stream has no usage: counted with the tokenizer"
+    assert costs.prompt_tokens == sum(r["usage"]["prompt_tokens"] for r in rows), "the cut rows' prompts are counted"
+    assert costs.cost_usd == sum(Decimal(r["cost_usd"]) for r in rows)
+    assert costs.estimated_usage_rows >= len(cut), "a cut stream has no usage: counted with the tokenizer"
 
 
 def test_export_leaves_them_out_and_says_so(cut_run):

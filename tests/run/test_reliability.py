@@ -248,7 +248,7 @@ def _crash_trial(base: Path, emulator, seed: int) -> str | None:
     rows = [json.loads(line) for line in results.read_text().splitlines()]  # every line parses
     if len(final_rows(rows)) != 30 or len(rows) != 30:
         return f"seed {seed}: {len(rows)} rows, {len(final_rows(rows))} final (expected 30 and 30)"
-    if run_costs(tmp_path / "r")["total_usd"] != sum((Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]), Decimal(0)):
+    if run_costs(tmp_path / "r").total_usd != sum((Decimal(r["cost_usd"]) for r in rows if r["cost_usd"]), Decimal(0)):
         return f"seed {seed}: cost totals do not match the rows"
     leaked = [p.name for p in (tmp_path / "r").iterdir() if FAKE_KEY.encode() in p.read_bytes()]
     return f"seed {seed}: key found in {leaked}" if leaked else None

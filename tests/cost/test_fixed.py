@@ -1,4 +1,4 @@
-"""Cost per request at measured capacity, checked against hand calculations from the price table."""
+"""Fixed capacity: cost per request at measured capacity and the machines a load needs, checked against hand calculations from the price table."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ from decimal import Decimal
 import pytest
 
 from llama_eval.catalog.prices import load_prices
-from llama_eval.cost.fixed import (
-    NOT_MEASURED,
-    MeasuredCapacity,
-    capacity_cost_frame,
-    cost_per_request_at_capacity,
-    describe,
-    fixed_capacity_cost,
-    instances_needed,
-)
+from llama_eval.cost.fixed import NOT_MEASURED, MeasuredCapacity, cost_per_request_at_capacity, instances_needed
+from llama_eval.cost.option import capacity_cost_frame, describe, fixed_capacity_cost
 from llama_eval.load.slo import read_sweep
 
 
@@ -81,12 +74,12 @@ def test_capacity_from_a_sweep_directory(tmp_path):
 def test_cost_per_1k_requests_for_every_deployment_kind_of_a_run(tmp_path):
     from _support.decision_fixtures import scored_run as _run
     from _support.decision_fixtures import sweep_dir as _sweep
-    from llama_eval.cost.fixed import deployment_costs
+    from llama_eval.cost.projection import deployment_costs
 
     run = _run(tmp_path)
     (tmp_path / "sweeps").mkdir()
     _sweep(tmp_path / "sweeps", "l405", "managed", [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])
-    costs = {c.deployment: c for c in deployment_costs(run, [tmp_path / "sweeps"], peak_rps=40, requests_per_day=500_000)}
+    costs = {c.label: c for c in deployment_costs(run, [tmp_path / "sweeps"], peak_rps=40, requests_per_day=500_000)}
     # serverless, by hand: (1,000 + 400 tokens) x $0.00071 per 1k = $0.000994 a request = $0.994 per 1,000
     assert costs["l70"].kind == "serverless" and costs["l70"].usd_per_1k_requests == Decimal("0.99400")
     # managed with a sweep, by hand: $32.77 / (3,600 x 4 req/s) x 1,000 = $2.2756944 per 1,000 at capacity; 10 instances at 40 req/s
@@ -94,3 +87,57 @@ def test_cost_per_1k_requests_for_every_deployment_kind_of_a_run(tmp_path):
     assert costs["l405"].instances == 10 and costs["l405"].monthly_usd == Decimal("239221.00")
     # managed without a sweep: said, not NaN
     assert costs["l8"].usd_per_1k_requests is None and costs["l8"].basis == NOT_MEASURED and "no sweep" in costs["l8"].note
+
+
+@pytest.mark.parametrize(
+    "kind, compute",
+    [
+        ("managed", {"sku": "Meta-Llama-3.1-405B-Instruct", "vm": "Standard_ND96amsr_A100_v4"}),
+        ("self-hosted", {"sku": None, "gpu": "H100", "count": 2, "usd_per_hour": "4.0", "instances": 1, "hours_per_day": 10.0}),
+    ],
+)
+def test_the_hourly_price_of_each_kind_comes_from_one_place(tmp_path, kind, compute):
+    """Compute.hourly_usd is the only hourly price: the projection, the capacity-based cost and the decision cost one option the same.
+
+    A manifest records the compute as a dict; each caller reads it into a Compute once. With the same
+    measured capacity (4 req/s an instance), peak (40 req/s) and volume, the three give the same month.
+    """
+    from _support.decision_fixtures import ON, scored_run
+    from _support.decision_fixtures import sweep_dir as _sweep
+    from llama_eval.cost.projection import TrafficProfile, deployment_costs, projection
+    from llama_eval.decide import recommend
+    from llama_eval.deployments.model import Compute
+    from llama_eval.rundir.store import read_manifest, write_manifest
+
+    model = compute.pop("sku") if kind == "managed" else "Meta-Llama-3.1-405B-Instruct"
+    record = {"sku": compute.pop("vm"), "instances": 1} if kind == "managed" else compute
+    run = scored_run(tmp_path)
+    manifest = read_manifest(run)
+    for d in manifest["fingerprint"]["deployments"]:
+        if d["name"] == "l405":
+            d.update(kind=kind, compute=record, model=model)
+    write_manifest(run, manifest)
+    (tmp_path / "sweeps").mkdir()
+    _sweep(tmp_path / "sweeps", "l405", kind, [1, 2, 4, 4.2], [0.5, 0.6, 0.9, 2.5])
+    prices = load_prices()
+    machines = Compute.from_json(record)
+    hourly = machines.hourly_usd(prices, instances=1)
+    # by hand: ceil(40 / 4) = 10 instances x one instance's hourly price x hours a day x 730 / 24
+    by_hand = hourly * 10 * Decimal(str(machines.hours_per_day)) * 730 / 24
+
+    capacity = MeasuredCapacity(Decimal(4), slo="ttft_p90<=1")
+    fixed = fixed_capacity_cost("l405", kind, hourly, capacity, peak_rps=40, requests_per_day=500_000, hours_per_day=machines.hours_per_day)
+    profile = TrafficProfile.of(500_000, 1000, 400, peak_rps=40)
+    projected = projection(profile, prices, [], **{"managed" if kind == "managed" else "self_hosted": [(model, machines)]},
+                           capacities={(model, kind): capacity}).options[0]  # fmt: skip
+    [per_deployment] = [c for c in deployment_costs(run, [tmp_path / "sweeps"], peak_rps=40, requests_per_day=500_000, prices=prices) if c.label == "l405"]
+    decision = recommend(run, sweeps=[tmp_path / "sweeps"], peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", prices=prices, on=ON)
+    decided = next(o for o in decision.options if o.deployment == "l405")
+    months = {
+        "fixed_capacity_cost": fixed.monthly_usd,
+        "projection": projected.monthly_at(profile.requests_per_day),
+        "deployment_costs": per_deployment.monthly_usd,
+        "recommend": decided.cost.monthly_usd,
+    }
+    assert set(months.values()) == {by_hand}, months
+    assert {fixed.instances, projected.instances_at(profile.requests_per_day), per_deployment.instances, decided.cost.instances} == {10}
