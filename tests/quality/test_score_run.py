@@ -108,7 +108,7 @@ def _write_run(tmp_path: Path, items: list[dict], answers: dict[str, list[str]])
         for dep, texts in answers.items():
             for item, text in zip(items, texts, strict=True):
                 row = {"key": f"{dep}|{item['id']}|0", "deployment": dep, "model": dep, "prompt_id": item["id"], "repeat": 0, "tags": item.get("tags", [])}
-                row |= {"status": "ok" if text is not None else "server_error", "response_text": text}
+                row |= {"status": "ok" if text is not None else "http_error", "response_text": text}
                 f.write(json.dumps(row) + "\n")
     write_manifest(run_dir, {"prompt_set": {"path": str(prompts), "sha256": load_prompt_set(prompts).sha256}})
     return run_dir

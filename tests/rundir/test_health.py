@@ -12,9 +12,10 @@ import pytest
 from _support.fakerun import FakeDeployment as F
 from _support.fakerun import write_run
 from llama_eval.quality.scoring import score_run
+from llama_eval.records import ResultRow
 from llama_eval.report import cost, latency, quality
 from llama_eval.report import summary as report_summary
-from llama_eval.rundir.health import DeploymentState, RunState, assess_run
+from llama_eval.rundir.health import DeploymentState, RunState, assess_run, longest_pause
 
 L33, MAV, L8 = "Llama-3.3-70B-Instruct", "Llama-4-Maverick-17B-128E-Instruct-FP8", "Meta-Llama-3.1-8B-Instruct"
 NOT_FOUND = ("http_error", 404, "Resource not found")
@@ -181,12 +182,14 @@ def _row(deployment: str, start: float, end: float) -> dict:
     return {"deployment": deployment, "started_at": iso(start), "finished_at": iso(end)}
 
 
-def test_a_pause_of_every_deployment_at_once_is_found_and_labelled():
-    from llama_eval.rundir.health import longest_pause
+def _typed(deployment: str, start: float, end: float) -> ResultRow:
+    return ResultRow.from_json(_row(deployment, start, end) | {"key": f"{deployment}|{start}|0", "prompt_id": "p", "status": "ok"})
 
-    steady = [_row(d, i * 0.1, i * 0.1 + 0.25) for i in range(40) for d in ("a", "b")]
+
+def test_a_pause_of_every_deployment_at_once_is_found_and_labelled():
+    steady = [_typed(d, i * 0.1, i * 0.1 + 0.25) for i in range(40) for d in ("a", "b")]
     assert longest_pause(steady) is None, "requests finishing steadily: no pause"
-    stalled = steady + [_row("a", 4.05, 9.0), _row("b", 4.06, 9.01), _row("a", 9.2, 9.4)]
+    stalled = steady + [_typed("a", 4.05, 9.0), _typed("b", 4.06, 9.01), _typed("a", 9.2, 9.4)]
     start, seconds, through = longest_pause(stalled)
     assert seconds == pytest.approx(9.0 - 4.15, abs=0.01) and through == {"a", "b"}
 
