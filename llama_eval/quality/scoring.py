@@ -27,7 +27,8 @@ from typing import Any
 from llama_eval.prompts.prompt_set import PromptItem, PromptSet, load_prompt_set
 from llama_eval.quality import stats
 from llama_eval.records import ANSWERED, Status
-from llama_eval.rundir.store import final_rows, read_manifest, read_rows
+from llama_eval.rundir.health import assess_run
+from llama_eval.rundir.run import Run, as_run
 
 from .judge import DEFAULT_RUBRIC, Judge
 from .registry import check_scorer, score
@@ -58,17 +59,16 @@ def check_prompt_scorers(prompts: PromptSet) -> None:
             raise ScorerError(f"{item.source}: prompt {item.id!r}: {exc}") from None
 
 
-def _prompts_for(run_dir: Path, prompts: PromptSet | str | Path | None) -> PromptSet:
+def _prompts_for(run: Run, prompts: PromptSet | str | Path | None) -> PromptSet:
     if isinstance(prompts, PromptSet):
         return prompts
-    manifest = read_manifest(run_dir) or {}
-    path = Path(prompts) if prompts else Path(manifest.get("prompt_set", {}).get("path", ""))
+    path = Path(prompts) if prompts else Path(run.manifest.prompt_set.path or "")
     if not path or not path.is_file():
-        raise ScorerError(f"{run_dir}: the prompt set {str(path)!r} is not found; pass it with --prompts")
+        raise ScorerError(f"{run.path}: the prompt set {str(path)!r} is not found; pass it with --prompts")
     loaded = load_prompt_set(path)
-    expected = manifest.get("prompt_set", {}).get("sha256")
+    expected = run.manifest.prompt_set.sha256
     if expected and loaded.sha256 != expected:
-        raise ScorerError(f"{path} changed since {run_dir} was run (sha256 differs); score with the prompt set the run used")
+        raise ScorerError(f"{path} changed since {run.path} was run (sha256 differs); score with the prompt set the run used")
     return loaded
 
 
@@ -294,28 +294,27 @@ def with_scorer(prompts: PromptSet, spec: str | dict[str, Any]) -> PromptSet:
 
 
 def score_run(
-    run_dir: str | Path, prompts: PromptSet | str | Path | None = None, *, judge: Judge | None = None, seed: int = 0, scorer: str | dict[str, Any] | None = None
+    run: Run | str | Path, prompts: PromptSet | str | Path | None = None, *, judge: Judge | None = None, seed: int = 0,
+    scorer: str | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score a finished (or partial) run: writes scores.jsonl and scores_summary.json; returns the summary.
 
-    ``scorer`` overrides every item's scorer (``llama-eval score --scorer``).
+    ``run``: a ``Run`` (``load_run``) or its directory. ``scorer`` overrides every item's scorer (``llama-eval score --scorer``).
     """
-    run_dir = Path(run_dir)
-    prompt_set = _prompts_for(run_dir, prompts)
+    run = as_run(run)
+    run_dir = run.path
+    prompt_set = _prompts_for(run, prompts)
     if scorer is not None:
         prompt_set = with_scorer(prompt_set, scorer)
     check_prompt_scorers(prompt_set)
-    rows = list(final_rows(read_rows(run_dir)).values())
-    scores = score_rows(rows, prompt_set, judge)
+    scores = score_rows([r.to_json() for r in run.rows], prompt_set, judge)
     tmp = run_dir / f"{SCORES}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
         for s in scores:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
     os.replace(tmp, run_dir / SCORES)
     # a stopped deployment, or one whose rows are mostly errors, has no answers to judge: its zeros are not a verdict
-    from llama_eval.rundir.health import assess_run
-
-    excluded = {d.name: {"state": str(d.state), "error": d.error, "check": d.check, "sentence": d.sentence()} for d in assess_run(run_dir).excluded}
+    excluded = {d.name: {"state": str(d.state), "error": d.error, "check": d.check, "sentence": d.sentence()} for d in assess_run(run).excluded}
     summary = summarize([s for s in scores if s["deployment"] not in excluded], seed=seed)
     summary["excluded"] = excluded
     judged = [s for s in scores if s.get("judge")]

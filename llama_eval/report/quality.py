@@ -8,23 +8,22 @@ from typing import Any
 
 import pandas as pd
 
+from llama_eval.quality.scoring import score_run
 from llama_eval.rundir.health import RunHealth
+from llama_eval.rundir.run import Run
 
-from .latency import _ok_rows
-from .view import words
+from .view import answered_frame, words
 
 
-def quality_summary(run_dir: str | Path, *, judge: Any = None) -> dict[str, Any]:
+def quality_summary(run: Run | str | Path, *, judge: Any = None) -> dict[str, Any]:
     """The scoring summary of a run (scores it if scores_summary.json is missing, older than the results, or from before exclusions)."""
-    from llama_eval.quality.scoring import score_run
-
-    run_dir = Path(run_dir)
+    run_dir = run.path if isinstance(run, Run) else Path(run)
     summary_path, results = run_dir / "scores_summary.json", run_dir / "results.jsonl"
     if judge is None and summary_path.exists() and summary_path.stat().st_mtime >= results.stat().st_mtime:
         cached = json.loads(summary_path.read_text())
         if "excluded" in cached and all("incomplete_rows" in d for d in cached.get("deployments", {}).values()):  # else scored by an older llama-eval
             return cached
-    return score_run(run_dir, judge=judge)
+    return score_run(run, judge=judge)
 
 
 def _agreement(consistency: float | None) -> str:
@@ -144,9 +143,9 @@ def quality_figure(summary: dict[str, Any]):
     return fig
 
 
-def sample_answers(run_dir: str | Path, per_deployment: int = 2) -> pd.DataFrame:
+def sample_answers(run: Run | str | Path, per_deployment: int = 2) -> pd.DataFrame:
     """A few answers per deployment, for reading (escaped when shown as HTML)."""
-    frame = _ok_rows(run_dir)
+    frame = answered_frame(run)
     if frame.empty:
         return frame
     picked = frame.sort_values(["deployment", "prompt_id"]).groupby("deployment").head(per_deployment)

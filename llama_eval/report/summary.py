@@ -9,7 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llama_eval.cost.actual import run_costs
+from llama_eval.decide import recommend
 from llama_eval.rundir.health import RunHealth
+from llama_eval.rundir.run import Run, as_run, load_run
 from llama_eval.rundir.store import read_manifest
 
 from .quality import quality_summary
@@ -35,15 +38,17 @@ def _readable(frame: pd.DataFrame, gaps: dict[str, str]) -> pd.DataFrame:
     return out
 
 
-def recommendation(run_dir: str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str) -> Any:
+def _path(run: Run | str | Path) -> Path:
+    return run.path if isinstance(run, Run) else Path(run)
+
+
+def recommendation(run: Run | str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str) -> Any:
     """``recommend`` on this run and its stored sweeps: the cheapest option not detectably worse that meets the SLO at peak.
 
     Nothing but recommend's own defaults (the stored sweeps, the run's price tables), so that
     ``llama-eval recommend RUN_DIR`` with the same traffic and SLO prints the same table.
     """
-    from llama_eval.decide import recommend
-
-    return recommend(run_dir, peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo)
+    return recommend(_path(run), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo)
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
@@ -168,10 +173,11 @@ def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], heal
     return out
 
 
-def related_runs(run_dir: str | Path) -> list[Path]:
-    """Sibling run directories with the same deployments and prompt set (the same configuration), oldest first."""
-    run_dir = Path(run_dir).resolve()
-    fingerprint = (read_manifest(run_dir) or {}).get("fingerprint")
+def related_runs(run: Run | str | Path) -> list[Path]:
+    """Sibling run directories with the same deployments and prompt set (the same configuration), oldest first (this one among them)."""
+    run = as_run(run)
+    run_dir = run.path.resolve()
+    fingerprint = run.manifest.fingerprint
     if not fingerprint:
         return [run_dir]
     same = []
@@ -183,21 +189,24 @@ def related_runs(run_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(same)]
 
 
-def trend_frame(run_dir: str | Path) -> pd.DataFrame:
-    """Score and cost per deployment for every run of the same configuration (one row per run and deployment)."""
-    from llama_eval.cost.actual import run_costs
+def trend_frame(run: Run | str | Path) -> pd.DataFrame:
+    """Score and cost per deployment for every run of the same configuration (one row per run and deployment).
 
+    ``run`` is used as it is; each earlier run of the configuration is read once (``load_run``).
+    """
+    run = as_run(run)
+    here = run.path.resolve()
     rows = []
-    for run in related_runs(run_dir):
-        manifest = read_manifest(run) or {}
-        summary = quality_summary(run)
-        costs = run_costs(run)["deployments"]
+    for path in related_runs(run):
+        other = run if path == here else load_run(path)
+        summary = quality_summary(other)
+        costs = run_costs(path)["deployments"]
         for name, d in summary["deployments"].items():
             per_1k = costs.get(name, {}).get("usd_per_1k_requests")
             rows.append(
                 {
-                    "run": run.name,
-                    "started": manifest.get("started_at"),
+                    "run": path.name,
+                    "started": other.manifest.started_at,
                     "deployment": name,
                     "score %": round(100 * d["mean"], 1),
                     "95% CI low": round(100 * d["ci_low"], 1),
