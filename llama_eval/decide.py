@@ -130,7 +130,7 @@ def _quality(run_dir: Path, seed: int) -> dict[str, Any]:
         return json.loads(path.read_text())
     from llama_eval.quality.scoring import score_run
 
-    return score_run(run_dir, seed=seed)
+    return score_run(run_dir, seed=seed).to_json()
 
 
 def _significant(c: dict[str, Any]) -> bool:

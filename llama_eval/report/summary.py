@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pandas as pd
 
 from llama_eval.cost.actual import run_costs
 from llama_eval.decide import recommend
+from llama_eval.quality.summary import PairedComparison
 from llama_eval.rundir.health import RunHealth
 from llama_eval.rundir.run import Run, as_run, load_run
 from llama_eval.rundir.store import read_manifest
@@ -126,7 +128,7 @@ def summary_figures(frame: pd.DataFrame) -> list[Any]:
     return figures
 
 
-def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], health: RunHealth | None = None) -> list[str]:
+def recommendations(frame: pd.DataFrame, comparisons: Sequence[PairedComparison], health: RunHealth | None = None) -> list[str]:
     """Sentences generated from the data, only among deployments with complete rows: best quality, the cheapest not detectably worse, the fastest."""
     out: list[str] = []
     if health is not None:
@@ -141,8 +143,8 @@ def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], heal
         return [*out, "No recommendation: no deployment has complete rows to judge (see the notes at the top)."]
     best = frame["score %"].idxmax()
     out.append(f"Highest quality: {best} ({frame.loc[best, 'score %']:.1f}% [{frame.loc[best, '95% CI low']:.1f}, {frame.loc[best, '95% CI high']:.1f}]).")
-    separated = [c for c in comparisons if best in (c["a"], c["b"]) and (c["significant"] if "significant" in c else c["p_holm"] < 0.05)]
-    worse_than_best = {c["b"] if c["a"] == best else c["a"] for c in separated}
+    separated = [c for c in comparisons if c.involves(best) and c.significant]
+    worse_than_best = {c.other(best) for c in separated}
     tied = [n for n in frame.index if n == best or n not in worse_than_best]
     priced = frame.loc[tied].dropna(subset=["USD per 1k requests"])
     if not priced.empty:
@@ -201,16 +203,16 @@ def trend_frame(run: Run | str | Path) -> pd.DataFrame:
         other = run if path == here else load_run(path)
         summary = quality_summary(other)
         costs = run_costs(path)["deployments"]
-        for name, d in summary["deployments"].items():
+        for name, d in summary.deployments.items():
             per_1k = costs.get(name, {}).get("usd_per_1k_requests")
             rows.append(
                 {
                     "run": path.name,
                     "started": other.manifest.started_at,
                     "deployment": name,
-                    "score %": round(100 * d["mean"], 1),
-                    "95% CI low": round(100 * d["ci_low"], 1),
-                    "95% CI high": round(100 * d["ci_high"], 1),
+                    "score %": round(100 * d.mean, 1),
+                    "95% CI low": round(100 * d.ci_low, 1),
+                    "95% CI high": round(100 * d.ci_high, 1),
                     "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name]["unpriced_rows"] else np.nan,  # words() at display
                 }
             )
