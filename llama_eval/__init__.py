@@ -55,7 +55,7 @@ _LAZY = {
     **dict.fromkeys(("RunEstimate", "estimate_run"), ".run.estimate"),
     **dict.fromkeys(("project_run",), ".cost.projection"),
     **dict.fromkeys(("sweep",), ".load.sweep"),
-    **dict.fromkeys(("read_sweep",), ".load.slo"),
+    **dict.fromkeys(("SweepResult", "read_sweep"), ".load.slo"),
     **dict.fromkeys(("recommend",), ".decide"),
 }
 
@@ -114,6 +114,7 @@ __all__ = [
     "SloError",
     "Status",
     "SweepError",
+    "SweepResult",
     "TornLineWarning",
     "arun_evaluation",
     "build_report",

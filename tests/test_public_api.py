@@ -19,8 +19,8 @@ PINNED = {
     "IncompleteAnswerError",
     "LifecycleWarning", "LlamaClient", "LlamaEvalError", "MalformedResponseError", "Offer", "PriceBook", "PriceTableError", "PromptItem",
     "PromptSet", "PromptSetError", "QualitySummary", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "Run", "RunError",
-    "RunEstimate", "RunParams", "RunSummary", "ScorerError", "SloError", "Status", "SweepError", "TornLineWarning", "arun_evaluation", "build_report",
-    "estimate_run",
+    "RunEstimate", "RunParams", "RunSummary", "ScorerError", "SloError", "Status", "SweepError", "SweepResult", "TornLineWarning", "arun_evaluation",
+    "build_report", "estimate_run",
     "load_catalog", "load_deployments", "load_prices", "load_prompt_set", "load_run", "load_scores", "make_async_client", "make_client", "model_overview",
     "model_overview_frame", "project_run", "read_manifest", "read_quality_summary", "read_sweep", "recommend", "run_evaluation", "score_run", "sweep",
 }  # fmt: skip
