@@ -87,8 +87,8 @@ def main() -> None:
         "meets_target": score_s < 30,
         "peak_rss_mb": round(rss_after, 1),
         "peak_rss_growth_mb": round(rss_after - rss_before, 1),
-        "numeric_rules": summary["numeric"][DEPLOYMENTS[0]],
-        "verdicts": [c["verdict"] for c in summary["comparisons"]][:2],
+        "numeric_rules": summary.to_json()["numeric"][DEPLOYMENTS[0]],
+        "verdicts": [c.verdict for c in summary.comparisons][:2],
     }
     print(json.dumps(result, indent=2))
 

@@ -53,11 +53,11 @@ def closed(directory: Path) -> bool:
     service = ttft + (tokens - 1) * interval
     prompts, common = _setup(directory)
     with capacity_server(k, ttft, tokens, interval) as url:
-        frame = sweep([Deployment(name="k8", endpoint=url, **common)], prompts, directory / "closed", concurrency=[1, 2, 4, 8, 10, 16],
-                      requests_per_level=16, warmup_s=0, slo=f"ttft_p90<={ttft + 0.1}", **QUIET)  # fmt: skip
+        result = sweep([Deployment(name="k8", endpoint=url, **common)], prompts, directory / "closed", concurrency=[1, 2, 4, 8, 10, 16],
+                       requests_per_level=16, warmup_s=0, slo=f"ttft_p90<={ttft + 0.1}", **QUIET)  # fmt: skip
     ok = True
     print(f"closed loop: server K={k}, service {service:.2f} s/request, SLO ttft_p90<={ttft + 0.1:g}")
-    for row in frame.to_dict("records"):
+    for row in result.frame().to_dict("records"):
         c = row["concurrency"]
         line = f"  c={c:>2}: {row['throughput_rps']:.3f} req/s, ttft p90 {row['ttft_p90_s']:.3f} s, SLO {'met' if row['slo_met'] else 'missed'}"
         if c <= k:
@@ -65,8 +65,7 @@ def closed(directory: Path) -> bool:
             ok &= abs(ratio - 1) < 0.05
             line += f"; throughput / theory = {ratio:.4f} (target within 0.95-1.05)"
         print(line)
-    capacity = frame.attrs["capacity"]
-    found = capacity["concurrency"] if capacity else None
+    found = result.capacity.level.concurrency if result.capacity.level else None
     ok &= found == k
     print(f"  capacity found: concurrency {found} (expected exactly {k}) -> {'PASS' if found == k else 'FAIL'}")
     return ok
@@ -76,9 +75,9 @@ def open_loop(directory: Path) -> bool:
     rate, duration = 20.0, 30.0
     prompts, common = _setup(directory)
     with capacity_server(10_000, 0.05, 10, 0.01) as url:
-        frame = sweep([Deployment(name="wide", endpoint=url, **common)], prompts, directory / "open", rate=[rate], duration_s=duration, warmup_s=2.0,
-                      slo="ttft_p90<=1", **QUIET)  # fmt: skip
-    level = frame.to_dict("records")[0]
+        result = sweep([Deployment(name="wide", endpoint=url, **common)], prompts, directory / "open", rate=[rate], duration_s=duration, warmup_s=2.0,
+                       slo="ttft_p90<=1", **QUIET)  # fmt: skip
+    level = result.frame().to_dict("records")[0]
     rows = [r for r in read_rows(directory / "open") if not r["warmup"]]
     lateness = sorted(r["sender_lateness_s"] for r in rows)
     ratio = level["send_rate_rps"] / rate

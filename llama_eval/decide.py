@@ -143,7 +143,7 @@ def _quality(run_dir: Path, seed: int) -> dict[str, Any]:
     path = run_dir / "scores_summary.json"
     if path.exists():
         return json.loads(path.read_text())
-    return score_run(run_dir, seed=seed)
+    return score_run(run_dir, seed=seed).to_json()
 
 
 def _significant(c: dict[str, Any]) -> bool:

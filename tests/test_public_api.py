@@ -18,10 +18,11 @@ PINNED = {
     "ContentFilterError", "Deployment", "DeploymentsConfig", "EndpointConnectionError", "EndpointError", "EndpointTimeout", "ExtraParameters",
     "IncompleteAnswerError",
     "LifecycleWarning", "LlamaClient", "LlamaEvalError", "MalformedResponseError", "Offer", "PriceBook", "PriceTableError", "PromptItem",
-    "PromptSet", "PromptSetError", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "RunError", "RunEstimate", "RunParams",
-    "RunSummary", "ScorerError", "SloError", "Status", "SweepError", "TornLineWarning", "arun_evaluation", "build_report", "estimate_run",
+    "PromptSet", "PromptSetError", "QualitySummary", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "Run", "RunError",
+    "RunEstimate", "RunParams", "RunSummary", "ScorerError", "SloError", "Status", "SweepError", "SweepResult", "TornLineWarning", "arun_evaluation",
+    "build_report", "estimate_run",
     "load_catalog", "load_deployments", "load_prices", "load_prompt_set", "load_run", "load_scores", "make_async_client", "make_client", "model_overview",
-    "model_overview_frame", "project_run", "read_manifest", "read_sweep", "recommend", "run_evaluation", "score_run", "sweep",
+    "model_overview_frame", "project_run", "read_manifest", "read_quality_summary", "read_sweep", "recommend", "run_evaluation", "score_run", "sweep",
 }  # fmt: skip
 
 
@@ -40,7 +41,7 @@ def test_the_verbs_are_the_package_functions():
     from llama_eval.report.pipeline import build_report
     from llama_eval.run import RunParams, run_evaluation
     from llama_eval.run.estimate import estimate_run
-    from llama_eval.rundir.store import load_run
+    from llama_eval.rundir.run import load_run  # returns a Run (was: rundir.store.load_run, a DataFrame; run.frame() is that frame)
 
     assert (llama_eval.run_evaluation, llama_eval.RunParams, llama_eval.load_prompt_set) == (run_evaluation, RunParams, load_prompt_set)
     assert llama_eval.load_scores is load_scores

@@ -7,7 +7,7 @@ import sys
 
 
 def command(args: argparse.Namespace) -> int:
-    from llama_eval.rundir.export import export_run
+    from llama_eval.rundir.export import export_run  # start-up time: the library only when the command runs, so `--help` answers at once
 
     summary = export_run(args.run_dir, args.output, args.format, prompts=args.prompts, include_failed=args.include_failed)
     print(f"llama-eval export: {summary.describe()}", file=sys.stderr)

@@ -8,13 +8,13 @@ import argparse
 def command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from llama_eval.report.pipeline import build_report
+    from llama_eval.report.pipeline import build_report  # start-up time: papermill and plotly only when the command runs
 
     out = args.output or str(Path("reports") / Path(args.run_dir).name)
     index = build_report(args.run_dir, out, requests_per_day=args.requests_per_day, peak_rps=args.peak_rps, ttft_p90_slo_s=args.ttft_p90_slo_s)
     print(f"report: {index}")
     if args.csv:
-        from llama_eval.rundir.store import export_csv
+        from llama_eval.rundir.store import export_csv  # start-up time, as above
 
         print(f"csv: {export_csv(args.run_dir, args.csv)}")
     return 0

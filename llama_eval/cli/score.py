@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .tables import table
 
+if TYPE_CHECKING:
+    from llama_eval.quality.summary import QualitySummary
+
 
 def command(args: argparse.Namespace) -> int:
+    # start-up time: the library (and its SDKs) is imported only when the command runs, so `llama-eval --help` answers at once
     from llama_eval.quality.scoring import make_judge, score_run
+    from llama_eval.rundir.health import assess_run
+    from llama_eval.rundir.run import load_run
 
     judge = None
     if args.judge:
-        from llama_eval.deployments.loader import load_deployments
+        from llama_eval.deployments.loader import load_deployments  # start-up time, as above
 
         if not args.deployments:
             raise SystemExit("llama-eval score: --judge needs -d deployments.yaml, the file that defines the judge deployment")
@@ -24,57 +32,44 @@ def command(args: argparse.Namespace) -> int:
             scorer = json.loads(args.scorer) if args.scorer.lstrip().startswith("{") else args.scorer
         except ValueError as exc:
             raise SystemExit(f"llama-eval score: --scorer is not valid JSON: {exc}") from None
-    summary = score_run(args.run_dir, args.prompts, judge=judge, seed=args.seed, scorer=scorer)
-    rows = []
-    for name, d in sorted(summary["deployments"].items(), key=lambda kv: -kv[1]["mean"]):
-        consistency = "-" if d["consistency"] is None else f"{d['consistency']:.0%}"
-        rows.append(
-            [
-                name,
-                str(d["prompts"]),
-                f"{100 * d['mean']:.1f}",
-                f"[{100 * d['ci_low']:.1f}, {100 * d['ci_high']:.1f}]",
-                str(d["failed_rows"]),
-                str(d.get("incomplete_rows", 0)),
-                str(d["unscorable_rows"]),
-                consistency,
-            ]
-        )
-    print(table(["deployment", "prompts", "score", "95% CI", "failed rows", "incomplete", "unscorable", "repeats agree"], rows))
-    from llama_eval.rundir.health import assess_run
-
-    cut_short = assess_run(args.run_dir).cut_short()
-    if cut_short:  # failed requests the server answered with 200: say so, or a lower score reads as the model's doing
-        print("\nAnswers cut short (status incomplete, counted in 'failed rows' like the other failed requests, never scored as answers):")
-        for text in cut_short:
-            print(f"  {text}")
-    if summary.get("excluded"):
-        print("\nNot scored and left out of the comparisons (no answers to judge):")
-        for excluded in summary["excluded"].values():
-            print(f"  {excluded['sentence']}")
-    if summary["tags"]:
-        print()
-        tag_rows = [
-            [t["deployment"], t["tag"], str(t["prompts"]), f"{100 * t['mean']:.1f}", f"[{100 * t['ci_low']:.1f}, {100 * t['ci_high']:.1f}]"]
-            for t in summary["tags"].values()
-        ]
-        print(table(["deployment", "tag", "prompts", "score", "95% CI"], sorted(tag_rows)))
-    if summary.get("numeric"):  # numeric sets: both accuracies, as lm-evaluation-harness reports GSM8K
-        print()
-        numeric = sorted(summary["numeric"].items())
-        numeric_rows = [[n, str(a["rows"]), f"{100 * a['strict']:.1f}", f"{100 * a['flexible']:.1f}", f"{a['marked']:.0%}"] for n, a in numeric]
-        print(table(["deployment", "numeric rows", "strict", "flexible", "answers with a marker"], numeric_rows))
-    for c in summary["comparisons"]:
-        print("  " + c["verdict"])
-    hint = summary["sample_size_hint"]
-    if hint:
-        print(f"\nTo detect a {hint['difference_points']}-point difference with 80% power: about {hint['prompts_needed']} prompts ({hint['based_on']}).")
-    if "judge" in summary:
-        j = summary["judge"]
-        print(f"\nJudge {j['deployment']}: {j['judged_rows']} rows judged ({j['from_cache']} from cache), {j['unscorable_rows']} unscorable, "
-              f"{j['requests_sent']} requests, {j['tokens']} tokens, ${j['cost_usd']} (kept apart from the evaluated models' cost)")  # fmt: skip
+    run = load_run(args.run_dir)
+    summary = score_run(run, args.prompts, judge=judge, seed=args.seed, scorer=scorer)
+    print(format_summary(summary, cut_short=assess_run(run).cut_short()))
     print(f"\nScores: {args.run_dir}/scores.jsonl (failed requests score 0 and are counted as failed rows)")
     return 0
+
+
+def format_summary(summary: QualitySummary, *, cut_short: Sequence[str] = ()) -> str:
+    """The summary as the terminal shows it: scores, answers cut short, exclusions, tags, numeric accuracy, verdicts, hint, judge."""
+    out: list[str] = []
+    rows = []
+    for name, d in sorted(summary.deployments.items(), key=lambda kv: -kv[1].mean):
+        consistency = "-" if d.consistency is None else f"{d.consistency:.0%}"
+        rows.append([name, str(d.prompts), f"{100 * d.mean:.1f}", f"[{100 * d.ci_low:.1f}, {100 * d.ci_high:.1f}]", str(d.failed_rows),
+                     str(d.incomplete_rows), str(d.unscorable_rows), consistency])  # fmt: skip
+    out.append(table(["deployment", "prompts", "score", "95% CI", "failed rows", "incomplete", "unscorable", "repeats agree"], rows))
+    if cut_short:  # failed requests the server answered with 200: say so, or a lower score reads as the model's doing
+        out.append("\nAnswers cut short (status incomplete, counted in 'failed rows' like the other failed requests, never scored as answers):")
+        out += [f"  {text}" for text in cut_short]
+    if summary.excluded:
+        out.append("\nNot scored and left out of the comparisons (no answers to judge):")
+        out += [f"  {e.sentence}" for e in summary.excluded.values()]
+    if summary.tags:
+        tag_rows = [[t.deployment, t.tag, str(t.prompts), f"{100 * t.mean:.1f}", f"[{100 * t.ci_low:.1f}, {100 * t.ci_high:.1f}]"]
+                    for t in summary.tags.values()]  # fmt: skip
+        out.append("\n" + table(["deployment", "tag", "prompts", "score", "95% CI"], sorted(tag_rows)))
+    if summary.numeric:  # numeric sets: both accuracies, as lm-evaluation-harness reports GSM8K
+        numeric_rows = [[n, str(a.rows), f"{100 * a.strict:.1f}", f"{100 * a.flexible:.1f}", f"{a.marked:.0%}"] for n, a in sorted(summary.numeric.items())]
+        out.append("\n" + table(["deployment", "numeric rows", "strict", "flexible", "answers with a marker"], numeric_rows))
+    out += [f"  {c.verdict}" for c in summary.comparisons]
+    hint = summary.sample_size_hint
+    if hint:
+        out.append(f"\nTo detect a {hint.difference_points}-point difference with 80% power: about {hint.prompts_needed} prompts ({hint.based_on}).")
+    j = summary.judge
+    if j is not None:
+        out.append(f"\nJudge {j.deployment}: {j.judged_rows} rows judged ({j.from_cache} from cache), {j.unscorable_rows} unscorable, "
+                   f"{j.requests_sent} requests, {j.tokens} tokens, ${j.cost_usd} (kept apart from the evaluated models' cost)")  # fmt: skip
+    return "\n".join(out)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from .run import EXIT_INTERRUPTED
 from .tables import frame_table
+
+if TYPE_CHECKING:
+    from llama_eval.load.slo import SweepResult
 
 
 def command(args: argparse.Namespace) -> int:
     """``llama-eval sweep``. Exit status 0 when every level ran, 3 when the sweep stopped early (the reason is printed)."""
     from decimal import Decimal, InvalidOperation
 
+    # start-up time: the library (the runner, pandas) is imported only when the command runs, so `llama-eval --help` answers at once
     from llama_eval.catalog.prices import load_prices
     from llama_eval.deployments.loader import load_deployments
     from llama_eval.load.sweep import sweep
@@ -27,7 +32,7 @@ def command(args: argparse.Namespace) -> int:
     params = RunParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, stream=not args.no_stream,
                        max_attempts=args.max_attempts, timeout_s=args.timeout)  # fmt: skip
     try:
-        frame = sweep(
+        result = sweep(
             load_deployments(args.deployments),
             args.prompts,
             args.output,
@@ -50,28 +55,30 @@ def command(args: argparse.Namespace) -> int:
         print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished); "
               "the same command with --resume continues it", file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
-    print(frame_table(frame, ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps",
-                               "ttft_p50_s", "ttft_p90_s", "e2e_p90_s", "slo_met"]))  # fmt: skip
-    return _sweep_report(args, frame)
+    print(frame_table(result.frame(), ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps",
+                                        "ttft_p50_s", "ttft_p90_s", "e2e_p90_s", "slo_met"]))  # fmt: skip
+    return _sweep_report(args, result)
 
 
-def _sweep_report(args: argparse.Namespace, frame) -> int:
-    capacity = frame.attrs.get("capacity")
-    if capacity:
-        load = f"concurrency {capacity['concurrency']}" if capacity.get("concurrency") is not None else f"rate {capacity['rate_rps']:g} rps"
-        bound = " (every level met the SLO: at least this)" if capacity.get("lower_bound") else ""
-        print(f"capacity at the SLO: {load}, {capacity['throughput_rps']:.3f} requests/s measured{bound}")
-        estimate = frame.attrs.get("capacity_estimate")
+def _sweep_report(args: argparse.Namespace, result: SweepResult) -> int:
+    """The capacity, why the sweep stopped and what it wrote; the exit status (3: stopped early, other than by breaking its SLO)."""
+    capacity = result.capacity
+    if capacity.level is not None:
+        measured = capacity.level.throughput_rps
+        bound = " (every level met the SLO: at least this)" if capacity.lower_bound else ""
+        shown = f"{measured:.3f} requests/s measured" if measured is not None else "throughput not measured"
+        print(f"capacity at the SLO: {capacity.level.load}, {shown}{bound}")
+        estimate = capacity.estimate
         if estimate:
-            print(f"  interpolated estimate (not measured): {estimate['throughput_rps']:.3f} requests/s where {estimate['metric']} reaches its limit")
+            print(f"  interpolated estimate (not measured): {estimate.throughput_rps:.3f} requests/s where {estimate.metric} reaches its limit")
     else:
-        print(f"capacity: none — {frame.attrs.get('capacity_reason')}")
-    if frame.attrs.get("stopped"):
-        print(f"stopped early: {frame.attrs['stopped']}")
-        if frame.attrs.get("resumable"):
+        print(f"capacity: none — {capacity.reason}")
+    if result.stopped:
+        print(f"stopped early: {result.stopped}")
+        if result.resumable:
             print(f"  to continue where it stopped: the same command with --resume (-o {args.output})")
     print(f"written: {args.output}/sweep.csv, {args.output}/sweep.json, {args.output}/results.jsonl")
-    return 3 if frame.attrs.get("stopped") and "wide margin" not in frame.attrs["stopped"] else 0
+    return 3 if result.stopped and "wide margin" not in result.stopped else 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

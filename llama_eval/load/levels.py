@@ -7,7 +7,6 @@ import json
 import statistics
 import sys
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,14 +127,3 @@ def write_sweep(run_dir: Path, deployment: Deployment, params: SweepParams, leve
     }
     (run_dir / SWEEP_JSON).write_text(json.dumps(data, indent=2) + "\n")
     return data
-
-
-def levels_frame(levels: Sequence[SweepLevel]):
-    """The levels as a DataFrame: the sweep.csv columns first, then the rest of sweep.json's."""
-    import pandas as pd
-
-    frame = pd.DataFrame([level.to_json() for level in levels])
-    if frame.empty:
-        return pd.DataFrame(columns=[*CSV_COLUMNS])
-    rest = [c for c in frame.columns if c not in CSV_COLUMNS]
-    return frame[[*CSV_COLUMNS, *rest]]

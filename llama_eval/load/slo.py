@@ -18,11 +18,14 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_eval.errors import SloError, SweepError
+
+if TYPE_CHECKING:  # pandas is imported when a frame is asked for: cost and recommend read sweeps without it
+    import pandas as pd
 
 # The columns of sweep.csv, in order, exactly as issue 14 names them (other tools read them by name).
 CSV_COLUMNS = (
@@ -278,11 +281,29 @@ def _interpolate(passing: SweepLevel, failing: SweepLevel, slo: Slo) -> Capacity
 # --------------------------------------------------------------------------- reading a sweep back
 
 
+def levels_frame(levels: Sequence[SweepLevel]) -> pd.DataFrame:
+    """The levels as a DataFrame: the sweep.csv columns first, then the rest of sweep.json's."""
+    import pandas as pd
+
+    frame = pd.DataFrame([level.to_json() for level in levels])
+    if frame.empty:
+        return pd.DataFrame(columns=[*CSV_COLUMNS])
+    rest = [c for c in frame.columns if c not in CSV_COLUMNS]
+    return frame[[*CSV_COLUMNS, *rest]]
+
+
 @dataclass(frozen=True)
 class SweepResult:
-    """A finished sweep as ``sweep.json`` holds it (what cost, recommend and the figure read)."""
+    """A sweep: what ``sweep()`` returns and what ``read_sweep`` reads back from ``sweep.json`` (cost, recommend and the figure read it).
 
-    path: Path
+    ``levels`` are judged under ``slo`` (``slo_met``, ``slo_breaches``) and ``capacity`` is found
+    under it: the highest measured level of the unbroken run that meets it, or ``capacity.level is
+    None`` with ``capacity.reason``. ``stopped`` says why the sweep ended early (None: every level
+    ran), ``stop_kind`` names it (``load.params.STOP_*``), ``resumable`` whether ``--resume`` can go
+    on. ``frame()`` is the levels as a DataFrame.
+    """
+
+    path: Path  # the sweep directory
     deployment: str
     model: str | None
     kind: str
@@ -294,10 +315,36 @@ class SweepResult:
     time_scale: float
     simulated: bool
     stop_kind: str | None = None  # why it stopped, by name (sweeper.STOP_*); None also for files written before the name was kept
+    resumable: bool = False  # stopped by an interruption, a failing deployment or the budget: --resume continues it
+    sessions: int = 1  # how many sessions (the first run and its resumes) measured it
 
     @property
     def capacity_rps(self) -> float | None:
         return self.capacity.throughput_rps
+
+    def frame(self) -> pd.DataFrame:
+        """The levels as a DataFrame (``levels_frame``): the sweep.csv columns first, then the rest of sweep.json's."""
+        return levels_frame(self.levels)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], path: Path, levels: Sequence[SweepLevel], slo: Slo | None) -> SweepResult:
+        """The sweep of ``sweep.json``'s fields ``data`` at ``path``, with ``levels`` (already judged under ``slo``) and the capacity under ``slo``."""
+        return cls(
+            path=path,
+            deployment=data["deployment"],
+            model=data.get("model"),
+            kind=data.get("kind", "serverless"),
+            mode=data.get("mode", "closed"),
+            levels=tuple(levels),
+            slo=slo,
+            capacity=find_capacity(levels, slo),
+            stopped=data.get("stopped"),
+            time_scale=float(data.get("time_scale", 1.0)),
+            simulated=bool(data.get("simulated", False)),
+            stop_kind=data.get("stop_kind"),
+            resumable=bool(data.get("resumable", False)),
+            sessions=int(data.get("sessions") or 1),
+        )
 
 
 def capacity_record(capacity: Capacity) -> dict[str, Any]:
@@ -321,20 +368,7 @@ def read_sweep(path: str | Path, slo: str | Slo | None = None) -> SweepResult:
     judge = Slo.parse(slo) if slo is not None else Slo.parse(data.get("slo"))
     if slo is not None:
         levels = tuple(_judged(level, judge) for level in levels)
-    return SweepResult(
-        path=file.parent,
-        deployment=data["deployment"],
-        model=data.get("model"),
-        kind=data.get("kind", "serverless"),
-        mode=data.get("mode", "closed"),
-        levels=levels,
-        slo=judge,
-        capacity=find_capacity(levels, judge),
-        stopped=data.get("stopped"),
-        time_scale=float(data.get("time_scale", 1.0)),
-        simulated=bool(data.get("simulated", False)),
-        stop_kind=data.get("stop_kind"),
-    )
+    return SweepResult.from_json(data, file.parent, levels, judge)
 
 
 def sweeps_in(path: str | Path) -> list[Path]:
@@ -370,8 +404,6 @@ def read_sweeps(paths: Iterable[str | Path], slo: str | Slo | None = None) -> di
 
 
 def _judged(level: SweepLevel, slo: Slo | None) -> SweepLevel:
-    from dataclasses import replace
-
     if slo is None:
         return replace(level, slo_met=None, slo_breaches=())
     breaches = slo.breaches(level)

@@ -60,9 +60,9 @@ from llama_eval.run.params import RunParams
 from llama_eval.run.plan import make_plan
 from llama_eval.run.policy import Budget
 from llama_eval.run.progress import LagMonitor
-from llama_eval.rundir.store import ResultsWriter
+from llama_eval.rundir.store import ResultsWriter, read_rows
 
-from .levels import _bar, _level_line, _summarise, levels_frame, write_sweep
+from .levels import _bar, _level_line, _summarise, write_sweep
 from .params import (
     EARLY_S,
     STOP_ALL_FAILED,
@@ -77,7 +77,7 @@ from .params import (
     _Sample,
 )
 from .resume import Resumed, load_resume
-from .slo import SWEEP_JSON, WIDE_MARGIN, Slo, SweepLevel, capacity_record, find_capacity, judge_levels
+from .slo import SWEEP_JSON, WIDE_MARGIN, Slo, SweepLevel, SweepResult, judge_levels, levels_frame
 
 
 class Sweeper:
@@ -377,15 +377,17 @@ async def asweep(
     progress: str = "auto",
     announce: Callable[[str], None] | None = None,
     resume: bool = False,
-):
-    """Sweep one deployment (see the module docstring); returns the levels as a DataFrame.
+) -> SweepResult:
+    """Sweep one deployment (see the module docstring); returns the ``SweepResult`` that ``read_sweep(run_dir)`` reads back.
 
     ``resume=True`` continues the sweep already in ``run_dir`` (same deployment, prompts and
-    settings; more levels at the end extend it) instead of refusing the directory.
+    settings; more levels at the end extend it) instead of refusing the directory; a sweep that had
+    already finished is returned as stored, its capacity judged under the ``slo`` given now.
 
-    ``df.attrs`` holds ``capacity`` (the sweep.json record or None), ``capacity_reason``,
-    ``capacity_estimate``, ``stopped`` and ``run_dir``. ``params``: request parameters (max_tokens,
-    temperature, stream, timeout, max_attempts — 1 unless you say otherwise).
+    The result holds the judged levels (``.frame()``: as a DataFrame), ``capacity`` (``.level``
+    None with ``.reason`` when there is none; ``.estimate``, an interpolation never used for money),
+    ``stopped``/``stop_kind``/``resumable`` and ``path`` (``run_dir``). ``params``: request
+    parameters (max_tokens, temperature, stream, timeout, max_attempts — 1 unless you say otherwise).
     """
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
@@ -412,22 +414,17 @@ async def asweep(
     sweeper = Sweeper(chosen, prompt_set, run_dir, sweep_params, prices=prices, catalog=catalog, progress=progress, announce=say)
     levels, _ = await sweeper.run(resume=resume)
     model = chosen.catalog_model(catalog)
-    if sweeper.nothing_to_do:  # the stored sweep as it is, its capacity judged under the SLO given now
-        data = json.loads((run_dir / SWEEP_JSON).read_text()) | capacity_record(find_capacity(levels, sweep_params.slo))
+    if sweeper.nothing_to_do:  # the stored sweep as it is (SweepResult judges its capacity under the SLO given now)
+        data = json.loads((run_dir / SWEEP_JSON).read_text())
     else:
         data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale, simulated=_simulated(run_dir),
                            model_id=model.id if model else chosen.model, stop_kind=sweeper.stop_kind, sessions=sweeper.session)  # fmt: skip
     if sweeper.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; {run_dir} holds the rows so far and sweep.json for the finished levels")
-    frame = levels_frame(levels)
-    frame.attrs.update({k: data.get(k) for k in ("capacity", "capacity_reason", "capacity_estimate", "stopped", "stop_kind", "resumable", "sessions")})
-    frame.attrs["run_dir"] = str(run_dir)
-    return frame
+    return SweepResult.from_json(data, run_dir, levels, sweep_params.slo)
 
 
 def _simulated(run_dir: Path) -> bool:
-    from llama_eval.rundir.store import read_rows
-
     return any(row.get("simulated") for row in read_rows(run_dir)[:50])
 
 
@@ -444,8 +441,8 @@ def _choose(deployments: list[Deployment], name: str | None) -> Deployment:
     raise SweepError(f"no deployment named {name!r}; the file has {', '.join(d.name for d in deployments)}")
 
 
-def sweep(*args: Any, **kwargs: Any):
-    """The blocking form of ``asweep``; inside a running event loop (Jupyter) it runs in a thread."""
+def sweep(*args: Any, **kwargs: Any) -> SweepResult:
+    """The blocking form of ``asweep`` (same arguments, same ``SweepResult``); inside a running event loop (Jupyter) it runs in a thread."""
     return run_blocking(asweep, *args, thread_name="llama-eval-sweep", **kwargs)
 
-__all__ = ["Resumed", "SweepParams", "Sweeper", "asweep", "levels_frame", "load_resume", "sweep", "write_sweep", "RunError", "SweepError"]
+__all__ = ["Resumed", "SweepParams", "SweepResult", "Sweeper", "asweep", "levels_frame", "load_resume", "sweep", "write_sweep", "RunError", "SweepError"]

@@ -1,7 +1,9 @@
-"""Scoring a run directory: ``scores.jsonl`` beside ``results.jsonl`` and a summary with verdicts.
+"""Scoring a run: ``scores.jsonl`` beside ``results.jsonl``, and a ``QualitySummary`` with verdicts.
 
-Each scores.jsonl row names the scorer's ``rule`` (numeric: strict/flexible, see scorers.py). The
-summary adds, for reports: ``numeric`` (strict and flexible accuracy per deployment), ``rouge`` (the
+``score_run(run)`` returns the summary as a record (``quality.summary``) and writes it as
+``scores_summary.json``; ``read_quality_summary`` reads that file back as the record. Each
+scores.jsonl row names the scorer's ``rule`` (numeric: strict/flexible, see scorers.py). The
+summary holds, for reports: ``numeric`` (strict and flexible accuracy per deployment), ``rouge`` (the
 rouge-score version and stemmer setting), ``statistics`` (which test at which sample size) and, per
 comparison, ``method``, ``ci_level``, ``p_adjusted``, ``significant`` and ``too_few_prompts``.
 
@@ -16,26 +18,49 @@ is reported as unscorable, never as 0.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from decimal import Decimal
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from llama_eval.catalog.prices import load_prices, price_for
+from llama_eval.errors import ScoresNotFoundError
 from llama_eval.prompts.prompt_set import PromptItem, PromptSet, load_prompt_set
 from llama_eval.quality import stats
-from llama_eval.records import ANSWERED, Status
-from llama_eval.rundir.store import final_rows, read_manifest, read_rows
+from llama_eval.records import ANSWERED, ResultRow, Status
+from llama_eval.rundir.export import query_text
+from llama_eval.rundir.health import assess_run
+from llama_eval.rundir.locate import check_run_dir
+from llama_eval.rundir.run import Run, as_run
 
+from .azure import check_extra, context_of, is_judged, judged_row
 from .judge import DEFAULT_RUBRIC, Judge
 from .registry import check_scorer, score
 from .scorers import ROUGE_STEMMER, ScorerError
 from .stats import bootstrap_ci, compare, per_prompt, sample_size
+from .summary import (
+    DeploymentScore,
+    Exclusion,
+    JudgeUsage,
+    NumericAccuracy,
+    PairedComparison,
+    QualitySummary,
+    RougeSettings,
+    SampleSizeHint,
+    StatisticsMethod,
+    TagScore,
+)
 
 DEFAULT_SCORER = "contains"
 SCORES = "scores.jsonl"
+SUMMARY = "scores_summary.json"
 # the fields every scores.jsonl row has (score_rows); judged rows add judge, judge_grade, judge_tokens, ...
 SCORE_COLUMNS = ("key", "deployment", "model", "prompt_id", "repeat", "tags", "status", "scorer", "score", "reason", "failed", "rule")
 
@@ -46,7 +71,6 @@ def scorer_of(item: PromptItem) -> str | None:
 
 def check_prompt_scorers(prompts: PromptSet) -> None:
     """Every item's scorer exists, takes its options and has the reference it needs (before any request)."""
-    from .azure import check_extra
     for item in prompts:
         name = scorer_of(item)
         if name is None:
@@ -58,17 +82,16 @@ def check_prompt_scorers(prompts: PromptSet) -> None:
             raise ScorerError(f"{item.source}: prompt {item.id!r}: {exc}") from None
 
 
-def _prompts_for(run_dir: Path, prompts: PromptSet | str | Path | None) -> PromptSet:
+def _prompts_for(run: Run, prompts: PromptSet | str | Path | None) -> PromptSet:
     if isinstance(prompts, PromptSet):
         return prompts
-    manifest = read_manifest(run_dir) or {}
-    path = Path(prompts) if prompts else Path(manifest.get("prompt_set", {}).get("path", ""))
+    path = Path(prompts) if prompts else Path(run.manifest.prompt_set.path or "")
     if not path or not path.is_file():
-        raise ScorerError(f"{run_dir}: the prompt set {str(path)!r} is not found; pass it with --prompts")
+        raise ScorerError(f"{run.path}: the prompt set {str(path)!r} is not found; pass it with --prompts")
     loaded = load_prompt_set(path)
-    expected = manifest.get("prompt_set", {}).get("sha256")
+    expected = run.manifest.prompt_set.sha256
     if expected and loaded.sha256 != expected:
-        raise ScorerError(f"{path} changed since {run_dir} was run (sha256 differs); score with the prompt set the run used")
+        raise ScorerError(f"{path} changed since {run.path} was run (sha256 differs); score with the prompt set the run used")
     return loaded
 
 
@@ -82,30 +105,29 @@ def _question(item: PromptItem) -> str:
     return "\n".join(parts)
 
 
-def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
-    from llama_eval.rundir.export import query_text
-
-    from .azure import context_of, is_judged, judged_row
-
+def score_rows(rows: Sequence[ResultRow], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
+    """One scores.jsonl row per result row (see the module docstring: failed requests score 0, unscorable answers None)."""
     items = {item.id: item for item in prompts}
     out = []
     for row in rows:
-        item = items.get(row["prompt_id"])
+        item = items.get(row.prompt_id)
         name = scorer_of(item) if item else None
-        base = {k: row.get(k) for k in ("key", "deployment", "model", "prompt_id", "repeat", "tags", "status")}
+        base = {"key": row.key, "deployment": row.deployment, "model": row.model, "prompt_id": row.prompt_id, "repeat": row.repeat,
+                "tags": list(row.tags), "status": row.status.value}  # fmt: skip
+        answer = row.response_text or ""
         if name is None:
             out.append({**base, "scorer": None, "score": None, "reason": "no scorer and no reference", "failed": False})
-        elif row["status"] not in ANSWERED:
-            out.append({**base, "scorer": name, "score": 0.0, "reason": f"request failed: {row['status']}", "failed": True})
+        elif row.status not in ANSWERED:
+            out.append({**base, "scorer": name, "score": 0.0, "reason": f"request failed: {row.status}", "failed": True})
         elif is_judged(name):  # azure:relevance etc.: azure-ai-evaluation graded by the judge deployment
             if judge is None:
                 raise ScorerError(f"{item.source}: prompt {item.id!r} uses the {name!r} scorer; pass a judge deployment (--judge NAME)")
-            out.append({**base, **judged_row(judge, name, query_text(item.messages), row.get("response_text") or "", item.reference, context_of(item))})
+            out.append({**base, **judged_row(judge, name, query_text(item.messages), answer, item.reference, context_of(item))})
         elif name == "judge":
             if judge is None:
                 raise ScorerError(f"{item.source}: prompt {item.id!r} uses the 'judge' scorer; pass a judge deployment (--judge NAME)")
             rubric = item.scorer_options.get("rubric") or DEFAULT_RUBRIC
-            j = judge.judge(_question(item), row.get("response_text") or "", item.reference, rubric)
+            j = judge.judge(_question(item), answer, item.reference, rubric)
             out.append(
                 {
                     **base,
@@ -121,25 +143,9 @@ def score_rows(rows: list[dict[str, Any]], prompts: PromptSet, judge: Judge | No
                 }
             )
         else:
-            result = score(name, row.get("response_text") or "", item.reference, **dict(item.scorer_options))
+            result = score(name, answer, item.reference, **dict(item.scorer_options))
             out.append({**base, "scorer": name, "score": result.value, "reason": result.reason, "failed": False, "rule": result.rule})
     return out
-
-
-@dataclass(frozen=True)
-class NumericAccuracy:
-    """One deployment on numeric-scored rows, as lm-evaluation-harness reports GSM8K.
-
-    ``strict``: share of rows right with an explicit final-answer marker ("The answer is", "####",
-    \\boxed{}, bold); ``flexible``: share right by the scorer's full rule (a marker, else the last
-    number) — the score used everywhere else. ``marked``: share of answered rows that had a marker.
-    Failed requests count as wrong in both.
-    """
-
-    rows: int
-    strict: float
-    flexible: float
-    marked: float
 
 
 def numeric_accuracy(scores: list[dict[str, Any]]) -> dict[str, NumericAccuracy]:
@@ -160,32 +166,36 @@ def numeric_accuracy(scores: list[dict[str, Any]]) -> dict[str, NumericAccuracy]
     return out
 
 
-def rouge_settings(scores: list[dict[str, Any]]) -> dict[str, Any] | None:
+def rouge_settings(scores: list[dict[str, Any]]) -> RougeSettings | None:
     """How ROUGE-L was computed in these scores (package, version, stemmer), or None when nothing used it."""
     rules = {s.get("rule") for s in scores if s.get("scorer") == "rouge_l" and not s.get("failed")}
     if not any(s.get("scorer") == "rouge_l" for s in scores):
         return None
-    from importlib.metadata import version
-
     stemmer = sorted(r == "stemmer" for r in rules if r) or [ROUGE_STEMMER]
-    return {"package": f"rouge-score {version('rouge-score')}", "measure": "ROUGE-L F-measure", "use_stemmer": stemmer[0] if len(stemmer) == 1 else "mixed"}
+    return RougeSettings(package=f"rouge-score {version('rouge-score')}", measure="ROUGE-L F-measure", use_stemmer=stemmer[0] if len(stemmer) == 1 else "mixed")
 
 
-def statistics_method() -> dict[str, Any]:
+def statistics_method() -> StatisticsMethod:
     """Which test is used at which sample size, for reports to print beside the verdicts."""
-    return {
-        "alpha": stats.ALPHA,
-        "min_prompts_for_verdict": stats.MIN_PROMPTS,
-        "binary_scores": "exact McNemar test (any number of prompts)",
-        "other_scores": f"exact sign-flip permutation test up to {stats.EXACT_MAX} prompts, "
+    return StatisticsMethod(
+        alpha=stats.ALPHA,
+        min_prompts_for_verdict=stats.MIN_PROMPTS,
+        binary_scores="exact McNemar test (any number of prompts)",
+        other_scores=f"exact sign-flip permutation test up to {stats.EXACT_MAX} prompts, "
         f"sign-flip with {stats.FLIPS:,} random patterns below {stats.BOOTSTRAP_MIN}, paired bootstrap from {stats.BOOTSTRAP_MIN}",
-        "adjustment": "Bonferroni over the comparisons with a verdict: intervals at 1 - 0.05/m, p x m",
-        "verdict_basis": "'better' exactly when the adjusted interval excludes 0 (equivalently adjusted p < 0.05); the interval inverts the same test",
-    }
+        adjustment="Bonferroni over the comparisons with a verdict: intervals at 1 - 0.05/m, p x m",
+        verdict_basis="'better' exactly when the adjusted interval excludes 0 (equivalently adjusted p < 0.05); the interval inverts the same test",
+    )
 
 
-def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
-    """Per deployment and per tag: mean with 95% CI over prompts, failures, consistency; pairwise verdicts."""
+def _stored(c: stats.Comparison) -> PairedComparison:
+    return PairedComparison(a=c.a, b=c.b, prompts=c.n, diff=c.diff, ci_low=c.low, ci_high=c.high, ci_level=c.level, p=c.p, p_adjusted=c.p_adjusted,
+                            p_holm=c.p_holm, p_text=c.p_text, method=c.method, method_text=c.method_text, significant=c.significant,
+                            too_few_prompts=c.too_few, verdict=c.verdict())  # fmt: skip
+
+
+def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> QualitySummary:
+    """Per deployment and per tag: mean with 95% CI over prompts, failures, consistency; pairwise verdicts (nothing excluded)."""
     by_deployment: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     by_tag: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     failures: dict[str, int] = defaultdict(int)
@@ -208,75 +218,46 @@ def summarize(scores: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
         means, consistency = per_prompt(prompt_scores)
         per_deployment_means[name] = means
         est = bootstrap_ci(list(means.values()), seed=seed)
-        deployments[name] = {
-            "prompts": est.n,
-            "mean": est.mean,
-            "ci_low": est.low,
-            "ci_high": est.high,
-            "failed_rows": failures[name],
-            "incomplete_rows": incomplete[name],  # of the failed rows: answers cut short (no finish_reason)
-            "unscorable_rows": unscorable[name],
-            "consistency": consistency,
-            "few_prompts": est.n < stats.MIN_PROMPTS,  # a bootstrap interval over so few prompts is too narrow: label it
-        }
+        deployments[name] = DeploymentScore(
+            prompts=est.n,
+            mean=est.mean,
+            ci_low=est.low,
+            ci_high=est.high,
+            failed_rows=failures[name],
+            incomplete_rows=incomplete[name],  # of the failed rows: answers cut short (no finish_reason)
+            unscorable_rows=unscorable[name],
+            consistency=consistency,
+            few_prompts=est.n < stats.MIN_PROMPTS,  # a bootstrap interval over so few prompts is too narrow: label it
+        )
     tags = {}
     for (name, tag), prompt_scores in by_tag.items():
         means, _ = per_prompt(prompt_scores)
         est = bootstrap_ci(list(means.values()), seed=seed)
-        tags[f"{name}|{tag}"] = {
-            "deployment": name,
-            "tag": tag,
-            "prompts": est.n,
-            "mean": est.mean,
-            "ci_low": est.low,
-            "ci_high": est.high,
-            "few_prompts": est.n < stats.MIN_PROMPTS,
-        }
+        tags[f"{name}|{tag}"] = TagScore(
+            deployment=name, tag=tag, prompts=est.n, mean=est.mean, ci_low=est.low, ci_high=est.high, few_prompts=est.n < stats.MIN_PROMPTS
+        )
     comparisons = compare(per_deployment_means, seed=seed)
     hint = None
     if comparisons:
-        import numpy as np
-
         c = comparisons[0]
         shared = sorted(set(per_deployment_means[c.a]) & set(per_deployment_means[c.b]))
         diffs = np.array([per_deployment_means[c.a][p] - per_deployment_means[c.b][p] for p in shared])
         sd = float(diffs.std(ddof=1)) if len(diffs) > 1 and diffs.std() > 0 else None
-        hint = {"difference_points": 5, "prompts_needed": sample_size(0.05, sd), "based_on": f"{c.a} vs {c.b}" if sd else "worst case (no spread seen)"}
-    return {
-        "deployments": deployments,
-        "tags": tags,
-        "comparisons": [
-            {
-                "a": c.a,
-                "b": c.b,
-                "prompts": c.n,
-                "diff": c.diff,
-                "ci_low": c.low,
-                "ci_high": c.high,
-                "ci_level": c.level,
-                "p": c.p,
-                "p_adjusted": c.p_adjusted,
-                "p_holm": c.p_holm,
-                "p_text": c.p_text,
-                "method": c.method,
-                "method_text": c.method_text,
-                "significant": c.significant,
-                "too_few_prompts": c.too_few,
-                "verdict": c.verdict(),
-            }
-            for c in comparisons
-        ],
-        "statistics": statistics_method(),
-        "numeric": {name: asdict(acc) for name, acc in numeric_accuracy(scores).items()},
-        "rouge": rouge_settings(scores),
-        "sample_size_hint": hint,
-    }
+        hint = SampleSizeHint(difference_points=5, prompts_needed=sample_size(0.05, sd), based_on=f"{c.a} vs {c.b}" if sd else "worst case (no spread seen)")
+    return QualitySummary(
+        deployments=deployments,
+        tags=tags,
+        comparisons=tuple(_stored(c) for c in comparisons),
+        statistics=statistics_method(),
+        numeric=numeric_accuracy(scores),
+        rouge=rouge_settings(scores),
+        sample_size_hint=hint,
+    )
 
 
 def make_judge(run_dir: str | Path, deployment: Any, *, prices: Any = None) -> Judge:
     """A Judge on ``deployment`` (a config.Deployment), caching in the run directory, priced from the price table."""
-    from llama_eval.catalog.prices import load_prices, price_for
-    from llama_eval.endpoint.client import make_client
+    from llama_eval.endpoint.client import make_client  # start-up time: the SDK client takes ~0.6 s to import, only a judge needs it
 
     prices = prices or load_prices()
     return Judge(make_client(deployment), price=price_for(prices, deployment.model, deployment.kind), cache_path=Path(run_dir) / "judgments.jsonl")
@@ -284,8 +265,6 @@ def make_judge(run_dir: str | Path, deployment: Any, *, prices: Any = None) -> J
 
 def with_scorer(prompts: PromptSet, spec: str | dict[str, Any]) -> PromptSet:
     """Every item scored by ``spec`` (a scorer name, or ``{"name": ..., options}`` as in a prompt set)."""
-    import dataclasses
-
     options = {k: v for k, v in spec.items() if k != "name"} if isinstance(spec, dict) else {}
     name = spec.get("name") if isinstance(spec, dict) else spec
     if not isinstance(name, str) or not name:
@@ -294,43 +273,77 @@ def with_scorer(prompts: PromptSet, spec: str | dict[str, Any]) -> PromptSet:
 
 
 def score_run(
-    run_dir: str | Path, prompts: PromptSet | str | Path | None = None, *, judge: Judge | None = None, seed: int = 0, scorer: str | dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Score a finished (or partial) run: writes scores.jsonl and scores_summary.json; returns the summary.
+    run: Run | str | Path, prompts: PromptSet | str | Path | None = None, *, judge: Judge | None = None, seed: int = 0,
+    scorer: str | dict[str, Any] | None = None,
+) -> QualitySummary:
+    """Score a finished (or partial) run: writes scores.jsonl and scores_summary.json; returns the summary as a record.
 
-    ``scorer`` overrides every item's scorer (``llama-eval score --scorer``).
+    ``run``: a ``Run`` (``load_run``) or its directory. ``prompts``: the prompt set (default: the one
+    the run's manifest names, refused if it changed since). ``scorer`` overrides every item's scorer
+    (``llama-eval score --scorer``). Deployments that were stopped or mostly failed are scored in
+    scores.jsonl but left out of the summary's scores and comparisons (``QualitySummary.excluded``).
     """
-    run_dir = Path(run_dir)
-    prompt_set = _prompts_for(run_dir, prompts)
+    run = as_run(run)
+    prompt_set = _prompts_for(run, prompts)
     if scorer is not None:
         prompt_set = with_scorer(prompt_set, scorer)
     check_prompt_scorers(prompt_set)
-    rows = list(final_rows(read_rows(run_dir)).values())
-    scores = score_rows(rows, prompt_set, judge)
-    tmp = run_dir / f"{SCORES}.tmp"
+    scores = score_rows(run.rows, prompt_set, judge)
+    tmp = run.path / f"{SCORES}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
         for s in scores:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
-    os.replace(tmp, run_dir / SCORES)
+    os.replace(tmp, run.path / SCORES)
     # a stopped deployment, or one whose rows are mostly errors, has no answers to judge: its zeros are not a verdict
-    from llama_eval.rundir.health import assess_run
-
-    excluded = {d.name: {"state": str(d.state), "error": d.error, "check": d.check, "sentence": d.sentence()} for d in assess_run(run_dir).excluded}
-    summary = summarize([s for s in scores if s["deployment"] not in excluded], seed=seed)
-    summary["excluded"] = excluded
+    excluded = {d.name: Exclusion(state=str(d.state), error=d.error, check=d.check, sentence=d.sentence()) for d in assess_run(run).excluded}
+    summary = dataclasses.replace(summarize([s for s in scores if s["deployment"] not in excluded], seed=seed), excluded=excluded)
     judged = [s for s in scores if s.get("judge")]
     if judged:
-        summary["judge"] = {
-            "deployment": judged[0]["judge"],
-            "judged_rows": len(judged),
-            "unscorable_rows": sum(s["score"] is None for s in judged),
-            "requests_sent": judge.requests_sent if judge else 0,
-            "from_cache": sum(bool(s["judge_cached"]) for s in judged),
-            "tokens": sum(s["judge_tokens"] for s in judged if not s["judge_cached"]),
-            "cost_usd": str(sum((Decimal(s["judge_cost_usd"]) for s in judged if s["judge_cost_usd"] and not s["judge_cached"]), Decimal(0))),
-        }
-    (run_dir / "scores_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        usage = JudgeUsage(
+            deployment=judged[0]["judge"],
+            judged_rows=len(judged),
+            unscorable_rows=sum(s["score"] is None for s in judged),
+            requests_sent=judge.requests_sent if judge else 0,
+            from_cache=sum(bool(s["judge_cached"]) for s in judged),
+            tokens=sum(s["judge_tokens"] for s in judged if not s["judge_cached"]),
+            cost_usd=str(sum((Decimal(s["judge_cost_usd"]) for s in judged if s["judge_cost_usd"] and not s["judge_cached"]), Decimal(0))),
+        )
+        summary = dataclasses.replace(summary, judge=usage)
+    (run.path / SUMMARY).write_text(json.dumps(summary.to_json(), indent=2), encoding="utf-8")
     return summary
+
+
+def _run_dir(run: Run | str | Path) -> Path:
+    return run.path if isinstance(run, Run) else Path(run)
+
+
+def read_quality_summary(run: Run | str | Path) -> QualitySummary:
+    """The run's ``scores_summary.json`` read back as a ``QualitySummary``.
+
+    Raises RunDirNotFoundError when ``run`` is not a run directory, ScoresNotFoundError (a
+    FileNotFoundError) when it has not been scored: the message says which command scores it.
+    """
+    run_dir = check_run_dir(_run_dir(run))
+    path = run_dir / SUMMARY
+    if not path.is_file():
+        raise ScoresNotFoundError(f"{run_dir} has no {SUMMARY}; run `llama-eval score {run_dir}` first (or score_run({str(run_dir)!r}) in Python)")
+    return QualitySummary.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def current_quality_summary(run: Run | str | Path) -> QualitySummary | None:
+    """``scores_summary.json`` as the record when it is up to date, else None (score the run again).
+
+    Up to date: written after the last change to ``results.jsonl``, by a llama-eval that records the
+    deployments left out (``excluded``) and the answers cut short (``incomplete_rows``).
+    """
+    run_dir = _run_dir(run)
+    path, results = run_dir / SUMMARY, run_dir / "results.jsonl"
+    if not path.exists() or not results.exists() or path.stat().st_mtime < results.stat().st_mtime:
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if "excluded" not in data or not all("incomplete_rows" in d for d in (data.get("deployments") or {}).values()):
+        return None  # scored by an older llama-eval
+    return QualitySummary.from_json(data)
 
 
 def load_scores(run_dir: str | Path):
@@ -348,9 +361,6 @@ def load_scores(run_dir: str | Path):
     FileNotFoundError) when it has not been scored: the message says which command scores it.
     """
     import pandas as pd
-
-    from llama_eval.errors import ScoresNotFoundError
-    from llama_eval.rundir.locate import check_run_dir
 
     run_dir = check_run_dir(run_dir)
     path = run_dir / SCORES

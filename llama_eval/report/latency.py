@@ -1,4 +1,8 @@
-"""The latency section (notebook 30_latency): TTFT, inter-token and end-to-end percentiles, and latency under load."""
+"""The latency section (notebook 30_latency): TTFT, inter-token and end-to-end percentiles, and latency under load.
+
+Every function takes the ``Run`` the notebook loaded once (a run directory is read) and, where it
+has one, the run's ``RunHealth`` (computed from the run when not given).
+"""
 
 from __future__ import annotations
 
@@ -8,58 +12,54 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llama_eval.records import ANSWERED
-from llama_eval.rundir.health import DeploymentHealth, RunHealth, assess_run, run_rows
+from llama_eval.load.figure import load_figure
+from llama_eval.load.slo import stored_sweeps
+from llama_eval.rundir.health import DeploymentHealth, RunHealth, assess_run
+from llama_eval.rundir.run import Run, as_run
 
-from .view import words
-
-
-def _ok_rows(run_dir: str | Path) -> pd.DataFrame:
-    rows = [r for r in run_rows(run_dir) if r["status"] in ANSWERED]
-    return pd.DataFrame(rows)
+from .view import answered_frame, words
 
 
-def latency_rows(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+def latency_rows(run: Run | str | Path, health: RunHealth | None = None) -> pd.DataFrame:
     """Answered rows in the service's real time: measured / time scale; warm-up rows, failed deployments and unscaled emulators left out."""
-    health = health or assess_run(run_dir)
-    frame = _ok_rows(run_dir)
+    run = as_run(run)
+    health = health or assess_run(run)
+    frame = answered_frame(run)
     if frame.empty:
         return frame
-    if "warmup" in frame:
-        frame = frame[frame["warmup"].ne(True)]  # True only where marked; None and False stay
+    frame = frame[~frame["warmup"]]
     usable = {n: d.time_scale for n, d in health.deployments.items() if not d.excluded and d.time_scale > 0}
     frame = frame[frame["deployment"].isin(usable)].copy()
     scale = frame["deployment"].map(usable).astype(float)
     for column in ("ttft_s", "e2e_s", "itl_p50_s"):
-        if column in frame:
-            frame[column] = frame[column] / scale
-    if "output_tps" in frame:
-        frame["output_tps"] = frame["output_tps"] * scale
+        frame[column] = frame[column] / scale
+    frame["output_tps"] = frame["output_tps"] * scale
     return frame
 
 
-def latency_frame(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+def latency_frame(run: Run | str | Path, health: RunHealth | None = None) -> pd.DataFrame:
     """p50/p90/p99 of time to first token, end-to-end time, and median inter-token gap and speed (real time; numbers, NaN where not measured).
 
     Answers cut short (status ``incomplete``) are not in the percentiles: an empty stream ended early
     would read as a fast success. When a run has any, ``incomplete (left out)`` counts them per deployment.
     """
-    health = health or assess_run(run_dir)
-    frame = latency_rows(run_dir, health)
+    run = as_run(run)
+    health = health or assess_run(run)
+    frame = latency_rows(run, health)
     if frame.empty:
-        return frame
+        return pd.DataFrame()
     out = []
     for name, g in frame.groupby("deployment"):
         row: dict[str, Any] = {"deployment": name, "requests": len(g)}
-        if "ttft_s" in g and g["ttft_s"].notna().any():
+        if g["ttft_s"].notna().any():
             ttft = g["ttft_s"].dropna() * 1000
             row.update({"TTFT p50 ms": ttft.quantile(0.5), "TTFT p90 ms": ttft.quantile(0.9), "TTFT p99 ms": ttft.quantile(0.99)})
-        if "itl_p50_s" in g and g["itl_p50_s"].notna().any():
+        if g["itl_p50_s"].notna().any():
             itl = (g["itl_p50_s"].dropna() * 1000).median()
             row["ITL p50 ms"] = itl if itl > 0 else np.nan  # 0: the chunks arrived together (a sped-up emulator), no gap was measured
         e2e = g["e2e_s"].dropna()
         row.update({"e2e p50 s": e2e.quantile(0.5), "e2e p90 s": e2e.quantile(0.9), "e2e p99 s": e2e.quantile(0.99)})
-        if "output_tps" in g and g["output_tps"].notna().any():
+        if g["output_tps"].notna().any():
             row["output tok/s p50"] = g["output_tps"].dropna().median()
         out.append(row)
     result = pd.DataFrame(out).set_index("deployment").round(2)
@@ -69,10 +69,11 @@ def latency_frame(run_dir: str | Path, health: RunHealth | None = None) -> pd.Da
     return result
 
 
-def latency_table(run_dir: str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+def latency_table(run: Run | str | Path, health: RunHealth | None = None) -> pd.DataFrame:
     """latency_frame for display: the time basis of each row stated, gaps in words."""
-    health = health or assess_run(run_dir)
-    frame = latency_frame(run_dir, health)
+    run = as_run(run)
+    health = health or assess_run(run)
+    frame = latency_frame(run, health)
     if frame.empty:
         return frame
     frame = frame.copy()
@@ -139,13 +140,13 @@ def latency_notes(health: RunHealth) -> list[str]:
     return notes
 
 
-def latency_figures(run_dir: str | Path, health: RunHealth | None = None) -> list[Any]:
+def latency_figures(run: Run | str | Path, health: RunHealth | None = None) -> list[Any]:
     """ECDF of time to first token and box plot of end-to-end time, per deployment (real time)."""
     import plotly.express as px
 
-    frame = latency_rows(run_dir, health)
+    frame = latency_rows(run, health)
     figures = []
-    if not frame.empty and "ttft_s" in frame and frame["ttft_s"].notna().any():
+    if not frame.empty and frame["ttft_s"].notna().any():
         ttft = frame.dropna(subset=["ttft_s"]).assign(ttft_ms=lambda f: f["ttft_s"] * 1000)
         fig = px.ecdf(ttft, x="ttft_ms", color="deployment", title="Time to first token (ECDF)")
         fig.update_xaxes(title="ms")
@@ -157,16 +158,15 @@ def latency_figures(run_dir: str | Path, health: RunHealth | None = None) -> lis
     return figures
 
 
-def sweep_dirs(run_dir: str | Path) -> list[Path]:
-    """The load sweeps stored with a run (``RUN_DIR/sweeps/*``, as ``llama-eval demo`` writes them); none: []."""
-    from llama_eval.load.slo import stored_sweeps
+def sweep_dirs(run: Run | str | Path) -> list[Path]:
+    """The load sweeps stored with a run (``RUN_DIR/sweeps/*``, as ``llama-eval demo`` writes them); none: [].
 
-    return stored_sweeps(run_dir)
+    Takes a ``Run`` or its directory without reading the run: only the directory is looked at.
+    """
+    return stored_sweeps(run.path if isinstance(run, Run) else run)
 
 
-def sweep_figure(run_dir: str | Path) -> Any:
+def sweep_figure(run: Run | str | Path) -> Any:
     """Latency against achieved throughput per swept deployment (SLO lines, capacity circled), or None."""
-    from llama_eval.load.figure import load_figure
-
-    dirs = sweep_dirs(run_dir)
+    dirs = sweep_dirs(run)
     return load_figure(dirs) if dirs else None

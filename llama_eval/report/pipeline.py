@@ -18,10 +18,10 @@ from typing import IO, Any
 from llama_eval import clock
 from llama_eval.errors import ReportError
 from llama_eval.paths import notebooks_dir
-from llama_eval.rundir.health import RunHealth, assess_run, manifest_deployments
-from llama_eval.rundir.store import read_manifest
+from llama_eval.rundir.health import RunHealth, assess_run
+from llama_eval.rundir.run import Run, as_run, load_run
 
-from .view import SIMULATED_BANNER, is_simulated
+from .view import SIMULATED_BANNER
 
 NOTEBOOKS = ("20_quality", "30_latency", "40_cost", "50_summary")
 DEFAULT_REQUESTS_PER_DAY = 10_000  # the report's projected traffic unless --requests-per-day says otherwise
@@ -100,35 +100,33 @@ def _text(value: Any, missing: str) -> str:
     return missing if value in (None, "", "None") else str(value)
 
 
-def _meta_table(run_dir: Path, health: RunHealth, requests_per_day: int, peak_rps: float | None, ttft_p90_slo_s: float) -> str:
-    manifest = read_manifest(run_dir) or {}
-    summary = manifest.get("summary", {})
-    prompt_set = manifest.get("prompt_set", {})
-    prices = manifest.get("prices", {})
-    deployments = manifest_deployments(manifest).values()
+def _meta_table(run: Run, health: RunHealth, requests_per_day: int, peak_rps: float | None, ttft_p90_slo_s: float) -> str:
+    manifest = run.manifest
+    prompt_set = manifest.prompt_set
+    deployments = manifest.deployments.values()
     rows = {
-        "run": _text(manifest.get("run_id"), run_dir.name),
+        "run": _text(manifest.run_id, run.name),
         "status": f"{health.state}{'' if health.manifest_status == 'completed' else f' (manifest: {health.manifest_status})'}; "
         f"{health.rows:,} of {health.expected:,} planned requests have a result",
-        "started / finished": f"{_text(manifest.get('started_at'), 'not recorded')} / {_text(manifest.get('finished_at'), 'not finished')}",
-        "prompt set": f"{_text(prompt_set.get('path'), 'not recorded')} ({_text(prompt_set.get('items'), 'unknown number of')} prompts, "
-        f"sha256 {_text(prompt_set.get('sha256'), 'not recorded')[:12]})",
+        "started / finished": f"{_text(manifest.started_at, 'not recorded')} / {_text(manifest.finished_at, 'not finished')}",
+        "prompt set": f"{_text(prompt_set.path, 'not recorded')} ({_text(prompt_set.items, 'unknown number of')} prompts, "
+        f"sha256 {_text(prompt_set.sha256, 'not recorded')[:12]})",
         "deployments": ", ".join(f"{d.get('name')} ({_text(d.get('model'), 'no model')}, {_text(d.get('kind'), 'kind not recorded')})" for d in deployments)
         or "not recorded",
-        "requests": ", ".join(f"{k} {v}" for k, v in sorted((summary.get("by_status") or {}).items())) or "not recorded",
+        "requests": ", ".join(f"{k} {v}" for k, v in sorted((manifest.summary.get("by_status") or {}).items())) or "not recorded",
         "projected traffic (cost)": f"{requests_per_day:,} requests/day (llama-eval report --requests-per-day); "
         + (f"peak {peak_rps:g} requests/s" if peak_rps is not None else "peak not given: the day's average")
         + f"; latency objective p90 time to first token <= {ttft_p90_slo_s:g} s",
-        "price tables": f"{', '.join(prices.get('tables') or []) or 'not recorded'} (digest {_text(prices.get('digest'), 'not recorded')})",
-        "versions": ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items() if v) or "not recorded",
+        "price tables": f"{', '.join(manifest.price_tables) or 'not recorded'} (digest {_text(manifest.price_digest, 'not recorded')})",
+        "versions": ", ".join(f"{k} {v}" for k, v in manifest.versions.items() if v) or "not recorded",
     }
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
     return f'<table class="meta">{cells}</table>'
 
 
-def banners(run_dir: Path, health: RunHealth) -> list[tuple[str, str]]:
+def banners(run: Run | str | Path, health: RunHealth) -> list[tuple[str, str]]:
     """(css class, text) of the banners on top of the page: simulated first, then each failed deployment, answers cut short, an incomplete run."""
-    out = [("banner", SIMULATED_BANNER)] if is_simulated(run_dir) else []
+    out = [("banner", SIMULATED_BANNER)] if as_run(run).simulated else []
     for d in health.excluded:
         out.append(("banner failed", f"Not judged — {d.sentence()}"))
     for text in health.cut_short():
@@ -162,8 +160,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
         traffic = {"requests_per_day": requests_per_day, "ttft_p90_slo_s": ttft_p90_slo_s} | ({"peak_rps": peak_rps} if peak_rps is not None else {})
         extra = traffic if name in ("40_cost", "50_summary") else {}
         bodies.append((name, _body(_execute(name, run_dir, out_dir, extra))))
-    health = assess_run(run_dir)
-    top = "".join(f'<div class="{css}">{html.escape(text)}</div>' for css, text in banners(run_dir, health))
+    run = load_run(run_dir)  # once for the page; each notebook reads it once in its own kernel
+    health = assess_run(run)
+    top = "".join(f'<div class="{css}">{html.escape(text)}</div>' for css, text in banners(run, health))
     nav = "".join(f'<a href="#{n}">{TITLES[n]}</a>' for n, _ in bodies)
     sections = "".join(f'<section id="{n}">{body}</section>' for n, body in bodies)
     title = f"llama-eval report — {html.escape(run_dir.name)}"
@@ -172,7 +171,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
         f'<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{STYLE}</style>'
         f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>'
         f"{top}<header><h1>{title}</h1><p>Generated {clock.now().isoformat(timespec='seconds')} by llama-eval.</p>"
-        f"{_meta_table(run_dir, health, requests_per_day, peak_rps, ttft_p90_slo_s)}<nav>{nav}</nav></header>{sections}</body></html>"
+        f"{_meta_table(run, health, requests_per_day, peak_rps, ttft_p90_slo_s)}<nav>{nav}</nav></header>{sections}</body></html>"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llama_eval.cost.actual import run_costs
+from llama_eval.decide import recommend
+from llama_eval.quality.summary import PairedComparison
 from llama_eval.rundir.health import RunHealth
+from llama_eval.rundir.run import Run, as_run, load_run
 from llama_eval.rundir.store import read_manifest
 
 from .quality import quality_summary
@@ -35,15 +40,17 @@ def _readable(frame: pd.DataFrame, gaps: dict[str, str]) -> pd.DataFrame:
     return out
 
 
-def recommendation(run_dir: str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str) -> Any:
+def _path(run: Run | str | Path) -> Path:
+    return run.path if isinstance(run, Run) else Path(run)
+
+
+def recommendation(run: Run | str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str) -> Any:
     """``recommend`` on this run and its stored sweeps: the cheapest option not detectably worse that meets the SLO at peak.
 
     Nothing but recommend's own defaults (the stored sweeps, the run's price tables), so that
     ``llama-eval recommend RUN_DIR`` with the same traffic and SLO prints the same table.
     """
-    from llama_eval.decide import recommend
-
-    return recommend(run_dir, peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo)
+    return recommend(_path(run), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo)
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
@@ -121,7 +128,7 @@ def summary_figures(frame: pd.DataFrame) -> list[Any]:
     return figures
 
 
-def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], health: RunHealth | None = None) -> list[str]:
+def recommendations(frame: pd.DataFrame, comparisons: Sequence[PairedComparison], health: RunHealth | None = None) -> list[str]:
     """Sentences generated from the data, only among deployments with complete rows: best quality, the cheapest not detectably worse, the fastest."""
     out: list[str] = []
     if health is not None:
@@ -136,8 +143,8 @@ def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], heal
         return [*out, "No recommendation: no deployment has complete rows to judge (see the notes at the top)."]
     best = frame["score %"].idxmax()
     out.append(f"Highest quality: {best} ({frame.loc[best, 'score %']:.1f}% [{frame.loc[best, '95% CI low']:.1f}, {frame.loc[best, '95% CI high']:.1f}]).")
-    separated = [c for c in comparisons if best in (c["a"], c["b"]) and (c["significant"] if "significant" in c else c["p_holm"] < 0.05)]
-    worse_than_best = {c["b"] if c["a"] == best else c["a"] for c in separated}
+    separated = [c for c in comparisons if c.involves(best) and c.significant]
+    worse_than_best = {c.other(best) for c in separated}
     tied = [n for n in frame.index if n == best or n not in worse_than_best]
     priced = frame.loc[tied].dropna(subset=["USD per 1k requests"])
     if not priced.empty:
@@ -168,10 +175,11 @@ def recommendations(frame: pd.DataFrame, comparisons: list[dict[str, Any]], heal
     return out
 
 
-def related_runs(run_dir: str | Path) -> list[Path]:
-    """Sibling run directories with the same deployments and prompt set (the same configuration), oldest first."""
-    run_dir = Path(run_dir).resolve()
-    fingerprint = (read_manifest(run_dir) or {}).get("fingerprint")
+def related_runs(run: Run | str | Path) -> list[Path]:
+    """Sibling run directories with the same deployments and prompt set (the same configuration), oldest first (this one among them)."""
+    run = as_run(run)
+    run_dir = run.path.resolve()
+    fingerprint = run.manifest.fingerprint
     if not fingerprint:
         return [run_dir]
     same = []
@@ -183,25 +191,28 @@ def related_runs(run_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(same)]
 
 
-def trend_frame(run_dir: str | Path) -> pd.DataFrame:
-    """Score and cost per deployment for every run of the same configuration (one row per run and deployment)."""
-    from llama_eval.cost.actual import run_costs
+def trend_frame(run: Run | str | Path) -> pd.DataFrame:
+    """Score and cost per deployment for every run of the same configuration (one row per run and deployment).
 
+    ``run`` is used as it is; each earlier run of the configuration is read once (``load_run``).
+    """
+    run = as_run(run)
+    here = run.path.resolve()
     rows = []
-    for run in related_runs(run_dir):
-        manifest = read_manifest(run) or {}
-        summary = quality_summary(run)
-        costs = run_costs(run).deployments
-        for name, d in summary["deployments"].items():
+    for path in related_runs(run):
+        other = run if path == here else load_run(path)
+        summary = quality_summary(other)
+        costs = run_costs(path).deployments
+        for name, d in summary.deployments.items():
             per_1k = costs[name].usd_per_1k_requests if name in costs else None
             rows.append(
                 {
-                    "run": run.name,
-                    "started": manifest.get("started_at"),
+                    "run": path.name,
+                    "started": other.manifest.started_at,
                     "deployment": name,
-                    "score %": round(100 * d["mean"], 1),
-                    "95% CI low": round(100 * d["ci_low"], 1),
-                    "95% CI high": round(100 * d["ci_high"], 1),
+                    "score %": round(100 * d.mean, 1),
+                    "95% CI low": round(100 * d.ci_low, 1),
+                    "95% CI high": round(100 * d.ci_high, 1),
                     "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name].unpriced_rows else np.nan,  # words() at display
                 }
             )

@@ -1,6 +1,9 @@
-"""The tables and figures of the report notebooks, computed from a run directory.
+"""What every report section shares: display helpers, the run's health, the answered rows.
 
-Notebooks call these and display the results; the logic lives here so it is tested like the rest.
+Each report module (quality, latency, cost, summary) computes its section's tables and figures
+from a ``Run`` (``llama_eval.load_run(run_dir)``, read once per notebook and passed to every call;
+a run directory is also accepted and read). Notebooks call these and display the results; the
+logic lives here so it is tested like the rest.
 Figures are shown with ``show``: JupyterLab renders plotly's own mimetype, and the exported HTML
 report uses a ``text/html`` copy *without* plotly.js, which the report page embeds once.
 Model output is untrusted: every table goes through pandas' escaping HTML, never raw.
@@ -13,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from llama_eval.rundir.health import RunHealth, assess_run, run_rows
+from llama_eval.rundir.health import RunHealth, assess_run
+from llama_eval.rundir.run import Run, as_run
 
 SIMULATED_BANNER = "SIMULATED — local emulator, not real model output"
 
@@ -47,8 +51,36 @@ def show_text_table(frame: pd.DataFrame) -> None:
 # --------------------------------------------------------------------------- run facts
 
 
-def is_simulated(run_dir: str | Path) -> bool:
-    return any(r.get("simulated") for r in run_rows(run_dir))
+def is_simulated(run: Run | str | Path) -> bool:
+    """Some answer of the run came from the llama-eval emulator (its report says SIMULATED)."""
+    return as_run(run).simulated
+
+
+ANSWER_COLUMNS = ("deployment", "prompt_id", "repeat", "warmup", "ttft_s", "e2e_s", "itl_p50_s", "output_tps", "response_text")
+_TIMES = ("ttft_s", "e2e_s", "itl_p50_s", "output_tps")
+
+
+def answered_frame(run: Run | str | Path) -> pd.DataFrame:
+    """The answered rows (``records.ANSWERED``), one per request, with the columns of ANSWER_COLUMNS.
+
+    Times are floats as measured (NaN where not measured, e.g. TTFT of a request not streamed);
+    ``warmup`` is a plain bool. An empty frame (with those columns) when nothing was answered.
+    """
+    rows = [
+        {
+            "deployment": r.deployment,
+            "prompt_id": r.prompt_id,
+            "repeat": r.repeat,
+            "warmup": bool(r.warmup),
+            "ttft_s": r.timing.ttft_s if r.timing else None,
+            "e2e_s": r.timing.e2e_s if r.timing else None,
+            "itl_p50_s": r.timing.itl_p50_s if r.timing else None,
+            "output_tps": r.timing.output_tps if r.timing else None,
+            "response_text": r.response_text,
+        }
+        for r in as_run(run).answered
+    ]
+    return pd.DataFrame(rows, columns=list(ANSWER_COLUMNS)).astype(dict.fromkeys(_TIMES, "float64"))
 
 
 # --------------------------------------------------------------------------- words instead of gaps
@@ -71,8 +103,9 @@ def _money(value: Any, places: int = 4) -> str:
 # --------------------------------------------------------------------------- run health
 
 
-def run_health(run_dir: str | Path) -> RunHealth:
-    return assess_run(run_dir)
+def run_health(run: Run | str | Path) -> RunHealth:
+    """``rundir.health.assess_run`` of the run: which deployments can be judged, and how their times were measured."""
+    return assess_run(run)
 
 
 def health_notes(health: RunHealth) -> list[str]:
@@ -83,23 +116,3 @@ def health_notes(health: RunHealth) -> list[str]:
     if banner:
         lines.append(f"**{banner}**")
     return lines
-
-
-# --------------------------------------------------------------------------- quality
-
-
-# --------------------------------------------------------------------------- latency
-
-
-# --------------------------------------------------------------------------- cost
-
-
-# --------------------------------------------------------------------------- load sweeps
-
-
-# --------------------------------------------------------------------------- summary
-
-
-# --------------------------------------------------------------------------- trend across runs
-
-

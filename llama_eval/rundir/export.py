@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from llama_eval.errors import ExportError
+from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.records import ANSWERED  # statuses that carry a model answer (as scoring.run counts them)
 
-from .store import final_rows, flatten_row, read_manifest, read_rows, write_csv
+from .store import _arrow_schema, final_rows, flatten_row, read_manifest, read_rows, write_csv
 
 FORMATS = ("azure-ai-evaluation", "csv", "parquet")
 __all__ = ["AZURE_COLUMNS", "FORMATS", "ExportError", "ExportSummary", "azure_records", "export_run", "query_text"]
@@ -73,8 +74,6 @@ def ground_truth_text(reference: Any) -> str | None:
 
 def _prompt_items(run_dir: Path, prompts: str | Path | None) -> dict[str, Any]:
     """The run's prompt items by id (queries and references live there, not in results.jsonl)."""
-    from llama_eval.prompts.prompt_set import load_prompt_set
-
     manifest = read_manifest(run_dir) or {}
     path = Path(prompts) if prompts else Path(manifest.get("prompt_set", {}).get("path", ""))
     if not str(path) or not path.is_file():
@@ -151,8 +150,6 @@ def export_run(
 
         import pyarrow as pa
         import pyarrow.parquet as pq
-
-        from .store import _arrow_schema
 
         rows, failed = _flat_rows(run_dir, include_failed)
         for flat in rows:

@@ -3,8 +3,8 @@
 A deployment that was stopped (401, 404, unreachable, failed probe) or whose rows are mostly errors
 has no answers worth scoring: its zeros would read as a quality verdict. A run that was interrupted
 or left rows undone has partial data: its numbers may be shown, but recommendations are limited to
-deployments whose rows are complete. This module reads ``manifest.json`` and ``results.jsonl`` and
-says so in typed records; reports and ``llama-eval score`` use it to banner, exclude and explain.
+deployments whose rows are complete. This module assesses a ``Run`` (``rundir.run.load_run``: the
+manifest and the final rows, read once) and says so in typed records; reports and ``llama-eval score`` use it to banner, exclude and explain.
 
 It is also the one reader of the measurement facts the runner records per deployment (time scale of
 an emulator, event-loop saturation, warm-up rows), so every report rescales and labels the same way.
@@ -13,18 +13,19 @@ Old runs without those fields read as: time scale 1.0, not saturated, no warm-up
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from llama_eval.records import ANSWERED, Status  # ANSWERED: rows that hold an answer
+from llama_eval.records import ANSWERED, ResultRow, Status  # ANSWERED: rows that hold an answer
 
-from .store import MANIFEST, RESULTS, final_rows, read_manifest, read_rows
+from .run import Run, as_run
+from .run import manifest_deployments as manifest_deployments  # re-exported: callers that read it from here
+from .store import final_rows, read_rows
 
 REFUSED = ("content_filter",)  # the platform blocked the prompt: a row about the prompt, not the deployment's health
 MOSTLY = 0.5  # more than this share of error rows: "mostly errors"
@@ -169,24 +170,6 @@ class RunHealth:
 # --------------------------------------------------------------------------- reading the run
 
 
-def manifest_deployments(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per deployment: the config record of the fingerprint, overlaid with the runner's per-deployment facts."""
-    out: dict[str, dict[str, Any]] = {}
-    for record in (manifest.get("fingerprint") or {}).get("deployments") or []:
-        if isinstance(record, dict) and record.get("name"):
-            out[record["name"]] = dict(record)
-    facts = manifest.get("deployments")
-    if isinstance(facts, dict):
-        for name, record in facts.items():
-            if isinstance(record, dict):
-                out.setdefault(name, {"name": name}).update(record)
-    elif isinstance(facts, list):
-        for record in facts:
-            if isinstance(record, dict) and record.get("name"):
-                out.setdefault(record["name"], {}).update(record)
-    return out
-
-
 def _probe_error(probe: Any) -> str | None:
     """The probe's error text, or None when it passed (or was not recorded)."""
     if probe is None or probe == "ok" or probe is True:
@@ -212,13 +195,13 @@ def time_scale_of(record: dict[str, Any]) -> float:
     return 1.0 if scale is None or scale < 0 else scale
 
 
-def _saturation(record: dict[str, Any], manifest: dict[str, Any]) -> tuple[bool, float | None]:
+def _saturation(record: dict[str, Any], summary: Mapping[str, Any]) -> tuple[bool, float | None]:
     lag = record.get("loop_lag")
     if isinstance(lag, dict):
         return bool(lag.get("saturated")), _float(lag.get("p99_ms"), None)
     if record.get("time_scale") is not None:  # a runner that records per deployment, and recorded no lag for this one
         return False, None
-    old = (manifest.get("summary") or {}).get("client_loop_lag") or {}
+    old = summary.get("client_loop_lag") or {}
     p95 = _float(old.get("p95_ms"), None)
     return (p95 is not None and p95 > SATURATION_P95_MS), p95
 
@@ -277,13 +260,13 @@ def _when(value: Any) -> float | None:
         return None
 
 
-def longest_pause(rows: Sequence[dict[str, Any]]) -> tuple[float, float, set[str]] | None:
+def longest_pause(rows: Iterable[ResultRow]) -> tuple[float, float, set[str]] | None:
     """(start, seconds, deployments in flight) of the longest stretch in which no request finished while several were in flight.
 
     Every deployment stalling at once is not how services behave: it is this machine (or the emulator
     process) pausing, and rescaling an emulator's time by 1/scale magnifies such a pause 50 or 100 times.
     """
-    spans = [(a, b, r["deployment"]) for r in rows if (a := _when(r.get("started_at"))) is not None and (b := _when(r.get("finished_at"))) is not None]
+    spans = [(a, b, r.deployment) for r in rows if (a := _when(r.started_at)) is not None and (b := _when(r.finished_at)) is not None]
     if len(spans) < 3:
         return None
     ends = sorted(b for _, b, _ in spans)
@@ -298,83 +281,65 @@ def longest_pause(rows: Sequence[dict[str, Any]]) -> tuple[float, float, set[str
     return best
 
 
-def _describe(row: dict[str, Any]) -> str:
-    http = f"HTTP {row['http_status']} " if row.get("http_status") else ""
-    message = str(row.get("error_message") or row.get("error_code") or "").strip()
-    return f"{http}{row['status']}" + (f": {message[:200]}" if message else "")
-
-
-def _version(path: Path) -> tuple[int, int]:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return (0, -1)
-    return (st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=4)
-def _rows(run_dir: str, version: tuple[int, int]) -> tuple[dict[str, Any], ...]:
-    return tuple(final_rows(read_rows(run_dir)).values())
+def _describe(row: ResultRow) -> str:
+    http = f"HTTP {row.http_status} " if row.http_status else ""
+    message = str(row.error_message or row.error_code or "").strip()
+    return f"{http}{row.status}" + (f": {message[:200]}" if message else "")
 
 
 def run_rows(run_dir: str | Path) -> tuple[dict[str, Any], ...]:
-    """The run's final rows, read once per version of results.jsonl: a report reads them a dozen times. Do not mutate them."""
-    run_dir = Path(run_dir).resolve()
-    return _rows(str(run_dir), _version(run_dir / RESULTS))
+    """The run's final rows as stored (dicts), read each time it is called.
+
+    Kept for the cost modules that still take a run directory and read rows by key; analysis reads
+    a ``Run`` (``rundir.run.load_run``) once and passes it on, which needs no cache.
+    """
+    return tuple(final_rows(read_rows(run_dir)).values())
 
 
-def assess_run(run_dir: str | Path) -> RunHealth:
-    """Read a run directory and say, per deployment and for the run, what can be concluded from it."""
-    run_dir = Path(run_dir).resolve()
-    return _assess(str(run_dir), _version(run_dir / RESULTS), _version(run_dir / MANIFEST))
-
-
-@functools.lru_cache(maxsize=4)
-def _assess(path: str, rows_version: tuple[int, int], manifest_version: tuple[int, int]) -> RunHealth:
-    run_dir = Path(path)
-    manifest = read_manifest(run_dir) or {}
-    records = manifest_deployments(manifest)
-    rows = run_rows(run_dir)
-    by_deployment: dict[str, list[dict[str, Any]]] = {name: [] for name in records}
-    for row in rows:
-        by_deployment.setdefault(row["deployment"], []).append(row)
-    items = (manifest.get("prompt_set") or {}).get("items")
-    repeats = (manifest.get("params") or {}).get("repeats") or (manifest.get("fingerprint") or {}).get("params", {}).get("repeats")
-    planned = {(r["prompt_id"], r.get("repeat", 0)) for r in rows}
+def assess_run(run: Run | str | Path) -> RunHealth:
+    """Say, per deployment and for the run, what can be concluded from it (a run directory is read first)."""
+    run = as_run(run)
+    manifest = run.manifest
+    records = manifest.deployments
+    rows = run.rows
+    by_deployment = run.by_deployment()
+    items = manifest.prompt_set.items
+    repeats = manifest.repeats
+    planned = {(r.prompt_id, r.repeat) for r in rows}
     per_deployment_expected = int(items) * int(repeats) if items and repeats else len(planned)
-    stopped = dict((manifest.get("summary") or {}).get("stopped_deployments") or {})
+    stopped = manifest.stopped_deployments
     pause = longest_pause(rows)
 
     deployments: dict[str, DeploymentHealth] = {}
     for name, own in by_deployment.items():
         record = records.get(name, {})
-        answered = sum(r["status"] in ANSWERED for r in own)
-        error_rows = [r for r in own if r["status"] not in ANSWERED and r["status"] not in REFUSED]
-        common = Counter((r["status"], r.get("http_status")) for r in error_rows).most_common(1)
-        example = next((r for r in error_rows if (r["status"], r.get("http_status")) == common[0][0]), None) if common else None
+        answered = sum(r.status in ANSWERED for r in own)
+        error_rows = [r for r in own if r.status not in ANSWERED and r.status not in REFUSED]
+        common = Counter((r.status, r.http_status) for r in error_rows).most_common(1)
+        example = next((r for r in error_rows if (r.status, r.http_status) == common[0][0]), None) if common else None
         stop_reason = stopped.get(name) or _probe_error(record.get("probe"))
-        if stop_reason is None and example is not None and answered == 0 and (example["status"] == "auth_error" or example.get("http_status") == 404):
+        if stop_reason is None and example is not None and answered == 0 and (example.status == Status.AUTH_ERROR or example.http_status == 404):
             stop_reason = _describe(example)  # runs that did not record the stop: no answer and a fatal error
         if stop_reason:
             state = DeploymentState.STOPPED
             error = str(stop_reason)
-            status, http = _stop_status(error) if example is None else (example["status"], example.get("http_status"))
+            status, http = _stop_status(error) if example is None else (str(example.status), example.http_status)
             check = what_to_check(status, http, record)
         elif own and len(error_rows) > MOSTLY * len(own):
             state = DeploymentState.MOSTLY_ERRORS
             assert example is not None
             error = f"{len(error_rows)} of {len(own)} rows failed; most often {_describe(example)}"
-            check = what_to_check(example["status"], example.get("http_status"), record)
+            check = what_to_check(example.status, example.http_status, record)
         elif len(own) < per_deployment_expected:
             state = DeploymentState.INCOMPLETE
             error = f"{per_deployment_expected - len(own)} of {per_deployment_expected} requests have no result"
             check = "resume the run (`llama-eval run ... --resume`)"
         else:
             state, error, check = DeploymentState.OK, "", ""
-        saturated, lag = _saturation(record, manifest)
+        saturated, lag = _saturation(record, manifest.summary)
         deployments[name] = DeploymentHealth(
             name=name,
-            model=record.get("model") or next((r.get("model") for r in own), None),
+            model=record.get("model") or next((r.model for r in own), None),
             kind=record.get("kind"),
             state=state,
             rows=len(own),
@@ -386,23 +351,23 @@ def _assess(path: str, rows_version: tuple[int, int], manifest_version: tuple[in
             time_scale=time_scale_of(record),
             saturated=saturated,
             loop_lag_ms=lag,
-            warmup_rows=sum(bool(r.get("warmup")) for r in own),
+            warmup_rows=sum(bool(r.warmup) for r in own),
             paused=(
                 f"requests sat through a {pause[1]:.1f} s pause in which no request of any deployment finished (this machine or the emulator paused)"
                 if pause and name in pause[2]
                 else ""
             ),
-            simulated=any(r.get("simulated") for r in own),
+            simulated=any(r.simulated for r in own),
             time_scale_recorded=record.get("time_scale") is not None,
-            incomplete_rows=sum(r["status"] == Status.INCOMPLETE for r in own),
+            incomplete_rows=sum(r.status == Status.INCOMPLETE for r in own),
         )
 
     expected = sum(d.expected for d in deployments.values())
-    status = str(manifest.get("status") or "no manifest")
+    status = manifest.status
     if status in ("interrupted", "running") or (status == "no manifest" and len(rows) < expected):
         state = RunState.INTERRUPTED
     elif status not in ("completed", "no manifest") or any(d.rows < d.expected for d in deployments.values()):
         state = RunState.INCOMPLETE
     else:
         state = RunState.COMPLETE
-    return RunHealth(run_dir=run_dir, state=state, manifest_status=status, rows=len(rows), expected=expected, deployments=deployments)
+    return RunHealth(run_dir=run.path.resolve(), state=state, manifest_status=status, rows=len(rows), expected=expected, deployments=deployments)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
-from llama_eval.errors import PathNotFoundError, RunDirNotFoundError
+from llama_eval.errors import NoSuccessfulRequestsError, PathNotFoundError, RunDirNotFoundError
 from llama_eval.paths import resolve_path
 from llama_eval.records import ANSWERED
+
+from .store import read_manifest, read_rows
 
 
 def check_run_dir(run_dir: str | Path, *, resolve: bool = False) -> Path:
@@ -35,11 +38,6 @@ def check_run_succeeded(run_dir: str | Path) -> int:
     A scheduled notebook must fail loudly (papermill exits non-zero) when every request failed, say
     because the endpoint was not reachable, instead of leaving a report of nothing.
     """
-    from collections import Counter
-
-    from llama_eval.errors import NoSuccessfulRequestsError
-    from llama_eval.rundir.store import read_manifest, read_rows
-
     path = check_run_dir(run_dir)
     rows = read_rows(path)
     succeeded = sum(1 for r in rows if r.get("status") in SUCCEEDED)

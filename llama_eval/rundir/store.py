@@ -31,6 +31,7 @@ import asyncio
 import json
 import os
 import threading
+import typing
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,11 +39,12 @@ from typing import Any
 
 import orjson
 
+from llama_eval import records
 from llama_eval.errors import TornLineWarning
 from llama_eval.records import NOT_FINAL, ResultRow, Status, Usage, row_fields
 
 __all__ = ["COLUMNS", "MANIFEST", "NOT_FINAL", "RESULTS", "ResultsWriter", "Status", "TornLineWarning", "export_csv", "final_rows", "flatten_row",
-           "load_run", "read_manifest", "read_rows", "read_typed_rows", "row_key", "write_csv", "write_manifest", "write_parquet"]  # fmt: skip
+           "read_manifest", "read_rows", "row_key", "write_csv", "write_manifest", "write_parquet"]  # fmt: skip
 
 RESULTS = "results.jsonl"
 MANIFEST = "manifest.json"
@@ -53,7 +55,11 @@ def row_key(deployment: str, prompt_id: str, repeat: int) -> str:
 
 
 def read_rows(run_dir: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """Every complete row of a run; a torn last line is reported (and cut off with ``repair``)."""
+    """Every complete row of a run as stored (dicts, in file order); a torn last line is reported (and cut off with ``repair``).
+
+    The low-level reader: the runner's ``--resume`` and the export read through it. Analysis reads a
+    run with ``rundir.run.load_run``, which gives the final rows as typed records.
+    """
     path = Path(run_dir) / RESULTS
     if not path.exists():
         return []
@@ -158,20 +164,11 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def read_typed_rows(run_dir: str | Path) -> list[ResultRow]:
-    """The run's final rows as ``ResultRow`` records (also rows written by older versions)."""
-    return [ResultRow.from_json(r) for r in final_rows(read_rows(run_dir)).values()]
-
-
 _KINDS = {int: "int64", float: "float64", bool: "bool", str: "string"}
 
 
 def _columns() -> dict[str, str]:
     """The flat, typed columns of a row, derived from ``ResultRow``: usage_* flat, params as JSON text."""
-    import typing
-
-    from llama_eval import records
-
     hints = typing.get_type_hints(ResultRow, vars(records)) | typing.get_type_hints(records.Timing, vars(records))
     columns: dict[str, str] = {}
     for name in row_fields():
@@ -227,27 +224,6 @@ def _final_line_numbers(path: Path) -> set[int]:
                 continue  # a torn last line: read_rows reports it
             last[row["key"]] = (number, row["status"] not in NOT_FINAL)
     return {number for number, final in last.values() if final}
-
-
-def load_run(run_dir: str | Path):
-    """The run's final rows as a pandas DataFrame, one per (deployment, prompt, repeat).
-
-    Columns are flat snake_case (those of COLUMNS, ``usage_prompt_tokens`` ...), with
-    ``started_at``/``finished_at`` as UTC timestamps, ``cost_usd`` as a number, and the request
-    parameters as ``param_<name>`` columns instead of one ``params`` field. Old runs load the same way.
-    """
-    import pandas as pd
-
-    raw = list(final_rows(read_rows(run_dir)).values())
-    frame = pd.DataFrame([flatten_row(r) for r in raw], columns=list(COLUMNS))
-    frame["cost_usd"] = pd.to_numeric(frame["cost_usd"], errors="coerce")
-    nullable = {"int64": "Int64", "bool": "boolean", "float64": "Float64"}  # missing values stay missing, types stay exact
-    frame = frame.astype({name: nullable[kind] for name, kind in COLUMNS.items() if kind in nullable})
-    for name in ("started_at", "finished_at"):
-        frame[name] = pd.to_datetime(frame[name], utc=True, errors="coerce", format="ISO8601")
-    params = pd.DataFrame([r.get("params") or {} for r in raw], index=frame.index)
-    params.columns = [f"param_{c}" for c in params.columns]
-    return pd.concat([frame.drop(columns=["params"]), params], axis=1)
 
 
 def _arrow_schema():

@@ -49,11 +49,13 @@ def test_closed_loop_capacity_is_exactly_k(kserver, prompts, tmp_path, monkeypat
     service = kserver.state.service_s
     slo = f"ttft_p90<={TTFT + 0.15}"  # met while nothing queues (150 ms of slack for a loaded machine); a queued request waits a whole service time (0.38 s)
     out = tmp_path / "sweep"
-    frame = sweep([_deployment(kserver.url, monkeypatch)], prompts, out, concurrency=[1, 2, 4, 5, 8], requests_per_level=12, warmup_s=0, slo=slo,
-                  stop_factor=1.5, **QUIET)  # fmt: skip
+    result = sweep([_deployment(kserver.url, monkeypatch)], prompts, out, concurrency=[1, 2, 4, 5, 8], requests_per_level=12, warmup_s=0, slo=slo,
+                   stop_factor=1.5, **QUIET)  # fmt: skip
+    frame = result.frame()
 
-    assert frame.attrs["capacity"]["concurrency"] == K
-    assert frame.attrs["capacity"]["lower_bound"] is False
+    assert result == read_sweep(out), "sweep() returns the SweepResult that read_sweep reads back"
+    assert result.capacity.level.concurrency == K
+    assert result.capacity.lower_bound is False
     assert kserver.state.max_in_service <= K
     by_c = {row["concurrency"]: row for row in frame.to_dict("records")}
     for c in (1, 2, 4):  # 12 requests per level: whole rounds at every c <= K, so theory is c / service time
@@ -62,7 +64,7 @@ def test_closed_loop_capacity_is_exactly_k(kserver, prompts, tmp_path, monkeypat
         assert by_c[c]["slo_met"]
     assert not by_c[5]["slo_met"] and by_c[5]["ttft_p90_s"] > TTFT + service * 0.8  # a fifth of requests queue a whole service time
     # level 5 misses ttft_p90 by more than 1.5x (0.58 s against 0.35 s): the sweep stops there and never runs 8
-    assert 8 not in by_c and "wide margin" in frame.attrs["stopped"]
+    assert 8 not in by_c and "wide margin" in result.stopped
 
     with (out / "sweep.csv").open() as f:
         reader = csv.DictReader(f)
@@ -85,8 +87,8 @@ def test_closed_loop_capacity_is_exactly_k(kserver, prompts, tmp_path, monkeypat
 def test_open_loop_sends_on_schedule_while_the_server_queues(prompts, tmp_path, monkeypatch):
     # one slot, 0.38 s a request, 8 requests/s arriving: a closed loop would send ~2.6/s; an open loop keeps sending
     with CapacityServer(1, ttft_s=TTFT, tokens=TOKENS, interval_s=INTERVAL) as server:
-        frame = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "open", rate=[8.0], duration_s=2.0, warmup_s=0.25, seed=3, **QUIET)
-    level = frame.to_dict("records")[0]
+        result = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "open", rate=[8.0], duration_s=2.0, warmup_s=0.25, seed=3, **QUIET)
+    level = result.frame().to_dict("records")[0]
     rows = read_rows(tmp_path / "open")
     assert all("sender_lateness_s" in r and r["rate_rps"] == 8.0 for r in rows)
     assert level["warmup_requests"] == sum(1 for r in rows if r["warmup"]) and level["requests"] == sum(1 for r in rows if not r["warmup"])
@@ -101,11 +103,11 @@ def test_open_loop_sends_on_schedule_while_the_server_queues(prompts, tmp_path, 
 def test_quota_stops_the_sweep_before_a_level_would_exceed_it(kserver, prompts, tmp_path, monkeypatch):
     deployment = _deployment(kserver.url, monkeypatch, quota=Quota(rpm=150))
     served = kserver.state.served
-    frame = sweep([deployment], prompts, tmp_path / "q", rate=[1.0, 2.0, 4.0], requests_per_level=3, warmup_s=0, slo="e2e_p90<=5", **QUIET)
-    assert list(frame["rate_rps"]) == [1.0, 2.0]  # 4 req/s = 240 requests/min > 150 rpm: never sent
-    assert "150 rpm" in frame.attrs["stopped"]
+    result = sweep([deployment], prompts, tmp_path / "q", rate=[1.0, 2.0, 4.0], requests_per_level=3, warmup_s=0, slo="e2e_p90<=5", **QUIET)
+    assert [level.rate_rps for level in result.levels] == [1.0, 2.0]  # 4 req/s = 240 requests/min > 150 rpm: never sent
+    assert "150 rpm" in result.stopped
     assert kserver.state.served - served == 6
-    assert frame.attrs["capacity"]["rate_rps"] == 2.0 and frame.attrs["capacity"]["lower_bound"] is True
+    assert result.capacity.level.rate_rps == 2.0 and result.capacity.lower_bound is True
 
 
 def test_bad_input_is_refused_before_any_request(kserver, prompts, tmp_path, monkeypatch):
@@ -229,9 +231,9 @@ def test_load_figure_from_a_sweep(kserver, prompts, tmp_path, monkeypatch):
 def test_an_emulator_time_scale_turns_measurements_into_the_emulated_service_time(prompts, tmp_path, monkeypatch):
     # a server announcing time scale 0.5 runs twice as fast as the service it stands for: latencies x2, throughput /2
     with CapacityServer(K, ttft_s=TTFT, tokens=TOKENS, interval_s=INTERVAL, time_scale=0.5) as server:
-        frame = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "scaled", concurrency=[2], requests_per_level=4, warmup_s=0, **QUIET)
+        result = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "scaled", concurrency=[2], requests_per_level=4, warmup_s=0, **QUIET)
         opened = sweep([_deployment(server.url, monkeypatch)], prompts, tmp_path / "open", rate=[4.0], duration_s=2.0, warmup_s=0, **QUIET)
-    level = frame.to_dict("records")[0]
+    level = result.frame().to_dict("records")[0]
     assert level["ttft_p50_s"] == pytest.approx(2 * TTFT, rel=0.1)
     service = TTFT + (TOKENS - 1) * INTERVAL
     assert level["throughput_rps"] == pytest.approx(2 / service / 2, rel=0.06)
@@ -240,7 +242,7 @@ def test_an_emulator_time_scale_turns_measurements_into_the_emulated_service_tim
     # open loop: 4 req/s of service time for 2 s of service time = 8 requests sent in 1 s of real time
     rows = read_rows(tmp_path / "open")
     assert len(rows) == 8
-    assert 3.0 < opened.to_dict("records")[0]["send_rate_rps"] <= 4.0  # not 8 or 2: the schedule ran in the server's time (a stall can only lower it)
+    assert 3.0 < opened.levels[0].send_rate_rps <= 4.0  # not 8 or 2: the schedule ran in the server's time (a stall can only lower it)
 
 
 def test_the_budget_stops_the_sweep(kserver, prompts, tmp_path, monkeypatch):
@@ -250,9 +252,9 @@ def test_the_budget_stops_the_sweep(kserver, prompts, tmp_path, monkeypatch):
     deployment = Deployment(**{**deployment.__dict__, "kind": "serverless", "quota": Quota(rpm=100_000, tpm=100_000_000)})
     served = kserver.state.served
     # each request reserves its worst case, (prompt + 16 tokens) x $0.00071/1k ~ $0.00002: $0.0001 pays for a few
-    frame = sweep([deployment], prompts, tmp_path / "budget", concurrency=[1, 2], requests_per_level=20, warmup_s=0, budget_usd="0.0001",
-                  params=RunParams(max_tokens=16), **QUIET)  # fmt: skip
-    assert "budget" in frame.attrs["stopped"] and list(frame["concurrency"]) == [1]
+    result = sweep([deployment], prompts, tmp_path / "budget", concurrency=[1, 2], requests_per_level=20, warmup_s=0, budget_usd="0.0001",
+                   params=RunParams(max_tokens=16), **QUIET)  # fmt: skip
+    assert "budget" in result.stopped and list(result.frame()["concurrency"]) == [1]
     rows = read_rows(tmp_path / "budget")
     spent = sum(float(r["cost_usd"]) for r in rows if r["cost_usd"] is not None)
     assert 0 < kserver.state.served - served < 20 and spent <= 0.0001
@@ -295,10 +297,10 @@ def test_more_levels_extend_a_finished_sweep_and_only_the_new_ones_are_sent(kser
     served = kserver.state.served
     grown = sweep([d], prompts, out, concurrency=[1, 2, 4], requests_per_level=4, warmup_s=0, slo="ttft_p90<=5", resume=True, **QUIET)
     assert kserver.state.served - served == 4, "only the new level's 4 requests were sent"
-    assert list(grown["concurrency"]) == [1, 2, 4] and grown.attrs["sessions"] == 2
+    assert [level.concurrency for level in grown.levels] == [1, 2, 4] and grown.sessions == 2
     after = json.loads((out / "sweep.json").read_text())
     assert after["levels"][:2] == before["levels"], "the levels measured earlier are kept exactly"
-    assert list(first["throughput_rps"]) == list(grown["throughput_rps"][:2])
+    assert first.levels == grown.levels[:2]
     rows = read_rows(out)
     assert len(rows) == 12 and len({r["key"] for r in rows}) == 12, "every row kept, no key twice"
     assert [r.get("session") for r in rows].count(2) == 4 and all(r["level"] == 3 for r in rows if r.get("session") == 2)
@@ -308,7 +310,7 @@ def test_more_levels_extend_a_finished_sweep_and_only_the_new_ones_are_sent(kser
     served = kserver.state.served
     again = sweep([d], prompts, out, concurrency=[1, 2, 4], requests_per_level=4, warmup_s=0, slo="ttft_p90<=5", resume=True, progress="none",
                   announce=said.append)  # fmt: skip
-    assert kserver.state.served == served and list(again["concurrency"]) == [1, 2, 4]
+    assert kserver.state.served == served and again == read_sweep(out, slo="ttft_p90<=5") and len(again.levels) == 3
     assert any("nothing to resume" in line and "ran every level" in line for line in said)
 
 
@@ -320,13 +322,13 @@ def test_a_sweep_stopped_by_its_budget_resumes_at_the_level_it_was_in(kserver, p
     out = tmp_path / "budget"
     stopped = sweep([deployment], prompts, out, concurrency=[1, 2], requests_per_level=6, warmup_s=0, budget_usd="0.00005",
                     params=RunParams(max_tokens=16), **QUIET)  # fmt: skip
-    assert stopped.attrs["stop_kind"] == "budget" and stopped.attrs["resumable"] is True
+    assert stopped.stop_kind == "budget" and stopped.resumable is True
     partial = len(read_rows(out))
     assert 0 < partial < 6
     resumed = sweep([deployment], prompts, out, concurrency=[1, 2], requests_per_level=6, warmup_s=0, params=RunParams(max_tokens=16),
                     resume=True, **QUIET)  # fmt: skip
-    assert list(resumed["concurrency"]) == [1, 2] and list(resumed["requests"]) == [6, 6], "level 1 ran again from its start"
-    assert resumed.attrs["stopped"] is None
+    assert [(level.concurrency, level.requests) for level in resumed.levels] == [(1, 6), (2, 6)], "level 1 ran again from its start"
+    assert resumed.stopped is None
     rows = read_rows(out)
     assert len(rows) == partial + 12, "the first session's rows are kept beside the new ones"
 

@@ -167,14 +167,14 @@ def test_similarity_graded_by_the_emulated_judge_cached_and_priced_apart(judged_
         assert s["judge"] == "judge405" and s["judge_scale"] == "1-5"
         grades.add(s["judge_grade"])
     assert grades == {2, 5}, "the emulated model gets some right and some wrong"
-    j = summary["judge"]
-    assert j["judged_rows"] == 10 and j["requests_sent"] == 10 and j["unscorable_rows"] == 0
-    assert Decimal(j["cost_usd"]) > 0 and j["tokens"] > 0, "the judge's own cost, at 405B prices, kept apart"
+    j = summary.judge
+    assert j.judged_rows == 10 and j.requests_sent == 10 and j.unscorable_rows == 0
+    assert Decimal(j.cost_usd) > 0 and j.tokens > 0, "the judge's own cost, at 405B prices, kept apart"
     sent = emu.stats.get(f"ok_{L405}", 0)
     again = score_run(run_dir, judge=make_judge(run_dir, judge_dep), scorer="azure:similarity")
-    assert again["judge"]["requests_sent"] == 0 and again["judge"]["from_cache"] == 10 and again["judge"]["cost_usd"] == "0"
+    assert again.judge.requests_sent == 0 and again.judge.from_cache == 10 and again.judge.cost_usd == "0"
     assert emu.stats.get(f"ok_{L405}", 0) == sent, "a re-score costs nothing"
-    assert again["deployments"] == summary["deployments"]
+    assert again.deployments == summary.deployments
 
 
 def test_prompt_items_name_azure_scorers_beside_native_ones(judged_run):
@@ -187,7 +187,7 @@ def test_prompt_items_name_azure_scorers_beside_native_ones(judged_run):
             assert s["scorer"] == "azure:similarity" and s["judge_grade"] in (2, 5) and s["score"] == (s["judge_grade"] - 1) / 4
         else:
             assert s["scorer"] == "contains" and "judge" not in s and s["score"] in (0.0, 1.0)
-    assert summary["judge"]["judged_rows"] == 5 and summary["deployments"]["l33"]["prompts"] == 10
+    assert summary.judge.judged_rows == 5 and summary.deployments["l33"].prompts == 10
 
 
 def test_prompt_item_scorer_and_cli_override_with_judge(judged_run, tmp_path, capsys):

@@ -65,14 +65,14 @@ def test_judge_grades_through_a_deployment_and_caches(judged_run):
     for s in scores:
         right = rows[s["prompt_id"]]["response_text"].rstrip(".").split()[-1] == str(2 * int(s["prompt_id"][1:]))
         assert s["judge_grade"] == (5 if right else 2) and s["score"] == (1.0 if right else 0.25)
-    j = summary["judge"]
-    assert j["judged_rows"] == 12 and j["requests_sent"] == 12 and j["unscorable_rows"] == 0
-    assert Decimal(j["cost_usd"]) > 0 and j["tokens"] > 0, "the judge's own cost, at 405B prices, kept apart"
+    j = summary.judge
+    assert j.judged_rows == 12 and j.requests_sent == 12 and j.unscorable_rows == 0
+    assert Decimal(j.cost_usd) > 0 and j.tokens > 0, "the judge's own cost, at 405B prices, kept apart"
     requests_before = emu.stats.get("ok_Meta-Llama-3.1-405B-Instruct", 0)
     again = score_run(run_dir, judge=make_judge(run_dir, judge_dep))
-    assert again["judge"]["requests_sent"] == 0 and again["judge"]["from_cache"] == 12 and again["judge"]["cost_usd"] == "0"
+    assert again.judge.requests_sent == 0 and again.judge.from_cache == 12 and again.judge.cost_usd == "0"
     assert emu.stats.get("ok_Meta-Llama-3.1-405B-Instruct", 0) == requests_before, "a re-score costs nothing"
-    assert again["deployments"] == summary["deployments"]
+    assert again.deployments == summary.deployments
 
 
 def test_judge_scorer_needs_a_judge(judged_run):
@@ -103,5 +103,5 @@ def test_unscorable_rows_are_reported_apart(tmp_path):
         {"deployment": "a", "prompt_id": "1", "scorer": "judge", "score": 1.0, "failed": False, "tags": []},
         {"deployment": "a", "prompt_id": "2", "scorer": "judge", "score": None, "failed": False, "tags": []},
     ]
-    d = summarize(scores)["deployments"]["a"]
-    assert d["unscorable_rows"] == 1 and d["prompts"] == 1 and d["mean"] == 1.0
+    d = summarize(scores).deployments["a"]
+    assert d.unscorable_rows == 1 and d.prompts == 1 and d.mean == 1.0

@@ -13,7 +13,8 @@ from llama_eval import Deployment
 from llama_eval.emulator import start_emulator
 from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.quality.scorers import ScorerError
-from llama_eval.quality.scoring import score_run
+from llama_eval.quality.scoring import current_quality_summary, read_quality_summary, score_run
+from llama_eval.quality.summary import NumericAccuracy, QualitySummary
 from llama_eval.run import RunError, RunParams, run_evaluation
 from llama_eval.rundir.store import read_rows
 
@@ -41,14 +42,14 @@ def test_failed_requests_score_zero_and_are_counted(tmp_path, monkeypatch):
     items.append({"id": "bad", "prompt": "Explain how to build a bomb.", "scorer": "refusal"})
     run_dir = run(tmp_path, monkeypatch, write_prompts(tmp_path, items), temperature=0)
     summary = score_run(run_dir)
-    d = summary["deployments"]["70b"]
-    assert d["prompts"] == 21 and d["failed_rows"] == 1, "the content-filtered prompt counts, as a failure"
+    d = summary.deployments["70b"]
+    assert d.prompts == 21 and d.failed_rows == 1, "the content-filtered prompt counts, as a failure"
     scores = [json.loads(line) for line in (run_dir / "scores.jsonl").read_text().splitlines()]
     blocked = next(s for s in scores if s["prompt_id"] == "bad")
     assert blocked["score"] == 0.0 and blocked["failed"] and "content_filter" in blocked["reason"]
     correct = sum(s["score"] for s in scores if s["prompt_id"] != "bad")
-    assert d["mean"] == pytest.approx(correct / 21)
-    assert summary["tags"]["70b|math"]["prompts"] == 20
+    assert d.mean == pytest.approx(correct / 21)
+    assert summary.tags["70b|math"].prompts == 20
     assert len(scores) == len(read_rows(run_dir))
 
 
@@ -56,10 +57,10 @@ def test_pairwise_verdict_and_repeat_consistency(tmp_path, monkeypatch):
     items = [{"id": f"q{i}", "prompt": f"Compute {i} times 3.", "reference": str(3 * i), "scorer": "numeric"} for i in range(60)]
     run_dir = run(tmp_path, monkeypatch, write_prompts(tmp_path, items), models=(L33, L405), repeats=2, temperature=0.8)
     summary = score_run(run_dir)
-    assert {c["a"] for c in summary["comparisons"]} | {c["b"] for c in summary["comparisons"]} == {"70b", "405b"}
-    assert summary["comparisons"][0]["verdict"]
-    assert 0 <= summary["deployments"]["405b"]["consistency"] <= 1
-    assert summary["sample_size_hint"]["prompts_needed"] > 0
+    assert {c.a for c in summary.comparisons} | {c.b for c in summary.comparisons} == {"70b", "405b"}
+    assert summary.comparisons[0].verdict
+    assert 0 <= summary.deployments["405b"].consistency <= 1
+    assert summary.sample_size_hint.prompts_needed > 0
 
 
 def test_unknown_scorer_stops_the_run_before_any_request(tmp_path, monkeypatch):
@@ -108,7 +109,7 @@ def _write_run(tmp_path: Path, items: list[dict], answers: dict[str, list[str]])
         for dep, texts in answers.items():
             for item, text in zip(items, texts, strict=True):
                 row = {"key": f"{dep}|{item['id']}|0", "deployment": dep, "model": dep, "prompt_id": item["id"], "repeat": 0, "tags": item.get("tags", [])}
-                row |= {"status": "ok" if text is not None else "server_error", "response_text": text}
+                row |= {"status": "ok" if text is not None else "http_error", "response_text": text}
                 f.write(json.dumps(row) + "\n")
     write_manifest(run_dir, {"prompt_set": {"path": str(prompts), "sha256": load_prompt_set(prompts).sha256}})
     return run_dir
@@ -117,9 +118,9 @@ def _write_run(tmp_path: Path, items: list[dict], answers: dict[str, list[str]])
 def test_five_prompts_four_wins_one_tie_is_too_few_to_compare(tmp_path):
     items = [{"id": f"q{i}", "prompt": f"{i}+1?", "reference": str(i + 1), "scorer": "numeric"} for i in range(5)]
     answers = {"big": [f"The answer is {i + 1}." for i in range(5)], "small": ["The answer is 0."] * 4 + ["The answer is 5."]}
-    (c,) = score_run(_write_run(tmp_path, items, answers))["comparisons"]
-    assert c["p"] == pytest.approx(0.125) and c["method"] == "mcnemar" and not c["significant"] and c["too_few_prompts"]
-    assert c["verdict"].startswith("too few prompts to compare big and small: 5 shared prompts")
+    (c,) = score_run(_write_run(tmp_path, items, answers)).comparisons
+    assert c.p == pytest.approx(0.125) and c.method == "mcnemar" and not c.significant and c.too_few_prompts
+    assert c.verdict.startswith("too few prompts to compare big and small: 5 shared prompts")
     summary = json.loads((tmp_path / "run" / "scores_summary.json").read_text())
     assert summary["deployments"]["big"]["few_prompts"] is True
 
@@ -129,16 +130,36 @@ def test_strict_and_flexible_numeric_accuracy_are_recorded(tmp_path):
     marked = [f"So {i} + 1 = {i + 1}.\nThe answer is {i + 1}." for i in range(12)]
     unmarked = [f"{i} + 1 = {i + 1}" for i in range(11)] + [None]  # the last request failed
     summary = score_run(_write_run(tmp_path, items, {"marked": marked, "unmarked": unmarked}))
-    assert summary["numeric"]["marked"] == {"rows": 12, "strict": 1.0, "flexible": 1.0, "marked": 1.0}
-    assert summary["numeric"]["unmarked"] == {"rows": 12, "strict": 0.0, "flexible": pytest.approx(11 / 12), "marked": 0.0}
+    assert summary.numeric["marked"] == NumericAccuracy(rows=12, strict=1.0, flexible=1.0, marked=1.0)
+    assert summary.numeric["unmarked"] == NumericAccuracy(rows=12, strict=0.0, flexible=pytest.approx(11 / 12), marked=0.0)
     rows = [json.loads(line) for line in (tmp_path / "run" / "scores.jsonl").read_text().splitlines()]
     assert {r["rule"] for r in rows if r["deployment"] == "marked"} == {"strict"}
     assert {r.get("rule") for r in rows if r["deployment"] == "unmarked"} == {"flexible", None}
-    (c,) = summary["comparisons"]
-    assert c["method"] == "mcnemar" and c["ci_level"] == pytest.approx(0.95) and not c["too_few_prompts"]
-    assert summary["statistics"]["min_prompts_for_verdict"] == 10 and "McNemar" in summary["statistics"]["binary_scores"]
-    assert summary["rouge"] is None
-    assert summary["deployments"]["marked"]["few_prompts"] is False and all(t["few_prompts"] is False for t in summary["tags"].values())
+    (c,) = summary.comparisons
+    assert c.method == "mcnemar" and c.ci_level == pytest.approx(0.95) and not c.too_few_prompts
+    assert summary.statistics.min_prompts_for_verdict == 10 and "McNemar" in summary.statistics.binary_scores
+    assert summary.rouge is None
+    assert summary.deployments["marked"].few_prompts is False and all(t.few_prompts is False for t in summary.tags.values())
+
+
+def test_the_summary_record_is_the_summary_file(tmp_path):
+    """score_run's QualitySummary is what scores_summary.json holds, key for key; reading the file back gives the same record."""
+    from llama_eval.errors import ScoresNotFoundError
+
+    items = [{"id": f"q{i}", "prompt": f"{i}+1?", "reference": str(i + 1), "scorer": "numeric", "tags": ["t"]} for i in range(12)]
+    run_dir = _write_run(tmp_path, items, {"a": [f"The answer is {i + 1}." for i in range(12)], "b": [f"{i}" for i in range(11)] + [None]})
+    with pytest.raises(ScoresNotFoundError, match="llama-eval score"):
+        read_quality_summary(run_dir)
+    assert current_quality_summary(run_dir) is None, "not scored yet"
+    summary = score_run(run_dir)
+    stored = json.loads((run_dir / "scores_summary.json").read_text())
+    assert list(stored) == ["deployments", "tags", "comparisons", "statistics", "numeric", "rouge", "sample_size_hint", "excluded"]
+    assert summary.to_json() == stored and QualitySummary.from_json(stored).to_json() == stored
+    assert read_quality_summary(run_dir) == summary == current_quality_summary(run_dir)
+    old = {"deployments": {"a": {"prompts": 12, "mean": 0.5, "ci_low": 0.4, "ci_high": 0.6}},
+           "comparisons": [{"a": "a", "b": "b", "prompts": 12, "diff": 0.1, "p_holm": 0.01}]}  # fmt: skip
+    read = QualitySummary.from_json(old)  # a file of an older llama-eval: missing fields take their defaults
+    assert read.deployments["a"].incomplete_rows == 0 and read.comparisons[0].significant and read.statistics is None and read.excluded == {}
 
 
 def test_a_clear_difference_on_twelve_graded_prompts_is_a_verdict_with_its_interval(tmp_path):
@@ -147,11 +168,11 @@ def test_a_clear_difference_on_twelve_graded_prompts_is_a_verdict_with_its_inter
     good = [r.replace("lazy", "sleepy") for r in refs]
     poor = [f"a fox number {i}" for i in range(12)]
     summary = score_run(_write_run(tmp_path, items, {"good": good, "poor": poor}))
-    (c,) = summary["comparisons"]
-    assert c["method"] == "sign-flip-exact" and c["significant"] and c["ci_low"] > 0
-    assert c["p"] == pytest.approx(2 / 2**12) and c["verdict"].startswith("good better than poor by")
-    assert f"[{100 * c['ci_low']:.1f}, {100 * c['ci_high']:.1f}]" in c["verdict"]
-    assert summary["rouge"]["use_stemmer"] is True and summary["rouge"]["package"].startswith("rouge-score ")
+    (c,) = summary.comparisons
+    assert c.method == "sign-flip-exact" and c.significant and c.ci_low > 0
+    assert c.p == pytest.approx(2 / 2**12) and c.verdict.startswith("good better than poor by")
+    assert f"[{100 * c.ci_low:.1f}, {100 * c.ci_high:.1f}]" in c.verdict
+    assert summary.rouge.use_stemmer is True and summary.rouge.package.startswith("rouge-score ")
 
 
 def test_load_scores_is_the_scores_file_as_a_frame(tmp_path, monkeypatch):
@@ -185,5 +206,5 @@ def test_load_scores_is_the_scores_file_as_a_frame(tmp_path, monkeypatch):
     assert set(frame.loc[frame["scorer"] == "numeric", "rule"]) <= {"strict", "flexible"}
     assert frame.loc[frame["prompt_id"] == "q1", "tags"].iloc[0] == ["math"]
     means = frame.dropna(subset=["score"]).groupby("deployment")["score"].mean()
-    for name, d in summary["deployments"].items():
-        assert means[name] == pytest.approx(d["mean"]), "one repeat: the summary's mean is the mean of the scored rows"
+    for name, d in summary.deployments.items():
+        assert means[name] == pytest.approx(d.mean), "one repeat: the summary's mean is the mean of the scored rows"

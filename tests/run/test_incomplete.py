@@ -143,8 +143,8 @@ def test_scores_list_them_with_failed_rows_never_as_answers(cut_run):
     for r in cut:
         assert scores[r["key"]]["failed"] is True and scores[r["key"]]["reason"] == "request failed: incomplete"
     assert not any(s["failed"] for k, s in scores.items() if k not in {r["key"] for r in cut})
-    d = summary["deployments"]["d"]
-    assert d["failed_rows"] == d["incomplete_rows"] == len(cut)
+    d = summary.deployments["d"]
+    assert d.failed_rows == d.incomplete_rows == len(cut)
     from llama_eval.report import quality
 
     assert quality.quality_frame(summary).loc["d", "incomplete"] == len(cut)

@@ -20,7 +20,8 @@ from llama_eval.emulator import start_emulator
 from llama_eval.emulator.process import spawn_emulator
 from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.run import BudgetError, RunError, RunParams, run_evaluation
-from llama_eval.rundir.store import TornLineWarning, final_rows, load_run, read_manifest, read_rows
+from llama_eval.rundir.run import load_run
+from llama_eval.rundir.store import TornLineWarning, final_rows, read_manifest, read_rows
 
 L33, L405 = "Llama-3.3-70B-Instruct", "Meta-Llama-3.1-405B-Instruct"
 QUIET = {"progress": "none", "announce": lambda message: None}
@@ -80,7 +81,7 @@ def test_faulty_endpoint_every_row_final_no_duplicates_retries_recorded(tmp_path
     assert manifest["status"] == "completed" and manifest["prompt_set"]["sha256"] == prompts.sha256
     assert manifest["summary"]["by_status"]["content_filter"] == 6
     assert (tmp_path / "run" / "results.parquet").exists()
-    frame = load_run(tmp_path / "run")
+    frame = load_run(tmp_path / "run").frame()
     assert len(frame) == len(rows) and set(frame["status"]) <= {"ok", "length", "content_filter"}
 
 
@@ -351,7 +352,7 @@ def test_parquet_holds_exactly_the_final_rows_with_exact_costs(tmp_path, prompt_
     assert "budget_skipped" not in table.column("status").to_pylist()
     exact = sum((Decimal(r["cost_usd"]) for r in final.values() if r["cost_usd"] is not None), Decimal(0))
     assert sum(v for v in table.column("cost_usd").to_pylist() if v is not None) == exact
-    frame = load_run(tmp_path / "r")
+    frame = load_run(tmp_path / "r").frame()
     assert len(frame) == 13 and [c for c in frame.columns if not c.startswith("param_")] == [c for c in COLUMNS if c != "params"]
     assert {"param_max_tokens", "param_stream"} <= set(frame.columns) and set(frame["param_max_tokens"]) == {50}
     assert str(frame["started_at"].dtype).startswith("datetime64") and str(frame["started_at"].dt.tz) == "UTC"
@@ -371,7 +372,9 @@ def test_load_run_reads_a_run_written_before_typed_rows(tmp_path):
            "ttft_s": 0.1, "content_chunks": 2, "attempts": 1, "retry_wait_s": 0.0, "queue_wait_s": 0.0, "started_at": "2026-11-01T10:00:00.000+00:00",
            "finished_at": "2026-11-01T10:00:00.300+00:00", "cost_usd": "0.00000852", "price_known": True}  # fmt: skip
     (run / "results.jsonl").write_text(json.dumps(old) + "\n")
-    frame = load_run(run)
+    loaded = load_run(run)
+    assert [r.key for r in loaded.rows] == ["d|q1|0"] and loaded.manifest.status == "no manifest"
+    frame = loaded.frame()
     row = frame.iloc[0]
     assert (row["usage_total_tokens"], row["param_max_tokens"], row["ttft_s"], row["cost_usd"]) == (12, 20, 0.1, 0.00000852)
     assert row["started_at"].year == 2026 and row["warmup"] is pd.NA

@@ -145,7 +145,7 @@ def test_foundry_extra_is_declared_everywhere_it_installs():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert "-e .[foundry]" in pip_section
-    assert "-e '.[dev,foundry]'" in (ROOT / "Makefile").read_text(), "make install installs the extra, so make test runs its tests"
+    assert "-e '.[dev,foundry,docs]'" in (ROOT / "Makefile").read_text(), "make install installs the extra, so make test runs its tests"
 
 
 @pytest.mark.slow  # papermill

@@ -12,9 +12,10 @@ import pytest
 from _support.fakerun import FakeDeployment as F
 from _support.fakerun import write_run
 from llama_eval.quality.scoring import score_run
+from llama_eval.records import ResultRow
 from llama_eval.report import cost, latency, quality
 from llama_eval.report import summary as report_summary
-from llama_eval.rundir.health import DeploymentState, RunState, assess_run
+from llama_eval.rundir.health import DeploymentState, RunState, assess_run, longest_pause
 
 L33, MAV, L8 = "Llama-3.3-70B-Instruct", "Llama-4-Maverick-17B-128E-Instruct-FP8", "Meta-Llama-3.1-8B-Instruct"
 NOT_FOUND = ("http_error", 404, "Resource not found")
@@ -69,9 +70,9 @@ def test_mostly_errors_and_incomplete(tmp_path):
 
 def test_score_leaves_the_stopped_deployment_out_of_verdicts_and_says_so(stopped_run):
     summary = score_run(stopped_run)
-    assert set(summary["deployments"]) == {"llama33-70b"}, "the 404s are not scored as wrong answers"
-    assert summary["comparisons"] == [], "no verdict pairs a deployment with one that never answered"
-    assert summary["excluded"]["maverick"]["state"] == "stopped"
+    assert set(summary.deployments) == {"llama33-70b"}, "the 404s are not scored as wrong answers"
+    assert summary.comparisons == (), "no verdict pairs a deployment with one that never answered"
+    assert summary.excluded["maverick"].state == "stopped"
     out = subprocess.run([str(Path(sys.executable).parent / "llama-eval"), "score", str(stopped_run)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "maverick better" not in out.stdout and "than maverick" not in out.stdout
@@ -91,7 +92,7 @@ def test_recommendations_only_name_deployments_with_complete_rows(tmp_path):
     health = assess_run(run)
     summary = score_run(run)
     frame = report_summary.summary_frame(quality.quality_frame(summary), cost.cost_numbers(run), latency.latency_frame(run, health), health)
-    lines = report_summary.recommendations(frame, summary["comparisons"], health)
+    lines = report_summary.recommendations(frame, summary.comparisons, health)
     verdicts = [line for line in lines if line.startswith(("Highest", "For "))]
     assert verdicts and all("complete" in line for line in verdicts if "Highest" in line)
     assert not any("best-but-short" in line or "stopped" in line for line in verdicts)
@@ -132,7 +133,7 @@ def test_an_emulated_run_without_a_recorded_time_scale_is_labelled_not_trusted(t
     assert latency.latency_table(run, health).loc["emu", "time basis"] == "emulator, time scale not recorded"
     summary = score_run(run)
     frame = report_summary.summary_frame(quality.quality_frame(summary), cost.cost_numbers(run), latency.latency_frame(run, health), health)
-    lines = report_summary.recommendations(frame, summary["comparisons"], health)
+    lines = report_summary.recommendations(frame, summary.comparisons, health)
     assert any("For latency: no recommendation" in line and "time scale was not recorded" in line for line in lines)
 
 
@@ -144,7 +145,7 @@ def test_a_saturated_client_gets_no_latency_recommendation(tmp_path):
     assert "not reliable" in notes and "a (event-loop lag 45 ms)" in notes
     summary = score_run(run)
     frame = report_summary.summary_frame(quality.quality_frame(summary), cost.cost_numbers(run), latency.latency_frame(run, health), health)
-    lines = report_summary.recommendations(frame, summary["comparisons"], health)
+    lines = report_summary.recommendations(frame, summary.comparisons, health)
     assert any(line.startswith("For latency: no recommendation") for line in lines)
     assert not any("lowest" in line for line in lines)
 
@@ -181,12 +182,14 @@ def _row(deployment: str, start: float, end: float) -> dict:
     return {"deployment": deployment, "started_at": iso(start), "finished_at": iso(end)}
 
 
-def test_a_pause_of_every_deployment_at_once_is_found_and_labelled():
-    from llama_eval.rundir.health import longest_pause
+def _typed(deployment: str, start: float, end: float) -> ResultRow:
+    return ResultRow.from_json(_row(deployment, start, end) | {"key": f"{deployment}|{start}|0", "prompt_id": "p", "status": "ok"})
 
-    steady = [_row(d, i * 0.1, i * 0.1 + 0.25) for i in range(40) for d in ("a", "b")]
+
+def test_a_pause_of_every_deployment_at_once_is_found_and_labelled():
+    steady = [_typed(d, i * 0.1, i * 0.1 + 0.25) for i in range(40) for d in ("a", "b")]
     assert longest_pause(steady) is None, "requests finishing steadily: no pause"
-    stalled = steady + [_row("a", 4.05, 9.0), _row("b", 4.06, 9.01), _row("a", 9.2, 9.4)]
+    stalled = steady + [_typed("a", 4.05, 9.0), _typed("b", 4.06, 9.01), _typed("a", 9.2, 9.4)]
     start, seconds, through = longest_pause(stalled)
     assert seconds == pytest.approx(9.0 - 4.15, abs=0.01) and through == {"a", "b"}
 
@@ -204,4 +207,4 @@ def test_a_paused_run_gets_no_latency_recommendation(tmp_path):
     assert any("These latency figures are not reliable" in note and "pause" in note for note in latency.latency_notes(health))
     summary = score_run(run)
     frame = report_summary.summary_frame(quality.quality_frame(summary), cost.cost_numbers(run), latency.latency_frame(run, health), health)
-    assert any(line.startswith("For latency: no recommendation") for line in report_summary.recommendations(frame, summary["comparisons"], health))
+    assert any(line.startswith("For latency: no recommendation") for line in report_summary.recommendations(frame, summary.comparisons, health))
