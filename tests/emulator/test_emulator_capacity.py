@@ -79,12 +79,12 @@ def test_a_sweep_on_the_emulator_finds_the_batch_size_and_serverless_shows_no_kn
         slo = "ttft_p90<=0.25"
         m = sweep([managed], prompts, tmp_path / "m", concurrency=[1, 3, 4, 6], requests_per_level=12, warmup_s=0, slo=slo, params=params, **QUIET)
         s = sweep([serverless], prompts, tmp_path / "s", concurrency=[1, 3, 4, 6], requests_per_level=12, warmup_s=0, slo=slo, params=params, **QUIET)
-    assert m.attrs["capacity"]["concurrency"] == 3  # the batch size, exactly
-    by_c = {r["concurrency"]: r for r in m.to_dict("records")}
+    assert m.capacity.level.concurrency == 3  # the batch size, exactly
+    by_c = {r["concurrency"]: r for r in m.frame().to_dict("records")}
     assert by_c[3]["itl_p50_s"] > by_c[1]["itl_p50_s"] * 1.3  # a full batch of 3: 1.5x the inter-token time alone
     assert by_c[4]["ttft_p90_s"] > 0.25  # beyond the batch, requests queue
-    assert s.attrs["capacity"]["concurrency"] == 6 and s.attrs["capacity"]["lower_bound"]  # no knee without a capacity model
-    flat = [r["ttft_p50_s"] for r in s.to_dict("records")]
+    assert s.capacity.level.concurrency == 6 and s.capacity.lower_bound  # no knee without a capacity model
+    flat = [r["ttft_p50_s"] for r in s.frame().to_dict("records")]
     assert max(flat) < 0.25
 
 
@@ -99,9 +99,9 @@ def test_emulator_cli_batch_size_gives_managed_deployments_a_knee(prompts, tmp_p
     )
     with spawn_emulator("--deployments", str(spec), "--batch-size", "2", "--ttft", "0.15", "--tps", "50", "--key", "emu-key") as emu:
         managed = Deployment(name="m", model="Llama-3.3-70B-Instruct", kind="managed", endpoint=f"{emu.url}/m", key_env="EMU_KEY")
-        frame = sweep([managed], prompts, tmp_path / "cli", concurrency=[1, 2, 3], requests_per_level=6, warmup_s=0, slo="ttft_p90<=0.25",
+        result = sweep([managed], prompts, tmp_path / "cli", concurrency=[1, 2, 3], requests_per_level=6, warmup_s=0, slo="ttft_p90<=0.25",
                       params=RunParams(max_tokens=8), **QUIET)  # fmt: skip
-    assert frame.attrs["capacity"]["concurrency"] == 2
+    assert result.capacity.level.concurrency == 2
     with pytest.raises(SystemExit, match="--batch-size applies"):
         from llama_eval.cli import main
 
@@ -115,10 +115,10 @@ def test_a_sweep_of_a_sped_up_emulator_reports_the_emulated_service_time(prompts
     with start_emulator(config) as emu:
         monkeypatch.setenv("EMU_KEY", emu.key)
         managed = Deployment(name="m", model="Llama-3.3-70B-Instruct", kind="managed", endpoint=emu.deployment_url("m"), key_env="EMU_KEY")
-        frame = sweep([managed], prompts, tmp_path / "fast", concurrency=[1, 2, 3], requests_per_level=6, warmup_s=0, slo="ttft_p90<=1.5",
+        result = sweep([managed], prompts, tmp_path / "fast", concurrency=[1, 2, 3], requests_per_level=6, warmup_s=0, slo="ttft_p90<=1.5",
                       params=RunParams(max_tokens=8), **QUIET)  # fmt: skip
     data = json.loads((tmp_path / "fast" / "sweep.json").read_text())
     assert data["time_scale"] == pytest.approx(0.1) and data["simulated"] is True
-    by_c = {r["concurrency"]: r for r in frame.to_dict("records")}
+    by_c = {r["concurrency"]: r for r in result.frame().to_dict("records")}
     assert by_c[1]["ttft_p50_s"] == pytest.approx(1.0, rel=0.15)  # the profile's 1 s, not the 0.1 s measured on the wall clock
-    assert frame.attrs["capacity"]["concurrency"] == 2  # the batch; a third request queues a whole service time
+    assert result.capacity.level.concurrency == 2  # the batch; a third request queues a whole service time
