@@ -35,9 +35,17 @@ def load_figure(sweeps: Sequence[SweepResult | str | Path], slo: str | Slo | Non
         for col, (_, _, p50, p90) in enumerate(PANELS, start=1):
             for metric, dash, label in ((p50, "solid", "p50"), (p90, "dot", "p90")):
                 fig.add_trace(
-                    go.Scatter(x=x, y=[getattr(lv, metric) for lv in levels], mode="lines+markers", name=f"{name} {label}", legendgroup=name,
-                               line={"color": color, "dash": dash}, text=hover, showlegend=col == 1,
-                               hovertemplate="%{text}<br>%{x:.3g} req/s: %{y:.3g} s<extra>" + f"{name} {label}</extra>"),  # fmt: skip
+                    go.Scatter(
+                        x=x,
+                        y=[getattr(lv, metric) for lv in levels],
+                        mode="lines+markers",
+                        name=f"{name} {label}",
+                        legendgroup=name,
+                        line={"color": color, "dash": dash},
+                        text=hover,
+                        showlegend=col == 1,
+                        hovertemplate="%{text}<br>%{x:.3g} req/s: %{y:.3g} s<extra>" + f"{name} {label}</extra>",
+                    ),  # fmt: skip
                     row=1,
                     col=col,
                 )
@@ -45,9 +53,15 @@ def load_figure(sweeps: Sequence[SweepResult | str | Path], slo: str | Slo | Non
         if capacity is not None and capacity.throughput_rps is not None:
             for col, (_, _, _, p90) in enumerate(PANELS, start=1):
                 fig.add_trace(
-                    go.Scatter(x=[capacity.throughput_rps], y=[getattr(capacity, p90)], mode="markers", legendgroup=name, showlegend=col == 1,
-                               name=f"{name} capacity ({capacity.load}, {capacity.throughput_rps:.3g} req/s)",
-                               marker={"size": 16, "symbol": "circle-open", "color": color, "line": {"width": 3}}),  # fmt: skip
+                    go.Scatter(
+                        x=[capacity.throughput_rps],
+                        y=[getattr(capacity, p90)],
+                        mode="markers",
+                        legendgroup=name,
+                        showlegend=col == 1,
+                        name=f"{name} capacity ({capacity.load}, {capacity.throughput_rps:.3g} req/s)",
+                        marker={"size": 16, "symbol": "circle-open", "color": color, "line": {"width": 3}},
+                    ),  # fmt: skip
                     row=1,
                     col=col,
                 )
