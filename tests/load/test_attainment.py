@@ -24,6 +24,8 @@ from llama_eval.load.sweep import sweep
 from llama_eval.records import Status
 from llama_eval.rundir.store import read_rows
 
+pytestmark = pytest.mark.serial  # timing-based (a queued request's TTFT): run alone, after the parallel part, like test_sweep.py
+
 QUIET = {"progress": "none", "announce": lambda message: None}
 TTFT, TOKENS, INTERVAL = 0.2, 10, 0.02  # service time 0.38 s
 K = 6
@@ -207,7 +209,8 @@ def test_search_rule_by_hand():
     assert next_load(opened, [(0.5, True), (1.0, True), (2.0, False), (1.5, True), (1.75, False)]) == 1.625
     assert next_load(opened, [(0.5, True), (1.0, True), (2.0, False), (1.5, True), (1.75, False), (1.625, True)]) is None  # 1.75/1.625 < 1.1
     assert next_load(opened, [(1.0, True), (1.09, False)]) is None  # within 10%
-    for bad, message in [(SearchRange(4, 2, True), "0 < LO < HI"), (SearchRange(1.5, 8, True), "whole numbers"), (SearchRange(1, 8, False, 1.5), "--precision")]:
+    refused = [(SearchRange(4, 2, True), "0 < LO < HI"), (SearchRange(1.5, 8, True), "whole numbers"), (SearchRange(1, 8, False, 1.5), "--precision")]
+    for bad, message in refused:
         with pytest.raises(SweepError, match=message):
             bad.check()
 
@@ -237,3 +240,12 @@ def test_a_percentile_sweep_is_rejudged_under_a_per_request_slo_from_its_rows(ks
     again = read_sweep(out, slo=SLO)
     assert [level.slo_met for level in again.levels] == [True, False] and again.capacity.level.concurrency == 2
     assert again.levels[0].good_requests == 16 and math.isclose(again.levels[0].attainment, 1.0)
+
+    from llama_eval.load.figure import load_figure
+
+    fig = load_figure([again])
+    points = [t for t in fig.data if t.name == "k6 attainment"]
+    assert len(points) == 1 and list(points[0].y) == [level.attainment for level in again.levels]
+    assert list(points[0].error_y.arrayminus) == pytest.approx([lv.attainment - lv.attainment_low for lv in again.levels])
+    assert any(a["text"].startswith("target 90% (ttft<=0.35)") for a in fig.to_dict()["layout"]["annotations"])
+    assert len(load_figure([result]).layout.annotations) < len(fig.layout.annotations), "a percentile sweep has no attainment panel"
