@@ -50,13 +50,17 @@ def command(args: argparse.Namespace) -> int:
             prices=load_prices(args.prices),
             progress=args.progress,
             resume=args.resume,
+            search=args.search,
+            precision=args.precision,
         )
     except KeyboardInterrupt:
         print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished); "
               "the same command with --resume continues it", file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
-    print(frame_table(result.frame(), ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps",
-                                        "ttft_p50_s", "ttft_p90_s", "e2e_p90_s", "slo_met"]))  # fmt: skip
+    columns = ["level", "concurrency" if args.concurrency else "rate_rps", "requests", "errors", "throughput_rps", "ttft_p50_s", "ttft_p90_s", "e2e_p90_s"]
+    if result.slo is not None and result.slo.by_attainment:  # a per-request SLO: each level's attainment and goodput
+        columns += ["attainment", "attainment_low", "attainment_high", "goodput_rps"]
+    print(frame_table(result.frame(), [*columns, "slo_met"]))
     return _sweep_report(args, result)
 
 
@@ -67,7 +71,13 @@ def _sweep_report(args: argparse.Namespace, result: SweepResult) -> int:
         measured = capacity.level.throughput_rps
         bound = " (every level met the SLO: at least this)" if capacity.lower_bound else ""
         shown = f"{measured:.3f} requests/s measured" if measured is not None else "throughput not measured"
+        if capacity.level.attainment is not None:
+            goodput = f", goodput {capacity.level.goodput_rps:.3f} requests/s" if capacity.level.goodput_rps is not None else ""
+            shown += (f", attainment {capacity.level.attainment:.1%} [{capacity.level.attainment_low:.1%}, {capacity.level.attainment_high:.1%}] "
+                      f"against {result.slo.target * 100:g}%{goodput}")  # fmt: skip
         print(f"capacity at the SLO: {capacity.level.load}, {shown}{bound}")
+        if capacity.straddles:
+            print(f"  uncertain: {capacity.straddles}")
         estimate = capacity.estimate
         if estimate:
             print(f"  interpolated estimate (not measured): {estimate.throughput_rps:.3f} requests/s where {estimate.metric} reaches its limit")
@@ -77,7 +87,15 @@ def _sweep_report(args: argparse.Namespace, result: SweepResult) -> int:
         print(f"stopped early: {result.stopped}")
         if result.resumable:
             print(f"  to continue where it stopped: the same command with --resume (-o {args.output})")
+    if result.search is not None:
+        ladder = result.search.get("doubling_ladder") or []
+        lo, hi = result.search["range"]
+        measured = ", ".join(level.load.split(" ")[1] for level in result.levels)
+        print(f"search: {len(result.levels)} levels measured ({measured}); the doubling ladder alone over {lo:g}:{hi:g} "
+              f"has {len(ladder)} ({', '.join(f'{v:g}' for v in ladder)})")  # fmt: skip
     print(f"written: {args.output}/sweep.csv, {args.output}/sweep.json, {args.output}/results.jsonl")
+    if result.cost is not None:
+        print(f"the sweep itself used: {result.cost}")
     return 3 if result.stopped and "wide margin" not in result.stopped else 0
 
 
@@ -88,12 +106,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("-o", "--output", required=True, help="sweep directory (runs/NAME): results.jsonl, sweep.csv, sweep.json")
     sw.add_argument("--deployment", help="the deployment to load (required when the file has several)")
     levels = sw.add_mutually_exclusive_group(required=True)
-    levels.add_argument("--concurrency", help="closed loop: requests in flight per level, e.g. 1,2,4,8,16,32,64")
-    levels.add_argument("--rate", help="open loop: Poisson arrivals, requests/s per level, e.g. 0.5,1,2,4,8")
+    levels.add_argument("--concurrency", help="closed loop: requests in flight per level, e.g. 1,2,4,8,16,32,64 (with --search a range, e.g. 1:64)")
+    levels.add_argument("--rate", help="open loop: Poisson arrivals, requests/s per level, e.g. 0.5,1,2,4,8 (with --search a range, e.g. 0.5:32)")
     length = sw.add_mutually_exclusive_group(required=True)
     length.add_argument("--duration-s", type=float, help="seconds measured per level (after the warm-up)")
     length.add_argument("--requests-per-level", type=int, help="measured requests per level (after the warm-up)")
-    sw.add_argument("--slo", help='latency objective, e.g. "ttft_p90<=1.0,e2e_p90<=10" (seconds; errors must stay <= 1%% unless error_rate is given)')
+    sw.add_argument("--slo", help='latency objective: a level\'s percentiles, e.g. "ttft_p90<=1.0,e2e_p90<=10" (seconds; errors must stay <= 1%% '
+                                  'unless error_rate is given), or each request\'s limits and the share that must meet them, e.g. '
+                                  '"ttft<=0.5,itl<=0.05,e2e<=8@95%%" or "otps>=50@99%%" (errors are misses)')  # fmt: skip
+    sw.add_argument("--search", action="store_true", help="search for the capacity: --concurrency/--rate is a range LO:HI; the load doubles from LO "
+                                                          "until the SLO breaks, then bisects between the last good and first bad level")  # fmt: skip
+    sw.add_argument("--precision", type=float, default=0.1, help="--search with --rate: stop bisecting when the first bad rate is within this "
+                                                                  "share of the last good one (default 0.1: 10%%)")  # fmt: skip
     sw.add_argument("--warmup-s", type=float, default=5.0, help="seconds at the start of each level left out of its statistics")
     sw.add_argument("--ignore-quota", action="store_true", help="run levels beyond the deployment's quota (to see its 429s)")
     sw.add_argument("--budget-usd", help="stop the sweep before spending more than this")

@@ -11,6 +11,7 @@ from llama_eval.errors import SweepError
 from llama_eval.records import ResultRow
 from llama_eval.run.params import RunParams
 
+from .search import SearchRange
 from .slo import WIDE_MARGIN, Slo
 
 EARLY_S = 0.0015  # open loop: how long before a send the sender wakes, to send on time despite timer granularity
@@ -22,7 +23,11 @@ SWEEP_RUN_PARAMS = RunParams(max_attempts=1, warmup=0, probe=False, concurrency=
 @dataclass(frozen=True)
 class SweepParams:
     """What to sweep. Give ``concurrency`` (closed loop) or ``rate`` (open loop, requests/s), and
-    ``duration_s`` or ``requests_per_level``. Times are the service's seconds (see the module docstring)."""
+    ``duration_s`` or ``requests_per_level``. Times are the service's seconds (see the module docstring).
+
+    With ``search`` (a ``SearchRange``; ``concurrency``/``rate`` then hold its ``(lo, hi)``) the levels are not
+    listed but chosen as the sweep goes (``search.next_load``), and an SLO is required.
+    """
 
     concurrency: tuple[int, ...] = ()
     rate: tuple[float, ...] = ()
@@ -35,6 +40,7 @@ class SweepParams:
     budget_usd: Decimal | None = None
     seed: int = 0
     run: RunParams = SWEEP_RUN_PARAMS  # request parameters (max_tokens, temperature, stream...) and attempts
+    search: SearchRange | None = None
 
     @property
     def mode(self) -> str:
@@ -42,12 +48,19 @@ class SweepParams:
 
     @property
     def levels(self) -> tuple[float, ...]:
+        """The listed levels (empty for a search: it chooses them as it goes)."""
+        if self.search is not None:
+            return ()
         return tuple(self.concurrency) if self.concurrency else tuple(self.rate)
 
     def check(self) -> None:
         """Refuse what cannot be swept, before any request."""
         if bool(self.concurrency) == bool(self.rate):
             raise SweepError("give exactly one of --concurrency (closed loop, e.g. 1,2,4,8) or --rate (open loop, requests/s, e.g. 0.5,1,2,4)")
+        if self.search is not None:
+            self.search.check()
+            if self.slo is None:
+                raise SweepError("--search doubles the load until the SLO breaks, so it needs one: pass --slo, e.g. 'ttft<=0.5,e2e<=8@95%' or 'ttft_p90<=1.0'")
         levels = self.levels
         if any(not math.isfinite(v) or v <= 0 for v in levels):
             raise SweepError(f"every level must be > 0, got {', '.join(f'{v:g}' for v in levels)}")
@@ -70,6 +83,7 @@ class SweepParams:
         return {
             "mode": self.mode,
             "levels": list(self.levels),
+            "search": self.search.to_json() if self.search is not None else None,
             "duration_s": self.duration_s,
             "requests_per_level": self.requests_per_level,
             "warmup_s": self.warmup_s,
@@ -109,4 +123,4 @@ STOP_SLO, STOP_QUOTA, STOP_ALL_FAILED = "slo", "quota", "all-failed"
 RESUMABLE = (STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED)
 
 
-_SAME_ON_RESUME = ("mode", "duration_s", "requests_per_level", "warmup_s", "seed", "request")
+_SAME_ON_RESUME = ("mode", "search", "duration_s", "requests_per_level", "warmup_s", "seed", "request")

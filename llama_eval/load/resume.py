@@ -8,6 +8,7 @@ from pathlib import Path
 from llama_eval.errors import SweepError
 
 from .params import _SAME_ON_RESUME, STOP_ALL_FAILED, STOP_BUDGET, STOP_DEPLOYMENT, STOP_INTERRUPTED, STOP_QUOTA, STOP_SLO, SweepParams
+from .search import next_load
 from .slo import SWEEP_JSON, SweepLevel
 
 
@@ -57,6 +58,11 @@ def load_resume(run_dir: Path, params: SweepParams) -> Resumed | None:
     kind = done.stop_kind or _legacy_stop_kind(done.stopped)
     levels = done.levels[:-1] if kind in (STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED) and done.levels else done.levels
     loads = [level.concurrency if level.concurrency is not None else level.rate_rps for level in levels]
+    if params.search is not None:  # a search chooses its levels from what was measured: it goes on from there
+        if kind in (STOP_SLO, STOP_QUOTA):
+            return Resumed(tuple(levels), rows, f"the sweep in {run_dir} is finished: {done.stopped}")
+        done_searching = next_load(params.search, [(level.load_value, bool(level.slo_met)) for level in levels]) is None
+        return Resumed(tuple(levels), rows, f"the search in {run_dir} has found its capacity; nothing left to measure" if done_searching else None)
     if list(params.levels[: len(loads)]) != loads:
         raise SweepError(f"{run_dir} measured levels {', '.join(f'{v:g}' for v in loads)}; the levels given must start with them "
                          f"(got {', '.join(f'{v:g}' for v in params.levels)})")  # fmt: skip

@@ -19,6 +19,13 @@ limit), when the next level would exceed the deployment's quota, or at the budge
 capacity or why there is none). Against the emulator, times are converted to the emulated
 service's time (measured ÷ the emulator's time scale) and ``sweep.json`` says so.
 
+With ``search=True`` the levels are not listed but searched for (``load.search``): ``concurrency``
+or ``rate`` is a range ``LO:HI``; the load doubles from LO until a level misses the SLO, then
+bisects between the last level that met it and the first that did not, so only the levels near the
+knee are paid for. A missed level does not stop a search (it is what the bisection needs). What the
+sweep itself used (requests, tokens, USD at the run's prices, instance-hours for a deployment billed
+by the hour) is ``cost`` in ``sweep.json``.
+
 A sweep that was interrupted, or stopped by a failing deployment or the budget, resumes with
 ``resume=True`` (``llama-eval sweep --resume``): the levels it finished are kept as they are in
 ``sweep.json``, the level it was in runs again from its start, and the rows of every session stay in
@@ -62,7 +69,7 @@ from llama_eval.run.policy import Budget
 from llama_eval.run.progress import LagMonitor
 from llama_eval.rundir.store import ResultsWriter, read_rows
 
-from .levels import _bar, _level_line, _summarise, write_sweep
+from .levels import _bar, _level_line, _summarise, sweep_cost, write_sweep
 from .params import (
     EARLY_S,
     STOP_ALL_FAILED,
@@ -77,7 +84,8 @@ from .params import (
     _Sample,
 )
 from .resume import Resumed, load_resume
-from .slo import SWEEP_JSON, WIDE_MARGIN, Slo, SweepLevel, SweepResult, judge_levels, levels_frame
+from .search import DEFAULT_PRECISION, SearchRange, next_load
+from .slo import SWEEP_JSON, WIDE_MARGIN, RequestOutcome, Slo, SweepCost, SweepLevel, SweepResult, judge_level, judge_levels, level_outcomes, levels_frame
 
 
 class Sweeper:
@@ -96,6 +104,8 @@ class Sweeper:
         self.interrupted = False
         self._seq = 0
         self._next_item = 0
+        self.outcomes: dict[int, list[RequestOutcome]] = {}  # each level's sent, measured requests, for a per-request SLO
+        self.service_s = 0.0  # the service time the levels of this session took (the sweep's own cost)
 
     # ---------------------------------------------------------------- the whole sweep
     async def run(self, resume: bool = False) -> tuple[list[SweepLevel], dict[str, Any]]:
@@ -121,6 +131,8 @@ class Sweeper:
         if not probe.ok:
             raise SweepError(f"the probe before any request failed at {redact_url(d.resolve_endpoint())}: {probe.detail}; nothing was sent")
         self.time_scale = probe.time_scale
+        if levels and p.slo is not None and p.slo.by_attainment and self.time_scale > 0:  # earlier sessions' levels, judged from their rows
+            self.outcomes.update(level_outcomes(self.run_dir, self.time_scale))
         with RunLock(self.run_dir):
             record = manifest(self.run_dir, fingerprint=plan.fingerprint, prompts=self.prompts, prices=self.prices, catalog=self.catalog,
                               params=p.run.to_json(), estimates=plan.estimates_json(), now=now_iso())  # fmt: skip
@@ -144,30 +156,49 @@ class Sweeper:
                 writer.close()
                 await client.close()
                 await self.sessions.close()
-            levels = judge_levels(levels, p.slo)
+            levels = judge_levels(levels, p.slo, self.outcomes if p.slo is not None and p.slo.by_attainment else None)
             entry = record.setdefault("deployments", {}).setdefault(d.name, {})
             entry.update(time_scale=self.time_scale, probe="ok")
             record.update(status="completed" if not self.stopped else "stopped", finished_at=now_iso(), stopped=self.stopped)
             write_manifest(self.run_dir, record)
         return levels, record
 
+    def _loads(self, levels: list[SweepLevel]) -> Any:
+        """(level number, load) to measure next, given the levels measured so far: the listed levels not yet measured,
+        or, for a search, ``search.next_load`` of what has been measured (judged under the SLO)."""
+        p = self.params
+        if p.search is None:
+            for index, load in enumerate(p.levels, start=1):
+                if index > len(levels):  # not finished in an earlier session
+                    yield index, load
+            return
+        while True:
+            load = next_load(p.search, [(level.load_value, bool(level.slo_met)) for level in levels])
+            if load is None:
+                return
+            yield len(levels) + 1, int(load) if p.search.closed else load
+
     async def _run_levels(self, levels: list[SweepLevel], lane: Lane, requester: Requester, writer: ResultsWriter) -> None:
-        """Measure the levels not yet in ``levels`` (earlier sessions' stay), appending each; stop at the quota, a wide miss or Ctrl-C."""
-        for index, load in enumerate(self.params.levels, start=1):
-            if index <= len(levels):  # finished in an earlier session
-                continue
+        """Measure the levels not yet in ``levels`` (earlier sessions' stay), appending each judged under the SLO; stop at the
+        quota, a wide miss (not in a search: a miss is what it bisects on), every request failing, or Ctrl-C."""
+        for index, load in self._loads(levels):
             why = self._over_quota(load, levels, lane)
             if why:
                 self.stopped, self.stop_kind = why, STOP_QUOTA
                 self.announce(f"{self.deployment.name}: sweep stopped before level {index}: {why}")
                 return
+            began = time.perf_counter()
             try:
-                level = await self._level(index, load, lane, requester, writer)
+                level, outcomes = await self._level(index, load, lane, requester, writer)
             except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
                 self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not (--resume runs it again)"
                 self.stop_kind = STOP_INTERRUPTED
                 self.interrupted = True
                 return
+            finally:
+                self.service_s += (time.perf_counter() - began) / self.time_scale
+            self.outcomes[index] = outcomes
+            level = judge_level(level, self.params.slo, outcomes)
             levels.append(level)
             self.announce(_level_line(self.deployment.name, level))
             if self.stopped:
@@ -214,7 +245,7 @@ class Sweeper:
         slo = self.params.slo
         if level.requests and level.errors == level.requests:
             return STOP_ALL_FAILED, f"every request of level {level.level} ({level.load}) failed"
-        if slo is None:
+        if slo is None or self.params.search is not None:
             return None, None
         if slo.worst_ratio(level) >= self.params.stop_factor:
             margin = f">= {self.params.stop_factor:g}x a limit"
@@ -228,7 +259,8 @@ class Sweeper:
         self._seq += 1
         return item, self._seq
 
-    async def _level(self, index: int, load: float, lane: Lane, requester: Requester, writer: ResultsWriter) -> SweepLevel:
+    async def _level(self, index: int, load: float, lane: Lane, requester: Requester, writer: ResultsWriter) -> tuple[SweepLevel, list[RequestOutcome]]:
+        """One level: its statistics, and its sent, measured requests as a per-request SLO judges them."""
         p = self.params
         scale = self.time_scale
         state = _LevelState()
@@ -299,7 +331,10 @@ class Sweeper:
         lag_p99 = round(1000 * percentile(list(lag), 0.99), 2) if lag else None
         verdict = monitor.verdict(lane)
         lane.latencies.clear()
-        return _summarise(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated)
+        sent = [x.row for x in state.samples if not x.row.warmup and x.row.status is not Status.BUDGET_SKIPPED]
+        outcomes = [RequestOutcome.of(r.status, r.timing.ttft_s if r.timing else None, r.timing.e2e_s if r.timing else None,
+                                      r.usage.completion_tokens if r.usage else None, scale) for r in sent]  # fmt: skip
+        return _summarise(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated), outcomes
 
     async def _open_loop(self, rate: float, start: float, warm_end: float, deadline: float | None, total: int | None,
                          send: Callable[..., Any], state: _LevelState) -> float:  # fmt: skip
@@ -344,9 +379,26 @@ def poisson_schedule(rate: float, start: float, warm_end: float, end: float, rng
 # --------------------------------------------------------------------------- the API
 
 
-def _parse_levels(values: Sequence[float] | str | None, kind: type) -> tuple:
+def _parse_levels(values: Sequence[float] | str | None, kind: type, search: bool = False) -> tuple:
+    """Listed levels (``"1,2,4"`` or a sequence), or with ``search`` a range (``"1:64"`` or ``(1, 64)``) as ``(lo, hi)``."""
+    flag = "--concurrency" if kind is int else "--rate"
+    example = "1:64" if kind is int else "0.5:32"
     if values is None:
         return ()
+    if isinstance(values, str) and ":" in values:
+        if not search:
+            raise SweepError(f"{flag} {values}: a range LO:HI is for a capacity search: add --search (search=True), or list the levels, e.g. 1,2,4,8")
+        lo, _, hi = values.partition(":")
+        try:
+            ends = (float(lo), float(hi))
+        except ValueError:
+            raise SweepError(f"cannot read the range {values!r}: write LO:HI, e.g. {flag} {example}") from None
+        return tuple(int(v) if kind is int and v.is_integer() else v for v in ends)
+    if search:
+        given = values.split(",") if isinstance(values, str) else list(values)
+        if len(given) != 2:
+            raise SweepError(f"--search takes a range LO:HI, not a list of levels: e.g. {flag} {example} (got {values!r})")
+        return _parse_levels(":".join(str(v).strip() for v in given), kind, search=True)
     if isinstance(values, str):
         try:
             return tuple(kind(float(v)) if kind is int and float(v).is_integer() else kind(v) for v in values.split(",") if v.strip())
@@ -377,6 +429,8 @@ async def asweep(
     progress: str = "auto",
     announce: Callable[[str], None] | None = None,
     resume: bool = False,
+    search: bool = False,
+    precision: float = DEFAULT_PRECISION,
 ) -> SweepResult:
     """Sweep one deployment (see the module docstring); returns the ``SweepResult`` that ``read_sweep(run_dir)`` reads back.
 
@@ -388,6 +442,11 @@ async def asweep(
     None with ``.reason`` when there is none; ``.estimate``, an interpolation never used for money),
     ``stopped``/``stop_kind``/``resumable`` and ``path`` (``run_dir``). ``params``: request
     parameters (max_tokens, temperature, stream, timeout, max_attempts — 1 unless you say otherwise).
+
+    ``search=True``: ``concurrency`` or ``rate`` is a range (``"1:64"``, ``(0.5, 32)``) and the levels are searched
+    for (doubling, then bisection; see ``load.search``); the open-loop bisection stops at ``precision`` (relative).
+    ``slo`` is a percentile SLO (``"ttft_p90<=1.0"``) or a per-request one (``"ttft<=0.5,e2e<=8@95%"``: levels judged
+    on attainment, with goodput). The result's ``cost`` is what the sweep itself used.
     """
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
@@ -396,9 +455,11 @@ async def asweep(
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompt_set(prompts)
     run = params or SWEEP_RUN_PARAMS
     run = replace(run, warmup=0, probe=False, concurrency=1)
+    concurrency_levels = _parse_levels(concurrency, int, search)
+    rate_levels = tuple(float(v) for v in _parse_levels(rate, float, search))
     sweep_params = SweepParams(
-        concurrency=tuple(int(v) if float(v).is_integer() else v for v in _parse_levels(concurrency, int)),
-        rate=tuple(float(v) for v in _parse_levels(rate, float)),
+        concurrency=tuple(int(v) if float(v).is_integer() else v for v in concurrency_levels),
+        rate=rate_levels,
         duration_s=duration_s,
         requests_per_level=requests_per_level,
         warmup_s=warmup_s,
@@ -408,6 +469,7 @@ async def asweep(
         budget_usd=Decimal(str(budget_usd)) if budget_usd is not None else None,
         seed=seed,
         run=run,
+        search=_search_range(concurrency_levels, rate_levels, precision) if search else None,
     )
     sweep_params.check()
     run_dir = Path(run_dir)
@@ -417,11 +479,21 @@ async def asweep(
     if sweeper.nothing_to_do:  # the stored sweep as it is (SweepResult judges its capacity under the SLO given now)
         data = json.loads((run_dir / SWEEP_JSON).read_text())
     else:
+        before = SweepCost.from_json(json.loads((run_dir / SWEEP_JSON).read_text()).get("cost")) if resume and (run_dir / SWEEP_JSON).exists() else None
+        cost = sweep_cost(run_dir, chosen, prices, (before.service_s if before else 0.0) + sweeper.service_s)
         data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale, simulated=_simulated(run_dir),
-                           model_id=model.id if model else chosen.model, stop_kind=sweeper.stop_kind, sessions=sweeper.session)  # fmt: skip
+                           model_id=model.id if model else chosen.model, stop_kind=sweeper.stop_kind, sessions=sweeper.session, cost=cost)  # fmt: skip
     if sweeper.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; {run_dir} holds the rows so far and sweep.json for the finished levels")
     return SweepResult.from_json(data, run_dir, levels, sweep_params.slo)
+
+
+def _search_range(concurrency: tuple, rate: tuple, precision: float) -> SearchRange | None:
+    if concurrency:
+        return SearchRange(float(concurrency[0]), float(concurrency[-1]), closed=True, precision=precision)
+    if rate:
+        return SearchRange(rate[0], rate[-1], closed=False, precision=precision)
+    return None  # neither given: SweepParams.check says so
 
 
 def _simulated(run_dir: Path) -> bool:
@@ -444,5 +516,6 @@ def _choose(deployments: list[Deployment], name: str | None) -> Deployment:
 def sweep(*args: Any, **kwargs: Any) -> SweepResult:
     """The blocking form of ``asweep`` (same arguments, same ``SweepResult``); inside a running event loop (Jupyter) it runs in a thread."""
     return run_blocking(asweep, *args, thread_name="llama-eval-sweep", **kwargs)
+
 
 __all__ = ["Resumed", "SweepParams", "SweepResult", "Sweeper", "asweep", "levels_frame", "load_resume", "sweep", "write_sweep", "RunError", "SweepError"]
