@@ -186,8 +186,8 @@ def test_report_states_price_age_and_warns_when_a_table_in_use_is_stale(tmp_path
 
 def test_the_ptu_price_is_loaded_and_marked_as_an_assumption():
     """No Llama PTU price is published: the bundled row is Azure OpenAI's Global PTU price, marked assumption with a basis."""
-    from llama_eval.records import PROVISIONED
     from llama_eval.catalog.prices import price_for
+    from llama_eval.records import PROVISIONED
 
     book = load_prices()
     ptu = book.ptu_price("Llama-3.3-70B-Instruct")
