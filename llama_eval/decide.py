@@ -39,11 +39,12 @@ from llama_eval.catalog.prices import PriceBook, load_prices_for_run
 from llama_eval.cost.fixed import NOT_MEASURED, MeasuredCapacity
 from llama_eval.cost.option import CostOption, fixed_capacity_cost, machine_price
 from llama_eval.cost.projection import TrafficProfile, serverless_cost_per_request
+from llama_eval.cost.provisioned import provisioned_option
 from llama_eval.deployments.model import Compute
 from llama_eval.errors import RunError
 from llama_eval.load.slo import STORED_SWEEPS, Slo, SweepResult, read_sweeps, stored_sweeps
 from llama_eval.quality.scoring import score_run
-from llama_eval.records import MANAGED, SERVERLESS
+from llama_eval.records import MANAGED, PROVISIONED, SERVERLESS
 from llama_eval.rundir.store import read_manifest
 
 # Why an option lost, in one place (the CLI, the notebook and tests use these words).
@@ -200,6 +201,8 @@ def _options(records: list[dict[str, Any]], catalog: Catalog) -> list[Option]:
             seen.add((model_id, kind))
             compute = Compute(sku=offer.recommended_sku) if kind == MANAGED and offer.recommended_sku else None
             label = f"{model_id} ({kind}{', ' + offer.recommended_sku if compute else ''})"
+            if offer.provisioned is not None:  # provisioned throughput: a fourth option, sized in PTUs when judged
+                label = f"{model_id} ({kind}, {offer.provisioned.deployment_type})"
             options.append(Option(CostOption(label, model_id, kind), None, r["name"], compute=compute))
     return options
 
@@ -347,6 +350,9 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
             held = f"the sweep held it up to {capacity.throughput_rps:g} req/s < {float(peak):g}"  # 40 whether given as 40 or 40.0, as summary() says
             o.lost.append(f"{MISSES_SLO} at peak: {held} (serverless is quota-bound; ask for more quota)")
         return
+    if o.kind == PROVISIONED:
+        _price_provisioned(o, run_dir, peak, per_day, prices, catalog)
+        return
     hourly, _ = machine_price(o.compute, prices)
     if o.compute is None or hourly is None:
         o.lost.append(f"{NO_PRICE} (no VM SKU or usd_per_hour for its compute)")
@@ -355,6 +361,26 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
                                  model=o.model, instances=o.compute.instances, deployments=(o.deployment,) if o.deployment else ())  # fmt: skip
     if o.cost.note:
         o.detail.append(o.cost.note)
+
+
+def _price_provisioned(o: Option, run_dir: Path, peak: Decimal, per_day: Decimal, prices: PriceBook, catalog: Catalog) -> None:
+    """A PTU option: PTUs for the peak from the token mix of the deployment whose answers stand for it (``cost.provisioned``)."""
+    offer = catalog.get(o.model).offer(PROVISIONED) if o.model and o.model in catalog else None
+    if offer is None or offer.provisioned is None:
+        o.lost.append(f"{NO_PRICE} ({o.model} has no provisioned offer in the catalog)")
+        return
+    try:
+        profile = TrafficProfile.from_run(run_dir, per_day, deployment=o.quality_from)
+    except ValueError as exc:
+        o.lost.append(f"{NO_PRICE} (no token mix to size PTUs: {exc})")
+        return
+    price = prices.ptu_price(o.model) if o.model else None
+    o.cost = replace(provisioned_option(o.model or "", offer.provisioned, price, profile.input_tokens, profile.output_tokens, peak_rps=peak,
+                                        requests_per_day=per_day, label=o.label, deployments=o.cost.deployments), capacity=o.cost.capacity)  # fmt: skip
+    if price is None or not price.known:
+        o.lost.append(f"{NO_PRICE} (no PTU price for {o.model})")
+        return
+    o.detail.append(f"{o.cost.ptus} PTU for {float(peak):g} req/s: {o.cost.capacity_source}; {o.cost.note}")
 
 
 __all__ = ["COSTS_MORE", "MISSES_SLO", "NO_CAPACITY", "NO_PRICE", "RETIRED_WHY", "WORSE_QUALITY", "Option", "Recommendation", "recommend"]

@@ -320,5 +320,7 @@ def check_finished(reply: Reply, finished: Collection[int], *, ending: str) -> R
 
 
 SERVERLESS, MANAGED, SELF_HOSTED = "serverless", "managed", "self-hosted"  # deployment kinds; the last two are billed per hour
-KINDS = (SERVERLESS, MANAGED, SELF_HOSTED)  # every deployment kind, in the order tables list them
-FIXED_KINDS = (MANAGED, SELF_HOSTED)  # billed by the hour, busy or idle (the one copy: deployments, cost and decide read it here)
+PROVISIONED = "provisioned"  # provisioned throughput (PTU): reserved model throughput, billed per PTU-hour
+KINDS = (SERVERLESS, MANAGED, SELF_HOSTED, PROVISIONED)  # every deployment kind, in the order tables list them
+FIXED_KINDS = (MANAGED, SELF_HOSTED, PROVISIONED)  # billed by the hour, busy or idle (the one copy: deployments, cost and decide read it here)
+MACHINE_KINDS = (MANAGED, SELF_HOSTED)  # billed per VM- or GPU-hour: the kinds that name a `compute`

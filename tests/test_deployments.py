@@ -444,3 +444,50 @@ def test_key_in_memory_authenticates_a_run_and_is_written_nowhere(tmp_path, monk
     files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
     assert files and not any(FAKE_KEY.encode() in p.read_bytes() for p in files)
     assert '"status":"ok"' in (tmp_path / "run" / "results.jsonl").read_text().replace(" ", "")
+
+
+PROVISIONED = """
+deployments:
+  - name: llama33-ptu
+    model: Llama-3.3-70B-Instruct
+    kind: provisioned
+    endpoint: https://my-resource.services.ai.azure.com/models
+    key_env: LLAMA33_KEY
+    deployment_name: llama33-ptu
+    ptu: {ptu}
+"""
+
+
+def test_a_provisioned_deployment_loads_with_its_ptus(tmp_path):
+    (d,) = load_deployments(write(tmp_path, PROVISIONED.format(ptu=200)))
+    assert (d.kind, d.ptu, d.compute, d.effective_quota()) == ("provisioned", 200, None, None), "a PTU deployment has no token quota"
+
+
+@pytest.mark.parametrize(
+    "ptu, message",
+    [
+        (150, "line 8: 'ptu: 150' — Llama-3.3-70B-Instruct is sold in steps of 100 PTU from 100; use 100 or 200"),
+        (50, "line 8: 'ptu: 50' — Llama-3.3-70B-Instruct is sold in steps of 100 PTU from 100; use 100"),
+        ("lots", "line 8: deployment 'llama33-ptu': ptu must be a whole number of provisioned throughput units, e.g. ptu: 100"),
+        (0, "line 8: deployment 'llama33-ptu': ptu must be a whole number of provisioned throughput units"),
+    ],
+)
+def test_a_ptu_count_azure_does_not_sell_names_the_line_and_the_sizes_to_use(tmp_path, ptu, message):
+    with pytest.raises(ConfigError) as err:
+        load_deployments(write(tmp_path, PROVISIONED.format(ptu=ptu)))
+    assert "deployments.yaml " + message in str(err.value)
+
+
+def test_provisioned_needs_ptu_and_ptu_needs_provisioned(tmp_path):
+    without = PROVISIONED.replace("    ptu: {ptu}\n", "")
+    with pytest.raises(ConfigError, match="kind: provisioned needs 'ptu: N'"):
+        load_deployments(write(tmp_path, without))
+    serverless = PROVISIONED.format(ptu=100).replace("kind: provisioned", "kind: serverless")
+    with pytest.raises(ConfigError, match="'ptu' applies to kind: provisioned only"):
+        load_deployments(write(tmp_path, serverless))
+    other_model = PROVISIONED.format(ptu=100).replace("Llama-3.3-70B-Instruct", "Meta-Llama-3.1-8B-Instruct")
+    with pytest.raises(ConfigError, match="line 4: deployment .llama33-ptu.: Meta-Llama-3.1-8B-Instruct is not offered as provisioned"):
+        load_deployments(write(tmp_path, other_model))
+    with_compute = PROVISIONED.format(ptu=100) + "    compute: {sku: Standard_NC24ads_A100_v4}\n"
+    with pytest.raises(ConfigError, match="billed per PTU-hour"):
+        load_deployments(write(tmp_path, with_compute))

@@ -23,7 +23,9 @@ from llama_eval import clock
 from llama_eval.errors import CatalogError
 from llama_eval.paths import data_dir
 
-OFFER_KINDS = ("serverless", "managed")
+OFFER_KINDS = ("serverless", "managed", "provisioned")
+# Facts a provisioned (PTU) offer must state, each backed by a source or an assumption ("provisioned.<fact>").
+PROVISIONED_FACTS = ("deployment_type", "min_ptu", "step_ptu", "input_tpm_per_ptu", "output_token_weight", "latency_target")
 MODALITIES = ("text", "image+text")
 LLAMA_EXTRAS = ("n", "best_of", "logprobs", "ignore_eos", "use_beam_search", "stop_token_ids", "skip_special_tokens")
 
@@ -85,6 +87,39 @@ class Quota:
 
 
 @dataclass(frozen=True)
+class ProvisionedTerms:
+    """How a model is sold as provisioned throughput (PTU), from Microsoft's sizing page.
+
+    ``input_tpm_per_ptu``: input tokens a minute one PTU serves; an output token counts as
+    ``output_token_weight`` input tokens toward utilization. A deployment has at least ``min_ptu``
+    PTUs, in steps of ``step_ptu``. ``latency_target`` is Microsoft's words for the latency it aims
+    at (a share of requests above a speed), not a measurement.
+    """
+
+    deployment_type: str  # "Global Provisioned"
+    min_ptu: int
+    step_ptu: int
+    input_tpm_per_ptu: int
+    output_token_weight: int
+    latency_target: str
+
+    def __post_init__(self) -> None:
+        if min(self.min_ptu, self.step_ptu, self.input_tpm_per_ptu, self.output_token_weight) <= 0:
+            raise CatalogError(f"provisioned terms must be positive numbers, got {self}")
+
+    def allowed(self, ptu: int) -> bool:
+        """Whether ``ptu`` is a size Azure sells: at least the minimum, a whole number of steps above it."""
+        return ptu >= self.min_ptu and (ptu - self.min_ptu) % self.step_ptu == 0
+
+    def nearest(self, ptu: int) -> tuple[int, ...]:
+        """The sellable sizes around ``ptu`` (one or two), for an error message."""
+        if ptu <= self.min_ptu:
+            return (self.min_ptu,)
+        below = self.min_ptu + (ptu - self.min_ptu) // self.step_ptu * self.step_ptu
+        return (below,) if below == ptu else (below, below + self.step_ptu)
+
+
+@dataclass(frozen=True)
 class Offer:
     """One way to deploy a model (serverless pay-as-you-go or managed compute) and its lifecycle.
 
@@ -100,6 +135,7 @@ class Offer:
     recommended_sku: str | None = None
     legacy: date | None = None
     source_id: str | None = None
+    provisioned: ProvisionedTerms | None = None  # the PTU terms of a provisioned offer
 
     def status(self, on: date | None = None) -> str:
         """``"ga"``, ``"legacy"``, ``"deprecated"`` or ``"retired"`` on day ``on``, from the published dates only."""
@@ -157,6 +193,8 @@ class CatalogModel:
             for fact, value in (("replacement", offer.replacement), ("recommended_sku", offer.recommended_sku)):
                 if value is not None and f"{kind}.{fact}" not in self.provenance:
                     missing.append(f"{kind}.{fact}")
+            if offer.provisioned is not None:
+                missing += [f"{kind}.{fact}" for fact in PROVISIONED_FACTS if f"{kind}.{fact}" not in self.provenance]
         if self.quota is not None and self.quota.provenance is None:
             missing.append("quota")
         if self.benchmark_accuracy is not None and self.benchmark_provenance is None:
@@ -318,6 +356,18 @@ def _parse_quota(raw: Any, where: str, sources: Mapping[str, Source], as_of: dat
     )
 
 
+def _provisioned_terms(raw: Mapping[str, Any], where: str) -> ProvisionedTerms:
+    """The PTU terms of a provisioned offer: every field is required (a PTU offer without them cannot be sized)."""
+    return ProvisionedTerms(
+        deployment_type=_require(raw, "deployment_type", str, where),
+        min_ptu=_require(raw, "min_ptu", int, where),
+        step_ptu=_require(raw, "step_ptu", int, where),
+        input_tpm_per_ptu=_require(raw, "input_tpm_per_ptu", int, where),
+        output_token_weight=_require(raw, "output_token_weight", int, where),
+        latency_target=_require(raw, "latency_target", str, where),
+    )
+
+
 def _parse_model(raw: Any, index: int, path: Path, sources: Mapping[str, Source] | None = None, as_of: date | None = None) -> CatalogModel:
     sources = sources or {}
     where = f"{path}: models[{index}]"
@@ -351,6 +401,7 @@ def _parse_model(raw: Any, index: int, path: Path, sources: Mapping[str, Source]
             retired=_require(offer, "retired", date, f"{where} offer {kind}", optional=True),
             replacement=_require(offer, "replacement", str, f"{where} offer {kind}", optional=True),
             recommended_sku=_require(offer, "recommended_sku", str, f"{where} offer {kind}", optional=True),
+            provisioned=_provisioned_terms(offer, f"{where} offer {kind}") if kind == "provisioned" else None,
         )
     accuracy = raw.get("benchmark_accuracy")
     if accuracy is not None and not isinstance(accuracy, Mapping):

@@ -1,6 +1,7 @@
-"""Price tables: serverless token prices and managed-compute VM-hour prices, with provenance.
+"""Price tables: serverless token prices, managed-compute VM-hour prices and PTU-hour prices, with provenance.
 
-Prices are data (``data/prices.csv``, ``data/compute_prices.csv``), never literals in code. A user
+Prices are data (``data/prices.csv``, ``data/compute_prices.csv``, ``data/ptu_prices.csv``), never literals in code.
+A PTU row may be an assumption (``assumption=true`` with a ``basis``): reports then print "est." beside it. A user
 file (negotiated or regional rates) overrides rows of the default table and is validated the same
 way. A model whose price is unknown has ``None`` prices — reports say "no price", never 0.
 Prices are ``Decimal`` so that sums over many rows do not drift.
@@ -25,12 +26,16 @@ from pathlib import Path
 from llama_eval import clock
 from llama_eval.errors import PriceTableError
 from llama_eval.paths import data_dir
-from llama_eval.records import MANAGED, SELF_HOSTED
+from llama_eval.records import MANAGED, PROVISIONED, SELF_HOSTED
 
 from .models import OFFER_KINDS, Catalog, load_catalog
 
 TOKEN_PRICE_COLUMNS = ("model", "offer", "input_per_1k", "output_per_1k", "currency", "effective_date", "source_url", "note")
 COMPUTE_PRICE_COLUMNS = ("sku", "gpus", "gpu_type", "gpu_memory_gb", "usd_per_hour", "region", "effective_date", "source_url")
+PTU_PRICE_COLUMNS = (
+    "model", "deployment_type", "usd_per_ptu_hour", "usd_per_ptu_month_1m", "usd_per_ptu_year_1y", "currency", "effective_date", "source_url", "note",
+    "assumption", "basis",
+)  # fmt: skip
 CHECKED_COLUMN = "checked"  # optional in both tables: the day the row was confirmed (default: effective_date)
 STALE_AFTER_DAYS = 90
 
@@ -77,6 +82,45 @@ class ComputePrice:
     @property
     def checked_on(self) -> date:
         return self.checked or self.effective_date
+
+
+@dataclass(frozen=True)
+class PtuPrice:
+    """What one PTU of a model's provisioned deployment costs: by the hour, and on 1-month and 1-year reservations.
+
+    ``usd_per_ptu_month_1m`` is one PTU for a month on a 1-month reservation; ``usd_per_ptu_year_1y`` one
+    PTU for a year on a 1-year reservation (None: not known). ``assumption``: no source gives this
+    price for this model; ``basis`` says what stands in for it (reports print "est.").
+    """
+
+    model: str
+    deployment_type: str
+    usd_per_ptu_hour: Decimal | None
+    usd_per_ptu_month_1m: Decimal | None
+    usd_per_ptu_year_1y: Decimal | None
+    currency: str
+    effective_date: date
+    source_url: str
+    note: str = ""
+    assumption: bool = False
+    basis: str = ""
+    table: str = ""
+    checked: date | None = None  # None: effective_date
+
+    @property
+    def checked_on(self) -> date:
+        return self.checked or self.effective_date
+
+    @property
+    def known(self) -> bool:
+        return self.usd_per_ptu_hour is not None
+
+    @property
+    def label(self) -> str:
+        """"$1.00/PTU-hour (est.)": the hourly price as reports show it, marked when assumed."""
+        if self.usd_per_ptu_hour is None:
+            return "no price"
+        return f"${self.usd_per_ptu_hour:.2f}/PTU-hour" + (" (est.)" if self.assumption else "")
 
 
 @dataclass(frozen=True)
@@ -177,11 +221,17 @@ def _digest(paths: Iterable[Path]) -> str:
 class PriceBook:
     """Token prices and compute prices, keyed by (model, offer) and (sku, region)."""
 
-    def __init__(self, token_prices: dict[tuple[str, str], TokenPrice], compute_prices: dict[tuple[str, str], ComputePrice], sources: list[Path]):
+    def __init__(self, token_prices: dict[tuple[str, str], TokenPrice], compute_prices: dict[tuple[str, str], ComputePrice], sources: list[Path],
+                 ptu_prices: dict[str, PtuPrice] | None = None):  # fmt: skip
         self.token_prices = token_prices
         self.compute_prices = compute_prices
+        self.ptu_prices = dict(ptu_prices or {})
         self.sources = sources
         self.digest = _digest(sources)
+
+    def ptu_price(self, model: str) -> PtuPrice | None:
+        """The PTU price row of a model's provisioned offer, or None when the table has none."""
+        return self.ptu_prices.get(model)
 
     def token_price(self, model: str, offer: str = "serverless") -> TokenPrice | None:
         """The price row for a model's offer, or None when the table has no row for it."""
@@ -268,17 +318,63 @@ def _load_compute_prices(path: Path) -> dict[tuple[str, str], ComputePrice]:
     return prices
 
 
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
+
+
+def _load_ptu_prices(path: Path, catalog: Catalog) -> dict[str, PtuPrice]:
+    """PTU price rows, one per model with a provisioned offer; an assumed row must say its basis."""
+    prices: dict[str, PtuPrice] = {}
+    for line_no, row in _rows(path, PTU_PRICE_COLUMNS):
+        where = f"{path} line {line_no}"
+        if row["model"] not in catalog:
+            raise PriceTableError(f"{where}: unknown model {row['model']!r}{catalog.suggest(row['model'])}")
+        model = catalog.get(row["model"])
+        if model.offer(PROVISIONED) is None:
+            raise PriceTableError(f"{where}: {model.id} has no provisioned offer in the catalog (data/models.yaml); a PTU price for it cannot be used")
+        if model.id in prices:
+            raise PriceTableError(f"{where}: duplicate row for {model.id}; keep one PTU row per model")
+        flag = row["assumption"].lower()
+        if flag not in _TRUE + _FALSE:
+            raise PriceTableError(f"{where}: assumption must be true or false, got {row['assumption']!r}")
+        assumption = flag in _TRUE
+        if assumption and not row["basis"]:
+            raise PriceTableError(f"{where}: an assumed price needs a 'basis' saying what stands in for it and why")
+        if not row["currency"]:
+            raise PriceTableError(f"{where}: currency is empty")
+        prices[model.id] = PtuPrice(
+            model=model.id,
+            deployment_type=row["deployment_type"],
+            usd_per_ptu_hour=_decimal(row["usd_per_ptu_hour"], where, "usd_per_ptu_hour", optional=True),
+            usd_per_ptu_month_1m=_decimal(row["usd_per_ptu_month_1m"], where, "usd_per_ptu_month_1m", optional=True),
+            usd_per_ptu_year_1y=_decimal(row["usd_per_ptu_year_1y"], where, "usd_per_ptu_year_1y", optional=True),
+            currency=row["currency"],
+            effective_date=_date(row["effective_date"], where),
+            source_url=row["source_url"],
+            note=row.get("note", ""),
+            assumption=assumption,
+            basis=row["basis"],
+            table=str(path),
+            checked=_date(row[CHECKED_COLUMN], where, CHECKED_COLUMN) if row.get(CHECKED_COLUMN) else None,
+        )
+    return prices
+
+
 def load_prices(
     token_overrides: str | Path | None = None,
     compute_overrides: str | Path | None = None,
     *,
+    ptu_overrides: str | Path | None = None,
     catalog: Catalog | None = None,
     base_dir: str | Path | None = None,
 ) -> PriceBook:
-    """The default price tables, with rows replaced (or added) by the override files if given."""
+    """The default price tables, with rows replaced (or added) by the override files if given.
+
+    The bundled PTU table (``ptu_prices.csv``) is optional in ``base_dir``: without it no model has a
+    PTU price. It is listed after the overrides in ``PriceBook.sources``.
+    """
     catalog = catalog or load_catalog()
     base = Path(base_dir) if base_dir else data_dir()
-    token_path, compute_path = base / "prices.csv", base / "compute_prices.csv"
+    token_path, compute_path, ptu_path = base / "prices.csv", base / "compute_prices.csv", base / "ptu_prices.csv"
     sources = [token_path, compute_path]
     tokens = _load_token_prices(token_path, catalog)
     compute = _load_compute_prices(compute_path)
@@ -288,7 +384,14 @@ def load_prices(
     if compute_overrides:
         compute.update(_load_compute_prices(Path(compute_overrides)))
         sources.append(Path(compute_overrides))
-    return PriceBook(tokens, compute, sources)
+    ptu: dict[str, PtuPrice] = {}
+    if ptu_path.is_file():
+        ptu = _load_ptu_prices(ptu_path, catalog)
+        sources.append(ptu_path)
+    if ptu_overrides:
+        ptu.update(_load_ptu_prices(Path(ptu_overrides), catalog))
+        sources.append(Path(ptu_overrides))
+    return PriceBook(tokens, compute, sources, ptu)
 
 
 def load_prices_for_run(run_dir: str | Path, *, catalog: Catalog | None = None) -> PriceBook:
@@ -304,16 +407,19 @@ def load_prices_for_run(run_dir: str | Path, *, catalog: Catalog | None = None) 
     except FileNotFoundError:
         raise PriceTableError(f"no manifest.json in {run_dir}: not a run directory") from None
     tables = [Path(t) for t in (manifest.get("prices") or {}).get("tables", [])][2:]
-    token_override = compute_override = None
+    token_override = compute_override = ptu_override = None
     for table in tables:
         if not table.is_file():
             raise PriceTableError(f"the run was priced with {table}, which no longer exists; pass the table again or re-create it")
         header = next((line for line in table.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")), "")
         if header.startswith("sku"):
             compute_override = table
+        elif "usd_per_ptu_hour" in header:  # a PTU override, or the bundled PTU table (listed after the overrides: loaded anyway)
+            bundled = (data_dir() / "ptu_prices.csv").resolve()
+            ptu_override = None if table.resolve() == bundled else table
         else:
             token_override = table
-    return load_prices(token_override, compute_override, catalog=catalog)
+    return load_prices(token_override, compute_override, ptu_overrides=ptu_override, catalog=catalog)
 
 
 THOUSAND = Decimal(1000)
@@ -344,6 +450,8 @@ def price_for(prices: PriceBook, model: str | None, kind: str) -> RequestPrice:
         return RequestPrice(None, "managed compute is billed per VM-hour, not per token")
     if kind == SELF_HOSTED:
         return RequestPrice(None, "self-hosted: billed per GPU- or VM-hour, not per token")
+    if kind == PROVISIONED:
+        return RequestPrice(None, "provisioned throughput is billed per PTU-hour, not per token")
     if model is None:
         return RequestPrice(None, "no catalog model named for this deployment")
     price = prices.token_price(model, "serverless")

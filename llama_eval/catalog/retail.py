@@ -9,6 +9,12 @@ meters in USD of:
 * ``serviceName eq 'Foundry Models'`` for Llama token meters, where Microsoft lists them (models
   sold directly by Azure; Marketplace models such as Llama-4-Scout have no meter there). A meter is
   matched to a catalog model by its id in the product/meter name, input or output by the meter name.
+* provisioned throughput (PTU) meters of the models the catalog sells as provisioned: an hourly
+  meter ("Provisioned" + the model's id, per hour, Global preferred) among the same Consumption
+  items, and the 1-month and 1-year reservation meters (``priceType eq 'Reservation'``, whose
+  ``retailPrice`` is the whole term per PTU). Where the API lists none for a model, ``ptu_notes`` says
+  so — and which provisioned meters it did list for other products (Azure OpenAI's) — and the PTU
+  price stays as ``ptu_prices.csv`` has it (there: an assumption).
 
 Everything is fetched before anything is written, so an unreachable API leaves no half-written file.
 The override files have the columns of the bundled tables, with the meter's effective date, the
@@ -37,7 +43,7 @@ from llama_eval import clock
 from llama_eval.errors import PriceUpdateError
 
 from .models import Catalog, load_catalog
-from .prices import CHECKED_COLUMN, COMPUTE_PRICE_COLUMNS, TOKEN_PRICE_COLUMNS, ComputePrice, PriceBook, TokenPrice
+from .prices import CHECKED_COLUMN, COMPUTE_PRICE_COLUMNS, PTU_PRICE_COLUMNS, TOKEN_PRICE_COLUMNS, ComputePrice, PriceBook, PtuPrice, TokenPrice
 
 DEFAULT_API_URL = "https://prices.azure.com/api/retail/prices"
 VM_SERVICE = "Virtual Machines"
@@ -71,11 +77,13 @@ class UpdateResult:
     skipped_meters: int = 0
     pages: int = 0
     written: list[Path] = field(default_factory=list)
+    ptu: list[PtuPrice] = field(default_factory=list)  # PTU prices learned from provisioned meters
+    ptu_notes: list[str] = field(default_factory=list)  # what was, or was not, found for each provisioned model
 
 
-def query_url(api_url: str, service: str, region: str, skus: Iterable[str] = ()) -> str:
-    """The API URL with its OData filter (pay-as-you-go meters of one service in one region)."""
-    clauses = [f"serviceName eq '{service}'", f"armRegionName eq '{region}'", "priceType eq 'Consumption'"]
+def query_url(api_url: str, service: str, region: str, skus: Iterable[str] = (), price_type: str = "Consumption") -> str:
+    """The API URL with its OData filter (pay-as-you-go meters of one service in one region; or its reservations)."""
+    clauses = [f"serviceName eq '{service}'", f"armRegionName eq '{region}'", f"priceType eq '{price_type}'"]
     skus = list(skus)
     if skus:
         clauses.append("(" + " or ".join(f"armSkuName eq '{s}'" for s in skus) + ")")
@@ -211,6 +219,71 @@ def _per_1k(item: dict[str, Any]) -> Decimal | None:
     return (price * 1000 / unit).normalize()
 
 
+def _is_provisioned(item: dict[str, Any]) -> bool:
+    names = _text(item, "productName", "skuName", "meterName")
+    return "provisioned" in names or re.search(r"\bptu\b", names) is not None
+
+
+def _term_months(item: dict[str, Any]) -> int | None:
+    """12 for a "1 Year" reservation, 1 for "1 Month" (None: not a reservation term we read)."""
+    term = str(item.get("reservationTerm") or "").lower()
+    return {"1 month": 1, "1 year": 12}.get(term)
+
+
+def _prefer_global(candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The Global meter among several (Llama is sold as Global Provisioned only), else the only one; None if ambiguous."""
+    preferred = [c for c in candidates if "global" in _text(c, "meterName", "skuName") or "glbl" in _text(c, "meterName", "skuName")] or candidates
+    prices = {_decimal(c.get("retailPrice", c.get("unitPrice"))) for c in preferred}
+    return max(preferred, key=lambda c: str(c.get("effectiveStartDate") or "")) if len(prices) == 1 else None
+
+
+def learn_ptu_prices(hourly_items: list[dict[str, Any]], reservation_items: list[dict[str, Any]], catalog: Catalog, book: PriceBook, *,
+                     region: str, source_url: str, today: date) -> tuple[list[PtuPrice], list[str]]:  # fmt: skip
+    """PTU price rows for the catalog's provisioned models from the meters that name them, and a sentence per model on what was found.
+
+    A row holds only what the API lists (an unlisted reservation term is left empty, not copied from the
+    bundled assumption). Provisioned meters that name no catalog model (Azure OpenAI's PTU units) are
+    listed in the note but never used for Llama.
+    """
+    rows, notes = [], []
+    provisioned = [m for m in catalog if m.offer("provisioned") is not None]
+    usd = [i for i in hourly_items if _is_provisioned(i) and str(i.get("currencyCode", "USD")) == "USD"]
+    hourly = [i for i in usd if "hour" in str(i.get("unitOfMeasure", "")).lower()]
+    reserved = [i for i in reservation_items if _is_provisioned(i) and _term_months(i) and str(i.get("currencyCode", "USD")) == "USD"]
+    for model in provisioned:
+        core = _core(model.id)
+        mine = [i for i in hourly if core in _norm(_text(i, "productName", "skuName", "meterName")).replace("instruct", "")]
+        terms = {n: [i for i in reserved if _term_months(i) == n and core in _norm(_text(i, "productName", "skuName", "meterName")).replace("instruct", "")]
+                 for n in (1, 12)}  # fmt: skip
+        hour, month, year = (_prefer_global(found) if found else None for found in (mine, terms[1], terms[12]))
+        if hour is None and month is None and year is None:
+            others = sorted({f"{i.get('meterName')!r} ({i.get('productName')}) ${_decimal(i.get('retailPrice', i.get('unitPrice')))}/hour" for i in hourly})
+            listed = f"; provisioned meters it lists name no Llama model: {', '.join(others)}" if others else ""
+            kept = book.ptu_price(model.id)
+            stays = f"stays {kept.label} from {Path(kept.table).name}" if kept and kept.known else "stays unknown"
+            notes.append(f"{model.id}: the API lists no provisioned (PTU) meter for it in {region}{listed}; its PTU price {stays}")
+            continue
+        price = lambda item: _decimal(item.get("retailPrice", item.get("unitPrice"))) if item else None  # noqa: E731
+        found = [item for item in (hour, month, year) if item]
+        offer = model.offer("provisioned")
+        assert offer is not None and offer.provisioned is not None
+        rows.append(PtuPrice(
+            model=model.id,
+            deployment_type=offer.provisioned.deployment_type,
+            usd_per_ptu_hour=price(hour),
+            usd_per_ptu_month_1m=price(month),
+            usd_per_ptu_year_1y=price(year),
+            currency="USD",
+            effective_date=max(_effective(i, today) for i in found),
+            source_url=source_url,
+            note=f"Azure Retail Prices API meters {', '.join(repr(i.get('meterName')) for i in found)} ({region})",
+            checked=today,
+        ))  # fmt: skip
+        missing = [name for name, item in (("hourly", hour), ("1-month reservation", month), ("1-year reservation", year)) if item is None]
+        notes.append(f"{model.id}: learned its PTU price from the API" + (f"; not listed: {', '.join(missing)} (left empty)" if missing else ""))
+    return rows, notes
+
+
 def update_prices(
     book: PriceBook,
     *,
@@ -229,7 +302,9 @@ def update_prices(
     vm_items, pages = fetch_all(vm_url, timeout_s=timeout_s)
     token_url = query_url(api_url, MODELS_SERVICE, region)
     token_items, token_pages = fetch_all(token_url, timeout_s=timeout_s)
-    result.pages = pages + token_pages
+    reservation_url = query_url(api_url, MODELS_SERVICE, region, price_type="Reservation")
+    reservation_items, reservation_pages = fetch_all(reservation_url, timeout_s=timeout_s)
+    result.pages = pages + token_pages + reservation_pages
 
     by_sku: dict[str, dict[str, Any]] = {}
     for item in vm_items:
@@ -278,6 +353,16 @@ def update_prices(
         if old is None or (old.input_per_1k, old.output_per_1k) != (new_in, new_out):
             before = f"{old.input_per_1k}/{old.output_per_1k}" if old and old.known else None
             result.changes.append(PriceChange("token", f"{model} $/1K in/out", before, f"{new_in}/{new_out}"))
+
+    result.ptu, result.ptu_notes = learn_ptu_prices(token_items, reservation_items, catalog, book, region=region, source_url=token_url, today=today)
+    for row in result.ptu:
+        old_ptu = book.ptu_price(row.model)
+        new_text = f"{row.usd_per_ptu_hour}/{row.usd_per_ptu_month_1m}/{row.usd_per_ptu_year_1y}"
+        old_text = f"{old_ptu.usd_per_ptu_hour}/{old_ptu.usd_per_ptu_month_1m}/{old_ptu.usd_per_ptu_year_1y}" if old_ptu else None
+        if old_text != new_text or (old_ptu is not None and old_ptu.assumption):
+            if old_text and old_ptu is not None and old_ptu.assumption:
+                old_text += " (assumed)"
+            result.changes.append(PriceChange("ptu", f"{row.model} $/PTU hour, 1-month, 1-year", old_text, new_text))
     return result
 
 
@@ -333,6 +418,16 @@ def write_overrides(result: UpdateResult, out_dir: str | Path, region: str) -> l
         ]
         path = out / f"prices.{region}.csv"
         _write_atomic(path, _csv_text(TOKEN_PRICE_COLUMNS, token_rows, stamp + "# Llama token meters Microsoft lists (Foundry Models). Use with --prices.\n"))
+        files.append(path)
+    if result.ptu:
+        ptu_rows = [
+            [p.model, p.deployment_type, *("" if v is None else str(v) for v in (p.usd_per_ptu_hour, p.usd_per_ptu_month_1m, p.usd_per_ptu_year_1y)),
+             p.currency, p.effective_date.isoformat(), p.source_url, p.note, "false", "", p.checked_on.isoformat()]
+            for p in result.ptu
+        ]  # fmt: skip
+        path = out / f"ptu_prices.{region}.csv"
+        comment = stamp + "# Llama provisioned (PTU) meters Microsoft lists; reservation prices are per PTU for the whole term. Use with --ptu-prices.\n"
+        _write_atomic(path, _csv_text(PTU_PRICE_COLUMNS, ptu_rows, comment))
         files.append(path)
     result.written = files
     return files

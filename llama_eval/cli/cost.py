@@ -25,7 +25,8 @@ def command(args: argparse.Namespace) -> int:
     result = None
     if args.requests_per_day is not None:  # a missing sweep or an unreadable SLO fails here, not after half the output
         compute = {"sku": args.sku, "instances": args.instances, "region": args.region, "hours_per_day": args.hours_per_day}
-        prices = load_prices(args.prices, args.compute_prices) if args.prices or args.compute_prices else None  # None: the tables the run used
+        given = args.prices or args.compute_prices or args.ptu_prices
+        prices = load_prices(args.prices, args.compute_prices, ptu_overrides=args.ptu_prices) if given else None  # None: the tables the run used
         sweeps = args.sweep if args.sweep else sweep_dirs(args.run_dir)
         result = project_run(args.run_dir, args.requests_per_day, prices=prices, compute=compute, sweeps=sweeps, slo=args.slo, peak_rps=args.peak_rps)
 
@@ -60,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cost.add_argument("--region", help="region of the VM price (default: the run's, else eastus)")
     cost.add_argument("--prices", help="a price override CSV")
     cost.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
+    cost.add_argument("--ptu-prices", help="a PTU (provisioned throughput) price override CSV (e.g. from `llama-eval prices update`)")
     cost.add_argument("--figure", help="write the break-even figure as standalone HTML here")
     cost.add_argument("--peak-rps", type=float, help="requests/s at the busiest moment: sizes the machines (default: the day's average)")
     cost.add_argument("--sweep", action="append", help="a sweep directory (or a directory of them) measuring capacity; repeatable (default: RUN_DIR/sweeps)")

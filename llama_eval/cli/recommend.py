@@ -15,7 +15,7 @@ def command(args: argparse.Namespace) -> int:
 
     # no --prices: the tables the run recorded, as the report prices it (recommend's default)
     result = recommend(args.run_dir, sweeps=args.sweep or (), peak_rps=args.peak_rps, requests_per_day=args.requests_per_day, slo=args.slo,
-                       prices=load_prices(args.prices) if args.prices else None, on=args.on)  # fmt: skip
+                       prices=load_prices(args.prices, ptu_overrides=args.ptu_prices) if args.prices or args.ptu_prices else None, on=args.on)  # fmt: skip
     frame = result.frame()
     if args.json:
         print(frame.to_json(orient="records", indent=2, default_handler=str))
@@ -43,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--requests-per-day", type=float, required=True, help="production volume for the monthly cost")
     rec.add_argument("--slo", required=True, help='latency objective, e.g. "ttft_p90<=1.0" (the sweeps are judged under it)')
     rec.add_argument("--prices", help="a price override CSV")
+    rec.add_argument("--ptu-prices", help="a PTU (provisioned throughput) price override CSV (e.g. from `llama-eval prices update`)")
     rec.add_argument("--on", type=date.fromisoformat, default=None, help="lifecycle as of this day (YYYY-MM-DD; default today)")
     rec.add_argument("--json", action="store_true", help="machine-readable table")
     rec.set_defaults(func=command)

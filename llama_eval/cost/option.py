@@ -9,6 +9,10 @@ figure is worked out by its methods, so the same option costs the same everywher
   machine) × instances × hours a day × 730 ÷ 24 (``fixed.machines_monthly_usd``). With a measured
   ``capacity`` the instances are those the load needs (``instances_at``); without one the configured
   machines are costed, a floor (``measured`` is False).
+* provisioned throughput (``ptu`` set, built by ``cost.provisioned``): an "instance" is one PTU,
+  ``instance_hourly_usd`` the price of a PTU-hour, and the PTUs a load needs come from Microsoft's
+  throughput per PTU and the token mix (``fixed.PtuPlan.ptus_for``: the minimum, then whole steps),
+  not from a sweep. ``ptus`` is the count at the sizing point.
 
 The load that sizes the machines is ``peak_rps`` at ``requests_per_day`` (the sizing point), scaled
 linearly to other volumes; no peak: the day's average. ``fixed_capacity_cost`` builds a fixed option
@@ -32,6 +36,7 @@ from .fixed import (
     NOT_MEASURED,
     SECONDS_PER_DAY,
     MeasuredCapacity,
+    PtuPlan,
     cost_per_request_at_capacity,
     dec,
     instances_needed,
@@ -70,6 +75,7 @@ class CostOption:
     note: str = ""
     deployments: tuple[str, ...] = ()  # the run's deployments this option is
     retired: str = ""  # "retired 2026-06-13; use X" when the offer is no longer available
+    ptu: PtuPlan | None = None  # provisioned throughput: instances are PTUs, sized by Microsoft's throughput per PTU
 
     # ----------------------------------------------------------------- what it is
     @property
@@ -83,16 +89,25 @@ class CostOption:
     @property
     def measured(self) -> bool:
         """A fixed option whose instances come from a measured capacity (always True for per-token options)."""
+        if self.ptu is not None:  # sized from the PTU terms and the token mix: no sweep needed to count PTUs
+            return True
         return not self.fixed or (self.capacity is not None and self.instance_hourly_usd is not None)
 
     @property
     def capacity_rps(self) -> Decimal | None:
-        """Requests/s one instance sustains at the SLO (a per-token option: what the deployment sustained)."""
+        """Requests/s one instance sustains at the SLO (a per-token option: what the deployment sustained; PTU: one PTU at 100%)."""
+        if self.ptu is not None:
+            return self.ptu.rps_per_ptu
         return self.capacity.per_instance_rps if self.capacity is not None else None
 
     @property
     def capacity_source(self) -> str:
-        """"sweep x at ttft_p90<=1 (emulator)", or "" without a capacity."""
+        """"sweep x at ttft_p90<=1 (emulator)", or "" without a capacity; PTU: where its throughput per PTU comes from."""
+        if self.ptu is not None:
+            p = self.ptu
+            return (f"PTUs from the token mix: {p.input_tokens:,.0f} in + {p.output_token_weight:g} x {p.output_tokens:,.0f} out = "
+                    f"{p.normalized_tokens_per_request:,.0f} tokens a request, {p.input_tpm_per_ptu:,.0f} input tokens/min per PTU "
+                    f"(Microsoft's sizing page), minimum {p.min_ptu}, steps of {p.step_ptu}")  # fmt: skip
         c = self.capacity
         if c is None or not self.fixed:
             return ""
@@ -129,15 +144,19 @@ class CostOption:
         """Requests a day one instance carries at the sizing point's peak shape (fixed, measured)."""
         if not self.fixed or not self.measured:
             return None
-        assert self.capacity is not None
-        return self.capacity.per_instance_rps / self.load_at(Decimal(1))
+        per_instance = self.capacity_rps
+        assert per_instance is not None
+        return per_instance / self.load_at(Decimal(1))
 
     @property
     def per_request_at_capacity_usd(self) -> Decimal | None:
         """Fixed, measured: one machine's hour ÷ the requests it sustains in that hour at the SLO."""
         if not self.fixed or not self.measured:
             return None
-        assert self.capacity is not None and self.instance_hourly_usd is not None
+        if self.ptu is not None:  # one PTU-hour ÷ the requests one PTU serves in that hour at 100% utilization
+            return cost_per_request_at_capacity(self.instance_hourly_usd, self.ptu.rps_per_ptu) if self.instance_hourly_usd is not None else None
+        assert self.instance_hourly_usd is not None
+        assert self.capacity is not None
         return cost_per_request_at_capacity(self.instance_hourly_usd, self.capacity.throughput_rps, self.capacity.instances)
 
     @property
@@ -147,9 +166,13 @@ class CostOption:
 
     # ----------------------------------------------------------------- at any volume (projection, figure, break-even)
     def instances_at(self, requests_per_day: Decimal) -> int | None:
-        """Instances this volume needs (its load ÷ the capacity of one, rounded up); None when not measured or per token."""
+        """Instances this volume needs (its load ÷ the capacity of one, rounded up); None when not measured or per token.
+
+        Provisioned: the PTUs (``PtuPlan.ptus_for``: the minimum, then whole steps)."""
         if not self.fixed or not self.measured:
             return None
+        if self.ptu is not None:
+            return self.ptu.ptus_for(self.load_at(requests_per_day))
         assert self.capacity is not None
         return instances_needed(self.load_at(requests_per_day), self.capacity.per_instance_rps)
 
@@ -180,8 +203,22 @@ class CostOption:
             return self.instances_at(self.requests_per_day)
         if self.peak_rps is None:
             return None
+        if self.ptu is not None:
+            return self.ptu.ptus_for(self.peak_rps)
         assert self.capacity is not None
         return instances_needed(self.peak_rps, self.capacity.per_instance_rps)
+
+    @property
+    def ptus(self) -> int | None:
+        """Provisioned: the PTUs the sizing point needs (None for other kinds)."""
+        return self.instances if self.ptu is not None else None
+
+    def monthly_by_term(self) -> dict[str, Decimal | None]:
+        """Provisioned: USD a month at the sizing point by the hour, on a 1-month and on a 1-year reservation ({} otherwise)."""
+        ptus = self.ptus
+        if self.ptu is None or ptus is None:
+            return {}
+        return self.ptu.monthly_by_term(ptus, self.instance_hourly_usd)
 
     @property
     def monthly_usd(self) -> Decimal | None:

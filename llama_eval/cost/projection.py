@@ -3,8 +3,9 @@
 * ``TrafficProfile``: requests a day, mean tokens in and out of a request (from a run), and the peak;
 * ``projection``: a ``CostOption`` per offer — each serverless model per token, managed compute and
   self-hosted GPUs by the hour (``Compute.hourly_usd``), sized by a measured capacity where a sweep
-  measured one (``cost.fixed``), else their configured machines as a floor — retired offers apart, and
-  the break-even of the meaningful pairs (``BreakEven``);
+  measured one (``cost.fixed``), else their configured machines as a floor, and provisioned throughput
+  (PTU) for models the catalog sells that way, sized from the token mix (``cost.provisioned``) —
+  retired offers apart, and the break-even of the meaningful pairs (``BreakEven``);
 * ``project_run``: the same for a run directory (its deployments, price tables and sweeps), what
   ``llama-eval cost --requests-per-day`` prints and the report shows;
 * ``deployment_costs``: cost per 1,000 requests of each deployment of a run, every kind side by side.
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,13 @@ from llama_eval.catalog.models import Catalog, load_catalog
 from llama_eval.catalog.prices import THOUSAND, PriceBook, TokenPrice, load_prices, load_prices_for_run
 from llama_eval.deployments.model import Compute
 from llama_eval.load.slo import read_sweeps
-from llama_eval.records import ANSWERED, FIXED_KINDS, MANAGED, SELF_HOSTED, SERVERLESS
+from llama_eval.records import ANSWERED, MACHINE_KINDS, MANAGED, PROVISIONED, SELF_HOSTED, SERVERLESS
 from llama_eval.rundir.health import manifest_deployments, run_rows
 from llama_eval.rundir.store import read_manifest
 
 from .fixed import DAYS_PER_MONTH, NOT_MEASURED, SECONDS_PER_DAY, MeasuredCapacity, dec
 from .option import CostOption, fixed_capacity_cost, machine_price
+from .provisioned import break_even_ptus, provisioned_option
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,9 @@ def _break_even(a: CostOption, b: CostOption, why: str, profile: TrafficProfile)
         return BreakEven(a.label, b.label, why, None, None, cheaper,
                          f"never: even with every instance full at peak, {fixed.label} costs ${cost_full:.6f} a request, "
                          f"{'the same as' if c == full else 'more than'} {variable.label} at ${per_request:.6f}")  # fmt: skip
-    last = int((full / (full - c)).to_integral_value(rounding=ROUND_CEILING)) - 1
-    return BreakEven(a.label, b.label, why, last * c, last * fixed.instance_monthly_usd, cheaper, first_cheaper_at=c if last > 1 else None)
+    first, step = (fixed.ptu.min_ptu, fixed.ptu.step_ptu) if fixed.ptu is not None else (1, 1)  # PTUs: the minimum, then steps
+    last = break_even_ptus(first, step, full, c)
+    return BreakEven(a.label, b.label, why, last * c, last * fixed.instance_monthly_usd, cheaper, first_cheaper_at=first * c if last > first else None)
 
 
 def _fixed_option(model: str, kind: str, compute: Compute | None, prices: PriceBook, profile: TrafficProfile, capacity: MeasuredCapacity | None,
@@ -211,12 +214,15 @@ def projection(
     on: date | None = None,
     run_deployments: Mapping[tuple[str, str], Sequence[str]] | None = None,
     capacities: Mapping[tuple[str, str], MeasuredCapacity] | None = None,
+    provisioned: Iterable[str] = (),
 ) -> Projection:
     """Monthly cost of ``profile`` on each option, retired offers apart, and break-even of the meaningful pairs.
 
-    Meaningful pairs: the same model served two ways (serverless / managed / self-hosted), and each
+    Meaningful pairs: the same model served two ways (serverless / managed / self-hosted / provisioned), and each
     option the run used against the cheapest option still offered at this volume. ``managed`` and
-    ``self_hosted`` are (model, ``Compute``) pairs. ``run_deployments`` maps (model, kind) to the run's deployment names.
+    ``self_hosted`` are (model, ``Compute``) pairs; ``provisioned`` the models to cost on their catalog PTU offer,
+    sized for the profile's peak from its token mix (``cost.provisioned``) and priced from ``prices.ptu_price``.
+    ``run_deployments`` maps (model, kind) to the run's deployment names.
     ``capacities`` maps (model, kind) to a ``MeasuredCapacity`` from a sweep of that compute;
     fixed options without one are costed at their configured instances and say "capacity not measured".
     """
@@ -248,6 +254,14 @@ def projection(
             option = _fixed_option(model, kind, compute, prices, profile, capacities.get((model, kind)), run_deployments.get((model, kind), ()),
                                    lifecycle(model, kind))  # fmt: skip
             (retired if option.retired else offered).append(option)
+    for model in dict.fromkeys(provisioned):
+        offer = catalog.get(model).offer(PROVISIONED) if model in catalog else None
+        if offer is None or offer.provisioned is None:
+            continue
+        option = provisioned_option(model, offer.provisioned, prices.ptu_price(model), profile.input_tokens, profile.output_tokens,
+                                    peak_rps=profile.peak_rps, requests_per_day=profile.requests_per_day,
+                                    deployments=tuple(run_deployments.get((model, PROVISIONED), ())), retired=lifecycle(model, PROVISIONED))  # fmt: skip
+        (retired if option.retired else offered).append(option)
 
     result = Projection(profile, offered, retired, [])
     pairs: dict[frozenset[str], BreakEven] = {}
@@ -326,8 +340,9 @@ def project_run(
     swept_on = {r["name"]: Compute.from_json(r.get("compute")) or (_catalog_machines(r.get("model"), catalog) if r.get("kind") == MANAGED else None)
                 for r in records}  # fmt: skip
     capacities = measured_capacities(records, swept_on, sweeps, slo, options)
+    provisioned = [m for m in models if m in catalog and catalog.get(m).offer(PROVISIONED)]
     return projection(profile, prices, serverless, list(managed.items()), self_hosted, catalog=catalog, on=on, run_deployments=run_deployments,
-                      capacities=capacities)  # fmt: skip
+                      capacities=capacities, provisioned=provisioned)  # fmt: skip
 
 
 def _same_machines(a: Compute | None, b: Compute | None) -> bool:
@@ -345,7 +360,7 @@ def measured_capacities(records: Sequence[Mapping[str, Any]], computes: Mapping[
     out: dict[tuple[str, str], MeasuredCapacity] = {}
     for name, result in read_sweeps(sweeps, slo).items():
         record = by_name.get(name)
-        if record is None or record.get("kind") not in FIXED_KINDS or not record.get("model"):
+        if record is None or record.get("kind") not in MACHINE_KINDS or not record.get("model"):
             continue
         key, machines = (record["model"], record["kind"]), computes.get(name)
         if key in options and _same_machines(options[key], machines):
@@ -386,6 +401,9 @@ def deployment_costs(run_dir: str | Path, sweeps: Iterable[str | Path] = (), *, 
             out.append(replace(bare, per_request_usd=serverless_cost_per_request(price, profile), basis=basis,
                                requests_per_day=dec(requests_per_day) if requests_per_day else None))  # fmt: skip
             continue
+        if kind == PROVISIONED:
+            out.append(_provisioned_cost(run_dir, r, bare, prices, catalog, peak_rps, requests_per_day))
+            continue
         compute, note = Compute.from_json(r.get("compute")), ""
         if compute is None and (compute := _catalog_machines(model, catalog)) is not None:
             note = f"VM: the catalog's recommended {compute.sku}"
@@ -404,6 +422,28 @@ def deployment_costs(run_dir: str | Path, sweeps: Iterable[str | Path] = (), *, 
         basis = f"${hourly}/h per instance / {capacity.per_instance_rps:.4g} req/s at {capacity.slo}"
         out.append(replace(cost, basis=basis, note="; ".join(n for n in (note, cost.note) if n)))
     return out
+
+
+def _provisioned_cost(run_dir: str | Path, record: Mapping[str, Any], bare: CostOption, prices: PriceBook, catalog: Catalog,
+                      peak_rps: float | None, requests_per_day: float | None) -> CostOption:  # fmt: skip
+    """A provisioned deployment of the run: its PTU-hour ÷ the requests one PTU serves with the deployment's own token mix."""
+    model, name = record.get("model"), record["name"]
+    offer = catalog.get(model).offer(PROVISIONED) if model and model in catalog else None
+    price = prices.ptu_price(model) if model else None
+    if offer is None or offer.provisioned is None:
+        return replace(bare, basis="no price", note=f"{model} has no provisioned offer in the catalog")
+    try:
+        profile = TrafficProfile.from_run(run_dir, requests_per_day or 1, deployment=name)
+    except ValueError as exc:
+        return replace(bare, basis="no answered requests to take token means from", note=str(exc))
+    option = provisioned_option(model, offer.provisioned, price, profile.input_tokens, profile.output_tokens, peak_rps=peak_rps,
+                                requests_per_day=requests_per_day if peak_rps is not None else None, label=name, deployments=(name,))  # fmt: skip
+    if price is None or not price.known:
+        return replace(option, basis="no price")
+    assert option.ptu is not None
+    deployed = f"; {record['ptu']} PTU deployed" if record.get("ptu") else ""
+    basis = f"{price.label} / {option.ptu.rps_per_ptu:.4g} req/s per PTU at 100% utilization ({option.capacity_source}){deployed}"
+    return replace(option, basis=basis)
 
 
 __all__ = [

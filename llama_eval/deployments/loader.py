@@ -23,7 +23,7 @@ from llama_eval import clock
 from llama_eval.catalog.models import DEPRECATED, LEGACY, RETIRED, Catalog, CatalogModel, Quota, load_catalog
 from llama_eval.errors import CatalogError, ConfigError, LifecycleWarning
 
-from .model import _SECRET_FIELDS, CREDENTIAL_ENV, ENDPOINT_ENV, MODEL_ENV, Compute, Deployment, DeploymentsConfig
+from .model import _SECRET_FIELDS, CREDENTIAL_ENV, ENDPOINT_ENV, MODEL_ENV, Compute, Deployment, DeploymentsConfig, check_ptu
 
 
 class _Located(dict):
@@ -171,6 +171,7 @@ def _deployment(raw: Any, path: Path, catalog: Catalog, today: date) -> Deployme
             quota=_quota(raw.get("quota"), f"{path} line {_line_of(raw, 'quota')}: deployment {name!r}"),
             quota_pool=raw.get("quota_pool"),
             compute=_compute(raw.get("compute"), f"{path} line {_line_of(raw, 'compute')}: deployment {name!r}"),
+            ptu=_ptu(raw.get("ptu"), f"{path} line {_line_of(raw, 'ptu')}: deployment {name!r}"),
             headers=dict(headers),
             source=f"{path} line {line}",
         )
@@ -183,8 +184,18 @@ def _deployment(raw: Any, path: Path, catalog: Catalog, today: date) -> Deployme
         raise ConfigError(
             f"{path} line {_line_of(raw, 'kind')}: deployment {name!r}: {model.id} is not offered as {deployment.kind} (offers: {', '.join(model.offers)})"
         )
+    if deployment.ptu is not None:
+        check_ptu(deployment.ptu, model, f"{path} line {_line_of(raw, 'ptu')}")
     _warn_lifecycle(deployment, model, catalog, today)
     return deployment
+
+
+def _ptu(raw: Any, where: str) -> int | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
+        raise ConfigError(f"{where}: ptu must be a whole number of provisioned throughput units, e.g. ptu: 100; got {raw!r}")
+    return raw
 
 
 def _warn_lifecycle(deployment: Deployment, model: CatalogModel, catalog: Catalog, today: date) -> None:

@@ -6,9 +6,11 @@ can also be handed over in memory (``Deployment(..., key=...)``), which is never
 With no file at all, the Azure docs' shortcut works: ``AZURE_INFERENCE_ENDPOINT`` and
 ``AZURE_INFERENCE_CREDENTIAL``.
 
-Three kinds: ``serverless`` and ``managed`` (Azure AI Foundry), and ``self-hosted`` for any
-OpenAI-compatible server on your own GPUs (vLLM, llama.cpp's server, Ollama, TGI, Foundry Local):
-its endpoint is the OpenAI base URL ending in ``/v1``, a key is optional, and its cost is GPU-hours.
+Four kinds: ``serverless``, ``managed`` and ``provisioned`` (Azure AI Foundry), and ``self-hosted``
+for any OpenAI-compatible server on your own GPUs (vLLM, llama.cpp's server, Ollama, TGI, Foundry
+Local): its endpoint is the OpenAI base URL ending in ``/v1``, a key is optional, and its cost is
+GPU-hours. A ``provisioned`` deployment reserves model throughput in PTUs (``ptu: N``, a size the
+catalog's provisioned offer sells: ``check_ptu``) and is billed per PTU-hour, busy or idle.
 
 Every error says which file, line and field is wrong and what to write instead. Nothing here sends a
 request; the key is read from the environment only when a client is made.
@@ -29,7 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 from llama_eval.catalog.models import Catalog, CatalogModel, Quota, load_catalog
 from llama_eval.catalog.prices import PriceBook, load_prices
 from llama_eval.errors import ConfigError
-from llama_eval.records import KINDS, SELF_HOSTED
+from llama_eval.records import KINDS, MACHINE_KINDS, PROVISIONED, SELF_HOSTED
 
 AUTHS = ("key", "entra", "none")
 APIS = ("azure-ai-inference", "openai-v1")
@@ -174,6 +176,7 @@ class Deployment:
     quota: Quota | None = None
     quota_pool: str | None = None
     compute: Compute | None = None
+    ptu: int | None = None  # provisioned throughput units of a kind: provisioned deployment
     headers: Mapping[str, str] = field(default_factory=dict)
     source: str = "<python>"
     key: Any = field(default=None, repr=False, compare=False)
@@ -217,8 +220,15 @@ class Deployment:
                 object.__setattr__(self, "auth", "none")  # a server on your own GPUs may take no key at all
             else:
                 raise ConfigError(f"{where}: auth: key needs key_env: the name of the env var that holds the key")
-        if self.compute is not None and self.kind == "serverless":
-            raise ConfigError(f"{where}: 'compute' applies to kind: managed or self-hosted (serverless is billed per token)")
+        if self.compute is not None and self.kind not in MACHINE_KINDS:
+            billed = "per token" if self.kind == "serverless" else "per PTU-hour: size it with 'ptu: N'"
+            raise ConfigError(f"{where}: 'compute' applies to kind: managed or self-hosted ({self.kind} is billed {billed})")
+        if self.kind == PROVISIONED and self.ptu is None:
+            raise ConfigError(f"{where}: kind: provisioned needs 'ptu: N', the provisioned throughput units deployed (e.g. ptu: 100)")
+        if self.ptu is not None and self.kind != PROVISIONED:
+            raise ConfigError(f"{where}: 'ptu' applies to kind: provisioned only; remove it or set kind: provisioned")
+        if self.ptu is not None and (not isinstance(self.ptu, int) or isinstance(self.ptu, bool) or self.ptu <= 0):
+            raise ConfigError(f"{where}: ptu must be a whole number of provisioned throughput units > 0, got {self.ptu!r}")
 
     @property
     def offer(self) -> str:
@@ -304,6 +314,22 @@ class Deployment:
             except ConfigError as exc:
                 problems.append(str(exc))
         return problems
+
+
+def check_ptu(ptu: int, model: CatalogModel, where: str) -> None:
+    """Raise ``ConfigError`` unless ``ptu`` is a size the model's provisioned offer sells (its minimum, then steps).
+
+    ``where`` names the place for the message (``"deployments.yaml line 7"``); the message names the
+    sizes to use instead.
+    """
+    offer = model.offer(PROVISIONED)
+    terms = offer.provisioned if offer is not None else None
+    if terms is None:
+        sold = [m for m in model.offers if m != PROVISIONED]
+        raise ConfigError(f"{where}: {model.id} is not sold as provisioned throughput (offers: {', '.join(sold)}); use another kind or model")
+    if not terms.allowed(ptu):
+        sizes = " or ".join(str(n) for n in terms.nearest(ptu))
+        raise ConfigError(f"{where}: 'ptu: {ptu}' — {model.id} is sold in steps of {terms.step_ptu} PTU from {terms.min_ptu}; use {sizes}")
 
 
 def openai_base_url(endpoint: str) -> str:

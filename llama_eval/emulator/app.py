@@ -58,6 +58,7 @@ from .config import (
 from .faults import FaultDice
 from .latency import profile_for
 from .protocol import ApiError, ChatCall, azure_error, parse_json_body
+from .provisioned import PtuBucket, ptu_bucket
 from .quota import QuotaLimiter
 from .simulate import Simulator, asks_for_checkable_answer, is_judge_request, teachable
 
@@ -77,14 +78,18 @@ class Emulator(ChatHandlers):
         for spec in config_specs(self.config, self.catalog):
             model = self.catalog.get(spec.model)
             quota = model.quota
-            if spec.kind != "serverless":
+            limiter: QuotaLimiter | PtuBucket
+            if spec.kind == "provisioned":  # no token quota: a utilization bucket that drains at the PTU throughput
+                limiter = ptu_bucket(model, spec.ptu, self.config.quota_window_s)
+            elif spec.kind != "serverless":
                 # Token and request quotas are a serverless thing; managed compute and your own server are
                 # limited by their capacity (the runner paces them by concurrency only). Only explicit overrides apply.
-                tpm, rpm, concurrency = self.config.tpm, self.config.rpm, self.config.concurrency
+                limiter = QuotaLimiter(self.config.rpm, self.config.tpm, self.config.concurrency, self.config.quota_window_s)
             else:
                 tpm = self.config.tpm or (quota.tpm if quota else None) or DEFAULT_QUOTA[0]
                 rpm = self.config.rpm or (quota.rpm if quota else None) or DEFAULT_QUOTA[1]
                 concurrency = self.config.concurrency or (quota.concurrency if quota else None)
+                limiter = QuotaLimiter(rpm, tpm, concurrency, self.config.quota_window_s)
             if spec.name in self.deployments:
                 raise ValueError(f"deployment name {spec.name!r} is used twice")
             self.deployments[spec.name] = ServedDeployment(
@@ -92,7 +97,7 @@ class Emulator(ChatHandlers):
                 model=model,
                 counter=counter_for(model.family),
                 profile=self.config.profiles.get(spec.name) or self.config.profile or profile_for(model),
-                quota=QuotaLimiter(rpm, tpm, concurrency, self.config.quota_window_s),
+                quota=limiter,
                 kind=spec.kind,
                 path=(spec.path or spec.name).strip("/"),
                 served_name=spec.served_name or spec.name,

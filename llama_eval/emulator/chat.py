@@ -123,7 +123,7 @@ class ChatHandlers:
             )
         candidates = max(call.n, call.best_of or 0)
         try:
-            admission = dep.quota.admit(prompt_tokens + max_tokens * candidates)
+            admission = dep.quota.admit(prompt_tokens + max_tokens * candidates, prompt_tokens=prompt_tokens)
         except QuotaExceeded as exc:
             raise too_many_requests(exc) from None
         batched = False

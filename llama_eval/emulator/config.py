@@ -20,6 +20,7 @@ from llama_eval.catalog.tokens import TokenCounter
 from .batching import BatchModel
 from .faults import FAULT_KINDS
 from .latency import LatencyProfile
+from .provisioned import PtuBucket
 from .quota import QuotaLimiter
 
 DEFAULT_MODELS = (
@@ -34,7 +35,7 @@ DEFAULT_QUOTA = (200_000, 1_000)  # tokens/min, requests/min of a serverless dep
 MARKER_HEADER = "x-llama-eval-emulator"
 TIME_SCALE_HEADER = "x-llama-eval-time-scale"
 PROVIDER = "Meta (emulated)"
-KINDS = ("serverless", "managed", "self-hosted")
+KINDS = ("serverless", "managed", "self-hosted", "provisioned")
 SELF_HOSTED_OWNER = "vllm (emulated)"
 
 
@@ -47,8 +48,10 @@ class EmulatedDeployment:
 
     ``path``: the URL path of its own endpoint (``/<path>/chat/completions``; default: its name).
     ``served_name``: what ``model`` says on ``/v1`` and ``/openai/v1`` (default: its name).
-    ``kind``: serverless (content filter on, catalog quota), managed (no filter, catalog quota) or
-    self-hosted (no filter, no quota: a vLLM server of your own).
+    ``kind``: serverless (content filter on, catalog quota), managed (no filter, catalog quota),
+    self-hosted (no filter, no quota: a vLLM server of your own) or provisioned (content filter on,
+    ``ptu`` provisioned throughput units metered as a utilization bucket: ``provisioned.PtuBucket``;
+    default the catalog's minimum).
     """
 
     name: str
@@ -57,10 +60,13 @@ class EmulatedDeployment:
     path: str | None = None
     served_name: str | None = None
     openai_v1: bool = False  # reached as an Azure openai-v1 deployment (base URL + /openai/v1, `model` = served name)
+    ptu: int | None = None  # provisioned: PTUs deployed (None: the catalog's minimum)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"deployment {self.name!r}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.ptu is not None and self.kind != "provisioned":
+            raise ValueError(f"deployment {self.name!r}: ptu applies to kind provisioned only")
 
 
 def default_kind(model: CatalogModel) -> str:
@@ -95,6 +101,7 @@ def specs_from_deployments(deployments: Iterable[Any]) -> list[EmulatedDeploymen
                 path=None if surface else (path or None),
                 served_name=get("deployment_name") or (model if surface else None),
                 openai_v1=surface and kind != "self-hosted" and path != "v1",
+                ptu=get("ptu") if kind == "provisioned" else None,
             )
         )
     return specs
@@ -141,7 +148,7 @@ class ServedDeployment:
     model: CatalogModel
     counter: TokenCounter
     profile: LatencyProfile
-    quota: QuotaLimiter
+    quota: QuotaLimiter | PtuBucket  # provisioned: the PTU utilization bucket
     kind: str = "serverless"
     path: str | None = None
     served_name: str | None = None
@@ -149,7 +156,7 @@ class ServedDeployment:
 
     @property
     def content_filter(self) -> bool:
-        return self.kind == "serverless"
+        return self.kind in ("serverless", "provisioned")  # Azure's own deployments; managed and self-hosted have none
 
 
 def norm_name(name: str) -> str:

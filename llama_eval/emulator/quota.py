@@ -111,8 +111,12 @@ class QuotaLimiter:
         tok = int(self.tokens.remaining()) if self.tokens else 10**9
         return req, tok
 
-    def admit(self, reserve_tokens: int) -> Admission:
-        """Admit a request reserving ``reserve_tokens``, or raise QuotaExceeded with the wait."""
+    def admit(self, reserve_tokens: int, prompt_tokens: int | None = None) -> Admission:
+        """Admit a request reserving ``reserve_tokens``, or raise QuotaExceeded with the wait.
+
+        ``prompt_tokens`` (the input part of the reservation) is not needed here: token quotas count
+        input and output alike. A provisioned deployment's bucket (``provisioned.PtuBucket``) weighs them.
+        """
         waits = []
         if self.requests:
             waits.append((self.requests.wait_for(1), "requests"))

@@ -18,7 +18,7 @@ from typing import Any
 
 from llama_eval.errors import EndpointError, IncompleteAnswerError, RateLimitError
 from llama_eval.prompts.prompt_set import PromptItem
-from llama_eval.records import Reply, ResultRow, Status, Timing, Usage
+from llama_eval.records import PROVISIONED, Reply, ResultRow, Status, Timing, Usage
 
 from .estimate import max_tokens_for
 from .lane import Lane
@@ -125,8 +125,9 @@ class Requester:
                 except EndpointError as exc:
                     error = exc
                     decision = decide(
-                        exc, answered_before=lane.successes > 0, where=redact_url(d.resolve_endpoint()), key_hint=d.key_env or "the Entra ID credential"
-                    )
+                        exc, answered_before=lane.successes > 0, where=redact_url(d.resolve_endpoint()), key_hint=d.key_env or "the Entra ID credential",
+                        provisioned=d.kind == PROVISIONED,
+                    )  # fmt: skip
                     outcome = _failure(decision, exc, lane, prompt_tokens)
                 finally:
                     lane.in_flight -= 1
@@ -213,7 +214,8 @@ def _failure(decision: Decision, exc: EndpointError, lane: Lane, prompt_tokens: 
         outcome = _measured(decision.status, exc.reply, lane, prompt_tokens)
         outcome.error_message = exc.message[:2000]
         return outcome
-    outcome = _Outcome(decision.status, http_status=exc.status_code, error_code=exc.code, error_message=exc.message[:2000])
+    message = f"{decision.reason}: {exc.message}" if decision.reason else exc.message
+    outcome = _Outcome(decision.status, http_status=exc.status_code, error_code=exc.code, error_message=message[:2000])
     if not decision.billed:  # a filtered prompt is not billed: cost 0 where the price is known
         outcome.used_tokens, outcome.cost = 0, Decimal(0) if lane.price.known else None
     return outcome

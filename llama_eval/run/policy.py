@@ -36,15 +36,28 @@ class Decision:
     retry: bool
     stop_deployment: str | None = None  # why, when every other request of the deployment would fail too
     billed: bool = True  # False: the service does not charge for this outcome (content filter)
+    reason: str = ""  # what the outcome means, recorded before the server's message ("" : the message says it)
 
 
-def decide(exc: EndpointError, *, answered_before: bool, where: str, key_hint: str) -> Decision:
-    """The decision for one failed attempt. ``answered_before``: the deployment has answered at least once."""
+PTU_BACK_PRESSURE = "PTU back-pressure: the provisioned deployment's utilization is above 100%, so it refused at once (no queue)"
+
+
+def decide(exc: EndpointError, *, answered_before: bool, where: str, key_hint: str, provisioned: bool = False) -> Decision:
+    """The decision for one failed attempt. ``answered_before``: the deployment has answered at least once.
+
+    ``provisioned``: the deployment is provisioned throughput (PTU). Its 429 is not a token quota but
+    utilization above 100%: refused at once, to be retried after ``retry-after-ms`` (``retry_wait``
+    honours it, and ``retry-after``). The row is ``rate_limited`` with ``PTU_BACK_PRESSURE`` as its
+    reason, and the wait is recorded as retry wait, never as time to first token.
+    """
     if isinstance(exc, ContentFilterError):
         return Decision(Status.CONTENT_FILTER, retry=False, billed=False)
     if isinstance(exc, AuthenticationError):
         return Decision(Status.AUTH_ERROR, retry=False, stop_deployment=f"authentication failed ({exc}); check {key_hint}")
     if isinstance(exc, RateLimitError):
+        if provisioned:
+            wait = f" (retry-after {exc.retry_after_s * 1000:.0f} ms)" if exc.retry_after_s is not None else " (no retry-after-ms given)"
+            return Decision(Status.RATE_LIMITED, retry=True, reason=PTU_BACK_PRESSURE + wait)
         return Decision(Status.RATE_LIMITED, retry=True)
     if isinstance(exc, EndpointTimeout):
         return Decision(Status.TIMEOUT, retry=True)

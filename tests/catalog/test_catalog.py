@@ -33,7 +33,8 @@ def test_every_fact_has_a_source_or_an_explicit_assumption():
         if m.benchmark_accuracy is not None:
             assert m.benchmark_provenance is not None and m.benchmark_metric, m.id
     for source in cat.sources.values():
-        assert source.cite and source.checked == date(2026, 11, 26), source.id
+        # read on the catalog's day, or later for sources added since (the PTU facts: 2026-12-06)
+        assert source.cite and date(2026, 11, 26) <= source.checked <= date(2026, 12, 6), source.id
     assert cat.as_of == date(2026, 11, 26)
 
 
@@ -163,3 +164,25 @@ def test_malformed_catalog_is_rejected(tmp_path):
     bad.write_text("models:\n  - id: X\n    family: f\n    parameters_b: 1\n    context_tokens: 10\n    modality: audio\n")
     with pytest.raises(CatalogError, match="modality must be one of"):
         load_catalog(bad)
+
+
+def test_the_provisioned_offer_states_microsofts_ptu_terms_each_sourced():
+    """Llama-3.3-70B-Instruct as Global Provisioned: 100 PTU minimum, steps of 100, 8,450 input TPM per PTU, output x4."""
+    model = load_catalog().get("Llama-3.3-70B-Instruct")
+    terms = model.offer("provisioned").provisioned
+    assert (terms.deployment_type, terms.min_ptu, terms.step_ptu, terms.input_tpm_per_ptu, terms.output_token_weight) == (
+        "Global Provisioned", 100, 100, 8450, 4)  # fmt: skip
+    assert "99%" in terms.latency_target and "50 tokens/s" in terms.latency_target
+    for fact in ("min_ptu", "step_ptu", "input_tpm_per_ptu", "output_token_weight", "latency_target", "deployment_type"):
+        source = model.provenance[f"provisioned.{fact}"].source
+        assert source is not None and source.url.startswith("https://learn.microsoft.com/"), fact
+        assert not model.is_estimate(f"provisioned.{fact}"), fact
+    assert terms.allowed(200) and not terms.allowed(150) and not terms.allowed(0)
+    assert terms.nearest(150) == (100, 200) and terms.nearest(40) == (100,)
+    others = [m.id for m in load_catalog() if m.offer("provisioned") and m.id != model.id]
+    assert others == [], "only Llama-3.3-70B-Instruct is sold as provisioned throughput"
+
+
+def test_a_provisioned_fact_without_provenance_is_found(tmp_path):
+    cat = _catalog_without(tmp_path, "Llama-3.3-70B-Instruct", "provisioned.input_tpm_per_ptu")
+    assert cat.unsourced() == ["Llama-3.3-70B-Instruct: provisioned.input_tpm_per_ptu"]

@@ -182,3 +182,35 @@ def test_report_states_price_age_and_warns_when_a_table_in_use_is_stale(tmp_path
     line = price_age_line(run)
     assert line.startswith("Prices: VM prices checked ") and "token prices checked" in line
     assert "checked 2025-01-02" in line and "**" in line, line
+
+
+def test_the_ptu_price_is_loaded_and_marked_as_an_assumption():
+    """No Llama PTU price is published: the bundled row is Azure OpenAI's Global PTU price, marked assumption with a basis."""
+    from llama_eval.catalog.prices import price_for
+    from llama_eval.records import PROVISIONED
+
+    book = load_prices()
+    ptu = book.ptu_price("Llama-3.3-70B-Instruct")
+    assert ptu is not None and ptu.deployment_type == "Global Provisioned"
+    assert (ptu.usd_per_ptu_hour, ptu.usd_per_ptu_month_1m, ptu.usd_per_ptu_year_1y) == (Decimal("1.00"), Decimal("260"), Decimal("2652"))
+    assert ptu.assumption and "Azure OpenAI" in ptu.basis and ptu.label == "$1.00/PTU-hour (est.)"
+    assert ptu.source_url.startswith("https://learn.microsoft.com/") and str(ptu.checked_on) == "2026-12-06"
+    assert book.ptu_price("Meta-Llama-3.1-8B-Instruct") is None
+    assert price_for(book, "Llama-3.3-70B-Instruct", PROVISIONED).reason == "provisioned throughput is billed per PTU-hour, not per token"
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("Meta-Llama-3.1-8B-Instruct,Global Provisioned,1,,,USD,2026-07-31,u,n,false,,2026-12-06", "has no provisioned offer"),
+        ("Llama-3.3-70B-Instruct,Global Provisioned,1,,,USD,2026-07-31,u,n,true,,2026-12-06", "needs a 'basis'"),
+        ("Llama-3.3-70B-Instruct,Global Provisioned,1,,,USD,2026-07-31,u,n,maybe,,2026-12-06", "assumption must be true or false"),
+    ],
+)
+def test_a_bad_ptu_row_says_what_to_write(tmp_path, row, message):
+    from llama_eval.catalog.prices import PTU_PRICE_COLUMNS
+
+    path = tmp_path / "ptu.csv"
+    path.write_text(",".join((*PTU_PRICE_COLUMNS, "checked")) + "\n" + row + "\n")
+    with pytest.raises(PriceTableError, match=message):
+        load_prices(ptu_overrides=path)

@@ -83,8 +83,10 @@ TOKEN_PAGES = [
 class FakeRetailPrices:
     """A stdlib HTTP server answering /api/retail/prices with pages chosen by the $filter's serviceName."""
 
-    def __init__(self) -> None:
+    def __init__(self, token_pages: list[list[dict]] | None = None, reservation_pages: list[list[dict]] | None = None) -> None:
         self.queries: list[str] = []
+        self.token_pages = token_pages or TOKEN_PAGES
+        self.reservation_pages = reservation_pages or [[]]
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,7 +98,7 @@ class FakeRetailPrices:
                     self.send_error(404)
                     return
                 flt = query.get("$filter", [""])[0]
-                pages = VM_PAGES if "Virtual Machines" in flt else TOKEN_PAGES
+                pages = VM_PAGES if "Virtual Machines" in flt else fake.reservation_pages if "'Reservation'" in flt else fake.token_pages
                 page = int(query.get("page", ["0"])[0])
                 body = {"BillingCurrency": "USD", "Items": pages[page], "NextPageLink": None, "Count": len(pages[page])}
                 if page + 1 < len(pages):
@@ -175,7 +177,8 @@ def test_update_writes_overrides_skipping_windows_and_spot(fake, tmp_path):
     lines = out.stdout.splitlines()
     assert any("Standard_NC96ads_A100_v4 (eastus) $/hour: 14.692 -> 15.5" in line for line in lines), out.stdout
     assert any("Llama-4-Maverick-17B-128E-Instruct-FP8 $/1K in/out: 0.00025/0.001 -> 0.00027/0.0011" in line for line in lines), out.stdout
-    assert not any("Standard_NC24ads_A100_v4 (eastus) $/hour" in line or L33 in line for line in lines), "unchanged rows are not listed as changes"
+    changed = [line for line in lines if line.lstrip().startswith("changed")]
+    assert not any("Standard_NC24ads_A100_v4 (eastus) $/hour" in line or L33 in line for line in changed), "unchanged rows are not listed as changes"
     assert "not listed by the API: Standard_NC4as_T4_v3 (eastus)" in out.stdout, "a SKU the API did not return is said, not invented"
 
 
@@ -224,3 +227,47 @@ def test_models_says_how_old_prices_are(tmp_path):
     assert "Llama-4-Maverick-17B-128E-Instruct-FP8 (suggested)" in row_405, "our replacement, not Microsoft's"
     old = cli("models", "--on", "2027-06-01")
     assert "warning: prices are more than 90 days old" in old.stdout and "llama-eval prices update" in old.stdout
+
+
+# ------------------------------------------------------------------------ provisioned throughput (PTU) meters
+
+AOAI_PTU = {**tokens("Provisioned Managed Global Unit", 1.0, "1 Hour"), "productName": "Azure OpenAI", "skuName": "Provisioned Managed Global"}
+
+
+def ptu_meter(meter: str, price: float, unit: str = "1 Hour", term: str | None = None) -> dict:
+    item = {**tokens(meter, price, unit), "productName": "Llama-3.3-70B-Instruct Provisioned", "skuName": meter}
+    if term:
+        item.update(type="Reservation", reservationTerm=term, productName="Azure AI Foundry Provisioned Throughput Reservation")
+    return item
+
+
+def test_without_a_llama_ptu_meter_the_update_says_so_and_keeps_the_assumed_price(fake, tmp_path):
+    """The bundled fake lists no provisioned meter: nothing is learned, the sentence says what stays."""
+    with FakeRetailPrices([[*TOKEN_PAGES[0], AOAI_PTU]]) as server:
+        out = cli("prices", "update", "--api-url", server.url, "--out", str(tmp_path))
+        reservations = [q for q in server.queries if "Reservation" in q]
+    assert out.returncode == 0, out.stderr
+    assert reservations, "the reservation meters were asked for"
+    line = next(line for line in out.stdout.splitlines() if "provisioned  Llama-3.3-70B-Instruct" in line)
+    assert "the API lists no provisioned (PTU) meter for it in eastus" in line
+    assert "'Provisioned Managed Global Unit' (Azure OpenAI) $1.0/hour" in line, "other products' PTU meters are named, not used"
+    assert "its PTU price stays $1.00/PTU-hour (est.) from ptu_prices.csv" in line
+    assert "0 Llama PTU price(s)" in out.stdout and not (tmp_path / "ptu_prices.eastus.csv").exists()
+
+
+def test_llama_ptu_meters_are_learned_hourly_and_per_reservation_term(tmp_path):
+    """An hourly Global meter ($2.00/PTU-hour) beside a Data Zone one, and 1-month / 1-year reservations (whole term per PTU)."""
+    hourly = [ptu_meter("Llama-3.3-70B-Instruct Provisioned Global", 2.0), ptu_meter("Llama-3.3-70B-Instruct Provisioned Data Zone", 2.2), AOAI_PTU]
+    meter = "Llama-3.3-70B-Instruct Provisioned Global"
+    reserved = [ptu_meter(meter, 1400, term="1 Month"), ptu_meter(meter, 14000, term="1 Year")]
+    with FakeRetailPrices([[*TOKEN_PAGES[0], *hourly]], [reserved]) as server:
+        out = cli("prices", "update", "--api-url", server.url, "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    ptu_file = tmp_path / "ptu_prices.eastus.csv"
+    assert f"--ptu-prices {ptu_file}" in out.stdout and "1 Llama PTU price(s)" in out.stdout
+    assert "Llama-3.3-70B-Instruct $/PTU hour, 1-month, 1-year: 1.00/260/2652 (assumed) -> 2.0/1400/14000" in out.stdout
+    price = load_prices(ptu_overrides=ptu_file).ptu_price(L33)
+    assert (price.usd_per_ptu_hour, price.usd_per_ptu_month_1m, price.usd_per_ptu_year_1y) == (Decimal("2.0"), Decimal("1400"), Decimal("14000"))
+    assert not price.assumption and price.source_url.startswith(server.url) and "Provisioned Global" in price.note
+    tokens_row = load_prices(token_overrides=tmp_path / "prices.eastus.csv").token_price(L33)
+    assert tokens_row.input_per_1k == Decimal("0.00071"), "provisioned meters are not read as token prices"
