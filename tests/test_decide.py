@@ -159,8 +159,8 @@ def test_400_prompts_answered_identically_make_the_cheaper_non_inferior_and_chos
     assert result.chosen.label == "l70" and result.decided
     assert result.best in ("l70", "l405"), "equal means: either can be the best; the other is judged against it"
     verdict = _by_label(result)["l405" if result.best == "l70" else "l70"].quality_verdict
-    # Tango, no disagreement in 400: lower bound -z²/(400 + z²) = -0.67 points
-    assert verdict.verdict == "non-inferior" and verdict.low == pytest.approx(-(1.6448536**2) / (400 + 1.6448536**2), abs=1e-6)
+    # Tango, no disagreement in 400: lower bound -0.90 points (-z²/(400 + z²) = -0.67 without the continuity correction of 0.5)
+    assert verdict.verdict == "non-inferior" and verdict.diff == 0 and verdict.low == pytest.approx(-0.0090, abs=5e-5)
 
 
 def test_the_margin_decides_and_is_refused_when_negative(tmp_path):
