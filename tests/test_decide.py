@@ -237,6 +237,11 @@ def test_the_report_and_the_command_make_the_same_choice(tmp_path, capsys):
     for option in decision_frame(report)["option"]:
         assert option in text
     assert "Recommended: l405" in text and "have no sweep" not in text
+    # the verdicts word for word: the JSON's, the printed table's, the report's frame and the summary line's
+    for option in report.options:
+        row = next(r for r in table if r["option"] == option.label)
+        assert row["quality_verdict"] == option.quality_note and option.quality_note in text
+    assert report.chosen.quality_note in report.summary() and "l8 — " not in report.summary()
 
 
 @pytest.mark.slow  # the demo (shared with the packaging and report tests): wheel, emulator, run, sweeps, report
