@@ -4,9 +4,15 @@ Options are the run's deployments and, where the catalog offers them and they ar
 the same models' other offers (serverless or managed compute with the catalog's recommended VM).
 An option wins only when all of these hold, and every other option is told why it lost:
 
-* **quality** — not detectably worse than the best-scoring option: the paired verdicts of
-  ``llama_eval.quality`` (``scores_summary.json``, made by ``llama-eval score``; computed here if
-  missing). Another offer of the same model is assumed to answer as that model did in the run;
+* **quality** — no worse than the best-scoring deployment by more than a margin (``margin``, in
+  points; 2 by default, see docs/guides/quality.md "Deciding: non-inferiority"): for each deployment
+  against the best, one-sided 95% bounds of the paired difference on the prompts both answered
+  (``llama_eval.quality.stats.non_inferiority``: the quality section's tests, each prompt's repeats
+  averaged first, paired on prompt id) from the run's ``scores.jsonl`` (made by ``llama-eval score``;
+  scored here if missing), and a verdict: **non-inferior** (lower bound above −margin),
+  **inferior** (upper bound below −margin) or **undecided** (neither, or fewer than 10 shared
+  prompts), with about how many prompts would settle it. Only the best itself and non-inferior
+  options pass. Another offer of the same model is assumed to answer as that model did in the run;
 * **capacity** — a sweep of it meets the SLO at some level. The sweeps are those stored with the run
   (``RUN_DIR/sweeps/*``, where ``llama-eval demo`` and the report find them) plus any given
   (``--sweep``); a given sweep of a deployment that also has a stored one replaces it. Managed / self-hosted:
@@ -20,8 +26,12 @@ An option wins only when all of these hold, and every other option is told why i
 
 An ``Option`` is that ``CostOption`` plus the verdict: quality, why it lost, details.
 
-When no option passes, or quality could not be compared (too few prompts), ``Recommendation.decided``
-is False and ``Recommendation.undecided_why`` says why in words: the data cannot decide.
+So when no cheaper option is shown non-inferior, the cheapest of the best model's offers that meets
+the SLO is chosen, and ``Recommendation.unsettled`` names the cheaper options whose only obstacle is
+an undecided quality verdict, with the prompts that would likely settle each. One sentence renders
+each verdict (``NonInferiority.text``): the table, the JSON, the summary line and the report repeat it.
+When no option passes, ``Recommendation.decided`` is False and ``Recommendation.undecided_why`` says
+why in words: the data cannot decide.
 """
 
 from __future__ import annotations
@@ -43,12 +53,17 @@ from llama_eval.cost.provisioned import provisioned_option
 from llama_eval.deployments.model import Compute
 from llama_eval.errors import RunError
 from llama_eval.load.slo import STORED_SWEEPS, Slo, SweepResult, read_sweeps, stored_sweeps
-from llama_eval.quality.scoring import score_run
+from llama_eval.quality.scoring import SCORES, SUMMARY, score_run
+from llama_eval.quality.stats import INFERIOR, MARGIN, NON_INFERIOR, UNDECIDED, NonInferiority, non_inferiority, per_prompt
 from llama_eval.records import MANAGED, PROVISIONED, SERVERLESS
 from llama_eval.rundir.store import read_manifest
 
 # Why an option lost, in one place (the CLI, the notebook and tests use these words).
-WORSE_QUALITY = "worse quality"
+WORSE_QUALITY = f"quality {INFERIOR}"
+QUALITY_UNDECIDED = f"quality {UNDECIDED}"
+QUALITY_OK = f"quality {NON_INFERIOR}"
+BEST_QUALITY = "best mean score"
+MARGIN_POINTS = 100 * MARGIN  # the default margin, in points: `--margin 2`
 MISSES_SLO = "misses the SLO"
 COSTS_MORE = "costs more"
 RETIRED_WHY = "retired"
@@ -68,7 +83,7 @@ class Option:
     compute: Compute | None = None  # the machines a fixed option is costed on
     quality_mean: float | None = None
     quality_note: str = ""
-    quality_undecided: bool = False  # too few prompts to tell it from the best
+    quality_verdict: NonInferiority | None = None  # against the best (None: it is the best model, or quality was not measured)
     lost: list[str] = field(default_factory=list)  # reasons, worst first; empty for the winner
     detail: list[str] = field(default_factory=list)
 
@@ -98,6 +113,9 @@ class Recommendation:
     requests_per_day: Decimal
     undecided_why: list[str] = field(default_factory=list)
     sweeps: dict[str, Path] = field(default_factory=dict)  # the sweep each deployment's capacity came from
+    margin_points: float = MARGIN_POINTS  # the quality margin the verdicts were made at
+    best: str | None = None  # the best-scoring deployment, the one every verdict is against
+    unsettled: list[str] = field(default_factory=list)  # cheaper options only an undecided quality verdict kept out, with the prompts needed
 
     @property
     def decided(self) -> bool:
@@ -116,6 +134,7 @@ class Recommendation:
                     "option": o.label,
                     "kind": o.kind,
                     "quality": o.quality_mean,
+                    "quality_verdict": o.quality_note,
                     "capacity_rps": float(c.capacity_rps) if c.capacity_rps is not None else None,
                     "instances": c.instances,
                     "monthly_usd": c.monthly_usd.quantize(CENT) if c.monthly_usd is not None else None,
@@ -134,46 +153,50 @@ class Recommendation:
         text = f"Recommended: {self.chosen.label} — ${cost.monthly_usd:,.2f} a month"
         if cost.instances:
             text += f" with {cost.instances} instance{'s' if cost.instances != 1 else ''}"
-        text += f" ({head})"
+        text += f" ({head}, quality margin {self.margin_points:g} points)"
+        text += f"; quality: {self.chosen.quality_note}" if self.chosen.quality_note else ""
+        if self.unsettled:
+            text += ". Cheaper, but quality undecided: " + "; ".join(self.unsettled)
         if self.undecided_why:
             text += ". But the data cannot fully decide: " + "; ".join(self.undecided_why)
         return text
 
 
-def _quality(run_dir: Path, seed: int) -> dict[str, Any]:
-    path = run_dir / "scores_summary.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    return score_run(run_dir, seed=seed).to_json()
+def _quality(run_dir: Path, seed: int) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """The scoring summary and each judged deployment's per-prompt scores (repeats averaged, as the quality section does).
+
+    Both from the run's files (``scores_summary.json``, ``scores.jsonl``); the run is scored first
+    when either is missing. Deployments the summary left out (stopped, mostly errors) are not judged.
+    """
+    if not (run_dir / SUMMARY).exists() or not (run_dir / SCORES).exists():
+        score_run(run_dir, seed=seed)
+    summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    judged = set(summary.get("deployments") or {})
+    scores: dict[str, dict[str, list[float]]] = {name: {} for name in judged}
+    with (run_dir / SCORES).open(encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("deployment") in judged and row.get("scorer") is not None and row.get("score") is not None:
+                scores[row["deployment"]].setdefault(row["prompt_id"], []).append(float(row["score"]))
+    return summary, {name: per_prompt(prompt_scores)[0] for name, prompt_scores in scores.items()}
 
 
-def _significant(c: dict[str, Any]) -> bool:
-    if "significant" in c:
-        return bool(c["significant"])
-    return float(c.get("p_holm", 1.0)) < 0.05
-
-
-def _compare_to_best(summary: dict[str, Any]) -> tuple[str | None, dict[str, tuple[str | None, str]], list[str]]:
-    """The best deployment by mean score, and for every deployment (verdict-or-None, words); plus undecided notes."""
+def _against_best(summary: dict[str, Any], scores: dict[str, dict[str, float]], margin: float, seed: int) -> tuple[str | None, dict[str, NonInferiority]]:
+    """The best deployment by mean score, and every other one's non-inferiority verdict against it on their shared prompts."""
     means = {name: d["mean"] for name, d in summary.get("deployments", {}).items() if d.get("mean") is not None}
     if not means:
-        return None, {}, ["no scores: the prompt set has no scorers or references, so quality cannot be compared"]
+        return None, {}
     best = max(means, key=lambda name: means[name])
-    out: dict[str, tuple[str | None, str]] = {best: (None, "best mean score")}
-    notes = []
-    for c in summary.get("comparisons", []):
-        if best not in (c["a"], c["b"]):
+    verdicts = {}
+    for name in means:
+        if name == best:
             continue
-        other = c["b"] if c["a"] == best else c["a"]
-        best_better = (c["diff"] > 0) == (c["a"] == best)
-        if c.get("too_few_prompts"):
-            out[other] = (None, f"cannot tell against {best}: too few prompts ({c['prompts']})")
-            notes.append(f"quality of {other} vs {best} cannot be told apart with {c['prompts']} shared prompts")
-        elif _significant(c) and best_better:
-            out[other] = (WORSE_QUALITY, c.get("verdict") or f"worse than {best}")
-        else:
-            out[other] = (None, c.get("verdict") or f"no detectable difference from {best}")
-    return best, out, notes
+        shared = sorted(set(scores.get(name, {})) & set(scores.get(best, {})))
+        option, top = [scores[name][p] for p in shared], [scores[best][p] for p in shared]
+        verdicts[name] = non_inferiority(option, top, margin=margin, names=(name, best), seed=seed)
+    return best, verdicts
 
 
 def _options(records: list[dict[str, Any]], catalog: Catalog) -> list[Option]:
@@ -218,8 +241,12 @@ def recommend(
     catalog: Catalog | None = None,
     on: date | None = None,
     seed: int = 0,
+    margin: float = MARGIN_POINTS,
 ) -> Recommendation:
     """Choose among a run's deployments (and their models' other offers); see the module docstring.
+
+    ``margin`` is the quality loss against the best that is accepted, in points (2 = 0.02 on a 0–1
+    score): an option is chosen only if its one-sided 95% lower bound is above −margin.
 
     ``sweeps`` are added to the run's stored ones (``RUN_DIR/sweeps/*``); one given for a deployment
     that has a stored sweep wins. ``prices`` default to the tables the run recorded, as the report's.
@@ -240,27 +267,24 @@ def recommend(
     if not records:
         raise RunError(f"{run_dir}/manifest.json lists no deployments (fingerprint.deployments); was it written by `llama-eval run`?")
     swept = _sweeps_of(run_dir, sweeps, judge, [r["name"] for r in records])
-    quality = _quality(run_dir, seed)
-    best, verdicts, notes = _compare_to_best(quality)
-    summary_means = {n: d.get("mean") for n, d in quality.get("deployments", {}).items()}
+    if margin < 0:
+        raise RunError(f"--margin is a quality loss in points (2 = 0.02 on a 0–1 score) and must be >= 0, got {margin}")
+    summary, scores = _quality(run_dir, seed)
+    best, verdicts = _against_best(summary, scores, margin / 100, seed)
+    summary_means = {n: d.get("mean") for n, d in summary.get("deployments", {}).items()}
     options = _options(records, catalog)
     for o in options:
-        _judge_option(o, run_dir, swept.get(o.deployment or ""), judge, peak, per_day, prices, catalog, on, verdicts, summary_means)
+        _judge_option(o, run_dir, swept.get(o.deployment or ""), judge, peak, per_day, prices, catalog, on, best, verdicts, summary_means)
     eligible = [o for o in options if o.eligible]
     chosen = min(eligible, key=lambda o: o.cost.monthly_usd) if eligible else None  # type: ignore[arg-type,return-value]
     for o in eligible:
         if o is not chosen:
             assert chosen is not None and o.cost.monthly_usd is not None and chosen.cost.monthly_usd is not None
             o.lost.append(f"{COSTS_MORE} (${o.cost.monthly_usd:,.2f} vs ${chosen.cost.monthly_usd:,.2f} a month)")
-    undecided: list[str] = []
-    if chosen is None:
-        undecided = _why_none(options, notes)
-    elif chosen.quality_undecided:
-        undecided = [f"{chosen.label} is the cheapest that passes, but its quality {chosen.quality_note}"]
-    elif best is not None and chosen.quality_from != best:
-        undecided = _low_power(chosen, best, summary_means, quality)
+    unsettled = _unsettled(options, chosen)
+    undecided = _why_none(options, best) if chosen is None else []
     options.sort(key=lambda o: (o is not chosen, not o.eligible, o.cost.monthly_usd is None, o.cost.monthly_usd or 0))
-    return Recommendation(options, chosen, judge, peak, per_day, undecided, {name: s.path for name, s in swept.items()})
+    return Recommendation(options, chosen, judge, peak, per_day, undecided, {name: s.path for name, s in swept.items()}, float(margin), best, unsettled)
 
 
 def _sweeps_of(run_dir: Path, given: Sequence[str | Path], slo: Slo, names: list[str]) -> dict[str, SweepResult]:
@@ -279,43 +303,51 @@ def _sweeps_of(run_dir: Path, given: Sequence[str | Path], slo: Slo, names: list
     return stored | explicit
 
 
-def _low_power(chosen: Option, best: str, means: dict[str, float], quality: dict[str, Any]) -> list[str]:
-    """Not detectably worse is not the same as as good: say so when the run had too few prompts to see a gap of its size."""
-    hint = quality.get("sample_size_hint") or {}
-    gap = 100 * (means[best] - means.get(chosen.quality_from or "", means[best]))
-    prompts = quality.get("deployments", {}).get(best, {}).get("prompts")
-    needed = hint.get("prompts_needed")
-    if gap <= 0 or not needed or not prompts or prompts >= needed:
-        return []
-    return [f"{chosen.label} scored {gap:.1f} points below {best}, not detectably with {prompts} prompts; telling a "
-            f"{hint.get('difference_points', 5)}-point difference apart needs about {needed} prompts (the scoring summary's estimate)"]
+def _unsettled(options: list[Option], chosen: Option | None) -> list[str]:
+    """Options cheaper than the chosen one (all priced ones when none is chosen) that only an undecided quality verdict kept out."""
+    out = []
+    for o in options:
+        if o is chosen or o.cost.monthly_usd is None or not o.lost or not all(r.startswith(QUALITY_UNDECIDED) for r in o.lost):
+            continue
+        if chosen is not None and chosen.cost.monthly_usd is not None and o.cost.monthly_usd >= chosen.cost.monthly_usd:
+            continue
+        out.append(f"{o.label} (${o.cost.monthly_usd:,.2f} a month): {o.quality_note}")
+    return out
 
 
-def _why_none(options: list[Option], notes: list[str]) -> list[str]:
+def _why_none(options: list[Option], best: str | None) -> list[str]:
     reasons = {reason.split(" (")[0].split(":")[0] for o in options for reason in o.lost}
     why = []
+    if best is None:
+        why.append("no scores: the prompt set has no scorers or references, so quality cannot be compared")
     if NO_CAPACITY in reasons:
         why.append(f"{sum(any(r.startswith(NO_CAPACITY) for r in o.lost) for o in options)} option(s) have no sweep: capacity not measured "
                    "(run `llama-eval sweep` on them with the same --slo)")  # fmt: skip
     if MISSES_SLO in reasons:
         why.append("the swept options miss the SLO at the peak")
     if WORSE_QUALITY in reasons:
-        why.append("the cheaper options score detectably worse than the best")
-    return why + notes or ["no option passed every check"]
+        why.append(f"the options that pass the other checks are worse than {best} by more than the margin")
+    if QUALITY_UNDECIDED in reasons:
+        why.append(f"the quality of some options against {best} is undecided at this margin (more prompts would settle it)")
+    return why or ["no option passed every check"]
 
 
 def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo, peak: Decimal, per_day: Decimal, prices: PriceBook,
-                  catalog: Catalog, on: date | None, verdicts: dict[str, tuple[str | None, str]], means: dict[str, float]) -> None:  # fmt: skip
-    # quality
+                  catalog: Catalog, on: date | None, best: str | None, verdicts: dict[str, NonInferiority], means: dict[str, float]) -> None:  # fmt: skip
+    # quality: the best model passes; any other only when non-inferior to it
     o.quality_mean = means.get(o.quality_from or "")
+    same = "" if o.deployment else f"same model as {o.quality_from}: "
     verdict = verdicts.get(o.quality_from or "")
-    if verdict is None:
+    if best is not None and o.quality_from == best:
+        o.quality_note = f"{same}{BEST_QUALITY}"
+    elif verdict is None:
         o.lost.append(NO_QUALITY)
     else:
-        if verdict[0]:
-            o.lost.append(f"{WORSE_QUALITY}: {verdict[1]}")
-        o.quality_note = verdict[1] if o.deployment else f"same model as {o.quality_from}: {verdict[1]}"
-        o.quality_undecided = verdict[1].startswith("cannot tell")
+        o.quality_verdict = verdict
+        o.quality_note = f"{same}{verdict.text()}"
+        if verdict.verdict != NON_INFERIOR:  # "quality inferior: ..." or "quality undecided: ...": the verdict's own sentence
+            o.lost.append(f"quality {verdict.text()}")
+    if o.quality_note:
         o.detail.append(o.quality_note)
     # lifecycle
     model = catalog.get(o.model) if o.model and o.model in catalog else None
@@ -383,4 +415,5 @@ def _price_provisioned(o: Option, run_dir: Path, peak: Decimal, per_day: Decimal
     o.detail.append(f"{o.cost.ptus} PTU for {float(peak):g} req/s: {o.cost.capacity_source}; {o.cost.note}")
 
 
-__all__ = ["COSTS_MORE", "MISSES_SLO", "NO_CAPACITY", "NO_PRICE", "RETIRED_WHY", "WORSE_QUALITY", "Option", "Recommendation", "recommend"]
+__all__ = ["COSTS_MORE", "MARGIN_POINTS", "MISSES_SLO", "NO_CAPACITY", "NO_PRICE", "QUALITY_OK", "QUALITY_UNDECIDED", "RETIRED_WHY", "WORSE_QUALITY", "Option",
+           "Recommendation", "recommend"]  # fmt: skip

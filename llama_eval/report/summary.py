@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from llama_eval.cost.actual import run_costs
-from llama_eval.decide import recommend
+from llama_eval.decide import MARGIN_POINTS, recommend
 from llama_eval.quality.summary import PairedComparison
 from llama_eval.rundir.health import RunHealth
 from llama_eval.rundir.run import Run, as_run, load_run
@@ -44,13 +44,14 @@ def _path(run: Run | str | Path) -> Path:
     return run.path if isinstance(run, Run) else Path(run)
 
 
-def recommendation(run: Run | str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str) -> Any:
-    """``recommend`` on this run and its stored sweeps: the cheapest option not detectably worse that meets the SLO at peak.
+def recommendation(run: Run | str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str, margin: float = MARGIN_POINTS) -> Any:
+    """``recommend`` on this run and its stored sweeps: the cheapest option non-inferior to the best (``margin`` points) that meets the SLO at peak.
 
     Nothing but recommend's own defaults (the stored sweeps, the run's price tables), so that
-    ``llama-eval recommend RUN_DIR`` with the same traffic and SLO prints the same table.
+    ``llama-eval recommend RUN_DIR`` with the same traffic, SLO and margin prints the same table,
+    and the same verdict sentences (``NonInferiority.text``).
     """
-    return recommend(_path(run), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo)
+    return recommend(_path(run), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo, margin=margin)
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:

@@ -1,9 +1,18 @@
-"""A fake scored run of three deployments and fake sweeps, for the decision and cost tests (no requests sent)."""
+"""A fake scored run of three deployments and fake sweeps, for the decision and cost tests (no requests sent).
+
+``scored_run`` writes per-prompt scores (``scores.jsonl``, one repeat) and the summary the quality
+section makes of them (``summarize``), so ``recommend`` judges quality from the same paired
+scores it would read after ``llama-eval score``. The default scores are known by construction:
+400 prompts; l405 right on 328 (0.82); l70 the same answers but wrong on 2 of those (0.815, so
+non-inferior at a 2-point margin); l8 right on 240 (0.60, inferior).
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import date
+
+from llama_eval.quality.scoring import summarize
 
 ON = date(2026, 11, 26)
 
@@ -15,23 +24,47 @@ DEPLOYMENTS = [
 ]
 
 
-def comparison(a, b, diff, significant, prompts=200, too_few=False):
-    return {"a": a, "b": b, "prompts": prompts, "diff": diff, "significant": significant, "too_few_prompts": too_few, "verdict": f"{a} vs {b}"}
+def right_on(n: int, right: int, *, wrong: tuple[int, ...] = ()) -> list[float]:
+    """0/1 scores of ``n`` prompts: right on the first ``right``, except the prompt indices in ``wrong``."""
+    return [1.0 if i < right and i not in wrong else 0.0 for i in range(n)]
 
 
-def scored_run(tmp_path, comparisons=None, prompts_needed=100):
+def default_scores(n: int = 400) -> dict[str, list[float]]:
+    return {"l405": right_on(n, int(0.82 * n)), "l70": right_on(n, int(0.82 * n), wrong=(0, 1)), "l8": right_on(n, int(0.60 * n))}
+
+
+def demo_like_scores() -> dict[str, list[float]]:
+    """The demo's case in issue 27: 29 prompts, graded scores (repeats averaged), the cheap 8B 13.6 points below the 405B.
+
+    l8 loses 1.0 on three prompts, 0.5 on one and 0.444 on one: -3.944 / 29 = -0.136 exactly.
+    l70 answers as l8 did.
+    """
+    best = [1.0] * 20 + [0.5] * 6 + [0.8, 0.6, 0.9]
+    cheap = list(best)
+    cheap[0] = cheap[1] = cheap[2] = 0.0
+    cheap[20] = 0.0
+    cheap[26] = round(0.8 - 0.444, 3)
+    return {"l405": best, "l70": list(cheap), "l8": cheap}
+
+
+def scored_run(tmp_path, scores: dict[str, list[float]] | None = None):
+    """A run directory: manifest, one result row per prompt and deployment (1,000 + 400 tokens), scores.jsonl and scores_summary.json."""
+    scores = scores or default_scores()
     run = tmp_path / "run"
     run.mkdir()
     (run / "manifest.json").write_text(json.dumps({"run_id": "run", "fingerprint": {"deployments": DEPLOYMENTS}}))
+    rows = []
     with (run / "results.jsonl").open("w") as f:
         for d in DEPLOYMENTS:
-            for i in range(10):
+            for i, score in enumerate(scores[d["name"]]):
                 usage = {"prompt_tokens": 1000, "completion_tokens": 400, "total_tokens": 1400}
                 f.write(json.dumps({"key": f"{d['name']}|p{i}|0", "deployment": d["name"], "prompt_id": f"p{i}", "status": "ok", "usage": usage}) + "\n")
-    comparisons = comparisons or [comparison("l405", "l70", 0.02, False), comparison("l405", "l8", 0.22, True), comparison("l70", "l8", 0.2, True)]
-    summary = {"deployments": {"l405": {"mean": 0.82, "prompts": 200}, "l70": {"mean": 0.80, "prompts": 200}, "l8": {"mean": 0.60, "prompts": 200}},
-               "comparisons": comparisons, "sample_size_hint": {"difference_points": 5, "prompts_needed": prompts_needed}}  # fmt: skip
-    (run / "scores_summary.json").write_text(json.dumps(summary))
+                rows.append({"key": f"{d['name']}|p{i}|0", "deployment": d["name"], "model": d["model"], "prompt_id": f"p{i}", "repeat": 0, "tags": [],
+                             "status": "ok", "scorer": "exact", "score": score, "reason": "", "failed": False, "rule": None})  # fmt: skip
+    with (run / "scores.jsonl").open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    (run / "scores_summary.json").write_text(json.dumps(summarize(rows).to_json()))
     return run
 
 

@@ -8,7 +8,21 @@ import time
 import numpy as np
 import pytest
 
-from llama_eval.quality.stats import bootstrap_ci, compare, holm, paired_bootstrap, per_prompt, sample_size
+from llama_eval.quality.stats import (
+    INFERIOR,
+    MARGIN,
+    NON_INFERIOR,
+    UNDECIDED,
+    bootstrap_ci,
+    compare,
+    holm,
+    non_inferiority,
+    one_sided_bounds,
+    paired_bootstrap,
+    per_prompt,
+    sample_size,
+    tango_bounds,
+)
 
 
 def test_ci_covers_the_true_mean_about_95_percent_of_the_time():
@@ -244,3 +258,142 @@ def test_a_real_difference_is_found_at_30_prompts():
 def test_no_shared_prompts_says_so():
     (c,) = compare({"x": {"p1": 1.0}, "y": {"p2": 0.0}})
     assert c.n == 0 and not c.significant and c.verdict() == "no prompts answered by both x and y: nothing to compare"
+
+
+# --------------------------------------------------------------------------- non-inferiority (issue 27)
+# An option is non-inferior to the best when the one-sided 95% lower bound of mean(option - best) is above
+# -margin. The simulations plant a true difference and count how often each verdict comes out; the table in
+# docs/guides/quality.md ("Deciding: non-inferiority") was made with these generators.
+
+
+def _binary(rng, n, delta):
+    """0/1 scores that disagree both ways: the option alone right on 5% of prompts, the best alone right on 5% - delta."""
+    u = rng.random(n)
+    best = (u < 0.7 + 0.05 - delta).astype(float)
+    option = ((u < 0.7) | ((u >= 0.75 - delta) & (u < 0.8 - delta))).astype(float)
+    return option, best
+
+
+def _binary_losses(rng, n, delta):
+    """0/1 scores where the option only ever loses (on -delta of the prompts): identical answers at delta = 0."""
+    u = rng.random(n)
+    return (u < 0.8 + delta).astype(float), (u < 0.8).astype(float)
+
+
+def _graded(rng, n, delta):
+    """Graded scores (ROUGE-like): option = best + delta + symmetric noise on a 0.05 grid."""
+    best = rng.integers(6, 15, n) * 0.05
+    return best + delta + rng.integers(-5, 6, n) * 0.05, best
+
+
+def _ties(rng, n, delta):
+    """Judge grades (steps of 0.25), mostly ties: the option a grade up on 8% of prompts, a grade down on 8% - 4 delta."""
+    best = rng.integers(1, 4, n) * 0.25
+    u = rng.random(n)
+    return best + np.where(u < 0.08, 0.25, np.where(u < 0.16 - 4 * delta, -0.25, 0.0)), best
+
+
+def _graded_losses(rng, n, delta):
+    """Judge grades where the option only ever loses a grade (on -4 delta of the prompts)."""
+    best = rng.integers(1, 4, n) * 0.25
+    return best + np.where(rng.random(n) < -4 * delta, -0.25, 0.0), best
+
+
+SCENARIOS = {"binary": _binary, "binary_losses": _binary_losses, "graded": _graded, "ties": _ties, "graded_losses": _graded_losses}
+
+
+def _verdict_shares(make, n, delta, trials, seed, resamples=2000):
+    rng = np.random.default_rng(seed)
+    counts = {NON_INFERIOR: 0, INFERIOR: 0, UNDECIDED: 0}
+    for t in range(trials):
+        option, best = make(rng, n, delta)
+        counts[non_inferiority(option, best, margin=MARGIN, resamples=resamples, seed=t).verdict] += 1
+    return {k: v / trials for k, v in counts.items()}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_the_simulated_scores_have_the_planted_difference(scenario):
+    for delta in (0.0, -MARGIN, -2 * MARGIN):
+        option, best = SCENARIOS[scenario](np.random.default_rng(0), 200_000, delta)
+        assert float(np.mean(option - best)) == pytest.approx(delta, abs=0.002)
+        assert option.min() >= 0 and option.max() <= 1 and best.min() >= 0 and best.max() <= 1
+        binary = scenario.startswith("binary")
+        assert binary == bool(np.all((option == 0) | (option == 1)) and np.all((best == 0) | (best == 1)))
+
+
+def _at_most_5_percent(share, trials):
+    return share <= 0.05 + 2 * (0.05 * 0.95 / trials) ** 0.5  # nominal 5%, within two simulation standard errors
+
+
+@pytest.mark.parametrize("scenario", ["binary", "binary_losses"])
+def test_pass_fail_scores_are_wrongly_called_non_inferior_at_most_5_percent_at_the_margin(scenario):
+    trials = 1000
+    for n in (10, 29, 100, 400):
+        wrong = _verdict_shares(SCENARIOS[scenario], n, -MARGIN, trials, seed=n)[NON_INFERIOR]
+        assert _at_most_5_percent(wrong, trials), (n, wrong)
+    # and the rule can choose: identical answers on 400 prompts are always non-inferior, two-way disagreements often
+    assert _verdict_shares(_binary_losses, 400, 0.0, 50, seed=1)[NON_INFERIOR] == 1.0
+    assert _verdict_shares(_binary, 400, 0.0, trials, seed=2)[NON_INFERIOR] > 0.25
+
+
+@pytest.mark.slow  # about 30 s: sign-flip and bootstrap tests in every trial
+@pytest.mark.parametrize("scenario", ["graded", "ties", "graded_losses"])
+def test_graded_scores_are_wrongly_called_non_inferior_at_most_5_percent_at_the_margin(scenario):
+    trials = 300
+    for n in (10, 29, 100, 400):
+        wrong = _verdict_shares(SCENARIOS[scenario], n, -MARGIN, trials, seed=n)[NON_INFERIOR]
+        assert _at_most_5_percent(wrong, trials), (n, wrong)
+
+
+def test_a_rare_loser_on_graded_scores_is_not_called_non_inferior():
+    """98 ties and two lost grades: the sign-flip test alone puts the lower bound at -0.5 points; the Tango envelope does not."""
+    best = np.full(100, 0.5)
+    option = best.copy()
+    option[:2] = 0.25
+    alone = one_sided_bounds(option, best)
+    assert alone.method == "bootstrap" and alone.low > -MARGIN, "what the quality section's test alone would conclude"
+    verdict = non_inferiority(option, best, names=("cheap", "best"))
+    assert verdict.verdict == UNDECIDED and verdict.low < -MARGIN and verdict.prompts_needed > 100
+    assert verdict.text().startswith("undecided: -0.5 points vs best, one-sided 95% bounds [")
+
+
+def test_tango_bound_is_where_the_score_statistic_reaches_z_and_is_mcnemar_at_zero():
+    from statistics import NormalDist
+
+    from llama_eval.quality.stats import TANGO_CORRECTION, _tango_statistic
+
+    z = NormalDist().inv_cdf(0.95)
+    for wins, losses, n in ((0, 0, 29), (0, 2, 400), (3, 7, 50), (40, 20, 160)):
+        option = [1.0] * wins + [0.0] * losses + [1.0] * (n - wins - losses)
+        best = [0.0] * wins + [1.0] * losses + [1.0] * (n - wins - losses)
+        t = tango_bounds(option, best)
+        assert t.diff == pytest.approx((wins - losses) / n)
+        assert _tango_statistic(wins, losses, n, t.low) == pytest.approx(z, abs=1e-6)
+        assert _tango_statistic(wins, losses, n, t.high) == pytest.approx(-z, abs=1e-6)
+        assert t.low < t.diff < t.high
+        if wins + losses:  # McNemar's z with the same continuity correction
+            expected = np.sign(wins - losses) * max(0, abs(wins - losses) - TANGO_CORRECTION) / (wins + losses) ** 0.5
+            assert _tango_statistic(wins, losses, n, 0.0) == pytest.approx(expected)
+    # the bound narrows as agreeing prompts accumulate: 29 say little, 400 enough for a 2-point margin
+    assert tango_bounds([1] * 29, [1] * 29).low < -0.1 < -0.01 < tango_bounds([1] * 400, [1] * 400).low
+
+
+def test_the_three_verdicts_in_words():
+    agree = non_inferiority([1.0] * 400, [1.0] * 400, names=("l8", "l405"))
+    assert agree.verdict == NON_INFERIOR and agree.text() == (
+        f"non-inferior: +0.0 points vs l405, one-sided 95% bounds [{100 * agree.low:+.1f}, {100 * agree.high:+.1f}], lower bound above -2 "
+        "(margin 2 points; Tango score test, 400 prompts)"
+    )
+    worse = non_inferiority([1.0] * 200 + [0.0] * 200, [1.0] * 400, names=("l8", "l405"))
+    assert worse.verdict == INFERIOR and worse.text().startswith("inferior: -50.0 points vs l405") and "upper bound below -2" in worse.text()
+    few = non_inferiority([1.0] * 5, [1.0] * 5)
+    assert few.verdict == UNDECIDED and "too few prompts (5 shared, a verdict needs at least 10)" in few.text()
+    thin = non_inferiority([1.0] * 29, [1.0] * 29)
+    assert thin.verdict == UNDECIDED and thin.prompts_needed > 29 and f"about {thin.prompts_needed:,} prompts would likely settle it" in thin.text()
+    with pytest.raises(ValueError, match="margin"):
+        non_inferiority([1.0], [1.0], margin=-0.01)
+
+
+def test_one_sided_sample_size():
+    assert sample_size(0.02, sd=0.14, one_sided=True) == 303  # ((1.645 + 0.842) x 0.14 / 0.02)^2 = 302.9
+    assert sample_size(0.02, sd=0.14, one_sided=True) < sample_size(0.02, sd=0.14)
