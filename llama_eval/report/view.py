@@ -213,7 +213,18 @@ def table(
     if title:
         gt = gt.tab_header(title=title)
     gt = gt.tab_options(table_font_size="14px", container_overflow_x="auto", table_margin_left="0", column_labels_font_weight="600")
-    return Table(f'<div class="table-scroll">{gt.as_raw_html()}</div>{notes_html(notes)}')
+    return Table(f'<div class="table-scroll">{_own_ids(gt.as_raw_html())}</div>{notes_html(notes)}')
+
+
+def _own_ids(markup: str) -> str:
+    """great_tables names each header cell by its column (``<th id="verdict">``, ``<td headers="verdict">``): on a page of
+    many tables those ids repeat and can take another element's id. Each table's header ids get a prefix of their own."""
+    import re
+    import uuid
+
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    markup = re.sub(r'(<th\b[^>]*?\sid=")([^"]*)"', lambda m: f'{m.group(1)}{prefix}{m.group(2)}"', markup)
+    return re.sub(r'(\sheaders=")([^"]*)"', lambda m: m.group(1) + " ".join(prefix + h for h in m.group(2).split()) + '"', markup)
 
 
 ITABLES_INIT = "llama_eval/itables-init"  # the display metadata key of the DataTables bundle (the pipeline embeds it once per page)
