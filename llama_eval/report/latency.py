@@ -140,20 +140,27 @@ def latency_notes(health: RunHealth) -> list[str]:
     return notes
 
 
-def latency_figures(run: Run | str | Path, health: RunHealth | None = None) -> list[Any]:
-    """ECDF of time to first token and box plot of end-to-end time, per deployment (real time)."""
+def latency_figures(run: Run | str | Path, health: RunHealth | None = None, *, ttft_slo_s: float | None = None) -> list[Any]:
+    """ECDF of time to first token (the SLO's limit drawn when given) and box plot of end-to-end time, per deployment (real time)."""
     import plotly.express as px
 
     frame = latency_rows(run, health)
     figures = []
     if not frame.empty and frame["ttft_s"].notna().any():
         ttft = frame.dropna(subset=["ttft_s"]).assign(ttft_ms=lambda f: f["ttft_s"] * 1000)
-        fig = px.ecdf(ttft, x="ttft_ms", color="deployment", title="Time to first token (ECDF)")
-        fig.update_xaxes(title="ms")
+        fig = px.ecdf(ttft, x="ttft_ms", color="deployment", title="Time to first token: lower is better (a curve further left is faster)")
+        fig.update_xaxes(title="time to first token (ms)")
+        fig.update_yaxes(title="share of requests at or below", tickformat=".0%")
+        if ttft_slo_s is not None:
+            fig.add_vline(x=ttft_slo_s * 1000, line_dash="dash", line_color="#444", annotation_text=f"SLO: p90 ≤ {ttft_slo_s * 1000:,.0f} ms",
+                          annotation_position="top left")  # fmt: skip
+            fig.add_hline(y=0.9, line_dash="dot", line_color="#999")
         figures.append(fig)
     if not frame.empty:
-        fig = px.box(frame, x="deployment", y="e2e_s", points="outliers", title="End-to-end time per request")
-        fig.update_yaxes(title="seconds")
+        fig = px.box(frame, x="deployment", y="e2e_s", color="deployment", points="outliers", title="End-to-end time per request: lower is better")
+        fig.update_yaxes(title="end-to-end time (s)")
+        fig.update_xaxes(title="")
+        fig.update_layout(showlegend=False)
         figures.append(fig)
     return figures
 

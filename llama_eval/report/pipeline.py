@@ -2,8 +2,11 @@
 
 ``build_report(run_dir, out_dir)`` executes 20_quality, 30_latency, 40_cost and 50_summary with
 ``run_dir`` injected (kernel ``python3``), keeps the executed notebooks beside the page, and writes
-``index.html``: code cells hidden, plotly.js embedded once so it opens offline, the run's manifest
-summary on top and, for a run answered by the emulator, "SIMULATED — ..." as its first line.
+``index.html``: the decision first (the summary notebook, whose first output is the brief a manager
+reads), then quality, latency and cost; code cells hidden; plotly.js and the DataTables bundle of the
+interactive tables embedded once so it opens offline; the page's stylesheet (``page.css``: no
+horizontal scroll from 800 px up, a clean "Print to PDF"); the run's manifest folded under the
+title and, for a run answered by the emulator, "SIMULATED — ..." as its first line.
 Failed deployments and an incomplete or interrupted run get a banner under that line (``health``).
 A notebook that fails stops the pipeline with its cell and error; what finished is kept. The kernels'
 own log lines (transport warnings, the interrupt they log on shutdown) go to ``kernel.log``, not the terminal.
@@ -21,27 +24,19 @@ from llama_eval.paths import notebooks_dir
 from llama_eval.rundir.health import RunHealth, assess_run
 from llama_eval.rundir.run import Run, as_run, load_run
 
-from .view import SIMULATED_BANNER
+from .view import ITABLES_INIT, PAGE_DROPS, SIMULATED_BANNER
 
-NOTEBOOKS = ("20_quality", "30_latency", "40_cost", "50_summary")
+NOTEBOOKS = ("20_quality", "30_latency", "40_cost", "50_summary")  # the order they run in
+PAGE_ORDER = ("50_summary", "20_quality", "30_latency", "40_cost")  # the order a reader meets them: the decision first
 DEFAULT_REQUESTS_PER_DAY = 10_000  # the report's projected traffic unless --requests-per-day says otherwise
 DEFAULT_TTFT_P90_SLO_S = 1.0  # the report's latency objective at peak unless --ttft-p90-slo-s says otherwise
-TITLES = {"20_quality": "Quality", "30_latency": "Latency", "40_cost": "Cost", "50_summary": "Summary"}
+TITLES = {"20_quality": "Quality", "30_latency": "Latency", "40_cost": "Cost", "50_summary": "Decision"}
+SECTION_IDS = {"50_summary": "decision-section", "20_quality": "quality", "30_latency": "latency", "40_cost": "cost"}
 
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 0 auto; padding: 0 1.5rem 4rem; color: #1d1d1f; }
-.banner { background: #b00020; color: #fff; padding: .6rem 1rem; font-weight: 700; letter-spacing: .02em; margin-bottom: 2px; }
-.banner.failed { background: #fff4e5; color: #7a2e00; border-left: 6px solid #d9480f; font-weight: 600; letter-spacing: 0; }
-.banner.partial { background: #fff8d6; color: #5c4400; border-left: 6px solid #e0a800; font-weight: 600; letter-spacing: 0; }
-header { border-bottom: 1px solid #ddd; padding: 1rem 0; }
-nav a { margin-right: 1rem; }
-section { margin-top: 2.5rem; }
-table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0; }
-th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: right; vertical-align: top; }
-td { max-width: 40rem; white-space: pre-wrap; text-align: left; }
-pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; white-space: pre-wrap; }
-.meta td, .meta th { text-align: left; }
-"""
+
+def stylesheet() -> str:
+    """The page's CSS (``page.css`` beside this module)."""
+    return (Path(__file__).parent / "page.css").read_text(encoding="utf-8")
 
 
 def _quiet_kernel_manager(log: IO[bytes]) -> type:
@@ -83,17 +78,41 @@ def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]
     return target
 
 
-def _body(notebook: Path) -> str:
-    """The notebook's outputs and markdown as an HTML fragment, code hidden."""
+def _body(notebook: Path) -> tuple[str, bool]:
+    """The notebook's outputs and markdown as an HTML fragment, code hidden, and whether it had an interactive table.
+
+    Outputs the page shows once elsewhere are left out: the SIMULATED line (the page's banner) and
+    the DataTables bundle (embedded once in the page's head)."""
     import nbformat
     from nbconvert import HTMLExporter
 
+    node = nbformat.read(notebook, as_version=4)
+    interactive = False
+    for cell in node.cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            meta = output.get("metadata") or {}
+            if meta.get(ITABLES_INIT):
+                interactive = True
+            if meta.get(ITABLES_INIT) or meta.get(PAGE_DROPS):
+                continue
+            kept.append(output)
+        if "outputs" in cell:
+            cell.outputs = kept
     exporter = HTMLExporter(template_name="basic")
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-    return body
+    body, _ = exporter.from_notebook_node(node)
+    return body, interactive
+
+
+def _datatables() -> str:
+    """The DataTables bundle of itables, inline (offline), for the page's interactive tables."""
+    from itables import options
+    from itables.javascript import generate_init_offline_itables_html
+
+    return generate_init_offline_itables_html(options.dt_bundle)
 
 
 def _text(value: Any, missing: str) -> str:
@@ -155,23 +174,27 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
         raise ReportError(f"{run_dir} holds no results.jsonl; run `llama-eval run` first")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "kernel.log").unlink(missing_ok=True)
-    bodies = []
+    bodies: dict[str, str] = {}
+    interactive = False
     for name in NOTEBOOKS:
         traffic = {"requests_per_day": requests_per_day, "ttft_p90_slo_s": ttft_p90_slo_s} | ({"peak_rps": peak_rps} if peak_rps is not None else {})
-        extra = traffic if name in ("40_cost", "50_summary") else {}
-        bodies.append((name, _body(_execute(name, run_dir, out_dir, extra))))
+        extra = traffic if name in ("40_cost", "50_summary") else ({"ttft_p90_slo_s": ttft_p90_slo_s} if name == "30_latency" else {})
+        bodies[name], has_tables = _body(_execute(name, run_dir, out_dir, extra))
+        interactive |= has_tables
     run = load_run(run_dir)  # once for the page; each notebook reads it once in its own kernel
     health = assess_run(run)
     top = "".join(f'<div class="{css}">{html.escape(text)}</div>' for css, text in banners(run, health))
-    nav = "".join(f'<a href="#{n}">{TITLES[n]}</a>' for n, _ in bodies)
-    sections = "".join(f'<section id="{n}">{body}</section>' for n, body in bodies)
+    nav = "".join(f'<a href="#{SECTION_IDS[n]}">{TITLES[n]}</a>' for n in PAGE_ORDER)
+    sections = "".join(f'<section id="{SECTION_IDS[n]}">{bodies[n]}</section>' for n in PAGE_ORDER)
     title = f"llama-eval report — {html.escape(run_dir.name)}"
+    about = f"<details><summary>About this run: status, prompt set, deployments, traffic, prices, versions</summary>{_meta_table(run, health, requests_per_day, peak_rps, ttft_p90_slo_s)}</details>"  # noqa: E501
     page = (
         "<!DOCTYPE html>\n"
-        f'<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{STYLE}</style>'
+        f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+        f"<style>{stylesheet()}</style>"
         f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>'
         f"{top}<header><h1>{title}</h1><p>Generated {clock.now().isoformat(timespec='seconds')} by llama-eval.</p>"
-        f"{_meta_table(run, health, requests_per_day, peak_rps, ttft_p90_slo_s)}<nav>{nav}</nav></header>{sections}</body></html>"
+        f"<nav>{nav}</nav>{about}</header>{sections}{_datatables() if interactive else ''}</body></html>"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")

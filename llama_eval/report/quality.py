@@ -125,6 +125,7 @@ def quality_figure(summary: QualitySummary) -> Any:
         return None
     fig = go.Figure(
         go.Bar(
+            name="score",
             x=list(frame.index),
             y=frame["score %"],
             error_y={
@@ -136,7 +137,15 @@ def quality_figure(summary: QualitySummary) -> Any:
             text=[f"{v:.1f}" for v in frame["score %"]],
         )
     )
-    fig.update_layout(title="Score per deployment (95% bootstrap CI over prompts)", yaxis_title="score %", yaxis_range=[0, 105])
+    fig.update_layout(title="Score per deployment: higher is better (bars: 95% bootstrap interval over prompts)", yaxis_title="score (%)",
+                      yaxis_range=[0, 105], showlegend=False)  # fmt: skip
+    return fig
+
+
+def bar_colours(fig: Any, colours: dict[str, str]) -> Any:
+    """Each bar of a per-deployment bar chart in its deployment's colour."""
+    if fig is not None and fig.data:
+        fig.data[0].marker.color = [colours.get(str(x), "#7F7F7F") for x in fig.data[0].x]
     return fig
 
 

@@ -119,12 +119,15 @@ def summary_figures(frame: pd.DataFrame) -> list[Any]:
         costs = {n: (r["USD per 1k requests"], r["score %"]) for n, r in priced.iterrows()}
         front = pareto_front(costs)
         fig.add_trace(go.Scatter(x=[costs[n][0] for n in front], y=[costs[n][1] for n in front], mode="lines", name="Pareto frontier", line={"dash": "dot"}))
-        fig.update_layout(title="Quality vs cost per 1,000 requests (token-priced deployments)", xaxis_title="USD per 1,000 requests", yaxis_title="score %")
+        fig.update_layout(title="Quality vs cost per 1,000 requests: up and to the left is better (token-priced deployments)",
+                          xaxis_title="USD per 1,000 requests", yaxis_title="score (%)")  # fmt: skip
         figures.append(fig)
     latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame[c].notna().any()), None)
     if latency_column:
         fig, _ = points(latency_column, latency_column)
-        fig.update_layout(title=f"Quality vs {latency_column} (real time)", xaxis_title=latency_column, yaxis_title="score %")
+        unit = "ms" if latency_column.endswith("ms") else "s"
+        fig.update_layout(title=f"Quality vs {latency_column} (real time): up and to the left is better",
+                          xaxis_title=f"{latency_column[: -len(unit)].strip()} ({unit})", yaxis_title="score (%)")  # fmt: skip
         figures.append(fig)
     return figures
 
@@ -224,5 +227,6 @@ def trend_figure(frame: pd.DataFrame):
     import plotly.express as px
 
     fig = px.line(frame, x="started", y="score %", color="deployment", markers=True, error_y=frame["95% CI high"] - frame["score %"],
-                  error_y_minus=frame["score %"] - frame["95% CI low"], title="Score over runs of the same configuration")  # fmt: skip
+                  error_y_minus=frame["score %"] - frame["95% CI low"], title="Score over runs of the same configuration: higher is better")  # fmt: skip
+    fig.update_yaxes(title="score (%)")
     return fig

@@ -11,11 +11,12 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from _support.fakerun import FakeDeployment, write_run
-from _support.pagetext import chromium, render, visible_text
+from _support.pagetext import chromium, measure, render, screenshot, visible_text
 from llama_eval import Deployment
 from llama_eval.emulator import start_emulator
 from llama_eval.prompts.prompt_set import load_prompt_set
@@ -25,6 +26,9 @@ from llama_eval.rundir.health import assess_run
 from llama_eval.rundir.store import read_manifest
 
 FAKE_KEY = "LLAMAEVAL-REPORT-SECRET-7f3a9c"
+ROOT = Path(__file__).resolve().parents[2]
+WIDTHS = (1280, 800)  # a laptop window, and a half-screen one
+CELL_LIMIT = 200  # characters in one table cell; a longer text belongs in a note
 HOSTILE = '<script>window.__pwned = 1; alert("x")</script><img src=x onerror="window.__pwned = 2">'
 
 
@@ -310,7 +314,7 @@ def test_answers_cut_short_are_named_in_the_report(tmp_path, monkeypatch):
     words = " ".join(text.split())  # bold parts of a note are lines of their own in the visible text
     assert f"Answers cut short — l33: {cut} of 16 requests ended without a finish_reason" in words, "the banner on top"
     assert f"Answers cut short, left out of these figures — l33: {cut} of 16" in words, "the latency section's note"
-    assert "failed rows incomplete unscorable" in words and "incomplete (left out)" in words and "--interrupt_requests False" in words
+    assert "failed rows incomplete unscorable" in words and "Cut short (left out)" in words and "--interrupt_requests False" in words
 
 
 def test_the_demo_report_reads_clean(tmp_path, installed, installed_demo):
@@ -335,5 +339,39 @@ def test_the_demo_report_reads_clean(tmp_path, installed, installed_demo):
     assert "Cost per 1,000 requests, every kind side by side" in text and "/h per instance /" in text, "managed cost per request from the measured capacity"
     assert "req/s each)" in text, "the projection sizes the swept machines from their measured capacity"
     assert "capacity not measured" in text and "at least $" in text, "machines nobody swept are a labelled floor"
-    assert "The decision" in text and ("Recommended:" in text or "No option can be recommended" in text)
+    assert "The decision" in text and ("Recommended" in text or "Undecided" in text)
     assert shot.exists()
+    for width in WIDTHS:
+        _reads_well(index, tmp_path, width)
+    # the top of the page as a newcomer sees it, for the README (docs/report.png): taken here, from the page just checked
+    screenshot(index, ROOT / "docs" / "report.png", tmp_path, width=1280, height=900)
+
+
+def _reads_well(index, tmp_path, width: int) -> dict:
+    """The page measured in Chromium at ``width``: no horizontal scroll, the decision on the first screen, every
+    figure drawn, no table cell over CELL_LIMIT characters."""
+    m = measure(index, tmp_path, width)
+    assert m["scrollWidth"] <= m["innerWidth"], f"horizontal scroll at {width} px: {m['scrollWidth']} > {m['innerWidth']}; {m['overflowing']}"
+    assert m["firstScreenTop"] is not None, "the page has no decision block (data-first-screen)"
+    assert m["firstScreenTop"] < m["innerHeight"], f"the decision starts at {m['firstScreenTop']:.0f} px, below the first screen ({m['innerHeight']} px)"
+    assert m["figures"] >= 1 and m["figuresDrawn"] == m["figures"], f"{m['figuresDrawn']} of {m['figures']} figures drawn"
+    assert m["longestCell"] <= CELL_LIMIT, f"a cell of {m['longestCell']} characters: {m['longestCellText']!r}"
+    return m
+
+
+def test_the_emulator_report_fits_the_window_and_opens_on_the_decision(report, tmp_path):
+    _, index = report
+    for width in WIDTHS:
+        _reads_well(index, tmp_path, width)
+    text = visible_text(index.read_text())
+    brief = text.split("The decision", 1)[1].split("Trade-offs", 1)[0]
+    assert "What would change the decision" in brief and "Latency objective" in brief and "Quality" in brief
+    assert ("Recommended" in brief or "Undecided" in brief), brief[:500]
+
+
+def test_tables_have_no_index_column_and_typed_numbers(report):
+    _, index = report
+    page = index.read_text()
+    assert 'class="dataframe"' not in page, "no raw pandas table"
+    assert not re.search(r"<th[^>]*>\s*</th>", page.split("<body>", 1)[1].split("<script", 1)[0]), "no empty index-name header cell"
+    assert re.search(r"\d+\.\d%", page), "percentages with one decimal"
