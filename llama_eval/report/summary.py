@@ -133,7 +133,9 @@ def summary_figures(frame: pd.DataFrame) -> list[Any]:
 
 
 def recommendations(frame: pd.DataFrame, comparisons: Sequence[PairedComparison], health: RunHealth | None = None) -> list[str]:
-    """Sentences generated from the data, only among deployments with complete rows: best quality, the cheapest not detectably worse, the fastest."""
+    """Sentences generated from the data, only among deployments with complete rows: best quality, the cheapest the paired test
+    could not separate from it, the fastest. "Could not separate" is not "as good": only the decision (non-inferiority within
+    the margin) says that, and these sentences point to it rather than recommend on their own."""
     out: list[str] = []
     if health is not None:
         for d in health.deployments.values():
@@ -155,11 +157,12 @@ def recommendations(frame: pd.DataFrame, comparisons: Sequence[PairedComparison]
         cheapest = priced["USD per 1k requests"].idxmin()
         if cheapest != best:
             out.append(
-                f"For cost: {cheapest} is not detectably worse than {best} on these prompts "
-                f"and costs ${priced.loc[cheapest, 'USD per 1k requests']:.4f} per 1,000 requests."
+                f"For cost: {cheapest} costs ${priced.loc[cheapest, 'USD per 1k requests']:.4f} per 1,000 requests and the paired test "
+                f"could not separate it from {best} on these prompts; that is not the same as as good: the decision above says whether "
+                "it is non-inferior within the margin."
             )
         else:
-            out.append(f"For cost: {best} is also the cheapest of the deployments it is not detectably better than.")
+            out.append(f"For cost: {best} is also the cheapest of the deployments the paired test could not separate from it.")
     unreliable = [n for n in tied if health is not None and n in health.latency_unreliable()]
     latency_column = next((c for c in ("TTFT p90 ms", "e2e p90 s") if c in frame and frame.loc[tied, c].notna().any()), None)
     if unreliable:
