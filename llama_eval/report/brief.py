@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from llama_eval.decide import COSTS_MORE, NO_CAPACITY, NO_QUALITY, Option, Recommendation
+from llama_eval.quality.stats import NON_INFERIOR
 
 from .view import notes_html, table
 
@@ -84,9 +85,12 @@ def _quality_sentence(decision: Recommendation) -> str:
     if chosen.quality_from == best.deployment:
         return f"Quality: {mine}, the best score of the run."
     gap = 100 * ((best.quality_mean or 0) - (chosen.quality_mean or 0))
-    if chosen.quality_undecided:
-        return f"Quality: {mine}, {gap:.1f} points below {best.deployment} ({_pct(best.quality_mean)}): too few prompts to tell them apart."
-    return f"Quality: {mine}, {gap:.1f} points below {best.deployment} ({_pct(best.quality_mean)}), not a difference this run can detect."
+    verdict = chosen.quality_verdict
+    if verdict is not None and verdict.verdict == NON_INFERIOR:
+        bound = f"the one-sided {100 * verdict.level:.0f}% lower bound of the difference, {100 * verdict.low:+.1f} points"
+        below = f"{gap:.1f} points below {best.deployment} ({_pct(best.quality_mean)})"
+        return f"Quality: {mine}, {below}, and non-inferior: {bound}, is above the −{decision.margin_points:g}-point margin."
+    return f"Quality: {mine}, {gap:.1f} points below {best.deployment} ({_pct(best.quality_mean)})."
 
 
 def _slo_sentence(decision: Recommendation) -> str:

@@ -74,7 +74,7 @@ def test_the_brief_states_the_decision_its_cost_the_slo_and_what_would_change_it
     assert "Quality:" in text and "What would change the decision:" in text
     for option in decision.options:
         assert option.label in text
-    assert "lost" in text and "worse quality" in text and "costs more" in text
+    assert "lost" in text and "quality inferior" in text and "costs more" in text
     assert "Every reason in full" in text
 
 
