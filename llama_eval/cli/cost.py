@@ -35,7 +35,10 @@ def command(args: argparse.Namespace) -> int:
     errors = {name: d.estimate_error for name, d in actual.deployments.items()}
     frame["expected vs actual"] = [f"{float(errors[n]):+.1%}" if errors.get(n) is not None else "-" for n in frame.index]
     print(table(["deployment", *frame.columns], [[str(n), *(str(v) for v in row)] for n, row in zip(frame.index, frame.itertuples(index=False), strict=True)]))
-    print(f"\nTotal ${actual.total_usd}; price tables {actual.prices.get('tables')} (digest {actual.prices.get('digest')})")
+    print(f"\nTotal ${actual.total_usd}")
+    print(f"Price tables (digest {actual.prices.get('digest')}):")  # one per line: they are paths, not a Python list
+    for path in actual.prices.get("tables") or ["(none recorded)"]:
+        print(f"  {path}")
     if result is None:
         return 0
     print(f"\nProjected traffic: {result.profile.describe()} (token means from the run)")

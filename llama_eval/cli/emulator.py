@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def command(args: argparse.Namespace) -> int:
@@ -34,6 +35,9 @@ def command(args: argparse.Namespace) -> int:
     )
 
     def announce(emulator, url: str) -> None:
+        if not args.deployments:  # a deployments file's retired offers were warned of by load_deployments (file and line): once is enough
+            for note in emulator.retired_serverless():
+                print(f"llama-eval emulator: warning: {note}", file=sys.stderr, flush=True)
         # the file first: whoever waits for the 'listening' line can read it at once
         written = write_deployments_file(emulator, url, args.write_deployments, source=args.deployments) if args.write_deployments else None
         print("llama-eval emulator: SIMULATED Llama endpoints (faithful wire behaviour; the text is not real model output)")

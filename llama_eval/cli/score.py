@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def command(args: argparse.Namespace) -> int:
     # start-up time: the library (and its SDKs) is imported only when the command runs, so `llama-eval --help` answers at once
-    from llama_eval.quality.scoring import make_judge, score_run
+    from llama_eval.quality.scoring import make_judge, score_files, score_run
     from llama_eval.rundir.health import assess_run
     from llama_eval.rundir.run import load_run
 
@@ -35,7 +35,11 @@ def command(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)
     summary = score_run(run, args.prompts, judge=judge, seed=args.seed, scorer=scorer)
     print(format_summary(summary, cut_short=assess_run(run).cut_short()))
-    print(f"\nScores: {args.run_dir}/scores.jsonl (failed requests score 0 and are counted as failed rows)")
+    scores_name, summary_name = score_files(scorer)
+    print(f"\nScores: {args.run_dir}/{scores_name} (failed requests score 0 and are counted as failed rows)")
+    if scorer is not None:  # an override never replaces the scores report and recommend read
+        print(f"Scored with --scorer {args.scorer}: written to {scores_name} and {summary_name}; "
+              f"scores.jsonl and scores_summary.json (the prompts' own scorers, which report and recommend read) are unchanged")  # fmt: skip
     return 0
 
 
@@ -77,7 +81,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sc.add_argument("run_dir")
     sc.add_argument("--prompts", help="the prompt set (default: the one the run's manifest names)")
     sc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    sc.add_argument("--judge", help="deployment name (in -d) that grades items whose scorer is 'judge' or an AI-assisted azure:* one")
-    sc.add_argument("--scorer", help='score every item with this scorer: a name (azure:f1) or JSON ({"name": "azure:rouge", "rouge_type": "rouge1"})')
+    sc.add_argument(
+        "--judge",
+        help="deployment name (in -d) that grades items whose scorer is 'judge' or an AI-assisted azure:* one "
+        "(when no item's scorer is, the output says it was not used)",
+    )
+    sc.add_argument(
+        "--scorer",
+        help='score every item with this scorer: a name (azure:f1) or JSON ({"name": "azure:rouge", "rouge_type": "rouge1"}); '
+        "writes scores.<scorer>.jsonl and scores_summary.<scorer>.json, leaving scores.jsonl (what report and recommend read) unchanged",
+    )
     sc.add_argument("-d", "--deployments", help="deployments YAML holding the judge deployment")
     sc.set_defaults(func=command)

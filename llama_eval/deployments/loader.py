@@ -198,24 +198,32 @@ def _ptu(raw: Any, where: str) -> int | None:
     return raw
 
 
-def _warn_lifecycle(deployment: Deployment, model: CatalogModel, catalog: Catalog, today: date) -> None:
-    offer = model.offer(deployment.kind)
+def lifecycle_note(model: CatalogModel, kind: str, catalog: Catalog, today: date) -> str | None:
+    """What the catalog says of ``model`` on ``kind`` when that offer is retired, deprecated or legacy on ``today`` (else None).
+
+    One sentence with the dates, the suggested replacement and the source, as the deployments file's
+    ``LifecycleWarning`` gives it (the emulator reuses it for the retired offers it serves).
+    """
+    offer = model.offer(kind)
     status = offer.status(today) if offer else None
     if status not in (RETIRED, DEPRECATED, LEGACY):
-        return
-    replacement = catalog.available_replacement(model.id, deployment.kind, today)
+        return None
+    replacement = catalog.available_replacement(model.id, kind, today)
     instead = f"; suggested replacement: {replacement}" if replacement else ""
     if status == RETIRED:
-        what = f"was retired on {offer.retired}: new {deployment.kind} deployments are not possible and existing ones stopped serving"
+        what = f"was retired on {offer.retired}: new {kind} deployments are not possible and existing ones stopped serving"
     elif status == DEPRECATED:
         what = f"is deprecated and retires on {offer.retired}" if offer.retired else "is deprecated"
     else:  # legacy: still deployable, but the end is published
         later = [f"{stage} on {day}" for stage, day in (("deprecated (no new deployments)", offer.deprecated), ("retired", offer.retired)) if day]
         what = f"is legacy since {offer.legacy}" + (f": {', '.join(later)}" if later else "")
-    warnings.warn(
-        LifecycleWarning(f"{deployment.source}: deployment {deployment.name!r}: {model.id} on {deployment.kind} {what}{instead} (source: {offer.source})"),
-        stacklevel=4,
-    )
+    return f"{model.id} on {kind} {what}{instead} (source: {offer.source})"
+
+
+def _warn_lifecycle(deployment: Deployment, model: CatalogModel, catalog: Catalog, today: date) -> None:
+    note = lifecycle_note(model, deployment.kind, catalog, today)
+    if note is not None:
+        warnings.warn(LifecycleWarning(f"{deployment.source}: deployment {deployment.name!r}: {note}"), stacklevel=4)
 
 
 _IN_MEMORY_KEY = "(a key given in memory)"  # stands in for a key the manifest could not record; never sent

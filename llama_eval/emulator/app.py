@@ -37,9 +37,11 @@ from typing import Any
 
 from aiohttp import web
 
-from llama_eval.catalog.models import Catalog, load_catalog
+from llama_eval import clock
+from llama_eval.catalog.models import RETIRED, Catalog, load_catalog
 from llama_eval.catalog.tokens import counter_for
-from llama_eval.errors import EmulatorStartError, UnknownPromptWarning
+from llama_eval.deployments.loader import lifecycle_note
+from llama_eval.errors import EmulatorStartError, LifecycleWarning, UnknownPromptWarning
 from llama_eval.prompts.prompt_set import PromptItem, load_prompt_set
 
 from .batching import CapacityGates
@@ -119,6 +121,28 @@ class Emulator(ChatHandlers):
         self._running: RunningEmulator | None = None
         self._thread_state: dict[str, Any] = {}
         self.app = self._make_app()
+
+    def retired_serverless(self) -> list[str]:
+        """One sentence per retired serverless offer this emulator serves as serverless (today, by the catalog).
+
+        The emulator serves them anyway (the Azure docs' walkthrough of a 3.1 serverless endpoint
+        still runs), but Azure would not: ``start_emulator`` warns with each (``LifecycleWarning``,
+        as ``load_deployments`` does for a deployments file) and ``llama-eval emulator`` prints each
+        on stderr. The dates and the replacement come from ``lifecycle_note``, the loader's words.
+        """
+        today = clock.today()
+        served: dict[str, list[str]] = {}
+        for dep in self.deployments.values():
+            offer = dep.model.offer("serverless") if dep.kind == "serverless" else None
+            if offer is not None and offer.status(today) == RETIRED:
+                served.setdefault(dep.model.id, []).append(dep.name)
+        notes = []
+        for model_id, names in served.items():
+            note = lifecycle_note(self.catalog.get(model_id), "serverless", self.catalog, today)
+            label = ", ".join(repr(n) for n in names)
+            notes.append(f"emulated deployment{'s' if len(names) > 1 else ''} {label}: {note}; the emulator serves it as serverless anyway "
+                         f"(kind: managed in a deployments file emulates what still serves)")  # fmt: skip
+        return notes
 
     def _preload(self) -> None:
         """Load every tokenizer (and warm its caches) now, so the first request is not a cold start.
@@ -440,7 +464,10 @@ def start_emulator(config: EmulatorConfig | None = None, *, host: str = "127.0.0
     Across notebook cells:  ``emu = start_emulator(time_scale=0.01)`` ... ``emu.stop()``
     Or for a block:         ``with start_emulator(time_scale=0.01) as emu: ...``
     """
-    return Emulator(config or EmulatorConfig(**options)).start(host, port)
+    emulator = Emulator(config or EmulatorConfig(**options))
+    for note in emulator.retired_serverless():  # as load_deployments warns for a deployments file: never a silent retired offer
+        warnings.warn(LifecycleWarning(note), stacklevel=2)
+    return emulator.start(host, port)
 
 
 def serve_forever(config: EmulatorConfig, host: str, port: int, announce: Any = print) -> None:

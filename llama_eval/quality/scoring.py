@@ -14,6 +14,12 @@ is one of those failed rows, never passed to a scorer as if the model had answer
 or partial text; ``incomplete_rows`` counts them per deployment. An item with a reference and no scorer is scored with
 ``contains``; an item with neither is left unscored. A scorer that cannot score an answer (``None``)
 is reported as unscorable, never as 0.
+
+A scorer override (``score_run(..., scorer="azure:f1")``, ``llama-eval score --scorer``) writes its
+own pair of files, ``scores.<scorer>.jsonl`` and ``scores_summary.<scorer>.json`` (``score_files``),
+and leaves ``scores.jsonl`` and ``scores_summary.json`` (the prompts' own scorers, which ``report``,
+``recommend`` and ``load_scores`` read) as they were. A judge that no prompt's scorer uses is said to
+be unused (``judge_not_used``), never ignored silently.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
@@ -67,6 +74,42 @@ SCORE_COLUMNS = ("key", "deployment", "model", "prompt_id", "repeat", "tags", "s
 
 def scorer_of(item: PromptItem) -> str | None:
     return item.scorer or (DEFAULT_SCORER if item.reference is not None else None)
+
+
+def scorer_tag(spec: str | dict[str, Any]) -> str:
+    """A scorer override as a file-name part: ``azure:f1`` -> ``azure-f1``; options follow the name, sorted by key."""
+    name = spec.get("name") if isinstance(spec, dict) else spec
+    options = sorted((k, v) for k, v in spec.items() if k != "name") if isinstance(spec, dict) else []
+    text = "-".join([str(name), *(f"{k}-{v}" for k, v in options)])
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "override"
+
+
+def score_files(scorer: str | dict[str, Any] | None = None) -> tuple[str, str]:
+    """The scores file and summary file scoring writes in the run directory, for the prompts' own scorers (None) or an override.
+
+    ``(SCORES, SUMMARY)`` for the prompts' own scorers; ``scores.<tag>.jsonl`` and
+    ``scores_summary.<tag>.json`` for an override (``scorer_tag``), so scoring with another scorer
+    never replaces the scores ``report`` and ``recommend`` read.
+    """
+    if scorer is None:
+        return SCORES, SUMMARY
+    tag = scorer_tag(scorer)
+    return f"scores.{tag}.jsonl", f"scores_summary.{tag}.json"
+
+
+def uses_judge(name: str | None) -> bool:
+    """True for the scorers that need a judge deployment: ``judge`` and the AI-assisted azure:* ones."""
+    return name == "judge" or is_judged(name)
+
+
+def judge_not_used(prompts: PromptSet, judge_name: str) -> str | None:
+    """One line saying why a judge given for ``prompts`` is not used, or None when some item's scorer uses it."""
+    names = [scorer_of(item) for item in prompts]
+    if any(uses_judge(n) for n in names):
+        return None
+    used = ", ".join(sorted({n for n in names if n})) or "none"
+    return (f"judge {judge_name!r} not used: no prompt's scorer is 'judge' or an AI-assisted azure:* one "
+            f"(the scorers here: {used})")  # fmt: skip
 
 
 def check_prompt_scorers(prompts: PromptSet) -> None:
@@ -273,14 +316,21 @@ def with_scorer(prompts: PromptSet, spec: str | dict[str, Any]) -> PromptSet:
 
 
 def score_run(
-    run: Run | str | Path, prompts: PromptSet | str | Path | None = None, *, judge: Judge | None = None, seed: int = 0,
+    run: Run | str | Path,
+    prompts: PromptSet | str | Path | None = None,
+    *,
+    judge: Judge | None = None,
+    seed: int = 0,
     scorer: str | dict[str, Any] | None = None,
+    announce: Callable[[str], None] | None = print,
 ) -> QualitySummary:
     """Score a finished (or partial) run: writes scores.jsonl and scores_summary.json; returns the summary as a record.
 
     ``run``: a ``Run`` (``load_run``) or its directory. ``prompts``: the prompt set (default: the one
     the run's manifest names, refused if it changed since). ``scorer`` overrides every item's scorer
-    (``llama-eval score --scorer``). Deployments that were stopped or mostly failed are scored in
+    (``llama-eval score --scorer``) and writes its own files instead (``score_files(scorer)``), so the
+    default scores stay what ``report`` reads. ``announce`` is told, in one line, when ``judge`` is
+    given but no item's scorer uses it (None: say nothing). Deployments that were stopped or mostly failed are scored in
     scores.jsonl but left out of the summary's scores and comparisons (``QualitySummary.excluded``).
     """
     run = as_run(run)
@@ -288,12 +338,15 @@ def score_run(
     if scorer is not None:
         prompt_set = with_scorer(prompt_set, scorer)
     check_prompt_scorers(prompt_set)
+    if judge is not None and announce is not None and (unused := judge_not_used(prompt_set, judge.name)):
+        announce(unused)
+    scores_name, summary_name = score_files(scorer)
     scores = score_rows(run.rows, prompt_set, judge)
-    tmp = run.path / f"{SCORES}.tmp"
+    tmp = run.path / f"{scores_name}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
         for s in scores:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
-    os.replace(tmp, run.path / SCORES)
+    os.replace(tmp, run.path / scores_name)
     # a stopped deployment, or one whose rows are mostly errors, has no answers to judge: its zeros are not a verdict
     excluded = {d.name: Exclusion(state=str(d.state), error=d.error, check=d.check, sentence=d.sentence()) for d in assess_run(run).excluded}
     summary = dataclasses.replace(summarize([s for s in scores if s["deployment"] not in excluded], seed=seed), excluded=excluded)
@@ -309,7 +362,7 @@ def score_run(
             cost_usd=str(sum((Decimal(s["judge_cost_usd"]) for s in judged if s["judge_cost_usd"] and not s["judge_cached"]), Decimal(0))),
         )
         summary = dataclasses.replace(summary, judge=usage)
-    (run.path / SUMMARY).write_text(json.dumps(summary.to_json(), indent=2), encoding="utf-8")
+    (run.path / summary_name).write_text(json.dumps(summary.to_json(), indent=2), encoding="utf-8")
     return summary
 
 
@@ -317,16 +370,17 @@ def _run_dir(run: Run | str | Path) -> Path:
     return run.path if isinstance(run, Run) else Path(run)
 
 
-def read_quality_summary(run: Run | str | Path) -> QualitySummary:
-    """The run's ``scores_summary.json`` read back as a ``QualitySummary``.
+def read_quality_summary(run: Run | str | Path, *, scorer: str | dict[str, Any] | None = None) -> QualitySummary:
+    """The run's ``scores_summary.json`` read back as a ``QualitySummary`` (with ``scorer``: that override's summary file).
 
     Raises RunDirNotFoundError when ``run`` is not a run directory, ScoresNotFoundError (a
     FileNotFoundError) when it has not been scored: the message says which command scores it.
     """
     run_dir = check_run_dir(_run_dir(run))
-    path = run_dir / SUMMARY
+    name = score_files(scorer)[1]
+    path = run_dir / name
     if not path.is_file():
-        raise ScoresNotFoundError(f"{run_dir} has no {SUMMARY}; run `llama-eval score {run_dir}` first (or score_run({str(run_dir)!r}) in Python)")
+        raise ScoresNotFoundError(f"{run_dir} has no {name}; run `{_score_command(run_dir, scorer)}` first (or score_run({str(run_dir)!r}) in Python)")
     return QualitySummary.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -346,8 +400,18 @@ def current_quality_summary(run: Run | str | Path) -> QualitySummary | None:
     return QualitySummary.from_json(data)
 
 
-def load_scores(run_dir: str | Path):
+def _score_command(run_dir: Path, scorer: str | dict[str, Any] | None) -> str:
+    if scorer is None:
+        return f"llama-eval score {run_dir}"
+    spec = json.dumps(scorer) if isinstance(scorer, dict) else scorer
+    return f"llama-eval score {run_dir} --scorer '{spec}'"
+
+
+def load_scores(run_dir: str | Path, *, scorer: str | dict[str, Any] | None = None):
     """The run's ``scores.jsonl`` as a pandas DataFrame: one row per scored result row, as ``load_run`` gives the results.
+
+    ``scorer``: read the file a scorer override wrote instead (``score_files(scorer)``, e.g.
+    ``scores.azure-f1.jsonl``); by default, ``scores.jsonl`` (the prompts' own scorers).
 
     The columns of SCORE_COLUMNS are always there, in that order (``rule`` is empty for scorers
     without one), so code written against one run works on another; judged runs add ``judge``,
@@ -363,9 +427,10 @@ def load_scores(run_dir: str | Path):
     import pandas as pd
 
     run_dir = check_run_dir(run_dir)
-    path = run_dir / SCORES
+    name = score_files(scorer)[0]
+    path = run_dir / name
     if not path.is_file():
-        raise ScoresNotFoundError(f"{run_dir} has no {SCORES}; run `llama-eval score {run_dir}` first (or score_run({str(run_dir)!r}) in Python)")
+        raise ScoresNotFoundError(f"{run_dir} has no {name}; run `{_score_command(run_dir, scorer)}` first (or score_run({str(run_dir)!r}) in Python)")
     rows = []
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
@@ -374,7 +439,7 @@ def load_scores(run_dir: str | Path):
             try:
                 rows.append(json.loads(line))
             except ValueError:
-                raise ValueError(f"{path}: line {number} is not valid JSON; score the run again (`llama-eval score {run_dir}`)") from None
+                raise ValueError(f"{path}: line {number} is not valid JSON; score the run again (`{_score_command(run_dir, scorer)}`)") from None
     extra = [name for name in dict.fromkeys(k for r in rows for k in r) if name not in SCORE_COLUMNS]
     frame = pd.DataFrame(rows, columns=[*SCORE_COLUMNS, *extra])
     if "judge_cost_usd" in frame:

@@ -236,6 +236,9 @@ def test_cli_estimate_and_cost(tmp_path, prompts, monkeypatch):
     result = project_run(tmp_path / "r", 20000)
     assert f"Projected traffic: {result.profile.describe()}" in out.stdout, "the CLI states the same traffic as the report"
     assert "20,000 requests/day" in out.stdout and "NaN" not in out.stdout and "None" not in out.stdout
+    tables = read_manifest(tmp_path / "r")["prices"]["tables"]
+    assert "['" not in out.stdout and "Price tables (digest " in out.stdout, "the price tables print as a list, not a Python repr"
+    assert all(f"\n  {t}\n" in out.stdout for t in tables), "one table per line"
 
 
 def test_projection_uses_the_price_tables_the_run_used(tmp_path):

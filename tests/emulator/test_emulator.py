@@ -27,6 +27,7 @@ from llama_eval import (
     make_client,
 )
 from llama_eval.emulator import MARKER_HEADER, PROVIDER, EmulatorConfig, start_emulator
+from llama_eval.errors import LifecycleWarning
 
 MODEL = "Llama-3.3-70B-Instruct"
 DOCS_MESSAGES = [SystemMessage(content="You are a helpful assistant."), UserMessage(content="How many languages are in the world?")]
@@ -35,7 +36,11 @@ USER = [{"role": "user", "content": "How many languages are in the world?"}]
 
 @pytest.fixture(scope="module")
 def emu():
-    with start_emulator(time_scale=0, models=[MODEL, "Meta-Llama-3.1-405B-Instruct", "Llama-3.2-90B-Vision-Instruct", "Llama-2-70b-chat"]) as running:
+    # 405B, 3.2-90B-Vision and Llama-2-70b-chat are retired on serverless and served as serverless here: the emulator says so (expected, once each)
+    with pytest.warns(LifecycleWarning, match="emulated deployment") as retired:
+        running = start_emulator(time_scale=0, models=[MODEL, "Meta-Llama-3.1-405B-Instruct", "Llama-3.2-90B-Vision-Instruct", "Llama-2-70b-chat"])
+    assert len(retired) == 3, [str(w.message) for w in retired]
+    with running:
         yield running
 
 
@@ -263,7 +268,9 @@ def test_reference_answers_follow_benchmark_accuracy(tmp_path):
         for i in range(300):
             f.write(json.dumps({"id": f"q{i}", "prompt": f"What is {i} + {i + 7}?", "reference": str(2 * i + 7)}) + "\n")
     accuracy = {}
-    with start_emulator(time_scale=0, models=["Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-405B-Instruct"], prompt_sets=[prompts]) as emu:
+    with pytest.warns(LifecycleWarning, match="emulated deployment"):  # both are retired on serverless: expected
+        emu = start_emulator(time_scale=0, models=["Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-405B-Instruct"], prompt_sets=[prompts])
+    with emu:
         for model in ("Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-405B-Instruct"):
             right = 0
             for i in range(300):
@@ -444,3 +451,47 @@ def test_cli_subprocess_serves(tmp_path):
         status, _, body = raw(f"{proc.url}/{MODEL}/chat/completions", {"messages": USER}, key="fixed-key")
     assert status == 200 and body["model"] == MODEL
     assert Path(tmp_path).exists()
+
+
+# ------------------------------------------------------------------------ retired serverless offers (issue 29)
+
+
+def test_a_retired_serverless_offer_served_as_serverless_is_warned_of_once_as_the_loader_words_it(tmp_path):
+    """3.1-8B and 405B are retired on serverless: the emulator serves them anyway (the Azure docs' walkthrough), and says so."""
+    from llama_eval import clock
+    from llama_eval.catalog.models import load_catalog
+    from llama_eval.deployments.loader import lifecycle_note
+    from llama_eval.emulator import EmulatedDeployment
+
+    l8, l405 = "Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-405B-Instruct"
+    specs = [EmulatedDeployment("a8", l8, "serverless"), EmulatedDeployment("b8", l8, "serverless"), EmulatedDeployment("m405", l405, "managed"),
+             EmulatedDeployment("l33", MODEL, "serverless")]  # fmt: skip
+    with pytest.warns(LifecycleWarning) as caught:
+        emu = start_emulator(EmulatorConfig(deployments=specs, time_scale=0))
+    with emu:
+        pass
+    catalog = load_catalog()
+    note = lifecycle_note(catalog.get(l8), "serverless", catalog, clock.today())
+    assert [str(w.message) for w in caught] == [
+        f"emulated deployments 'a8', 'b8': {note}; the emulator serves it as serverless anyway (kind: managed in a deployments file emulates what still serves)"
+    ], "once per offer, in the loader's words; 405B served as managed and 3.3 (live) say nothing"
+    assert "was retired on 2026-06-13" in note and "suggested replacement: Llama-4-Scout-17B-16E-Instruct" in note
+
+    # the command line: on stderr, once per offer, before the banner's 'listening' line is read
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "llama_eval.cli", "emulator", "--port", "0", "--models", f"{l8},{l405},{MODEL}"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("key "):
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    warned = [line for line in err.splitlines() if line.startswith("llama-eval emulator: warning: ")]
+    assert len(warned) == 2 and f"deployment '{l8}': {l8} on serverless was retired on 2026-06-13" in warned[0]
+    assert f"deployment '{l405}': {l405} on serverless was retired on 2026-06-13" in warned[1] and "Traceback" not in err

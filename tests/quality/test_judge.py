@@ -16,6 +16,10 @@ from llama_eval.quality.scoring import make_judge, score_run
 from llama_eval.run import RunParams, run_evaluation
 
 L33, L405 = "Llama-3.3-70B-Instruct", "Meta-Llama-3.1-405B-Instruct"
+
+# The emulator serves Meta-Llama-3.1-405B (retired on serverless) as serverless here and warns so (LifecycleWarning, an error in
+# tests): these tests only need its answers, so that one warning is silenced, deliberately.
+pytestmark = pytest.mark.filterwarnings("ignore:emulated deployment:llama_eval.errors.LifecycleWarning")
 QUIET = {"progress": "none", "announce": lambda message: None}
 
 

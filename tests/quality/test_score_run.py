@@ -21,6 +21,10 @@ from llama_eval.rundir.store import read_rows
 L33, L405 = "Llama-3.3-70B-Instruct", "Meta-Llama-3.1-405B-Instruct"
 QUIET = {"progress": "none", "announce": lambda message: None}
 
+# The emulator serves Meta-Llama-3.1-405B (retired on serverless) as serverless here and warns so (LifecycleWarning,
+# an error in tests): these tests reach it as managed or only need its answers, so that one warning is silenced, deliberately.
+pytestmark = pytest.mark.filterwarnings("ignore:emulated deployment:llama_eval.errors.LifecycleWarning")
+
 
 def write_prompts(tmp_path: Path, items: list[dict]) -> Path:
     path = tmp_path / "p.jsonl"
@@ -208,3 +212,63 @@ def test_load_scores_is_the_scores_file_as_a_frame(tmp_path, monkeypatch):
     means = frame.dropna(subset=["score"]).groupby("deployment")["score"].mean()
     for name, d in summary.deployments.items():
         assert means[name] == pytest.approx(d.mean), "one repeat: the summary's mean is the mean of the scored rows"
+
+
+# --------------------------------------------------------------------------- no silent surprises (issue 29)
+
+
+def test_a_scorer_override_writes_its_own_files_and_leaves_the_default_scores(tmp_path):
+    """``--scorer`` once overwrote scores.jsonl, which report and recommend then read: it writes scores.<scorer>.jsonl now."""
+    from llama_eval import load_scores
+    from llama_eval.errors import ScoresNotFoundError
+    from llama_eval.quality.scoring import score_files
+
+    items = [{"id": f"q{i}", "prompt": f"Capital {i}?", "reference": "Paris", "tags": ["t"]} for i in range(6)]
+    run_dir = _write_run(tmp_path, items, {"a": ["Paris is the capital."] * 6, "b": ["Paris"] * 6})
+    with pytest.raises(ScoresNotFoundError, match=r"has no scores\.exact\.jsonl; run `llama-eval score .* --scorer 'exact'` first"):
+        load_scores(run_dir, scorer="exact")
+    default = score_run(run_dir, announce=None)
+    before = {name: (run_dir / name).read_bytes() for name in score_files()}
+    override = score_run(run_dir, scorer="exact", announce=None)
+    assert score_files("exact") == ("scores.exact.jsonl", "scores_summary.exact.json")
+    assert {name: (run_dir / name).read_bytes() for name in score_files()} == before, "the default scores are untouched"
+    assert (run_dir / "scores.exact.jsonl").is_file() and (run_dir / "scores_summary.exact.json").is_file()
+    assert set(load_scores(run_dir)["scorer"]) == {"contains"} and set(load_scores(run_dir, scorer="exact")["scorer"]) == {"exact"}
+    assert read_quality_summary(run_dir).deployments == default.deployments
+    assert read_quality_summary(run_dir, scorer="exact").deployments == override.deployments
+    assert default.deployments["a"].mean == 1.0 and override.deployments["a"].mean == 0.0, "contains vs exact: the two files differ"
+    assert score_files({"name": "azure:rouge", "rouge_type": "rouge1"}) == ("scores.azure-rouge-rouge-type-rouge1.jsonl",
+                                                                           "scores_summary.azure-rouge-rouge-type-rouge1.json")  # fmt: skip
+
+    cli = str(Path(sys.executable).parent / "llama-eval")
+    out = subprocess.run([cli, "score", str(run_dir), "--scorer", "exact"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"Scores: {run_dir}/scores.exact.jsonl" in out.stdout
+    assert "scores.jsonl and scores_summary.json (the prompts' own scorers, which report and recommend read) are unchanged" in out.stdout
+    assert {name: (run_dir / name).read_bytes() for name in score_files()} == before
+
+
+def test_a_judge_no_prompt_uses_is_said_to_be_unused(tmp_path, monkeypatch):
+    """``--judge X`` with no item scored by 'judge' or an AI-assisted azure:* scorer: one line says it was not used, and why."""
+    from types import SimpleNamespace
+
+    from llama_eval.quality.scoring import judge_not_used
+
+    items = [{"id": f"q{i}", "prompt": f"Capital {i}?", "reference": "Paris"} for i in range(3)]
+    items.append({"id": "n", "prompt": "2+2?", "reference": "4", "scorer": "numeric"})
+    run_dir = _write_run(tmp_path, items, {"a": ["Paris", "Paris", "Lyon", "4"]})
+    said: list[str] = []
+    score_run(run_dir, judge=SimpleNamespace(name="judge405"), announce=said.append)  # the judge is never called: nothing needs it
+    assert said == ["judge 'judge405' not used: no prompt's scorer is 'judge' or an AI-assisted azure:* one (the scorers here: contains, numeric)"]
+    (tmp_path / "j").mkdir()
+    judged = load_prompt_set(write_prompts(tmp_path / "j", [{"id": "x", "prompt": "Why?", "scorer": "judge"}]))
+    assert judge_not_used(judged, "judge405") is None, "a prompt scored by the judge uses it"
+
+    monkeypatch.setenv("JUDGE_KEY", "k")
+    deployments = tmp_path / "d.yaml"
+    deployments.write_text("deployments:\n  - name: judge405\n    model: Llama-3.3-70B-Instruct\n    kind: managed\n"
+                           "    endpoint: http://127.0.0.1:9/judge\n    key_env: JUDGE_KEY\n")  # fmt: skip
+    cli = str(Path(sys.executable).parent / "llama-eval")
+    out = subprocess.run([cli, "score", str(run_dir), "--judge", "judge405", "-d", str(deployments)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("judge 'judge405' not used: no prompt's scorer is 'judge' or an AI-assisted azure:* one") == 1

@@ -32,6 +32,11 @@ CELL_LIMIT = 200  # characters in one table cell; a longer text belongs in a not
 HOSTILE = '<script>window.__pwned = 1; alert("x")</script><img src=x onerror="window.__pwned = 2">'
 
 
+# The report's run serves Meta-Llama-3.1-405B (retired on serverless) through the emulator, which warns so (LifecycleWarning,
+# an error in tests): the report only needs its answers, so that one warning is silenced, deliberately.
+pytestmark = pytest.mark.filterwarnings("ignore:emulated deployment:llama_eval.errors.LifecycleWarning")
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
