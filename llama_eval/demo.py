@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +37,21 @@ TEXT_SETS = ("quickstart.jsonl", "json_extraction.jsonl", "instructions.jsonl", 
 KEY_ENV = "LLAMA_EVAL_EMULATOR_KEY"
 
 
-# Half the service's speed. The emulator sends the timing it meant with every answer, and the report checks the
-# measured times, rescaled, against it (rundir.health.intended_check: medians within 5%, p90s within 10%). Every
-# delay that is not the emulated service's (client, loopback, the emulator's loop, this machine) is divided by the
-# scale: on a shared 2-core machine those are 1-5 ms, so the fastest deployment (Llama 3.1 8B: ~70 ms to first
-# token, ~5 ms between tokens) needs them halved to stay inside the tolerance with eight requests in flight per
-# deployment; at 1/50 they were 50x larger than its whole time to first token, and tokens 0.1 ms apart arrived
-# together. A slower scale costs wall time: the run takes ~20 s at 2 (docs/guides/emulator.md has the numbers).
-DEMO_TIME_SCALE = 2.0
+# The emulator sends the timing it meant with every answer, and the report checks the measured times, rescaled, against
+# it (rundir.health.intended_check: medians within 5%, p90s within 10%). Every delay that is not the emulated service's
+# (client, loopback, the emulator's loop, this machine) is divided by the time scale too: on a shared 2-core machine,
+# with five deployments of eight requests in flight, those are 2-8 ms. So each deployment runs at the faster of
+# RUN_SCALES that keeps its first token MIN_REAL_TTFT_RUN_S away in real time: a quarter of the service's speed for the
+# fast ones (Llama 3.1 8B: ~70 ms to first token, ~5 ms between tokens; Llama 4 Maverick ~100 ms), real time for
+# 3.3-70B and 3.1-405B. At time scale 0.02 (the demo until issue 24) those delays were fifty times larger than the 8B's
+# whole time to first token, and its tokens, 0.1 ms apart, arrived together: no inter-token latency was measured.
+RUN_SCALES = (1.0, 4.0)  # one emulator process per scale used
+MIN_REAL_TTFT_RUN_S = 0.2
 DEMO_CONCURRENCY = 8  # requests in flight per deployment in the demo's run
 
 
-def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scale: float = DEMO_TIME_SCALE, sweeps: bool = True) -> Path:
+def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scale: float | None = None, sweeps: bool = True) -> Path:
+    """The demo; ``time_scale``: one for every deployment (default: each its own, ``run_time_scale``)."""
     output = Path(output)
     run_dir = Path("runs") / output.name
     if run_dir.exists():
@@ -61,10 +65,20 @@ def run_demo(output: str | Path = "reports/demo", *, repeats: int = 2, time_scal
                     merged.write(line + "\n")
     prompts = load_prompt_set(prompts_path)
     config = load_deployments(data_dir() / "deployments.emulator.yaml")
-    # the emulator in its own process: in this one, its CPU would be counted as the deployments' latency
-    models = ",".join(d.model for d in config)
-    with spawn_emulator("--time-scale", str(time_scale), "--models", models, "--prompts", str(prompts_path)) as emu, _key_of(emu):
-        deployments = [_served_by(d, emu) for d in config]
+    groups: dict[float, list[Deployment]] = {}
+    for d in config:
+        groups.setdefault(time_scale or run_time_scale(d), []).append(d)
+    # the emulators in processes of their own (in this one, their CPU would be counted as the deployments' latency),
+    # one per time scale, all with one key: the deployments file names a single key variable
+    key = secrets.token_hex(16)
+    with ExitStack() as stack:
+        served = {}
+        for scale, group in groups.items():
+            models = ",".join(d.model for d in group)
+            emu = stack.enter_context(spawn_emulator("--time-scale", str(scale), "--models", models, "--prompts", str(prompts_path), "--key", key))
+            served.update({d.name: _served_by(d, emu) for d in group})
+        stack.enter_context(_key_of(emu))
+        deployments = [served[d.name] for d in config]
         run_evaluation(deployments, prompts, run_dir, RunParams(repeats=repeats, temperature=0.7, concurrency=DEMO_CONCURRENCY), progress="log",
                        on_emulator=teach_emulator)  # fmt: skip
     score_run(run_dir)
@@ -99,15 +113,26 @@ def sweep_prompts(run_dir: Path, *, tokens: int = SWEEP_TOKENS) -> PromptSet:
     return load_prompt_set(path)
 
 
-def sweep_time_scale(deployment: Deployment) -> float:
-    """The fastest of ``SWEEP_SCALES`` at which the emulated deployment's first token and token gaps are long enough, in real time,
-    for this machine's own delays (1-5 ms, divided by the scale) to stay inside the intended-timing tolerance."""
+def time_scale_for(deployment: Deployment, scales: tuple[float, ...], min_ttft_s: float, min_gap_s: float = MIN_REAL_GAP_S) -> float:
+    """The fastest of ``scales`` (ascending) at which the emulated deployment's first token is ``min_ttft_s`` and its tokens
+    ``min_gap_s`` apart in real time, so that this machine's own delays (divided by the scale) stay inside the
+    intended-timing tolerance; the slowest when none is enough."""
     model = deployment.catalog_model()
     if model is None:
         return 1.0
     profile = profile_for(model)
     ttft, gap = profile.base_ttft_s, 1.0 / profile.tps
-    return next((s for s in SWEEP_SCALES if ttft * s >= MIN_REAL_TTFT_S and gap * s >= MIN_REAL_GAP_S), SWEEP_SCALES[-1])
+    return next((s for s in scales if ttft * s >= min_ttft_s and gap * s >= min_gap_s), scales[-1])
+
+
+def run_time_scale(deployment: Deployment) -> float:
+    """The demo run's time scale for a deployment: 4 (a quarter of the service's speed) for 3.1-8B and Maverick, 1 for 3.3-70B and 3.1-405B."""
+    return time_scale_for(deployment, RUN_SCALES, MIN_REAL_TTFT_RUN_S)
+
+
+def sweep_time_scale(deployment: Deployment) -> float:
+    """A fixed deployment's sweep time scale: ¼ for 3.1-405B, 2 for 3.1-8B (one deployment swept at a time: less load than the run)."""
+    return time_scale_for(deployment, SWEEP_SCALES, MIN_REAL_TTFT_S)
 
 
 def sweep_deployments(run_dir: Path, prompts, *, deployments_file: str | Path | None = None, only: tuple[str, ...] | None = None,

@@ -105,10 +105,10 @@ def _time_basis(health: DeploymentHealth) -> str:
 
 
 def _speed(scale: float) -> str:
-    """0.01 -> '1/100'; 2 -> '2x'."""
+    """The emulator's speed against the service's, from its time scale (delays multiplied by it): 0.02 -> '50x'; 2 -> '1/2'."""
     if scale < 1:
-        return f"1/{1 / scale:,.4g}"
-    return f"{scale:g}x"
+        return f"{1 / scale:,.4g}x"
+    return f"1/{scale:g}"
 
 
 def latency_notes(health: RunHealth) -> list[str]:

@@ -100,7 +100,7 @@ def test_recommendations_only_name_deployments_with_complete_rows(tmp_path):
 
 
 def test_latency_is_shown_in_real_time_without_warmup(tmp_path):
-    """Rows measured against an emulator at 1/50 speed read, after rescaling, as the service's time (ttft_s=0.4 s given)."""
+    """Rows measured against an emulator at 50x speed (time scale 0.02) read, after rescaling, as the service's time (ttft_s=0.4 s given)."""
     run = write_run(tmp_path / "r", [F("emu", L33, time_scale=0.02, ttft_s=0.4, tps=30.0, warmup=2), F("real", MAV, ttft_s=0.4, tps=30.0)], items=30, repeats=1)
     raw = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert max(r["ttft_s"] for r in raw if r["deployment"] == "emu" and not r.get("warmup")) < 0.01, "as measured, 50x too fast"
@@ -113,9 +113,9 @@ def test_latency_is_shown_in_real_time_without_warmup(tmp_path):
         assert frame.loc[name, "output tok/s p50"] == pytest.approx(30.0)
     assert frame.loc["emu", "TTFT p99 ms"] < 0.4 * 1.2 * 1000 + 1, "no 10x cold start in the statistics"
     notes = " ".join(latency.latency_notes(health))
-    assert "Emulated at 1/50 speed; times rescaled" in notes and "Warm-up requests left out" in notes and "emu 2" in notes
+    assert "Emulated at 50x speed; times rescaled" in notes and "Warm-up requests left out" in notes and "emu 2" in notes
     table = latency.latency_table(run, health)
-    assert table.loc["emu", "time basis"] == "emulated at 1/50 speed; rescaled" and table.loc["real", "time basis"] == "as measured"
+    assert table.loc["emu", "time basis"] == "emulated at 50x speed; rescaled" and table.loc["real", "time basis"] == "as measured"
 
 
 def test_old_runs_read_as_real_time_and_no_warmup(tmp_path):
@@ -214,7 +214,7 @@ def test_a_paused_run_gets_no_latency_recommendation(tmp_path):
 
 
 def test_intended_check_flags_the_stalled_deployment_and_not_the_clean_one(tmp_path):
-    """Two emulated deployments at 1/50 speed; one had a 60 ms pause of this machine in every fifth request.
+    """Two emulated deployments at time scale 0.02 (50x speed); one had a 60 ms pause of this machine in every fifth request.
 
     Rescaled, 60 ms reads as 3 s: its TTFT and e2e p90 are far from what the emulator intended, so its latency
     is not trustworthy and no latency recommendation is made; the clean one passes the same check.
