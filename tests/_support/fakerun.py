@@ -40,7 +40,7 @@ class FakeDeployment:
     simulated: bool = True  # rows answered by the emulator
     intended: bool = False  # rows carry the emulator's intended timing (intended_*: the service times before any stall)
     stall_real_s: float = 0.0  # a pause of this machine added to the measured TTFT and e2e (real seconds, not rescaled) ...
-    stall_share: float = 0.0  # ... of this share of the rows (every k-th, not drawn)
+    stall_share: float = 0.0  # ... of this share of the rows (spread evenly, not drawn)
     extra_record: dict[str, Any] = field(default_factory=dict)
 
 
@@ -88,7 +88,7 @@ def write_run(run_dir: Path, deployments: list[FakeDeployment], *, items: int = 
                     warm = written <= d.warmup
                     ttft = d.ttft_s * (10 if warm else 1) * rng.uniform(0.8, 1.2)
                     gen = completion / d.tps
-                    stalled = d.stall_share > 0 and written % round(1 / d.stall_share) == 0
+                    stalled = int(written * d.stall_share) != int((written - 1) * d.stall_share)  # that share, spread evenly
                     stall = d.stall_real_s if stalled else 0.0
                     cost = price.cost(20, completion)
                     row.update(

@@ -68,8 +68,8 @@ def test_a_deployment_stalled_on_the_wire_is_flagged_and_a_clean_one_is_not(tmp_
     of the timing it intends). The runner records what each emulator intended; the health check flags only the stalled one."""
     from llama_eval import Deployment
     from llama_eval.prompts.prompt_set import load_prompt_set
-    from llama_eval.rundir.health import assess_run
     from llama_eval.run import RunParams, run_evaluation
+    from llama_eval.rundir.health import assess_run
 
     path = tmp_path / "p.jsonl"
     path.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Tell me story number {i}."}) + "\n" for i in range(12)))

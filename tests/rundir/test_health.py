@@ -248,7 +248,8 @@ def test_intended_check_flags_the_stalled_deployment_and_not_the_clean_one(tmp_p
 
 def test_intended_check_catches_a_small_stall_in_most_requests(tmp_path):
     """A pause of only 2 ms in three requests of four: rescaled from 1/50 it adds 100 ms to a 400 ms TTFT, the median moves 25%."""
-    run = write_run(tmp_path / "r", [F("d", L33, time_scale=0.02, ttft_s=0.4, tps=30.0, intended=True, stall_real_s=0.002, stall_share=0.75)], items=40, repeats=1)
+    stalled = F("d", L33, time_scale=0.02, ttft_s=0.4, tps=30.0, intended=True, stall_real_s=0.002, stall_share=0.75)
+    run = write_run(tmp_path / "r", [stalled], items=40, repeats=1)
     check = assess_run(run).deployments["d"].intended
     assert check is not None and ("TTFT", "p50") in {(c.metric, c.statistic) for c in check.failed}
 
