@@ -124,6 +124,45 @@ class Timing:
         return cls(True, e2e, ttft, output_tps=tps, content_chunks=len(arrivals), **itl)
 
 
+INTENDED_HEADER = "x-llama-eval-intended"  # an answer's intended timing (the emulator only), streamed or not
+
+
+@dataclass(frozen=True, slots=True)
+class IntendedTiming:
+    """The timing the emulator simulated for one answer, in the emulated service's time (seconds).
+
+    The emulator knows what it meant to do: the time to first token (with any wait for a place in a
+    batch), the gap between tokens, the end-to-end time and the number of token steps. It sends them
+    with every answer (``to_text``: ``ttft=0.412;itl=0.021;e2e=1.93;tokens=80``) in the
+    ``INTENDED_HEADER`` response header, streamed or not: it is decided before the first byte, and
+    SDKs ignore headers they do not know (an SSE comment would not do: azure-ai-inference's stream
+    parser raises on any line but ``data:``). The measuring client reads it back (``parse``); a real
+    service sends none. ``rundir.health`` compares it with what was measured, rescaled: the truth the measurement is
+    checked against.
+    """
+
+    ttft_s: float
+    itl_s: float
+    e2e_s: float
+    tokens: int
+
+    def to_text(self) -> str:
+        return f"ttft={self.ttft_s:.6g};itl={self.itl_s:.6g};e2e={self.e2e_s:.6g};tokens={self.tokens}"
+
+    @classmethod
+    def parse(cls, text: str | bytes | None) -> IntendedTiming | None:
+        """``to_text``'s output back; None when absent or not that."""
+        if not text:
+            return None
+        if isinstance(text, bytes):
+            text = text.decode(errors="replace")
+        try:
+            parts = dict(part.split("=", 1) for part in text.split(";"))
+            return cls(float(parts["ttft"]), float(parts["itl"]), float(parts["e2e"]), int(parts["tokens"]))
+        except (ValueError, KeyError):
+            return None
+
+
 # Fields written even when empty (None): the row's identity, outcome and money.
 _ALWAYS = frozenset(
     {"key", "deployment", "model", "api", "prompt_id", "repeat", "tags", "params", "status", "attempts", "started_at", "finished_at", "cost_usd", "price_known"}
@@ -163,6 +202,10 @@ class ResultRow:
     price_known: bool | None = None
     simulated: bool | None = None  # the answer came from the llama-eval emulator
     warmup: bool | None = None  # excluded from latency statistics (first request(s) of a deployment)
+    # what the emulator meant to do (IntendedTiming, in the emulated service's time); None for a real service
+    intended_ttft_s: float | None = None
+    intended_itl_s: float | None = None
+    intended_e2e_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The row as ``results.jsonl`` stores it (usage nested, timing fields flat, Decimal as text)."""
@@ -224,6 +267,9 @@ class ResultRow:
             price_known=data.get("price_known"),
             simulated=data.get("simulated"),
             warmup=data.get("warmup"),
+            intended_ttft_s=data.get("intended_ttft_s"),
+            intended_itl_s=data.get("intended_itl_s"),
+            intended_e2e_s=data.get("intended_e2e_s"),
         )
 
 
@@ -282,6 +328,7 @@ class Reply:
     arrivals: list[float]
     simulated: bool = False
     time_scale: float | None = None
+    intended: IntendedTiming | None = None  # the emulator's intended timing of this answer (service time); None elsewhere
 
 
 _FINISH_AS_IS = frozenset({"stop", "length", "content_filter", "tool_calls"})

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from llama_eval.records import INTENDED_HEADER, IntendedTiming
+
 from .batching import CapacityGates
 from .config import FINGERPRINT, MARKER_HEADER, TIME_SCALE_HEADER, EmulatorConfig, ServedDeployment
 from .faults import FaultDice, cut_steps, server_error
@@ -127,19 +129,30 @@ class ChatHandlers:
         except QuotaExceeded as exc:
             raise too_many_requests(exc) from None
         batched = False
+        received = arrival
         try:
             if dep.name in self.capacity.models:  # managed: wait (FIFO) for a place in the batch; TTFT counts from there (capacity.py)
                 await self.capacity.acquire(dep.name)
                 batched, arrival = True, max(arrival, asyncio.get_running_loop().time())
-            return await self._serve(request, dep, call, prompt_tokens, max_tokens, admission, arrival)
+            return await self._serve(request, dep, call, prompt_tokens, max_tokens, admission, arrival, queued=arrival - received)
         finally:
             if batched:
                 self.capacity.release(dep.name)
             admission.settle(admission.tokens.amount if admission.tokens else 0)  # no-op if already settled
 
     async def _serve(
-        self, request: web.Request, dep: ServedDeployment, call: ChatCall, prompt_tokens: int, max_tokens: int, admission: Admission, arrival: float
+        self,
+        request: web.Request,
+        dep: ServedDeployment,
+        call: ChatCall,
+        prompt_tokens: int,
+        max_tokens: int,
+        admission: Admission,
+        arrival: float,
+        *,
+        queued: float = 0.0,
     ) -> web.StreamResponse:
+        """The answer, timed from ``arrival`` (``queued``: seconds it waited for a place in a batch before that)."""
         number, fault = self.faults.next_request()
         rng = random.Random(f"{self.config.seed}:{number}")
         nonce = uuid.uuid4().hex
@@ -160,8 +173,16 @@ class ChatHandlers:
             "x-request-id": nonce,
         }
         scale = self.config.time_scale
-        ttft = dep.profile.ttft(prompt_tokens, rng) * scale
-        interval = dep.profile.token_interval(rng) * scale * self.capacity.interval_factor(dep.name)
+        ttft_service = dep.profile.ttft(prompt_tokens, rng)  # the emulated service's own time ...
+        interval_service = dep.profile.token_interval(rng) * self.capacity.interval_factor(dep.name)
+        ttft, interval = ttft_service * scale, interval_service * scale  # ... and this machine's
+        queued_service = queued / scale if scale > 0 else 0.0
+
+        def intended(steps: int) -> IntendedTiming:
+            """What this answer is meant to take, in service time: the truth a measurement is checked against (records.IntendedTiming)."""
+            first = queued_service + ttft_service
+            return IntendedTiming(round(first, 6), round(interval_service, 6), round(first + interval_service * max(0, steps - 1), 6), steps)
+
         loop = asyncio.get_running_loop()
         if fault in ("500", "503"):
             await asyncio.sleep(max(0.0, arrival + ttft - loop.time()))
@@ -175,9 +196,12 @@ class ChatHandlers:
         self.stats[f"ok_{dep.name}"] += 1
         self.stats["completion_tokens"] += completion_tokens
         kept = cut_steps(rng, min(len(g.pieces) for g in chosen)) if fault == "cut" else None  # a cut answer keeps `kept` steps of each choice
+        longest = max((len(g.pieces) for g in chosen), default=0) if kept is None else kept
+        # decided before the first byte, so a header, streamed or not: an SSE comment would break azure-ai-inference,
+        # whose stream parser raises on any line but `data:` (1.0.0b9); every SDK ignores a header it does not know
+        headers[INTENDED_HEADER] = intended(longest).to_text()
         if call.stream:
             return await self._stream(request, dep, call, chosen, usage, headers, arrival, ttft, interval, response_id, created, fault, kept)
-        longest = max((len(g.pieces) for g in chosen), default=0) if kept is None else kept
         await asyncio.sleep(max(0.0, arrival + ttft + interval * max(0, longest - 1) - loop.time()))
         if fault == "reset":
             self.stats["fault_reset"] += 1

@@ -304,6 +304,7 @@ class Simulator:
         self.seed = seed
         self._known: dict[str, Known] = {}
         self._distractors: list[str] = []
+        self._warm: set[str] = set()  # scorers already run once (see learn)
         self.learn(items)
 
     def learn(self, items: Iterable[PromptItem | Mapping[str, Any]]) -> int:
@@ -322,7 +323,12 @@ class Simulator:
             key = prompt_key(messages)
             if key not in self._known:
                 added += 1
-            self._known[key] = Known(_reference_text(reference), str(name) if name else None, dict(options or {}), reference)
+            known = self._known[key] = Known(_reference_text(reference), str(name) if name else None, dict(options or {}), reference)
+            if known.scorer and known.scorer not in self._warm:
+                # run each scorer once now: some import their library on first use (ROUGE-L loads rouge-score and nltk, 1-3 s),
+                # which inside a request would stop the emulator's event loop, and every stream in flight with it
+                self._warm.add(known.scorer)
+                _passes(known.reference or "", known)
         self._distractors = sorted({k.reference for k in self._known.values() if k.reference is not None})
         return added
 

@@ -40,7 +40,7 @@ import orjson
 from llama_eval.catalog.models import Catalog, CatalogModel
 from llama_eval.deployments.model import Deployment, openai_base_url
 from llama_eval.errors import ConfigError, EndpointError, MalformedResponseError
-from llama_eval.records import ProbeResult, Reply, Usage, check_finished, normalise_finish
+from llama_eval.records import INTENDED_HEADER, IntendedTiming, ProbeResult, Reply, Usage, check_finished, normalise_finish
 
 from .request import ChatRequest, assemble_checked, build_request
 from .sse import SSEParser
@@ -271,7 +271,7 @@ class WireClient:
                     return await self._read_stream(response, started)
                 raw = await response.read()
                 ended = time.perf_counter()
-                return _reply_from_body(raw, started, ended, _time_scale(response.headers))
+                return _reply_from_body(raw, started, ended, _time_scale(response.headers), IntendedTiming.parse(response.headers.get(INTENDED_HEADER)))
         except EndpointError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
@@ -315,6 +315,7 @@ class WireClient:
             arrivals=state.arrivals,
             simulated=state.fingerprint == "llama-eval-emulator",
             time_scale=_time_scale(response.headers),
+            intended=IntendedTiming.parse(response.headers.get(INTENDED_HEADER)),
         )
         return check_finished(reply, state.finish, ending="[DONE] received" if state.done else f"the connection closed before [DONE]{closed}")
 
@@ -367,7 +368,7 @@ async def _error_from(response: aiohttp.ClientResponse) -> EndpointError:
     return endpoint_error(response.status, body, response.headers, response.reason or "error")
 
 
-def _reply_from_body(raw: bytes, started: float, ended: float, time_scale: float | None) -> Reply:
+def _reply_from_body(raw: bytes, started: float, ended: float, time_scale: float | None, intended: IntendedTiming | None = None) -> Reply:
     try:
         data = orjson.loads(raw)
         choices = data["choices"]
@@ -385,5 +386,6 @@ def _reply_from_body(raw: bytes, started: float, ended: float, time_scale: float
         arrivals=[],
         simulated=data.get("system_fingerprint") == "llama-eval-emulator",
         time_scale=time_scale,
+        intended=intended,
     )
     return check_finished(reply, finished, ending=f"not streamed; {len(choices)} choice{'' if len(choices) == 1 else 's'} in the body")

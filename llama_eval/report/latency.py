@@ -14,7 +14,7 @@ import pandas as pd
 
 from llama_eval.load.figure import load_figure
 from llama_eval.load.slo import stored_sweeps
-from llama_eval.rundir.health import DeploymentHealth, RunHealth, assess_run
+from llama_eval.rundir.health import INTENDED_MEDIAN_TOLERANCE, INTENDED_P90_TOLERANCE, DeploymentHealth, IntendedCheck, RunHealth, assess_run
 from llama_eval.rundir.run import Run, as_run
 
 from .view import answered_frame, words
@@ -78,9 +78,21 @@ def latency_table(run: Run | str | Path, health: RunHealth | None = None) -> pd.
         return frame
     frame = frame.copy()
     frame["time basis"] = [_time_basis(health.deployments[n]) if n in health.deployments else "as measured" for n in frame.index]
+    checks = {n: d.intended for n, d in health.deployments.items() if d.intended is not None}
+    if checks:
+        frame["vs emulator's intended"] = [_intended_cell(checks.get(n)) for n in frame.index]
     caveats = {n: d.latency_caveat for n, d in health.deployments.items()}
     frame["reliable"] = [f"no: {caveats[n]}" if caveats.get(n) else "yes" for n in frame.index]
     return words(frame)
+
+
+def _intended_cell(check: IntendedCheck | None) -> str:
+    """One cell: the intended-timing check passed, or the statistics that are off (details in the notes)."""
+    if check is None:
+        return "not checked"
+    if check.ok:
+        return f"within {INTENDED_MEDIAN_TOLERANCE:.0%} (p50) / {INTENDED_P90_TOLERANCE:.0%} (p90)"
+    return "off: " + ", ".join(f"{c.metric} {c.statistic} {c.off:+.0%}" for c in check.failed)
 
 
 def _time_basis(health: DeploymentHealth) -> str:
@@ -93,10 +105,10 @@ def _time_basis(health: DeploymentHealth) -> str:
 
 
 def _speed(scale: float) -> str:
-    """0.01 -> '1/100'; 2 -> '2x'."""
+    """The emulator's speed against the service's, from its time scale (delays multiplied by it): 0.02 -> '50x'; 2 -> '1/2'."""
     if scale < 1:
-        return f"1/{1 / scale:,.4g}"
-    return f"{scale:g}x"
+        return f"{1 / scale:,.4g}x"
+    return f"1/{scale:g}"
 
 
 def latency_notes(health: RunHealth) -> list[str]:
@@ -108,8 +120,27 @@ def latency_notes(health: RunHealth) -> list[str]:
             f"**Emulated at {_speed(scale)} speed; times rescaled** ({names}): the emulator ran with time scale {scale:g}, "
             f"so every time is shown as measured ÷ {scale:g} (and tokens/s × {scale:g}), the emulated service's own time. "
             f"Delays that are not the emulated service's (client, network, a pause of this machine) are rescaled with it: "
-            f"0.1 s of them reads as {0.1 / scale:,.4g} s. Treat the figures as approximate."
+            f"0.1 s of them reads as {0.1 / scale:,.4g} s, so each emulated deployment's figures are checked against the timing "
+            f"the emulator intended (next note)."
         )
+    checked = {n: d.intended for n, d in health.deployments.items() if d.intended is not None and not d.excluded}
+    if checked:
+        off = {n: c for n, c in checked.items() if not c.ok}
+        passed = [n for n in checked if n not in off]
+        text = (
+            f"**Checked against the emulator's intended timing**: with each answer the emulator sent the time to first token, "
+            f"token gap and end-to-end time it simulated; the measured times, rescaled, must be within "
+            f"{INTENDED_MEDIAN_TOLERANCE:.0%} of them at the median and {INTENDED_P90_TOLERANCE:.0%} at p90."
+        )
+        if passed:
+            text += f" Within: {', '.join(passed)}."
+        notes.append(text)
+        for name, check in off.items():
+            notes.append(
+                f"**{name}: latency not trustworthy on this machine** — {check.sentence()} (over {check.requests} answers). "
+                "Delays that were not the emulated service's (this machine, the client, the emulator) are in these times; "
+                "no latency recommendation is made from them. Run again on a quieter machine or at a slower time scale."
+            )
     unknown = [n for n, d in health.deployments.items() if d.unknown_time_base and not d.excluded]
     if unknown:
         notes.append(

@@ -182,6 +182,7 @@ class Requester:
             price_known=lane.price.known,
             simulated=True if reply is not None and reply.simulated else None,
             warmup=warmup,
+            **_intended_fields(reply),
         )
 
     async def _attempt(self, lane: Lane, prepared: Any, prompt_tokens: int, warmup: bool) -> _Outcome:
@@ -193,6 +194,14 @@ class Requester:
             assert outcome.timing is not None
             lane.latencies.append(outcome.timing.ttft_s if outcome.timing.ttft_s is not None else outcome.timing.e2e_s)
         return outcome
+
+
+def _intended_fields(reply: Reply | None) -> dict[str, float]:
+    """The row's ``intended_*`` fields from the emulator's intended timing of the answer (none for a real service)."""
+    intended = reply.intended if reply is not None else None
+    if intended is None:
+        return {}
+    return {"intended_ttft_s": intended.ttft_s, "intended_itl_s": intended.itl_s, "intended_e2e_s": intended.e2e_s}
 
 
 def _measured(status: Status, reply: Reply, lane: Lane, prompt_tokens: int) -> _Outcome:

@@ -13,8 +13,9 @@ Old runs without those fields read as: time scale 1.0, not saturated, no warm-up
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -30,6 +31,119 @@ from .store import final_rows, read_rows
 REFUSED = ("content_filter",)  # the platform blocked the prompt: a row about the prompt, not the deployment's health
 MOSTLY = 0.5  # more than this share of error rows: "mostly errors"
 SATURATION_P95_MS = 10.0  # old manifests: client_loop_lag p95 above this meant saturated (the runner's own warning)
+
+
+# The intended-timing check (an emulated deployment's measured latency, rescaled, against what the emulator meant to do):
+INTENDED_MEDIAN_TOLERANCE = 0.05  # a median more than 5% apart ...
+INTENDED_P90_TOLERANCE = 0.10  # ... or a p90 more than 10% apart: the latency is not trustworthy on this machine
+
+
+@dataclass(frozen=True)
+class IntendedComparison:
+    """One statistic of one latency, measured (rescaled to service time) and as the emulator intended it."""
+
+    metric: str  # "TTFT", "ITL" (the median gap of each answer), "e2e"
+    statistic: str  # "p50" | "p90", over the deployment's answers
+    measured_s: float
+    intended_s: float
+    tolerance: float  # the largest relative difference that passes
+
+    @property
+    def off(self) -> float:
+        """Relative difference, measured against intended (+0.35: measured 35% longer)."""
+        if self.intended_s > 0:
+            return self.measured_s / self.intended_s - 1
+        return 0.0 if self.measured_s == 0 else float("inf")
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.off) <= self.tolerance
+
+    def sentence(self) -> str:
+        """``TTFT p90 2,818 ms measured vs 540 ms intended (+422%; tolerance 10%)``."""
+        return (
+            f"{self.metric} {self.statistic} {_ms(self.measured_s)} measured vs {_ms(self.intended_s)} intended "
+            f"({self.off:+.0%}; tolerance {self.tolerance:.0%})"
+        )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms" if seconds >= 0.1 else f"{seconds * 1000:,.1f} ms"
+
+
+@dataclass(frozen=True)
+class IntendedCheck:
+    """An emulated deployment's measured latency against the timing the emulator intended (``records.IntendedTiming``).
+
+    The emulator sends, with every answer, the time to first token, token gap and end-to-end time it
+    simulated, in the service's time. Measured times are rescaled by the run's time scale and
+    compared per statistic: a median more than ``INTENDED_MEDIAN_TOLERANCE`` or a p90 more than
+    ``INTENDED_P90_TOLERANCE`` apart means delays that are not the emulated service's (this machine,
+    the client, the emulator's own loop, magnified by 1/time scale) are in the figures: the
+    deployment's latency is not trustworthy on this machine. This catches a stall of one deployment
+    as well as of all, whatever caused it.
+    """
+
+    requests: int  # answers compared (answered, not warm-up, with an intended timing)
+    comparisons: tuple[IntendedComparison, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons)
+
+    @property
+    def failed(self) -> tuple[IntendedComparison, ...]:
+        return tuple(c for c in self.comparisons if not c.ok)
+
+    def get(self, metric: str, statistic: str) -> IntendedComparison | None:
+        return next((c for c in self.comparisons if c.metric == metric and c.statistic == statistic), None)
+
+    def sentence(self) -> str:
+        """The failed comparisons (all of them when it passed), joined."""
+        return "; ".join(c.sentence() for c in (self.failed or self.comparisons))
+
+
+def _quantiles(values: Sequence[float]) -> tuple[float, float]:
+    """(median, p90) interpolated between ranks, as pandas' quantile (what the latency table shows)."""
+    if len(values) == 1:
+        return values[0], values[0]
+    return statistics.median(values), statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
+def intended_check(rows: Iterable[ResultRow], time_scale: float) -> IntendedCheck | None:
+    """Compare a deployment's answers, measured and rescaled by ``time_scale``, with the emulator's intended timing.
+
+    TTFT and end-to-end time: median and p90 over the answers; ITL: the median of each answer's
+    median gap (what the latency table shows). Only answers that carry an intended timing count
+    (warm-up rows and failures do not); None when there are none (a real service, the SDK client,
+    a run from before the emulator sent it) or the emulator ran without delays (time scale 0).
+    """
+    if time_scale <= 0:
+        return None
+    pairs: dict[str, list[tuple[float, float]]] = {"TTFT": [], "ITL": [], "e2e": []}
+    requests = 0
+    for r in rows:
+        if r.status not in ANSWERED or r.warmup or r.timing is None or r.intended_e2e_s is None:
+            continue
+        requests += 1
+        t = r.timing
+        pairs["e2e"].append((t.e2e_s / time_scale, r.intended_e2e_s))
+        if t.ttft_s is not None and r.intended_ttft_s is not None:
+            pairs["TTFT"].append((t.ttft_s / time_scale, r.intended_ttft_s))
+        if t.itl_p50_s is not None and r.intended_itl_s is not None:
+            pairs["ITL"].append((t.itl_p50_s / time_scale, r.intended_itl_s))
+    if not requests:
+        return None
+    comparisons = []
+    for metric, values in pairs.items():
+        if not values:
+            continue
+        measured = _quantiles([m for m, _ in values])
+        intended = _quantiles([i for _, i in values])
+        comparisons.append(IntendedComparison(metric, "p50", measured[0], intended[0], INTENDED_MEDIAN_TOLERANCE))
+        if metric != "ITL":  # the table shows ITL's median only
+            comparisons.append(IntendedComparison(metric, "p90", measured[1], intended[1], INTENDED_P90_TOLERANCE))
+    return IntendedCheck(requests, tuple(comparisons))
 
 
 class DeploymentState(StrEnum):
@@ -72,6 +186,7 @@ class DeploymentHealth:
     simulated: bool = False  # answered by the llama-eval emulator
     time_scale_recorded: bool = True  # False: a run from before the runner recorded the emulator's time scale
     incomplete_rows: int = 0  # rows whose answer was cut short (no finish_reason) after every retry: among ``errors``
+    intended: IntendedCheck | None = None  # emulated: measured (rescaled) against the emulator's intended timing
 
     @property
     def latency_caveat(self) -> str:
@@ -80,9 +195,17 @@ class DeploymentHealth:
             return "the measuring client was saturated"
         if self.unknown_time_base:
             return "the emulator's time scale was not recorded"
+        if self.intended_mismatch:
+            assert self.intended is not None
+            return f"not trustworthy on this machine: the measured times are not the emulator's intended ones ({self.intended.sentence()})"
         if self.paused:
             return self.paused
         return ""
+
+    @property
+    def intended_mismatch(self) -> bool:
+        """Emulated, and the measured latency (rescaled) is further from the emulator's intended timing than the tolerance."""
+        return self.intended is not None and not self.intended.ok
 
     @property
     def unknown_time_base(self) -> bool:
@@ -360,6 +483,7 @@ def assess_run(run: Run | str | Path) -> RunHealth:
             simulated=any(r.simulated for r in own),
             time_scale_recorded=record.get("time_scale") is not None,
             incomplete_rows=sum(r.status == Status.INCOMPLETE for r in own),
+            intended=intended_check(own, time_scale_of(record)),
         )
 
     expected = sum(d.expected for d in deployments.values())

@@ -23,6 +23,9 @@ Row schema (the contract scoring, cost and reports rely on)::
     params         the request parameters (temperature, max_tokens, ...)
     cost_usd       Decimal as text, or null when there is no token price; price_known
     simulated      true when the answer came from the llama-eval emulator (its system_fingerprint)
+    intended_ttft_s, intended_itl_s, intended_e2e_s
+                   the emulator only: the timing it simulated for this answer, in the emulated service's
+                   time (records.IntendedTiming); rundir.health checks the rescaled measurement against it
 """
 
 from __future__ import annotations

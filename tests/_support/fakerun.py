@@ -38,6 +38,9 @@ class FakeDeployment:
     compute: dict[str, Any] | None = None
     record_time_scale: bool = True  # False: an old run without the per-deployment fields
     simulated: bool = True  # rows answered by the emulator
+    intended: bool = False  # rows carry the emulator's intended timing (intended_*: the service times before any stall)
+    stall_real_s: float = 0.0  # a pause of this machine added to the measured TTFT and e2e (real seconds, not rescaled) ...
+    stall_share: float = 0.0  # ... of this share of the rows (spread evenly, not drawn)
     extra_record: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,6 +88,8 @@ def write_run(run_dir: Path, deployments: list[FakeDeployment], *, items: int = 
                     warm = written <= d.warmup
                     ttft = d.ttft_s * (10 if warm else 1) * rng.uniform(0.8, 1.2)
                     gen = completion / d.tps
+                    stalled = int(written * d.stall_share) != int((written - 1) * d.stall_share)  # that share, spread evenly
+                    stall = d.stall_real_s if stalled else 0.0
                     cost = price.cost(20, completion)
                     row.update(
                         {
@@ -93,13 +98,14 @@ def write_run(run_dir: Path, deployments: list[FakeDeployment], *, items: int = 
                             "usage": {"prompt_tokens": 20, "completion_tokens": completion, "total_tokens": 20 + completion},
                             "usage_source": "server",
                             "streamed": True,
-                            "ttft_s": ttft * d.time_scale,
-                            "e2e_s": (ttft + gen) * d.time_scale,
+                            "ttft_s": ttft * d.time_scale + stall,
+                            "e2e_s": (ttft + gen) * d.time_scale + stall,
                             "itl_p50_s": gen / completion * d.time_scale,
                             "output_tps": d.tps / d.time_scale,
                             "cost_usd": str(cost) if cost is not None else None,
                             "price_known": price.known,
                             **({"warmup": True} if warm else {}),
+                            **({"intended_ttft_s": ttft, "intended_itl_s": gen / completion, "intended_e2e_s": ttft + gen} if d.intended else {}),
                         }
                     )
                 by_status[row["status"]] = by_status.get(row["status"], 0) + 1

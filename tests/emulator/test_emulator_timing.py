@@ -61,3 +61,34 @@ def test_ttft_and_inter_token_gaps_match_the_profile():
     assert abs(median_ttft - TTFT_S) / TTFT_S < 0.05, f"median TTFT {median_ttft * 1000:.1f} ms vs {TTFT_S * 1000:.0f} ms{late}"
     assert abs(median_gap - 1 / TPS) / (1 / TPS) < 0.05, f"median gap {median_gap * 1000:.2f} ms vs {1000 / TPS:.0f} ms"
     assert server["p50_ms"] < 0.05 * TTFT_S * 1000, f"the emulator itself wrote first tokens {server['p50_ms']:.1f} ms late (median)"
+
+
+def test_a_deployment_stalled_on_the_wire_is_flagged_and_a_clean_one_is_not(tmp_path, monkeypatch):
+    """Two emulators at half speed, one pausing a third of its answers (the `stall` fault: 0.4 s of real time, no part
+    of the timing it intends). The runner records what each emulator intended; the health check flags only the stalled one."""
+    from llama_eval import Deployment
+    from llama_eval.prompts.prompt_set import load_prompt_set
+    from llama_eval.run import RunParams, run_evaluation
+    from llama_eval.rundir.health import assess_run
+
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Tell me story number {i}."}) + "\n" for i in range(12)))
+    profile = ("--models", MODEL, "--ttft", "0.2", "--tps", "25", "--time-scale", "0.5", "--rpm", "100000")
+    with (
+        spawn_emulator(*profile) as clean,
+        spawn_emulator(*profile, "--fault-rate", "0.34", "--fault-kinds", "stall", "--stall", "0.4", "--seed", "2") as stalled,
+    ):
+        monkeypatch.setenv("CLEAN_KEY", clean.key)
+        monkeypatch.setenv("STALLED_KEY", stalled.key)
+        deployments = [
+            Deployment(name="clean", model=MODEL, endpoint=f"{clean.url}/{MODEL}", key_env="CLEAN_KEY"),
+            Deployment(name="stalled", model=MODEL, endpoint=f"{stalled.url}/{MODEL}", key_env="STALLED_KEY"),
+        ]
+        params = RunParams(max_tokens=8, concurrency=3, warmup=1, max_attempts=1)
+        run_evaluation(deployments, load_prompt_set(path), tmp_path / "run", params, progress="none", announce=lambda m: None)
+    health = assess_run(tmp_path / "run")
+    good, bad = health.deployments["clean"], health.deployments["stalled"]
+    assert good.time_scale == bad.time_scale == 0.5
+    assert good.intended is not None and good.intended.requests == 11 and good.intended.ok, good.intended.sentence()
+    assert bad.intended is not None and not bad.intended.ok and bad.intended.get("TTFT", "p90").off > 1, bad.intended.sentence()
+    assert health.latency_unreliable() == ["stalled"] and "not trustworthy on this machine" in bad.latency_caveat

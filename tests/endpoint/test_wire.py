@@ -200,3 +200,19 @@ async def test_key_auth_headers_per_surface(server, key_env):
     azure, openai = server.chat_requests()
     assert azure.headers["api-key"] == FAKE_KEY and azure.headers["authorization"] == f"Bearer {FAKE_KEY}" and azure.query["api-version"]
     assert openai.headers["authorization"] == f"Bearer {FAKE_KEY}" and "api-key" not in openai.headers and "llama-eval" in openai.headers["user-agent"]
+
+
+@pytest.mark.parametrize("api", ["azure-ai-inference", "openai-v1"])
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+async def test_the_emulators_intended_timing_is_read_from_its_header(monkeypatch, api, stream):
+    """The emulator says, with every answer, the timing it simulated (service time: the same at any time scale); the client keeps it."""
+    with start_emulator(time_scale=0, models=[L33], seed=3) as emu:
+        monkeypatch.setenv("EMU_KEY", emu.key)
+        pool = SessionPool()
+        endpoint = emu.deployment_url(L33) if api == "azure-ai-inference" else emu.url
+        client = WireClient(Deployment(name="d", model=L33, kind="managed", endpoint=endpoint, key_env="EMU_KEY", api=api), pool, timeout=5)
+        reply = await client.send(client.prepare([{"role": "user", "content": "Tell me a story."}], stream=stream, max_tokens=20))
+        await pool.close()
+    intended = reply.intended
+    assert intended is not None and intended.tokens == reply.usage.completion_tokens > 1
+    assert 0 < intended.ttft_s < intended.e2e_s and intended.e2e_s == pytest.approx(intended.ttft_s + intended.itl_s * (intended.tokens - 1), abs=1e-5)

@@ -322,6 +322,26 @@ def test_answers_cut_short_are_named_in_the_report(tmp_path, monkeypatch):
     assert "failed rows incomplete unscorable" in words and "Cut short (left out)" in words and "--interrupt_requests False" in words
 
 
+def test_the_demo_latencies_are_true(installed, installed_demo):
+    """The demo's latency table holds the service's times: for every deployment, measured and rescaled, within the stated
+    tolerance of the timing the emulator intended (medians 5%, p90s 10%), with inter-token latency measured (issue 24)."""
+    from llama_eval.report.latency import latency_frame, latency_table
+
+    assert installed_demo.returncode == 0, installed_demo.stderr[-3000:]
+    run = installed["work"] / "runs" / "demo"
+    health = assess_run(run)
+    assert len(health.deployments) == 5
+    for name, d in health.deployments.items():
+        assert d.time_scale in (1.0, 4.0) and d.intended is not None and d.intended.requests >= 25, name
+        assert d.intended.ok, f"{name}: {d.intended.sentence()}"
+        assert {c.metric for c in d.intended.comparisons} == {"TTFT", "ITL", "e2e"}, name
+    assert health.latency_unreliable() == []
+    frame = latency_frame(run, health)
+    assert frame["ITL p50 ms"].notna().all() and (frame["ITL p50 ms"] > 1).all(), frame
+    table = latency_table(run, health)
+    assert (table["vs emulator's intended"] == "within 5% (p50) / 10% (p90)").all() and (table["reliable"] == "yes").all()
+
+
 def test_the_demo_report_reads_clean(tmp_path, installed, installed_demo):
     """What `llama-eval demo` builds (here from the installed wheel, the demo the packaging test also checks), read in Chromium:
     no gaps, the volume stated, retired offers apart, every deployment judged."""

@@ -100,7 +100,7 @@ def test_recommendations_only_name_deployments_with_complete_rows(tmp_path):
 
 
 def test_latency_is_shown_in_real_time_without_warmup(tmp_path):
-    """Rows measured against an emulator at 1/50 speed read, after rescaling, as the service's time (ttft_s=0.4 s given)."""
+    """Rows measured against an emulator at 50x speed (time scale 0.02) read, after rescaling, as the service's time (ttft_s=0.4 s given)."""
     run = write_run(tmp_path / "r", [F("emu", L33, time_scale=0.02, ttft_s=0.4, tps=30.0, warmup=2), F("real", MAV, ttft_s=0.4, tps=30.0)], items=30, repeats=1)
     raw = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert max(r["ttft_s"] for r in raw if r["deployment"] == "emu" and not r.get("warmup")) < 0.01, "as measured, 50x too fast"
@@ -113,9 +113,9 @@ def test_latency_is_shown_in_real_time_without_warmup(tmp_path):
         assert frame.loc[name, "output tok/s p50"] == pytest.approx(30.0)
     assert frame.loc["emu", "TTFT p99 ms"] < 0.4 * 1.2 * 1000 + 1, "no 10x cold start in the statistics"
     notes = " ".join(latency.latency_notes(health))
-    assert "Emulated at 1/50 speed; times rescaled" in notes and "Warm-up requests left out" in notes and "emu 2" in notes
+    assert "Emulated at 50x speed; times rescaled" in notes and "Warm-up requests left out" in notes and "emu 2" in notes
     table = latency.latency_table(run, health)
-    assert table.loc["emu", "time basis"] == "emulated at 1/50 speed; rescaled" and table.loc["real", "time basis"] == "as measured"
+    assert table.loc["emu", "time basis"] == "emulated at 50x speed; rescaled" and table.loc["real", "time basis"] == "as measured"
 
 
 def test_old_runs_read_as_real_time_and_no_warmup(tmp_path):
@@ -208,3 +208,73 @@ def test_a_paused_run_gets_no_latency_recommendation(tmp_path):
     summary = score_run(run)
     frame = report_summary.summary_frame(quality.quality_frame(summary), cost.cost_numbers(run), latency.latency_frame(run, health), health)
     assert any(line.startswith("For latency: no recommendation") for line in report_summary.recommendations(frame, summary.comparisons, health))
+
+
+# --------------------------------------------------------------------------- measured against the emulator's intended timing (issue 24)
+
+
+def test_intended_check_flags_the_stalled_deployment_and_not_the_clean_one(tmp_path):
+    """Two emulated deployments at time scale 0.02 (50x speed); one had a 60 ms pause of this machine in every fifth request.
+
+    Rescaled, 60 ms reads as 3 s: its TTFT and e2e p90 are far from what the emulator intended, so its latency
+    is not trustworthy and no latency recommendation is made; the clean one passes the same check.
+    """
+    deployments = [
+        F("clean", L33, time_scale=0.02, ttft_s=0.4, tps=30.0, intended=True),
+        F("stalled", MAV, time_scale=0.02, ttft_s=0.4, tps=30.0, intended=True, stall_real_s=0.06, stall_share=0.2),
+    ]
+    run = write_run(tmp_path / "r", deployments, items=30, repeats=1)
+    health = assess_run(run)
+    clean, stalled = health.deployments["clean"], health.deployments["stalled"]
+    assert clean.intended is not None and clean.intended.ok and clean.intended.requests == 30 and clean.latency_caveat == ""
+    assert stalled.intended is not None and not stalled.intended.ok and stalled.intended_mismatch
+    assert {(c.metric, c.statistic) for c in stalled.intended.failed} == {("TTFT", "p90"), ("e2e", "p90")}, "the median is untouched: 1 in 5"
+    assert "not trustworthy on this machine" in stalled.latency_caveat and "TTFT p90" in stalled.latency_caveat
+    assert health.latency_unreliable() == ["stalled"]
+
+    table = latency.latency_table(run, health)
+    assert table.loc["clean", "vs emulator's intended"] == "within 5% (p50) / 10% (p90)" and table.loc["clean", "reliable"] == "yes"
+    assert table.loc["stalled", "vs emulator's intended"].startswith("off: TTFT p90 +") and table.loc["stalled", "reliable"].startswith("no: not trustworthy")
+    notes = " ".join(latency.latency_notes(health))
+    assert "Checked against the emulator's intended timing" in notes and "Within: clean." in notes
+    assert "stalled: latency not trustworthy on this machine" in notes and "measured vs" in notes and "intended" in notes
+
+    summary = score_run(run)
+    frame = report_summary.summary_frame(quality.quality_frame(summary), cost.cost_numbers(run), latency.latency_frame(run, health), health)
+    lines = report_summary.recommendations(frame, summary.comparisons, health)
+    assert any(line.startswith("For latency: no recommendation") and "stalled" in line for line in lines), lines
+    assert not any(line.startswith("For latency:") and "lowest" in line for line in lines)
+
+
+def test_intended_check_catches_a_small_stall_in_most_requests(tmp_path):
+    """A pause of only 2 ms in three requests of four: rescaled from 1/50 it adds 100 ms to a 400 ms TTFT, the median moves 25%."""
+    stalled = F("d", L33, time_scale=0.02, ttft_s=0.4, tps=30.0, intended=True, stall_real_s=0.002, stall_share=0.75)
+    run = write_run(tmp_path / "r", [stalled], items=40, repeats=1)
+    check = assess_run(run).deployments["d"].intended
+    assert check is not None and ("TTFT", "p50") in {(c.metric, c.statistic) for c in check.failed}
+
+
+def test_intended_check_needs_the_intended_timing(tmp_path):
+    """A real service (or a run from before the emulator sent it) has no intended timing: no check, no caveat from it."""
+    run = write_run(tmp_path / "r", [F("azure", L33, simulated=False), F("old-emulated", MAV, time_scale=0.5)])
+    for d in assess_run(run).deployments.values():
+        assert d.intended is None and not d.intended_mismatch and d.latency_caveat == ""
+    assert "vs emulator's intended" not in latency.latency_table(run)
+
+
+def test_intended_comparison_tolerances():
+    from llama_eval.rundir.health import INTENDED_MEDIAN_TOLERANCE, INTENDED_P90_TOLERANCE, IntendedComparison
+
+    assert (INTENDED_MEDIAN_TOLERANCE, INTENDED_P90_TOLERANCE) == (0.05, 0.10)
+    assert IntendedComparison("TTFT", "p50", 1.049, 1.0, 0.05).ok and not IntendedComparison("TTFT", "p50", 1.051, 1.0, 0.05).ok
+    assert IntendedComparison("e2e", "p90", 0.91, 1.0, 0.10).ok and not IntendedComparison("e2e", "p90", 0.89, 1.0, 0.10).ok, "too fast is off too"
+    assert IntendedComparison("ITL", "p50", 0.0, 0.005, 0.05).sentence() == "ITL p50 0.0 ms measured vs 5.0 ms intended (-100%; tolerance 5%)"
+
+
+def test_intended_timing_round_trips_and_ignores_what_it_is_not():
+    from llama_eval.records import IntendedTiming
+
+    timing = IntendedTiming(0.412, 0.021, 1.93, 80)
+    assert timing.to_text() == "ttft=0.412;itl=0.021;e2e=1.93;tokens=80"
+    assert IntendedTiming.parse(timing.to_text()) == timing and IntendedTiming.parse(timing.to_text().encode()) == timing
+    assert IntendedTiming.parse(None) is None and IntendedTiming.parse("") is None and IntendedTiming.parse("ttft=x;itl=1") is None
