@@ -132,7 +132,7 @@ def test_readme_python_blocks_run_in_order(walked, monkeypatch):
 
     monkeypatch.chdir(root)
     # the reader's own setup for the first block: the Azure docs' shortcut, here pointed at an emulator
-    model = "Meta-Llama-3.1-405B-Instruct"
+    model = "Llama-3.3-70B-Instruct"  # still served serverless (the docs' 3.1-405B example retired there)
     with start_emulator(time_scale=0, models=[model]) as emu:
         monkeypatch.setenv("AZURE_INFERENCE_ENDPOINT", emu.deployment_url(model))
         monkeypatch.setenv("AZURE_INFERENCE_CREDENTIAL", emu.key)
@@ -155,7 +155,7 @@ def test_docs_python_blocks_run(walked, monkeypatch):
     pages = docs_pages_with_python()
     assert pages, "no Python block in docs/"
     monkeypatch.chdir(root)
-    model = "Meta-Llama-3.1-405B-Instruct"
+    model = "Llama-3.3-70B-Instruct"  # still served serverless (the docs' 3.1-405B example retired there)
     with start_emulator(time_scale=0, models=[model]) as emu:
         monkeypatch.setenv("AZURE_INFERENCE_ENDPOINT", emu.deployment_url(model))
         monkeypatch.setenv("AZURE_INFERENCE_CREDENTIAL", emu.key)

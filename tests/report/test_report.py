@@ -120,7 +120,7 @@ def test_chromium_renders_the_emulator_report_as_a_reader_sees_it(report, tmp_pa
     _no_gaps_in(text)
     recorded = (read_manifest(base / "run").get("deployments") or {}).get("70b", {}).get("time_scale")
     if recorded is not None:  # the runner records the emulator's time scale (x-llama-eval-time-scale): the page rescales and says so
-        assert recorded == 0.01 and "Emulated at 1/100 speed; times rescaled" in text
+        assert recorded == 0.01 and "Emulated at 100x speed; times rescaled" in text
     else:  # a runner that does not record it yet: the page must not claim a rescaling it did not do
         assert "times rescaled" not in text
     assert "Projected traffic: 10,000 requests/day" in text
@@ -157,7 +157,7 @@ def test_a_stopped_deployment_gets_a_banner_and_no_verdict(stopped_report, tmp_p
     assert "maverick better" not in text and "than maverick" not in text, "no paired verdict with a deployment that never answered"
     assert "not scored: stopped" in text
     assert "Projected traffic: 25,000 requests/day" in text, "the report states the volume it was given"
-    assert "Emulated at 1/100 speed; times rescaled" in text
+    assert "Emulated at 100x speed; times rescaled" in text
     assert shot.exists()
 
 

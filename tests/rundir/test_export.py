@@ -16,6 +16,7 @@ from llama_eval.cli import main
 from llama_eval.emulator import start_emulator
 from llama_eval.errors import LifecycleWarning
 from llama_eval.prompts.prompt_set import load_prompt_set
+from llama_eval.quality.scoring import score_files
 from llama_eval.run import RunParams, run_evaluation
 from llama_eval.rundir.export import AZURE_COLUMNS, ExportError, export_run
 from llama_eval.rundir.store import COLUMNS, final_rows, read_rows
@@ -171,7 +172,8 @@ def test_foundry_notebook_runs_offline(tmp_path):
     assert len(exported) == 20 and len(evaluated["rows"]) == 20, "quickstart: 10 prompts x 2 models, each with a reference"
     text = out.read_text()
     assert "azure:similarity (SIMULATED judge)" in text and "20 rows evaluated (one per exported line)" in text and "nothing logged" in text
-    scores = [json.loads(line) for line in (tmp_path / "work" / "run" / "scores.jsonl").read_text().splitlines()]
+    scores_file, _ = score_files("azure:similarity")  # a scorer override writes its own file, beside the run's scores.jsonl
+    scores = [json.loads(line) for line in (tmp_path / "work" / "run" / scores_file).read_text().splitlines()]
     assert {s["scorer"] for s in scores} == {"azure:similarity"} and all(s["judge_grade"] in (2, 5) for s in scores)
 
 
