@@ -52,9 +52,11 @@ from llama_eval.cost.projection import TrafficProfile, serverless_cost_per_reque
 from llama_eval.cost.provisioned import provisioned_option
 from llama_eval.deployments.model import Compute
 from llama_eval.errors import RunError
-from llama_eval.load.slo import STORED_SWEEPS, Slo, SweepResult, read_sweeps, stored_sweeps
+from llama_eval.load.objectives import Slo
+from llama_eval.load.slo import STORED_SWEEPS, SweepResult, read_sweeps, stored_sweeps
+from llama_eval.quality.noninferiority import INFERIOR, MARGIN, NON_INFERIOR, UNDECIDED, NonInferiority, non_inferiority
 from llama_eval.quality.scoring import SCORES, SUMMARY, score_run
-from llama_eval.quality.stats import INFERIOR, MARGIN, NON_INFERIOR, UNDECIDED, NonInferiority, non_inferiority, per_prompt
+from llama_eval.quality.stats import per_prompt
 from llama_eval.records import MANAGED, PROVISIONED, SERVERLESS
 from llama_eval.rundir.store import read_manifest
 

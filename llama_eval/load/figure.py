@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .slo import Slo, SweepResult, read_sweep, sweeps_in
+from .objectives import Slo
+from .slo import SweepResult, read_sweep, sweeps_in
 
 PANELS = (("ttft", "time to first token (s)", "ttft_p50_s", "ttft_p90_s"), ("e2e", "end-to-end time (s)", "e2e_p50_s", "e2e_p90_s"))
 

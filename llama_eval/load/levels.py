@@ -18,8 +18,9 @@ from llama_eval.records import SERVERLESS, Status, percentile
 from llama_eval.run.attempt import now_iso
 from llama_eval.rundir.store import read_rows
 
+from .objectives import ATTAINMENT_COLUMNS, CSV_COLUMNS, SweepLevel
 from .params import RESUMABLE, SweepParams, _Sample
-from .slo import ATTAINMENT_COLUMNS, CSV_COLUMNS, SWEEP_CSV, SWEEP_JSON, SweepCost, SweepLevel, capacity_record, find_capacity
+from .slo import SWEEP_CSV, SWEEP_JSON, SweepCost, capacity_record, find_capacity
 
 
 def _bar(mode: str, total: int | None, desc: str) -> Any:

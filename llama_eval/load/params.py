@@ -11,8 +11,9 @@ from llama_eval.errors import SweepError
 from llama_eval.records import ResultRow
 from llama_eval.run.params import RunParams
 
+from .objectives import Slo
 from .search import SearchRange
-from .slo import WIDE_MARGIN, Slo
+from .slo import WIDE_MARGIN
 
 EARLY_S = 0.0015  # open loop: how long before a send the sender wakes, to send on time despite timer granularity
 

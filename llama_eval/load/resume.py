@@ -7,9 +7,10 @@ from pathlib import Path
 
 from llama_eval.errors import SweepError
 
+from .objectives import SweepLevel
 from .params import _SAME_ON_RESUME, STOP_ALL_FAILED, STOP_BUDGET, STOP_DEPLOYMENT, STOP_INTERRUPTED, STOP_QUOTA, STOP_SLO, SweepParams
 from .search import next_load
-from .slo import SWEEP_JSON, SweepLevel
+from .slo import SWEEP_JSON
 
 
 @dataclass(frozen=True)

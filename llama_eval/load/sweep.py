@@ -70,6 +70,7 @@ from llama_eval.run.progress import LagMonitor
 from llama_eval.rundir.store import ResultsWriter, read_rows
 
 from .levels import _bar, _level_line, _summarise, sweep_cost, write_sweep
+from .objectives import RequestOutcome, Slo, SweepLevel
 from .params import (
     EARLY_S,
     STOP_ALL_FAILED,
@@ -85,7 +86,7 @@ from .params import (
 )
 from .resume import Resumed, load_resume
 from .search import DEFAULT_PRECISION, SearchRange, next_load
-from .slo import SWEEP_JSON, WIDE_MARGIN, RequestOutcome, Slo, SweepCost, SweepLevel, SweepResult, judge_level, judge_levels, level_outcomes, levels_frame
+from .slo import SWEEP_JSON, WIDE_MARGIN, SweepCost, SweepResult, judge_level, judge_levels, level_outcomes, levels_frame
 
 
 class Sweeper:

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from llama_eval.decide import COSTS_MORE, NO_CAPACITY, NO_QUALITY, Option, Recommendation
-from llama_eval.quality.stats import NON_INFERIOR
+from llama_eval.quality.noninferiority import NON_INFERIOR
 
 from .view import notes_html, table
 

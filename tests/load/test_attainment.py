@@ -18,8 +18,9 @@ import pytest
 from _support.capacityserver import CapacityServer
 from llama_eval.deployments.model import Deployment
 from llama_eval.errors import SloError, SweepError
+from llama_eval.load.objectives import ATTAINMENT_COLUMNS, CSV_COLUMNS, RequestOutcome, Slo, SweepLevel, wilson_interval
 from llama_eval.load.search import SearchRange, next_load
-from llama_eval.load.slo import ATTAINMENT_COLUMNS, CSV_COLUMNS, RequestOutcome, Slo, SweepLevel, find_capacity, read_sweep, wilson_interval
+from llama_eval.load.slo import find_capacity, read_sweep
 from llama_eval.load.sweep import sweep
 from llama_eval.records import Status
 from llama_eval.rundir.store import read_rows

@@ -18,7 +18,8 @@ from _support.capacityserver import CapacityServer
 from llama_eval.catalog.models import Quota
 from llama_eval.deployments.model import Deployment
 from llama_eval.errors import RunError, SloError, SweepError
-from llama_eval.load.slo import CSV_COLUMNS, Slo, SweepLevel, find_capacity, read_sweep
+from llama_eval.load.objectives import CSV_COLUMNS, Slo, SweepLevel
+from llama_eval.load.slo import find_capacity, read_sweep
 from llama_eval.load.sweep import sweep
 from llama_eval.rundir.store import read_rows
 

@@ -8,21 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from llama_eval.quality.stats import (
-    INFERIOR,
-    MARGIN,
-    NON_INFERIOR,
-    UNDECIDED,
-    bootstrap_ci,
-    compare,
-    holm,
-    non_inferiority,
-    one_sided_bounds,
-    paired_bootstrap,
-    per_prompt,
-    sample_size,
-    tango_bounds,
-)
+from llama_eval.quality.noninferiority import INFERIOR, MARGIN, NON_INFERIOR, UNDECIDED, non_inferiority, one_sided_bounds, tango_bounds
+from llama_eval.quality.stats import bootstrap_ci, compare, holm, paired_bootstrap, per_prompt, sample_size
 
 
 def test_ci_covers_the_true_mean_about_95_percent_of_the_time():
@@ -360,7 +347,7 @@ def test_a_rare_loser_on_graded_scores_is_not_called_non_inferior():
 def test_tango_bound_is_where_the_score_statistic_reaches_z_and_is_mcnemar_at_zero():
     from statistics import NormalDist
 
-    from llama_eval.quality.stats import TANGO_CORRECTION, _tango_statistic
+    from llama_eval.quality.noninferiority import TANGO_CORRECTION, _tango_statistic
 
     z = NormalDist().inv_cdf(0.95)
     for wins, losses, n in ((0, 0, 29), (0, 2, 400), (3, 7, 50), (40, 20, 160)):
