@@ -55,8 +55,9 @@ from llama_eval.errors import RunError
 from llama_eval.load.objectives import Slo
 from llama_eval.load.slo import STORED_SWEEPS, SweepResult, read_sweeps, stored_sweeps
 from llama_eval.quality.noninferiority import INFERIOR, MARGIN, NON_INFERIOR, UNDECIDED, NonInferiority, non_inferiority
-from llama_eval.quality.scoring import SCORES, SUMMARY, score_run
+from llama_eval.quality.scoring import SCORES, SUMMARY, read_quality_summary, score_run
 from llama_eval.quality.stats import per_prompt
+from llama_eval.quality.summary import QualitySummary
 from llama_eval.records import MANAGED, PROVISIONED, SERVERLESS
 from llama_eval.rundir.store import read_manifest
 
@@ -164,7 +165,7 @@ class Recommendation:
         return text
 
 
-def _quality(run_dir: Path, seed: int) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+def _quality(run_dir: Path, seed: int) -> tuple[QualitySummary, dict[str, dict[str, float]]]:
     """The scoring summary and each judged deployment's per-prompt scores (repeats averaged, as the quality section does).
 
     Both from the run's files (``scores_summary.json``, ``scores.jsonl``); the run is scored first
@@ -172,8 +173,8 @@ def _quality(run_dir: Path, seed: int) -> tuple[dict[str, Any], dict[str, dict[s
     """
     if not (run_dir / SUMMARY).exists() or not (run_dir / SCORES).exists():
         score_run(run_dir, seed=seed)
-    summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
-    judged = set(summary.get("deployments") or {})
+    summary = read_quality_summary(run_dir)
+    judged = set(summary.deployments)
     scores: dict[str, dict[str, list[float]]] = {name: {} for name in judged}
     with (run_dir / SCORES).open(encoding="utf-8") as f:
         for line in f:
@@ -185,9 +186,9 @@ def _quality(run_dir: Path, seed: int) -> tuple[dict[str, Any], dict[str, dict[s
     return summary, {name: per_prompt(prompt_scores)[0] for name, prompt_scores in scores.items()}
 
 
-def _against_best(summary: dict[str, Any], scores: dict[str, dict[str, float]], margin: float, seed: int) -> tuple[str | None, dict[str, NonInferiority]]:
+def _against_best(summary: QualitySummary, scores: dict[str, dict[str, float]], margin: float, seed: int) -> tuple[str | None, dict[str, NonInferiority]]:
     """The best deployment by mean score, and every other one's non-inferiority verdict against it on their shared prompts."""
-    means = {name: d["mean"] for name, d in summary.get("deployments", {}).items() if d.get("mean") is not None}
+    means = {name: d.mean for name, d in summary.deployments.items() if d.mean is not None}
     if not means:
         return None, {}
     best = max(means, key=lambda name: means[name])
@@ -273,7 +274,7 @@ def recommend(
         raise RunError(f"--margin is a quality loss in points (2 = 0.02 on a 0–1 score) and must be >= 0, got {margin}")
     summary, scores = _quality(run_dir, seed)
     best, verdicts = _against_best(summary, scores, margin / 100, seed)
-    summary_means = {n: d.get("mean") for n, d in summary.get("deployments", {}).items()}
+    summary_means = {n: d.mean for n, d in summary.deployments.items()}
     options = _options(records, catalog)
     for o in options:
         _judge_option(o, run_dir, swept.get(o.deployment or ""), judge, peak, per_day, prices, catalog, on, best, verdicts, summary_means)
