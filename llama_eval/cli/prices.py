@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+
+API_URL_ENV = "LLAMA_EVAL_RETAIL_PRICES_URL"
+DEFAULT_API_URL = "https://prices.azure.com/api/retail/prices"  # catalog.retail's own; repeated so `--help` needs no import
 
 
 def command(args: argparse.Namespace) -> int:
@@ -37,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     upd = prices_sub.add_parser("update", help="fetch VM (and listed Llama token) prices; write override CSVs; print old -> new")
     upd.add_argument("--region", default="eastus", help="Azure region (armRegionName), default eastus")
     upd.add_argument("--out", default="prices", help="directory for the override files (default: ./prices)")
-    upd.add_argument("--api-url", default="https://prices.azure.com/api/retail/prices", help="the Retail Prices API URL (a local fake in tests)")
+    upd.add_argument("--api-url", default=os.environ.get(API_URL_ENV) or DEFAULT_API_URL,
+                     help=f"the Retail Prices API URL (default: ${API_URL_ENV}, else the public API): a mirror, a proxy, or a local fake in tests")
     upd.add_argument("--prices", help="compare with this token price override instead of the bundled table")
     upd.add_argument("--compute-prices", help="compare with this VM price override instead of the bundled table")
     upd.add_argument("--ptu-prices", help="compare with this PTU price override instead of the bundled table")
