@@ -15,7 +15,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .stats import MIN_PROMPTS, RESAMPLES, SHIFT_STEPS, PairedTest, _bisect, paired_test, sample_size
+from .stats import MIN_PROMPTS, RESAMPLES, SHIFT_STEPS, PairedTest, accept_boundary, paired_test, sample_size
 
 # --------------------------------------------------------------------------- non-inferiority
 NON_INFERIOR = "non-inferior"
@@ -72,8 +72,8 @@ def _tango_statistic(wins: float, losses: float, n: int, delta: float) -> float:
 def _tango_ends(wins: float, losses: float, n: int, level: float) -> tuple[float, float]:
     z = NormalDist().inv_cdf(level)
     diff, tol = (wins - losses) / n, 1e-12
-    low = -1.0 if diff <= -1 + tol else _bisect(lambda d: _tango_statistic(wins, losses, n, d) <= z, diff, -1.0 + tol, SHIFT_STEPS * 2)
-    high = 1.0 if diff >= 1 - tol else _bisect(lambda d: _tango_statistic(wins, losses, n, d) >= -z, diff, 1.0 - tol, SHIFT_STEPS * 2)
+    low = -1.0 if diff <= -1 + tol else accept_boundary(lambda d: _tango_statistic(wins, losses, n, d) <= z, diff, -1.0 + tol, SHIFT_STEPS * 2)
+    high = 1.0 if diff >= 1 - tol else accept_boundary(lambda d: _tango_statistic(wins, losses, n, d) >= -z, diff, 1.0 - tol, SHIFT_STEPS * 2)
     return low, high
 
 

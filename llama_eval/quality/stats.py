@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
@@ -148,8 +148,8 @@ def _log_choose(n: int) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(np.log(n - ks + 1) - np.log(ks))])
 
 
-def _bisect(f, accept: float, reject: float, iterations: int = 60) -> float:
-    """A point near the boundary between ``accept`` (f true) and ``reject`` (f false), on the accept side."""
+def accept_boundary(f: Callable[[float], bool], accept: float, reject: float, iterations: int = 60) -> float:
+    """A point near the boundary between ``accept`` (f true) and ``reject`` (f false), on the accept side: how every interval here is inverted from its test."""
     for _ in range(iterations):
         mid = (accept + reject) / 2
         if f(mid):
@@ -179,8 +179,8 @@ def mcnemar_exact(a: Sequence[float], b: Sequence[float], *, level: float = LEVE
     p = max(min(1.0, 2 * min(lower_tail, upper_tail)), sys.float_info.min)  # below float range it is still not 0
     alpha = 1 - level
     # Clopper-Pearson: P(X >= wins; π_low) = α/2 and P(X <= wins; π_high) = α/2 (kept on the wide side)
-    pi_low = 0.0 if wins == 0 else _bisect(lambda q: _binomial_tails(wins, d, q, log_choose)[1] <= alpha / 2, 0.0, 1.0)
-    pi_high = 1.0 if wins == d else _bisect(lambda q: _binomial_tails(wins, d, q, log_choose)[0] <= alpha / 2, 1.0, 0.0)
+    pi_low = 0.0 if wins == 0 else accept_boundary(lambda q: _binomial_tails(wins, d, q, log_choose)[1] <= alpha / 2, 0.0, 1.0)
+    pi_high = 1.0 if wins == d else accept_boundary(lambda q: _binomial_tails(wins, d, q, log_choose)[0] <= alpha / 2, 1.0, 0.0)
     share = d / n
     return PairedTest(diff, share * (2 * pi_low - 1), share * (2 * pi_high - 1), p, "mcnemar", level)
 
@@ -239,12 +239,12 @@ def sign_flip_test(a: Sequence[float], b: Sequence[float], *, level: float = LEV
     for far in (mean - spread - 1.0, mean + spread + 1.0):
         zero_side = (far - mean) * (0.0 - mean) > 0  # 0 lies between the mean and this end
         if zero_side and not accepted(0.0):
-            ends.append(_bisect(accepted, mean, 0.0, SHIFT_STEPS))
+            ends.append(accept_boundary(accepted, mean, 0.0, SHIFT_STEPS))
         elif accepted(far):
             ends.append(far)  # the test cannot reject any shift this way: the interval is open here
         else:
             start = 0.0 if zero_side else mean
-            ends.append(_bisect(accepted, start, far, SHIFT_STEPS))
+            ends.append(accept_boundary(accepted, start, far, SHIFT_STEPS))
     low, high = max(ends[0], -1.0), min(ends[1], 1.0)  # scores are in [0, 1]: differences in [-1, 1]
     method = "sign-flip-exact" if exact else "sign-flip"
     return PairedTest(float(mean), float(low), float(high), float(p), method, level, 0 if exact else size)
