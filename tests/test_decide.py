@@ -227,11 +227,17 @@ def test_the_report_and_the_command_make_the_same_choice(tmp_path, capsys):
     assert report.chosen is not None and report.chosen.label == "l405"
     argv = [str(run), "--peak-rps", "40", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0"]
     assert main(["recommend", *argv, "--json"]) == (0 if report.decided else 3)
-    printed = capsys.readouterr().out
-    table = json.loads(printed[: printed.rindex("]") + 1])
-    expected = json.loads(report.frame().to_json(orient="records", default_handler=str))
-    assert table == expected, "the same table, row for row"
-    assert printed.rstrip().endswith(report.summary())
+    printed = json.loads(capsys.readouterr().out)  # one JSON object, nothing else on stdout
+    table = printed["options"]
+    records = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in report.frame().to_dict("records")]
+    expected = json.loads(json.dumps(records, default=str))  # the frame as JSON, floats exact (pandas' to_json keeps 10 digits)
+    money = ("monthly_usd", "usd_per_1k_requests")  # exact strings of the rounded Decimal in the JSON ("239221.00"), not floats
+    assert [{k: row[k] for k in expected[0] if k not in money} for row in table] == [{k: v for k, v in r.items() if k not in money} for r in expected]
+    for row, frame_row in zip(table, report.frame().to_dict("records"), strict=True):
+        for k in money:
+            assert (row[k], frame_row[k]) == (None, None) or Decimal(row[k]) == frame_row[k], (row["option"], k)
+    assert printed["summary"] == report.summary() and printed["chosen"] == "l405" and printed["decided"] is report.decided
+    assert printed["exit_status"] == (0 if report.decided else 3) and printed["assumed"] == []
     assert main(["recommend", *argv]) == (0 if report.decided else 3)
     text = capsys.readouterr().out
     for option in decision_frame(report)["option"]:

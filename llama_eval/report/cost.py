@@ -112,7 +112,7 @@ def projection_intro(result: Any, requests_per_day: float | int) -> str:
             f"**Projected traffic: {requests_per_day:,.0f} requests/day.** "
             f"No projection: no request of this run succeeded, so there are no token means to cost. {how}"
         )
-    return f"**Projected traffic: {result.profile.describe()}.** {how}"
+    return f"**Projected traffic: {result.describe()}.** {how}"
 
 
 def options_table(result: Any) -> pd.DataFrame:
@@ -122,12 +122,13 @@ def options_table(result: Any) -> pd.DataFrame:
     volume = result.profile.requests_per_day
     rows = []
     for o in result.options:
-        monthly, per_request = o.monthly_at(volume), o.per_request_at(volume)
-        floor = "at least " if not o.measured and monthly is not None else ""
+        costed = o.cost_at(volume)  # the one monthly figure and cost per 1,000 requests (the decision and both commands read the same)
+        monthly, per_1k = costed.monthly_usd, costed.usd_per_1k_requests
+        floor = "at least " if costed.floor else ""
         if not o.fixed:
             instances = "— (per token)"
         elif o.measured:
-            instances = f"{o.instances_at(volume)} ({o.capacity_rps:.3g} req/s each)"
+            instances = f"{costed.instances} ({o.capacity_rps:.3g} req/s each)"
         else:
             instances = "capacity not measured"
         rows.append(
@@ -136,9 +137,9 @@ def options_table(result: Any) -> pd.DataFrame:
                 "billed": "per token" if not o.fixed else "per hour, busy or idle",
                 "instances at peak": instances,
                 "USD per month": floor + _money(monthly, 2) if monthly is not None else "no price",
-                "USD per 1,000 requests": floor + _money(per_request * 1000, 4) if per_request is not None else "no price",
+                "USD per 1,000 requests": floor + _money(per_1k, 4) if per_1k is not None else "no price",
                 "in this run": ", ".join(o.deployments) or "—",
-                "note": "; ".join(n for n in (o.note, o.capacity_source) if n) or "—",
+                "note": "; ".join(n for n in (o.note, o.capacity_source, o.basis if not o.fixed else "") if n) or "—",
             }
         )
     return pd.DataFrame(rows).set_index("option") if rows else pd.DataFrame()

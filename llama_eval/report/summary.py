@@ -12,6 +12,7 @@ import pandas as pd
 
 from llama_eval.cost.actual import run_costs
 from llama_eval.decide import MARGIN_POINTS, recommend
+from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
 from llama_eval.quality.summary import PairedComparison
 from llama_eval.rundir.health import RunHealth
 from llama_eval.rundir.run import Run, as_run, load_run
@@ -40,18 +41,15 @@ def _readable(frame: pd.DataFrame, gaps: dict[str, str]) -> pd.DataFrame:
     return out
 
 
-def _path(run: Run | str | Path) -> Path:
-    return run.path if isinstance(run, Run) else Path(run)
-
-
-def recommendation(run: Run | str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str, margin: float = MARGIN_POINTS) -> Any:
+def recommendation(run: Run | str | Path, *, peak_rps: float | None = DEFAULT_PEAK_RPS, requests_per_day: float | int = DEFAULT_REQUESTS_PER_DAY,
+                   slo: str = DEFAULT_SLO, margin: float = MARGIN_POINTS) -> Any:  # fmt: skip
     """``recommend`` on this run and its stored sweeps: the cheapest option non-inferior to the best (``margin`` points) that meets the SLO at peak.
 
-    Nothing but recommend's own defaults (the stored sweeps, the run's price tables), so that
+    Nothing but recommend's own defaults (the stored sweeps, the run's price tables, ``llama_eval.defaults``), so that
     ``llama-eval recommend RUN_DIR`` with the same traffic, SLO and margin prints the same table,
     and the same verdict sentences (``NonInferiority.text``).
     """
-    return recommend(_path(run), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo, margin=margin)
+    return recommend(run if isinstance(run, Run) else Path(run), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo, margin=margin)
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
