@@ -33,3 +33,8 @@ def assumed_traffic(requests_per_day: float | None, peak_rps: float | None, slo:
     if slo is None:
         out.append(f"assumed the latency objective {DEFAULT_SLO} (default; --slo)")
     return out
+
+
+def as_sentences(phrases: list[str]) -> list[str]:
+    """``assumed_traffic``'s phrases as the lines a command prints: ``Assumed 10,000 requests/day (default; --requests-per-day).``"""
+    return [p[0].upper() + p[1:] + "." for p in phrases]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO, assumed_traffic
+from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO, as_sentences, assumed_traffic
 
 from .tables import table
 
@@ -58,8 +58,7 @@ def command(args: argparse.Namespace) -> int:
         print(f"  {path}")
     if assumed:
         print()
-        for line in assumed:
-            print(line[0].upper() + line[1:] + ".")
+        print("\n".join(as_sentences(assumed)))
     if result is None:
         return 0
     print(f"\nProjected traffic: {result.describe()}")

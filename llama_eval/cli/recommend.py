@@ -11,7 +11,7 @@ import argparse
 import json
 from datetime import date
 
-from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO, assumed_traffic
+from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO, as_sentences, assumed_traffic
 
 from .tables import table
 
@@ -56,8 +56,8 @@ def command(args: argparse.Namespace) -> int:
                 rows))  # fmt: skip
     if result.sweeps:
         print("Capacity from: " + ", ".join(f"{name} ({path})" for name, path in sorted(result.sweeps.items())))
-    for line in assumed:
-        print(line[0].upper() + line[1:] + ".")
+    for line in as_sentences(assumed):
+        print(line)
     print(result.summary())
     return code
 
