@@ -76,6 +76,20 @@ NO_PRICE = "no price"
 NO_QUALITY = "quality not measured"
 
 
+class Reason(str):
+    """Why an option lost: the whole sentence (a ``str``, as printed) and its ``head`` in a few words (one of the names above).
+
+    The report's one-line verdicts show the head, the details fold under it; nobody has to cut the sentence at a ':' to find it.
+    """
+
+    head: str
+
+    def __new__(cls, head: str, detail: str = "") -> Reason:
+        reason = super().__new__(cls, head + detail)
+        reason.head = head
+        return reason
+
+
 @dataclass
 class Option:
     """One way to serve one model — its ``CostOption`` — and how it fared: quality, and why it lost."""
@@ -87,7 +101,7 @@ class Option:
     quality_mean: float | None = None
     quality_note: str = ""
     quality_verdict: NonInferiority | None = None  # against the best (None: it is the best model, or quality was not measured)
-    lost: list[str] = field(default_factory=list)  # reasons, worst first; empty for the winner
+    lost: list[Reason] = field(default_factory=list)  # reasons, worst first; empty for the winner
     detail: list[str] = field(default_factory=list)
 
     @property
@@ -329,7 +343,7 @@ def recommend(
             assert chosen is not None and o.cost.monthly_usd is not None and chosen.cost.monthly_usd is not None
             mine, theirs = o.costed, chosen.costed
             assert mine is not None and theirs is not None
-            o.lost.append(f"{COSTS_MORE} (${mine.monthly_usd:,.2f} vs ${theirs.monthly_usd:,.2f} a month)")
+            o.lost.append(Reason(COSTS_MORE, f" (${mine.monthly_usd:,.2f} vs ${theirs.monthly_usd:,.2f} a month)"))
     unsettled = _unsettled(options, chosen)
     undecided = _why_none(options, best) if chosen is None else []
     options.sort(key=lambda o: (o is not chosen, not o.eligible, o.cost.monthly_usd is None, o.cost.monthly_usd or 0))
@@ -356,7 +370,7 @@ def _unsettled(options: list[Option], chosen: Option | None) -> list[str]:
     """Options cheaper than the chosen one (all priced ones when none is chosen) that only an undecided quality verdict kept out."""
     out = []
     for o in options:
-        if o is chosen or o.cost.monthly_usd is None or not o.lost or not all(r.startswith(QUALITY_UNDECIDED) for r in o.lost):
+        if o is chosen or o.cost.monthly_usd is None or not o.lost or not all(r.head == QUALITY_UNDECIDED for r in o.lost):
             continue
         if chosen is not None and chosen.cost.monthly_usd is not None and o.cost.monthly_usd >= chosen.cost.monthly_usd:
             continue
@@ -367,12 +381,12 @@ def _unsettled(options: list[Option], chosen: Option | None) -> list[str]:
 
 
 def _why_none(options: list[Option], best: str | None) -> list[str]:
-    reasons = {reason.split(" (")[0].split(":")[0] for o in options for reason in o.lost}
+    reasons = {reason.head for o in options for reason in o.lost}
     why = []
     if best is None:
         why.append("no scores: the prompt set has no scorers or references, so quality cannot be compared")
     if NO_CAPACITY in reasons:
-        why.append(f"{sum(any(r.startswith(NO_CAPACITY) for r in o.lost) for o in options)} option(s) have no sweep: capacity not measured "
+        why.append(f"{sum(any(r.head == NO_CAPACITY for r in o.lost) for o in options)} option(s) have no sweep: capacity not measured "
                    "(run `llama-eval sweep` on them with the same --slo)")  # fmt: skip
     if MISSES_SLO in reasons:
         why.append("the swept options miss the SLO at the peak")
@@ -392,12 +406,12 @@ def _judge_option(o: Option, run: Run, sweep: SweepResult | None, slo: Slo, peak
     if best is not None and o.quality_from == best:
         o.quality_note = f"{same}{BEST_QUALITY}"
     elif verdict is None:
-        o.lost.append(NO_QUALITY)
+        o.lost.append(Reason(NO_QUALITY))
     else:
         o.quality_verdict = verdict
         o.quality_note = f"{same}{verdict.text()}"
         if verdict.verdict != NON_INFERIOR:  # "quality inferior: ..." or "quality undecided: ...": the verdict's own sentence
-            o.lost.append(f"quality {verdict.text()}")
+            o.lost.append(Reason(f"quality {verdict.verdict}", verdict.text().removeprefix(verdict.verdict)))
     if o.quality_note:
         o.detail.append(o.quality_note)
     # lifecycle
@@ -405,13 +419,13 @@ def _judge_option(o: Option, run: Run, sweep: SweepResult | None, slo: Slo, peak
     offer = model.offer(o.kind) if model is not None else None
     if offer is not None and offer.status(on) == RETIRED:
         replacement = f"; use {offer.replacement}" if offer.replacement else ""
-        o.lost.append(f"{RETIRED_WHY} (the {o.kind} offer retired on {offer.retired}{replacement})")
+        o.lost.append(Reason(RETIRED_WHY, f" (the {o.kind} offer retired on {offer.retired}{replacement})"))
     # capacity and the SLO at peak
     capacity = MeasuredCapacity.from_sweep(sweep, o.compute.instances if o.compute else 1) if sweep else None
     if sweep is None:
-        o.lost.append(f"{NO_CAPACITY} (no sweep of it)")
+        o.lost.append(Reason(NO_CAPACITY, " (no sweep of it)"))
     elif capacity is None:
-        o.lost.append(f"{MISSES_SLO}: {sweep.capacity.reason}")
+        o.lost.append(Reason(MISSES_SLO, f": {sweep.capacity.reason}"))
     elif sweep.simulated:
         o.detail.append("capacity measured on the emulator")
     o.cost = replace(o.cost, capacity=capacity)
@@ -427,19 +441,19 @@ def _judge_option(o: Option, run: Run, sweep: SweepResult | None, slo: Slo, peak
         priced = serverless_option(o.model or o.label, price, means, peak_rps=peak, requests_per_day=per_day, label=o.label, deployments=o.cost.deployments)
         if priced.per_request_usd is None:
             unknown = price is None or not price.known
-            o.lost.append(f"{NO_PRICE} (serverless token price unknown)" if unknown else f"{NO_PRICE} ({priced.note})")
+            o.lost.append(Reason(NO_PRICE, " (serverless token price unknown)" if unknown else f" ({priced.note})"))
         else:
             o.cost = replace(priced, model=o.model, capacity=capacity)
         if capacity is not None and capacity.throughput_rps < peak:
             held = f"the sweep held it up to {capacity.throughput_rps:g} req/s < {float(peak):g}"  # 40 whether given as 40 or 40.0, as summary() says
-            o.lost.append(f"{MISSES_SLO} at peak: {held} (serverless is quota-bound; ask for more quota)")
+            o.lost.append(Reason(MISSES_SLO, f" at peak: {held} (serverless is quota-bound; ask for more quota)"))
         return
     if o.kind == PROVISIONED:
         _price_provisioned(o, run, peak, per_day, prices, catalog)
         return
     hourly, _ = machine_price(o.compute, prices)
     if o.compute is None or hourly is None:
-        o.lost.append(f"{NO_PRICE} (no VM SKU or usd_per_hour for its compute)")
+        o.lost.append(Reason(NO_PRICE, " (no VM SKU or usd_per_hour for its compute)"))
         return
     o.cost = fixed_capacity_cost(o.label, o.kind, hourly, capacity, peak_rps=peak, requests_per_day=per_day, hours_per_day=o.compute.hours_per_day,
                                  model=o.model, instances=o.compute.instances, deployments=(o.deployment,) if o.deployment else ())  # fmt: skip
@@ -451,21 +465,21 @@ def _price_provisioned(o: Option, run: Run, peak: Decimal, per_day: Decimal, pri
     """A PTU option: PTUs for the peak from the token mix of the deployment whose answers stand for it (``cost.provisioned``)."""
     offer = catalog.get(o.model).offer(PROVISIONED) if o.model and o.model in catalog else None
     if offer is None or offer.provisioned is None:
-        o.lost.append(f"{NO_PRICE} ({o.model} has no provisioned offer in the catalog)")
+        o.lost.append(Reason(NO_PRICE, f" ({o.model} has no provisioned offer in the catalog)"))
         return
     try:
         mix = option_token_means(run, o.model or "", PROVISIONED)
     except ValueError as exc:
-        o.lost.append(f"{NO_PRICE} (no token mix to size PTUs: {exc})")
+        o.lost.append(Reason(NO_PRICE, f" (no token mix to size PTUs: {exc})"))
         return
     price = prices.ptu_price(o.model) if o.model else None
     o.cost = replace(provisioned_option(o.model or "", offer.provisioned, price, mix.input_tokens, mix.output_tokens, peak_rps=peak,
                                         requests_per_day=per_day, label=o.label, deployments=o.cost.deployments), capacity=o.cost.capacity)  # fmt: skip
     if price is None or not price.known:
-        o.lost.append(f"{NO_PRICE} (no PTU price for {o.model})")
+        o.lost.append(Reason(NO_PRICE, f" (no PTU price for {o.model})"))
         return
     o.detail.append(f"{o.cost.ptus} PTU for {float(peak):g} req/s: {o.cost.capacity_source}; {o.cost.note}")
 
 
 __all__ = ["COSTS_MORE", "MARGIN_POINTS", "MISSES_SLO", "NO_CAPACITY", "NO_PRICE", "QUALITY_OK", "QUALITY_UNDECIDED", "RETIRED_WHY", "WORSE_QUALITY", "Option",
-           "Recommendation", "recommend"]  # fmt: skip
+           "Reason", "Recommendation", "recommend"]  # fmt: skip

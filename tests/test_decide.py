@@ -278,3 +278,26 @@ def test_the_demo_report_and_recommend_agree(installed, installed_demo):
     said = re.search(r"(Recommended: \S+|No option can be recommended)", page)
     assert said, "the report's decision sentence"
     assert said.group(1) in same.stdout, f"the page says {said.group(1)!r}; the command printed:\n{same.stdout[-2000:]}"
+
+
+def test_every_reason_has_a_head_and_a_serverless_short_of_the_peak_counts_as_missing_the_slo(tmp_path):
+    """Reasons are ``Reason`` records (a head and the sentence), so no one cuts a sentence at ':' to find what it says.
+
+    Cut at ':', "misses the SLO at peak: the sweep held it up to 31 req/s < 40" read as "misses the SLO at peak", which is
+    not MISSES_SLO: the "why nothing can be recommended" list left the serverless option's shortfall out.
+    """
+    from llama_eval.decide import NO_PRICE, NO_QUALITY, Reason
+    from llama_eval.report.brief import short_reason
+
+    run = _run(tmp_path)
+    _stored(run, "l70", "serverless", [10, 30, 31], [0.4, 0.8, 0.9])  # holds 31 req/s within the SLO: short of a 40 req/s peak
+    decision = recommend(run, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    heads = {COSTS_MORE, MISSES_SLO, NO_CAPACITY, NO_PRICE, NO_QUALITY, RETIRED_WHY, WORSE_QUALITY, QUALITY_UNDECIDED}
+    assert decision.chosen is None
+    for option in decision.options:
+        for reason in option.lost:
+            assert isinstance(reason, Reason) and reason.head in heads and reason.startswith(reason.head), reason
+    l70 = next(o for o in decision.options if o.deployment == "l70")
+    assert [r.head for r in l70.lost] == [MISSES_SLO] and "31 req/s < 40" in l70.lost[0]
+    assert short_reason(l70, decision.chosen) == MISSES_SLO
+    assert "the swept options miss the SLO at the peak" in decision.undecided_why

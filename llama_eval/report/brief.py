@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from llama_eval.decide import COSTS_MORE, NO_CAPACITY, NO_QUALITY, Option, Recommendation
+from llama_eval.decide import COSTS_MORE, NO_CAPACITY, NO_QUALITY, Option, Reason, Recommendation
 from llama_eval.quality.noninferiority import NON_INFERIOR
 
 from .view import notes_html, table
@@ -41,14 +41,9 @@ def _pct(value: float | None) -> str:
     return "not scored" if value is None else f"{100 * value:.1f}%"
 
 
-def _heads(reasons: list[str]) -> list[str]:
-    """Each reason's head, in a few words: the text before its first ':' or ' (' ("costs more" keeps its amount)."""
-    out = []
-    for r in reasons:
-        head = r.split(":", 1)[0].split(" (", 1)[0].strip()
-        if head not in out:
-            out.append(head)
-    return out
+def _heads(reasons: list[Reason]) -> list[str]:
+    """Each reason's head, in a few words (``decide.Reason.head``), each once."""
+    return list(dict.fromkeys(r.head for r in reasons))
 
 
 def short_reason(option: Option, chosen: Option | None) -> str:
@@ -75,7 +70,7 @@ def _per_1k(option: Option | None) -> Decimal | None:
 
 
 def _only(option: Option, head: str) -> bool:
-    return bool(option.lost) and all(r.startswith(head) for r in option.lost)
+    return bool(option.lost) and all(r.head == head for r in option.lost)
 
 
 def what_would_change(decision: Recommendation, hint: Any = None) -> list[str]:
