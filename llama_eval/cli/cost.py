@@ -21,7 +21,7 @@ def command(args: argparse.Namespace) -> int:
     from llama_eval.cost.actual import run_costs  # imported on use: start-up time
     from llama_eval.cost.figures import break_even_figure  # imported on use: start-up time
     from llama_eval.cost.projection import project_run  # imported on use: start-up time
-    from llama_eval.report.cost import break_even_table, cost_frame, options_table, retired_table  # imported on use: start-up time
+    from llama_eval.report.cost import SENT_PER_1K, break_even_table, cost_frame, options_table, retired_table  # imported on use: start-up time
     from llama_eval.report.latency import sweep_dirs  # imported on use: start-up time
     from llama_eval.rundir.run import load_run  # imported on use: start-up time
 
@@ -51,7 +51,8 @@ def command(args: argparse.Namespace) -> int:
     frame = cost_frame(args.run_dir).drop(columns=["model"])
     errors = {name: d.estimate_error for name, d in actual.deployments.items()}
     frame["expected vs actual"] = [f"{float(errors[n]):+.1%}" if errors.get(n) is not None else "-" for n in frame.index]
-    print(table(["deployment", *frame.columns], [[str(n), *(str(v) for v in row)] for n, row in zip(frame.index, frame.itertuples(index=False), strict=True)]))
+    headers = ["deployment", *("per 1,000 requests sent (this run)" if c == SENT_PER_1K else str(c) for c in frame.columns)]
+    print(table(headers, [[str(n), *(str(v) for v in row)] for n, row in zip(frame.index, frame.itertuples(index=False), strict=True)]))
     print(f"\nTotal ${actual.total_usd}")
     print(f"Price tables (digest {actual.prices.get('digest')}):")  # one per line: they are paths, not a Python list
     for path in actual.prices.get("tables") or ["(none recorded)"]:

@@ -393,6 +393,17 @@ def deployment_costs(run: Run | str | Path, sweeps: Iterable[str | Path] = (), *
     return out
 
 
+def per_token_per_1k(run: Run | str | Path, *, prices: PriceBook | None = None) -> dict[str, Decimal]:
+    """USD per 1,000 requests of each per-token deployment of a run: the one figure (its model's own token means × the price,
+    rounded by ``CostOption.cost_at``) the projection, the decision and both commands show; deployments without one are left out."""
+    out = {}
+    for option in deployment_costs(run, prices=prices):
+        figure = option.cost_at(1).usd_per_1k_requests if not option.fixed and option.per_request_usd is not None else None
+        if figure is not None:
+            out[option.label] = figure
+    return out
+
+
 def _provisioned_cost(run: Run, record: Mapping[str, Any], bare: CostOption, prices: PriceBook, catalog: Catalog,
                       peak_rps: float | None, requests_per_day: float | None) -> CostOption:  # fmt: skip
     """A provisioned deployment of the run: its PTU-hour ÷ the requests one PTU serves with the deployment's own token mix."""
@@ -423,6 +434,7 @@ __all__ = [
     "deployment_costs",
     "deployment_records",
     "measured_capacities",
+    "per_token_per_1k",
     "project_run",
     "projection",
     "serverless_cost_per_request",

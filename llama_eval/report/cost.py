@@ -16,21 +16,26 @@ from llama_eval.catalog.prices import load_prices_for_run
 from llama_eval.cost.actual import run_costs
 from llama_eval.cost.figures import break_even_figure
 from llama_eval.cost.option import deployment_cost_frame
-from llama_eval.cost.projection import deployment_costs, deployment_records, project_run
+from llama_eval.cost.projection import deployment_costs, per_token_per_1k, project_run
 from llama_eval.records import FIXED_KINDS
 from llama_eval.rundir.health import assess_run
+from llama_eval.rundir.run import Run, as_run
 from llama_eval.rundir.store import read_manifest
 
 from .latency import sweep_dirs
 from .summary import _readable
 from .view import NOT_MEASURED, _money
 
+SENT_PER_1K = "per 1,000 requests"  # what the run paid per request it *sent*: shown as "per 1,000 requests sent (this run)", not the projection's figure
+SENT_PER_1K_LABEL = "USD per 1,000 requests sent (this run)"
 
-def _cost_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    kinds = {r["name"]: r.get("kind") for r in deployment_records(run_dir)}
-    excluded = {d.name: d.state for d in assess_run(run_dir).excluded}
+
+def _cost_rows(run: Run | str | Path) -> list[dict[str, Any]]:
+    run = as_run(run)
+    kinds = {name: r.get("kind") for name, r in run.manifest.deployments.items()}
+    excluded = {d.name: d.state for d in assess_run(run).excluded}
     rows = []
-    for name, d in run_costs(run_dir).deployments.items():
+    for name, d in run_costs(run).deployments.items():
         kind = kinds.get(name) or "serverless"
         priced = not d.unpriced_rows and name not in excluded
         if name in excluded:  # what it cost is true; a price per request of a deployment that did not answer is not
@@ -50,25 +55,34 @@ def _cost_rows(run_dir: str | Path) -> list[dict[str, Any]]:
                 "prompt tokens": d.prompt_tokens,
                 "completion tokens": d.completion_tokens,
                 "cost": _money(d.cost_usd, 6) if priced or (name in excluded and not d.unpriced_rows) else unpriced_words,
-                "per 1,000 requests": _money(d.usd_per_1k_requests) if priced and d.usd_per_1k_requests is not None else (unpriced_words or NOT_MEASURED),
-                "_per_1k": float(d.usd_per_1k_requests) if priced and d.usd_per_1k_requests is not None else np.nan,
+                SENT_PER_1K: _money(d.usd_per_1k_requests) if priced and d.usd_per_1k_requests is not None else (unpriced_words or NOT_MEASURED),
             }
         )
     return rows
 
 
-def cost_frame(run_dir: str | Path) -> pd.DataFrame:
-    """What the run cost per deployment, in words where there is no token price ("no price", "VM-hours: see projection")."""
-    rows = _cost_rows(run_dir)
-    return pd.DataFrame(rows).drop(columns="_per_1k").set_index("deployment") if rows else pd.DataFrame()
+def cost_frame(run: Run | str | Path) -> pd.DataFrame:
+    """What the run cost per deployment, in words where there is no token price ("no price", "VM-hours: see projection").
+
+    Its cost per 1,000 requests is what this run paid per request *sent* (errors and filtered requests included, at $0),
+    labelled so: the projection's cost per 1,000 requests (each model's own token means × the price) is the figure to plan with.
+    """
+    rows = _cost_rows(run)
+    return pd.DataFrame(rows).set_index("deployment") if rows else pd.DataFrame()
 
 
-def cost_numbers(run_dir: str | Path) -> pd.DataFrame:
-    """USD per 1,000 requests per deployment as numbers (NaN without a token price), for figures and recommendations."""
-    rows = _cost_rows(run_dir)
-    if not rows:
-        return pd.DataFrame()
-    return pd.DataFrame([{"deployment": r["deployment"], "USD per 1k requests": r["_per_1k"]} for r in rows]).set_index("deployment")
+def cost_numbers(run: Run | str | Path) -> pd.DataFrame:
+    """USD per 1,000 requests per deployment as numbers (NaN without one), for the summary's figures and sentences.
+
+    Per token: the one figure every surface shows (``cost.projection.per_token_per_1k``: the model's own token means × its
+    price). Billed by the hour, or not judged: NaN (its cost per request depends on the traffic: see the projection).
+    """
+    run = as_run(run)
+    excluded = {d.name for d in assess_run(run).excluded}
+    figures = per_token_per_1k(run)
+    names = list(run.manifest.deployments) or list(run.by_deployment())
+    rows = [{"deployment": n, "USD per 1k requests": float(figures[n]) if n in figures and n not in excluded else np.nan} for n in names]
+    return pd.DataFrame(rows).set_index("deployment") if rows else pd.DataFrame()
 
 
 def cost_projection(run_dir: str | Path, requests_per_day: float | int, *, peak_rps: float | None = None, slo: str | None = None) -> Any:

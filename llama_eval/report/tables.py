@@ -164,7 +164,7 @@ def cost_answer(result: Any) -> str:
 def run_cost_view(run_dir: Any) -> Table:
     frame = cost.cost_frame(run_dir)
     return table(frame, labels={"deployment": "Deployment", "model": "Model", "kind": "Billed as", "requests": "Requests", "prompt tokens": "Prompt tokens",
-                                "completion tokens": "Completion tokens", "cost": "Cost (USD)", "per 1,000 requests": "USD per 1,000 requests"},
+                                "completion tokens": "Completion tokens", "cost": "Cost (USD)", cost.SENT_PER_1K: cost.SENT_PER_1K_LABEL},
                  integer=["requests", "prompt tokens", "completion tokens"])  # fmt: skip
 
 

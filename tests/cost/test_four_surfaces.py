@@ -159,6 +159,13 @@ def test_every_surface_gives_an_option_the_same_monthly_cost_and_cost_per_1000_r
         assert all(key in figures and figures[key][0] is not None for figures in surfaces.values()), (key, {n: f.get(key) for n, f in surfaces.items()})
     assert compared >= len(must)
 
+    # the summary's quality-vs-cost figure and its trend table give a per-token deployment the same cost per 1,000 requests
+    from llama_eval.report.cost import cost_numbers
+
+    numbers = cost_numbers(demo_run)["USD per 1k requests"]
+    for name, model in (("llama4-maverick", MAVERICK), ("llama33-70b", L70)):
+        assert Decimal(f"{numbers[name]:.4f}") == surfaces["recommend()"][(model, "serverless")][1], name
+
     # the decision's verdict sentence and the command's summary say the chosen option's figures, and the exit code says it was decided
     chosen = decision.chosen
     assert chosen is not None and chosen.costed is not None, decision.summary() + str([(o.label, o.lost) for o in decision.options])
