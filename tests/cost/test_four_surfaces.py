@@ -38,6 +38,7 @@ from llama_eval.paths import data_dir
 from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.quality.scoring import score_run
 from llama_eval.run import RunParams, run_evaluation
+from llama_eval.rundir.run import load_run
 
 # The demo's run serves 3.1-8B and 3.1-405B (retired on serverless) through the emulator, which warns so: deliberate here.
 pytestmark = pytest.mark.filterwarnings("ignore:emulated deployment:llama_eval.errors.LifecycleWarning")
@@ -69,13 +70,16 @@ def demo_run(tmp_path_factory):
                 name="llama31-8b-vllm",
                 model=L8,
                 kind="self-hosted",
-                endpoint=emu.deployment_url(L8),
+                endpoint=f"{emu.url}/v1",  # the emulator's OpenAI-compatible /v1, as a vLLM server's
+                deployment_name=L8,
                 key_env=KEY_ENV,
-                api=api,
+                api="openai-v1",
                 compute=Compute(gpu="H100", count=1, usd_per_hour=4.0),
             ),  # fmt: skip
         ]
         run_evaluation(deployments, prompts, run_dir, RunParams(repeats=1, temperature=0), progress="none", announce=lambda m: None)
+    answered = {r.deployment for r in load_run(run_dir).answered}
+    assert answered == {d.name for d in deployments}, f"every deployment answered: {answered}"
     # the sweep needs time that passes (a sweep at time scale 0 measures nothing): the same emulator at a tenth of the service's times
     with start_emulator(time_scale=0.1, seed=7, models=[L405, L70], prompt_sets=[prompts_path]) as emu, pytest.MonkeyPatch.context() as mp:
         mp.setenv(KEY_ENV, emu.key)
