@@ -26,6 +26,7 @@ from typing import Any
 
 from llama_eval.catalog.models import Catalog, load_catalog
 from llama_eval.catalog.prices import PriceBook, TokenPrice, load_prices_for_run
+from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
 from llama_eval.deployments.model import Compute
 from llama_eval.load.slo import read_sweeps
 from llama_eval.records import MACHINE_KINDS, MANAGED, PROVISIONED, SELF_HOSTED, SERVERLESS
@@ -254,14 +255,14 @@ def _catalog_machines(model: str | None, catalog: Catalog) -> Compute | None:
 
 def project_run(
     run: Run | str | Path,
-    requests_per_day: float | int | str,
+    requests_per_day: float | int | str = DEFAULT_REQUESTS_PER_DAY,
     *,
     prices: PriceBook | None = None,
     catalog: Catalog | None = None,
     on: date | None = None,
     compute: Mapping[str, Any] | None = None,
     sweeps: Iterable[str | Path] = (),
-    slo: str | None = None,
+    slo: str | None = DEFAULT_SLO,
     peak_rps: float | int | str | Decimal | None = None,
 ) -> Projection:
     """The production projection of a run's models: what ``llama-eval cost --requests-per-day`` prints and the report shows.
@@ -271,8 +272,9 @@ def project_run(
     offered) and on managed compute (the run's own ``compute``, else ``compute`` given here, else the
     catalog's recommended SKU; ``compute`` fields such as sku, instances, region, hours_per_day override
     either); self-hosted deployments of the run are costed with their GPU-hours. ``sweeps`` (sweep
-    directories, or directories of them, judged under ``slo`` or each sweep's own) give the measured
-    capacity of the deployments swept, which sizes their instances for ``peak_rps``.
+    directories, or directories of them, judged under ``slo``; None: each sweep's own) give the measured
+    capacity of the deployments swept, which sizes their instances for ``peak_rps``. Volume, peak and
+    objective default to ``llama_eval.defaults``, as ``llama-eval cost``, ``recommend`` and the report.
     """
     run = as_run(run)
     catalog = catalog or load_catalog()

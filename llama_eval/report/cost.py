@@ -17,6 +17,7 @@ from llama_eval.cost.actual import run_costs
 from llama_eval.cost.figures import break_even_figure
 from llama_eval.cost.option import deployment_cost_frame
 from llama_eval.cost.projection import deployment_costs, per_token_per_1k, project_run
+from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
 from llama_eval.records import FIXED_KINDS
 from llama_eval.rundir.health import assess_run
 from llama_eval.rundir.run import Run, as_run
@@ -85,7 +86,8 @@ def cost_numbers(run: Run | str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("deployment") if rows else pd.DataFrame()
 
 
-def cost_projection(run_dir: str | Path, requests_per_day: float | int, *, peak_rps: float | None = None, slo: str | None = None) -> Any:
+def cost_projection(run_dir: Run | str | Path, requests_per_day: float | int = DEFAULT_REQUESTS_PER_DAY, *, peak_rps: float | None = DEFAULT_PEAK_RPS,
+                    slo: str | None = DEFAULT_SLO) -> Any:  # fmt: skip
     """``cost.project_run`` for the report, with the run's stored sweeps sizing its machines; None when no request succeeded."""
     try:
         return project_run(run_dir, requests_per_day, sweeps=sweep_dirs(run_dir), slo=slo, peak_rps=peak_rps)
@@ -95,10 +97,12 @@ def cost_projection(run_dir: str | Path, requests_per_day: float | int, *, peak_
         raise
 
 
-def capacity_cost_frame(run_dir: str | Path, requests_per_day: float | int, peak_rps: float | None = None, slo: str | None = None) -> pd.DataFrame:
+def capacity_cost_frame(run_dir: Run | str | Path, requests_per_day: float | int = DEFAULT_REQUESTS_PER_DAY, peak_rps: float | None = DEFAULT_PEAK_RPS,
+                        slo: str | None = DEFAULT_SLO) -> pd.DataFrame:  # fmt: skip
     """Cost per 1,000 requests for every deployment kind: tokens for serverless, VM/GPU-hours ÷ swept capacity otherwise."""
-    prices = load_prices_for_run(run_dir)
-    costs = deployment_costs(run_dir, sweep_dirs(run_dir), slo=slo, peak_rps=peak_rps, requests_per_day=requests_per_day, prices=prices)
+    run = as_run(run_dir)
+    prices = load_prices_for_run(run.path)
+    costs = deployment_costs(run, sweep_dirs(run), slo=slo, peak_rps=peak_rps, requests_per_day=requests_per_day, prices=prices)
     frame = deployment_cost_frame(costs)
     if frame.empty:
         return frame
