@@ -21,7 +21,6 @@ from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFA
 from llama_eval.records import FIXED_KINDS
 from llama_eval.rundir.health import assess_run
 from llama_eval.rundir.run import Run, as_run
-from llama_eval.rundir.store import read_manifest
 
 from .latency import sweep_dirs
 from .summary import _readable
@@ -114,11 +113,11 @@ def capacity_cost_frame(run_dir: Run | str | Path, requests_per_day: float | int
     return out
 
 
-def price_age_line(run_dir: str | Path) -> str:
+def price_age_line(run: Run | str | Path) -> str:
     """How old the prices behind this report are (the tables the run recorded), with a warning when stale."""
-    recorded = ((read_manifest(run_dir) or {}).get("fingerprint") or {}).get("deployments") or []
-    models = sorted({d["model"] for d in recorded if d.get("model")})
-    fresh = load_prices_for_run(run_dir).freshness(models=models or None)
+    run = as_run(run)
+    models = sorted({d["model"] for d in run.manifest.fingerprint.get("deployments") or [] if d.get("model")})
+    fresh = load_prices_for_run(run.path).freshness(models=models or None)
     return f"Prices: {fresh.text}." + (f" **{fresh.warning}**" if fresh.warning else "")
 
 
