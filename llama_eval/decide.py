@@ -210,7 +210,7 @@ class Recommendation:
         text = f"Recommended: {self.chosen.label} — ${costed.monthly_usd:,.2f} a month (${costed.usd_per_1k_requests:,.4f} per 1,000 requests)"
         if cost.instances:
             text += f" with {cost.instances} instance{'s' if cost.instances != 1 else ''}"
-        text += f" ({head}, quality margin {self.margin_points:g} points)"
+        text += f"; {head}, quality margin {self.margin_points:g} points"
         text += f"; quality: {self.chosen.quality_note}" if self.chosen.quality_note else ""
         if self.unsettled:
             text += ". Cheaper, but quality undecided: " + "; ".join(self.unsettled)
