@@ -46,10 +46,11 @@ from typing import Any
 
 from llama_eval.catalog.models import RETIRED, Catalog, load_catalog
 from llama_eval.catalog.prices import PriceBook, load_prices_for_run
-from llama_eval.cost.fixed import NOT_MEASURED, MeasuredCapacity
-from llama_eval.cost.option import CostOption, fixed_capacity_cost, machine_price
-from llama_eval.cost.projection import TrafficProfile, serverless_cost_per_request
+from llama_eval.cost.fixed import NOT_MEASURED, SECONDS_PER_DAY, MeasuredCapacity
+from llama_eval.cost.option import CostOption, OptionCost, fixed_capacity_cost, machine_price, serverless_option
 from llama_eval.cost.provisioned import provisioned_option
+from llama_eval.cost.traffic import option_token_means
+from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
 from llama_eval.deployments.model import Compute
 from llama_eval.errors import RunError
 from llama_eval.load.objectives import Slo
@@ -59,7 +60,7 @@ from llama_eval.quality.scoring import SCORES, SUMMARY, read_quality_summary, sc
 from llama_eval.quality.stats import per_prompt
 from llama_eval.quality.summary import QualitySummary
 from llama_eval.records import MANAGED, PROVISIONED, SERVERLESS
-from llama_eval.rundir.store import read_manifest
+from llama_eval.rundir.run import Run, as_run
 
 # Why an option lost, in one place (the CLI, the notebook and tests use these words).
 WORSE_QUALITY = f"quality {INFERIOR}"
@@ -73,7 +74,20 @@ RETIRED_WHY = "retired"
 NO_CAPACITY = NOT_MEASURED
 NO_PRICE = "no price"
 NO_QUALITY = "quality not measured"
-CENT = Decimal("0.01")
+
+
+class Reason(str):
+    """Why an option lost: the whole sentence (a ``str``, as printed) and its ``head`` in a few words (one of the names above).
+
+    The report's one-line verdicts show the head, the details fold under it; nobody has to cut the sentence at a ':' to find it.
+    """
+
+    head: str
+
+    def __new__(cls, head: str, detail: str = "") -> Reason:
+        reason = super().__new__(cls, head + detail)
+        reason.head = head
+        return reason
 
 
 @dataclass
@@ -87,7 +101,7 @@ class Option:
     quality_mean: float | None = None
     quality_note: str = ""
     quality_verdict: NonInferiority | None = None  # against the best (None: it is the best model, or quality was not measured)
-    lost: list[str] = field(default_factory=list)  # reasons, worst first; empty for the winner
+    lost: list[Reason] = field(default_factory=list)  # reasons, worst first; empty for the winner
     detail: list[str] = field(default_factory=list)
 
     @property
@@ -105,6 +119,14 @@ class Option:
     @property
     def eligible(self) -> bool:
         return not self.lost
+
+    @property
+    def costed(self) -> OptionCost | None:
+        """Its monthly cost and cost per 1,000 requests at the decision's traffic (``CostOption.cost_at``, rounded as shown);
+        None when it cannot be sized or priced (a fixed option without a measured capacity is never costed at its floor here)."""
+        if self.cost.monthly_usd is None:
+            return None
+        return self.cost.cost_at()
 
 
 @dataclass
@@ -130,8 +152,7 @@ class Recommendation:
 
         rows = []
         for o in self.options:
-            c = o.cost
-            per_request = c.per_request_at_traffic_usd
+            c, costed = o.cost, o.costed
             rows.append(
                 {
                     "option": o.label,
@@ -140,23 +161,56 @@ class Recommendation:
                     "quality_verdict": o.quality_note,
                     "capacity_rps": float(c.capacity_rps) if c.capacity_rps is not None else None,
                     "instances": c.instances,
-                    "monthly_usd": c.monthly_usd.quantize(CENT) if c.monthly_usd is not None else None,
-                    "usd_per_1k_requests": (per_request * 1000).quantize(Decimal("0.0001")) if per_request is not None else None,
+                    "monthly_usd": costed.monthly_usd if costed is not None else None,
+                    "usd_per_1k_requests": costed.usd_per_1k_requests if costed is not None else None,
                     "verdict": "chosen" if o is self.chosen else ("lost: " + "; ".join(o.lost) if o.lost else "eligible"),
                     "detail": "; ".join(o.detail),
                 }
             )
         return pd.DataFrame(rows)
 
+    def to_json(self) -> dict[str, Any]:
+        """The decision as ``llama-eval recommend --json`` prints it: the traffic, the choice, the summary sentence, one record per option.
+
+        Money is the rounded Decimal of ``Option.costed`` as a string (``"9.30"``, ``"0.0306"``): the same figures as the table,
+        the report and ``llama-eval cost --json``.
+        """
+        options = []
+        for row, o in zip(self.frame().to_dict("records"), self.options, strict=True):
+            costed = o.costed
+            options.append(
+                {
+                    **{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()},
+                    "model": o.model,
+                    "deployment": o.deployment,
+                    "monthly_usd": str(costed.monthly_usd) if costed and costed.monthly_usd is not None else None,
+                    "usd_per_1k_requests": str(costed.usd_per_1k_requests) if costed and costed.usd_per_1k_requests is not None else None,
+                }
+            )
+        return {
+            "decided": self.decided,
+            "chosen": self.chosen.label if self.chosen is not None else None,
+            "summary": self.summary(),
+            "traffic": {
+                "requests_per_day": str(self.requests_per_day),
+                "peak_rps": str(self.peak_rps),
+                "slo": str(self.slo),
+                "margin_points": self.margin_points,
+            },
+            "options": options,
+            "sweeps": {name: str(path) for name, path in sorted(self.sweeps.items())},
+        }
+
     def summary(self) -> str:
         head = f"peak {float(self.peak_rps):g} req/s, {self.requests_per_day:,.0f} requests/day, SLO {self.slo}"
         if self.chosen is None:
             return f"No option can be recommended ({head}): " + "; ".join(self.undecided_why)
-        cost = self.chosen.cost
-        text = f"Recommended: {self.chosen.label} — ${cost.monthly_usd:,.2f} a month"
+        cost, costed = self.chosen.cost, self.chosen.costed
+        assert costed is not None and costed.monthly_usd is not None  # chosen only when priced and sized
+        text = f"Recommended: {self.chosen.label} — ${costed.monthly_usd:,.2f} a month (${costed.usd_per_1k_requests:,.4f} per 1,000 requests)"
         if cost.instances:
             text += f" with {cost.instances} instance{'s' if cost.instances != 1 else ''}"
-        text += f" ({head}, quality margin {self.margin_points:g} points)"
+        text += f"; {head}, quality margin {self.margin_points:g} points"
         text += f"; quality: {self.chosen.quality_note}" if self.chosen.quality_note else ""
         if self.unsettled:
             text += ". Cheaper, but quality undecided: " + "; ".join(self.unsettled)
@@ -234,12 +288,12 @@ def _options(records: list[dict[str, Any]], catalog: Catalog) -> list[Option]:
 
 
 def recommend(
-    run_dir: str | Path,
+    run: Run | str | Path,
     *,
     sweeps: Sequence[str | Path] = (),
-    peak_rps: float | Decimal,
-    requests_per_day: float | Decimal,
-    slo: str | Slo,
+    peak_rps: float | Decimal | None = DEFAULT_PEAK_RPS,
+    requests_per_day: float | Decimal = DEFAULT_REQUESTS_PER_DAY,
+    slo: str | Slo = DEFAULT_SLO,
     prices: PriceBook | None = None,
     catalog: Catalog | None = None,
     on: date | None = None,
@@ -253,20 +307,24 @@ def recommend(
 
     ``sweeps`` are added to the run's stored ones (``RUN_DIR/sweeps/*``); one given for a deployment
     that has a stored sweep wins. ``prices`` default to the tables the run recorded, as the report's.
+    ``run`` is a ``Run`` (``load_run``) or its directory, read once. The traffic and the objective
+    default to ``llama_eval.defaults`` (10,000 requests/day, the day's average as the peak,
+    ``ttft_p90<=1.0``), the same defaults as ``llama-eval cost``, ``recommend`` and ``report``.
     """
-    run_dir = Path(run_dir)
+    run = as_run(run)
+    run_dir = run.path
     judge = Slo.parse(slo)
     if judge is None:
         raise RunError("recommend needs an SLO, e.g. --slo 'ttft_p90<=1.0'")
-    manifest = read_manifest(run_dir)
-    if manifest is None:
+    if not run.manifest.recorded:
         raise RunError(f"{run_dir}: no manifest.json; pass the directory of a `llama-eval run`")
-    peak, per_day = Decimal(str(peak_rps)), Decimal(str(requests_per_day))
+    per_day = Decimal(str(requests_per_day))
+    peak = Decimal(str(peak_rps)) if peak_rps is not None else per_day / SECONDS_PER_DAY  # None: the day's average, as the projection
     if peak <= 0 or per_day <= 0:
         raise RunError(f"--peak-rps and --requests-per-day must be > 0, got {peak} and {per_day}")
     catalog = catalog or load_catalog()
     prices = prices or load_prices_for_run(run_dir, catalog=catalog)
-    records = manifest.get("fingerprint", {}).get("deployments") or []
+    records = run.manifest.fingerprint.get("deployments") or []
     if not records:
         raise RunError(f"{run_dir}/manifest.json lists no deployments (fingerprint.deployments); was it written by `llama-eval run`?")
     swept = _sweeps_of(run_dir, sweeps, judge, [r["name"] for r in records])
@@ -277,13 +335,15 @@ def recommend(
     summary_means = {n: d.mean for n, d in summary.deployments.items()}
     options = _options(records, catalog)
     for o in options:
-        _judge_option(o, run_dir, swept.get(o.deployment or ""), judge, peak, per_day, prices, catalog, on, best, verdicts, summary_means)
+        _judge_option(o, run, swept.get(o.deployment or ""), judge, peak, per_day, prices, catalog, on, best, verdicts, summary_means)
     eligible = [o for o in options if o.eligible]
     chosen = min(eligible, key=lambda o: o.cost.monthly_usd) if eligible else None  # type: ignore[arg-type,return-value]
     for o in eligible:
         if o is not chosen:
             assert chosen is not None and o.cost.monthly_usd is not None and chosen.cost.monthly_usd is not None
-            o.lost.append(f"{COSTS_MORE} (${o.cost.monthly_usd:,.2f} vs ${chosen.cost.monthly_usd:,.2f} a month)")
+            mine, theirs = o.costed, chosen.costed
+            assert mine is not None and theirs is not None
+            o.lost.append(Reason(COSTS_MORE, f" (${mine.monthly_usd:,.2f} vs ${theirs.monthly_usd:,.2f} a month)"))
     unsettled = _unsettled(options, chosen)
     undecided = _why_none(options, best) if chosen is None else []
     options.sort(key=lambda o: (o is not chosen, not o.eligible, o.cost.monthly_usd is None, o.cost.monthly_usd or 0))
@@ -310,21 +370,23 @@ def _unsettled(options: list[Option], chosen: Option | None) -> list[str]:
     """Options cheaper than the chosen one (all priced ones when none is chosen) that only an undecided quality verdict kept out."""
     out = []
     for o in options:
-        if o is chosen or o.cost.monthly_usd is None or not o.lost or not all(r.startswith(QUALITY_UNDECIDED) for r in o.lost):
+        if o is chosen or o.cost.monthly_usd is None or not o.lost or not all(r.head == QUALITY_UNDECIDED for r in o.lost):
             continue
         if chosen is not None and chosen.cost.monthly_usd is not None and o.cost.monthly_usd >= chosen.cost.monthly_usd:
             continue
-        out.append(f"{o.label} (${o.cost.monthly_usd:,.2f} a month): {o.quality_note}")
+        costed = o.costed
+        assert costed is not None
+        out.append(f"{o.label} (${costed.monthly_usd:,.2f} a month): {o.quality_note}")
     return out
 
 
 def _why_none(options: list[Option], best: str | None) -> list[str]:
-    reasons = {reason.split(" (")[0].split(":")[0] for o in options for reason in o.lost}
+    reasons = {reason.head for o in options for reason in o.lost}
     why = []
     if best is None:
         why.append("no scores: the prompt set has no scorers or references, so quality cannot be compared")
     if NO_CAPACITY in reasons:
-        why.append(f"{sum(any(r.startswith(NO_CAPACITY) for r in o.lost) for o in options)} option(s) have no sweep: capacity not measured "
+        why.append(f"{sum(any(r.head == NO_CAPACITY for r in o.lost) for o in options)} option(s) have no sweep: capacity not measured "
                    "(run `llama-eval sweep` on them with the same --slo)")  # fmt: skip
     if MISSES_SLO in reasons:
         why.append("the swept options miss the SLO at the peak")
@@ -335,7 +397,7 @@ def _why_none(options: list[Option], best: str | None) -> list[str]:
     return why or ["no option passed every check"]
 
 
-def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo, peak: Decimal, per_day: Decimal, prices: PriceBook,
+def _judge_option(o: Option, run: Run, sweep: SweepResult | None, slo: Slo, peak: Decimal, per_day: Decimal, prices: PriceBook,
                   catalog: Catalog, on: date | None, best: str | None, verdicts: dict[str, NonInferiority], means: dict[str, float]) -> None:  # fmt: skip
     # quality: the best model passes; any other only when non-inferior to it
     o.quality_mean = means.get(o.quality_from or "")
@@ -344,12 +406,12 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
     if best is not None and o.quality_from == best:
         o.quality_note = f"{same}{BEST_QUALITY}"
     elif verdict is None:
-        o.lost.append(NO_QUALITY)
+        o.lost.append(Reason(NO_QUALITY))
     else:
         o.quality_verdict = verdict
         o.quality_note = f"{same}{verdict.text()}"
         if verdict.verdict != NON_INFERIOR:  # "quality inferior: ..." or "quality undecided: ...": the verdict's own sentence
-            o.lost.append(f"quality {verdict.text()}")
+            o.lost.append(Reason(f"quality {verdict.verdict}", verdict.text().removeprefix(verdict.verdict)))
     if o.quality_note:
         o.detail.append(o.quality_note)
     # lifecycle
@@ -357,40 +419,41 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
     offer = model.offer(o.kind) if model is not None else None
     if offer is not None and offer.status(on) == RETIRED:
         replacement = f"; use {offer.replacement}" if offer.replacement else ""
-        o.lost.append(f"{RETIRED_WHY} (the {o.kind} offer retired on {offer.retired}{replacement})")
+        o.lost.append(Reason(RETIRED_WHY, f" (the {o.kind} offer retired on {offer.retired}{replacement})"))
     # capacity and the SLO at peak
     capacity = MeasuredCapacity.from_sweep(sweep, o.compute.instances if o.compute else 1) if sweep else None
     if sweep is None:
-        o.lost.append(f"{NO_CAPACITY} (no sweep of it)")
+        o.lost.append(Reason(NO_CAPACITY, " (no sweep of it)"))
     elif capacity is None:
-        o.lost.append(f"{MISSES_SLO}: {sweep.capacity.reason}")
+        o.lost.append(Reason(MISSES_SLO, f": {sweep.capacity.reason}"))
     elif sweep.simulated:
         o.detail.append("capacity measured on the emulator")
     o.cost = replace(o.cost, capacity=capacity)
     # money: the same CostOption arithmetic as the cost projection, at this peak and volume
-    if o.kind == SERVERLESS:
+    if o.kind == SERVERLESS:  # the projection's arithmetic: cost.option.serverless_option on the model's own token means
         price = prices.token_price(o.model, SERVERLESS) if o.model else None
-        per_request = None
-        if price is not None and price.known:
+        means = None
+        if price is not None and price.known and o.model:
             try:
-                profile = TrafficProfile.from_run(run_dir, per_day, deployment=o.quality_from)
-                per_request = serverless_cost_per_request(price, profile)
+                means = option_token_means(run, o.model, SERVERLESS)
             except ValueError as exc:
                 o.detail.append(str(exc))
-        if per_request is None:
-            o.lost.append(f"{NO_PRICE} (serverless token price unknown)")
+        priced = serverless_option(o.model or o.label, price, means, peak_rps=peak, requests_per_day=per_day, label=o.label, deployments=o.cost.deployments)
+        if priced.per_request_usd is None:
+            unknown = price is None or not price.known
+            o.lost.append(Reason(NO_PRICE, " (serverless token price unknown)" if unknown else f" ({priced.note})"))
         else:
-            o.cost = replace(o.cost, per_request_usd=per_request, peak_rps=peak, requests_per_day=per_day)
+            o.cost = replace(priced, model=o.model, capacity=capacity)
         if capacity is not None and capacity.throughput_rps < peak:
             held = f"the sweep held it up to {capacity.throughput_rps:g} req/s < {float(peak):g}"  # 40 whether given as 40 or 40.0, as summary() says
-            o.lost.append(f"{MISSES_SLO} at peak: {held} (serverless is quota-bound; ask for more quota)")
+            o.lost.append(Reason(MISSES_SLO, f" at peak: {held} (serverless is quota-bound; ask for more quota)"))
         return
     if o.kind == PROVISIONED:
-        _price_provisioned(o, run_dir, peak, per_day, prices, catalog)
+        _price_provisioned(o, run, peak, per_day, prices, catalog)
         return
     hourly, _ = machine_price(o.compute, prices)
     if o.compute is None or hourly is None:
-        o.lost.append(f"{NO_PRICE} (no VM SKU or usd_per_hour for its compute)")
+        o.lost.append(Reason(NO_PRICE, " (no VM SKU or usd_per_hour for its compute)"))
         return
     o.cost = fixed_capacity_cost(o.label, o.kind, hourly, capacity, peak_rps=peak, requests_per_day=per_day, hours_per_day=o.compute.hours_per_day,
                                  model=o.model, instances=o.compute.instances, deployments=(o.deployment,) if o.deployment else ())  # fmt: skip
@@ -398,25 +461,25 @@ def _judge_option(o: Option, run_dir: Path, sweep: SweepResult | None, slo: Slo,
         o.detail.append(o.cost.note)
 
 
-def _price_provisioned(o: Option, run_dir: Path, peak: Decimal, per_day: Decimal, prices: PriceBook, catalog: Catalog) -> None:
+def _price_provisioned(o: Option, run: Run, peak: Decimal, per_day: Decimal, prices: PriceBook, catalog: Catalog) -> None:
     """A PTU option: PTUs for the peak from the token mix of the deployment whose answers stand for it (``cost.provisioned``)."""
     offer = catalog.get(o.model).offer(PROVISIONED) if o.model and o.model in catalog else None
     if offer is None or offer.provisioned is None:
-        o.lost.append(f"{NO_PRICE} ({o.model} has no provisioned offer in the catalog)")
+        o.lost.append(Reason(NO_PRICE, f" ({o.model} has no provisioned offer in the catalog)"))
         return
     try:
-        profile = TrafficProfile.from_run(run_dir, per_day, deployment=o.quality_from)
+        mix = option_token_means(run, o.model or "", PROVISIONED)
     except ValueError as exc:
-        o.lost.append(f"{NO_PRICE} (no token mix to size PTUs: {exc})")
+        o.lost.append(Reason(NO_PRICE, f" (no token mix to size PTUs: {exc})"))
         return
     price = prices.ptu_price(o.model) if o.model else None
-    o.cost = replace(provisioned_option(o.model or "", offer.provisioned, price, profile.input_tokens, profile.output_tokens, peak_rps=peak,
+    o.cost = replace(provisioned_option(o.model or "", offer.provisioned, price, mix.input_tokens, mix.output_tokens, peak_rps=peak,
                                         requests_per_day=per_day, label=o.label, deployments=o.cost.deployments), capacity=o.cost.capacity)  # fmt: skip
     if price is None or not price.known:
-        o.lost.append(f"{NO_PRICE} (no PTU price for {o.model})")
+        o.lost.append(Reason(NO_PRICE, f" (no PTU price for {o.model})"))
         return
     o.detail.append(f"{o.cost.ptus} PTU for {float(peak):g} req/s: {o.cost.capacity_source}; {o.cost.note}")
 
 
 __all__ = ["COSTS_MORE", "MARGIN_POINTS", "MISSES_SLO", "NO_CAPACITY", "NO_PRICE", "QUALITY_OK", "QUALITY_UNDECIDED", "RETIRED_WHY", "WORSE_QUALITY", "Option",
-           "Recommendation", "recommend"]  # fmt: skip
+           "Reason", "Recommendation", "recommend"]  # fmt: skip

@@ -227,11 +227,17 @@ def test_the_report_and_the_command_make_the_same_choice(tmp_path, capsys):
     assert report.chosen is not None and report.chosen.label == "l405"
     argv = [str(run), "--peak-rps", "40", "--requests-per-day", "500000", "--slo", "ttft_p90<=1.0"]
     assert main(["recommend", *argv, "--json"]) == (0 if report.decided else 3)
-    printed = capsys.readouterr().out
-    table = json.loads(printed[: printed.rindex("]") + 1])
-    expected = json.loads(report.frame().to_json(orient="records", default_handler=str))
-    assert table == expected, "the same table, row for row"
-    assert printed.rstrip().endswith(report.summary())
+    printed = json.loads(capsys.readouterr().out)  # one JSON object, nothing else on stdout
+    table = printed["options"]
+    records = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in report.frame().to_dict("records")]
+    expected = json.loads(json.dumps(records, default=str))  # the frame as JSON, floats exact (pandas' to_json keeps 10 digits)
+    money = ("monthly_usd", "usd_per_1k_requests")  # exact strings of the rounded Decimal in the JSON ("239221.00"), not floats
+    assert [{k: row[k] for k in expected[0] if k not in money} for row in table] == [{k: v for k, v in r.items() if k not in money} for r in expected]
+    for row, frame_row in zip(table, report.frame().to_dict("records"), strict=True):
+        for k in money:
+            assert (row[k], frame_row[k]) == (None, None) or Decimal(row[k]) == frame_row[k], (row["option"], k)
+    assert printed["summary"] == report.summary() and printed["chosen"] == "l405" and printed["decided"] is report.decided
+    assert printed["exit_status"] == (0 if report.decided else 3) and printed["assumed"] == []
     assert main(["recommend", *argv]) == (0 if report.decided else 3)
     text = capsys.readouterr().out
     for option in decision_frame(report)["option"]:
@@ -272,3 +278,26 @@ def test_the_demo_report_and_recommend_agree(installed, installed_demo):
     said = re.search(r"(Recommended: \S+|No option can be recommended)", page)
     assert said, "the report's decision sentence"
     assert said.group(1) in same.stdout, f"the page says {said.group(1)!r}; the command printed:\n{same.stdout[-2000:]}"
+
+
+def test_every_reason_has_a_head_and_a_serverless_short_of_the_peak_counts_as_missing_the_slo(tmp_path):
+    """Reasons are ``Reason`` records (a head and the sentence), so no one cuts a sentence at ':' to find what it says.
+
+    Cut at ':', "misses the SLO at peak: the sweep held it up to 31 req/s < 40" read as "misses the SLO at peak", which is
+    not MISSES_SLO: the "why nothing can be recommended" list left the serverless option's shortfall out.
+    """
+    from llama_eval.decide import NO_PRICE, NO_QUALITY, Reason
+    from llama_eval.report.brief import short_reason
+
+    run = _run(tmp_path)
+    _stored(run, "l70", "serverless", [10, 30, 31], [0.4, 0.8, 0.9])  # holds 31 req/s within the SLO: short of a 40 req/s peak
+    decision = recommend(run, peak_rps=40, requests_per_day=500_000, slo="ttft_p90<=1.0", on=ON)
+    heads = {COSTS_MORE, MISSES_SLO, NO_CAPACITY, NO_PRICE, NO_QUALITY, RETIRED_WHY, WORSE_QUALITY, QUALITY_UNDECIDED}
+    assert decision.chosen is None
+    for option in decision.options:
+        for reason in option.lost:
+            assert isinstance(reason, Reason) and reason.head in heads and reason.startswith(reason.head), reason
+    l70 = next(o for o in decision.options if o.deployment == "l70")
+    assert [r.head for r in l70.lost] == [MISSES_SLO] and "31 req/s < 40" in l70.lost[0]
+    assert short_reason(l70, decision.chosen) == MISSES_SLO
+    assert "the swept options miss the SLO at the peak" in decision.undecided_why

@@ -1,6 +1,6 @@
 """After a run: what it cost, per deployment and per tag, in exact Decimal dollars from the recorded usage.
 
-``run_costs(run_dir)`` reads the run's rows and manifest once and returns a ``RunCost``: an
+``run_costs(run)`` (a ``Run`` from ``load_run``, or its directory, read once) returns a ``RunCost``: an
 ``ActualCost`` per deployment (with the pre-run estimate's error) and per (deployment, tag), the
 total, and the price tables the run used. ``RunCost.frame()`` is the table notebooks and the CLI show.
 """
@@ -15,8 +15,7 @@ from typing import Any
 from llama_eval.catalog.prices import THOUSAND
 from llama_eval.records import Status
 from llama_eval.run.estimate import RunEstimate
-from llama_eval.rundir.health import run_rows
-from llama_eval.rundir.store import read_manifest
+from llama_eval.rundir.run import Run, as_run
 
 UNTAGGED = "(untagged)"
 
@@ -75,11 +74,12 @@ class RunCost:
         return frame.set_index("deployment") if not frame.empty else frame
 
 
-def run_costs(run_dir: str | Path) -> RunCost:
-    """Actual cost of a run: per deployment, per tag, per 1,000 requests, and the estimate's error."""
-    manifest = read_manifest(run_dir) or {}
+def run_costs(run: Run | str | Path) -> RunCost:
+    """Actual cost of a run: per deployment, per tag, per 1,000 requests sent, and the estimate's error."""
+    run = as_run(run)
+    manifest = run.manifest.raw
     totals: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for row in run_rows(run_dir):
+    for row in (r.to_json() for r in run.rows):
         usage = row.get("usage") or {}
         cost = Decimal(row["cost_usd"]) if row.get("cost_usd") not in (None, "") else None
         name = row["deployment"]

@@ -16,20 +16,26 @@ figure is worked out by its methods, so the same option costs the same everywher
 
 The load that sizes the machines is ``peak_rps`` at ``requests_per_day`` (the sizing point), scaled
 linearly to other volumes; no peak: the day's average. ``fixed_capacity_cost`` builds a fixed option
-from a plain hourly price and says in ``note`` what is missing or assumed.
+from a plain hourly price and says in ``note`` what is missing or assumed; ``serverless_option``
+builds a per-token one from a token price and the model's own token means (``cost.traffic``).
+
+**One number per quantity.** ``CostOption.cost_at`` is the one place an option's monthly cost and
+its cost per 1,000 requests at a volume are worked out and rounded (to the cent; to a hundredth of
+a cent): the projection table, the decision (its table, the brief, the summary sentence),
+``llama-eval cost --json``, ``llama-eval recommend --json`` and the Python API all read it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from llama_eval.catalog.prices import THOUSAND, PriceBook
+from llama_eval.catalog.prices import THOUSAND, PriceBook, TokenPrice
 from llama_eval.deployments.model import Compute
 from llama_eval.errors import PriceTableError
-from llama_eval.records import FIXED_KINDS
+from llama_eval.records import FIXED_KINDS, SERVERLESS
 
 from .fixed import (
     HOURS_PER_MONTH,
@@ -43,6 +49,10 @@ from .fixed import (
     machines_monthly_usd,
     sizing_load,
 )
+from .traffic import TokenMeans
+
+CENT = Decimal("0.01")  # a monthly cost is shown to the cent
+PER_1K_PLACES = Decimal("0.0001")  # a cost per 1,000 requests to a hundredth of a cent
 
 NO_COMPUTE = "compute needs a VM 'sku' from the price table or a 'usd_per_hour' to be priced"
 
@@ -55,6 +65,31 @@ def machine_price(compute: Compute | None, prices: PriceBook) -> tuple[Decimal |
         return compute.hourly_usd(prices, instances=1), ""
     except PriceTableError as exc:
         return None, str(exc)
+
+
+@dataclass(frozen=True)
+class OptionCost:
+    """What an option costs at one daily volume, as every surface shows it (``CostOption.cost_at``).
+
+    ``monthly_usd`` to the cent and ``usd_per_1k_requests`` (the month's cost ÷ the month's requests
+    × 1,000) to a hundredth of a cent; None when the option has no price. ``floor``: a fixed option
+    without a measured capacity, costed at its configured machines, so the true cost is at least this.
+    """
+
+    requests_per_day: Decimal
+    monthly_usd: Decimal | None
+    usd_per_1k_requests: Decimal | None
+    instances: int | None = None  # machines (PTUs) this volume needs; None per token or when not measured
+    floor: bool = False
+
+    def to_json(self) -> dict[str, str | int | bool | None]:
+        """Money as strings of the rounded Decimal (no float on the way), for ``--json`` outputs."""
+        return {"requests_per_day": str(self.requests_per_day), "monthly_usd": _text(self.monthly_usd),
+                "usd_per_1k_requests": _text(self.usd_per_1k_requests), "instances": self.instances, "floor": self.floor}  # fmt: skip
+
+
+def _text(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -102,7 +137,7 @@ class CostOption:
 
     @property
     def capacity_source(self) -> str:
-        """"sweep x at ttft_p90<=1 (emulator)", or "" without a capacity; PTU: where its throughput per PTU comes from."""
+        """ "sweep x at ttft_p90<=1 (emulator)", or "" without a capacity; PTU: where its throughput per PTU comes from."""
         if self.ptu is not None:
             p = self.ptu
             return (f"PTUs from the token mix: {p.input_tokens:,.0f} in + {p.output_token_weight:g} x {p.output_tokens:,.0f} out = "
@@ -193,6 +228,25 @@ class CostOption:
             return None
         return monthly / (dec(requests_per_day) * HOURS_PER_MONTH / 24)
 
+    def cost_at(self, requests_per_day: Decimal | float | int | None = None) -> OptionCost:
+        """USD a month and per 1,000 requests at this volume (default: the sizing point's), rounded as shown: the one place they are worked out.
+
+        The projection's table, the decision and both commands call this, so an option has one monthly cost and one cost per 1,000
+        requests everywhere. A fixed option without a measured capacity: its configured machines, a floor (``floor`` True).
+        """
+        volume = dec(requests_per_day) if requests_per_day is not None else self.requests_per_day
+        if volume is None:
+            raise ValueError(f"{self.label}: no daily volume to cost it at (give requests_per_day)")
+        monthly = self.monthly_at(volume)
+        per_request = self.per_request_at(volume)
+        return OptionCost(
+            volume,
+            monthly.quantize(CENT, ROUND_HALF_UP) if monthly is not None else None,
+            (per_request * THOUSAND).quantize(PER_1K_PLACES, ROUND_HALF_UP) if per_request is not None else None,
+            self.instances_at(volume),
+            self.fixed and not self.measured and monthly is not None,
+        )
+
     # ----------------------------------------------------------------- at the sizing point (decide, deployment_costs)
     @property
     def instances(self) -> int | None:
@@ -244,6 +298,27 @@ class CostOption:
         if self.per_request_usd is not None:
             return self.per_request_usd * THOUSAND
         return self.per_1k_requests_at_capacity_usd
+
+
+def serverless_option(model: str, price: TokenPrice | None, means: TokenMeans | None, *, peak_rps: Decimal | float | str | None = None,
+                      requests_per_day: Decimal | float | str | None = None, label: str | None = None, deployments: Sequence[str] = (),
+                      retired: str = "") -> CostOption:  # fmt: skip
+    """A model per token: its token means (``cost.traffic.option_token_means``) × its token price; ``note`` says what is missing.
+
+    The projection, the decision and the per-deployment costs build their serverless options here, so one model's
+    serverless cost per request is worked out once, from the same tokens.
+    """
+    option = CostOption(label or f"{model} · {SERVERLESS}", model, SERVERLESS, peak_rps=dec(peak_rps) if peak_rps is not None else None,
+                        requests_per_day=dec(requests_per_day) if requests_per_day is not None else None, deployments=tuple(deployments),
+                        retired=retired)  # fmt: skip
+    if price is None or not price.known:
+        return replace(option, basis="no price", note="no price" + (f" ({price.note})" if price is not None and price.note else ""))
+    if means is None:
+        return replace(option, basis="no answered requests to take token means from", note="no token means: nothing of this model answered")
+    assert price.input_per_1k is not None and price.output_per_1k is not None
+    per_request = means.input_tokens * price.input_per_1k / THOUSAND + means.output_tokens * price.output_per_1k / THOUSAND
+    basis = f"tokens: {means.describe()} x ${price.input_per_1k}/${price.output_per_1k} per 1k in/out"
+    return replace(option, per_request_usd=per_request, basis=basis)
 
 
 def fixed_capacity_cost(
@@ -331,11 +406,15 @@ def deployment_cost_frame(options: Sequence[CostOption]):
 
 
 __all__ = [
+    "CENT",
     "NO_COMPUTE",
+    "PER_1K_PLACES",
     "CostOption",
+    "OptionCost",
     "capacity_cost_frame",
     "deployment_cost_frame",
     "describe",
     "fixed_capacity_cost",
     "machine_price",
+    "serverless_option",
 ]

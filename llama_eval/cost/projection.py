@@ -1,6 +1,7 @@
 """What production traffic would cost on each way of serving a run's models, and where two ways cost the same.
 
-* ``TrafficProfile``: requests a day, mean tokens in and out of a request (from a run), and the peak;
+* ``TrafficProfile`` (``cost.traffic``): requests a day and the peak; the tokens per request are each
+  option's own model's means in the run (``option_token_means``, the one definition), never pooled;
 * ``projection``: a ``CostOption`` per offer — each serverless model per token, managed compute and
   self-hosted GPUs by the hour (``Compute.hourly_usd``), sized by a measured capacity where a sweep
   measured one (``cost.fixed``), else their configured machines as a floor, and provisioned throughput
@@ -17,94 +18,32 @@ needs it), so its break-even is the volume above which it stays cheaper. The fig
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from llama_eval.catalog.models import Catalog, load_catalog
-from llama_eval.catalog.prices import THOUSAND, PriceBook, TokenPrice, load_prices, load_prices_for_run
+from llama_eval.catalog.prices import PriceBook, TokenPrice, load_prices_for_run
+from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
 from llama_eval.deployments.model import Compute
 from llama_eval.load.slo import read_sweeps
-from llama_eval.records import ANSWERED, MACHINE_KINDS, MANAGED, PROVISIONED, SELF_HOSTED, SERVERLESS
-from llama_eval.rundir.health import manifest_deployments, run_rows
-from llama_eval.rundir.store import read_manifest
+from llama_eval.records import MACHINE_KINDS, MANAGED, PROVISIONED, SELF_HOSTED, SERVERLESS
+from llama_eval.rundir.run import Run, as_run
 
-from .fixed import DAYS_PER_MONTH, NOT_MEASURED, SECONDS_PER_DAY, MeasuredCapacity, dec
-from .option import CostOption, fixed_capacity_cost, machine_price
+from .fixed import DAYS_PER_MONTH, NOT_MEASURED, MeasuredCapacity, dec
+from .option import CostOption, OptionCost, fixed_capacity_cost, machine_price, serverless_option
 from .provisioned import break_even_ptus, provisioned_option
+from .traffic import TokenMeans, TrafficProfile, option_token_means
 
 
-@dataclass(frozen=True)
-class TrafficProfile:
-    """Production traffic: requests a day and the mean tokens in and out of one request."""
-
-    requests_per_day: Decimal
-    input_tokens: Decimal
-    output_tokens: Decimal
-    peak_rps: Decimal | None = None  # requests/s at the busiest moment; None: the day's average
-
-    @classmethod
-    def of(cls, requests_per_day: float | int | str, input_tokens: float | int | str, output_tokens: float | int | str,
-           peak_rps: float | int | str | Decimal | None = None) -> TrafficProfile:  # fmt: skip
-        values = [Decimal(str(v)) for v in (requests_per_day, input_tokens, output_tokens)]
-        if any(v < 0 for v in values):
-            raise ValueError("requests per day and token means must be >= 0")
-        peak = Decimal(str(peak_rps)) if peak_rps is not None else None
-        if peak is not None and peak <= 0:
-            raise ValueError(f"peak requests/s must be > 0, got {peak}; leave it out to use the day's average")
-        return cls(*values, peak)
-
-    @property
-    def average_rps(self) -> Decimal:
-        return self.requests_per_day / SECONDS_PER_DAY
-
-    @property
-    def peak_factor(self) -> Decimal:
-        """Peak ÷ the day's average rate (at least 1): how much more than average the busiest moment carries."""
-        if self.peak_rps is None or not self.requests_per_day:
-            return Decimal(1)
-        return max(Decimal(1), self.peak_rps / self.average_rps)
-
-    @classmethod
-    def from_run(cls, run_dir: str | Path, requests_per_day: float | int | str, deployment: str | None = None,
-                 peak_rps: float | int | str | Decimal | None = None) -> TrafficProfile:  # fmt: skip
-        """Mean tokens per request of a run's successful rows (optionally one deployment's)."""
-        rows = [r for r in run_rows(run_dir) if r["status"] in ANSWERED and r.get("usage")]
-        if deployment is not None:
-            rows = [r for r in rows if r["deployment"] == deployment]
-        if not rows:
-            raise ValueError(f"{run_dir}: no successful rows to take token means from")
-        n = Decimal(len(rows))
-        return cls.of(
-            requests_per_day,
-            sum(Decimal(r["usage"]["prompt_tokens"]) for r in rows) / n,
-            sum(Decimal(r["usage"]["completion_tokens"]) for r in rows) / n,
-            peak_rps,
-        )
-
-    @property
-    def requests_per_month(self) -> Decimal:
-        return self.requests_per_day * DAYS_PER_MONTH
-
-    def describe(self) -> str:
-        """The traffic a projection assumes, in one sentence (the same in the report and the CLI)."""
-        if self.peak_rps is None:
-            peak = f"peak not given, so the day's average {self.average_rps:.3g} requests/s sizes the machines"
-        else:
-            peak = f"peak {float(self.peak_rps):g} requests/s ({self.peak_factor:.3g}x the day's average)"
-        return (
-            f"{self.requests_per_day:,.0f} requests/day ({self.requests_per_month:,.0f} a month of 730 h), "
-            f"{self.input_tokens:,.0f} tokens in and {self.output_tokens:,.0f} out per request; {peak}"
-        )
-
-
-def serverless_cost_per_request(price: TokenPrice, profile: TrafficProfile) -> Decimal | None:
-    if not price.known:
+def serverless_cost_per_request(price: TokenPrice, profile: TrafficProfile | TokenMeans) -> Decimal | None:
+    """USD a request: the tokens in and out (a profile's one mix, or a model's ``TokenMeans``) × the token price; None without either."""
+    means = profile.tokens if isinstance(profile, TrafficProfile) else profile
+    if means is None or not price.known:
         return None
-    assert price.input_per_1k is not None and price.output_per_1k is not None
-    return profile.input_tokens * price.input_per_1k / THOUSAND + profile.output_tokens * price.output_per_1k / THOUSAND
+    return serverless_option(price.model, price, means).per_request_usd
 
 
 @dataclass(frozen=True)
@@ -132,8 +71,10 @@ class BreakEven:
         if self.requests_per_day is not None:
             text = f"same cost at {self.requests_per_day:,.0f} requests/day (${self.monthly_usd:,.2f} a month)"
             if self.lower_bound:
-                text = (f"same cost at no fewer than {self.requests_per_day:,.0f} requests/day: "
-                        "capacity not measured, so the machines are costed as configured, a floor")
+                text = (
+                    f"same cost at no fewer than {self.requests_per_day:,.0f} requests/day: "
+                    "capacity not measured, so the machines are costed as configured, a floor"
+                )
             if self.first_cheaper_at is not None:
                 text += f"; first cheaper at {self.first_cheaper_at:,.0f}/day, for good from the break-even on"
             return text
@@ -148,6 +89,23 @@ class Projection:
     options: list[CostOption]  # offered today
     retired: list[CostOption]  # in the run, no longer offered: listed apart, never a recommendation
     break_even: list[BreakEven]
+    token_means: dict[tuple[str, str], TokenMeans] = field(default_factory=dict)  # (model, kind) -> the tokens a request its options were priced with
+
+    def describe(self) -> str:
+        """The traffic and the tokens per request the projection assumes, in one sentence (the report and the CLI)."""
+        text = self.profile.describe()
+        if self.profile.tokens is None and self.token_means:
+            mixes = [f"{model} {m.input_tokens:,.0f} in / {m.output_tokens:,.0f} out" for (model, kind), m in self.token_means.items() if kind == SERVERLESS]
+            text += (". Tokens per request, each model's own: " + "; ".join(mixes)) if mixes else ""
+        return text
+
+    def costs(self) -> dict[str, OptionCost]:
+        """Each option's ``OptionCost`` at the projected volume, by label: what the table, ``cost --json`` and the API show."""
+        return {o.label: o.cost_at(self.profile.requests_per_day) for o in self.options + self.retired}
+
+    def find(self, model: str, kind: str) -> CostOption | None:
+        """The option of ``model`` served as ``kind`` (the first, if the run costs more than one machine of it)."""
+        return next((o for o in self.options + self.retired if o.model == model and o.kind == kind), None)
 
     @property
     def cheapest(self) -> CostOption | None:
@@ -215,6 +173,7 @@ def projection(
     run_deployments: Mapping[tuple[str, str], Sequence[str]] | None = None,
     capacities: Mapping[tuple[str, str], MeasuredCapacity] | None = None,
     provisioned: Iterable[str] = (),
+    token_means: Mapping[tuple[str, str], TokenMeans] | None = None,
 ) -> Projection:
     """Monthly cost of ``profile`` on each option, retired offers apart, and break-even of the meaningful pairs.
 
@@ -225,9 +184,12 @@ def projection(
     ``run_deployments`` maps (model, kind) to the run's deployment names.
     ``capacities`` maps (model, kind) to a ``MeasuredCapacity`` from a sweep of that compute;
     fixed options without one are costed at their configured instances and say "capacity not measured".
+    ``token_means`` maps (model, kind) to the tokens per request of that option (``cost.traffic.option_token_means``);
+    an option it lacks takes the profile's one mix, if it has one.
     """
     catalog = catalog or load_catalog()
     run_deployments = run_deployments or {}
+    means = dict(token_means or {})
     capacities = capacities or {}
     offered: list[CostOption] = []
     retired: list[CostOption] = []
@@ -242,12 +204,9 @@ def projection(
         return ""
 
     for model in dict.fromkeys(serverless_models):
-        price = prices.token_price(model, SERVERLESS)
-        per_request = serverless_cost_per_request(price, profile) if price else None
-        note = "" if per_request is not None else ("no price" + (f" ({price.note})" if price and price.note else ""))
-        option = CostOption(f"{model} · serverless", model, SERVERLESS, per_request_usd=per_request, peak_rps=profile.peak_rps,
-                            requests_per_day=profile.requests_per_day, note=note, deployments=tuple(run_deployments.get((model, SERVERLESS), ())),
-                            retired=lifecycle(model, SERVERLESS))  # fmt: skip
+        option = serverless_option(model, prices.token_price(model, SERVERLESS), means.get((model, SERVERLESS), profile.tokens), peak_rps=profile.peak_rps,
+                                   requests_per_day=profile.requests_per_day, deployments=run_deployments.get((model, SERVERLESS), ()),
+                                   retired=lifecycle(model, SERVERLESS))  # fmt: skip
         (retired if option.retired else offered).append(option)
     for kind, pairs in ((MANAGED, managed), (SELF_HOSTED, self_hosted)):
         for model, compute in pairs:
@@ -258,12 +217,15 @@ def projection(
         offer = catalog.get(model).offer(PROVISIONED) if model in catalog else None
         if offer is None or offer.provisioned is None:
             continue
-        option = provisioned_option(model, offer.provisioned, prices.ptu_price(model), profile.input_tokens, profile.output_tokens,
+        mix = means.get((model, PROVISIONED), profile.tokens)
+        if mix is None:
+            continue
+        option = provisioned_option(model, offer.provisioned, prices.ptu_price(model), mix.input_tokens, mix.output_tokens,
                                     peak_rps=profile.peak_rps, requests_per_day=profile.requests_per_day,
                                     deployments=tuple(run_deployments.get((model, PROVISIONED), ())), retired=lifecycle(model, PROVISIONED))  # fmt: skip
         (retired if option.retired else offered).append(option)
 
-    result = Projection(profile, offered, retired, [])
+    result = Projection(profile, offered, retired, [], means)
     pairs: dict[frozenset[str], BreakEven] = {}
     priced = [o for o in offered if o.priced]
     for i, a in enumerate(priced):
@@ -280,9 +242,9 @@ def projection(
     return result
 
 
-def deployment_records(run_dir: str | Path) -> list[dict[str, Any]]:
+def deployment_records(run: Run | str | Path) -> list[dict[str, Any]]:
     """The run's deployments as its manifest records them (name, model, kind, compute; no secrets)."""
-    return list(manifest_deployments(read_manifest(run_dir) or {}).values())
+    return list(as_run(run).manifest.deployments.values())
 
 
 def _catalog_machines(model: str | None, catalog: Catalog) -> Compute | None:
@@ -292,32 +254,37 @@ def _catalog_machines(model: str | None, catalog: Catalog) -> Compute | None:
 
 
 def project_run(
-    run_dir: str | Path,
-    requests_per_day: float | int | str,
+    run: Run | str | Path,
+    requests_per_day: float | int | str = DEFAULT_REQUESTS_PER_DAY,
     *,
     prices: PriceBook | None = None,
     catalog: Catalog | None = None,
     on: date | None = None,
     compute: Mapping[str, Any] | None = None,
     sweeps: Iterable[str | Path] = (),
-    slo: str | None = None,
+    slo: str | None = DEFAULT_SLO,
     peak_rps: float | int | str | Decimal | None = None,
 ) -> Projection:
     """The production projection of a run's models: what ``llama-eval cost --requests-per-day`` prints and the report shows.
 
-    Token means come from the run's successful rows. Every model of the run is costed serverless (if
+    ``run``: a ``Run`` (``load_run``, read once) or its directory. Tokens per request are each option's own
+    model's means in the run (``cost.traffic.option_token_means``), never pooled across models. Every model of the run is costed serverless (if
     offered) and on managed compute (the run's own ``compute``, else ``compute`` given here, else the
     catalog's recommended SKU; ``compute`` fields such as sku, instances, region, hours_per_day override
     either); self-hosted deployments of the run are costed with their GPU-hours. ``sweeps`` (sweep
-    directories, or directories of them, judged under ``slo`` or each sweep's own) give the measured
-    capacity of the deployments swept, which sizes their instances for ``peak_rps``.
+    directories, or directories of them, judged under ``slo``; None: each sweep's own) give the measured
+    capacity of the deployments swept, which sizes their instances for ``peak_rps``. Volume, peak and
+    objective default to ``llama_eval.defaults``, as ``llama-eval cost``, ``recommend`` and the report.
     """
+    run = as_run(run)
     catalog = catalog or load_catalog()
-    prices = prices or load_prices_for_run(run_dir)
-    profile = TrafficProfile.from_run(run_dir, requests_per_day, peak_rps=peak_rps)
-    records = deployment_records(run_dir)
+    prices = prices or load_prices_for_run(run.path)
+    if not any(r.usage is not None for r in run.answered):
+        raise ValueError(f"{run.path}: no successful rows to take token means from")
+    profile = TrafficProfile.of(requests_per_day, peak_rps=peak_rps)
+    records = list(run.manifest.deployments.values())
     if not records:  # a run without a manifest: its rows still name models
-        models_of = {r["deployment"]: r.get("model") for r in run_rows(run_dir)}
+        models_of = {r.deployment: r.model for r in run.rows}
         records = [{"name": n, "model": m, "kind": SERVERLESS} for n, m in models_of.items()]
     run_deployments: dict[tuple[str, str], list[str]] = {}
     for r in records:
@@ -341,8 +308,14 @@ def project_run(
                 for r in records}  # fmt: skip
     capacities = measured_capacities(records, swept_on, sweeps, slo, options)
     provisioned = [m for m in models if m in catalog and catalog.get(m).offer(PROVISIONED)]
+    means = {}
+    for key in [(m, SERVERLESS) for m in serverless] + [(m, PROVISIONED) for m in provisioned]:
+        try:
+            means[key] = option_token_means(run, *key)
+        except ValueError:  # nothing of this model answered: its per-token options say so ("no token means")
+            continue
     return projection(profile, prices, serverless, list(managed.items()), self_hosted, catalog=catalog, on=on, run_deployments=run_deployments,
-                      capacities=capacities, provisioned=provisioned)  # fmt: skip
+                      capacities=capacities, provisioned=provisioned, token_means=means)  # fmt: skip
 
 
 def _same_machines(a: Compute | None, b: Compute | None) -> bool:
@@ -370,39 +343,37 @@ def measured_capacities(records: Sequence[Mapping[str, Any]], computes: Mapping[
     return out
 
 
-def deployment_costs(run_dir: str | Path, sweeps: Iterable[str | Path] = (), *, slo: str | None = None, peak_rps: float | None = None,
+def deployment_costs(run: Run | str | Path, sweeps: Iterable[str | Path] = (), *, slo: str | None = None, peak_rps: float | None = None,
                      requests_per_day: float | None = None, prices: PriceBook | None = None, catalog: Catalog | None = None) -> list[CostOption]:  # fmt: skip
     """Cost per 1,000 requests of every deployment of a run, every kind side by side: a ``CostOption`` each, labelled by deployment.
 
-    Serverless: the run's mean tokens in and out × the token price. Managed compute / self-hosted:
+    Serverless: its model's mean tokens in and out in the run (``option_token_means``) × the token price. Managed compute / self-hosted:
     $/hour ÷ the throughput its sweep sustained at the SLO (``sweeps``: sweep directories, or a
     directory of them), and, with ``peak_rps``, the instances and the month; without a sweep,
     ``NOT_MEASURED``. ``basis`` says how; for the cost notebook: ``option.deployment_cost_frame(...)``.
     """
     catalog = catalog or load_catalog()
-    prices = prices or load_prices(catalog=catalog)
+    run = as_run(run)
+    prices = prices or load_prices_for_run(run.path, catalog=catalog)  # the tables the run used, as the projection and the decision
     swept = read_sweeps(sweeps, slo)
-    records = (read_manifest(run_dir) or {}).get("fingerprint", {}).get("deployments") or []
+    records = run.manifest.fingerprint.get("deployments") or []
     out = []
     for r in records:
         name, model, kind = r["name"], r.get("model"), r.get("kind", SERVERLESS)
         bare = CostOption(name, model, kind, deployments=(name,))
         if kind == SERVERLESS:
             price = prices.token_price(model, SERVERLESS) if model else None
-            if price is None or not price.known:
-                out.append(replace(bare, basis="no price", note=price.note if price else "no price row"))
-                continue
+            means, why = None, ""
             try:
-                profile = TrafficProfile.from_run(run_dir, requests_per_day or 1, deployment=name)
+                means = option_token_means(run, model, SERVERLESS) if model else None
             except ValueError as exc:
-                out.append(replace(bare, basis="no answered requests to take token means from", note=str(exc)))
-                continue
-            basis = f"tokens: {profile.input_tokens:.0f} in, {profile.output_tokens:.0f} out a request x ${price.input_per_1k}/${price.output_per_1k} per 1k"
-            out.append(replace(bare, per_request_usd=serverless_cost_per_request(price, profile), basis=basis,
-                               requests_per_day=dec(requests_per_day) if requests_per_day else None))  # fmt: skip
+                why = str(exc)
+            option = serverless_option(model or name, price, means, label=name, deployments=(name,),
+                                       requests_per_day=dec(requests_per_day) if requests_per_day else None)  # fmt: skip
+            out.append(replace(option, model=model, note=option.note if option.per_request_usd is not None or not why else why))
             continue
         if kind == PROVISIONED:
-            out.append(_provisioned_cost(run_dir, r, bare, prices, catalog, peak_rps, requests_per_day))
+            out.append(_provisioned_cost(run, r, bare, prices, catalog, peak_rps, requests_per_day))
             continue
         compute, note = Compute.from_json(r.get("compute")), ""
         if compute is None and (compute := _catalog_machines(model, catalog)) is not None:
@@ -424,7 +395,18 @@ def deployment_costs(run_dir: str | Path, sweeps: Iterable[str | Path] = (), *, 
     return out
 
 
-def _provisioned_cost(run_dir: str | Path, record: Mapping[str, Any], bare: CostOption, prices: PriceBook, catalog: Catalog,
+def per_token_per_1k(run: Run | str | Path, *, prices: PriceBook | None = None) -> dict[str, Decimal]:
+    """USD per 1,000 requests of each per-token deployment of a run: the one figure (its model's own token means × the price,
+    rounded by ``CostOption.cost_at``) the projection, the decision and both commands show; deployments without one are left out."""
+    out = {}
+    for option in deployment_costs(run, prices=prices):
+        figure = option.cost_at(1).usd_per_1k_requests if not option.fixed and option.per_request_usd is not None else None
+        if figure is not None:
+            out[option.label] = figure
+    return out
+
+
+def _provisioned_cost(run: Run, record: Mapping[str, Any], bare: CostOption, prices: PriceBook, catalog: Catalog,
                       peak_rps: float | None, requests_per_day: float | None) -> CostOption:  # fmt: skip
     """A provisioned deployment of the run: its PTU-hour ÷ the requests one PTU serves with the deployment's own token mix."""
     model, name = record.get("model"), record["name"]
@@ -433,10 +415,10 @@ def _provisioned_cost(run_dir: str | Path, record: Mapping[str, Any], bare: Cost
     if offer is None or offer.provisioned is None:
         return replace(bare, basis="no price", note=f"{model} has no provisioned offer in the catalog")
     try:
-        profile = TrafficProfile.from_run(run_dir, requests_per_day or 1, deployment=name)
+        mix = option_token_means(run, model, PROVISIONED)
     except ValueError as exc:
         return replace(bare, basis="no answered requests to take token means from", note=str(exc))
-    option = provisioned_option(model, offer.provisioned, price, profile.input_tokens, profile.output_tokens, peak_rps=peak_rps,
+    option = provisioned_option(model, offer.provisioned, price, mix.input_tokens, mix.output_tokens, peak_rps=peak_rps,
                                 requests_per_day=requests_per_day if peak_rps is not None else None, label=name, deployments=(name,))  # fmt: skip
     if price is None or not price.known:
         return replace(option, basis="no price")
@@ -454,6 +436,7 @@ __all__ = [
     "deployment_costs",
     "deployment_records",
     "measured_capacities",
+    "per_token_per_1k",
     "project_run",
     "projection",
     "serverless_cost_per_request",

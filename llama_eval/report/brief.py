@@ -15,10 +15,22 @@ from typing import Any
 
 import pandas as pd
 
-from llama_eval.decide import COSTS_MORE, NO_CAPACITY, NO_QUALITY, Option, Recommendation
+from llama_eval.decide import COSTS_MORE, NO_CAPACITY, NO_QUALITY, Option, Reason, Recommendation
 from llama_eval.quality.noninferiority import NON_INFERIOR
 
 from .view import notes_html, table
+
+OPTION_LABELS = {
+    "option": "Option",
+    "kind": "Billed as",
+    "verdict": "Verdict",
+    "why": "Why, in a few words",
+    "monthly": "USD per month",
+    "per_1k": "USD per 1,000 requests",
+    "quality": "Quality",
+    "capacity": "Capacity (requests/s per instance)",
+    "instances": "Instances",
+}
 
 
 def _usd(value: Decimal | float | None) -> str:
@@ -29,14 +41,9 @@ def _pct(value: float | None) -> str:
     return "not scored" if value is None else f"{100 * value:.1f}%"
 
 
-def _heads(reasons: list[str]) -> list[str]:
-    """Each reason's head, in a few words: the text before its first ':' or ' (' ("costs more" keeps its amount)."""
-    out = []
-    for r in reasons:
-        head = r.split(":", 1)[0].split(" (", 1)[0].strip()
-        if head not in out:
-            out.append(head)
-    return out
+def _heads(reasons: list[Reason]) -> list[str]:
+    """Each reason's head, in a few words (``decide.Reason.head``), each once."""
+    return list(dict.fromkeys(r.head for r in reasons))
 
 
 def short_reason(option: Option, chosen: Option | None) -> str:
@@ -51,23 +58,35 @@ def _best(decision: Recommendation) -> Option | None:
     return max(scored, key=lambda o: o.quality_mean or 0) if scored else None
 
 
+def _monthly(option: Option | None) -> Decimal | None:
+    """The option's monthly cost as every surface shows it (``Option.costed``: ``CostOption.cost_at``, to the cent)."""
+    costed = option.costed if option is not None else None
+    return costed.monthly_usd if costed is not None else None
+
+
+def _per_1k(option: Option | None) -> Decimal | None:
+    costed = option.costed if option is not None else None
+    return costed.usd_per_1k_requests if costed is not None else None
+
+
 def _only(option: Option, head: str) -> bool:
-    return bool(option.lost) and all(r.startswith(head) for r in option.lost)
+    return bool(option.lost) and all(r.head == head for r in option.lost)
 
 
 def what_would_change(decision: Recommendation, hint: Any = None) -> list[str]:
     """Sentences: the undecided reasons, the cheaper options nobody swept, the runner-up's margin, the prompts a finer comparison needs."""
     chosen = decision.chosen
     out = list(decision.undecided_why)
-    ceiling = chosen.cost.monthly_usd if chosen is not None else None
+    ceiling = _monthly(chosen)
     unswept = [o for o in decision.options if _only(o, NO_CAPACITY)]
-    cheaper_unswept = [o for o in unswept if ceiling is None or o.cost.monthly_usd is None or o.cost.monthly_usd < ceiling]
+    cheaper_unswept = [o for o in unswept if ceiling is None or _monthly(o) is None or (_monthly(o) or 0) < ceiling]
     if cheaper_unswept:
         out.append("A load sweep of " + ", ".join(o.label for o in cheaper_unswept) + ": without one their capacity, so their cost at the peak, is not known.")
     runner = next((o for o in decision.options if _only(o, COSTS_MORE)), None)
-    if chosen is not None and runner is not None and runner.cost.monthly_usd and chosen.cost.monthly_usd:
-        gap = runner.cost.monthly_usd - chosen.cost.monthly_usd
-        share = 100 * gap / chosen.cost.monthly_usd
+    theirs, mine = _monthly(runner), _monthly(chosen)
+    if runner is not None and theirs and mine:
+        gap = theirs - mine
+        share = 100 * gap / mine
         out.append(f"A price change: the next option, {runner.label}, costs {_usd(gap)} ({share:,.0f}%) more a month.")
     if hint is not None and not any("prompts" in w for w in out):
         out.append(f"More prompts: telling a {hint.difference_points}-point quality difference apart needs about {hint.prompts_needed} prompts.")
@@ -118,7 +137,8 @@ def options_frame(decision: Recommendation) -> pd.DataFrame:
             "quality": 100 * o.quality_mean if o.quality_mean is not None else float("nan"),
             "capacity": float(o.cost.capacity_rps) if o.cost.capacity_rps is not None else float("nan"),
             "instances": o.cost.instances if o.cost.instances else ("not measured" if o.cost.fixed else "per token"),
-            "monthly": float(o.cost.monthly_usd) if o.cost.monthly_usd is not None else float("nan"),
+            "monthly": float(m) if (m := _monthly(o)) is not None else float("nan"),
+            "per_1k": float(k) if (k := _per_1k(o)) is not None else float("nan"),
         }
         for o in decision.options
     ]
@@ -135,21 +155,25 @@ def brief_html(decision: Recommendation, hint: Any = None) -> str:
     else:
         instances = f" with {chosen.cost.instances} instance{'s' if chosen.cost.instances != 1 else ''}" if chosen.cost.instances else ""
         lead = "Recommended" if decision.decided else "Recommended, tentatively (see what would change it)"
-        verdict = f"{lead}: {chosen.label} — {_usd(chosen.cost.monthly_usd)} a month{instances} {traffic}."
+        per_1k = _per_1k(chosen)
+        per = f" (${per_1k:,.4f} per 1,000 requests)" if per_1k is not None else ""
+        verdict = f"{lead}: {chosen.label} — {_usd(_monthly(chosen))} a month{per}{instances} {traffic}."
     facts = [_slo_sentence(decision), _quality_sentence(decision)]
     change = what_would_change(decision, hint)
     items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
     changes = "".join(f"<li>{html.escape(c)}</li>" for c in change)
     options = table(
         options_frame(decision),
-        labels={"option": "Option", "kind": "Billed as", "verdict": "Verdict", "why": "Why, in a few words", "monthly": "USD per month", "quality": "Quality",
-                "capacity": "Capacity (requests/s per instance)", "instances": "Instances"},  # fmt: skip
-        money={"monthly": 2},
+        labels=OPTION_LABELS,
+        money={"monthly": 2, "per_1k": 4},
         percent=["quality"],
         integer=["instances"],
         number={"capacity": 2},
-        missing={"monthly": "not known", "quality": "not scored", "capacity": "not measured"},
-        source=["USD per month: at the stated volume and peak; fixed capacity sized from the measured capacity per instance."],
+        missing={"monthly": "not known", "per_1k": "not known", "quality": "not scored", "capacity": "not measured"},
+        source=[
+            "USD per month and per 1,000 requests: at the stated volume and peak, the same figures as the cost projection and `llama-eval cost`; "
+            "per token at each model's own mean tokens in the run, fixed capacity sized from the measured capacity per instance."
+        ],
     )
     details = [f"{o.label}: " + "; ".join([*o.lost, *o.detail]) for o in decision.options if o.lost or o.detail]
     return (

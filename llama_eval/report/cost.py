@@ -16,21 +16,26 @@ from llama_eval.catalog.prices import load_prices_for_run
 from llama_eval.cost.actual import run_costs
 from llama_eval.cost.figures import break_even_figure
 from llama_eval.cost.option import deployment_cost_frame
-from llama_eval.cost.projection import deployment_costs, deployment_records, project_run
+from llama_eval.cost.projection import deployment_costs, per_token_per_1k, project_run
+from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
 from llama_eval.records import FIXED_KINDS
 from llama_eval.rundir.health import assess_run
-from llama_eval.rundir.store import read_manifest
+from llama_eval.rundir.run import Run, as_run
 
 from .latency import sweep_dirs
 from .summary import _readable
 from .view import NOT_MEASURED, _money
 
+SENT_PER_1K = "per 1,000 requests"  # what the run paid per request it *sent*: shown as "per 1,000 requests sent (this run)", not the projection's figure
+SENT_PER_1K_LABEL = "USD per 1,000 requests sent (this run)"
 
-def _cost_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    kinds = {r["name"]: r.get("kind") for r in deployment_records(run_dir)}
-    excluded = {d.name: d.state for d in assess_run(run_dir).excluded}
+
+def _cost_rows(run: Run | str | Path) -> list[dict[str, Any]]:
+    run = as_run(run)
+    kinds = {name: r.get("kind") for name, r in run.manifest.deployments.items()}
+    excluded = {d.name: d.state for d in assess_run(run).excluded}
     rows = []
-    for name, d in run_costs(run_dir).deployments.items():
+    for name, d in run_costs(run).deployments.items():
         kind = kinds.get(name) or "serverless"
         priced = not d.unpriced_rows and name not in excluded
         if name in excluded:  # what it cost is true; a price per request of a deployment that did not answer is not
@@ -50,28 +55,38 @@ def _cost_rows(run_dir: str | Path) -> list[dict[str, Any]]:
                 "prompt tokens": d.prompt_tokens,
                 "completion tokens": d.completion_tokens,
                 "cost": _money(d.cost_usd, 6) if priced or (name in excluded and not d.unpriced_rows) else unpriced_words,
-                "per 1,000 requests": _money(d.usd_per_1k_requests) if priced and d.usd_per_1k_requests is not None else (unpriced_words or NOT_MEASURED),
-                "_per_1k": float(d.usd_per_1k_requests) if priced and d.usd_per_1k_requests is not None else np.nan,
+                SENT_PER_1K: _money(d.usd_per_1k_requests) if priced and d.usd_per_1k_requests is not None else (unpriced_words or NOT_MEASURED),
             }
         )
     return rows
 
 
-def cost_frame(run_dir: str | Path) -> pd.DataFrame:
-    """What the run cost per deployment, in words where there is no token price ("no price", "VM-hours: see projection")."""
-    rows = _cost_rows(run_dir)
-    return pd.DataFrame(rows).drop(columns="_per_1k").set_index("deployment") if rows else pd.DataFrame()
+def cost_frame(run: Run | str | Path) -> pd.DataFrame:
+    """What the run cost per deployment, in words where there is no token price ("no price", "VM-hours: see projection").
+
+    Its cost per 1,000 requests is what this run paid per request *sent* (errors and filtered requests included, at $0),
+    labelled so: the projection's cost per 1,000 requests (each model's own token means × the price) is the figure to plan with.
+    """
+    rows = _cost_rows(run)
+    return pd.DataFrame(rows).set_index("deployment") if rows else pd.DataFrame()
 
 
-def cost_numbers(run_dir: str | Path) -> pd.DataFrame:
-    """USD per 1,000 requests per deployment as numbers (NaN without a token price), for figures and recommendations."""
-    rows = _cost_rows(run_dir)
-    if not rows:
-        return pd.DataFrame()
-    return pd.DataFrame([{"deployment": r["deployment"], "USD per 1k requests": r["_per_1k"]} for r in rows]).set_index("deployment")
+def cost_numbers(run: Run | str | Path) -> pd.DataFrame:
+    """USD per 1,000 requests per deployment as numbers (NaN without one), for the summary's figures and sentences.
+
+    Per token: the one figure every surface shows (``cost.projection.per_token_per_1k``: the model's own token means × its
+    price). Billed by the hour, or not judged: NaN (its cost per request depends on the traffic: see the projection).
+    """
+    run = as_run(run)
+    excluded = {d.name for d in assess_run(run).excluded}
+    figures = per_token_per_1k(run)
+    names = list(run.manifest.deployments) or list(run.by_deployment())
+    rows = [{"deployment": n, "USD per 1k requests": float(figures[n]) if n in figures and n not in excluded else np.nan} for n in names]
+    return pd.DataFrame(rows).set_index("deployment") if rows else pd.DataFrame()
 
 
-def cost_projection(run_dir: str | Path, requests_per_day: float | int, *, peak_rps: float | None = None, slo: str | None = None) -> Any:
+def cost_projection(run_dir: Run | str | Path, requests_per_day: float | int = DEFAULT_REQUESTS_PER_DAY, *, peak_rps: float | None = DEFAULT_PEAK_RPS,
+                    slo: str | None = DEFAULT_SLO) -> Any:  # fmt: skip
     """``cost.project_run`` for the report, with the run's stored sweeps sizing its machines; None when no request succeeded."""
     try:
         return project_run(run_dir, requests_per_day, sweeps=sweep_dirs(run_dir), slo=slo, peak_rps=peak_rps)
@@ -81,10 +96,12 @@ def cost_projection(run_dir: str | Path, requests_per_day: float | int, *, peak_
         raise
 
 
-def capacity_cost_frame(run_dir: str | Path, requests_per_day: float | int, peak_rps: float | None = None, slo: str | None = None) -> pd.DataFrame:
+def capacity_cost_frame(run_dir: Run | str | Path, requests_per_day: float | int = DEFAULT_REQUESTS_PER_DAY, peak_rps: float | None = DEFAULT_PEAK_RPS,
+                        slo: str | None = DEFAULT_SLO) -> pd.DataFrame:  # fmt: skip
     """Cost per 1,000 requests for every deployment kind: tokens for serverless, VM/GPU-hours ÷ swept capacity otherwise."""
-    prices = load_prices_for_run(run_dir)
-    costs = deployment_costs(run_dir, sweep_dirs(run_dir), slo=slo, peak_rps=peak_rps, requests_per_day=requests_per_day, prices=prices)
+    run = as_run(run_dir)
+    prices = load_prices_for_run(run.path)
+    costs = deployment_costs(run, sweep_dirs(run), slo=slo, peak_rps=peak_rps, requests_per_day=requests_per_day, prices=prices)
     frame = deployment_cost_frame(costs)
     if frame.empty:
         return frame
@@ -96,11 +113,11 @@ def capacity_cost_frame(run_dir: str | Path, requests_per_day: float | int, peak
     return out
 
 
-def price_age_line(run_dir: str | Path) -> str:
+def price_age_line(run: Run | str | Path) -> str:
     """How old the prices behind this report are (the tables the run recorded), with a warning when stale."""
-    recorded = ((read_manifest(run_dir) or {}).get("fingerprint") or {}).get("deployments") or []
-    models = sorted({d["model"] for d in recorded if d.get("model")})
-    fresh = load_prices_for_run(run_dir).freshness(models=models or None)
+    run = as_run(run)
+    models = sorted({d["model"] for d in run.manifest.fingerprint.get("deployments") or [] if d.get("model")})
+    fresh = load_prices_for_run(run.path).freshness(models=models or None)
     return f"Prices: {fresh.text}." + (f" **{fresh.warning}**" if fresh.warning else "")
 
 
@@ -112,7 +129,7 @@ def projection_intro(result: Any, requests_per_day: float | int) -> str:
             f"**Projected traffic: {requests_per_day:,.0f} requests/day.** "
             f"No projection: no request of this run succeeded, so there are no token means to cost. {how}"
         )
-    return f"**Projected traffic: {result.profile.describe()}.** {how}"
+    return f"**Projected traffic: {result.describe()}.** {how}"
 
 
 def options_table(result: Any) -> pd.DataFrame:
@@ -122,12 +139,13 @@ def options_table(result: Any) -> pd.DataFrame:
     volume = result.profile.requests_per_day
     rows = []
     for o in result.options:
-        monthly, per_request = o.monthly_at(volume), o.per_request_at(volume)
-        floor = "at least " if not o.measured and monthly is not None else ""
+        costed = o.cost_at(volume)  # the one monthly figure and cost per 1,000 requests (the decision and both commands read the same)
+        monthly, per_1k = costed.monthly_usd, costed.usd_per_1k_requests
+        floor = "at least " if costed.floor else ""
         if not o.fixed:
             instances = "— (per token)"
         elif o.measured:
-            instances = f"{o.instances_at(volume)} ({o.capacity_rps:.3g} req/s each)"
+            instances = f"{costed.instances} ({o.capacity_rps:.3g} req/s each)"
         else:
             instances = "capacity not measured"
         rows.append(
@@ -136,9 +154,9 @@ def options_table(result: Any) -> pd.DataFrame:
                 "billed": "per token" if not o.fixed else "per hour, busy or idle",
                 "instances at peak": instances,
                 "USD per month": floor + _money(monthly, 2) if monthly is not None else "no price",
-                "USD per 1,000 requests": floor + _money(per_request * 1000, 4) if per_request is not None else "no price",
+                "USD per 1,000 requests": floor + _money(per_1k, 4) if per_1k is not None else "no price",
                 "in this run": ", ".join(o.deployments) or "—",
-                "note": "; ".join(n for n in (o.note, o.capacity_source) if n) or "—",
+                "note": "; ".join(n for n in (o.note, o.capacity_source, o.basis if not o.fixed else "") if n) or "—",
             }
         )
     return pd.DataFrame(rows).set_index("option") if rows else pd.DataFrame()

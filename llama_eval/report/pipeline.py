@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from llama_eval import clock
+from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_TTFT_P90_SLO_S  # one home: cost's and recommend's too
 from llama_eval.errors import ReportError
 from llama_eval.paths import notebooks_dir
 from llama_eval.rundir.health import RunHealth, assess_run
@@ -28,8 +29,6 @@ from .view import ITABLES_INIT, PAGE_DROPS, SIMULATED_BANNER
 
 NOTEBOOKS = ("20_quality", "30_latency", "40_cost", "50_summary")  # the order they run in
 PAGE_ORDER = ("50_summary", "20_quality", "30_latency", "40_cost")  # the order a reader meets them: the decision first
-DEFAULT_REQUESTS_PER_DAY = 10_000  # the report's projected traffic unless --requests-per-day says otherwise
-DEFAULT_TTFT_P90_SLO_S = 1.0  # the report's latency objective at peak unless --ttft-p90-slo-s says otherwise
 TITLES = {"20_quality": "Quality", "30_latency": "Latency", "40_cost": "Cost", "50_summary": "Decision"}
 SECTION_IDS = {"50_summary": "decision-section", "20_quality": "quality", "30_latency": "latency", "40_cost": "cost"}
 

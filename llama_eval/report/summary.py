@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llama_eval.cost.actual import run_costs
+from llama_eval.cost.projection import per_token_per_1k
 from llama_eval.decide import MARGIN_POINTS, recommend
+from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
 from llama_eval.quality.summary import PairedComparison
 from llama_eval.rundir.health import RunHealth
 from llama_eval.rundir.run import Run, as_run, load_run
@@ -40,18 +41,15 @@ def _readable(frame: pd.DataFrame, gaps: dict[str, str]) -> pd.DataFrame:
     return out
 
 
-def _path(run: Run | str | Path) -> Path:
-    return run.path if isinstance(run, Run) else Path(run)
-
-
-def recommendation(run: Run | str | Path, *, peak_rps: float, requests_per_day: float | int, slo: str, margin: float = MARGIN_POINTS) -> Any:
+def recommendation(run: Run | str | Path, *, peak_rps: float | None = DEFAULT_PEAK_RPS, requests_per_day: float | int = DEFAULT_REQUESTS_PER_DAY,
+                   slo: str = DEFAULT_SLO, margin: float = MARGIN_POINTS) -> Any:  # fmt: skip
     """``recommend`` on this run and its stored sweeps: the cheapest option non-inferior to the best (``margin`` points) that meets the SLO at peak.
 
-    Nothing but recommend's own defaults (the stored sweeps, the run's price tables), so that
+    Nothing but recommend's own defaults (the stored sweeps, the run's price tables, ``llama_eval.defaults``), so that
     ``llama-eval recommend RUN_DIR`` with the same traffic, SLO and margin prints the same table,
     and the same verdict sentences (``NonInferiority.text``).
     """
-    return recommend(_path(run), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo, margin=margin)
+    return recommend(run if isinstance(run, Run) else Path(run), peak_rps=peak_rps, requests_per_day=requests_per_day, slo=slo, margin=margin)
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
@@ -209,9 +207,9 @@ def trend_frame(run: Run | str | Path) -> pd.DataFrame:
     for path in related_runs(run):
         other = run if path == here else load_run(path)
         summary = quality_summary(other)
-        costs = run_costs(path).deployments
+        costs = per_token_per_1k(other)  # the one cost per 1,000 requests of a per-token deployment (NaN: billed by the hour)
         for name, d in summary.deployments.items():
-            per_1k = costs[name].usd_per_1k_requests if name in costs else None
+            per_1k = costs.get(name)
             rows.append(
                 {
                     "run": path.name,
@@ -220,7 +218,7 @@ def trend_frame(run: Run | str | Path) -> pd.DataFrame:
                     "score %": round(100 * d.mean, 1),
                     "95% CI low": round(100 * d.ci_low, 1),
                     "95% CI high": round(100 * d.ci_high, 1),
-                    "USD per 1k requests": float(per_1k) if per_1k is not None and not costs[name].unpriced_rows else np.nan,  # words() at display
+                    "USD per 1k requests": float(per_1k) if per_1k is not None else np.nan,  # words() at display
                 }
             )
     return pd.DataFrame(rows, columns=["run", "started", "deployment", "score %", "95% CI low", "95% CI high", "USD per 1k requests"])

@@ -154,7 +154,7 @@ def cost_answer(result: Any) -> str:
     if result is None:
         return "**No projection: no request of this run succeeded.**"
     volume = result.profile.requests_per_day
-    priced = [(o.monthly_at(volume), o) for o in result.options if o.monthly_at(volume) is not None and o.measured]
+    priced = [(o.cost_at(volume).monthly_usd, o) for o in result.options if o.monthly_at(volume) is not None and o.measured]
     if not priced:
         return "**No option has both a price and a measured capacity at this volume.**"
     monthly, cheapest = min(priced, key=lambda p: p[0])
@@ -164,7 +164,7 @@ def cost_answer(result: Any) -> str:
 def run_cost_view(run_dir: Any) -> Table:
     frame = cost.cost_frame(run_dir)
     return table(frame, labels={"deployment": "Deployment", "model": "Model", "kind": "Billed as", "requests": "Requests", "prompt tokens": "Prompt tokens",
-                                "completion tokens": "Completion tokens", "cost": "Cost (USD)", "per 1,000 requests": "USD per 1,000 requests"},
+                                "completion tokens": "Completion tokens", "cost": "Cost (USD)", cost.SENT_PER_1K: cost.SENT_PER_1K_LABEL},
                  integer=["requests", "prompt tokens", "completion tokens"])  # fmt: skip
 
 
@@ -189,7 +189,7 @@ def capacity_cost_view(run_dir: Any, requests_per_day: float | int, peak_rps: fl
     frame = cost.capacity_cost_frame(run_dir, requests_per_day, peak_rps=peak_rps, slo=slo)
     return table(
         frame,
-        labels={"deployment": "Deployment", "model": "Model", "kind": "Billed as", "usd_per_1k_requests": "USD per 1,000 requests",
+        labels={"deployment": "Deployment", "model": "Model", "kind": "Billed as", "usd_per_1k_requests": "USD per 1,000 requests (fixed: one machine full)",
                 "basis": "How it is worked out", "capacity_rps": "Capacity (requests/s per instance)", "instances": "Instances at peak",
                 "monthly_usd": "USD per month", "note": "Note"},
         money={"usd_per_1k_requests": 4, "monthly_usd": 2},

@@ -391,11 +391,29 @@ def test_cli_cost_refuses_bad_projection_input_before_printing_anything(tmp_path
     out, err = capsys.readouterr()
     assert out == "" and "no sweep here" in err and "llama-eval sweep" in err
     for args, said in ((["--requests-per-day", "500000", "--peak-rps", "-3"], "--peak-rps must be > 0"),
-                       (["--peak-rps", "40"], "give --requests-per-day N too"),
                        (["--requests-per-day", "0"], "--requests-per-day must be > 0")):  # fmt: skip
         with pytest.raises(SystemExit, match=said):
             main(["cost", run, *args])
         assert capsys.readouterr().out == "", "no half of a report before the error"
+
+
+def test_cli_cost_without_a_volume_projects_at_the_default_and_says_so(tmp_path, capsys):
+    """Plain `llama-eval cost RUN` projects at llama_eval.defaults (as `report` and `recommend` do) and states each assumption."""
+    from _support.decision_fixtures import scored_run as _run
+    from llama_eval.cli import main
+    from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
+
+    run = str(_run(tmp_path))
+    assert main(["cost", run]) == 0
+    out = capsys.readouterr().out
+    assert f"Assumed {DEFAULT_REQUESTS_PER_DAY:,} requests/day (default; --requests-per-day)." in out
+    assert f"Assumed the latency objective {DEFAULT_SLO} (default; --slo)." in out and "(default; --peak-rps)" in out
+    assert f"Projected traffic: {DEFAULT_REQUESTS_PER_DAY:,} requests/day" in out and "USD per month" in out
+    assert main(["cost", run, "--peak-rps", "40"]) == 0, "a peak alone is a projection at the default volume, no longer an error"
+    out = capsys.readouterr().out
+    assert "peak 40 requests/s" in out and "(default; --peak-rps)" not in out and "Assumed 10,000 requests/day" in out
+    assert main(["cost", run, "--requests-per-day", "20000", "--peak-rps", "1", "--slo", "ttft_p90<=2"]) == 0
+    assert "Assumed" not in capsys.readouterr().out, "nothing assumed when everything is given"
 
 
 def test_run_estimate_is_a_typed_record_the_manifest_stores_and_reads_back(tmp_path, prompts, monkeypatch):
