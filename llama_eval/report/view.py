@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 
 from llama_eval.rundir.health import RunHealth, assess_run
-from llama_eval.rundir.run import Run, as_run
+from llama_eval.rundir.locate import check_run_dir
+from llama_eval.rundir.run import Run, as_run, load_run
 
 SIMULATED_BANNER = "SIMULATED — local emulator, not real model output"
 
@@ -269,6 +270,59 @@ def show_text_table(frame: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- run facts
+
+
+def open_run(run_dir: str | Path) -> Run:
+    """The run a notebook's ``run_dir`` names, read once: a relative name is found by ``llama_eval.paths.resolve_path``'s
+    one rule (the working folder, then the folders above it up to the project root), so ``runs/demo`` works from the
+    repository root, from ``notebooks/`` and from a ``llama-eval notebooks DIR`` folder; found nowhere, or not a run,
+    ``RunDirNotFoundError`` names every place looked. ``run.path`` is absolute: pass it on (``run_dir = run.path``)."""
+    return load_run(check_run_dir(run_dir, resolve=True))
+
+
+EMULATOR_FIELDS = (("batch_size", "batch size"), ("time_scale", "time scale"), ("profile", "latency profile"), ("seed", "seed"))
+
+
+def emulator_settings(run: Run | str | Path) -> list[str]:
+    """One line per emulated deployment: what the run recorded about the emulator that answered it (time scale from
+    the probe; batch size, latency profile and seed where the run recorded them, else "not recorded"). Empty for a
+    run no emulator answered. Read from the manifest's per-deployment records and an ``emulator`` record, if any."""
+    loaded = as_run(run)
+    if not loaded.simulated:
+        return []
+    shared = loaded.manifest.raw.get("emulator") if isinstance(loaded.manifest.raw.get("emulator"), Mapping) else {}
+    emulated = {r.deployment for r in loaded.rows if r.simulated}
+    lines = []
+    for name, record in loaded.manifest.deployments.items():
+        if name not in emulated:
+            continue
+        own = record.get("emulator") if isinstance(record.get("emulator"), Mapping) else {}
+        facts = {**shared, **{k: record[k] for k, _ in EMULATOR_FIELDS if k in record}, **own}
+        parts = []
+        for key, label in EMULATOR_FIELDS:
+            value = facts.get(key)
+            if key == "time_scale" and isinstance(value, int | float) and value:
+                parts.append(f"{label} {value:g} ({'real speed' if value == 1 else f'{1 / value:g}x the service speed, times rescaled'})")
+            elif isinstance(value, Mapping):
+                parts.append(f"{label} " + ", ".join(f"{k} {v}" for k, v in value.items()))
+            else:
+                parts.append(f"{label} {'not recorded' if value in (None, '') else value}")
+        lines.append(f"{name}: {'; '.join(parts)}")
+    return lines
+
+
+def slo_ttft_p90_s(slo: str) -> float | None:
+    """The ``ttft_p90`` limit of an SLO text, in seconds (drawn on the latency figures); None when it names none."""
+    from llama_eval.load.objectives import Slo
+
+    parsed = Slo.parse(slo)
+    return next((o.limit for o in parsed.objectives if o.metric == "ttft_p90_s"), None) if parsed else None
+
+
+def assumptions_line(requests_per_day: int | float, peak_rps: float | None, slo: str) -> str:
+    """What the cost section and the decision assume, in one sentence (the report states it; nothing is hidden)."""
+    peak = f"a peak of {peak_rps:g} requests/s" if peak_rps is not None else f"a peak of the day's average ({requests_per_day / 86_400:.3g} requests/s; set peak_rps for your real peak)"
+    return f"Assumed: {requests_per_day:,.0f} requests/day, {peak}, latency objective `{slo}` at peak."
 
 
 PAGE_DROPS = "llama_eval/page-drops"  # display metadata: an output the report page shows once elsewhere (its banner), not in the section
