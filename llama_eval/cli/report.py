@@ -39,10 +39,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("run_dir")
     rep.add_argument("-o", "--output", help="report directory (default: reports/<run name>)")
     rep.add_argument("--requests-per-day", type=int, default=DEFAULT_REQUESTS_PER_DAY,
-                     help=f"production volume for the cost projection and the decision (stated in the report; default {DEFAULT_REQUESTS_PER_DAY:,})")  # fmt: skip
+                     help=f"production volume for the cost projection and decision (shown in the report; default {DEFAULT_REQUESTS_PER_DAY:,})")  # fmt: skip
     peak = "the day's average" if DEFAULT_PEAK_RPS is None else f"{DEFAULT_PEAK_RPS:g}"
-    rep.add_argument("--peak-rps", type=float, default=DEFAULT_PEAK_RPS, help=f"requests/s at the busiest moment: sizes machines and the decision (default: {peak})")
-    rep.add_argument("--slo", help=f'latency objective at peak, as for sweep and recommend, e.g. "ttft_p90<=1.0" (default "{DEFAULT_SLO}")')
+    rep.add_argument("--peak-rps", type=float, default=DEFAULT_PEAK_RPS,
+                     help=f"requests/s at the busiest moment: sizes machines and the decision (default: {peak})")  # fmt: skip
+    rep.add_argument("--slo", help=f'latency objective at peak, in the syntax of sweep and recommend, e.g. "ttft_p90<=2" (default "{DEFAULT_SLO}")')
     rep.add_argument("--ttft-p90-slo-s", type=float, help=argparse.SUPPRESS)  # deprecated: --slo "ttft_p90<=N"
     rep.add_argument("--csv", help="also export the run's rows as CSV here (formulas neutralised for spreadsheets)")
     rep.set_defaults(func=command)

@@ -18,10 +18,9 @@ own log lines (transport warnings, the interrupt they log on shutdown) go to ``k
 from __future__ import annotations
 
 import html
+import warnings
 from pathlib import Path
 from typing import IO, Any
-
-import warnings
 
 from llama_eval import clock
 from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO

@@ -321,7 +321,10 @@ def slo_ttft_p90_s(slo: str) -> float | None:
 
 def assumptions_line(requests_per_day: int | float, peak_rps: float | None, slo: str) -> str:
     """What the cost section and the decision assume, in one sentence (the report states it; nothing is hidden)."""
-    peak = f"a peak of {peak_rps:g} requests/s" if peak_rps is not None else f"a peak of the day's average ({requests_per_day / 86_400:.3g} requests/s; set peak_rps for your real peak)"
+    if peak_rps is not None:
+        peak = f"a peak of {peak_rps:g} requests/s"
+    else:
+        peak = f"a peak of the day's average ({requests_per_day / 86_400:.3g} requests/s; set peak_rps for your real peak)"
     return f"Assumed: {requests_per_day:,.0f} requests/day, {peak}, latency objective `{slo}` at peak."
 
 
