@@ -79,7 +79,9 @@ def test_the_report_states_its_assumptions_and_the_emulator_settings_it_has(tmp_
     assert assumptions_line(500_000, 40.0, "ttft_p90<=2") == "Assumed: 500,000 requests/day, a peak of 40 requests/s, latency objective `ttft_p90<=2` at peak."
     assert slo_ttft_p90_s("ttft_p90<=0.5,e2e_p90<=8") == 0.5 and slo_ttft_p90_s("e2e_p90<=8") is None
     old = write_run(tmp_path / "old", [FakeDeployment("a", "Llama-3.3-70B-Instruct", time_scale=0.25)], items=2, repeats=1)
-    assert emulator_settings(old) == ["a: batch size not recorded; time scale 0.25 (4x the service speed, times rescaled); latency profile not recorded; seed not recorded"]
+    assert emulator_settings(old) == [
+        "a: batch size not recorded; time scale 0.25 (4x the service speed, times rescaled); latency profile not recorded; seed not recorded"
+    ]
     recorded = write_run(tmp_path / "new", [FakeDeployment("b", "Meta-Llama-3.1-405B-Instruct", kind="managed", extra_record={"batch_size": 16})],
                          items=2, repeats=1)  # fmt: skip
     manifest = json.loads((recorded / "manifest.json").read_text())
