@@ -303,6 +303,8 @@ def emulator_settings(run: Run | str | Path) -> list[str]:
             value = facts.get(key)
             if key == "time_scale" and isinstance(value, int | float) and value:
                 parts.append(f"{label} {value:g} ({'real speed' if value == 1 else f'{1 / value:g}x the service speed, times rescaled'})")
+            elif key == "time_scale" and value == 0:
+                parts.append(f"{label} 0 (no simulated delays: its latencies describe this machine, not a service)")
             elif isinstance(value, Mapping):
                 parts.append(f"{label} " + ", ".join(f"{k} {v}" for k, v in value.items()))
             else:
