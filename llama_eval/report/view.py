@@ -280,36 +280,63 @@ def open_run(run_dir: str | Path) -> Run:
     return load_run(check_run_dir(run_dir, resolve=True))
 
 
-EMULATOR_FIELDS = (("batch_size", "batch size"), ("time_scale", "time scale"), ("profile", "latency profile"), ("seed", "seed"))
+def _scale_words(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "not recorded"
+    if value == 0:
+        return "0 (no simulated delays: its latencies describe this machine, not a service)"
+    return f"{value:g} ({'real speed' if value == 1 else f'{1 / value:g}x the service speed, times rescaled'})"
+
+
+def _profile_words(profile: Any) -> str:
+    if not isinstance(profile, Mapping) or not profile:
+        return "not recorded"
+    known = {"base_ttft_s": "first token after {}s", "prefill_tps": "prefill {} tokens/s", "tps": "{} tokens/s"}
+    parts = [known[k].format(f"{v:g}" if isinstance(v, int | float) else v) for k, v in profile.items() if k in known]
+    parts += [f"{k} {v}" for k, v in profile.items() if k not in known and k != "source"]
+    return ", ".join(parts) + (f" ({profile['source']})" if profile.get("source") else "")
+
+
+def _batch_words(own: Mapping[str, Any], capacity: Any, kind: Any) -> str:
+    if own.get("batch_size") is not None:
+        return str(own["batch_size"])
+    if isinstance(capacity, Mapping) and capacity.get("batch") is not None:
+        instances = capacity.get("instances")
+        return f"{capacity['batch']}" + (f" per instance, {instances} instance{'s' if instances != 1 else ''}" if instances else "")
+    return "none (serverless: limited by its quota)" if kind == "serverless" else "not recorded"
+
+
+def _per_name(record: Mapping[str, Any], field: str, name: str) -> Any:
+    value = record.get(field)
+    return value.get(name) if isinstance(value, Mapping) else None
 
 
 def emulator_settings(run: Run | str | Path) -> list[str]:
-    """One line per emulated deployment: what the run recorded about the emulator that answered it (time scale from
-    the probe; batch size, latency profile and seed where the run recorded them, else "not recorded"). Empty for a
-    run no emulator answered. Read from the manifest's per-deployment records and an ``emulator`` record, if any."""
+    """One line per emulated deployment: the emulator settings the run recorded (batch size, time scale, latency
+    profile, seed), then the basis of those settings when the run states one; "not recorded" for what it did not
+    record (older runs: only the time scale the probe saw). Empty for a run no emulator answered.
+
+    Read from the manifest: each deployment's record (``time_scale``; ``batch_size``, ``profile``, ``seed`` if there)
+    and ``manifest["emulator"]`` when the demo wrote one (``seed``, ``run_time_scales``, ``profiles``, ``capacity``,
+    ``basis``, keyed by deployment name)."""
     loaded = as_run(run)
     if not loaded.simulated:
         return []
-    shared = loaded.manifest.raw.get("emulator") if isinstance(loaded.manifest.raw.get("emulator"), Mapping) else {}
+    shared = loaded.manifest.raw.get("emulator")
+    shared = shared if isinstance(shared, Mapping) else {}
     emulated = {r.deployment for r in loaded.rows if r.simulated}
     lines = []
     for name, record in loaded.manifest.deployments.items():
         if name not in emulated:
             continue
-        own = record.get("emulator") if isinstance(record.get("emulator"), Mapping) else {}
-        facts = {**shared, **{k: record[k] for k, _ in EMULATOR_FIELDS if k in record}, **own}
-        parts = []
-        for key, label in EMULATOR_FIELDS:
-            value = facts.get(key)
-            if key == "time_scale" and isinstance(value, int | float) and value:
-                parts.append(f"{label} {value:g} ({'real speed' if value == 1 else f'{1 / value:g}x the service speed, times rescaled'})")
-            elif key == "time_scale" and value == 0:
-                parts.append(f"{label} 0 (no simulated delays: its latencies describe this machine, not a service)")
-            elif isinstance(value, Mapping):
-                parts.append(f"{label} " + ", ".join(f"{k} {v}" for k, v in value.items()))
-            else:
-                parts.append(f"{label} {'not recorded' if value in (None, '') else value}")
-        lines.append(f"{name}: {'; '.join(parts)}")
+        scale = record.get("time_scale", _per_name(shared, "run_time_scales", name))
+        profile = record.get("profile") or _per_name(shared, "profiles", name)
+        seed = record.get("seed", shared.get("seed"))
+        batch = _batch_words(record, _per_name(shared, "capacity", name), record.get("kind"))
+        lines.append(f"{name}: batch size {batch}; time scale {_scale_words(scale)}; latency profile {_profile_words(profile)}; "
+                     f"seed {'not recorded' if seed is None else seed}")  # fmt: skip
+    if lines and shared.get("basis"):
+        lines.append(f"Basis: {shared['basis']}")
     return lines
 
 

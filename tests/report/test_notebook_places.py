@@ -105,7 +105,7 @@ def test_report_notebooks_run_from_each_place_against_the_default_demo_run(proje
         if name in ("40_cost", "50_summary"):
             assert f"Assumed: {defaults.DEFAULT_REQUESTS_PER_DAY:,} requests/day" in text and defaults.DEFAULT_SLO in text
         if name in ("30_latency", "50_summary"):
-            assert "time scale 0.01 (100x the service speed, times rescaled)" in text and "batch size not recorded" in text
+            assert "time scale 0.01 (100x the service speed, times rescaled)" in text and "seed not recorded" in text
     assert not (cwd / "runs").exists() or cwd == root, "nothing written beside the notebooks"
 
 

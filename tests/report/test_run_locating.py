@@ -80,14 +80,26 @@ def test_the_report_states_its_assumptions_and_the_emulator_settings_it_has(tmp_
     assert slo_ttft_p90_s("ttft_p90<=0.5,e2e_p90<=8") == 0.5 and slo_ttft_p90_s("e2e_p90<=8") is None
     old = write_run(tmp_path / "old", [FakeDeployment("a", "Llama-3.3-70B-Instruct", time_scale=0.25)], items=2, repeats=1)
     assert emulator_settings(old) == [
-        "a: batch size not recorded; time scale 0.25 (4x the service speed, times rescaled); latency profile not recorded; seed not recorded"
+        "a: batch size none (serverless: limited by its quota); time scale 0.25 (4x the service speed, times rescaled); latency profile not recorded; "
+        "seed not recorded"
     ]
-    recorded = write_run(tmp_path / "new", [FakeDeployment("b", "Meta-Llama-3.1-405B-Instruct", kind="managed", extra_record={"batch_size": 16})],
-                         items=2, repeats=1)  # fmt: skip
+    recorded = write_run(tmp_path / "new", [FakeDeployment("b", "Meta-Llama-3.1-405B-Instruct", kind="managed", time_scale=4.0),
+                                            FakeDeployment("c", "Llama-3.3-70B-Instruct")], items=2, repeats=1)  # fmt: skip
     manifest = json.loads((recorded / "manifest.json").read_text())
-    manifest["emulator"] = {"seed": 29, "profile": {"ttft_s": 0.4}}
+    manifest["emulator"] = {  # as the demo records its emulation (demo.DemoEmulation)
+        "seed": 29,
+        "run_time_scales": {"b": 4.0, "c": 1.0},
+        "profiles": {"b": {"base_ttft_s": 0.9, "prefill_tps": 4000.0, "tps": 25.5, "source": "catalog"}},
+        "capacity": {"b": {"batch": 161, "instances": 1, "itl_growth": 1.0, "source": "vLLM rule"}},
+        "basis": "Managed deployments decode up to a batch of sequences per instance.",
+    }
     (recorded / "manifest.json").write_text(json.dumps(manifest))
-    assert emulator_settings(recorded) == ["b: batch size 16; time scale 1 (real speed); latency profile ttft_s 0.4; seed 29"]
+    assert emulator_settings(recorded) == [
+        "b: batch size 161 per instance, 1 instance; time scale 4 (0.25x the service speed, times rescaled); "
+        "latency profile first token after 0.9s, prefill 4000 tokens/s, 25.5 tokens/s (catalog); seed 29",
+        "c: batch size none (serverless: limited by its quota); time scale 1 (real speed); latency profile not recorded; seed 29",
+        "Basis: Managed deployments decode up to a batch of sequences per instance.",
+    ]
     real = write_run(tmp_path / "real", [FakeDeployment("c", "Llama-3.3-70B-Instruct", simulated=False)], items=2, repeats=1)
     assert emulator_settings(real) == [], "a run no emulator answered has no emulator settings"
 
@@ -110,4 +122,4 @@ def test_report_cli_takes_slo_and_the_deprecated_alias(tmp_path):
     text = " ".join(visible_text((tmp_path / "reports" / "r" / "index.html").read_text()).split())
     assert "Assumed: 10,000 requests/day, a peak of 3 requests/s, latency objective ttft_p90<=2.5 at peak." in text
     assert f"{defaults.DEFAULT_REQUESTS_PER_DAY:,} requests/day" in text
-    assert "time scale 0.1 (10x the service speed, times rescaled)" in text and "batch size not recorded" in text
+    assert "time scale 0.1 (10x the service speed, times rescaled)" in text and "latency profile not recorded" in text
