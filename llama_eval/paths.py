@@ -6,11 +6,17 @@ package as ``llama_eval.data`` and ``llama_eval.notebooks`` (the repository's to
 works from any folder and nothing reads paths relative to a checkout. ``LLAMA_EVAL_DATA`` points
 the data elsewhere, e.g. at a copy holding a team's own price overrides.
 
-``resolve_path`` lets a notebook name ``runs/demo`` or ``data/prompts/quickstart.jsonl`` and find it
-the same from the repository root, from ``notebooks/`` and from a folder made by
-``llama-eval notebooks DIR``; ``resolve_output`` places a new ``runs/NAME`` by the same rule, and
-``check_run_dir`` / ``check_run_succeeded`` say plainly when a run directory is missing or holds no
-successful request.
+The one rule for a relative path a user names (``resolve_path``): looked for in the working folder,
+then in each folder above it up to the project root (the first holding ``pyproject.toml`` or ``.git``;
+``SEARCH_LEVELS`` folders up when there is none), then, for ``data/...``, in the bundled data; found
+nowhere, an error naming every place looked. So a notebook names ``runs/demo`` or
+``data/prompts/quickstart.jsonl`` and finds it the same from the repository root, from ``notebooks/``
+and from a folder made by ``llama-eval notebooks DIR``; ``resolve_output`` places a new ``runs/NAME``
+by the same rule. A path a run *recorded* (its manifest's prompt set, relative to wherever
+``llama-eval run`` was started) is resolved by ``resolve_recorded``: first from the run directory and
+the folders above it, then by the rule above, never by the reader's working folder alone.
+``rundir.locate.check_run_dir`` / ``check_run_succeeded`` say plainly when a run directory is missing
+or holds no successful request.
 """
 
 from __future__ import annotations
@@ -67,25 +73,49 @@ def copy_notebooks(destination: str | Path, *, overwrite: bool = False) -> list[
     return copies
 
 
-def resolve_path(path: str | Path, *, what: str = "file", base: str | Path | None = None) -> Path:
+PROJECT_MARKERS = ("pyproject.toml", ".git")  # a folder holding one of these is a project root: the search stops there
+
+
+def search_folders(start: str | Path) -> list[Path]:
+    """``start``, then each folder above it up to the project root (the first holding one of ``PROJECT_MARKERS``);
+    without a project root above, ``SEARCH_LEVELS`` folders up. The home folder and the filesystem root end the walk."""
+    start = Path(start).resolve()
+    folders = [start]
+    if any((start / m).exists() for m in PROJECT_MARKERS):
+        return folders
+    home = Path.home().resolve()
+    for parent in start.parents:
+        folders.append(parent)
+        if any((parent / m).exists() for m in PROJECT_MARKERS):
+            return folders
+        if parent == home:
+            break
+    return folders[: SEARCH_LEVELS + 1]
+
+
+def resolve_path(path: str | Path, *, what: str = "file", base: str | Path | None = None, near: str | Path | None = None) -> Path:
     """Find ``path`` as a user means it, wherever the notebook runs; raise PathNotFoundError if nowhere.
 
-    Looked for, in order: as given (absolute, or relative to ``base``, default the working folder);
-    relative to each of the ``SEARCH_LEVELS`` folders above (so ``runs/demo`` is found from
+    Looked for, in order: from ``near`` and the folders above it (``search_folders``; for a path a run
+    recorded, ``near`` is the run directory); as given (absolute, or relative to ``base``, default the
+    working folder) and from the folders above it up to the project root (so ``runs/demo`` is found from
     ``notebooks/`` and from a ``llama-eval notebooks DIR`` folder inside the project); and for a path
     starting with ``data/``, in the bundled data (so ``data/prompts/quickstart.jsonl`` works from an
-    installed package too). Returns an absolute path.
+    installed package too). Returns an absolute path. The error lists every place looked, in that order.
     """
     given = Path(path).expanduser()
+    if not str(path).strip():
+        raise PathNotFoundError(f"{what} not given (an empty path)")
     start = Path(base).resolve() if base is not None else Path.cwd()
     if given.is_absolute():
         if given.exists():
             return given
         raise PathNotFoundError(f"{what} not found: {given}")
-    tried = [start / given]
-    tried += [parent / given for parent in list(start.parents)[:SEARCH_LEVELS]]
+    tried = [folder / given for folder in search_folders(near)] if near is not None else []
+    tried += [folder / given for folder in search_folders(start)]
     if given.parts and given.parts[0] == "data":
         tried.append(data_dir().joinpath(*given.parts[1:]))
+    tried = list(dict.fromkeys(tried))
     for candidate in tried:
         if candidate.exists():
             return candidate.resolve()
@@ -93,12 +123,27 @@ def resolve_path(path: str | Path, *, what: str = "file", base: str | Path | Non
     raise PathNotFoundError(f"{what} not found: {path} (looked in {looked})")
 
 
+def resolve_recorded(path: str | Path, run_dir: str | Path, *, what: str = "file") -> Path:
+    """A path a run recorded in its manifest (relative to the folder ``llama-eval run`` was started in), found from
+    the run directory ``run_dir`` up to its project root, then as ``resolve_path`` finds it. An absolute path that is
+    gone (a run copied from another machine) is looked for by its name in the run directory."""
+    given = Path(path).expanduser()
+    if given.is_absolute():
+        if given.exists():
+            return given
+        beside = Path(run_dir) / given.name
+        if beside.exists():
+            return beside.resolve()
+        raise PathNotFoundError(f"{what} not found: {given} (nor {beside})")
+    return resolve_path(given, what=what, near=run_dir)
+
+
 def resolve_output(path: str | Path, *, base: str | Path | None = None) -> Path:
     """Where a folder to be written (``runs/notebook``) goes, by the rule ``resolve_path`` reads with.
 
     An existing one is found as ``resolve_path`` finds it (so ``resume`` works from anywhere). A new one
     goes beside the first existing folder of its first component (``runs/``) in the working folder or
-    the ``SEARCH_LEVELS`` above it; else under the working folder. Returns an absolute path.
+    a folder above it up to the project root (``search_folders``); else under the working folder. Returns an absolute path.
     """
     given = Path(path).expanduser()
     if given.is_absolute():
@@ -109,7 +154,7 @@ def resolve_output(path: str | Path, *, base: str | Path | None = None) -> Path:
         pass
     start = Path(base).resolve() if base is not None else Path.cwd()
     if len(given.parts) > 1:
-        for folder in [start, *list(start.parents)[:SEARCH_LEVELS]]:
+        for folder in search_folders(start):
             if (folder / given.parts[0]).is_dir():
                 return folder / given
     return start / given

@@ -257,7 +257,7 @@ def test_the_demo_report_and_recommend_agree(installed, installed_demo):
     import re
 
     from _support.installedwheel import in_work
-    from llama_eval.report.pipeline import DEFAULT_REQUESTS_PER_DAY, DEFAULT_TTFT_P90_SLO_S
+    from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_TTFT_P90_SLO_S
 
     assert installed_demo.returncode == 0, installed_demo.stderr[-3000:]
     command = str(installed["venv"] / "bin" / "llama-eval")

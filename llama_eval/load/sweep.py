@@ -39,7 +39,6 @@ import asyncio
 import json
 import random
 import statistics
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -451,7 +450,9 @@ async def asweep(
     """
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
-    say = announce or (lambda message: print(message, file=sys.stderr))
+    from llama_eval.run.progress import announce as default_announce  # stdout in a Jupyter kernel (stderr is a red box there), stderr elsewhere
+
+    say = announce or default_announce
     chosen = _choose(list(deployments), deployment)
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompt_set(prompts)
     run = params or SWEEP_RUN_PARAMS

@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from llama_eval.catalog.prices import load_prices, price_for
-from llama_eval.errors import ScoresNotFoundError
+from llama_eval.errors import PathNotFoundError, ScoresNotFoundError
+from llama_eval.paths import resolve_recorded
 from llama_eval.prompts.prompt_set import PromptItem, PromptSet, load_prompt_set
 from llama_eval.quality import stats
 from llama_eval.records import ANSWERED, ResultRow, Status
@@ -128,9 +129,18 @@ def check_prompt_scorers(prompts: PromptSet) -> None:
 def _prompts_for(run: Run, prompts: PromptSet | str | Path | None) -> PromptSet:
     if isinstance(prompts, PromptSet):
         return prompts
-    path = Path(prompts) if prompts else Path(run.manifest.prompt_set.path or "")
-    if not path or not path.is_file():
-        raise ScorerError(f"{run.path}: the prompt set {str(path)!r} is not found; pass it with --prompts")
+    if prompts:
+        path = Path(prompts)
+        if not path.is_file():
+            raise ScorerError(f"{run.path}: the prompt set {str(path)!r} is not found; pass it with --prompts")
+    else:
+        recorded = run.manifest.prompt_set.path
+        if not recorded:
+            raise ScorerError(f"{run.path}: its manifest records no prompt set (is it a run directory?); pass the prompt set with --prompts")
+        try:  # recorded relative to where the run was started: found from the run directory, not the reader's folder
+            path = resolve_recorded(recorded, run.path, what="prompt set")
+        except PathNotFoundError as exc:
+            raise ScorerError(f"{run.path}: the prompt set the run recorded is not found ({exc}); pass it with --prompts") from None
     loaded = load_prompt_set(path)
     expected = run.manifest.prompt_set.sha256
     if expected and loaded.sha256 != expected:

@@ -8,6 +8,9 @@ interactive tables embedded once so it opens offline; the page's stylesheet (``p
 horizontal scroll from 800 px up, a clean "Print to PDF"); the run's manifest folded under the
 title and, for a run answered by the emulator, "SIMULATED — ..." as its first line.
 Failed deployments and an incomplete or interrupted run get a banner under that line (``health``).
+The traffic and objective the cost section and the decision assume (``requests_per_day``, ``peak_rps``,
+``slo`` in the one SLO syntax of ``sweep`` and ``recommend``) default to ``llama_eval.defaults`` and are
+stated on the page, with the emulator settings the run recorded when an emulator answered it.
 A notebook that fails stops the pipeline with its cell and error; what finished is kept. The kernels'
 own log lines (transport warnings, the interrupt they log on shutdown) go to ``kernel.log``, not the terminal.
 """
@@ -15,17 +18,19 @@ own log lines (transport warnings, the interrupt they log on shutdown) go to ``k
 from __future__ import annotations
 
 import html
+import warnings
 from pathlib import Path
 from typing import IO, Any
 
 from llama_eval import clock
-from llama_eval.defaults import DEFAULT_REQUESTS_PER_DAY, DEFAULT_TTFT_P90_SLO_S  # one home: cost's and recommend's too
+from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
 from llama_eval.errors import ReportError
+from llama_eval.load.objectives import Slo
 from llama_eval.paths import notebooks_dir
 from llama_eval.rundir.health import RunHealth, assess_run
 from llama_eval.rundir.run import Run, as_run, load_run
 
-from .view import ITABLES_INIT, PAGE_DROPS, SIMULATED_BANNER
+from .view import ITABLES_INIT, PAGE_DROPS, SIMULATED_BANNER, assumptions_line, emulator_settings
 
 NOTEBOOKS = ("20_quality", "30_latency", "40_cost", "50_summary")  # the order they run in
 PAGE_ORDER = ("50_summary", "20_quality", "30_latency", "40_cost")  # the order a reader meets them: the decision first
@@ -118,7 +123,7 @@ def _text(value: Any, missing: str) -> str:
     return missing if value in (None, "", "None") else str(value)
 
 
-def _meta_table(run: Run, health: RunHealth, requests_per_day: int, peak_rps: float | None, ttft_p90_slo_s: float) -> str:
+def _meta_table(run: Run, health: RunHealth, requests_per_day: int, peak_rps: float | None, slo: str) -> str:
     manifest = run.manifest
     prompt_set = manifest.prompt_set
     deployments = manifest.deployments.values()
@@ -132,12 +137,14 @@ def _meta_table(run: Run, health: RunHealth, requests_per_day: int, peak_rps: fl
         "deployments": ", ".join(f"{d.get('name')} ({_text(d.get('model'), 'no model')}, {_text(d.get('kind'), 'kind not recorded')})" for d in deployments)
         or "not recorded",
         "requests": ", ".join(f"{k} {v}" for k, v in sorted((manifest.summary.get("by_status") or {}).items())) or "not recorded",
-        "projected traffic (cost)": f"{requests_per_day:,} requests/day (llama-eval report --requests-per-day); "
-        + (f"peak {peak_rps:g} requests/s" if peak_rps is not None else "peak not given: the day's average")
-        + f"; latency objective p90 time to first token <= {ttft_p90_slo_s:g} s",
+        "assumed traffic and objective": assumptions_line(requests_per_day, peak_rps, slo).replace("`", "")
+        + " (llama-eval report --requests-per-day, --peak-rps, --slo)",
         "price tables": f"{', '.join(manifest.price_tables) or 'not recorded'} (digest {_text(manifest.price_digest, 'not recorded')})",
         "versions": ", ".join(f"{k} {v}" for k, v in manifest.versions.items() if v) or "not recorded",
     }
+    settings = emulator_settings(run)
+    if settings:
+        rows["emulator (SIMULATED)"] = "; ".join(settings)
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
     return f'<table class="meta">{cells}</table>'
 
@@ -155,17 +162,31 @@ def banners(run: Run | str | Path, health: RunHealth) -> list[tuple[str, str]]:
     return out
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: int = DEFAULT_REQUESTS_PER_DAY, peak_rps: float | None = None,
-                 ttft_p90_slo_s: float = DEFAULT_TTFT_P90_SLO_S) -> Path:  # fmt: skip
+def slo_from_ttft(ttft_p90_slo_s: float) -> str:
+    """The ``--slo`` text of the deprecated ``--ttft-p90-slo-s N`` / ``ttft_p90_slo_s=N``: ``"ttft_p90<=N"``."""
+    return f"ttft_p90<={ttft_p90_slo_s:g}"
+
+
+def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: int = DEFAULT_REQUESTS_PER_DAY, peak_rps: float | None = DEFAULT_PEAK_RPS,
+                 slo: str = DEFAULT_SLO, ttft_p90_slo_s: float | None = None) -> Path:  # fmt: skip
     """Execute the report notebooks on ``run_dir`` and write ``out_dir/index.html``; returns its path.
 
-    ``requests_per_day``, ``peak_rps`` (None: the day's average) and ``ttft_p90_slo_s`` are the
-    production traffic and latency objective that the cost section and the decision assume.
+    ``requests_per_day``, ``peak_rps`` (None: the day's average) and ``slo`` (the SLO syntax of ``sweep`` and
+    ``recommend``, e.g. ``"ttft_p90<=1.0"``) are the production traffic and latency objective that the cost
+    section and the decision assume; their defaults are ``llama_eval.defaults``'. ``ttft_p90_slo_s`` is the
+    deprecated form of ``slo="ttft_p90<=N"`` (DeprecationWarning).
     """
+    if ttft_p90_slo_s is not None:
+        if ttft_p90_slo_s <= 0:
+            raise ReportError(f"ttft_p90_slo_s must be > 0 seconds, got {ttft_p90_slo_s}")
+        warnings.warn(f"ttft_p90_slo_s is deprecated: pass slo={slo_from_ttft(ttft_p90_slo_s)!r}", DeprecationWarning, stacklevel=2)
+        slo = slo_from_ttft(ttft_p90_slo_s)
     if peak_rps is not None and peak_rps <= 0:
         raise ReportError(f"peak_rps must be > 0 requests/s, got {peak_rps}; leave it out to use the day's average")
-    if ttft_p90_slo_s <= 0:
-        raise ReportError(f"ttft_p90_slo_s must be > 0 seconds, got {ttft_p90_slo_s}")
+    if requests_per_day <= 0:
+        raise ReportError(f"requests_per_day must be > 0, got {requests_per_day}")
+    if Slo.parse(slo) is None:  # SloError, naming the term, before any notebook runs
+        raise ReportError(f"slo is empty; give a latency objective such as {DEFAULT_SLO!r}")
     import plotly.offline
 
     run_dir, out_dir = Path(run_dir).resolve(), Path(out_dir).resolve()
@@ -176,8 +197,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
     bodies: dict[str, str] = {}
     interactive = False
     for name in NOTEBOOKS:
-        traffic = {"requests_per_day": requests_per_day, "ttft_p90_slo_s": ttft_p90_slo_s} | ({"peak_rps": peak_rps} if peak_rps is not None else {})
-        extra = traffic if name in ("40_cost", "50_summary") else ({"ttft_p90_slo_s": ttft_p90_slo_s} if name == "30_latency" else {})
+        traffic = {"requests_per_day": requests_per_day, "slo": slo, "peak_rps": peak_rps}
+        extra = traffic if name in ("40_cost", "50_summary") else ({"slo": slo} if name == "30_latency" else {})
         bodies[name], has_tables = _body(_execute(name, run_dir, out_dir, extra))
         interactive |= has_tables
     run = load_run(run_dir)  # once for the page; each notebook reads it once in its own kernel
@@ -186,7 +207,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
     nav = "".join(f'<a href="#{SECTION_IDS[n]}">{TITLES[n]}</a>' for n in PAGE_ORDER)
     sections = "".join(f'<section id="{SECTION_IDS[n]}">{bodies[n]}</section>' for n in PAGE_ORDER)
     title = f"llama-eval report — {html.escape(run_dir.name)}"
-    about = f"<details><summary>About this run: status, prompt set, deployments, traffic, prices, versions</summary>{_meta_table(run, health, requests_per_day, peak_rps, ttft_p90_slo_s)}</details>"  # noqa: E501
+    about = f"<details><summary>About this run: status, prompt set, deployments, assumed traffic and objective, prices, versions, emulator</summary>{_meta_table(run, health, requests_per_day, peak_rps, slo)}</details>"  # noqa: E501
     page = (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'

@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 
 from llama_eval.rundir.health import RunHealth, assess_run
-from llama_eval.rundir.run import Run, as_run
+from llama_eval.rundir.locate import check_run_dir
+from llama_eval.rundir.run import Run, as_run, load_run
 
 SIMULATED_BANNER = "SIMULATED — local emulator, not real model output"
 
@@ -269,6 +270,91 @@ def show_text_table(frame: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- run facts
+
+
+def open_run(run_dir: str | Path) -> Run:
+    """The run a notebook's ``run_dir`` names, read once: a relative name is found by ``llama_eval.paths.resolve_path``'s
+    one rule (the working folder, then the folders above it up to the project root), so ``runs/demo`` works from the
+    repository root, from ``notebooks/`` and from a ``llama-eval notebooks DIR`` folder; found nowhere, or not a run,
+    ``RunDirNotFoundError`` names every place looked. ``run.path`` is absolute: pass it on (``run_dir = run.path``)."""
+    return load_run(check_run_dir(run_dir, resolve=True))
+
+
+def _scale_words(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "not recorded"
+    if value == 0:
+        return "0 (no simulated delays: its latencies describe this machine, not a service)"
+    return f"{value:g} ({'real speed' if value == 1 else f'{1 / value:g}x the service speed, times rescaled'})"
+
+
+def _profile_words(profile: Any) -> str:
+    if not isinstance(profile, Mapping) or not profile:
+        return "not recorded"
+    known = {"base_ttft_s": "first token after {}s", "prefill_tps": "prefill {} tokens/s", "tps": "{} tokens/s"}
+    parts = [known[k].format(f"{v:g}" if isinstance(v, int | float) else v) for k, v in profile.items() if k in known]
+    parts += [f"{k} {v}" for k, v in profile.items() if k not in known and k != "source"]
+    return ", ".join(parts) + (f" ({profile['source']})" if profile.get("source") else "")
+
+
+def _batch_words(own: Mapping[str, Any], capacity: Any, kind: Any) -> str:
+    if own.get("batch_size") is not None:
+        return str(own["batch_size"])
+    if isinstance(capacity, Mapping) and capacity.get("batch") is not None:
+        instances = capacity.get("instances")
+        return f"{capacity['batch']}" + (f" per instance, {instances} instance{'s' if instances != 1 else ''}" if instances else "")
+    return "none (serverless: limited by its quota)" if kind == "serverless" else "not recorded"
+
+
+def _per_name(record: Mapping[str, Any], field: str, name: str) -> Any:
+    value = record.get(field)
+    return value.get(name) if isinstance(value, Mapping) else None
+
+
+def emulator_settings(run: Run | str | Path) -> list[str]:
+    """One line per emulated deployment: the emulator settings the run recorded (batch size, time scale, latency
+    profile, seed), then the basis of those settings when the run states one; "not recorded" for what it did not
+    record (older runs: only the time scale the probe saw). Empty for a run no emulator answered.
+
+    Read from the manifest: each deployment's record (``time_scale``; ``batch_size``, ``profile``, ``seed`` if there)
+    and ``manifest["emulator"]`` when the demo wrote one (``seed``, ``run_time_scales``, ``profiles``, ``capacity``,
+    ``basis``, keyed by deployment name)."""
+    loaded = as_run(run)
+    if not loaded.simulated:
+        return []
+    shared = loaded.manifest.raw.get("emulator")
+    shared = shared if isinstance(shared, Mapping) else {}
+    emulated = {r.deployment for r in loaded.rows if r.simulated}
+    lines = []
+    for name, record in loaded.manifest.deployments.items():
+        if name not in emulated:
+            continue
+        scale = record.get("time_scale", _per_name(shared, "run_time_scales", name))
+        profile = record.get("profile") or _per_name(shared, "profiles", name)
+        seed = record.get("seed", shared.get("seed"))
+        batch = _batch_words(record, _per_name(shared, "capacity", name), record.get("kind"))
+        lines.append(f"{name}: batch size {batch}; time scale {_scale_words(scale)}; latency profile {_profile_words(profile)}; "
+                     f"seed {'not recorded' if seed is None else seed}")  # fmt: skip
+    if lines and shared.get("basis"):
+        lines.append(f"Basis: {shared['basis']}")
+    return lines
+
+
+def slo_ttft_p90_s(slo: str) -> float | None:
+    """The ``ttft_p90`` limit of an SLO text, in seconds (drawn on the latency figures); None when it names none."""
+    from llama_eval.load.objectives import Slo
+
+    parsed = Slo.parse(slo)
+    return next((o.limit for o in parsed.objectives if o.metric == "ttft_p90_s"), None) if parsed else None
+
+
+def assumptions_line(requests_per_day: int | float, peak_rps: float | None, slo: str) -> str:
+    """What the cost section and the decision assume, in one sentence (the report states it; nothing is hidden)."""
+    if peak_rps is not None:
+        peak = f"a peak of {peak_rps:g} requests/s"
+    else:
+        peak = f"a peak of the day's average ({requests_per_day / 86_400:.3g} requests/s; set peak_rps for your real peak)"
+    return f"Assumed: {requests_per_day:,.0f} requests/day, {peak}, latency objective `{slo}` at peak."
 
 
 PAGE_DROPS = "llama_eval/page-drops"  # display metadata: an output the report page shows once elsewhere (its banner), not in the section

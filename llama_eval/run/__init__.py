@@ -15,7 +15,6 @@ Modules: params, plan, estimate, lane, attempt, policy, pacing, progress, output
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from llama_eval.prompts.prompt_set import PromptSet, load_prompt_set
 
 from .params import RunParams, RunSummary
 from .plan import make_plan
+from .progress import announce as default_announce
 from .progress import announce_estimates
 from .scheduler import Scheduler
 
@@ -62,7 +62,7 @@ async def arun_evaluation(
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
     params = params or RunParams()
-    say = announce or (lambda message: print(message, file=sys.stderr))
+    say = announce or default_announce  # stdout in a Jupyter kernel (stderr is a red error box there), stderr elsewhere
     deployments = list(deployments)
     prompt_set, run_dir = _prompt_set(prompts), Path(run_dir)
     plan = make_plan(deployments, prompt_set, run_dir, params, resume=resume, prices=prices, catalog=catalog, estimate_from=estimate_from,

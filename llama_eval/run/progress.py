@@ -4,6 +4,12 @@
 in flight (start-up work such as imports and tokenizer loading is not a request's delay), and
 charges each sample to the deployments that were waiting then. A deployment's measurements are
 called *saturated* when the lag is large enough to move its reported percentiles (``verdict``).
+
+``Progress`` shows one bar per deployment: tqdm on a terminal; in a Jupyter kernel, one display per
+deployment updated in place (``IPython.display`` handles), so a saved or papermill-executed notebook
+keeps each bar in its final state ("10/10", not the "0/10" a widget leaves behind); else a log line
+every few seconds. ``announce`` is where informational lines (the pre-run estimate) go: stdout in a
+Jupyter kernel (stderr would show as red error boxes there), stderr on a terminal (stdout stays data).
 """
 
 from __future__ import annotations
@@ -104,6 +110,16 @@ def saturation_message(lags: dict[str, LoopLag]) -> str | None:
     )
 
 
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, papermill), where stderr output is shown as an error box."""
+    return "ipykernel" in sys.modules
+
+
+def announce(message: str) -> None:
+    """Print an informational line: stdout in a Jupyter kernel, stderr elsewhere (see the module docstring)."""
+    print(message, file=sys.stdout if in_kernel() else sys.stderr, flush=True)
+
+
 def announce_estimates(estimates: dict[str, RunEstimate], announce: Callable[[str], None]) -> None:
     announce("Estimated cost before the run (prompt tokens counted; every answer at max_tokens as the ceiling):")
     for name, e in estimates.items():
@@ -116,23 +132,45 @@ def announce_estimates(estimates: dict[str, RunEstimate], announce: Callable[[st
 
 
 class Progress:
-    """A tqdm bar per deployment when interactive, else a log line every ``every_s`` seconds."""
+    """A bar per deployment when interactive (tqdm on a terminal, updated displays in a Jupyter kernel), else a log line every ``every_s`` seconds."""
 
-    def __init__(self, lanes: dict[str, Lane], mode: str, every_s: float = 5.0):
+    def __init__(self, lanes: dict[str, Lane], mode: str, every_s: float = 5.0, refresh_s: float = 0.25):
         self.lanes = lanes
         self.every_s = every_s
+        self.refresh_s = refresh_s
         self._last = self._start = time.monotonic()
-        interactive = mode == "bar" or (mode == "auto" and (sys.stderr.isatty() or "ipykernel" in sys.modules))
+        interactive = mode == "bar" or (mode == "auto" and (sys.stderr.isatty() or in_kernel()))
         self.mode = "none" if mode == "none" else ("bar" if interactive else "log")
         self.bars: dict[str, Any] = {}
-        if self.mode == "bar":
-            from tqdm.auto import tqdm
+        self.displays: dict[str, Any] = {}
+        if self.mode == "bar" and in_kernel():
+            from IPython.display import display
+
+            for name in lanes:
+                self.displays[name] = display({"text/plain": self._line(name)}, raw=True, display_id=True)
+        elif self.mode == "bar":
+            from tqdm import tqdm
 
             for i, (name, lane) in enumerate(lanes.items()):
                 self.bars[name] = tqdm(total=lane.total, desc=name, position=i, unit="req", leave=True)
+        self._shown = time.monotonic()
+
+    def _line(self, name: str, final: bool = False) -> str:
+        """A deployment's bar as text, tqdm's layout: ``name: 100%|██████████| 10/10 [00:01<00:00, 9.50req/s]``."""
+        from tqdm import tqdm
+
+        lane = self.lanes[name]
+        line = tqdm.format_meter(lane.done, lane.total or None, time.monotonic() - self._start, ncols=100, prefix=name, unit="req")
+        errors = f", {lane.errors} errors" if lane.errors else ""
+        return line + errors + (" — finished" if final and lane.done >= lane.total else " — stopped" if final else "")
 
     def advance(self, name: str) -> None:
-        if self.mode == "bar":
+        if self.displays:
+            if time.monotonic() - self._shown >= self.refresh_s or self.lanes[name].done >= self.lanes[name].total:
+                self._shown = time.monotonic()
+                for shown, handle in self.displays.items():
+                    handle.update({"text/plain": self._line(shown)}, raw=True)
+        elif self.mode == "bar":
             self.bars[name].update(1)
         elif self.mode == "log" and time.monotonic() - self._last >= self.every_s:
             self.log_line()
@@ -148,6 +186,9 @@ class Progress:
             )
 
     def close(self) -> None:
+        """Every bar in its final state (a saved notebook keeps what is shown last)."""
+        for name, handle in self.displays.items():
+            handle.update({"text/plain": self._line(name, final=True)}, raw=True)
         for bar in self.bars.values():
             bar.close()
         if self.mode == "log":

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llama_eval.errors import ExportError
+from llama_eval.errors import ExportError, PathNotFoundError
+from llama_eval.paths import resolve_recorded
 from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.records import ANSWERED  # statuses that carry a model answer (as scoring.run counts them)
 
@@ -75,8 +76,12 @@ def ground_truth_text(reference: Any) -> str | None:
 def _prompt_items(run_dir: Path, prompts: str | Path | None) -> dict[str, Any]:
     """The run's prompt items by id (queries and references live there, not in results.jsonl)."""
     manifest = read_manifest(run_dir) or {}
-    path = Path(prompts) if prompts else Path(manifest.get("prompt_set", {}).get("path", ""))
-    if not str(path) or not path.is_file():
+    recorded = manifest.get("prompt_set", {}).get("path", "")
+    try:  # a recorded path is relative to where the run was started: found from the run directory (paths.resolve_recorded)
+        path = Path(prompts) if prompts else resolve_recorded(recorded, run_dir, what="prompt set")
+    except PathNotFoundError as exc:
+        raise ExportError(f"{run_dir}: the prompt set the run recorded is not found ({exc}); pass it with --prompts") from None
+    if not path.is_file():
         raise ExportError(f"{run_dir}: the prompt set {str(path)!r} is not found; pass it with --prompts")
     loaded = load_prompt_set(path)
     expected = manifest.get("prompt_set", {}).get("sha256")
