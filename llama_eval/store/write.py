@@ -1,0 +1,218 @@
+"""Adding a run directory to the run store: one Parquet file per (run, deployment), replaced whole, never duplicated.
+
+Layout (Hive-style partitions, readable by DuckDB, pandas, Spark)::
+
+    <store>/date=2026-09-01/deployment=llama33-70b/<run_uid>.parquet
+
+A run's rows are read the way ``results.parquet`` is written (``rundir.store.parquet_batches``: the
+final row per key, flat columns, exact ``cost_usd``), joined to ``scores.jsonl`` by key when the
+run was scored, and given the run's facts (``store.schema``). ``results.jsonl`` stays the
+write-ahead log: the store is written when a run ends (and again when a resumed run ends, or when
+``llama-eval store add`` / ``history --ingest`` is given the run), from the run directory, so
+nothing is lost if the store cannot be reached — add the run again later.
+
+Atomic: on a local store each file is written to a hidden temporary name in its folder and renamed
+over the old one (``os.replace``), so a reader sees the old file or the new one, never half of
+one; on an object store (Azure Blob, S3) an upload becomes visible whole when it completes. The file
+name is the run's ``run_uid``, so writing a run again replaces its files; files of that run in
+other partitions (a deployment the run no longer has) are removed after the new ones are in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from llama_eval.errors import StoreError
+from llama_eval.quality.scoring import SCORES
+from llama_eval.rundir.run import manifest_deployments
+from llama_eval.rundir.store import RESULTS, parquet_batches, read_manifest
+
+from .location import StoreLocation, resolve_store
+from .schema import EXTRA_ROW_COLUMNS, META_COLUMNS, SCHEMA_VERSION, arrow_schema
+
+__all__ = ["StoredRun", "add_run", "run_uid"]
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """What ``add_run`` wrote: the run's identity in the store, its files and how many rows."""
+
+    run_uid: str
+    run_dir: Path
+    store: str
+    files: tuple[str, ...]
+    rows: int
+    removed: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"{self.run_dir}: {self.rows} row(s) in {len(self.files)} file(s) of the run store {self.store}"
+
+
+def run_uid(run_id: str, created_at: str | None) -> str:
+    """The run's name in the store: its id (file-name safe) and 8 hex digits of its id and creation time."""
+    digest = hashlib.sha256(f"{run_id}|{created_at}".encode()).hexdigest()[:8]
+    return f"{_SAFE.sub('-', run_id).strip('-') or 'run'}--{digest}"
+
+
+def _timestamp(text: Any) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _scores(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """``scores.jsonl`` by row key (empty when the run was not scored)."""
+    path = run_dir / SCORES
+    if not path.is_file():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise StoreError(f"{path}: line {number} is not valid JSON; score the run again (llama-eval score {run_dir})") from None
+            out[row["key"]] = row
+    return out
+
+
+def _facts(run_dir: Path) -> tuple[dict[str, Any], dict[str, float | None]]:
+    """The run's facts (META_COLUMNS but time_scale) and each deployment's time scale, from its manifest."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        raise StoreError(f"{run_dir}: no manifest.json; only a run directory made by llama-eval run or sweep can go into the store")
+    created = _timestamp(manifest.get("created_at"))
+    if created is None:
+        raise StoreError(f"{run_dir}/manifest.json: created_at {manifest.get('created_at')!r} is not an ISO 8601 time; the store partitions runs by it")
+    run_id = str(manifest.get("run_id") or run_dir.name)
+    prompt_set = manifest.get("prompt_set") or {}
+    prices = manifest.get("prices") or {}
+    path = prompt_set.get("path")
+    facts = {
+        "schema_version": SCHEMA_VERSION,
+        "run_uid": run_uid(run_id, manifest.get("created_at")),
+        "run_id": run_id,
+        "kind": "sweep" if (run_dir / "sweep.json").is_file() else "run",
+        "run_status": manifest.get("status"),
+        "run_created_at": created,
+        "run_finished_at": _timestamp(manifest.get("finished_at")),
+        "date": created.date(),
+        "prompt_set": Path(path).stem if path else None,
+        "prompt_set_sha256": prompt_set.get("sha256"),
+        "prompt_set_items": prompt_set.get("items"),
+        "price_digest": prices.get("digest"),
+        "price_tables": [str(t) for t in prices.get("tables") or []],
+        "llama_eval_version": (manifest.get("versions") or {}).get("llama-eval"),
+    }
+    scales = {}
+    for name, record in manifest_deployments(manifest).items():
+        scale = record.get("time_scale")
+        scales[name] = float(scale) if isinstance(scale, (int, float)) and scale > 0 else None
+    return facts, scales
+
+
+def _run_table(run_dir: Path) -> Any:
+    """The run's store rows as one Arrow table (schema ``store.schema.arrow_schema()``)."""
+    import pyarrow as pa
+
+    facts, scales = _facts(run_dir)
+    schema = arrow_schema()
+    rows = pa.Table.from_batches(list(parquet_batches(run_dir, extra=tuple(EXTRA_ROW_COLUMNS))))
+    n = rows.num_rows
+    scores = _scores(run_dir)
+    keys = rows.column("key").to_pylist()
+    found = [scores.get(k) or {} for k in keys]
+    columns: dict[str, Any] = {}
+    for name in META_COLUMNS:
+        if name == "time_scale":
+            columns[name] = pa.array([scales.get(d) for d in rows.column("deployment").to_pylist()], type=schema.field(name).type)
+        else:
+            columns[name] = pa.array([facts[name]] * n, type=schema.field(name).type)
+    for name in rows.column_names:
+        columns[name] = rows.column(name)
+    columns["score"] = pa.array([s.get("score") for s in found], type=pa.float64())
+    columns["scorer"] = pa.array([s.get("scorer") for s in found], type=pa.string())
+    columns["score_failed"] = pa.array([s.get("failed") for s in found], type=pa.bool_())
+    return pa.table([columns[name] for name in schema.names], schema=schema), facts
+
+
+def _partition(day: date, deployment: str) -> str:
+    if not deployment or "/" in deployment or deployment in (".", ".."):
+        raise StoreError(f"deployment name {deployment!r} cannot name a store partition (a folder); rename the deployment")
+    return f"date={day.isoformat()}/deployment={deployment}"
+
+
+def _write_file(location: StoreLocation, table: Any, path: str) -> None:
+    import pyarrow.parquet as pq
+
+    folder = path.rsplit("/", 1)[0]
+    location.fs.makedirs(folder, exist_ok=True)
+    if location.local:
+        tmp = f"{folder}/.{path.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    else:  # an object store: the blob is visible whole once its upload commits
+        with location.fs.open(path, "wb") as f:
+            pq.write_table(table, f, compression="zstd")
+
+
+def add_run(run_dir: str | Path, store: str | os.PathLike[str] | StoreLocation | None = None, *,
+            storage_options: dict[str, Any] | None = None) -> StoredRun:  # fmt: skip
+    """Write (or rewrite) ``run_dir``'s rows in the run store; returns what was written.
+
+    ``store``: a path, an fsspec URL or a resolved ``StoreLocation``; None follows the rule of
+    ``store.location`` (``LLAMA_EVAL_STORE``, else ``.store`` beside the run directory). A store
+    turned off (``off``) is a StoreError here: the caller asked to add a run.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / RESULTS).is_file():
+        raise StoreError(f"{run_dir}: no {RESULTS} here; give a run directory (the folder `llama-eval run -o` wrote)")
+    location = store if isinstance(store, StoreLocation) else resolve_store(store, beside=run_dir, storage_options=storage_options)
+    if location is None:
+        raise StoreError("the run store is turned off (LLAMA_EVAL_STORE=off or --store off); give a store to add runs to")
+    table, facts = _run_table(run_dir)
+    uid, day = facts["run_uid"], facts["date"]
+    written: list[str] = []
+    deployments = table.column("deployment")
+    import pyarrow.compute as pc
+
+    try:
+        for name in sorted({d for d in deployments.to_pylist() if d is not None}):
+            part = table.filter(pc.equal(deployments, name))
+            path = location.path(_partition(day, name), f"{uid}.parquet")
+            _write_file(location, part, path)
+            written.append(path)
+        kept = {_norm(p) for p in written}
+        stale = [p for p in location.fs.glob(location.path("date=*", "deployment=*", f"{uid}.parquet")) if _norm(p) not in kept]
+        for path in stale:
+            location.fs.rm(path)
+    except OSError as exc:
+        raise StoreError(f"cannot write {run_dir} to the run store {location.display}: {exc.__class__.__name__}: {exc}; "
+                         "the run directory is intact: add it later with `llama-eval store add`") from None  # fmt: skip
+    return StoredRun(run_uid=uid, run_dir=run_dir, store=location.display, files=tuple(written), rows=table.num_rows, removed=tuple(stale))
+
+
+def _norm(path: str) -> str:
+    """A path as fsspec's glob gives it back: no protocol, no trailing slash."""
+    return path.split("://", 1)[-1].rstrip("/")
+
