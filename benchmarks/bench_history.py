@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import duckdb  # noqa: E402
-from _support.nightly import nightly_runs  # noqa: E402
 
+from _support.nightly import nightly_runs  # noqa: E402
 from llama_eval.store import add_run, load_history, resolve_store  # noqa: E402
 from llama_eval.store.history import HistoryFilter, store_files  # noqa: E402
 

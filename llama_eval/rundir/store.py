@@ -46,8 +46,8 @@ from llama_eval import records
 from llama_eval.errors import TornLineWarning
 from llama_eval.records import NOT_FINAL, ResultRow, Status, Usage, row_fields
 
-__all__ = ["COLUMNS", "MANIFEST", "NOT_FINAL", "RESULTS", "ResultsWriter", "Status", "TornLineWarning", "export_csv", "final_rows", "flatten_row", "parquet_batches",
-           "read_manifest", "read_rows", "row_key", "write_csv", "write_manifest", "write_parquet"]  # fmt: skip
+__all__ = ["COLUMNS", "MANIFEST", "NOT_FINAL", "RESULTS", "ResultsWriter", "Status", "TornLineWarning", "export_csv", "final_rows", "flatten_row",
+           "parquet_batches", "read_manifest", "read_rows", "row_key", "write_csv", "write_manifest", "write_parquet"]  # fmt: skip
 
 RESULTS = "results.jsonl"
 MANIFEST = "manifest.json"

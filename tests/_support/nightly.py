@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from _support.fakerun import FakeDeployment, write_run
-
 from llama_eval.quality.scoring import score_run
 from llama_eval.rundir.store import read_manifest, write_manifest
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
-from _support.nightly import nightly_runs
 
+from _support.nightly import nightly_runs
 from llama_eval import load_history
 from llama_eval.errors import StoreError
 from llama_eval.rundir.store import final_rows, read_manifest, read_rows

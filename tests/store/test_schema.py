@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pyarrow.parquet as pq
-from _support.nightly import nightly_runs
 
+from _support.nightly import nightly_runs
 from llama_eval.store import SCHEMA_VERSION, add_run
 from llama_eval.store.schema import arrow_schema, column_names
 

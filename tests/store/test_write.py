@@ -8,9 +8,9 @@ from decimal import Decimal
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+
 from _support.fakerun import FakeDeployment, write_run
 from _support.nightly import nightly_runs
-
 from llama_eval.errors import StoreError
 from llama_eval.rundir.store import final_rows, read_manifest, read_rows, write_manifest
 from llama_eval.store import add_run, resolve_store
