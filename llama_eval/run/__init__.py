@@ -91,6 +91,8 @@ def store_run(run_dir: Path, store: str | Path | None, say: Callable[[str], None
             add_run(run_dir, location)
     except (StoreError, OSError) as exc:
         say(f"the run is complete in {run_dir}, but not in the run store: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a store client's own error must not turn a completed run into a failed one
+        say(f"the run is complete in {run_dir}, but not in the run store: {type(exc).__name__}: {str(exc)[:300]}")
 
 
 def run_blocking(afunc: Any, *args: Any, thread_name: str, **kwargs: Any) -> Any:

@@ -162,8 +162,8 @@ def _write_file(location: StoreLocation, table: Any, path: str) -> None:
     import pyarrow.parquet as pq
 
     folder = path.rsplit("/", 1)[0]
-    location.fs.makedirs(folder, exist_ok=True)
     if location.local:
+        location.fs.makedirs(folder, exist_ok=True)
         tmp = f"{folder}/.{path.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
         try:
             pq.write_table(table, tmp, compression="zstd")
@@ -174,6 +174,15 @@ def _write_file(location: StoreLocation, table: Any, path: str) -> None:
     else:  # an object store: the blob is visible whole once its upload commits
         with location.fs.open(path, "wb") as f:
             pq.write_table(table, f, compression="zstd")
+
+
+def _ensure_container(location: StoreLocation) -> None:
+    """An object store's container (bucket) exists before the first upload: object stores have no folders to make."""
+    if location.local:
+        return
+    container = location.root.strip("/").split("/", 1)[0]
+    if not location.fs.exists(container):
+        location.fs.mkdir(container)
 
 
 def add_run(run_dir: str | Path, store: str | os.PathLike[str] | StoreLocation | None = None, *,
@@ -197,6 +206,7 @@ def add_run(run_dir: str | Path, store: str | os.PathLike[str] | StoreLocation |
     import pyarrow.compute as pc
 
     try:
+        _ensure_container(location)
         for name in sorted({d for d in deployments.to_pylist() if d is not None}):
             part = table.filter(pc.equal(deployments, name))
             path = location.path(_partition(day, name), f"{uid}.parquet")
@@ -206,7 +216,7 @@ def add_run(run_dir: str | Path, store: str | os.PathLike[str] | StoreLocation |
         stale = [p for p in location.fs.glob(location.path("date=*", "deployment=*", f"{uid}.parquet")) if _norm(p) not in kept]
         for path in stale:
             location.fs.rm(path)
-    except OSError as exc:
+    except (OSError, RuntimeError, ValueError) as exc:  # adlfs reports a failed upload as RuntimeError
         raise StoreError(f"cannot write {run_dir} to the run store {location.display}: {exc.__class__.__name__}: {exc}; "
                          "the run directory is intact: add it later with `llama-eval store add`") from None  # fmt: skip
     return StoredRun(run_uid=uid, run_dir=run_dir, store=location.display, files=tuple(written), rows=table.num_rows, removed=tuple(stale))
