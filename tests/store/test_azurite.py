@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from _support.nightly import nightly_runs
 
+from _support.nightly import nightly_runs
 from llama_eval.rundir.store import final_rows, read_rows
 from llama_eval.store import add_run, load_history, resolve_store
 
