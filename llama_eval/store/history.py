@@ -10,8 +10,9 @@ One row per (run, deployment, sweep level) in time order, the columns of ``HISTO
 
 * ``requests``: final rows; ``errors``: rows the endpoint did not answer (status not ok/length);
   ``error_rate`` = errors / requests;
-* ``score``: the mean of ``scores.jsonl``'s scores (failed requests score 0, as scoring counts
-  them), ``scored`` rows (0 and score null: the run was not scored);
+* ``score``: the mean over prompts of each prompt's mean score over its repeats, as ``llama-eval
+  score`` computes it (failed requests score 0; unscorable answers are left out); ``scored``: rows
+  with a score (0 and score null: the run was not scored);
 * ``ttft_p50_s``, ``ttft_p90_s``, ``ttft_p99_s``, ``e2e_p50_s``, ``e2e_p90_s``: linear-interpolated
   percentiles (as ``numpy.quantile``) of the answered, non-warm-up rows, in the service's time:
   a measurement against the emulator is divided by its recorded time scale (``emulated`` says so);
@@ -123,6 +124,7 @@ _QUERY = """
 WITH rows AS (
     SELECT *,
         status IN {answered} AND NOT coalesce(warmup, false) AS measured,
+        score / count(score) OVER (PARTITION BY run_uid, deployment, level, prompt_id) AS prompt_share,
         CASE WHEN time_scale > 0 THEN ttft_s / time_scale ELSE ttft_s END AS ttft,
         CASE WHEN time_scale > 0 THEN e2e_s / time_scale ELSE e2e_s END AS e2e
     FROM read_parquet($files, union_by_name = true, hive_partitioning = false)
@@ -131,7 +133,7 @@ WITH rows AS (
 SELECT date, run_created_at, run_id, run_uid, kind, deployment, model, prompt_set, prompt_set_sha256, level,
     count(*) AS requests,
     count(*) FILTER (WHERE status NOT IN {answered}) AS errors,
-    avg(score) AS score,
+    sum(prompt_share) / count(DISTINCT prompt_id) FILTER (WHERE score IS NOT NULL) AS score,
     count(score) AS scored,
     quantile_cont(ttft, 0.5) FILTER (WHERE measured) AS ttft_p50_s,
     quantile_cont(ttft, 0.9) FILTER (WHERE measured) AS ttft_p90_s,

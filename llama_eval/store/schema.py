@@ -10,7 +10,8 @@ A store file holds the rows of one run for one deployment. Its columns are, in o
   ``run_id``, ``kind`` (``run`` or ``sweep``), ``run_status``, ``run_created_at`` and
   ``run_finished_at`` (UTC timestamps), ``date`` (the UTC day the run was created: a partition),
   ``prompt_set`` (the prompt file's name without its suffix), ``prompt_set_sha256``,
-  ``prompt_set_items``, ``price_digest`` and ``price_tables`` (the prices the run's ``cost_usd``
+  ``prompt_set_items``, ``config_sha256`` (the run's configuration: its deployments and prompt-set
+  version, as ``--resume`` compares them; runs with the same one are "the same configuration"), ``price_digest`` and ``price_tables`` (the prices the run's ``cost_usd``
   was computed with), ``time_scale`` (the deployment's measured/service time ratio: 1 for a real
   service, the emulator's speed-up for an emulated one, null when unknown), ``llama_eval_version``;
 * every column of ``rundir.store.COLUMNS`` (the flat row: ``deployment`` — the other partition —,
@@ -44,6 +45,7 @@ META_COLUMNS: dict[str, str] = {
     "prompt_set": "string",
     "prompt_set_sha256": "string",
     "prompt_set_items": "int64",
+    "config_sha256": "string",
     "price_digest": "string",
     "price_tables": "list<string>",
     "time_scale": "float64",

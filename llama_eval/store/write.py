@@ -38,7 +38,7 @@ from llama_eval.rundir.store import RESULTS, parquet_batches, read_manifest
 from .location import StoreLocation, resolve_store
 from .schema import EXTRA_ROW_COLUMNS, META_COLUMNS, SCHEMA_VERSION, arrow_schema
 
-__all__ = ["StoredRun", "add_run", "run_uid"]
+__all__ = ["StoredRun", "add_run", "config_sha256", "run_uid"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -62,6 +62,18 @@ def run_uid(run_id: str, created_at: str | None) -> str:
     """The run's name in the store: its id (file-name safe) and 8 hex digits of its id and creation time."""
     digest = hashlib.sha256(f"{run_id}|{created_at}".encode()).hexdigest()[:8]
     return f"{_SAFE.sub('-', run_id).strip('-') or 'run'}--{digest}"
+
+
+def config_sha256(manifest: dict[str, Any]) -> str | None:
+    """The digest of a run's configuration: its fingerprint's deployments and prompt-set version (None: no fingerprint).
+
+    Two runs with the same digest are what ``report.summary.related_runs`` calls the same configuration.
+    """
+    fingerprint = manifest.get("fingerprint") or {}
+    if not fingerprint:
+        return None
+    same = {"deployments": fingerprint.get("deployments"), "prompt_set_sha256": fingerprint.get("prompt_set_sha256")}
+    return hashlib.sha256(json.dumps(same, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _timestamp(text: Any) -> datetime | None:
@@ -116,6 +128,7 @@ def _facts(run_dir: Path) -> tuple[dict[str, Any], dict[str, float | None]]:
         "prompt_set": Path(path).stem if path else None,
         "prompt_set_sha256": prompt_set.get("sha256"),
         "prompt_set_items": prompt_set.get("items"),
+        "config_sha256": config_sha256(manifest),
         "price_digest": prices.get("digest"),
         "price_tables": [str(t) for t in prices.get("tables") or []],
         "llama_eval_version": (manifest.get("versions") or {}).get("llama-eval"),

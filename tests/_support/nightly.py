@@ -35,7 +35,8 @@ def nightly_runs(root: Path, nights: int, *, first: date = date(2026, 9, 1), dep
                  for name, model, acc, ttft in DEPLOYMENTS[:deployments]]
         run_dir = write_run(root / f"nightly-{day.isoformat()}", fakes, items=items + (2 if grown else 0), repeats=repeats, seed=night)
         manifest = read_manifest(run_dir)
-        manifest["created_at"] = f"{day.isoformat()}T02:00:00+00:00"
+        manifest["created_at"] = manifest["started_at"] = f"{day.isoformat()}T02:00:00+00:00"
+        manifest["fingerprint"]["prompt_set_sha256"] = manifest["prompt_set"]["sha256"]  # as the runner records it
         write_manifest(run_dir, manifest)
         score_run(run_dir)
         runs.append(run_dir)

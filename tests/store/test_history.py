@@ -38,7 +38,7 @@ def _expected(runs, deployment):
         cost = sum((Decimal(c) for c in rows["cost_usd"] if isinstance(c, str)), Decimal(0))
         out.append({
             "requests": len(rows), "errors": int((~rows["status"].isin(["ok", "length"])).sum()),
-            "score": scores.loc[rows["key"], "score"].mean(),
+            "score": scores.loc[rows["key"]].groupby("prompt_id")["score"].mean().mean(),  # over prompts of the mean over repeats
             "ttft_p90_s": np.quantile(measured["ttft_s"] / scale, 0.9), "ttft_p50_s": np.quantile(measured["ttft_s"] / scale, 0.5),
             "e2e_p90_s": np.quantile(measured["e2e_s"] / scale, 0.9),
             "cost_per_1k_usd": (cost * 1000 / len(rows)).quantize(Decimal("0.000001")),

@@ -13,7 +13,8 @@ from llama_eval.store.schema import arrow_schema, column_names
 PINNED = {
     1: [("schema_version", "int32"), ("run_uid", "string"), ("run_id", "string"), ("kind", "string"), ("run_status", "string"),
         ("run_created_at", "timestamp[us, tz=UTC]"), ("run_finished_at", "timestamp[us, tz=UTC]"), ("date", "date32[day]"), ("prompt_set", "string"),
-        ("prompt_set_sha256", "string"), ("prompt_set_items", "int64"), ("price_digest", "string"), ("price_tables", "list<item: string>"),
+        ("prompt_set_sha256", "string"), ("prompt_set_items", "int64"),
+        ("config_sha256", "string"), ("price_digest", "string"), ("price_tables", "list<item: string>"),
         ("time_scale", "double"), ("llama_eval_version", "string"), ("key", "string"), ("deployment", "string"), ("model", "string"), ("api", "string"),
         ("prompt_id", "string"), ("repeat", "int64"), ("status", "string"), ("tags", "list<item: string>"), ("params", "string"), ("http_status", "int64"),
         ("error_code", "string"), ("error_message", "string"), ("response_text", "string"), ("choices", "list<item: string>"), ("finish_reason", "string"),
