@@ -11,7 +11,8 @@ A store file holds the rows of one run for one deployment. Its columns are, in o
   ``run_finished_at`` (UTC timestamps), ``date`` (the UTC day the run was created: a partition),
   ``prompt_set`` (the prompt file's name without its suffix), ``prompt_set_sha256``,
   ``prompt_set_items``, ``config_sha256`` (the run's configuration: its deployments and prompt-set
-  version, as ``--resume`` compares them; runs with the same one are "the same configuration"), ``price_digest`` and ``price_tables`` (the prices the run's ``cost_usd``
+  version, as ``--resume`` compares them; runs with the same one are "the same configuration"),
+  ``price_digest`` and ``price_tables`` (the prices the run's ``cost_usd``
   was computed with), ``time_scale`` (the deployment's measured/service time ratio: 1 for a real
   service, the emulator's speed-up for an emulated one, null when unknown), ``llama_eval_version``;
 * every column of ``rundir.store.COLUMNS`` (the flat row: ``deployment`` — the other partition —,
