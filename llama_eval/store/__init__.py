@@ -4,8 +4,9 @@
 made when a run ends (``write.add_run``), in a stable, versioned schema (``schema``), at a local
 folder or an fsspec URL (``location``: ``--store``, ``LLAMA_EVAL_STORE``, else ``.store`` beside the
 runs). ``history.load_history`` answers questions over many runs: score, latency percentiles from
-the raw rows, cost per 1,000 requests and error rate per deployment over time.
-Modules: schema, location, write, history.
+the raw rows, cost per 1,000 requests and error rate per deployment over time; ``trend`` gives the
+report's over-time table from the store instead of a folder scan.
+Modules: schema, location, write, history, trend.
 """
 
 from __future__ import annotations
