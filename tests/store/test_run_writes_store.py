@@ -51,3 +51,16 @@ def test_store_off_writes_nothing_and_an_unwritable_store_is_said_not_raised(tmp
     assert not (tmp_path / "runs" / ".store").exists()
     assert summary.status == "completed" and len(final_rows(read_rows(tmp_path / "runs" / "b"))) == 6, "the run's rows are all in its directory"
     assert [m for m in said if "but not in the run store" in m and "is a file, not a folder" in m]
+
+
+def test_a_sweep_is_in_the_store_one_history_row_per_level(tmp_path, prompts, monkeypatch):
+    from llama_eval import sweep
+
+    monkeypatch.delenv("LLAMA_EVAL_STORE", raising=False)
+    with start_emulator(time_scale=0.05, models=[L33], seed=1) as emu:  # a sweep needs a time scale to convert to service time
+        result = sweep(_deployment(emu, monkeypatch), prompts, tmp_path / "runs" / "sweep", concurrency=[1, 2], requests_per_level=4, warmup_s=0,
+                       params=RunParams(max_tokens=20), progress="none", announce=lambda m: None)  # fmt: skip
+    history = load_history(tmp_path / "runs" / ".store", kind="sweep")
+    levels = result.frame()
+    assert list(history["level"]) == list(levels["level"]) and list(history["requests"]) == list(levels["requests"])
+    assert load_history(tmp_path / "runs" / ".store").empty, "history shows runs by default, sweeps with kind='sweep'"
