@@ -14,9 +14,14 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from airflow import DAG
-from airflow.operators.bash import BashOperator
 from airflow.providers.papermill.operators.papermill import PapermillOperator
+
+try:  # Airflow 3: the standard provider and the task SDK
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
 
 CONFIG = {
     "workdir": os.environ.get("LLAMA_EVAL_WORKDIR", "/opt/llama-eval"),  # holds notebooks/, deployments.yaml, prompts/, runs/

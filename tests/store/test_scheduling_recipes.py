@@ -54,16 +54,23 @@ def test_the_airflow_dag_runs_10_evaluate_with_papermill_then_scores_and_reports
 
 
 @pytest.mark.scheduler
-def test_the_airflow_dag_loads_in_airflow_with_the_papermill_provider():
+def test_the_airflow_dag_loads_in_airflow_with_the_papermill_provider_and_its_tasks_render(tmp_path, monkeypatch):
     if importlib.util.find_spec("airflow") is None or importlib.util.find_spec("airflow.providers.papermill") is None:
         pytest.skip("apache-airflow and apache-airflow-providers-papermill are not installed (pip install apache-airflow-providers-papermill)")
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     from airflow.models import DagBag
 
-    bag = DagBag(dag_folder=str(RECIPES / "airflow_nightly_dag.py"), include_examples=False)
+    bag = DagBag(dag_folder=str(RECIPES / "airflow_nightly_dag.py"))
     assert not bag.import_errors, bag.import_errors
-    dag = bag.get_dag("llama_eval_nightly")
+    dag = bag.dags["llama_eval_nightly"]  # parsed, not read from Airflow's database
     assert [t.task_id for t in dag.topological_sort()] == ["evaluate", "score", "report"]
-    assert type(dag.get_task("evaluate")).__name__ == "PapermillOperator"
+    evaluate = dag.get_task("evaluate")
+    assert type(evaluate).__name__ == "PapermillOperator" and evaluate.input_nb.endswith("notebooks/10_evaluate.ipynb")
+    context = {"ds": "2026-09-01"}
+    assert evaluate.render_template(evaluate.parameters, context)["run_dir"].endswith("runs/nightly-2026-09-01")
+    report = dag.get_task("report")
+    assert report.render_template(report.bash_command, context).endswith("llama-eval report runs/nightly-2026-09-01 -o reports/nightly-2026-09-01")
+    assert dag.get_task("score").env["LLAMA_EVAL_STORE"]
 
 
 @pytest.mark.scheduler
