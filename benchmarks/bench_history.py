@@ -7,7 +7,8 @@ night 45), each added to a local run store (``store.add_run``): 450 Parquet file
 ``llama-eval history`` in a new process (start-up and imports included). Baseline: DuckDB reading
 the same files alone (``SELECT count(*)`` over every column of every file the query reads), in the
 same process, so the ratio shows what the query adds to reading. Also: the whole store (every
-deployment) and the time to add one run.
+deployment), the time to add one run, and — when adlfs and Azurite are installed (``make azurite``) —
+the same question with the store in Azure Blob Storage emulated by Azurite on this machine.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import duckdb  # noqa: E402
 
+from _support.azurite import azurite_binary, running_azurite  # noqa: E402
 from _support.nightly import nightly_runs  # noqa: E402
 from llama_eval.store import add_run, load_history, resolve_store  # noqa: E402
 from llama_eval.store.history import HistoryFilter, store_files  # noqa: E402
@@ -74,6 +76,28 @@ def main() -> None:
         print(f"the whole store ({len(all_files)} files, 5 deployments): load_history {everything:.3f} s; reading alone {baseline_all:.3f} s; "
               f"ratio {everything / baseline_all:.2f}")
         print(f"`llama-eval history --deployment llama33-70b --since 2026-09-01` in a new process: {cli:.2f} s (target < ~2 s)")
+        on_azurite(runs, Path(tmp))
+
+
+def on_azurite(runs: list[Path], tmp: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("adlfs") is None or azurite_binary() is None:
+        print("Azurite: not measured (needs adlfs, pip install 'llama-eval[azure-store]', and Azurite, make azurite)")
+        return
+    (tmp / "azurite").mkdir()
+    with running_azurite(tmp / "azurite") as connection_string:
+        location = resolve_store("abfs://bench/store", storage_options={"connection_string": connection_string})
+        start = time.perf_counter()
+        for run in runs:
+            add_run(run, location)
+        uploaded = time.perf_counter() - start
+        files = store_files(location, HistoryFilter(deployments=("llama33-70b",)))
+        answer = load_history(location, deployment="llama33-70b", since="2026-09-01")
+        assert len(answer) == NIGHTS
+        question = best(lambda: load_history(location, deployment="llama33-70b", since="2026-09-01"), repeat=3)
+        print(f"Azurite (Azure Blob through adlfs, same machine): {len(runs)} runs added in {uploaded:.1f} s; the question ({len(files)} blobs) "
+              f"{question:.2f} s")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ folder or an fsspec URL (``location``: ``--store``, ``LLAMA_EVAL_STORE``, else `
 runs). ``history.load_history`` answers questions over many runs: score, latency percentiles from
 the raw rows, cost per 1,000 requests and error rate per deployment over time; ``trend`` gives the
 report's over-time table from the store instead of a folder scan.
-Modules: schema, location, write, history, trend.
+Modules: schema, location, write, read, history, trend.
 """
 
 from __future__ import annotations

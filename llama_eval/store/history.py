@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from llama_eval.errors import StoreError
 
 from .location import ENV, StoreLocation, resolve_store
+from .read import store_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,7 +128,7 @@ WITH rows AS (
         score / count(score) OVER (PARTITION BY run_uid, deployment, level, prompt_id) AS prompt_share,
         CASE WHEN time_scale > 0 THEN ttft_s / time_scale ELSE ttft_s END AS ttft,
         CASE WHEN time_scale > 0 THEN e2e_s / time_scale ELSE e2e_s END AS e2e
-    FROM read_parquet($files, union_by_name = true, hive_partitioning = false)
+    FROM {source}
     {where}
 )
 SELECT date, run_created_at, run_id, run_uid, kind, deployment, model, prompt_set, prompt_set_sha256, level,
@@ -148,24 +149,6 @@ FROM rows
 GROUP BY date, run_created_at, run_id, run_uid, kind, deployment, model, prompt_set, prompt_set_sha256, level
 ORDER BY run_created_at, deployment, level
 """
-
-
-def _connect(location: StoreLocation) -> Any:
-    try:
-        import duckdb
-    except ImportError:
-        raise StoreError("the run store is queried with DuckDB: pip install duckdb (a dependency of llama-eval; reinstall it)") from None
-    con = duckdb.connect()
-    if not location.local:
-        con.register_filesystem(location.fs)
-    return con
-
-
-def _url(location: StoreLocation, path: str) -> str:
-    if location.local:
-        return path
-    protocol = location.fs.protocol
-    return f"{protocol[0] if isinstance(protocol, (tuple, list)) else protocol}://{path}"
 
 
 def load_history(
@@ -206,22 +189,19 @@ def load_history(
     if not files:
         return pd.DataFrame(columns=list(HISTORY_COLUMNS))
     where, args = _where(keep)
-    con = _connect(location)
-    try:
-        frame = _run(con, where, args, [_url(location, f) for f in files])
-    finally:
-        con.close()
+    with store_rows(location, files) as (con, source, params):
+        frame = _run(con, source, params, where, args)
     return _finish(frame)
 
 
-def _run(con: Any, where: str, args: list[Any], files: list[str]) -> pd.DataFrame:
-    """The query with ``$files`` and the filter values bound as parameters (never formatted into the SQL)."""
+def _run(con: Any, source: str, params: dict[str, Any], where: str, args: list[Any]) -> pd.DataFrame:
+    """The query with the filter values bound as parameters (never formatted into the SQL)."""
     numbered = where
-    params: dict[str, Any] = {"files": files}
+    params = dict(params)
     for i, value in enumerate(args):
         numbered = numbered.replace("?", f"$a{i}", 1)
         params[f"a{i}"] = value
-    return con.execute(_QUERY.format(answered=ANSWERED_SQL, where=numbered), params).df()
+    return con.execute(_QUERY.format(answered=ANSWERED_SQL, where=numbered, source=source), params).df()
 
 
 def _finish(frame: pd.DataFrame) -> pd.DataFrame:

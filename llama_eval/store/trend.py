@@ -21,8 +21,9 @@ from llama_eval.errors import StoreError
 from llama_eval.quality.stats import bootstrap_ci, per_prompt
 from llama_eval.rundir.run import Run, as_run
 
-from .history import HistoryFilter, _connect, _url, store_files
+from .history import HistoryFilter, store_files
 from .location import StoreLocation, resolve_store
+from .read import store_rows
 from .write import config_sha256
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ TREND_COLUMNS = ["run", "started", "deployment", "score %", "95% CI low", "95% C
 
 _ROWS = """
 SELECT run_uid, run_id, run_created_at, deployment, prompt_id, score, CAST(cost_usd AS VARCHAR) AS cost_usd, price_known
-FROM read_parquet($files, union_by_name = true, hive_partitioning = false, filename = true, file_row_number = true)
+FROM {source}
 WHERE config_sha256 = $config AND kind = 'run'
 ORDER BY run_created_at, run_uid, filename, file_row_number
 """
@@ -59,11 +60,8 @@ def store_trend_frame(run: Run | str | Path, store: str | os.PathLike[str] | Sto
     files = store_files(location, HistoryFilter(deployments=tuple(run.manifest.deployments)))
     if not files:
         return pd.DataFrame(columns=TREND_COLUMNS)
-    con = _connect(location)
-    try:
-        rows = con.execute(_ROWS, {"files": [_url(location, f) for f in files], "config": config}).df()
-    finally:
-        con.close()
+    with store_rows(location, files) as (con, source, params):
+        rows = con.execute(_ROWS.format(source=source), params | {"config": config}).df()
     out: list[dict[str, Any]] = []
     for (_uid, deployment), group in rows.groupby(["run_uid", "deployment"], sort=False):
         scored = group.dropna(subset=["score"])

@@ -1,65 +1,31 @@
 """The run store on Azure Blob Storage through adlfs, against Azurite (Microsoft's storage emulator) on 127.0.0.1.
 
-Azurite comes from npm (``make azurite`` installs it into ~/.cache/llama-eval/azurite; ``LLAMA_EVAL_AZURITE``
-names another ``azurite-blob``); adlfs from the ``[azure-store]`` extra. Without either the tests skip and say which.
-The account key below is Azurite's published development key (devstoreaccount1), not a secret.
+Azurite comes from npm (``make azurite``; ``tests/_support/azurite.py`` finds and starts it); adlfs from the
+``[azure-store]`` extra. Without either the tests skip and say which.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
+from _support.azurite import ACCOUNT_KEY, INSTALL_HINT, azurite_binary, running_azurite
 from _support.nightly import nightly_runs
 from llama_eval.rundir.store import final_rows, read_rows
 from llama_eval.store import add_run, load_history, resolve_store
-
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # Azurite's well-known dev key
-
-
-def _azurite() -> str | None:
-    for candidate in (os.environ.get("LLAMA_EVAL_AZURITE"), shutil.which("azurite-blob"),
-                      str(Path.home() / ".cache" / "llama-eval" / "azurite" / "node_modules" / ".bin" / "azurite-blob")):  # fmt: skip
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return None
 
 
 @pytest.fixture(scope="module")
 def azurite(tmp_path_factory):
     pytest.importorskip("adlfs", reason="adlfs is not installed: pip install 'llama-eval[azure-store]'")
-    binary = _azurite()
-    if binary is None:
-        pytest.skip("Azurite is not installed: `make azurite` (npm install azurite into ~/.cache/llama-eval/azurite) or set LLAMA_EVAL_AZURITE")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = tmp_path_factory.mktemp("azurite")
-    process = subprocess.Popen([binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data), "--skipApiVersionCheck", "--silent"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"Azurite did not start on port {port}: {process.stderr.read().decode()[-500:] if process.poll() is not None else 'timeout'}")
-                time.sleep(0.1)
-        yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};"
-               f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")  # fmt: skip
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    if azurite_binary() is None:
+        pytest.skip(f"Azurite is not installed: {INSTALL_HINT}")
+    with running_azurite(tmp_path_factory.mktemp("azurite")) as connection_string:
+        yield connection_string
 
 
 def test_runs_written_to_blob_storage_and_history_read_back(azurite, tmp_path):
