@@ -134,3 +134,15 @@ def test_llama_eval_score_puts_the_scores_in_the_store(tmp_path):
     assert done.returncode == 0, done.stderr
     history = load_history(tmp_path / "runs" / ".store")
     assert history.loc[0, "scored"] == 24 and 0 < history.loc[0, "score"] <= 1
+
+
+def test_history_ingest_adds_then_answers_and_kind_all_shows_runs_and_sweeps(tmp_path):
+    runs = nightly_runs(tmp_path / "runs", 2, deployments=1)
+    store = tmp_path / "s"
+    cmd = [sys.executable, "-m", "llama_eval.cli", "history", "--store", str(store), "--kind", "all", "--csv", "--ingest", *map(str, runs)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(pd.io.common.StringIO(done.stdout))
+    assert frame["run_id"].tolist() == [r.name for r in runs] and set(frame["kind"]) == {"run"}
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert pd.read_csv(pd.io.common.StringIO(again.stdout))["requests"].tolist() == frame["requests"].tolist(), "ingesting twice adds nothing"
