@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from llama_eval.errors import StoreError
-from llama_eval.quality.scoring import SCORES
 from llama_eval.rundir.run import manifest_deployments
 from llama_eval.rundir.store import RESULTS, parquet_batches, read_manifest
 
@@ -88,6 +87,8 @@ def _timestamp(text: Any) -> datetime | None:
 
 def _scores(run_dir: Path) -> dict[str, dict[str, Any]]:
     """``scores.jsonl`` by row key (empty when the run was not scored)."""
+    from llama_eval.quality.scoring import SCORES  # start-up time: scoring's imports (~170 ms) only when a run is written
+
     path = run_dir / SCORES
     if not path.is_file():
         return {}
