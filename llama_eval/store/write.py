@@ -25,6 +25,7 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -141,29 +142,28 @@ def _facts(run_dir: Path) -> tuple[dict[str, Any], dict[str, float | None]]:
     return facts, scales
 
 
-def _run_table(run_dir: Path) -> Any:
-    """The run's store rows as one Arrow table (schema ``store.schema.arrow_schema()``)."""
+def _store_batches(run_dir: Path, facts: dict[str, Any], scales: dict[str, float | None]) -> Iterator[Any]:
+    """The run's store rows as Arrow tables of at most ``parquet_batches``' batch size (schema ``store.schema.arrow_schema()``)."""
     import pyarrow as pa
 
-    facts, scales = _facts(run_dir)
     schema = arrow_schema()
-    rows = pa.Table.from_batches(list(parquet_batches(run_dir, extra=tuple(EXTRA_ROW_COLUMNS))))
-    n = rows.num_rows
     scores = _scores(run_dir)
-    keys = rows.column("key").to_pylist()
-    found = [scores.get(k) or {} for k in keys]
-    columns: dict[str, Any] = {}
-    for name in META_COLUMNS:
-        if name == "time_scale":
-            columns[name] = pa.array([scales.get(d) for d in rows.column("deployment").to_pylist()], type=schema.field(name).type)
-        else:
-            columns[name] = pa.array([facts[name]] * n, type=schema.field(name).type)
-    for name in rows.column_names:
-        columns[name] = rows.column(name)
-    columns["score"] = pa.array([s.get("score") for s in found], type=pa.float64())
-    columns["scorer"] = pa.array([s.get("scorer") for s in found], type=pa.string())
-    columns["score_failed"] = pa.array([s.get("failed") for s in found], type=pa.bool_())
-    return pa.table([columns[name] for name in schema.names], schema=schema), facts
+    for batch in parquet_batches(run_dir, extra=tuple(EXTRA_ROW_COLUMNS)):
+        rows = pa.Table.from_batches([batch])
+        n = rows.num_rows
+        found = [scores.get(k) or {} for k in rows.column("key").to_pylist()]
+        columns: dict[str, Any] = {}
+        for name in META_COLUMNS:
+            if name == "time_scale":
+                columns[name] = pa.array([scales.get(d) for d in rows.column("deployment").to_pylist()], type=schema.field(name).type)
+            else:
+                columns[name] = pa.array([facts[name]] * n, type=schema.field(name).type)
+        for name in rows.column_names:
+            columns[name] = rows.column(name)
+        columns["score"] = pa.array([s.get("score") for s in found], type=pa.float64())
+        columns["scorer"] = pa.array([s.get("scorer") for s in found], type=pa.string())
+        columns["score_failed"] = pa.array([s.get("failed") for s in found], type=pa.bool_())
+        yield pa.table([columns[name] for name in schema.names], schema=schema)
 
 
 def _partition(day: date, deployment: str) -> str:
@@ -172,22 +172,51 @@ def _partition(day: date, deployment: str) -> str:
     return f"date={day.isoformat()}/deployment={deployment}"
 
 
-def _write_file(location: StoreLocation, table: Any, path: str) -> None:
-    import pyarrow.parquet as pq
+class _PartitionFiles:
+    """One open Parquet writer per deployment of a run; ``commit`` puts every file in place, ``abort`` leaves the old ones.
 
-    folder = path.rsplit("/", 1)[0]
-    if location.local:
-        location.fs.makedirs(folder, exist_ok=True)
-        tmp = f"{folder}/.{path.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
-        try:
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
+    Local: each file is written under a hidden temporary name in its folder and renamed over the
+    old one at ``commit`` (``os.replace``: a reader sees the old file or the new one, never half).
+    Object store: each file is an upload that becomes visible whole when it completes (at ``commit``).
+    """
+
+    def __init__(self, location: StoreLocation, day: date, uid: str):
+        self.location, self.day, self.uid = location, day, uid
+        self.open: dict[str, tuple[Any, Any, str, str | None]] = {}  # deployment -> (writer, sink, final path, temporary path)
+
+    def write(self, deployment: str, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        if deployment not in self.open:
+            path = self.location.path(_partition(self.day, deployment), f"{self.uid}.parquet")
+            folder, name = path.rsplit("/", 1)
+            if self.location.local:
+                self.location.fs.makedirs(folder, exist_ok=True)
+                tmp = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+                sink = open(tmp, "wb")  # noqa: SIM115 - closed by commit or abort
+            else:
+                tmp, sink = None, self.location.fs.open(path, "wb")
+            self.open[deployment] = (pq.ParquetWriter(sink, table.schema, compression="zstd"), sink, path, tmp)
+        self.open[deployment][0].write_table(table)
+
+    def commit(self) -> list[str]:
+        for writer, sink, _, _ in self.open.values():
+            writer.close()
+            sink.close()
+        for _, _, path, tmp in self.open.values():
+            if tmp is not None:
+                os.replace(tmp, path)
+        return [path for _, _, path, _ in self.open.values()]
+
+    def abort(self) -> None:
+        for writer, sink, _, tmp in self.open.values():
+            for closing in (writer.close, sink.close):
+                try:
+                    closing()
+                except Exception:  # noqa: BLE001, S110 - already failing: the first error is the one reported
+                    pass
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
-    else:  # an object store: the blob is visible whole once its upload commits
-        with location.fs.open(path, "wb") as f:
-            pq.write_table(table, f, compression="zstd")
 
 
 def _ensure_container(location: StoreLocation) -> None:
@@ -213,27 +242,29 @@ def add_run(run_dir: str | Path, store: str | os.PathLike[str] | StoreLocation |
     location = store if isinstance(store, StoreLocation) else resolve_store(store, beside=run_dir, storage_options=storage_options)
     if location is None:
         raise StoreError("the run store is turned off (LLAMA_EVAL_STORE=off or --store off); give a store to add runs to")
-    table, facts = _run_table(run_dir)
-    uid, day = facts["run_uid"], facts["date"]
-    written: list[str] = []
-    deployments = table.column("deployment")
+    facts, scales = _facts(run_dir)
+    uid = facts["run_uid"]
+    files = _PartitionFiles(location, facts["date"], uid)
+    rows = 0
     import pyarrow.compute as pc
 
     try:
         _ensure_container(location)
-        for name in sorted({d for d in deployments.to_pylist() if d is not None}):
-            part = table.filter(pc.equal(deployments, name))
-            path = location.path(_partition(day, name), f"{uid}.parquet")
-            _write_file(location, part, path)
-            written.append(path)
+        for table in _store_batches(run_dir, facts, scales):
+            rows += table.num_rows
+            deployments = table.column("deployment")
+            for name in sorted({d for d in deployments.to_pylist() if d is not None}):
+                files.write(name, table.filter(pc.equal(deployments, name)))
+        written = files.commit()
         kept = {_norm(p) for p in written}
         stale = [p for p in location.fs.glob(location.path("date=*", "deployment=*", f"{uid}.parquet")) if _norm(p) not in kept]
         for path in stale:
             location.fs.rm(path)
     except (OSError, RuntimeError, ValueError) as exc:  # adlfs reports a failed upload as RuntimeError
+        files.abort()
         raise StoreError(f"cannot write {run_dir} to the run store {location.display}: {exc.__class__.__name__}: {exc}; "
                          "the run directory is intact: add it later with `llama-eval store add`") from None  # fmt: skip
-    return StoredRun(run_uid=uid, run_dir=run_dir, store=location.display, files=tuple(written), rows=table.num_rows, removed=tuple(stale))
+    return StoredRun(run_uid=uid, run_dir=run_dir, store=location.display, files=tuple(written), rows=rows, removed=tuple(stale))
 
 
 def _norm(path: str) -> str:

@@ -70,12 +70,12 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     (path,) = add_run(run).files
     old = pq.read_table(path)
 
-    def broken(table, where, **kwargs):
-        with open(where, "wb") as f:
-            f.write(b"PAR1 half a file")
+    def broken(self, table, *args, **kwargs):  # the disk fills up mid-file: part of it is written, then the error
+        real_write_table(self, table.slice(0, 1))
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pq, "write_table", broken)
+    real_write_table = pq.ParquetWriter.write_table
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", broken)
     with pytest.raises(StoreError, match="No space left on device.*the run directory is intact"):
         add_run(run)
     monkeypatch.undo()
@@ -116,3 +116,18 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(StoreError, match="no manifest.json"):
         add_run(run, tmp_path / "store")
     assert not (tmp_path / "store").exists()
+
+
+def test_a_run_read_in_many_batches_gives_the_same_files(tmp_path, monkeypatch):
+    """The store is written batch by batch (memory flat for any run size): small batches, interleaved deployments, same rows."""
+    import functools
+
+    from llama_eval.store import write
+
+    (run,) = nightly_runs(tmp_path / "runs", 1, deployments=3)
+    whole = {p.rsplit("/", 2)[-2]: pq.read_table(p) for p in add_run(run, tmp_path / "one").files}
+    monkeypatch.setattr(write, "parquet_batches", functools.partial(write.parquet_batches, batch_rows=5))
+    batched = {p.rsplit("/", 2)[-2]: pq.read_table(p) for p in add_run(run, tmp_path / "many").files}
+    assert whole.keys() == batched.keys() and len(whole) == 3
+    for name in whole:
+        assert batched[name].equals(whole[name]), name
