@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, list[str], str]] = [
     ("prompts", ["prompts"], "prompt sets and importers"),
     ("rundir", ["rundir"], "a run directory on disk"),
     ("quality", ["quality"], "scorers and statistics"),
+    ("store", ["store"], "the run store: runs in Parquet, history with DuckDB"),
     ("run | emulator", ["run", "emulator"], "the runner; the local emulator"),
     ("load", ["load"], "load sweeps, SLOs, capacity"),
     ("cost", ["cost"], "actual, fixed-capacity and projected cost"),

@@ -30,6 +30,7 @@ from .errors import (
     RunError,
     ScorerError,
     SloError,
+    StoreError,
     SweepError,
     TornLineWarning,
 )
@@ -57,6 +58,7 @@ _LAZY = {
     **dict.fromkeys(("sweep",), ".load.sweep"),
     **dict.fromkeys(("SweepResult", "read_sweep"), ".load.slo"),
     **dict.fromkeys(("recommend",), ".decide"),
+    **dict.fromkeys(("add_run", "load_history"), ".store"),
 }
 
 
@@ -113,14 +115,17 @@ __all__ = [
     "ScorerError",
     "SloError",
     "Status",
+    "StoreError",
     "SweepError",
     "SweepResult",
     "TornLineWarning",
+    "add_run",
     "arun_evaluation",
     "build_report",
     "estimate_run",
     "load_catalog",
     "load_deployments",
+    "load_history",
     "load_prices",
     "load_prompt_set",
     "load_run",

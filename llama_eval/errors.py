@@ -271,3 +271,10 @@ class SloError(LlamaEvalError, ValueError):
 
 class SweepError(RunError):
     """A load sweep cannot start: bad levels, an unknown deployment, a missing duration; the message says what to do."""
+
+
+# --- the run store (issue 25) ---------------------------------------------------------------------
+
+
+class StoreError(LlamaEvalError):
+    """The run store cannot be reached, read or written (a bad URL, a missing extra, an unreadable file); the message says what to do."""

@@ -43,6 +43,7 @@ def _shift_clock() -> float | None:
 
 
 def pytest_configure(config):
+    os.environ.pop("LLAMA_EVAL_STORE", None)  # a developer's run store is never written by a test: each run's store is .store beside it
     config.clock_shift_days = _shift_clock()
     if shared_data.hidden():
         config.pluginmanager.register(shared_data.SharedDataGuard().install(), "shared-data-guard")

@@ -23,6 +23,8 @@ PINNED = {
     "build_report", "estimate_run",
     "load_catalog", "load_deployments", "load_prices", "load_prompt_set", "load_run", "load_scores", "make_async_client", "make_client", "model_overview",
     "model_overview_frame", "project_run", "read_manifest", "read_quality_summary", "read_sweep", "recommend", "run_evaluation", "score_run", "sweep",
+    # the run store (issue 25): history over many runs with DuckDB, and adding run directories to it
+    "StoreError", "add_run", "load_history",
 }  # fmt: skip
 
 

@@ -70,7 +70,7 @@ def run_session(args: argparse.Namespace) -> int:
         probe=not args.no_probe,
     )
     summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices),
-                             progress=args.progress, on_emulator=_teach_emulator)  # fmt: skip
+                             progress=args.progress, on_emulator=_teach_emulator, store=args.store)  # fmt: skip
     print(summary)
     if args.report and summary.status == "completed":
         from llama_eval.report.pipeline import build_report  # start-up time: imported on use (~330 ms)
@@ -110,6 +110,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--prices", help="a price override CSV (negotiated rates)")
     run.add_argument("--compute-prices", help="a VM price override CSV (e.g. from `llama-eval prices update`)")
     run.add_argument("--resume", action="store_true", help="continue a run directory: only what is missing runs")
+    run.add_argument("--store", help="the run store a completed run is also written to: a folder, an fsspec URL or 'off' "
+                                     "(default: $LLAMA_EVAL_STORE, else .store beside the run directory)")  # fmt: skip
     run.add_argument("--no-stream", action="store_true", help="do not stream (only end-to-end latency is measured)")
     run.add_argument("--max-attempts", type=int, default=5)
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a connection or a chunk")

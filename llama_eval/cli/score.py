@@ -36,6 +36,12 @@ def command(args: argparse.Namespace) -> int:
     summary = score_run(run, args.prompts, judge=judge, seed=args.seed, scorer=scorer)
     print(format_summary(summary, cut_short=assess_run(run).cut_short()))
     scores_name, summary_name = score_files(scorer)
+    if scorer is None and run.manifest.status == "completed":  # the store's score column follows the prompts' own scorers
+        import sys
+
+        from llama_eval.run import store_run
+
+        store_run(run.path, args.store, lambda message: print(f"llama-eval score: {message}", file=sys.stderr))
     print(f"\nScores: {args.run_dir}/{scores_name} (failed requests score 0 and are counted as failed rows)")
     if scorer is not None:  # an override never replaces the scores report and recommend read
         print(f"Scored with --scorer {args.scorer}: written to {scores_name} and {summary_name}; "
@@ -92,4 +98,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "writes scores.<scorer>.jsonl and scores_summary.<scorer>.json, leaving scores.jsonl (what report and recommend read) unchanged",
     )
     sc.add_argument("-d", "--deployments", help="deployments YAML holding the judge deployment")
+    sc.add_argument("--store", help="the run store whose copy of a completed run gets the scores (default: $LLAMA_EVAL_STORE, else .store beside it; 'off')")
     sc.set_defaults(func=command)

@@ -55,7 +55,7 @@ from llama_eval.endpoint.wire import SessionPool, WireClient
 from llama_eval.errors import RunError, SweepError
 from llama_eval.prompts.prompt_set import PromptSet, load_prompt_set
 from llama_eval.records import Status, percentile
-from llama_eval.run import run_blocking
+from llama_eval.run import run_blocking, store_run
 from llama_eval.run.attempt import Requester, now_iso
 from llama_eval.run.estimate import max_tokens_for
 from llama_eval.run.heap import frozen_heap
@@ -485,6 +485,8 @@ async def asweep(
         cost = sweep_cost(run_dir, chosen, prices, (before.service_s if before else 0.0) + sweeper.service_s)
         data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale, simulated=_simulated(run_dir),
                            model_id=model.id if model else chosen.model, stop_kind=sweeper.stop_kind, sessions=sweeper.session, cost=cost)  # fmt: skip
+    if not sweeper.nothing_to_do and not sweeper.interrupted:
+        store_run(run_dir, None, say)  # the run store (issue 25): LLAMA_EVAL_STORE, else .store beside the sweep; a failure is said, not raised
     if sweeper.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; {run_dir} holds the rows so far and sweep.json for the finished levels")
     return SweepResult.from_json(data, run_dir, levels, sweep_params.slo)

@@ -51,6 +51,7 @@ async def arun_evaluation(
     announce: Callable[[str], None] | None = None,
     estimate_from: str | Path | None = None,
     on_emulator: EmulatorHook | None = None,
+    store: str | Path | None = None,
 ) -> RunSummary:
     """Run a prompt set (a ``PromptSet`` or the path of one, as the CLI's ``--prompts``) through deployments; ``await`` it in a notebook.
 
@@ -58,6 +59,9 @@ async def arun_evaluation(
     ``on_emulator``: called once per emulator the probes meet (``llama_eval.emulator.teach_emulator``
     teaches it the run's prompts, so its answers to prompts it was not started with are scorable). None:
     the hook the emulator package registered when imported (``endpoint.emulator_hook``), if any.
+    ``store``: the run store a completed run is also written to (``llama_eval.store``): a path or
+    fsspec URL, ``"off"`` for none; None: ``LLAMA_EVAL_STORE``, else ``.store`` beside ``run_dir``. A store
+    that cannot be written is announced, never raised: the run directory holds every row.
     """
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
@@ -69,7 +73,26 @@ async def arun_evaluation(
                      show_estimates=lambda estimates: announce_estimates(estimates, say))  # fmt: skip
     scheduler = Scheduler(deployments, prompt_set, run_dir, params, plan, prices=prices, catalog=catalog, progress=progress, announce=say,
                           on_emulator=on_emulator or emulator_hook())  # fmt: skip
-    return await scheduler.run()
+    summary = await scheduler.run()
+    if summary.status == "completed":
+        store_run(run_dir, store, say)
+    return summary
+
+
+def store_run(run_dir: Path, store: str | Path | None, say: Callable[[str], None]) -> None:
+    """Add a completed run to the run store (unless it is off); a failure is said, not raised (the run directory is the record)."""
+    from llama_eval.errors import StoreError
+    from llama_eval.store.location import resolve_store
+    from llama_eval.store.write import add_run
+
+    try:
+        location = resolve_store(store, beside=run_dir)
+        if location is not None:
+            add_run(run_dir, location)
+    except (StoreError, OSError) as exc:
+        say(f"the run is complete in {run_dir}, but not in the run store: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a store client's own error must not turn a completed run into a failed one
+        say(f"the run is complete in {run_dir}, but not in the run store: {type(exc).__name__}: {str(exc)[:300]}")
 
 
 def run_blocking(afunc: Any, *args: Any, thread_name: str, **kwargs: Any) -> Any:
@@ -104,4 +127,4 @@ def run_evaluation(*args: Any, **kwargs: Any) -> RunSummary:
     return run_blocking(arun_evaluation, *args, thread_name="llama-eval-run", **kwargs)
 
 
-__all__ = ["BudgetError", "EmulatorHook", "RunError", "RunParams", "RunSummary", "arun_evaluation", "run_evaluation"]
+__all__ = ["BudgetError", "EmulatorHook", "RunError", "RunParams", "RunSummary", "arun_evaluation", "run_evaluation", "store_run"]

@@ -47,7 +47,7 @@ from llama_eval.errors import TornLineWarning
 from llama_eval.records import NOT_FINAL, ResultRow, Status, Usage, row_fields
 
 __all__ = ["COLUMNS", "MANIFEST", "NOT_FINAL", "RESULTS", "ResultsWriter", "Status", "TornLineWarning", "export_csv", "final_rows", "flatten_row",
-           "read_manifest", "read_rows", "row_key", "write_csv", "write_manifest", "write_parquet"]  # fmt: skip
+           "parquet_batches", "read_manifest", "read_rows", "row_key", "write_csv", "write_manifest", "write_parquet"]  # fmt: skip
 
 RESULTS = "results.jsonl"
 MANIFEST = "manifest.json"
@@ -243,31 +243,49 @@ def _arrow_schema():
     return pa.schema([(name, types[kind]) for name, kind in COLUMNS.items()])
 
 
-def write_parquet(run_dir: str | Path, batch_rows: int = 5000) -> Path:
-    """results.parquet beside results.jsonl, written in batches so memory stays flat for any run size."""
+def parquet_batches(run_dir: str | Path, batch_rows: int = 5000, *, extra: tuple[str, ...] = ()):
+    """The run's final rows as Arrow record batches of the flat COLUMNS (``cost_usd`` exact), ``batch_rows`` at a time.
+
+    One pass over ``results.jsonl`` to find each key's final line, one to convert them: memory stays
+    flat for any run size. ``extra`` names top-level row fields outside ``ResultRow`` (a sweep's
+    ``level``) to carry as int64 columns after COLUMNS (None where a row has none). ``write_parquet``
+    and the run store (``llama_eval.store``) both read a run through here.
+    """
     from decimal import Decimal
 
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     source = Path(run_dir) / RESULTS
-    target = Path(run_dir) / "results.parquet"
-    keep = _final_line_numbers(source) if source.exists() else set()
     schema = _arrow_schema()
+    for name in extra:
+        schema = schema.append(pa.field(name, pa.int64()))
+    keep = _final_line_numbers(source) if source.exists() else set()
     batch: list[dict[str, Any]] = []
-    with pq.ParquetWriter(target, schema) as writer:
-        if source.exists():
-            with source.open("rb") as f:
-                for number, line in enumerate(f):
-                    if number not in keep:
-                        continue
-                    flat = flatten_row(json.loads(line))
-                    flat["cost_usd"] = Decimal(flat["cost_usd"]) if flat["cost_usd"] is not None else None
-                    batch.append(flat)
-                    if len(batch) >= batch_rows:
-                        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                        batch.clear()
-        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    if source.exists():
+        with source.open("rb") as f:
+            for number, line in enumerate(f):
+                if number not in keep:
+                    continue
+                row = json.loads(line)
+                flat = flatten_row(row)
+                flat["cost_usd"] = Decimal(flat["cost_usd"]) if flat["cost_usd"] is not None else None
+                for name in extra:
+                    flat[name] = row.get(name)
+                batch.append(flat)
+                if len(batch) >= batch_rows:
+                    yield pa.RecordBatch.from_pylist(batch, schema=schema)
+                    batch.clear()
+    yield pa.RecordBatch.from_pylist(batch, schema=schema)
+
+
+def write_parquet(run_dir: str | Path, batch_rows: int = 5000) -> Path:
+    """results.parquet beside results.jsonl, written in batches so memory stays flat for any run size."""
+    import pyarrow.parquet as pq
+
+    target = Path(run_dir) / "results.parquet"
+    with pq.ParquetWriter(target, _arrow_schema()) as writer:
+        for batch in parquet_batches(run_dir, batch_rows):
+            writer.write_batch(batch)
     return target
 
 
