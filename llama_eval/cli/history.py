@@ -48,8 +48,9 @@ def history_command(args: argparse.Namespace) -> int:
         shown = frame.assign(version=frame["prompt_set_sha256"].str[:8], cost_per_1k_usd=frame["cost_per_1k_usd"].astype(str),
                              error_rate=frame["error_rate"].map(lambda v: f"{v:.1%}"))  # fmt: skip
         print(frame_table(shown, TABLE_COLUMNS + (["level"] if args.kind != "run" else [])))
-        notes = ["latencies in seconds of the service's time, percentiles of each run's raw rows (answered, not warm-up); cost: USD per 1,000 "
-                 "requests at the prices each run recorded; version: the prompt set's sha256"]  # fmt: skip
+        notes = ["latencies in seconds of the service's time, percentiles of each run's raw rows (answered, not warm-up); cost: USD the run spent per 1,000 "
+                 "requests sent, at the prices it recorded (failed requests cost nothing: spend, not the per-token figure `cost` projects); "
+                 "version: the prompt set's sha256"]  # fmt: skip
         if frame["emulated"].any():
             notes.append("emulated: some rows came from the llama-eval emulator (simulated answers; times rescaled to the emulated service)")
         if not frame["cost_complete"].all():

@@ -13,10 +13,12 @@ import pandas as pd
 from llama_eval.cost.projection import per_token_per_1k
 from llama_eval.decide import MARGIN_POINTS, recommend
 from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
+from llama_eval.errors import StoreError
 from llama_eval.quality.summary import PairedComparison
 from llama_eval.rundir.health import RunHealth
 from llama_eval.rundir.run import Run, as_run, load_run
 from llama_eval.rundir.store import read_manifest
+from llama_eval.store.trend import store_trend_frame
 
 from .quality import quality_summary
 from .view import _money, words
@@ -196,11 +198,28 @@ def related_runs(run: Run | str | Path) -> list[Path]:
     return [p for _, p in sorted(same)]
 
 
-def trend_frame(run: Run | str | Path) -> pd.DataFrame:
-    """Score and cost per deployment for every run of the same configuration (one row per run and deployment).
+def trend_frame(run: Run | str | Path, store: str | Path | None = None) -> pd.DataFrame:
+    """Score and cost per deployment for every run of the same configuration (one row per run and deployment), oldest first.
 
-    ``run`` is used as it is; each earlier run of the configuration is read once (``load_run``).
+    From the run store when it holds this run (one query; runs of the configuration wherever they ran,
+    ``store`` as ``load_history`` finds it), else from the run's own folder (``folder_trend_frame``).
+    ``frame.attrs["source"]`` says which, in words the report prints.
     """
+    run = as_run(run)
+    try:
+        frame = store_trend_frame(run, store)
+    except StoreError:  # the store is off, unreadable, or the run records no configuration: the folder still answers
+        frame = None
+    if frame is not None and run.path.name in set(frame["run"]):
+        frame.attrs["source"] = "the run store"
+        return frame
+    frame = folder_trend_frame(run)
+    frame.attrs["source"] = "the runs in this run's folder (the run store does not hold this run)"
+    return frame
+
+
+def folder_trend_frame(run: Run | str | Path) -> pd.DataFrame:
+    """``trend_frame`` from sibling run directories: each earlier run of the configuration is read once (``load_run``)."""
     run = as_run(run)
     here = run.path.resolve()
     rows = []

@@ -16,7 +16,8 @@ One row per (run, deployment, sweep level) in time order, the columns of ``HISTO
 * ``ttft_p50_s``, ``ttft_p90_s``, ``ttft_p99_s``, ``e2e_p50_s``, ``e2e_p90_s``: linear-interpolated
   percentiles (as ``numpy.quantile``) of the answered, non-warm-up rows, in the service's time:
   a measurement against the emulator is divided by its recorded time scale (``emulated`` says so);
-* ``cost_per_1k_usd``: ``Decimal`` USD per 1,000 requests at the prices the run recorded
+* ``cost_per_1k_usd``: ``Decimal`` USD the run spent per 1,000 requests *sent* (failed ones cost $0, so this is
+  spend, as ``llama-eval cost`` labels its "this run" column, not the per-token figure a projection uses), at the prices the run recorded
   (``price_digest``); ``cost_complete`` is False when some row had no token price (its cost is
   missing from the sum, so the figure is a lower bound).
 """
