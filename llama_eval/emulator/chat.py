@@ -161,7 +161,10 @@ class ChatHandlers:
         number, fault = self.faults.next_request()
         rng = random.Random(f"{self.config.seed}:{number}")
         nonce = uuid.uuid4().hex
-        candidates = [self.simulator.generate(dep.model, call, dep.counter, i, nonce, max_tokens) for i in range(max(call.n, call.best_of or 0))]
+        # the text varies per request, reproducibly: counted per deployment and route (a managed and a /v1 client of one model
+        # are two callers, each with its own count), seeded, not by uuid
+        sample = self.simulator.sample_number(f"{dep.name} {request.path}", call)
+        candidates = [self.simulator.generate(dep.model, call, dep.counter, i, sample, max_tokens) for i in range(max(call.n, call.best_of or 0))]
         if call.best_of:
             chosen = sorted(candidates, key=lambda g: g.mean_logprob, reverse=True)[: call.n]
         else:
