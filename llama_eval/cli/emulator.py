@@ -95,7 +95,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     emu.add_argument("--tpm", type=int, help="tokens per minute for every deployment (default: catalog quota)")
     emu.add_argument("--rpm", type=int, help="requests per minute for every deployment (default: catalog quota)")
     emu.add_argument("--concurrency", type=int, help="concurrent requests per deployment (default: catalog quota)")
-    emu.add_argument("--quota-window", type=float, default=60.0, help="sliding-window length in seconds (limits scale with it)")
+    emu.add_argument("--quota-window", type=float, default=60.0,
+                     help="sliding-window length in the emulated service's seconds (limits scale with it; at --time-scale 0.05, 60 s last 3 real s)")
     emu.add_argument("--fault-rate", type=float, default=0.0, help="fraction of requests that fail on purpose (seeded)")
     emu.add_argument("--fault-kinds", help="comma-separated: 500,503,reset,stall,malformed,cut (default: 500,503,reset,stall)")
     emu.add_argument("--stall", type=float, default=600.0, help="seconds a 'stall' fault waits")

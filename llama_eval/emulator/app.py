@@ -61,7 +61,7 @@ from .faults import FaultDice
 from .latency import profile_for
 from .protocol import ApiError, ChatCall, azure_error, parse_json_body
 from .provisioned import PtuBucket, ptu_bucket
-from .quota import QuotaLimiter
+from .quota import QuotaLimiter, emulated_clock
 from .simulate import Simulator, asks_for_checkable_answer, is_judge_request, teachable
 
 
@@ -77,21 +77,23 @@ class Emulator(ChatHandlers):
         self.catalog = catalog or load_catalog()
         self.key = self.config.key or secrets.token_hex(16)
         self.deployments: dict[str, ServedDeployment] = {}
+        quota_clock = emulated_clock(self.config.time_scale)  # one clock: quota minutes are the emulated service's minutes
+        window = self.config.quota_window_s
         for spec in config_specs(self.config, self.catalog):
             model = self.catalog.get(spec.model)
             quota = model.quota
             limiter: QuotaLimiter | PtuBucket
             if spec.kind == "provisioned":  # no token quota: a utilization bucket that drains at the PTU throughput
-                limiter = ptu_bucket(model, spec.ptu, self.config.quota_window_s)
+                limiter = ptu_bucket(model, spec.ptu, window, quota_clock)
             elif spec.kind != "serverless":
                 # Token and request quotas are a serverless thing; managed compute and your own server are
                 # limited by their capacity (the runner paces them by concurrency only). Only explicit overrides apply.
-                limiter = QuotaLimiter(self.config.rpm, self.config.tpm, self.config.concurrency, self.config.quota_window_s)
+                limiter = QuotaLimiter(self.config.rpm, self.config.tpm, self.config.concurrency, window, quota_clock)
             else:
                 tpm = self.config.tpm or (quota.tpm if quota else None) or DEFAULT_QUOTA[0]
                 rpm = self.config.rpm or (quota.rpm if quota else None) or DEFAULT_QUOTA[1]
                 concurrency = self.config.concurrency or (quota.concurrency if quota else None)
-                limiter = QuotaLimiter(rpm, tpm, concurrency, self.config.quota_window_s)
+                limiter = QuotaLimiter(rpm, tpm, concurrency, window, quota_clock)
             if spec.name in self.deployments:
                 raise ValueError(f"deployment name {spec.name!r} is used twice")
             self.deployments[spec.name] = ServedDeployment(

@@ -25,7 +25,7 @@ from .batching import CapacityGates
 from .config import FINGERPRINT, MARKER_HEADER, TIME_SCALE_HEADER, EmulatorConfig, ServedDeployment
 from .faults import FaultDice, cut_steps, server_error
 from .protocol import ApiError, ChatCall, azure_error, content_filter_error, parse_chat, parse_json_body
-from .quota import Admission, QuotaExceeded, retry_after_header
+from .quota import Admission, QuotaExceeded, real_seconds, retry_after_header
 from .simulate import Generation, Simulator
 
 
@@ -46,20 +46,25 @@ def vllm_error(err: ApiError) -> ApiError:
     )
 
 
-def too_many_requests(exc: QuotaExceeded) -> ApiError:
-    """The 429 the service answers when a quota is exceeded, with its Retry-After and remaining-quota headers."""
+def too_many_requests(exc: QuotaExceeded, time_scale: float = 1.0) -> ApiError:
+    """The 429 the service answers when a quota is exceeded, with its Retry-After and remaining-quota headers.
+
+    The limiter's wait is in emulated seconds; the headers carry real seconds (what the client sleeps):
+    at time scale 0.05 an emulated 20 s wait is ``retry-after-ms: 1001``.
+    """
+    wait = real_seconds(exc.retry_after_s, time_scale)
     return ApiError(
         429,
         {
             "error": {
                 "code": "TooManyRequests",
-                "message": f"Rate limit of {exc.what} is exceeded. Try again in {retry_after_header(exc.retry_after_s)} seconds.",
+                "message": f"Rate limit of {exc.what} is exceeded. Try again in {retry_after_header(wait)} seconds.",
                 "status": 429,
             }
         },
         {
-            "retry-after": retry_after_header(exc.retry_after_s),
-            "retry-after-ms": str(int(exc.retry_after_s * 1000) + 1),
+            "retry-after": retry_after_header(wait),
+            "retry-after-ms": str(int(wait * 1000) + 1),
             "x-ratelimit-remaining-requests": str(exc.remaining_requests),
             "x-ratelimit-remaining-tokens": str(exc.remaining_tokens),
             "x-ms-error-code": "TooManyRequests",
@@ -127,7 +132,7 @@ class ChatHandlers:
         try:
             admission = dep.quota.admit(prompt_tokens + max_tokens * candidates, prompt_tokens=prompt_tokens)
         except QuotaExceeded as exc:
-            raise too_many_requests(exc) from None
+            raise too_many_requests(exc, self.config.time_scale) from None
         batched = False
         received = arrival
         try:
@@ -156,7 +161,10 @@ class ChatHandlers:
         number, fault = self.faults.next_request()
         rng = random.Random(f"{self.config.seed}:{number}")
         nonce = uuid.uuid4().hex
-        candidates = [self.simulator.generate(dep.model, call, dep.counter, i, nonce, max_tokens) for i in range(max(call.n, call.best_of or 0))]
+        # the text varies per request, reproducibly: counted per deployment and route (a managed and a /v1 client of one model
+        # are two callers, each with its own count), seeded, not by uuid
+        sample = self.simulator.sample_number(f"{dep.name} {request.path}", call)
+        candidates = [self.simulator.generate(dep.model, call, dep.counter, i, sample, max_tokens) for i in range(max(call.n, call.best_of or 0))]
         if call.best_of:
             chosen = sorted(candidates, key=lambda g: g.mean_logprob, reverse=True)[: call.n]
         else:

@@ -118,7 +118,7 @@ class EmulatorConfig:
     tpm: int | None = None  # override every deployment's tokens/min (default: catalog quota)
     rpm: int | None = None
     concurrency: int | None = None
-    quota_window_s: float = 60.0
+    quota_window_s: float = 60.0  # in the emulated service's seconds (quota.emulated_clock): time_scale x this in real ones
     fault_rate: float = 0.0
     fault_kinds: Sequence[str] = ("500", "503", "reset", "stall")
     stall_s: float = 600.0  # a "stall" fault waits this long (real seconds) before answering

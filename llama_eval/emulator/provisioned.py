@@ -10,7 +10,9 @@ the bucket is above 100% of one window's throughput, every request is refused *a
 nothing waits, so latency stays that of the model's profile (no batching slow-down is applied).
 
 ``window_s`` is the emulator's ``quota_window_s``: 60 s is the service's minute; a shorter window
-makes the same throughput a smaller bucket, so tests can overfill it in a moment.
+makes the same throughput a smaller bucket, so tests can overfill it in a moment. Like the quotas, the
+bucket drains in the emulated service's seconds (``quota.emulated_clock``): sped up 20x, it drains
+20x faster in real time, as the deployment it emulates would per its own second.
 """
 
 from __future__ import annotations
@@ -97,13 +99,13 @@ class PtuBucket:
         return 10**9, int(max(0.0, self.capacity - self._level))
 
 
-def ptu_bucket(model: CatalogModel, ptu: int | None, window_s: float = 60.0) -> PtuBucket:
+def ptu_bucket(model: CatalogModel, ptu: int | None, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> PtuBucket:
     """The bucket of ``ptu`` PTUs (None: the offer's minimum) on the model's provisioned offer; ValueError if it has none."""
     offer = model.offer("provisioned")
     terms = offer.provisioned if offer is not None else None
     if terms is None:
         raise ValueError(f"{model.id} is not sold as provisioned throughput (offers: {', '.join(model.offers)}); the emulator cannot serve it as provisioned")
-    return PtuBucket(ptu or terms.min_ptu, terms.input_tpm_per_ptu, terms.output_token_weight, window_s)
+    return PtuBucket(ptu or terms.min_ptu, terms.input_tpm_per_ptu, terms.output_token_weight, window_s, clock)
 
 
 __all__ = ["PtuAdmission", "PtuBucket", "ptu_bucket"]

@@ -4,6 +4,12 @@ Tokens are reserved at admission (prompt tokens + ``max_tokens``) and settled to
 the response is done, so a burst of long requests is refused up front, and short answers give the
 unused reservation back. Limits are per minute; the window may be shortened (``window_s``) so tests
 can exercise throttling in a second, with each limit scaled to the window.
+
+One clock: the emulator counts its windows in the *emulated service's* seconds (``emulated_clock``:
+real seconds ÷ the time scale), so at ``time_scale`` 0.05 a quota minute lasts 3 real seconds and a
+1,000-rpm deployment admits 1,000 requests in it, exactly as the service would in its minute; waits
+come back in emulated seconds and go on the wire in real ones (``real_seconds``), because the client
+sleeps real time. Time scale 0 (no delays at all) has no emulated time: its windows count real seconds.
 """
 
 from __future__ import annotations
@@ -13,6 +19,23 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+
+def _clock_scale(time_scale: float) -> float:
+    return time_scale if time_scale > 0 else 1.0
+
+
+def emulated_clock(time_scale: float) -> Callable[[], float]:
+    """Seconds of the emulated service's time: ``time.monotonic()`` ÷ ``time_scale`` (0: real seconds)."""
+    scale = _clock_scale(time_scale)
+    if scale == 1.0:
+        return time.monotonic
+    return lambda: time.monotonic() / scale
+
+
+def real_seconds(emulated_s: float, time_scale: float) -> float:
+    """Real seconds that ``emulated_s`` seconds of the emulated service take at ``time_scale`` (0: as many)."""
+    return emulated_s * _clock_scale(time_scale)
 
 
 @dataclass(eq=False)  # identity, not value: two reservations of the same size at the same instant are different

@@ -1,7 +1,10 @@
 """Simulated model text: deterministic, plausible, and honest about being simulated.
 
 Same (model, seed, prompt, choice) -> same text. Temperature 0 or a fixed ``seed`` make answers
-repeatable; any other temperature without a seed varies them per request, as sampling does.
+repeatable; any other temperature without a seed varies them per request, as sampling does, and
+reproducibly: the k-th request of a prompt to a deployment gets the k-th sample
+(``Simulator.sample_number``), so the same requests to an emulator started with the same ``seed`` get
+the same answers whatever order they arrive in.
 
 When the prompt is an item the emulator knows (a prompt set given at start, or taught at run time
 with ``POST /emulator/prompts``), the emulated model answers correctly with probability
@@ -305,7 +308,20 @@ class Simulator:
         self._known: dict[str, Known] = {}
         self._distractors: list[str] = []
         self._warm: set[str] = set()  # scorers already run once (see learn)
+        self._seen: dict[tuple[str, str], int] = {}  # (deployment, prompt) -> how many sampled answers it was given
         self.learn(items)
+
+    def sample_number(self, deployment: str, call: ChatCall) -> str:
+        """Which sample of this prompt this deployment is drawing: its 1st, 2nd, ... request with these messages.
+
+        A sampled answer (temperature > 0, no ``seed``) varies from one request to the next, as sampling
+        does, but by this count, not by chance: the same requests to an emulator with the same ``seed``
+        get the same answers, in any order of arrival across prompts, so a seeded demo repeats itself.
+        """
+        key = (deployment, prompt_key(call.messages))
+        number = self._seen.get(key, 0)
+        self._seen[key] = number + 1
+        return f"sample={number}"
 
     def learn(self, items: Iterable[PromptItem | Mapping[str, Any]]) -> int:
         """Remember each item's reference and scorer (a PromptItem, or a mapping with messages, reference, scorer, scorer_options)."""

@@ -361,13 +361,17 @@ class Slo:
         n = len(outcomes)
         low, high = wilson_interval(good, n)
         span = level.span_s
+        goodput = round(good / span, 4) if span else (0.0 if n and good == 0 else None)
+        if goodput is not None and level.throughput_rps is not None:
+            # good <= answered over the same span: never above throughput (span_s is rounded to 6 places, throughput was not)
+            goodput = min(goodput, level.throughput_rps)
         return replace(
             level,
             good_requests=good,
             attainment=round(good / n, 6) if n else None,
             attainment_low=round(low, 6) if n else None,
             attainment_high=round(high, 6) if n else None,
-            goodput_rps=round(good / span, 4) if span else (0.0 if n and good == 0 else None),
+            goodput_rps=goodput,
         )
 
     def breaches(self, level: SweepLevel) -> tuple[str, ...]:

@@ -17,7 +17,11 @@ A sweep stops early when a level misses the SLO by a wide margin (``capacity.WID
 limit), when the next level would exceed the deployment's quota, or at the budget. It writes
 ``sweep.csv`` (the columns in ``capacity.CSV_COLUMNS``) and ``sweep.json`` (levels, the SLO, the
 capacity or why there is none). Against the emulator, times are converted to the emulated
-service's time (measured ÷ the emulator's time scale) and ``sweep.json`` says so.
+service's time (measured ÷ the emulator's time scale) and ``sweep.json`` says so. Emulated time is one
+clock: a level's rate (``--rate 2``: 2 requests per emulated second), its warm-up and duration, its
+measured throughput and the quota it is checked against (requests and tokens per *emulated* minute,
+as the emulator counts them) are all the service's, so a sped-up sweep stops where the same sweep in
+real time would.
 
 With ``search=True`` the levels are not listed but searched for (``load.search``): ``concurrency``
 or ``rate`` is a range ``LO:HI``; the load doubles from LO until a level misses the SLO, then
@@ -229,12 +233,14 @@ class Sweeper:
             rate = done[-1].throughput_rps * load / done[-1].concurrency  # the best this level can do if latency stays flat
         else:
             rate = load
-        rate_per_minute_real = rate * 60 / self.time_scale  # the emulator's quota counts real minutes
-        if quota.rpm and rate_per_minute_real > quota.rpm:
-            return f"about {rate_per_minute_real:.0f} requests/min at this level exceeds the quota of {quota.rpm} rpm (pass --ignore-quota to measure the 429s)"
+        # ``rate`` is in the service's time (a level's rate and its measured throughput are), and so is the quota: the
+        # emulator counts its quota minutes in emulated time (emulator.quota.emulated_clock), so no time scale enters here
+        per_minute = rate * 60
+        if quota.rpm and per_minute > quota.rpm:
+            return f"about {per_minute:.0f} requests/min at this level exceeds the quota of {quota.rpm} rpm (pass --ignore-quota to measure the 429s)"
         if quota.tpm:
             per_request = statistics.fmean(lane.prompt_tokens[item.id] + max_tokens_for(item, self.params.run.max_tokens) for item in self.prompts)
-            tokens = rate_per_minute_real * per_request
+            tokens = per_minute * per_request
             if tokens > quota.tpm:
                 return (f"about {tokens:,.0f} tokens/min at this level (prompt + max_tokens per request) exceeds the quota of {quota.tpm:,} tpm "
                         "(pass --ignore-quota to measure the 429s)")  # fmt: skip

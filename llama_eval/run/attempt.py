@@ -189,6 +189,7 @@ class Requester:
         reply = await lane.client.send(prepared)
         if reply.time_scale is not None and lane.probe is None:
             lane.time_scale = reply.time_scale
+            lane.pool.set_time_scale(reply.time_scale)  # no probe: pace in the service's time from the first answer on
         outcome = _measured(Status.LENGTH if reply.finish_reason == "length" else Status.OK, reply, lane, prompt_tokens)
         if not warmup:
             assert outcome.timing is not None

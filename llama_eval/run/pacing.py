@@ -13,6 +13,12 @@ A pool holds:
 
 Tokens are reserved as (prompt tokens + max_tokens x choices) before a request and settled to the
 real usage afterwards, returning what was not used.
+
+One clock: the buckets refill in the *service's* seconds. Against the emulator, the runner learns its
+time scale from the probe (``x-llama-eval-time-scale``) and calls ``QuotaPool.set_time_scale``: at
+0.05 a 1,000-rpm pool sends 1,000 requests per emulated minute (3 real seconds), i.e. 20,000 a real
+minute, because the emulator counts its quota in emulated minutes too. A real service has time scale
+1 and nothing changes; time scale 0 (no delays) paces in real seconds, as its quota counts them.
 """
 
 from __future__ import annotations
@@ -28,15 +34,26 @@ class TokenBucket:
     """A refilling bucket; ``acquire`` waits (FIFO) until ``amount`` is available."""
 
     def __init__(self, per_minute: float, capacity: float | None = None):
-        self.rate = per_minute * MARGIN / 60.0
+        self.rate = per_minute * MARGIN / 60.0  # per second of the service's time
         self.capacity = capacity if capacity is not None else max(1.0, self.rate)
         self.level = self.capacity
-        self._stamp = time.monotonic()
+        self.scale = 1.0  # real seconds per service second (the emulator's time scale; 1 for a real service)
+        self._stamp = self._now()
         self._lock = asyncio.Lock()
         self._queued = 0  # acquirers in (or queued for) the slow path
 
+    def _now(self) -> float:
+        """The service's clock: real monotonic seconds ÷ the time scale."""
+        return time.monotonic() / self.scale
+
+    def set_time_scale(self, time_scale: float) -> None:
+        """Count in the service's seconds from now on (``time_scale`` 0: real seconds)."""
+        self._refill()
+        self.scale = time_scale if time_scale > 0 else 1.0
+        self._stamp = self._now()
+
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self._now()
         self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
         self._stamp = now
 
@@ -52,7 +69,7 @@ class TokenBucket:
         return False
 
     async def acquire(self, amount: float) -> float:
-        """Take ``amount`` (waiting as needed); returns the seconds waited."""
+        """Take ``amount`` (waiting as needed); returns the real seconds waited."""
         waited = 0.0
         if self.take_now(amount):
             return waited
@@ -62,7 +79,7 @@ class TokenBucket:
             async with self._lock:
                 self._refill()
                 while self.level < amount:
-                    delay = (amount - self.level) / self.rate
+                    delay = (amount - self.level) / self.rate * self.scale  # service seconds -> real seconds
                     await asyncio.sleep(delay)
                     waited += delay
                     self._refill()
@@ -93,8 +110,14 @@ class QuotaPool:
         self._paused_until = 0.0
         self.rate_limited = 0
 
+    def set_time_scale(self, time_scale: float) -> None:
+        """Pace in the service's time: the emulator's ``time_scale`` as the probe read it (1: a real service)."""
+        for bucket in (self.requests, self.tokens):
+            if bucket is not None:
+                bucket.set_time_scale(time_scale)
+
     def pause(self, seconds: float) -> None:
-        """A 429 arrived: hold every request of the pool for ``seconds``."""
+        """A 429 arrived: hold every request of the pool for ``seconds`` (real: what ``retry-after`` says on the wire)."""
         self.rate_limited += 1
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 

@@ -154,6 +154,7 @@ class Scheduler:
             )
             lane.probe = await prober.probe()
             lane.time_scale = lane.probe.time_scale
+            lane.pool.set_time_scale(lane.time_scale)  # one clock: pace to the quota in the service's minutes
             if not lane.probe.ok:
                 self._stop_lane(lane, f"the probe before any request failed at {redact_url(lane.deployment.resolve_endpoint())}: {lane.probe.detail}")
 

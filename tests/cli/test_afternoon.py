@@ -79,6 +79,12 @@ def test_walkthrough_runs_verbatim(walked):
     assert all(r["usage"]["prompt_tokens"] > 0 and r["usage"]["completion_tokens"] > 0 for r in rows), "tokens counted on every surface"
     assert (root / "reports" / "try-it" / "index.html").is_file()
     assert "95% CI" in done.stdout and "Projected traffic: 20,000 requests/day" in done.stdout
+    # the sweep at 1/20 speed runs every level (its quota guard counts emulated minutes: issue 29), and the recommendation
+    # rests on it: the best-scoring option, serverless, held the peak within its quota
+    swept = json.loads((root / "runs" / "try-it" / "sweeps" / "llama33-70b" / "sweep.json").read_text())
+    assert swept["time_scale"] == 0.05 and [level["concurrency"] for level in swept["levels"]] == [1, 2, 4], swept.get("stopped")
+    assert "exceeds the quota" not in (swept.get("stopped") or "")
+    assert "Recommended: llama33-70b" in done.stdout, done.stdout[-3000:]
     for noise in ("HTTP Request", "Request URL"):
         assert noise not in done.stdout + done.stderr
     # no traceback from llama-eval; under heavy load the Jupyter kernel's zmq loop sometimes prints one of its
