@@ -53,7 +53,7 @@ def format_summary(summary: QualitySummary, *, cut_short: Sequence[str] = ()) ->
     """The summary as the terminal shows it: scores, answers cut short, exclusions, tags, numeric accuracy, verdicts, hint, judge."""
     out: list[str] = []
     rows = []
-    for name, d in sorted(summary.deployments.items(), key=lambda kv: -kv[1].mean):
+    for name, d in sorted(summary.deployments.items(), key=lambda kv: (-kv[1].mean, kv[0])):
         consistency = "-" if d.consistency is None else f"{d.consistency:.0%}"
         rows.append([name, str(d.prompts), f"{100 * d.mean:.1f}", f"[{100 * d.ci_low:.1f}, {100 * d.ci_high:.1f}]", str(d.failed_rows),
                      str(d.incomplete_rows), str(d.unscorable_rows), consistency])  # fmt: skip

@@ -111,8 +111,14 @@ def saturation_message(lags: dict[str, LoopLag]) -> str | None:
 
 
 def in_kernel() -> bool:
-    """True inside a Jupyter kernel (JupyterLab, papermill), where stderr output is shown as an error box."""
-    return "ipykernel" in sys.modules
+    """True inside a Jupyter kernel (JupyterLab, papermill), where stderr output is shown as an error box.
+
+    Asked of the running IPython shell, not of what is imported: a test process or a script may import
+    ipykernel (nbval, papermill) without being a kernel, and ``display()`` there shows nothing.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def announce(message: str) -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from _support.pagetext import visible_text
+
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BIN = Path(sys.executable).parent
@@ -64,7 +66,8 @@ def walked(checkout):
     helps = subprocess.run([str(BIN / "llama-eval"), "emulator", "--help"], capture_output=True, text=True, timeout=60)
     if "--write-deployments" not in helps.stdout:
         pytest.skip("the walkthrough needs `llama-eval emulator --write-deployments` (the emulator branch)")
-    script = "set -e\n" + walkthrough()
+    # the README leaves the emulator running for the guides' commands; the test stops it when the block ends, however it ends
+    script = "set -e\ntrap 'kill $(jobs -p) 2>/dev/null' EXIT\n" + walkthrough()
     done = subprocess.run(["bash", "-c", script], cwd=checkout, env=_env(), capture_output=True, text=True, timeout=900)
     return checkout, done
 
@@ -85,6 +88,11 @@ def test_walkthrough_runs_verbatim(walked):
     assert swept["time_scale"] == 0.05 and [level["concurrency"] for level in swept["levels"]] == [1, 2, 4], swept.get("stopped")
     assert "exceeds the quota" not in (swept.get("stopped") or "")
     assert "Recommended: llama33-70b" in done.stdout, done.stdout[-3000:]
+    # one decision, one price: the report's page (same volume, peak and SLO) says what `recommend` printed
+    said = re.search(r"Recommended: llama33-70b[^$\n]*(\$[\d,.]+)", done.stdout)
+    assert said, done.stdout[-3000:]
+    page = visible_text((root / "reports" / "try-it" / "index.html").read_text(encoding="utf-8"))
+    assert "Recommended: llama33-70b" in page and said.group(1) in page, (said.group(0), page[:3000])
     for noise in ("HTTP Request", "Request URL"):
         assert noise not in done.stdout + done.stderr
     # no traceback from llama-eval; under heavy load the Jupyter kernel's zmq loop sometimes prints one of its
