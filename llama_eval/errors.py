@@ -271,3 +271,10 @@ class SloError(LlamaEvalError, ValueError):
 
 class SweepError(RunError):
     """A load sweep cannot start: bad levels, an unknown deployment, a missing duration; the message says what to do."""
+
+
+# --- comparing runs and gating on them (issue 26) ------------------------------------------------
+
+
+class GateError(LlamaEvalError, ValueError):
+    """A ``--fail-if`` condition such as ``"quality_drop>2,ttft_p90_increase>20%"`` cannot be read; the message names the token and what is allowed."""
