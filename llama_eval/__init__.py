@@ -18,6 +18,7 @@ from .errors import (
     EndpointConnectionError,
     EndpointError,
     EndpointTimeout,
+    GateError,
     IncompleteAnswerError,
     LifecycleWarning,
     LlamaEvalError,
@@ -57,6 +58,7 @@ _LAZY = {
     **dict.fromkeys(("sweep",), ".load.sweep"),
     **dict.fromkeys(("SweepResult", "read_sweep"), ".load.slo"),
     **dict.fromkeys(("recommend",), ".decide"),
+    **dict.fromkeys(("RunComparison", "compare_runs"), ".compare"),
 }
 
 
@@ -88,6 +90,7 @@ __all__ = [
     "EndpointError",
     "EndpointTimeout",
     "ExtraParameters",
+    "GateError",
     "IncompleteAnswerError",
     "LifecycleWarning",
     "LlamaClient",
@@ -106,6 +109,7 @@ __all__ = [
     "RequestValidationError",
     "ResultRow",
     "Run",
+    "RunComparison",
     "RunError",
     "RunEstimate",
     "RunParams",
@@ -118,6 +122,7 @@ __all__ = [
     "TornLineWarning",
     "arun_evaluation",
     "build_report",
+    "compare_runs",
     "estimate_run",
     "load_catalog",
     "load_deployments",

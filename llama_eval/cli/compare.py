@@ -49,14 +49,19 @@ def command(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    cmp = sub.add_parser("compare", help="run B against baseline run A: quality, latency, cost, what changed; --fail-if gates CI (exit 1)",
-                         description=__doc__.split("\n\n")[0] if __doc__ else None)  # fmt: skip
+    cmp = sub.add_parser("compare", help="run B against baseline run A: quality, latency, cost, what changed; --fail-if gates CI",
+                         description="Run B against baseline run A: quality, latency, cost and what else changed; --fail-if gates a pipeline (exit 1).")  # fmt: skip
     cmp.add_argument("run_a", help="the baseline run directory (A); alone, the run checked against absolute --fail-if targets")
     cmp.add_argument("run_b", nargs="?", help="the run to judge (B), compared with A")
-    cmp.add_argument("--fail-if", metavar="CONDITIONS",
-                     help='exit 1 when a condition holds and is statistically supported, e.g. "quality_drop>2,ttft_p90_increase>20%%,cost_per_1k_increase>10%%" '
-                          "(quality_drop in points; ttft/itl/e2e _p50/_p90_increase and cost_per_1k_increase in %%); "
-                          'on one run: "score<0.8,error_rate>1%%"')  # fmt: skip
+    cmp.add_argument(
+        "--fail-if",
+        metavar="CONDITIONS",
+        help=(
+            'exit 1 when a condition holds and is statistically supported, e.g. "quality_drop>2,ttft_p90_increase>20%%,cost_per_1k_increase>10%%" '
+            "(quality_drop in points; ttft/itl/e2e _p50/_p90_increase and cost_per_1k_increase in %%); "
+            'on one run: "score<0.8,error_rate>1%%"'
+        ),
+    )
     out = cmp.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="the comparison and the gate's results as JSON")
     out.add_argument("--markdown", action="store_true", help="GitHub-flavoured Markdown (for $GITHUB_STEP_SUMMARY)")

@@ -65,7 +65,8 @@ def what_changed(run_a: Run, run_b: Run, match: PromptMatch, prices_a: PriceBook
         out.append(Change("prompts", "prompt set", f"{ma.prompt_set.path} ({ma.prompt_set.items} prompts, {str(ma.prompt_set.sha256)[:12]})",
                           f"{mb.prompt_set.path} ({mb.prompt_set.items} prompts, {str(mb.prompt_set.sha256)[:12]})"))  # fmt: skip
     if match.changed:
-        out.append(Change("prompts", "prompts changed (same id, other content)", "", ", ".join(match.changed[:20]) + (" ..." if len(match.changed) > 20 else "")))
+        listed = ", ".join(match.changed[:20]) + (" ..." if len(match.changed) > 20 else "")
+        out.append(Change("prompts", "prompts changed (same id, other content)", "", listed))
     if match.only_a or match.only_b:
         out.append(Change("prompts", "prompts in one run only", f"{len(match.only_a)} only in A", f"{len(match.only_b)} only in B"))
     if ma.price_digest != mb.price_digest:

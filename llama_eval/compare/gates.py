@@ -121,15 +121,16 @@ def _judge(condition: Condition, comparison: RunComparison) -> GateResult:
                 bad = s.low == s.low and s.low > thr
                 failed |= bad
                 where = "lies above" if bad else "does not lie above"
-                parts.append(f"{s.deployment} {s.metric} {s.statistic} {s.a * 1000:,.0f} -> {s.b * 1000:,.0f} ms ({_pct(s.change)}, 95% [{_pct(s.low)}, {_pct(s.high)}] {where} {_pct(thr)})")
+                figures = f"{s.a * 1000:,.0f} -> {s.b * 1000:,.0f} ms ({_pct(s.change)}, 95% [{_pct(s.low)}, {_pct(s.high)}] {where} {_pct(thr)})"
+                parts.append(f"{s.deployment} {s.metric} {s.statistic} {figures}")
     elif name == "cost_per_1k_increase":
         for c in comparison.cost:
             if c.shift is not None:
                 s = c.shift
                 bad = s.low == s.low and s.low > thr
                 where = "lies above" if bad else "does not lie above"
-                parts.append(f"{c.deployment} ${c.per_1k_a:.4f} -> ${c.per_1k_b:.4f} per 1k ({_pct(s.change)}, 95% [{_pct(s.low)}, {_pct(s.high)}] {where} {_pct(thr)})"
-                             if c.per_1k_a is not None and c.per_1k_b is not None else f"{c.deployment} {_pct(s.change)}")  # fmt: skip
+                per_1k = f"${c.per_1k_a:.4f} -> ${c.per_1k_b:.4f} per 1k " if c.per_1k_a is not None and c.per_1k_b is not None else ""
+                parts.append(f"{c.deployment} {per_1k}({_pct(s.change)}, 95% [{_pct(s.low)}, {_pct(s.high)}] {where} {_pct(thr)})")
             elif c.change is not None:
                 bad = c.change > thr
                 parts.append(f"{c.deployment} ${c.per_1k_a:.4f} -> ${c.per_1k_b:.4f} per 1k ({_pct(c.change)}, {c.basis}; no sampling interval)")
@@ -145,7 +146,8 @@ def _judge(condition: Condition, comparison: RunComparison) -> GateResult:
             shown = f"{t.value:.3f} [{t.low:.3f}, {t.high:.3f}]" if name == "score" else f"{100 * t.value:.1f}% [{100 * t.low:.1f}%, {100 * t.high:.1f}%]"
             side = "below" if name == "score" else "above"
             target = f"{thr:g}" if name == "score" else f"{100 * thr:g}%"
-            parts.append(f"{t.deployment} {shown} ({'the interval lies ' + side if bad else 'the interval does not lie ' + side} {target}; {t.n} {'prompts' if name == 'score' else 'requests'})")
+            lies = "the interval lies" if bad else "the interval does not lie"
+            parts.append(f"{t.deployment} {shown} ({lies} {side} {target}; {t.n} {'prompts' if name == 'score' else 'requests'})")
     if not parts:
         return GateResult(condition, False, False, NOTHING.get(name, NOTHING["latency"]))
     return GateResult(condition, failed, True, "; ".join(parts))

@@ -47,8 +47,8 @@ def sections(comparison: RunComparison) -> list[Section]:
     if c.run_a is None:
         rows = [[t.deployment, t.metric, f"{t.value:.3f}", f"[{t.low:.3f}, {t.high:.3f}]", str(t.n)] for t in c.targets]
         return [("Figures of the run", ["deployment", "metric", "value", "95% interval", "n"], rows)]
-    rows = [[q.deployment, q.tag or "(all)", str(q.prompts), _score(q.score_a), _score(q.score_b), _pts(q.diff), f"[{_pts(q.low)}, {_pts(q.high)}]", q.verdict.split(": ", 1)[-1]]
-            for q in c.quality]  # fmt: skip
+    rows = [[q.deployment, q.tag or "(all)", str(q.prompts), _score(q.score_a), _score(q.score_b), _pts(q.diff), f"[{_pts(q.low)}, {_pts(q.high)}]",
+             q.verdict.split(": ", 1)[-1]] for q in c.quality]  # fmt: skip
     out.append(("Quality (B - A, points; paired on prompts matched by id and content)",
                 ["deployment", "tag", "prompts", "score A", "score B", "B - A", "95% interval", "verdict"], rows))  # fmt: skip
     rows = [[s.deployment, f"{s.metric} {s.statistic}", f"{s.a * 1000:,.0f} ms", f"{s.b * 1000:,.0f} ms", _pct(s.change), f"[{_pct(s.low)}, {_pct(s.high)}]",
@@ -59,8 +59,8 @@ def sections(comparison: RunComparison) -> list[Section]:
     for k in c.cost:
         tokens = (f"{k.tokens_a[0]:.0f}+{k.tokens_a[1]:.0f} -> {k.tokens_b[0]:.0f}+{k.tokens_b[1]:.0f}" if k.tokens_a and k.tokens_b else "-")
         capacity = f"{k.capacity_a:.2f} -> {k.capacity_b:.2f} req/s" if k.capacity_a is not None and k.capacity_b is not None else "-"
-        rows.append([k.deployment, k.kind, _usd(k.per_1k_a), _usd(k.per_1k_b), _pct(k.change), tokens,
-                     _usd(k.from_tokens) if k.from_tokens is not None else "-", _usd(k.from_prices) if k.from_prices is not None else "-", capacity])  # fmt: skip
+        split = [_usd(x) if x is not None else "-" for x in (k.from_tokens, k.from_prices)]
+        rows.append([k.deployment, k.kind, _usd(k.per_1k_a), _usd(k.per_1k_b), _pct(k.change), tokens, *split, capacity])
     out.append(("Cost per 1,000 requests (tokens in+out a request; the change split into tokens at A's prices, then prices)",
                 ["deployment", "kind", "A", "B", "change", "tokens a request", "from tokens", "from prices", "capacity"], rows))  # fmt: skip
     out.append(("What else changed", ["area", "what", "A", "B"], [[x.area, x.what, x.a, x.b] for x in c.changes]))

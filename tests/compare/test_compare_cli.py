@@ -50,12 +50,14 @@ def runs(tmp_path_factory):
     write_prompts(root / "p.jsonl")
     (root / "changed").mkdir()
     write_prompts(root / "changed" / "p.jsonl", changed=(3, 4, 5, 6, 7, 8, 9))
-    emu = {"deployments": [{"name": name, "model": MODEL, "kind": "serverless", "endpoint": f"http://127.0.0.1:8000/{name}", "key_env": "LLAMA_EVAL_EMULATOR_KEY",
+    key_env = "LLAMA_EVAL_EMULATOR_KEY"
+    emu = {"deployments": [{"name": name, "model": MODEL, "kind": "serverless", "endpoint": f"http://127.0.0.1:8000/{name}", "key_env": key_env,
                             "emulator": knobs} for name, knobs in (("base", {"accuracy": 0.9}), ("worse", {"accuracy": 0.8}),
                                                                    ("slow", {"accuracy": 0.9, "slowdown": 1.3}))]}  # fmt: skip
     (root / "emu.yaml").write_text(yaml.safe_dump(emu))
     header = next(line for line in (Path(__file__).parents[2] / "data" / "prices.csv").read_text().splitlines() if line.startswith("model,"))
-    (root / "prices.csv").write_text(header + f"\n{MODEL},serverless,0.00142,0.00142,USD,2026-12-01,https://example.org/negotiated,a negotiated rate,2026-12-01\n")
+    doubled = f"{MODEL},serverless,0.00142,0.00142,USD,2026-12-01,https://example.org/negotiated,a negotiated rate,2026-12-01"
+    (root / "prices.csv").write_text(f"{header}\n{doubled}\n")
     out = {}
     with spawn_emulator("--deployments", str(root / "emu.yaml"), "--time-scale", "1", "--ttft", "0.2", "--tps", "50", "--jitter", "0.05") as emulator:
         env = {**os.environ, "LLAMA_EVAL_EMULATOR_KEY": emulator.key}
@@ -63,7 +65,7 @@ def runs(tmp_path_factory):
                                               ("slow", "slow", "p.jsonl", ()), ("priced", "base", "p.jsonl", ("--prices", "prices.csv")),
                                               ("changed", "base", "changed/p.jsonl", ())):  # fmt: skip
             (root / f"{run}.yaml").write_text(yaml.safe_dump({"deployments": [{"name": "llama33-70b", "model": MODEL, "kind": "serverless",
-                                                                               "endpoint": f"{emulator.url}/{endpoint}", "key_env": "LLAMA_EVAL_EMULATOR_KEY"}]}))  # fmt: skip
+                                                                               "endpoint": f"{emulator.url}/{endpoint}", "key_env": key_env}]}))  # fmt: skip
             done = cli("run", "-d", f"{run}.yaml", "-p", prompts, "-o", run, "--progress", "none", "--temperature", "0", "--concurrency", "20", *extra,
                        cwd=root, env=env)  # fmt: skip
             assert done.returncode == 0, done.stderr[-3000:]
