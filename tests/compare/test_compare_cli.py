@@ -12,35 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from _support.comparison import MODEL, PROMPTS, cli, write_prompts
 from llama_eval.emulator.process import spawn_emulator
 
-CLI = [str(Path(sys.executable).parent / "llama-eval")]
-PROMPTS = 200
 GATE = "quality_drop>2,ttft_p90_increase>20%,cost_per_1k_increase>10%"
-MODEL = "Llama-3.3-70B-Instruct"
 
 pytestmark = pytest.mark.slow  # six emulator runs of 200 prompts at the service's own speed: in `make test`, not `make test-fast`
-
-
-def write_prompts(path: Path, n: int = PROMPTS, *, changed: tuple[int, ...] = ()) -> Path:
-    """``n`` arithmetic prompts with numeric references, tagged even/odd; ``changed``: those ids get other content."""
-    with path.open("w", encoding="utf-8") as f:
-        for i in range(n):
-            x = i + 1000 if i in changed else i
-            f.write(json.dumps({"id": f"q{i}", "prompt": f"What is {x} plus {x + 3}? Answer with the number only.", "reference": str(2 * x + 3),
-                                "tags": ["even" if i % 2 == 0 else "odd"], "max_tokens": 16}) + "\n")  # fmt: skip
-    return path
-
-
-def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env=env or os.environ.copy(), timeout=timeout)
 
 
 @pytest.fixture(scope="module")
