@@ -50,7 +50,7 @@ def command(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     cmp = sub.add_parser("compare", help="run B against baseline run A: quality, latency, cost, what changed; --fail-if gates CI",
-                         description="Run B against baseline run A: quality, latency, cost and what else changed; --fail-if gates a pipeline (exit 1).")  # fmt: skip
+                         description="Run B against baseline run A: quality, latency, cost, what else changed; --fail-if gates a pipeline.")  # fmt: skip
     cmp.add_argument("run_a", help="the baseline run directory (A); alone, the run checked against absolute --fail-if targets")
     cmp.add_argument("run_b", nargs="?", help="the run to judge (B), compared with A")
     cmp.add_argument(

@@ -51,7 +51,7 @@ def service_times(run: Run, health: RunHealth) -> dict[str, dict[str, list[float
 
 def bootstrap_change(a: Sequence[float], b: Sequence[float], statistic: Callable[[np.ndarray], np.ndarray], *, seed: int = 0) -> tuple[float, float, float]:
     """(observed b/a - 1, 95% low, high): ``statistic`` (row-wise on a resample matrix) of B over that of A, both resampled."""
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    x, y = np.sort(np.asarray(a, dtype=float)), np.sort(np.asarray(b, dtype=float))  # sorted: the same values give the same interval in any row order
     sa, sb = float(statistic(x[None, :])[0]), float(statistic(y[None, :])[0])
     observed = sb / sa - 1 if sa > 0 else math.nan
     if sa <= 0 or len(x) < 2 or len(y) < 2:

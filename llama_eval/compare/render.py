@@ -27,7 +27,9 @@ def _pct(x: float | None) -> str:
 
 
 def _usd(x: Decimal | None) -> str:
-    return "no figure" if x is None else f"${x:,.4f}"
+    if x is None:
+        return "no figure"
+    return f"-${-x:,.4f}" if x < 0 else f"${x:,.4f}"
 
 
 def _score(x: float) -> str:
