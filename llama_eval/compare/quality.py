@@ -3,7 +3,7 @@
 Prompts are matched by id and by the digest of their content (messages, reference, scorer) that
 the runner records in the manifest (``run.output.item_digests``); a prompt whose id is in both runs
 with other content is ``changed`` and listed apart, never paired. Per-prompt scores are the run's
-``scores.jsonl`` when it is newer than its results, else scored here in memory from the prompt set
+``scores.jsonl`` when it scores exactly the run's rows, else scored here in memory from the prompt set
 the manifest names (never written). The statistics are the quality section's own:
 ``quality.stats.paired_test`` for the interval and ``quality.noninferiority.non_inferiority`` for
 the gate's question (is B worse than A by more than the threshold?).
@@ -34,11 +34,17 @@ Scores = dict[str, dict[str, float]]  # deployment -> prompt id -> mean score ov
 
 
 def _score_lines(run: Run) -> list[dict[str, Any]]:
-    """The run's per-row scores: ``scores.jsonl`` if up to date, else scored now from the manifest's prompt set."""
-    path, results = run.path / "scores.jsonl", run.path / "results.jsonl"
-    if path.is_file() and results.is_file() and path.stat().st_mtime >= results.stat().st_mtime:
+    """The run's per-row scores: ``scores.jsonl`` when it scores exactly the run's final rows, else scored now from the manifest's prompt set.
+
+    Up to date is judged by content (the same row keys), not by file times: a run copied as a CI
+    artifact gets new modification times in any order.
+    """
+    path = run.path / "scores.jsonl"
+    if path.is_file():
         with path.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+            lines = [json.loads(line) for line in f if line.strip()]
+        if {line.get("key") for line in lines} == {r.key for r in run.rows}:
+            return lines
     prompts = _prompt_set(run)
     if prompts is None:
         raise ScorerError(

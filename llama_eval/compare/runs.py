@@ -53,7 +53,7 @@ def check_run(run: str | Path | Run) -> RunComparison:
 def compare_runs(run_a: str | Path | Run, run_b: str | Path | Run) -> RunComparison:
     """Run B (the candidate) against run A (the baseline): quality, latency, cost, what else changed (see ``RunComparison``).
 
-    Both runs must be scorable: a ``scores.jsonl`` newer than the results, or the prompt set the
+    Both runs must be scorable: a ``scores.jsonl`` of exactly their rows, or the prompt set the
     manifest names, unchanged. Raises RunDirNotFoundError for a directory that is not a run.
     """
     a, health_a = _read(run_a)

@@ -114,6 +114,21 @@ def test_markdown_and_html_outputs(runs, tmp_path):
     assert "<table>" in page and "SIMULATED" in page and "Gate: FAILED" in page
 
 
+def test_a_scored_run_compares_where_its_prompt_set_is_gone(runs, tmp_path):
+    """The CI case: the baseline is an artifact, scored where it was made; its prompt set file is not here (or changed)."""
+    import shutil
+
+    for name in ("base", "worse"):
+        shutil.copytree(runs[name], tmp_path / name)
+    unscored = cli("compare", "base", "worse", cwd=tmp_path)
+    assert unscored.returncode == 2 and "llama-eval score" in unscored.stderr, unscored.stderr  # no scores, no prompt set: says what to run
+    for name in ("base", "worse"):
+        scored = cli("score", str(tmp_path / name), "--prompts", str(runs["base"].parent / "p.jsonl"), cwd=tmp_path)
+        assert scored.returncode == 0, scored.stderr
+    done = cli("compare", "base", "worse", "--fail-if", "quality_drop>2", cwd=tmp_path)
+    assert done.returncode == 1 and "FAIL  quality_drop>2" in done.stdout, done.stdout + done.stderr
+
+
 def test_one_run_against_absolute_targets(runs):
     base = str(runs["base"])
     low = cli("compare", base, "--fail-if", "score<0.5,error_rate>1%", cwd=runs["base"].parent)
@@ -136,6 +151,11 @@ def test_a_condition_that_cannot_be_read_exits_2_naming_it(tmp_path, conditions,
     done = cli("compare", str(tmp_path / "nowhere"), str(tmp_path / "nowhere2"), "--fail-if", conditions, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert said in done.stderr, done.stderr
+
+
+def test_a_directory_that_is_not_a_run_exits_2(tmp_path):
+    done = cli("compare", str(tmp_path / "missing"), str(tmp_path / "missing2"), "--fail-if", "quality_drop>2", cwd=tmp_path)
+    assert done.returncode == 2 and "missing" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 def test_relative_conditions_on_one_run_exit_2(tmp_path):
