@@ -69,3 +69,13 @@ def test_emulator_knobs_are_checked_when_read():
     for bad in ({"accuracy": 2}, {"slowdown": 0}, {"speed": 2}, "fast"):
         with pytest.raises(ValueError, match="emulator"):
             specs_from_deployments([base | {"emulator": bad}])
+
+
+def test_the_html_page_escapes_what_it_read_from_the_runs(tmp_path):
+    from llama_eval.compare import Change
+    from llama_eval.compare.html import page
+
+    hostile = "<script>alert(1)</script>"
+    text = page(_comparison(changes=(Change("deployment", f"d: headers {hostile}", hostile, "b"),), warnings=(hostile,)))
+    assert hostile not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<style>" in text and "table-scroll" in text  # the report's stylesheet
