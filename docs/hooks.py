@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, list[str], str]] = [
     ("load", ["load"], "load sweeps, SLOs, capacity"),
     ("cost", ["cost"], "actual, fixed-capacity and projected cost"),
     ("decide", ["decide"], "the recommendation"),
+    ("compare", ["compare"], "run B against run A, the --fail-if gates, drift over scheduled runs"),
     ("report", ["report"], "report tables, figures and the papermill pipeline"),
     ("cli", ["cli", "demo"], "the command line, and the demo it runs"),
 ]

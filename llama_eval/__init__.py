@@ -18,6 +18,7 @@ from .errors import (
     EndpointConnectionError,
     EndpointError,
     EndpointTimeout,
+    GateError,
     IncompleteAnswerError,
     LifecycleWarning,
     LlamaEvalError,
@@ -59,6 +60,7 @@ _LAZY = {
     **dict.fromkeys(("SweepResult", "read_sweep"), ".load.slo"),
     **dict.fromkeys(("recommend",), ".decide"),
     **dict.fromkeys(("add_run", "load_history"), ".store"),
+    **dict.fromkeys(("RunComparison", "compare_runs"), ".compare"),
 }
 
 
@@ -90,6 +92,7 @@ __all__ = [
     "EndpointError",
     "EndpointTimeout",
     "ExtraParameters",
+    "GateError",
     "IncompleteAnswerError",
     "LifecycleWarning",
     "LlamaClient",
@@ -108,6 +111,7 @@ __all__ = [
     "RequestValidationError",
     "ResultRow",
     "Run",
+    "RunComparison",
     "RunError",
     "RunEstimate",
     "RunParams",
@@ -122,6 +126,7 @@ __all__ = [
     "add_run",
     "arun_evaluation",
     "build_report",
+    "compare_runs",
     "estimate_run",
     "load_catalog",
     "load_deployments",

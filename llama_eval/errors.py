@@ -278,3 +278,10 @@ class SweepError(RunError):
 
 class StoreError(LlamaEvalError):
     """The run store cannot be reached, read or written (a bad URL, a missing extra, an unreadable file); the message says what to do."""
+
+
+# --- comparing runs and gating on them (issue 26) ------------------------------------------------
+
+
+class GateError(LlamaEvalError, ValueError):
+    """A ``--fail-if`` condition such as ``"quality_drop>2,ttft_p90_increase>20%"`` cannot be read; the message names the token and what is allowed."""

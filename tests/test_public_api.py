@@ -17,6 +17,7 @@ PINNED = {
     "AsyncLlamaClient", "AuthenticationError", "BudgetError", "Catalog", "CatalogError", "CatalogModel", "Compute", "ConfigError",
     "ContentFilterError", "Deployment", "DeploymentsConfig", "EndpointConnectionError", "EndpointError", "EndpointTimeout", "ExtraParameters",
     "IncompleteAnswerError",
+    "GateError", "RunComparison", "compare_runs",  # issue 26: llama-eval compare's function, its record and its usage error
     "LifecycleWarning", "LlamaClient", "LlamaEvalError", "MalformedResponseError", "Offer", "PriceBook", "PriceTableError", "PromptItem",
     "PromptSet", "PromptSetError", "QualitySummary", "Quota", "RateLimitError", "ReportError", "RequestValidationError", "ResultRow", "Run", "RunError",
     "RunEstimate", "RunParams", "RunSummary", "ScorerError", "SloError", "Status", "SweepError", "SweepResult", "TornLineWarning", "arun_evaluation",

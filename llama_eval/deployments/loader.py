@@ -133,7 +133,7 @@ def _deployment(raw: Any, path: Path, catalog: Catalog, today: date) -> Deployme
             raise ConfigError(
                 f"{where}: field {key!r} would put a secret in the file; store the key in an environment variable and name it instead, e.g. key_env: LLAMA_KEY"
             )
-        if key not in _DEPLOYMENT_FIELDS:
+        if key not in _DEPLOYMENT_FIELDS and key != "emulator":  # emulator: the emulator's test knobs (accuracy, slowdown), read by it alone
             close = difflib.get_close_matches(str(key), _DEPLOYMENT_FIELDS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(_DEPLOYMENT_FIELDS)}"
             raise ConfigError(f"{where}: unknown field {key!r}{hint}")

@@ -32,7 +32,7 @@ import threading
 import warnings
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -81,6 +81,8 @@ class Emulator(ChatHandlers):
         window = self.config.quota_window_s
         for spec in config_specs(self.config, self.catalog):
             model = self.catalog.get(spec.model)
+            if spec.accuracy is not None:  # the test knob: answers right with this probability instead of the catalog's
+                model = replace(model, benchmark_accuracy=spec.accuracy)
             quota = model.quota
             limiter: QuotaLimiter | PtuBucket
             if spec.kind == "provisioned":  # no token quota: a utilization bucket that drains at the PTU throughput
@@ -100,7 +102,7 @@ class Emulator(ChatHandlers):
                 name=spec.name,
                 model=model,
                 counter=counter_for(model.family),
-                profile=self.config.profiles.get(spec.name) or self.config.profile or profile_for(model),
+                profile=(self.config.profiles.get(spec.name) or self.config.profile or profile_for(model)).slowed(spec.slowdown),
                 quota=limiter,
                 kind=spec.kind,
                 path=(spec.path or spec.name).strip("/"),

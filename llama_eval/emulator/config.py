@@ -61,6 +61,8 @@ class EmulatedDeployment:
     served_name: str | None = None
     openai_v1: bool = False  # reached as an Azure openai-v1 deployment (base URL + /openai/v1, `model` = served name)
     ptu: int | None = None  # provisioned: PTUs deployed (None: the catalog's minimum)
+    accuracy: float | None = None  # test knob (`emulator: {accuracy: 0.8}` in a deployments file): replaces the catalog's benchmark_accuracy
+    slowdown: float = 1.0  # test knob (`emulator: {slowdown: 1.3}`): every simulated delay of this deployment x this factor
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -102,9 +104,20 @@ def specs_from_deployments(deployments: Iterable[Any]) -> list[EmulatedDeploymen
                 served_name=get("deployment_name") or (model if surface else None),
                 openai_v1=surface and kind != "self-hosted" and path != "v1",
                 ptu=get("ptu") if kind == "provisioned" else None,
+                **_knobs(name, get("emulator")),
             )
         )
     return specs
+
+
+def _knobs(name: Any, raw: Any) -> dict[str, float]:
+    """The ``emulator: {accuracy, slowdown}`` test knobs of a deployments-file entry, checked."""
+    knobs = dict(raw or {}) if isinstance(raw, Mapping) or raw is None else None
+    if knobs is None or set(knobs) - {"accuracy", "slowdown"}:
+        raise ValueError(f"deployment {name!r}: 'emulator' takes a mapping of accuracy (0-1) and slowdown (> 0), got {raw!r}")
+    if not 0 <= float(knobs.get("accuracy", 0)) <= 1 or float(knobs.get("slowdown", 1)) <= 0:
+        raise ValueError(f"deployment {name!r}: emulator accuracy must be in [0, 1] and slowdown > 0, got {raw!r}")
+    return {k: float(v) for k, v in knobs.items()}
 
 
 @dataclass

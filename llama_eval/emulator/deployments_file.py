@@ -72,6 +72,7 @@ def write_deployments_file(emulator: Emulator, url: str, out: str | Path, *, sou
                 item.pop("endpoint_env", None)
                 item["endpoint"] = f"{url}/v1" if dep.kind == "self-hosted" else (url if dep.openai_v1 else f"{url}/{dep.path}")
             item.setdefault("key_env", KEY_ENV)
+            item.pop("emulator", None)  # the emulator's own knobs: not a field of the deployments file the runner reads
         raw["deployments"] = items
     else:
         items = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llama_eval.catalog.models import CatalogModel
 
@@ -39,6 +39,13 @@ class LatencyProfile:
 
     def token_interval(self, rng: random.Random) -> float:
         return (1.0 / self.tps) * self._noise(rng)
+
+    def slowed(self, factor: float) -> LatencyProfile:
+        """This profile with every delay x ``factor`` (1.0: itself): the emulator's ``slowdown`` test knob."""
+        if factor == 1:
+            return self
+        return replace(self, base_ttft_s=self.base_ttft_s * factor, prefill_tps=self.prefill_tps / factor, tps=self.tps / factor,
+                       source=f"{self.source}; slowed x{factor:g}")  # fmt: skip
 
     def _noise(self, rng: random.Random) -> float:
         return math.exp(rng.gauss(0.0, self.jitter)) if self.jitter > 0 else 1.0

@@ -8,6 +8,8 @@ taken over); the manifest records everything needed to read the results later an
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import platform
@@ -155,6 +157,17 @@ def _version(name: str) -> str | None:
         return None
 
 
+def item_digest(item: Any) -> str:
+    """A digest of what decides a prompt's answer and score (messages, reference, scorer and its options): same id, other digest = a changed prompt."""
+    content = {"messages": item.messages, "reference": item.reference, "scorer": item.scorer, "scorer_options": item.scorer_options}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def item_digests(prompts: Any) -> dict[str, str]:
+    """``item_digest`` per prompt id, as the manifest records them (``llama-eval compare`` matches prompts by id and digest)."""
+    return {item.id: item_digest(item) for item in prompts}
+
+
 def manifest(
     run_dir: Path, *, fingerprint: dict[str, Any], prompts: Any, prices: Any, catalog: Any, params: dict[str, Any], estimates: dict[str, Any], now: str
 ) -> dict[str, Any]:
@@ -167,7 +180,7 @@ def manifest(
         "started_at": now,
         "sessions": int(previous.get("sessions", 0)) + 1,
         "fingerprint": fingerprint,
-        "prompt_set": {"path": str(prompts.path), "sha256": prompts.sha256, "items": len(prompts)},
+        "prompt_set": {"path": str(prompts.path), "sha256": prompts.sha256, "items": len(prompts), "item_digests": item_digests(prompts)},
         "prices": {"digest": prices.digest, "tables": [str(p) for p in prices.sources]},
         "catalog": {"path": str(catalog.path), "as_of": str(catalog.as_of)},
         "params": params,
