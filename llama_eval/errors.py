@@ -271,3 +271,10 @@ class SloError(LlamaEvalError, ValueError):
 
 class SweepError(RunError):
     """A load sweep cannot start: bad levels, an unknown deployment, a missing duration; the message says what to do."""
+
+
+# --- production-shaped workloads (issue 30) -----------------------------------------------------
+
+
+class WorkloadError(LlamaEvalError, ValueError):
+    """An arrival schedule, a trace file or a synthetic-set recipe cannot be used; the message names the file, line and field."""

@@ -206,6 +206,14 @@ class ResultRow:
     intended_ttft_s: float | None = None
     intended_itl_s: float | None = None
     intended_e2e_s: float | None = None
+    # open-loop arrivals (``--rate``, ``--ramp``, ``--trace``): the send instant the schedule asked for and the one this
+    # process managed, in seconds from the schedule's start, and the difference (the sender's own lateness, not the service's)
+    scheduled_s: float | None = None
+    sent_s: float | None = None
+    sender_lateness_s: float | None = None
+    # conversation prompt sets: one row per turn; ``prompt_id`` is then ``<conversation_id>#<turn>``
+    conversation_id: str | None = None
+    turn: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The row as ``results.jsonl`` stores it (usage nested, timing fields flat, Decimal as text)."""
@@ -270,6 +278,11 @@ class ResultRow:
             intended_ttft_s=data.get("intended_ttft_s"),
             intended_itl_s=data.get("intended_itl_s"),
             intended_e2e_s=data.get("intended_e2e_s"),
+            scheduled_s=data.get("scheduled_s"),
+            sent_s=data.get("sent_s"),
+            sender_lateness_s=data.get("sender_lateness_s"),
+            conversation_id=data.get("conversation_id"),
+            turn=data.get("turn"),
         )
 
 

@@ -64,6 +64,8 @@ def _check_inputs(deployments: Sequence[Deployment], prompts: PromptSet, params:
         raise RunError(f"deployment names must be unique, got {names}")
     if params.repeats < 1 or params.concurrency < 1 or params.max_attempts < 1 or params.warmup < 0:
         raise RunError("repeats, concurrency and max_attempts must be >= 1, and warmup >= 0")
+    if params.schedule is not None:
+        params.schedule.check(len(prompts) * params.repeats)
     if params.client not in CLIENTS:
         raise RunError(f"client must be one of {', '.join(CLIENTS)}, got {params.client!r}")
     for d in deployments:
