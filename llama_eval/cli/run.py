@@ -55,10 +55,8 @@ def run_session(args: argparse.Namespace) -> int:
     if args.only:
         config = type(config)(tuple(config[name] for name in args.only.split(",")), config.path)
     pool = load_prompt_set(args.prompts) if args.prompts else None
-    prompts, schedule, ignore_eos = workload(args, list(config), pool)
-    extra = None
-    if args.n or args.best_of or args.logprobs is not None or ignore_eos:
-        extra = ExtraParameters(n=args.n, best_of=args.best_of, logprobs=args.logprobs, ignore_eos=ignore_eos)
+    prompts, schedule = workload(args, list(config), pool)
+    extra = ExtraParameters(n=args.n, best_of=args.best_of, logprobs=args.logprobs) if (args.n or args.best_of or args.logprobs is not None) else None
     params = RunParams(
         schedule=schedule,
         repeats=args.repeats,
@@ -103,12 +101,12 @@ def check_arrival_flags(args: argparse.Namespace) -> None:
         raise WorkloadError("--repeats goes with a prompt set; a --trace is replayed once (replay it again into another run)")
 
 
-def workload(args: argparse.Namespace, deployments: list[Any], pool: Any) -> tuple[Any, Any, bool]:
-    """The prompt set, the open-loop send schedule (None: closed loop) and whether answers must run to max_tokens.
+def workload(args: argparse.Namespace, deployments: list[Any], pool: Any) -> tuple[Any, Any]:
+    """The prompt set and the open-loop send schedule (None: closed loop).
 
     With ``--trace`` the prompt set is made here, one line per trace row of its input length (synthesized
     with the first deployment's tokenizer, or the nearest-length prompt of ``-p``) asking for its output
-    length, and written into the run directory (``workload.jsonl``) so the run describes itself and resumes.
+    length (``ignore_eos``, so the answer runs to it), and written into the run directory (``workload.jsonl``) so the run describes itself and resumes.
     """
     from llama_eval.load import arrivals  # start-up time: only a run with arrivals pays for it
     from llama_eval.run.params import SendSchedule
@@ -116,13 +114,13 @@ def workload(args: argparse.Namespace, deployments: list[Any], pool: Any) -> tup
     seed = args.seed if args.seed is not None else 0
     if args.trace is None:
         if args.rate is None and args.ramp is None:
-            return pool, None, False
+            return pool, None
         count = len(pool) * args.repeats
         if args.ramp is not None:
             made = arrivals.ramp(*arrivals.parse_ramp(args.ramp), count, seed=seed)
         else:
             made = arrivals.gamma(args.rate, args.burstiness if args.burstiness is not None else 1.0, count, seed=seed)
-        return pool, SendSchedule(made.offsets, made.recipe), False
+        return pool, SendSchedule(made.offsets, made.recipe)
     from llama_eval.catalog.models import load_catalog
     from llama_eval.catalog.tokens import counter_for
     from llama_eval.prompts.prompt_set import load_prompt_set
@@ -140,7 +138,7 @@ def workload(args: argparse.Namespace, deployments: list[Any], pool: Any) -> tup
     path = Path(args.output) / "workload.jsonl"
     write_items(lines, path)
     recipe = dict(trace.recipe) | {"prompts": "drawn from " + str(args.prompts) if pool is not None else f"synthesized ({counter.kind} tokenizer)"}
-    return load_prompt_set(path), SendSchedule(trace.offsets, recipe), True
+    return load_prompt_set(path), SendSchedule(trace.offsets, recipe)
 
 
 def _teach_emulator(endpoint: str, prompt_set: Any, *, key: str | None, timeout_s: float) -> int:

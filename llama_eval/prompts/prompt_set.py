@@ -28,6 +28,7 @@ from typing import Any
 from llama_eval.endpoint.request import ROLES
 from llama_eval.errors import PromptSetError
 
+RECIPE_MARK = "// llama-eval synth recipe: "  # the first line of a set ``llama-eval synth`` made (prompts/synth.py writes it)
 FIELDS = ("id", "messages", "prompt", "system", "images", "reference", "scorer", "tags", "max_tokens", "metadata")
 
 
@@ -53,6 +54,7 @@ class PromptSet:
     path: Path
     items: tuple[PromptItem, ...]
     sha256: str
+    recipe: Mapping[str, Any] | None = None  # how ``llama-eval synth`` made the set (its first line), None for other sets
 
     def __iter__(self) -> Iterator[PromptItem]:
         return iter(self.items)
@@ -190,7 +192,14 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         raise PromptSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8") from None
     items: list[PromptItem] = []
     seen: dict[str, int] = {}
+    recipe = None
     for line_no, line in enumerate(text.splitlines(), start=1):
+        if line_no == 1 and line.startswith(RECIPE_MARK):
+            try:
+                recipe = json.loads(line[len(RECIPE_MARK) :])
+            except json.JSONDecodeError as exc:
+                raise PromptSetError(f"{path} line 1: the synth recipe is not valid JSON ({exc.msg}); make the set again with `llama-eval synth`") from None
+            continue
         if not line.strip() or line.lstrip().startswith("//"):
             continue
         where = f"{path} line {line_no}"
@@ -210,4 +219,4 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         items.append(item)
     if not items:
         raise PromptSetError(f"{path}: no prompts (expected one JSON object a line)")
-    return PromptSet(path, tuple(items), hashlib.sha256(data).hexdigest())
+    return PromptSet(path, tuple(items), hashlib.sha256(data).hexdigest(), recipe)
