@@ -72,6 +72,10 @@ def _check_inputs(deployments: Sequence[Deployment], prompts: PromptSet, params:
     if params.repeats < 1 or params.concurrency < 1 or params.max_attempts < 1 or params.warmup < 0:
         raise RunError("repeats, concurrency and max_attempts must be >= 1, and warmup >= 0")
     if params.schedule is not None:
+        if prompts.has_conversations:
+            raise RunError(
+                "open-loop arrivals (--rate, --ramp, --trace) send single prompts; a conversation set runs closed loop (--concurrency N conversations at once)"
+            )
         params.schedule.check(len(prompts) * params.repeats)
     if params.client not in CLIENTS:
         raise RunError(f"client must be one of {', '.join(CLIENTS)}, got {params.client!r}")

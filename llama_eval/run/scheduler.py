@@ -30,6 +30,7 @@ from llama_eval.rundir.store import ResultsWriter, write_parquet
 
 from .arrivals_driver import drive_lane, offsets_by_request
 from .attempt import Requester, now_iso
+from .conversation import answers_on_disk, drive_conversations
 from .heap import frozen_heap
 from .lane import Lane, RunClient, build_lanes
 from .output import RunLock, manifest, redact_url, write_manifest
@@ -196,7 +197,12 @@ class Scheduler:
             offsets = offsets_by_request(self.params.schedule, self.prompts, self.params.repeats)
             record = functools.partial(self._record, writer=writer, progress=progress)
             self._workers += [asyncio.create_task(drive_lane(lane, offsets, self.requester.one, record, self.stop)) for lane in lanes.values()]
-        for lane in lanes.values() if self.params.schedule is None else ():
+        elif self.prompts.has_conversations:  # conversations: each played turn by turn, `concurrency` at once (conversation.py)
+            record = functools.partial(self._record, writer=writer, progress=progress)
+            answered = answers_on_disk(self.run_dir) if self.plan.done else {}
+            self._workers += [asyncio.create_task(drive_conversations(lane, self.params.concurrency, self.requester.one, record, self.stop, answered,
+                                                                      self.announce)) for lane in lanes.values()]  # fmt: skip
+        for lane in lanes.values() if self.params.schedule is None and not self.prompts.has_conversations else ():
             count = min(self.params.concurrency, max(1, lane.total))
             ramp = self.params.ramp_s if self.params.ramp_s is not None else min(2.0, 0.01 * count)
             # staggered starts: a first wave sent in one instant queues in the client and at the service;
