@@ -115,3 +115,24 @@ def test_turns_take_their_own_references_and_a_conversation_rejects_arrivals(tmp
     with start_emulator(time_scale=0, models=[L33]) as emu:
         with pytest.raises(RunError, match="a conversation set runs closed loop"):
             run_evaluation([deployment(emu, monkeypatch)], prompts, tmp_path / "r", RunParams(schedule=SendSchedule((0.0,))), **QUIET)
+
+
+def test_per_turn_frame_shows_prompt_tokens_and_ttft_growing_turn_by_turn(tmp_path, monkeypatch):
+    from llama_eval.report.workloads import PER_TURN_COLUMNS, per_turn_frame
+
+    path = tmp_path / "long.jsonl"
+    long_turn = "Here is the log I was asked for: " + "error timeout retry " * 150  # ~450 tokens a turn: prefill time shows
+    path.write_text("".join(json.dumps({"id": f"c{c}", "turns": [f"{long_turn} (customer {c}, turn {t})" for t in range(4)]}) + "\n" for c in range(8)))
+    prompts = load_prompt_set(path)
+    with start_emulator(time_scale=0.02, models=[L33], seed=1) as emu:
+        run_evaluation([deployment(emu, monkeypatch)], prompts, tmp_path / "r", RunParams(concurrency=8, max_tokens=10, seed=1), **QUIET)
+    frame = per_turn_frame(tmp_path / "r")
+    assert tuple(frame.columns) == PER_TURN_COLUMNS and list(frame["turn"]) == [1, 2, 3, 4]
+    assert list(frame["answered"]) == [8, 8, 8, 8] and list(frame["failed"]) == [0, 0, 0, 0]
+    tokens = list(frame["prompt_tokens_mean"])
+    assert all(b > a + 400 for a, b in zip(tokens, tokens[1:], strict=False)), tokens
+    ttft = list(frame["ttft_p50_s"])
+    assert ttft[-1] > ttft[0], f"TTFT grows with the uncached prompt: {ttft}"
+    assert frame["cost_usd_mean"].isna().all(), "managed compute has no per-token cost: none is made up"
+    assert frame.attrs["simulated"] is True
+    assert per_turn_frame(tmp_path / "r").equals(frame), "a frame of the run on disk, not of state in memory"

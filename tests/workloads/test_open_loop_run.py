@@ -115,3 +115,18 @@ def test_a_bad_trace_line_fails_before_any_request(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"{trace} line 3: field 'output_tokens': 'five' is not a number" in done.stderr
+
+
+def test_lateness_frame_reports_the_senders_own_delay(tmp_path):
+    from llama_eval.report.workloads import lateness_frame
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Name {i}?"}) + "\n" for i in range(30)))
+    with spawn_emulator("--models", L33, "--time-scale", "0", *UNLIMITED) as emu:
+        done = _run(tmp_path, emu, "-p", str(prompts), "--ramp", "5:50:1", "--max-tokens", "4")
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = lateness_frame(tmp_path / "r")
+    rows = read_rows(tmp_path / "r")
+    assert list(frame["deployment"]) == ["l33"] and int(frame["requests"].iloc[0]) == 30
+    assert frame["lateness_max_ms"].iloc[0] == pytest.approx(max(r["sender_lateness_s"] for r in rows) * 1000)
+    assert read_manifest(tmp_path / "r")["params"]["schedule"]["kind"] == "ramp"
