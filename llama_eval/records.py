@@ -74,16 +74,25 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cached_tokens: int | None = None  # prompt tokens served from the server's prefix cache (vLLM's prompt_tokens_details); None: not reported
 
     def to_json(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens}
+        out = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens}
+        if self.cached_tokens is not None:
+            out["cached_tokens"] = self.cached_tokens
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> Usage | None:
+        """From a row on disk (``cached_tokens`` flat) or a server's usage (``prompt_tokens_details.cached_tokens``, as vLLM and OpenAI send it)."""
         if not isinstance(data, dict):
             return None
         prompt, completion = int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0)
-        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion))
+        cached = data.get("cached_tokens")
+        details = data.get("prompt_tokens_details")
+        if cached is None and isinstance(details, dict):
+            cached = details.get("cached_tokens")
+        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion), int(cached) if isinstance(cached, (int, float)) else None)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -2,7 +2,8 @@
 
 ``per_turn_frame(run)``: one row per (deployment, turn) of a conversation run — how many turns were
 answered and failed, mean prompt and completion tokens (the prompt grows by every answer the
-history carries), mean cost per request (serverless: tokens x price; None where the price is not
+history carries), the share of prompt tokens the server served from its prefix cache (None where it
+reports none), mean cost per request (serverless: tokens x price; None where the price is not
 per token) and TTFT p50/p90 in the service's own time (measured / the emulator's time scale;
 warm-up rows and deployments whose timing cannot be trusted left out, as in the latency section).
 ``lateness_frame(run)``: per deployment, how late this process sent open-loop requests.
@@ -20,12 +21,12 @@ from llama_eval.records import ANSWERED, percentile
 from llama_eval.rundir.health import RunHealth, assess_run
 from llama_eval.rundir.run import Run, as_run
 
-PER_TURN_COLUMNS = ("deployment", "turn", "answered", "failed", "prompt_tokens_mean", "completion_tokens_mean", "cost_usd_mean", "ttft_p50_s",
-                    "ttft_p90_s")  # fmt: skip
+PER_TURN_COLUMNS = ("deployment", "turn", "answered", "failed", "prompt_tokens_mean", "completion_tokens_mean", "cached_share", "cost_usd_mean",
+                    "ttft_p50_s", "ttft_p90_s")  # fmt: skip
 
 
 def per_turn_frame(run: Run | str | Path, health: RunHealth | None = None) -> pd.DataFrame:
-    """Per (deployment, turn) of a conversation run: answered/failed turns, mean tokens and cost, TTFT p50/p90 (service time).
+    """Per (deployment, turn) of a conversation run: answered/failed turns, mean tokens, cached-token share, cost, TTFT p50/p90.
 
     Empty (with ``PER_TURN_COLUMNS``) for a run without conversations. ``frame.attrs["simulated"]``
     says the answers came from the emulator (its latencies are emulated, its texts simulated).
@@ -44,6 +45,7 @@ def per_turn_frame(run: Run | str | Path, health: RunHealth | None = None) -> pd
     out = []
     for (deployment, turn), rows in sorted(groups.items()):
         answered = [r for r in rows if r.status in ANSWERED and r.usage is not None]
+        reported = [r for r in answered if r.usage.cached_tokens is not None]
         costs = [float(r.cost_usd) for r in answered if r.cost_usd is not None and r.price_known]
         ttfts = [r.timing.ttft_s / scales[deployment] for r in answered
                  if deployment in scales and not r.warmup and r.timing is not None and r.timing.ttft_s is not None]  # fmt: skip
@@ -54,6 +56,8 @@ def per_turn_frame(run: Run | str | Path, health: RunHealth | None = None) -> pd
             "failed": len(rows) - len(answered),
             "prompt_tokens_mean": float(np.mean([r.usage.prompt_tokens for r in answered])) if answered else None,
             "completion_tokens_mean": float(np.mean([r.usage.completion_tokens for r in answered])) if answered else None,
+            # prompt tokens the server said came from its prefix cache; None where it reports none (Azure serverless Llama)
+            "cached_share": sum(r.usage.cached_tokens for r in reported) / max(1, sum(r.usage.prompt_tokens for r in reported)) if reported else None,
             "cost_usd_mean": float(np.mean(costs)) if costs and len(costs) == len(answered) else None,
             "ttft_p50_s": percentile(ttfts, 0.5) if ttfts else None,
             "ttft_p90_s": percentile(ttfts, 0.9) if ttfts else None,
