@@ -30,8 +30,8 @@ from llama_eval.rundir.store import read_rows
 
 L33 = "Llama-3.3-70B-Instruct"
 QUIET = {"progress": "none", "announce": lambda message: None}
-SLO = "ttft_p90<=0.8"
-RATES = [1.0, 2.0, 2.5, 3.0, 3.5, 4.0]
+SLO = "ttft_p90<=1.5"
+RATES = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
             with start_emulator(config) as emu:
                 os.environ["EMU_KEY"] = emu.key
                 dep = Deployment(name="sh", model=L33, kind="self-hosted", endpoint=f"{emu.url}/v1", deployment_name="llama33", key_env="EMU_KEY")
-                result = sweep([dep], path, tmp_path / f"sweep-{name}", rate=RATES, requests_per_level=40, warmup_s=2, slo=SLO,
+                result = sweep([dep], path, tmp_path / f"sweep-{name}", rate=RATES, requests_per_level=60, warmup_s=2, slo=SLO,
                                params=RunParams(seed=1), **QUIET)  # fmt: skip
             rows = [r for r in read_rows(tmp_path / f"sweep-{name}") if r.get("usage")]
             share = sum(r["usage"].get("cached_tokens") or 0 for r in rows) / sum(r["usage"]["prompt_tokens"] for r in rows)
