@@ -136,7 +136,15 @@ def workload(args: argparse.Namespace, deployments: list[Any], pool: Any) -> tup
     lines = items_for_lengths(((a.input_tokens, a.output_tokens) for a in trace.items), counter, seed=seed,
                               drawn_from=pool, labels=labels)  # fmt: skip
     path = Path(args.output) / "workload.jsonl"
-    write_items(lines, path)
+    if path.exists():  # a run directory already made from a trace: never overwrite its prompt set with another one
+        fresh = Path(args.output) / ".workload.jsonl.check"
+        write_items(lines, fresh)
+        same = fresh.read_bytes() == path.read_bytes()
+        fresh.unlink()
+        if not same:
+            raise WorkloadError(f"{path} was made from another trace, --seed or -p; replay into a new run directory (-o)")
+    else:
+        write_items(lines, path)
     recipe = dict(trace.recipe) | {"prompts": "drawn from " + str(args.prompts) if pool is not None else f"synthesized ({counter.kind} tokenizer)"}
     return load_prompt_set(path), SendSchedule(trace.offsets, recipe)
 

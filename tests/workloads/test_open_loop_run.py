@@ -130,3 +130,16 @@ def test_lateness_frame_reports_the_senders_own_delay(tmp_path):
     assert list(frame["deployment"]) == ["l33"] and int(frame["requests"].iloc[0]) == 30
     assert frame["lateness_max_ms"].iloc[0] == pytest.approx(max(r["sender_lateness_s"] for r in rows) * 1000)
     assert read_manifest(tmp_path / "r")["params"]["schedule"]["kind"] == "ramp"
+
+
+def test_a_trace_never_overwrites_another_runs_workload(tmp_path):
+    trace = tmp_path / "t.csv"
+    trace.write_text("offset_s,input_tokens,output_tokens\n0,100,5\n0.5,120,5\n")
+    config = tmp_path / "d.yaml"
+    config.write_text(f"deployments:\n  - name: x\n    model: {L33}\n    kind: managed\n    endpoint: http://127.0.0.1:9/nowhere\n    key_env: NOPE_KEY\n")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "workload.jsonl").write_text("precious\n")
+    command = [sys.executable, "-m", "llama_eval.cli", "run", "-d", str(config), "--trace", str(trace), "-o", str(tmp_path / "r")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "was made from another trace" in done.stderr, done.stderr
+    assert (tmp_path / "r" / "workload.jsonl").read_text() == "precious\n"
