@@ -6,11 +6,13 @@ history carries), the share of prompt tokens the server served from its prefix c
 reports none), mean cost per request (serverless: tokens x price; None where the price is not
 per token) and TTFT p50/p90 in the service's own time (measured / the emulator's time scale;
 warm-up rows and deployments whose timing cannot be trusted left out, as in the latency section).
-``lateness_frame(run)``: per deployment, how late this process sent open-loop requests.
+``lateness_frame(run)``: per deployment, how late this process sent open-loop requests. ``describe_workload``:
+one line naming a workload (set shape, conversations, arrivals) to state next to a capacity or a decision.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,35 @@ def lateness_frame(run: Run | str | Path) -> pd.DataFrame:
     rows = [{"deployment": d, "requests": len(v), "lateness_p50_ms": percentile(v, 0.5), "lateness_p99_ms": percentile(v, 0.99),
              "lateness_max_ms": max(v)} for d, v in by.items()]  # fmt: skip
     return pd.DataFrame(rows, columns=["deployment", "requests", "lateness_p50_ms", "lateness_p99_ms", "lateness_max_ms"])
+
+
+def describe_workload(prompts: Any, schedule: Mapping[str, Any] | None = None) -> str:
+    """One line naming a workload, to state next to a capacity or a decision: the prompt set's shape and the arrivals.
+
+    ``prompts``: a ``PromptSet`` (its synth recipe, conversations and lengths are read); ``schedule``:
+    a run manifest's ``params.schedule`` (None: closed loop).
+    """
+    parts = [f"prompt set {prompts.name!r} ({len(prompts)} items)"]
+    recipe = getattr(prompts, "recipe", None)
+    if recipe:
+        shape = f"synthetic: input {recipe['input']['text']}, output {recipe['output']['text']} tokens ({recipe.get('tokenizer', '?')} tokenizer)"
+        if recipe.get("prefix_tokens"):
+            shape += f", a shared {recipe['prefix_tokens']}-token prefix on {recipe['prefix_share']:.0%} of requests ({recipe['prefix_groups']} group(s))"
+        parts.append(shape)
+    conversations = [item for item in prompts if item.turns]
+    if conversations:
+        turns = [len(item.turns) for item in conversations]
+        parts.append(f"{len(conversations)} conversations of {min(turns)}-{max(turns)} turns, history resent every turn")
+    if schedule:
+        kind = schedule.get("kind")
+        if kind == "trace":
+            parts.append(f"replayed trace {Path(str(schedule.get('path'))).name} at {schedule.get('speedup')}x")
+        elif kind == "ramp":
+            parts.append(f"Poisson arrivals ramping {schedule.get('start_rps')} -> {schedule.get('end_rps')} requests/s over {schedule.get('seconds')} s")
+        elif kind == "gamma":
+            parts.append(f"gamma arrivals at {schedule.get('rate_rps')} requests/s, burstiness {schedule.get('burstiness')}")
+        else:
+            parts.append(f"Poisson arrivals at {schedule.get('rate_rps')} requests/s")
+    else:
+        parts.append("closed loop")
+    return "; ".join(parts)

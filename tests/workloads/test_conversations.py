@@ -136,3 +136,16 @@ def test_per_turn_frame_shows_prompt_tokens_and_ttft_growing_turn_by_turn(tmp_pa
     assert frame["cost_usd_mean"].isna().all(), "managed compute has no per-token cost: none is made up"
     assert frame.attrs["simulated"] is True
     assert per_turn_frame(tmp_path / "r").equals(frame), "a frame of the run on disk, not of state in memory"
+
+
+def test_describe_workload_names_the_shape_and_the_arrivals(tmp_path):
+    from llama_eval.prompts.synth import LengthDistribution, SynthRecipe, write_synth_set
+    from llama_eval.report.workloads import describe_workload
+
+    recipe = SynthRecipe(20, LengthDistribution.parse("uniform:1100:1300"), LengthDistribution.parse("fixed:50"), prefix_tokens=1000, prefix_share=0.8)
+    write_synth_set(recipe, LLAMA3, tmp_path / "rag.jsonl")
+    text = describe_workload(load_prompt_set(tmp_path / "rag.jsonl"), {"kind": "gamma", "rate_rps": 4.0, "burstiness": 0.5})
+    assert text == ("prompt set 'rag' (20 items); synthetic: input uniform:1100:1300, output fixed:50 tokens (llama3 tokenizer), a shared 1000-token "
+                    "prefix on 80% of requests (1 group(s)); gamma arrivals at 4.0 requests/s, burstiness 0.5")  # fmt: skip
+    chats = describe_workload(load_prompt_set(conversation_set(tmp_path, conversations=3, turns=4)))
+    assert chats == "prompt set 'chats' (3 items); 3 conversations of 4-4 turns, history resent every turn; closed loop"
