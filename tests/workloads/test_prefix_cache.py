@@ -17,6 +17,7 @@ from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.prompts.synth import LengthDistribution, SynthRecipe, write_synth_set
 from llama_eval.run import RunParams, run_evaluation
 from llama_eval.rundir.run import load_run
+from llama_eval.rundir.store import read_manifest
 
 L33 = "Llama-3.3-70B-Instruct"
 QUIET = {"progress": "none", "announce": lambda message: None}
@@ -61,6 +62,7 @@ def test_shared_prefixes_are_cached_on_managed_with_lower_intended_ttft_and_neve
         deps = [Deployment(name=n, model=L33, kind="managed", endpoint=emu.deployment_url(n), key_env="EMU_KEY") for n in ("m", "s")]
         run_evaluation(deps, prompts, tmp_path / "r", RunParams(concurrency=1, seed=1), **QUIET)
     run = load_run(tmp_path / "r")
+    assert read_manifest(tmp_path / "r")["prompt_set"]["recipe"]["prefix_tokens"] == 1000, "the run records the workload it was made for"
     items = {item.id: item for item in prompts}
     managed = [r for r in run.rows if r.deployment == "m"]
     served = [r for r in run.rows if r.deployment == "s"]
