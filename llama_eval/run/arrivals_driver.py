@@ -29,6 +29,7 @@ from .params import SendSchedule
 # the loop's timers wake up to ~1 ms late (epoll's millisecond timeout): sleep until this much before the
 # instant, then yield to the other callbacks until the instant itself
 EARLY_S = 0.002
+LONG_WAIT_S = 0.25
 
 
 def offsets_by_request(schedule: SendSchedule, prompts: PromptSet, repeats: int) -> dict[tuple[str, int], float]:
@@ -75,13 +76,15 @@ async def drive_lane(
             offset = offsets[(item.id, repeat)] - shift
             instant = start + offset
             delay = instant - perf()
-            if delay > EARLY_S:
+            if delay > LONG_WAIT_S:  # a long gap: wake at once on a stop (Ctrl-C)
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=delay - EARLY_S)
                 except TimeoutError:
                     pass
-                if stop.is_set() or lane.dead is not None:
-                    break
+            elif delay > EARLY_S:  # a short one: a plain timer, cheaper than a waiting task on a busy loop
+                await asyncio.sleep(delay - EARLY_S)
+            if stop.is_set() or lane.dead is not None:
+                break
             while perf() < instant:
                 await asyncio.sleep(0)
             lane.queue.popleft()
