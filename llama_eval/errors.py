@@ -285,3 +285,10 @@ class StoreError(LlamaEvalError):
 
 class GateError(LlamaEvalError, ValueError):
     """A ``--fail-if`` condition such as ``"quality_drop>2,ttft_p90_increase>20%"`` cannot be read; the message names the token and what is allowed."""
+
+
+# --- production-shaped workloads (issue 30) -----------------------------------------------------
+
+
+class WorkloadError(LlamaEvalError, ValueError):
+    """An arrival schedule, a trace file or a synthetic-set recipe cannot be used; the message names the file, line and field."""

@@ -74,16 +74,25 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cached_tokens: int | None = None  # prompt tokens served from the server's prefix cache (vLLM's prompt_tokens_details); None: not reported
 
     def to_json(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens}
+        out = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens}
+        if self.cached_tokens is not None:
+            out["cached_tokens"] = self.cached_tokens
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> Usage | None:
+        """From a row on disk (``cached_tokens`` flat) or a server's usage (``prompt_tokens_details.cached_tokens``, as vLLM and OpenAI send it)."""
         if not isinstance(data, dict):
             return None
         prompt, completion = int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0)
-        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion))
+        cached = data.get("cached_tokens")
+        details = data.get("prompt_tokens_details")
+        if cached is None and isinstance(details, dict):
+            cached = details.get("cached_tokens")
+        return cls(prompt, completion, int(data.get("total_tokens") or prompt + completion), int(cached) if isinstance(cached, (int, float)) else None)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -206,6 +215,14 @@ class ResultRow:
     intended_ttft_s: float | None = None
     intended_itl_s: float | None = None
     intended_e2e_s: float | None = None
+    # open-loop arrivals (``--rate``, ``--ramp``, ``--trace``): the send instant the schedule asked for and the one this
+    # process managed, in seconds from the schedule's start, and the difference (the sender's own lateness, not the service's)
+    scheduled_s: float | None = None
+    sent_s: float | None = None
+    sender_lateness_s: float | None = None
+    # conversation prompt sets: one row per turn; ``prompt_id`` is then ``<conversation_id>#<turn>``
+    conversation_id: str | None = None
+    turn: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The row as ``results.jsonl`` stores it (usage nested, timing fields flat, Decimal as text)."""
@@ -270,6 +287,11 @@ class ResultRow:
             intended_ttft_s=data.get("intended_ttft_s"),
             intended_itl_s=data.get("intended_itl_s"),
             intended_e2e_s=data.get("intended_e2e_s"),
+            scheduled_s=data.get("scheduled_s"),
+            sent_s=data.get("sent_s"),
+            sender_lateness_s=data.get("sender_lateness_s"),
+            conversation_id=data.get("conversation_id"),
+            turn=data.get("turn"),
         )
 
 

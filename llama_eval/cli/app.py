@@ -10,12 +10,12 @@ import warnings
 
 from llama_eval.errors import LlamaEvalError
 
-from . import compare, cost, demo, emulator, estimate, export, history, import_set, models, notebooks, prices, recommend, report, run, score, sweep
+from . import compare, cost, demo, emulator, estimate, export, history, import_set, models, notebooks, prices, recommend, report, run, score, sweep, synth
 from .log import LOG_ENV, setup_logging
 from .run import exit_interrupted
 
 # every command, in the order `llama-eval --help` lists them: each module adds its parser and its handler
-COMMANDS = (models, prices, emulator, run, estimate, cost, score, import_set, report, export, demo, sweep, recommend, compare, notebooks, history)
+COMMANDS = (models, prices, emulator, run, estimate, cost, score, import_set, synth, report, export, demo, sweep, recommend, compare, notebooks, history)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ def command(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     imp = sub.add_parser("import", help="convert a public data set into a prompt set (JSONL)")
-    imp.add_argument("kind", choices=["gsm8k", "truthfulqa", "mmlu", "csv", "scitldr"])
+    imp.add_argument("kind", choices=["gsm8k", "truthfulqa", "mmlu", "csv", "scitldr", "sharegpt"])
     imp.add_argument("source")
     imp.add_argument("-o", "--output", required=True)
     imp.add_argument("--limit", type=int, help="keep the first N items")

@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from llama_eval.errors import WorkloadError
+
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
@@ -48,14 +50,17 @@ def run_session(args: argparse.Namespace) -> int:
         budget = Decimal(args.budget_usd) if args.budget_usd is not None else None
     except InvalidOperation:
         raise SystemExit(f"llama-eval run: --budget-usd {args.budget_usd!r} is not a number") from None
+    check_arrival_flags(args)
     config = load_deployments(args.deployments)
     if args.only:
         config = type(config)(tuple(config[name] for name in args.only.split(",")), config.path)
-    prompts = load_prompt_set(args.prompts)
+    pool = load_prompt_set(args.prompts) if args.prompts else None
+    prompts, schedule = workload(args, list(config), pool)
     extra = ExtraParameters(n=args.n, best_of=args.best_of, logprobs=args.logprobs) if (args.n or args.best_of or args.logprobs is not None) else None
     params = RunParams(
+        schedule=schedule,
         repeats=args.repeats,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency if args.concurrency is not None else 8,
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         seed=args.seed,
@@ -79,6 +84,71 @@ def run_session(args: argparse.Namespace) -> int:
     return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(summary.status, 3)
 
 
+def check_arrival_flags(args: argparse.Namespace) -> None:
+    """The arrival flags agree with each other, or a WorkloadError (exit 2) saying what to write instead (before anything is read or sent)."""
+    chosen = [flag for flag, value in (("--rate", args.rate), ("--ramp", args.ramp), ("--trace", args.trace)) if value is not None]
+    if len(chosen) > 1:
+        raise WorkloadError(f"{' and '.join(chosen)} are different arrival patterns; give one")
+    if args.burstiness is not None and args.rate is None:
+        raise WorkloadError("--burstiness shapes the gaps of --rate arrivals; add --rate R (requests/s)")
+    if args.speedup is not None and args.trace is None:
+        raise WorkloadError("--speedup compresses a replayed --trace; add --trace FILE.csv")
+    if chosen and args.concurrency is not None:
+        raise WorkloadError(f"--concurrency is the closed loop; with {chosen[0]} each request is sent at its own instant (open loop)")
+    if args.prompts is None and args.trace is None:
+        raise WorkloadError("give a prompt set (-p FILE.jsonl), or --trace FILE.csv to replay traffic with synthesized prompts")
+    if args.trace is not None and args.repeats != 1:
+        raise WorkloadError("--repeats goes with a prompt set; a --trace is replayed once (replay it again into another run)")
+
+
+def workload(args: argparse.Namespace, deployments: list[Any], pool: Any) -> tuple[Any, Any]:
+    """The prompt set and the open-loop send schedule (None: closed loop).
+
+    With ``--trace`` the prompt set is made here, one line per trace row of its input length (synthesized
+    with the first deployment's tokenizer, or the nearest-length prompt of ``-p``) asking for its output
+    length (``ignore_eos``, so the answer runs to it), and written into the run directory (``workload.jsonl``) so the run describes itself and resumes.
+    """
+    from llama_eval.load import arrivals  # start-up time: only a run with arrivals pays for it
+    from llama_eval.run.params import SendSchedule
+
+    seed = args.seed if args.seed is not None else 0
+    if args.trace is None:
+        if args.rate is None and args.ramp is None:
+            return pool, None
+        count = len(pool) * args.repeats
+        if args.ramp is not None:
+            made = arrivals.ramp(*arrivals.parse_ramp(args.ramp), count, seed=seed)
+        else:
+            made = arrivals.gamma(args.rate, args.burstiness if args.burstiness is not None else 1.0, count, seed=seed)
+        return pool, SendSchedule(made.offsets, made.recipe)
+    from llama_eval.catalog.models import load_catalog
+    from llama_eval.catalog.tokens import counter_for
+    from llama_eval.prompts.prompt_set import load_prompt_set
+    from llama_eval.prompts.synth import items_for_lengths, write_items
+
+    trace = arrivals.read_trace(args.trace, speedup=args.speedup if args.speedup is not None else 1.0)
+    catalog = load_catalog()
+    families = [getattr(d.catalog_model(catalog), "family", None) for d in deployments]
+    counter = counter_for(families[0] if families else None)
+    if len({counter_for(f).kind for f in families}) > 1:
+        print(f"llama-eval run: the deployments use different tokenizers; the trace's input lengths are exact for {counter.kind} only", file=sys.stderr)
+    labels = [{"trace": a.source} | ({"conversation_id": a.conversation_id} if a.conversation_id else {}) for a in trace.items]
+    lines = items_for_lengths(((a.input_tokens, a.output_tokens) for a in trace.items), counter, seed=seed,
+                              drawn_from=pool, labels=labels)  # fmt: skip
+    path = Path(args.output) / "workload.jsonl"
+    if path.exists():  # a run directory already made from a trace: never overwrite its prompt set with another one
+        fresh = Path(args.output) / ".workload.jsonl.check"
+        write_items(lines, fresh)
+        same = fresh.read_bytes() == path.read_bytes()
+        fresh.unlink()
+        if not same:
+            raise WorkloadError(f"{path} was made from another trace, --seed or -p; replay into a new run directory (-o)")
+    else:
+        write_items(lines, path)
+    recipe = dict(trace.recipe) | {"prompts": "drawn from " + str(args.prompts) if pool is not None else f"synthesized ({counter.kind} tokenizer)"}
+    return load_prompt_set(path), SendSchedule(trace.offsets, recipe)
+
+
 def _teach_emulator(endpoint: str, prompt_set: Any, *, key: str | None, timeout_s: float) -> int:
     """The run's ``on_emulator`` hook: ``teach_emulator``, imported only by a run that met the emulator."""
     from llama_eval.emulator.teach import teach_emulator  # start-up time: the emulator package (aiohttp.web) costs ~55 ms
@@ -94,11 +164,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(the run directory stays resumable: run again with --resume); 2 bad input.",
     )
     run.add_argument("-d", "--deployments", required=True, help="deployments YAML file")
-    run.add_argument("-p", "--prompts", required=True, help="prompt set (JSONL)")
+    run.add_argument("-p", "--prompts", help="prompt set (JSONL); with --trace, optional: prompts are drawn from it by length")
     run.add_argument("-o", "--output", required=True, help="run directory (runs/NAME)")
     run.add_argument("--only", help="comma-separated deployment names to run (default: all in the file)")
     run.add_argument("--repeats", type=int, default=1)
-    run.add_argument("--concurrency", type=int, default=8, help="requests in flight per deployment")
+    run.add_argument("--concurrency", type=int, help="closed loop: requests in flight per deployment (default 8)")
+    arrivals = run.add_argument_group("open-loop arrivals (instead of --concurrency): each request is sent at its instant")
+    arrivals.add_argument("--rate", type=float, help="Poisson arrivals at R requests/s per deployment")
+    arrivals.add_argument("--burstiness", type=float, help="with --rate: gamma gaps of shape B (vLLM's --burstiness): 1 Poisson, < 1 burstier")
+    arrivals.add_argument("--ramp", help="R0:R1:SECONDS: Poisson arrivals whose rate goes from R0 to R1 requests/s over SECONDS, then stays")
+    arrivals.add_argument("--trace", help="replay a CSV (timestamp or offset_s, input_tokens, output_tokens[, conversation_id]); no -p needed")
+    arrivals.add_argument("--speedup", type=float, help="with --trace: compress its time K times (10: ten times faster)")
     run.add_argument("--max-tokens", type=int, help="default max_tokens (an item's own wins; default 512)")
     run.add_argument("--temperature", type=float)
     run.add_argument("--seed", type=int)

@@ -59,6 +59,7 @@ from .config import (
 )
 from .faults import FaultDice
 from .latency import profile_for
+from .prefix_cache import PrefixCaches
 from .protocol import ApiError, ChatCall, azure_error, parse_json_body
 from .provisioned import PtuBucket, ptu_bucket
 from .quota import QuotaLimiter, emulated_clock
@@ -121,6 +122,7 @@ class Emulator(ChatHandlers):
         self.first_token_lateness: deque[float] = deque(maxlen=10_000)
         self.faults = FaultDice(self.config.fault_rate, self.config.fault_kinds, self.config.seed)
         self.capacity = CapacityGates(self.config.capacity)
+        self.prefix_caches = PrefixCaches(self.deployments.values(), self.config.capacity)  # managed and self-hosted only (prefix_cache.py)
         self._unscorable_warned = False
         self._running: RunningEmulator | None = None
         self._thread_state: dict[str, Any] = {}

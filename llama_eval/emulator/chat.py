@@ -24,6 +24,7 @@ from llama_eval.records import INTENDED_HEADER, IntendedTiming
 from .batching import CapacityGates
 from .config import FINGERPRINT, MARKER_HEADER, TIME_SCALE_HEADER, EmulatorConfig, ServedDeployment
 from .faults import FaultDice, cut_steps, server_error
+from .prefix_cache import PrefixCaches
 from .protocol import ApiError, ChatCall, azure_error, content_filter_error, parse_chat, parse_json_body
 from .quota import Admission, QuotaExceeded, real_seconds, retry_after_header
 from .simulate import Generation, Simulator
@@ -77,6 +78,7 @@ class ChatHandlers:
 
     config: EmulatorConfig
     capacity: CapacityGates
+    prefix_caches: PrefixCaches
     simulator: Simulator
     faults: FaultDice
     stats: Counter[str]
@@ -139,7 +141,8 @@ class ChatHandlers:
             if dep.name in self.capacity.models:  # managed: wait (FIFO) for a place in the batch; TTFT counts from there (capacity.py)
                 await self.capacity.acquire(dep.name)
                 batched, arrival = True, max(arrival, asyncio.get_running_loop().time())
-            return await self._serve(request, dep, call, prompt_tokens, max_tokens, admission, arrival, queued=arrival - received)
+            cached = self.prefix_caches.cached_tokens(dep, call.messages, prompt_tokens)  # None: no cache (serverless, PTU)
+            return await self._serve(request, dep, call, prompt_tokens, max_tokens, admission, arrival, queued=arrival - received, cached_tokens=cached)
         finally:
             if batched:
                 self.capacity.release(dep.name)
@@ -156,6 +159,7 @@ class ChatHandlers:
         arrival: float,
         *,
         queued: float = 0.0,
+        cached_tokens: int | None = None,
     ) -> web.StreamResponse:
         """The answer, timed from ``arrival`` (``queued``: seconds it waited for a place in a batch before that)."""
         number, fault = self.faults.next_request()
@@ -170,7 +174,9 @@ class ChatHandlers:
         else:
             chosen = candidates[: call.n]
         completion_tokens = sum(g.completion_tokens for g in candidates)  # best_of candidates are generated, so counted
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+        if cached_tokens is not None:  # a deployment with a prefix cache reports it as vLLM does
+            usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
         admission.settle(prompt_tokens + completion_tokens)
         remaining_req, remaining_tok = dep.quota.remaining()
         headers = {
@@ -181,7 +187,7 @@ class ChatHandlers:
             "x-request-id": nonce,
         }
         scale = self.config.time_scale
-        ttft_service = dep.profile.ttft(prompt_tokens, rng)  # the emulated service's own time ...
+        ttft_service = dep.profile.ttft(prompt_tokens - (cached_tokens or 0), rng)  # the emulated service's own time (uncached prefill) ...
         interval_service = dep.profile.token_interval(rng) * self.capacity.interval_factor(dep.name)
         ttft, interval = ttft_service * scale, interval_service * scale  # ... and this machine's
         queued_service = queued / scale if scale > 0 else 0.0

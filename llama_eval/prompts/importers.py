@@ -9,6 +9,7 @@
 * ``csv``       any CSV with ``prompt`` and ``reference`` columns (optional ``id``, ``tags``, ``scorer``,
                  ``system``, ``max_tokens``); Excel's UTF-8 with BOM, any header case, ``,`` ``;`` or tab
 * ``scitldr``   JSONL of ``source`` (abstract sentences) / ``target`` (reference summaries) -> rouge_l
+* ``sharegpt``  ShareGPT-style conversations (JSON array or JSONL) -> conversation items (``turns``)
 
 Every error names the file and line. ``llama-eval import KIND SOURCE -o set.jsonl``.
 """
@@ -211,7 +212,69 @@ def scitldr(path: Path) -> Iterator[dict[str, Any]]:
         }
 
 
-IMPORTERS = {"gsm8k": gsm8k, "truthfulqa": truthfulqa, "mmlu": mmlu, "csv": plain_csv, "scitldr": scitldr}
+_SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "bard": "assistant",
+                   "bing": "assistant", "model": "assistant", "system": "system"}  # fmt: skip
+
+
+def _sharegpt_records(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, record) from a JSON array (ShareGPT's own files) or JSONL (one conversation a line)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PromptSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PromptSetError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        for index, record in enumerate(records):
+            yield f"{path} conversation {index + 1}", record
+        return
+    for line_no, record in _jsonl(path):
+        yield f"{path} line {line_no}", record
+
+
+def sharegpt(path: Path) -> Iterator[dict[str, Any]]:
+    """ShareGPT-style conversations as conversation prompt sets: the user's messages become ``turns``, the
+    recorded answers ``references`` (one per turn; null when a turn has none).
+
+    Each record holds ``conversations`` (``[{"from": "human"|"gpt"|"system", "value": ...}]``) or
+    ``messages`` (``[{"role", "content"}]``), and optionally ``id``. A system message at the start
+    becomes ``system``. The runner sends the model's *own* answers as history; the recorded ones are
+    only references. A record without a user message is skipped with a warning naming it.
+    """
+    for index, (where, record) in enumerate(_sharegpt_records(path)):
+        if not isinstance(record, dict):
+            raise PromptSetError(f"{where}: each conversation must be an object with 'conversations' or 'messages'")
+        messages = record.get("conversations", record.get("messages"))
+        if not isinstance(messages, list):
+            raise PromptSetError(f"{where}: missing field 'conversations' (a list of {{\"from\", \"value\"}}) or 'messages'")
+        system, turns, references = None, [], []
+        for i, m in enumerate(messages):
+            speaker = str(m.get("from", m.get("role", ""))).lower() if isinstance(m, dict) else ""
+            value = m.get("value", m.get("content")) if isinstance(m, dict) else None
+            role = _SHAREGPT_ROLES.get(speaker)
+            if role is None or not isinstance(value, str):
+                raise PromptSetError(f"{where}: message {i + 1}: 'from' must be one of {', '.join(sorted(_SHAREGPT_ROLES))} and 'value' text")
+            if role == "system" and not turns and system is None:
+                system = value
+            elif role == "user" and value.strip():
+                turns.append(value)
+                references.append(None)
+            elif role == "assistant" and turns and references[-1] is None:
+                references[-1] = value
+        if not turns:
+            warnings.warn(f"{where}: no user message; skipped", PromptImportWarning, stacklevel=2)
+            continue
+        item: dict[str, Any] = {"id": str(record.get("id", f"sharegpt-{index + 1}")).replace("#", "-"), "turns": turns, "tags": ["sharegpt"]}
+        if system is not None:
+            item["system"] = system
+        if any(r is not None for r in references):
+            item["references"] = references
+        yield item
+
+
+IMPORTERS = {"gsm8k": gsm8k, "truthfulqa": truthfulqa, "mmlu": mmlu, "csv": plain_csv, "scitldr": scitldr, "sharegpt": sharegpt}
 
 
 def import_set(kind: str, source: str | Path, output: str | Path, *, limit: int | None = None) -> int:

@@ -6,11 +6,16 @@ One JSON object a line::
      "tags": ["arithmetic"], "max_tokens": 64}
     {"id": "q2", "prompt": "Capital of France?", "reference": "Paris"}          # shorthand for one user message
     {"id": "q3", "prompt": "What is shown?", "images": ["cat.png"], "reference": "a cat"}  # vision models
+    {"id": "c1", "system": "You are a support agent.", "turns": ["My order is late.", "It was #123."],
+     "references": [null, "refund"], "scorer": "contains"}                   # a conversation: one row per turn
 
 ``id`` is unique in the file; ``messages`` (or ``prompt``, optionally with ``system`` and ``images``)
 is required; ``reference``, ``scorer`` (a name, or ``{"name": ..., options}``), ``tags`` and
-``max_tokens`` are optional. Local image files become ``data:`` URLs. Every error names the file,
-the line and the field, and says what to write instead.
+``max_tokens`` are optional. Local image files become ``data:`` URLs. A *conversation* gives
+``turns`` (the user's messages, in order; optional ``system``, ``references`` one per turn, null for
+none) instead of ``messages``/``prompt``: the runner sends turn k with the history and the model's
+own answers to turns 1..k-1, and writes one row per turn, ``prompt_id`` ``<id>#<k>`` (``turn_id``).
+Every error names the file, the line and the field, and says what to write instead.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from typing import Any
 from llama_eval.endpoint.request import ROLES
 from llama_eval.errors import PromptSetError
 
-FIELDS = ("id", "messages", "prompt", "system", "images", "reference", "scorer", "tags", "max_tokens", "metadata")
+RECIPE_MARK = "// llama-eval synth recipe: "  # the first line of a set ``llama-eval synth`` made (prompts/synth.py writes it)
+FIELDS = ("id", "messages", "prompt", "system", "images", "reference", "scorer", "tags", "max_tokens", "metadata", "turns", "references")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,23 @@ class PromptItem:
     max_tokens: int | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
+    turns: tuple[str, ...] = ()  # a conversation's user messages, in order (``messages`` then holds the system message and turn 1)
+    references: tuple[Any, ...] = ()  # a conversation's reference per turn (None: that turn has none)
+
+    @property
+    def is_conversation(self) -> bool:
+        return bool(self.turns)
+
+    def turn(self, k: int, history: tuple[Mapping[str, Any], ...] | None = None) -> PromptItem:
+        """Turn ``k`` (1-based) of a conversation as a single prompt: id ``<id>#<k>``, its reference, and ``history`` as
+        its messages (the conversation so far, ending with turn k's user message); without ``history``, the
+        system message and turn k alone (what a scorer or a judge is shown as the question)."""
+        messages = history if history is not None else (*self.messages[:-1], {"role": "user", "content": self.turns[k - 1]})
+        reference = self.references[k - 1] if len(self.references) >= k else None
+        # with references, a turn whose reference is null is not scored; without any, the scorer (reference-free) scores every turn
+        scorer = self.scorer if reference is not None or not self.references else None
+        return PromptItem(turn_id(self.id, k), tuple(messages), reference, scorer, self.scorer_options, self.tags, self.max_tokens,
+                          self.metadata, f"{self.source} turn {k}")  # fmt: skip
 
     @property
     def has_images(self) -> bool:
@@ -53,6 +76,7 @@ class PromptSet:
     path: Path
     items: tuple[PromptItem, ...]
     sha256: str
+    recipe: Mapping[str, Any] | None = None  # how ``llama-eval synth`` made the set (its first line), None for other sets
 
     def __iter__(self) -> Iterator[PromptItem]:
         return iter(self.items)
@@ -61,8 +85,29 @@ class PromptSet:
         return len(self.items)
 
     @property
+    def has_conversations(self) -> bool:
+        return any(item.turns for item in self.items)
+
+    def scorable_items(self) -> tuple[PromptItem, ...]:
+        """The items a row can name: single prompts as they are, each conversation as its turns."""
+        return tuple(turn for item in self.items for turn in ((item.turn(k) for k in range(1, len(item.turns) + 1)) if item.turns else (item,)))
+
+    def by_id(self) -> dict[str, PromptItem]:
+        """Every item by id, and every turn of a conversation by its ``turn_id`` (what a row's ``prompt_id`` names)."""
+        out = {item.id: item for item in self.items}
+        for item in self.items:
+            for k in range(1, len(item.turns) + 1):
+                out[turn_id(item.id, k)] = item.turn(k)
+        return out
+
+    @property
     def name(self) -> str:
         return self.path.stem
+
+
+def turn_id(conversation_id: str, k: int) -> str:
+    """The ``prompt_id`` of turn ``k`` (1-based) of a conversation: ``<id>#<k>``."""
+    return f"{conversation_id}#{k}"
 
 
 def prompt_key(messages: Any) -> str:
@@ -130,6 +175,25 @@ def _messages(raw: Mapping[str, Any], base: Path, where: str) -> tuple[dict[str,
     return tuple(messages)
 
 
+def _conversation(raw: Mapping[str, Any], where: str) -> tuple[tuple[dict[str, Any], ...], tuple[str, ...], tuple[Any, ...]]:
+    """A conversation's first request (system and turn 1), its turns and its per-turn references."""
+    for other in ("messages", "prompt", "images", "reference"):
+        if other in raw:
+            hint = "'references' (a list, one per turn)" if other == "reference" else "'turns' alone"
+            raise PromptSetError(f"{where}: a conversation ('turns') takes {hint}, not {other!r}")
+    turns = raw["turns"]
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+        raise PromptSetError(f'{where}: field \'turns\' must be a non-empty list of the user\'s messages (text), e.g. ["Hi", "And then?"]')
+    references = raw.get("references")
+    if references is not None and (not isinstance(references, list) or len(references) != len(turns)):
+        raise PromptSetError(f"{where}: field 'references' must be a list with one entry per turn ({len(turns)}; null for a turn without one)")
+    system = raw.get("system")
+    if system is not None and not isinstance(system, str):
+        raise PromptSetError(f"{where}: field 'system' must be text")
+    first = ([{"role": "system", "content": system}] if system is not None else []) + [{"role": "user", "content": turns[0]}]
+    return tuple(first), tuple(turns), tuple(references or ())
+
+
 def _item(raw: Any, base: Path, where: str) -> PromptItem:
     if not isinstance(raw, dict):
         raise PromptSetError(f"{where}: each line must be a JSON object, got {type(raw).__name__}")
@@ -156,6 +220,13 @@ def _item(raw: Any, base: Path, where: str) -> PromptItem:
     metadata = raw.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise PromptSetError(f"{where}: field 'metadata' must be an object")
+    if "references" in raw and "turns" not in raw:
+        raise PromptSetError(f"{where}: 'references' goes with a conversation's 'turns'; a single prompt takes 'reference'")
+    if "turns" in raw:
+        messages, turns, references = _conversation(raw, where)
+        if "#" in str(item_id):
+            raise PromptSetError(f"{where}: a conversation's id must not contain '#' (its turns are named <id>#<turn>)")
+        return PromptItem(str(item_id), messages, None, scorer, options, tuple(tags), max_tokens, metadata, where, turns, references)
     return PromptItem(
         id=str(item_id),
         messages=_messages(raw, base, where),
@@ -190,7 +261,14 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         raise PromptSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8") from None
     items: list[PromptItem] = []
     seen: dict[str, int] = {}
+    recipe = None
     for line_no, line in enumerate(text.splitlines(), start=1):
+        if line_no == 1 and line.startswith(RECIPE_MARK):
+            try:
+                recipe = json.loads(line[len(RECIPE_MARK) :])
+            except json.JSONDecodeError as exc:
+                raise PromptSetError(f"{path} line 1: the synth recipe is not valid JSON ({exc.msg}); make the set again with `llama-eval synth`") from None
+            continue
         if not line.strip() or line.lstrip().startswith("//"):
             continue
         where = f"{path} line {line_no}"
@@ -210,4 +288,4 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         items.append(item)
     if not items:
         raise PromptSetError(f"{path}: no prompts (expected one JSON object a line)")
-    return PromptSet(path, tuple(items), hashlib.sha256(data).hexdigest())
+    return PromptSet(path, tuple(items), hashlib.sha256(data).hexdigest(), recipe)

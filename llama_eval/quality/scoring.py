@@ -115,7 +115,7 @@ def judge_not_used(prompts: PromptSet, judge_name: str) -> str | None:
 
 def check_prompt_scorers(prompts: PromptSet) -> None:
     """Every item's scorer exists, takes its options and has the reference it needs (before any request)."""
-    for item in prompts:
+    for item in prompts.scorable_items():  # a conversation's turns, each with its own reference
         name = scorer_of(item)
         if name is None:
             continue
@@ -160,7 +160,7 @@ def _question(item: PromptItem) -> str:
 
 def score_rows(rows: Sequence[ResultRow], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
     """One scores.jsonl row per result row (see the module docstring: failed requests score 0, unscorable answers None)."""
-    items = {item.id: item for item in prompts}
+    items = prompts.by_id()  # conversations' turns too (``<id>#<k>``)
     out = []
     for row in rows:
         item = items.get(row.prompt_id)

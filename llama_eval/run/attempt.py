@@ -78,19 +78,20 @@ class Requester:
         self.stop_lane = stop_lane
         self.retries = 0
         self.cost = Decimal(0)
-        self._shapes: dict[int, RequestShape] = {}
+        self._shapes: dict[tuple[int, bool], RequestShape] = {}
         self._choices = params.choices
 
     def shape(self, item: PromptItem) -> RequestShape:
         """The request parameters of ``item``: an item differs from the run's only by its own max_tokens."""
         max_tokens = max_tokens_for(item, self.params.max_tokens)
-        shape = self._shapes.get(max_tokens)
+        key = (max_tokens, item.metadata.get("ignore_eos") is True)  # an item may add ignore_eos (plan.request_params)
+        shape = self._shapes.get(key)
         if shape is None:
             prepare = request_params(self.params, item)
             row_params = {k: v for k, v in prepare.items() if v is not None and k != "extra"}
-            if self.params.extra:
-                row_params["extra"] = self.params.extra.to_dict()
-            shape = self._shapes[max_tokens] = RequestShape(prepare, row_params, max_tokens * self._choices)
+            if prepare["extra"]:
+                row_params["extra"] = prepare["extra"].to_dict()
+            shape = self._shapes[key] = RequestShape(prepare, row_params, max_tokens * self._choices)
         return shape
 
     async def one(self, lane: Lane, item: PromptItem, repeat: int) -> ResultRow | None:

@@ -180,7 +180,8 @@ def manifest(
         "started_at": now,
         "sessions": int(previous.get("sessions", 0)) + 1,
         "fingerprint": fingerprint,
-        "prompt_set": {"path": str(prompts.path), "sha256": prompts.sha256, "items": len(prompts), "item_digests": item_digests(prompts)},
+        "prompt_set": {"path": str(prompts.path), "sha256": prompts.sha256, "items": len(prompts), "item_digests": item_digests(prompts)}
+        | ({"recipe": prompts.recipe} if getattr(prompts, "recipe", None) else {}),  # a `llama-eval synth` set's shape, for sweeps and reports
         "prices": {"digest": prices.digest, "tables": [str(p) for p in prices.sources]},
         "catalog": {"path": str(catalog.path), "as_of": str(catalog.as_of)},
         "params": params,

@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from llama_eval.endpoint.request import ExtraParameters
+from llama_eval.errors import RunError
 from llama_eval.records import LoopLag
 
 CLIENTS = ("wire", "sdk")
+
+
+@dataclass(frozen=True)
+class SendSchedule:
+    """Send offsets (seconds from the start), one per request in run order; ``recipe`` says how they were made."""
+
+    offsets: tuple[float, ...]
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+
+    def check(self, requests: int) -> None:
+        """A RunError unless there is one offset per request and they never go backwards."""
+        if len(self.offsets) != requests:
+            raise RunError(
+                f"the arrival schedule has {len(self.offsets)} send times for {requests} requests (prompts x repeats); "
+                "make the schedule with count= the number of requests"
+            )
+        if any(b < a for a, b in zip(self.offsets, self.offsets[1:], strict=False)) or (self.offsets and self.offsets[0] < 0):
+            raise RunError("the arrival schedule's offsets must start at >= 0 and never decrease")
+
+    def to_json(self) -> dict[str, Any]:
+        """What the manifest records: the recipe and the schedule's size and span, not every offset."""
+        return dict(self.recipe) | {"requests": len(self.offsets), "span_s": round(self.offsets[-1], 6) if self.offsets else 0.0}
 
 
 @dataclass(frozen=True)
@@ -42,6 +66,7 @@ class RunParams:
     client: str = "wire"
     warmup: int = 1
     probe: bool = True  # one cheap request per deployment before any paid one
+    schedule: SendSchedule | None = None  # open loop: send each request at its offset (``arrivals_driver``); None: closed loop
 
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a resumed run to continue this one (not budget, concurrency, client or timeouts)."""
@@ -64,6 +89,7 @@ class RunParams:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["budget_usd"] = str(self.budget_usd) if self.budget_usd is not None else None
+        data["schedule"] = self.schedule.to_json() if self.schedule is not None else None
         return data
 
 

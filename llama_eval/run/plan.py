@@ -8,7 +8,7 @@ case would pass, an output directory that cannot be written, a resume whose inpu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from llama_eval.catalog.models import Catalog
 from llama_eval.catalog.prices import PriceBook
 from llama_eval.deployments.model import Deployment
-from llama_eval.endpoint.request import build_request
+from llama_eval.endpoint.request import ExtraParameters, build_request
 from llama_eval.errors import BudgetError, RequestValidationError, RunError, ScorerError
 from llama_eval.prompts.prompt_set import PromptItem, PromptSet
 from llama_eval.quality.scoring import check_prompt_scorers
@@ -40,14 +40,21 @@ class Plan:
 
 
 def request_params(params: RunParams, item: PromptItem) -> dict[str, Any]:
-    """The request parameters of one item under the run's parameters (an item's max_tokens wins)."""
+    """The request parameters of one item under the run's parameters (an item's max_tokens wins).
+
+    An item whose ``metadata`` says ``"ignore_eos": true`` (``llama-eval synth`` sets, trace replays)
+    adds that Llama extra parameter, so its answer runs to its ``max_tokens``: the length it was made to ask for.
+    """
+    extra = params.extra
+    if item.metadata.get("ignore_eos") is True and not (extra and extra.ignore_eos):
+        extra = replace(extra or ExtraParameters(), ignore_eos=True)
     return {
         "stream": params.stream and not (params.extra and params.extra.best_of),
         "temperature": params.temperature,
         "top_p": params.top_p,
         "seed": params.seed,
         "max_tokens": max_tokens_for(item, params.max_tokens),
-        "extra": params.extra,
+        "extra": extra,
     }
 
 
@@ -64,6 +71,12 @@ def _check_inputs(deployments: Sequence[Deployment], prompts: PromptSet, params:
         raise RunError(f"deployment names must be unique, got {names}")
     if params.repeats < 1 or params.concurrency < 1 or params.max_attempts < 1 or params.warmup < 0:
         raise RunError("repeats, concurrency and max_attempts must be >= 1, and warmup >= 0")
+    if params.schedule is not None:
+        if prompts.has_conversations:
+            raise RunError(
+                "open-loop arrivals (--rate, --ramp, --trace) send single prompts; a conversation set runs closed loop (--concurrency N conversations at once)"
+            )
+        params.schedule.check(len(prompts) * params.repeats)
     if params.client not in CLIENTS:
         raise RunError(f"client must be one of {', '.join(CLIENTS)}, got {params.client!r}")
     for d in deployments:

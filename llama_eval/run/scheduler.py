@@ -9,6 +9,7 @@ requests ``grace_s`` to finish (a second Ctrl-C cancels them); the directory sta
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import threading
 import time
@@ -24,9 +25,12 @@ from llama_eval.endpoint.sdk import SdkClient
 from llama_eval.endpoint.wire import SessionPool, WireClient
 from llama_eval.errors import EndpointError
 from llama_eval.prompts.prompt_set import PromptSet
+from llama_eval.records import ResultRow
 from llama_eval.rundir.store import ResultsWriter, write_parquet
 
+from .arrivals_driver import drive_lane, offsets_by_request
 from .attempt import Requester, now_iso
+from .conversation import answers_on_disk, drive_conversations
 from .heap import frozen_heap
 from .lane import Lane, RunClient, build_lanes
 from .output import RunLock, manifest, redact_url, write_manifest
@@ -190,7 +194,16 @@ class Scheduler:
 
     # ---------------------------------------------------------------- workers
     async def _drive(self, lanes: dict[str, Lane], writer: ResultsWriter, progress: Progress) -> None:
-        for lane in lanes.values():
+        if self.params.schedule is not None:  # open loop: one dispatcher per lane sends at the schedule's instants (arrivals_driver)
+            offsets = offsets_by_request(self.params.schedule, self.prompts, self.params.repeats)
+            record = functools.partial(self._record, writer=writer, progress=progress)
+            self._workers += [asyncio.create_task(drive_lane(lane, offsets, self.requester.one, record, self.stop)) for lane in lanes.values()]
+        elif self.prompts.has_conversations:  # conversations: each played turn by turn, `concurrency` at once (conversation.py)
+            record = functools.partial(self._record, writer=writer, progress=progress)
+            answered = answers_on_disk(self.run_dir) if self.plan.done else {}
+            self._workers += [asyncio.create_task(drive_conversations(lane, self.params.concurrency, self.requester.one, record, self.stop, answered,
+                                                                      self.announce)) for lane in lanes.values()]  # fmt: skip
+        for lane in lanes.values() if self.params.schedule is None and not self.prompts.has_conversations else ():
             count = min(self.params.concurrency, max(1, lane.total))
             ramp = self.params.ramp_s if self.params.ramp_s is not None else min(2.0, 0.01 * count)
             # staggered starts: a first wave sent in one instant queues in the client and at the service;
@@ -240,6 +253,16 @@ class Scheduler:
             if not row.status.answered and row.status.final:
                 lane.errors += 1
             progress.advance(lane.name)
+
+    def _record(self, lane: Lane, row: ResultRow, *, writer: ResultsWriter, progress: Progress) -> None:
+        """One finished row of the open loop (``arrivals_driver``) written and counted, as ``_worker`` does for the closed loop."""
+        writer.write(row.to_json())
+        self.summary.rows_written += 1
+        self.summary.by_status[row.status.value] += 1
+        lane.done += 1
+        if not row.status.answered and row.status.final:
+            lane.errors += 1
+        progress.advance(lane.name)
 
     # ---------------------------------------------------------------- Ctrl-C
     def _install_signal_handler(self) -> bool:
