@@ -3,7 +3,7 @@
 How a page is read (the rules a doc writer follows):
 
 * a fenced ``bash`` block runs, page by page, in one bash session per page (so ``export`` carries
-  from block to block), in a folder laid out as the walkthrough leaves a checkout: ``data/``,
+  from block to block), in a folder laid out as the walkthrough leaves a checkout: ``data/``, ``notebooks/``,
   ``deployments.yaml`` for an emulator that is listening, and ``runs/try-it`` run and scored;
 * a line ``#> text`` after a command is output the page shows: ``text`` must appear in what the
   block printed (stdout and stderr, whitespace runs folded to one space);
@@ -94,6 +94,7 @@ def emulator(tmp_path_factory):
     """The walkthrough's emulator, left running (as the README leaves it) at the walkthrough's speed."""
     base = tmp_path_factory.mktemp("docs-base")
     shutil.copytree(ROOT / "data", base / "data", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "notebooks", base / "notebooks", ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
     log = (base / "emulator.log").open("w")
     proc = subprocess.Popen(
         [str(BIN / "llama-eval"), "emulator", "--key", KEY, "--deployments", "data/deployments.emulator.yaml", "--port", "0",
