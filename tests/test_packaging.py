@@ -70,6 +70,7 @@ def test_wheel_ships_data_and_notebooks(installed):
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
     assert {"llama_eval/data/models.yaml", "llama_eval/data/prices.csv", "llama_eval/data/compute_prices.csv", "llama_eval/data/ptu_prices.csv"} <= names
     assert "llama_eval/data/prompts/quickstart.jsonl" in names and "llama_eval/data/prompts/images/red-square.png" in names
+    assert "llama_eval/data/traces/example.csv" in names  # the trace the workloads guide replays
     assert {f"llama_eval/notebooks/{n.name}" for n in (ROOT / "notebooks").glob("*.ipynb")} <= names
     assert not any(n.startswith(("data/", "notebooks/", "tests/")) for n in names), "one copy of each file, inside the package"
 
