@@ -171,8 +171,8 @@ def brief_html(decision: Recommendation, hint: Any = None) -> str:
         number={"capacity": 2},
         missing={"monthly": "not known", "per_1k": "not known", "quality": "not scored", "capacity": "not measured"},
         source=[
-            "USD per month and per 1,000 requests: at the stated volume and peak, the same figures as the cost projection and `llama-eval cost`; "
-            "per token at each model's own mean tokens in the run, fixed capacity sized from the measured capacity per instance."
+            "USD per month and per 1,000 requests at the stated volume and peak: the same figures as the cost projection and `llama-eval cost`.",
+            "Per token: each model's own mean tokens in the run. Fixed capacity: sized from the measured capacity per instance.",
         ],
     )
     details = [f"{o.label}: " + "; ".join([*o.lost, *o.detail]) for o in decision.options if o.lost or o.detail]

@@ -92,8 +92,9 @@ def test_bundled_prompt_sets_load_and_their_scorers_check():
     from llama_eval.quality.scoring import check_prompt_scorers
 
     sets = {p.name: load_prompt_set(p) for p in sorted((data_dir() / "prompts").glob("*.jsonl"))}
-    assert set(sets) == {"quickstart.jsonl", "json_extraction.jsonl", "instructions.jsonl", "summaries.jsonl", "vision.jsonl"}
+    assert set(sets) == {"quickstart.jsonl", "json_extraction.jsonl", "instructions.jsonl", "summaries.jsonl", "vision.jsonl", "open_ended.jsonl"}
     for prompts in sets.values():
         check_prompt_scorers(prompts)
     assert all(item.has_images for item in sets["vision.jsonl"])
     assert all(item.scorer == "rouge_l" and item.reference for item in sets["summaries.jsonl"])
+    assert all(item.scorer == "judge" and item.reference for item in sets["open_ended.jsonl"]), "the quality guide's judge example"
