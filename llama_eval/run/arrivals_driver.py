@@ -7,10 +7,14 @@ deployment of the run gets the same schedule. A request is sent at its offset ev
 ones have not answered; only a quota pool's own concurrency cap can hold it (that wait is the row's
 ``queue_wait_s``, as always).
 
-Every row records ``scheduled_s`` and ``sent_s`` (seconds from the schedule's start) and their
-difference ``sender_lateness_s``: how late *this process* sent it, so a busy client is never read
-as a slow service. A resumed run sends what is left on the same schedule, shifted so that the
-first remaining request goes at once.
+Offsets are in the service's seconds: against the emulator at time scale 0.05 (20x fast) a rate of 4
+requests/s is 4 per *emulated* second, as sweeps and quotas count it (one clock, issue 29); a real
+service and time scale 0 (no delays, no emulated time) are real seconds. Every row records
+``scheduled_s`` and ``sent_s`` (the service's seconds from the schedule's start) and
+``sender_lateness_s``: how late *this process* sent it, in real seconds (the sender's own delay is
+this machine's, whatever the service's clock), so a busy client is never read as a slow service.
+A resumed run sends what is left on the same schedule, shifted so that the first remaining request
+goes at once.
 """
 
 from __future__ import annotations
@@ -53,11 +57,12 @@ async def drive_lane(
     if not lane.queue:
         return
     shift = min(offsets[(item.id, repeat)] for item, repeat in lane.queue)
+    scale = lane.time_scale if getattr(lane, "time_scale", 0) > 0 else 1.0  # real seconds per service second
     perf = time.perf_counter
     start = perf()
     in_flight: set[asyncio.Task] = set()
 
-    async def one(item: PromptItem, repeat: int, offset: float) -> None:
+    async def one(item: PromptItem, repeat: int, offset: float, instant: float) -> None:
         sent = perf()
         try:
             row = await send(lane, item, repeat)
@@ -67,14 +72,13 @@ async def drive_lane(
         if row is None:  # the deployment was stopped before this request was sent
             lane.queue.appendleft((item, repeat))
             return
-        sent_s = sent - start
-        record(lane, replace(row, scheduled_s=round(offset, 6), sent_s=round(sent_s, 6), sender_lateness_s=round(sent_s - offset, 6)))
+        record(lane, replace(row, scheduled_s=round(offset, 6), sent_s=round((sent - start) / scale, 6), sender_lateness_s=round(sent - instant, 6)))
 
     try:
         while lane.queue and not stop.is_set() and lane.dead is None:
             item, repeat = lane.queue[0]
             offset = offsets[(item.id, repeat)] - shift
-            instant = start + offset
+            instant = start + offset * scale
             delay = instant - perf()
             if delay > LONG_WAIT_S:  # a long gap: wake at once on a stop (Ctrl-C)
                 try:
@@ -88,7 +92,7 @@ async def drive_lane(
             while perf() < instant:
                 await asyncio.sleep(0)
             lane.queue.popleft()
-            task = asyncio.create_task(one(item, repeat, offset))
+            task = asyncio.create_task(one(item, repeat, offset, instant))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         if in_flight:

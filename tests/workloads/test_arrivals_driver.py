@@ -21,6 +21,7 @@ class FakeLane:
     name: str = "d"
     dead: str | None = None
     sent: list = field(default_factory=list)
+    time_scale: float = 1.0  # the emulator's, learnt by the probe; 1.0 for a real service
 
 
 def items(n: int) -> PromptSet:
@@ -64,6 +65,24 @@ def test_requests_leave_on_schedule_even_while_earlier_ones_are_unanswered():
     by_key = {(r.prompt_id, r.repeat): r for r in rows}
     assert by_key[("q2", 1)].scheduled_s == 0.35 and all(r.sender_lateness_s >= 0 for r in rows)
     assert all(abs(r.sent_s - r.scheduled_s - r.sender_lateness_s) < 1e-5 for r in rows)
+
+
+def test_offsets_are_the_services_seconds_one_clock_with_the_emulator():
+    """At time scale 0.1 (the emulator 10x fast) a schedule of 1 request per service second sends 10 a real second."""
+    prompts = items(4)
+    schedule = SendSchedule((0.0, 1.0, 2.0, 3.0))
+    lane = FakeLane(deque((item, 0) for item in prompts), time_scale=0.1)
+    rows = run_driver(lane, schedule, prompts, 1)
+    start = lane.sent[0][2]
+    real = [t - start for _, _, t in lane.sent]
+    assert all(r >= 0.1 * offset - 0.001 for r, offset in zip(real, schedule.offsets, strict=True)), ("never early", real)
+    assert real[-1] < 1.5, f"the last request left {real[-1]:.3f} real s after the first: the schedule was read in real seconds"
+    assert [r.scheduled_s for r in rows] == [0.0, 1.0, 2.0, 3.0], "scheduled in the service's seconds"
+    assert all(r.sender_lateness_s >= 0 for r in rows)
+    assert all(abs((r.sent_s - r.scheduled_s) * 0.1 - r.sender_lateness_s) < 1e-4 for r in rows), "sent_s in service seconds, lateness in real ones"
+    zero = FakeLane(deque((item, 0) for item in prompts), time_scale=0.0)
+    run_driver(zero, SendSchedule((0.0, 0.05, 0.1, 0.15)), prompts, 1)
+    assert zero.sent[-1][2] - zero.sent[0][2] >= 0.149, "time scale 0 has no emulated time: real seconds"
 
 
 def test_a_resumed_lane_sends_what_is_left_on_the_same_schedule_shifted_to_start_now():
