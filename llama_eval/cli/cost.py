@@ -79,7 +79,7 @@ def _as_json(run_dir: str, actual, result, assumed: list[str]) -> dict:  # type:
     """``cost --json``: the actual cost per deployment, the traffic assumed, and each option's ``OptionCost`` (money as exact strings)."""
     out: dict = {
         "run": str(run_dir),
-        "actual": {"total_usd": str(actual.total_usd), "deployments": {name: d.row() for name, d in actual.deployments.items()}, "prices": actual.prices},
+        "actual": {"total_usd": str(actual.total_usd), "deployments": {name: d.to_json() for name, d in actual.deployments.items()}, "prices": actual.prices},
         "assumed": assumed,
         "projection": None,
     }

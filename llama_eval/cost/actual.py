@@ -55,6 +55,21 @@ class ActualCost:
         """The record and its derived figures, flat (one row of ``RunCost.frame``)."""
         return asdict(self) | {k: getattr(self, k) for k in ("usd_per_1k_requests", "estimate_error", "worst_over_actual")}
 
+    def to_json(self) -> dict[str, Any]:
+        """``row()`` for JSON: money as exact strings, and no money at all where no row had a price.
+
+        A deployment with no token price on any row (billed by the hour: managed, self-hosted; or a model
+        missing from the price tables) has cost ``null`` and ``priced`` false, never "0": the projection
+        sizes and prices machines. Some rows unpriced: the sum of the priced ones, ``cost_is_lower_bound``.
+        """
+        out = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in self.row().items()}
+        unpriced_all = self.requests > 0 and self.unpriced_rows >= self.requests
+        if unpriced_all:
+            out.update(cost_usd=None, usd_per_1k_requests=None, estimate_error=None, worst_over_actual=None)
+        out["priced"] = not unpriced_all
+        out["cost_is_lower_bound"] = 0 < self.unpriced_rows < self.requests
+        return out
+
 
 @dataclass(frozen=True)
 class RunCost:

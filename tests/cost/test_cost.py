@@ -430,3 +430,17 @@ def test_run_estimate_is_a_typed_record_the_manifest_stores_and_reads_back(tmp_p
     assert RunEstimate.from_json(stored) == estimate
     old = {k: v for k, v in stored.items() if k != "kind"} | {"price_note": "managed compute is billed per VM-hour, not per token", "worst_case_usd": None}
     assert RunEstimate.from_json(old).billed_by_hour, "a manifest written before 'kind' was stored still says who bills by the hour"
+
+
+def test_cost_json_never_shows_zero_dollars_for_a_deployment_without_a_price():
+    """A managed deployment's rows have no token price: its actual cost is null in JSON, not "0" (the table says VM-hours)."""
+    from decimal import Decimal
+
+    from llama_eval.cost.actual import ActualCost
+
+    hourly = ActualCost("llama31-405b", "Meta-Llama-3.1-405B-Instruct", requests=20, unpriced_rows=20).to_json()
+    assert hourly["cost_usd"] is None and hourly["usd_per_1k_requests"] is None and hourly["priced"] is False
+    some = ActualCost("l33", "Llama-3.3-70B-Instruct", requests=4, cost_usd=Decimal("0.003"), unpriced_rows=1).to_json()
+    assert some["cost_usd"] == "0.003" and some["cost_is_lower_bound"] is True and some["priced"] is True
+    full = ActualCost("l33", "Llama-3.3-70B-Instruct", requests=4, cost_usd=Decimal("0.004")).to_json()
+    assert full["usd_per_1k_requests"] == "1.000" and full["cost_is_lower_bound"] is False
