@@ -25,7 +25,8 @@ def command(args: argparse.Namespace) -> int:
         slo = slo_from_ttft(args.ttft_p90_slo_s)
         print(f'llama-eval report: --ttft-p90-slo-s is deprecated; use --slo "{slo}" (the syntax of sweep and recommend)', file=sys.stderr)
     out = args.output or str(Path("reports") / Path(args.run_dir).name)
-    index = build_report(args.run_dir, out, requests_per_day=args.requests_per_day, peak_rps=args.peak_rps, slo=slo or DEFAULT_SLO)
+    index = build_report(args.run_dir, out, requests_per_day=args.requests_per_day, peak_rps=args.peak_rps, slo=slo or DEFAULT_SLO,
+                         baseline=args.baseline)
     print(f"report: {index}")
     if args.csv:
         from llama_eval.rundir.store import export_csv  # start-up time, as above
@@ -38,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rep = sub.add_parser("report", help="run the report notebooks on a run directory and export one HTML page")
     rep.add_argument("run_dir")
     rep.add_argument("-o", "--output", help="report directory (default: reports/<run name>)")
+    rep.add_argument("--baseline", metavar="RUN_A", help="an earlier run to compare with: the summary adds `llama-eval compare RUN_A RUN_DIR`'s tables")
     rep.add_argument("--requests-per-day", type=int, default=DEFAULT_REQUESTS_PER_DAY,
                      help=f"production volume for the cost projection and decision (shown in the report; default {DEFAULT_REQUESTS_PER_DAY:,})")  # fmt: skip
     peak = "the day's average" if DEFAULT_PEAK_RPS is None else f"{DEFAULT_PEAK_RPS:g}"

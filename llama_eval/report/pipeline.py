@@ -168,13 +168,14 @@ def slo_from_ttft(ttft_p90_slo_s: float) -> str:
 
 
 def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: int = DEFAULT_REQUESTS_PER_DAY, peak_rps: float | None = DEFAULT_PEAK_RPS,
-                 slo: str = DEFAULT_SLO, ttft_p90_slo_s: float | None = None) -> Path:  # fmt: skip
+                 slo: str = DEFAULT_SLO, ttft_p90_slo_s: float | None = None, baseline: str | Path | None = None) -> Path:  # fmt: skip
     """Execute the report notebooks on ``run_dir`` and write ``out_dir/index.html``; returns its path.
 
     ``requests_per_day``, ``peak_rps`` (None: the day's average) and ``slo`` (the SLO syntax of ``sweep`` and
     ``recommend``, e.g. ``"ttft_p90<=1.0"``) are the production traffic and latency objective that the cost
     section and the decision assume; their defaults are ``llama_eval.defaults``'. ``ttft_p90_slo_s`` is the
-    deprecated form of ``slo="ttft_p90<=N"`` (DeprecationWarning).
+    deprecated form of ``slo="ttft_p90<=N"`` (DeprecationWarning). ``baseline``: an earlier run the summary
+    compares this one with (``llama-eval compare BASELINE RUN``'s tables), checked before any notebook runs.
     """
     if ttft_p90_slo_s is not None:
         if ttft_p90_slo_s <= 0:
@@ -192,6 +193,10 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
     run_dir, out_dir = Path(run_dir).resolve(), Path(out_dir).resolve()
     if not (run_dir / "results.jsonl").exists():
         raise ReportError(f"{run_dir} holds no results.jsonl; run `llama-eval run` first")
+    if baseline is not None:
+        baseline = Path(baseline).resolve()
+        if not (baseline / "results.jsonl").exists():
+            raise ReportError(f"baseline {baseline} holds no results.jsonl: give the run directory to compare with")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "kernel.log").unlink(missing_ok=True)
     bodies: dict[str, str] = {}
@@ -199,6 +204,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
     for name in NOTEBOOKS:
         traffic = {"requests_per_day": requests_per_day, "slo": slo, "peak_rps": peak_rps}
         extra = traffic if name in ("40_cost", "50_summary") else ({"slo": slo} if name == "30_latency" else {})
+        if name == "50_summary" and baseline is not None:
+            extra = {**extra, "baseline_dir": str(baseline)}
         bodies[name], has_tables = _body(_execute(name, run_dir, out_dir, extra))
         interactive |= has_tables
     run = load_run(run_dir)  # once for the page; each notebook reads it once in its own kernel

@@ -250,3 +250,71 @@ def trend_figure(frame: pd.DataFrame):
                   error_y_minus=frame["score %"] - frame["95% CI low"], title="Score over runs of the same configuration: higher is better")  # fmt: skip
     fig.update_yaxes(title="score (%)")
     return fig
+
+
+# ---------------------------------------------------------------- drift and a baseline (issue 26)
+def drift_frame(run: Run | str | Path) -> pd.DataFrame:
+    """Each metric of each deployment, run by run, against control limits drawn from the runs before it.
+
+    ``compare.drift`` over the runs in this run's folder of its configuration (``compare.drift.configuration``:
+    prompt set, parameters, deployments with their models and kinds) that started no later than it, oldest
+    first: limits are the mean ± 3 standard deviations of the earlier runs, drawn once there are three;
+    ``based_on`` says how many runs they rest on and ``outside`` flags a run beyond them (None: no limits yet).
+    """
+    from llama_eval.compare.drift import configuration, drift, drift_records
+
+    run = as_run(run)
+    here, key = run.path.resolve(), configuration(run)
+    started = str(run.manifest.started_at or run.manifest.created_at or "")
+    runs: list[Run] = []
+    for candidate in sorted(p for p in run.path.parent.iterdir() if (p / "manifest.json").is_file()):
+        other = run if candidate.resolve() == here else load_run(candidate)
+        if configuration(other) == key and str(other.manifest.started_at or other.manifest.created_at or "") <= started:
+            runs.append(other)
+    columns = ["run", "started_at", "deployment", "metric", "value", "center", "lower", "upper", "based_on", "outside", "sentence"]
+    return pd.DataFrame(drift_records(drift(runs)), columns=columns)
+
+
+def drift_summary(frame: pd.DataFrame, run: Run | str | Path) -> str:
+    """One sentence on this run: how many of its metrics lie outside their limits, and how many runs those rest on."""
+    name = as_run(run).path.name
+    own = frame[frame["run"] == name]
+    judged = own[own["outside"].notna()]
+    if judged.empty:
+        earlier = int(own["based_on"].max()) if not own.empty else 0
+        return f"No control limits yet: they need 3 earlier runs of this configuration, and there {'is' if earlier == 1 else 'are'} {earlier}."
+    outside = judged[judged["outside"].astype(bool)]
+    based = f"{int(judged['based_on'].min())}" if judged["based_on"].nunique() == 1 else f"{int(judged['based_on'].min())}–{int(judged['based_on'].max())}"
+    if outside.empty:
+        return f"All {len(judged)} metrics of this run lie within their control limits (mean ± 3 sd of {based} earlier runs)."
+    listed = "; ".join(outside["sentence"])
+    return f"{len(outside)} of {len(judged)} metrics of this run lie OUTSIDE their control limits (mean ± 3 sd of {based} earlier runs): {listed}."
+
+
+def drift_figure(frame: pd.DataFrame):
+    """Each metric over runs, one line per deployment, its control limits dashed where they exist."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    metrics = list(dict.fromkeys(frame["metric"]))
+    fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, subplot_titles=metrics, vertical_spacing=0.08)
+    for row, metric in enumerate(metrics, start=1):
+        part = frame[frame["metric"] == metric]
+        for deployment, own in part.groupby("deployment", sort=False):
+            fig.add_trace(go.Scatter(x=own["run"], y=own["value"], mode="lines+markers", name=f"{deployment}", legendgroup=deployment,
+                                     showlegend=row == 1), row=row, col=1)  # fmt: skip
+            limited = own[own["upper"].notna()]
+            for bound in ("lower", "upper"):
+                fig.add_trace(go.Scatter(x=limited["run"], y=limited[bound], mode="lines", line={"dash": "dash", "width": 1}, legendgroup=deployment,
+                                         name=f"{deployment} limit", showlegend=False, hoverinfo="skip"), row=row, col=1)  # fmt: skip
+    fig.update_layout(title="Drift: each metric against control limits from the earlier runs (dashed)", height=220 * len(metrics) + 120)
+    return fig
+
+
+def baseline_comparison(baseline: Run | str | Path, run: Run | str | Path) -> tuple[list[str], list[tuple[str, pd.DataFrame]]]:
+    """``llama-eval compare BASELINE RUN`` as the report shows it: the notes (simulated, warnings) and one table per section."""
+    from llama_eval.compare.render import notes, sections
+    from llama_eval.compare.runs import compare_runs
+
+    comparison = compare_runs(baseline if isinstance(baseline, Run) else Path(baseline), run if isinstance(run, Run) else Path(run))
+    return notes(comparison), [(heading, pd.DataFrame(rows, columns=headers)) for heading, headers, rows in sections(comparison)]
