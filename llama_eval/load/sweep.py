@@ -355,10 +355,11 @@ class Sweeper:
         """Send each request at its scheduled instant, whatever the others do; returns the end of the measured window."""
         real_rate, burstiness = rate / self.time_scale, self.params.burstiness or 1.0
         rng = random.Random(f"{self.params.seed}:{rate}")
-        schedule = send_instants(real_rate, start, warm_end, rng, burstiness=burstiness)  # the warm-up's arrivals, then the measured ones
-        if deadline is not None:  # a duration: the arrivals that fall in it (a random count, as the process makes it)
+        # the warm-up's arrivals, then the measured ones; a window holds round(rate x span) of them, so its rate is the one asked for
+        schedule = send_instants(real_rate, start, warm_end, rng, burstiness=burstiness, exact=True)
+        if deadline is not None:
             measured_end = deadline
-            schedule += send_instants(real_rate, warm_end, deadline, rng, burstiness=burstiness)
+            schedule += send_instants(real_rate, warm_end, deadline, rng, burstiness=burstiness, exact=True)
         else:  # --requests-per-level: exactly that many, the process continuing from the warm-up's end; the window ends at the last
             measured = list(accumulate(gamma_gaps(real_rate, burstiness, total or 0, rng), initial=warm_end))[1:]
             measured_end = measured[-1] if measured else warm_end

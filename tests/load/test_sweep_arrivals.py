@@ -116,3 +116,21 @@ def test_burstiness_is_refused_with_a_closed_loop_before_any_request(emu, prompt
     assert done.returncode == 2, done.stderr
     assert "--burstiness 0.5 shapes the gaps between open-loop arrivals (--rate)" in done.stderr and "use --rate with it" in done.stderr
     assert not (tmp_path / "z").exists()
+
+
+@pytest.mark.parametrize("burstiness", [1.0, 0.5])
+def test_a_windows_exact_count_keeps_the_gap_shape(burstiness):
+    """``send_instants(exact=True)``: round(rate x span) instants inside the window, gaps with the process's CV (scaling keeps it)."""
+    import random
+
+    from llama_eval.load.arrivals import send_instants
+
+    rng = random.Random(11)
+    gaps: list[float] = []
+    for _ in range(200):
+        instants = send_instants(20.0, 5.0, 7.0, rng, burstiness=burstiness, exact=True)
+        assert len(instants) == 40 and 5.0 < instants[0] and instants[-1] < 7.0 and instants == sorted(instants)
+        gaps += [b - a for a, b in zip(instants, instants[1:], strict=False)]
+    cv = statistics.stdev(gaps) / statistics.fmean(gaps)
+    assert cv == pytest.approx(1 / burstiness**0.5, rel=0.08), cv
+    assert send_instants(0.2, 0.0, 1.0, rng, exact=True) == [], "round(0.2) = 0: no request in the window"
