@@ -10,13 +10,14 @@ warm-up rows and deployments whose timing cannot be trusted left out, as in the 
 one line naming a workload (set shape, conversations, arrivals) to state next to a capacity or a decision.
 
 For the notebooks (thin: one call each, nothing shown for a run without those rows): ``per_turn_section``
-(30_latency: a sentence of true numbers, the per-turn table and a figure, or ``[]``), ``lateness_line``
+(30_latency: a sentence of true numbers, the per-turn table and a figure, or None), ``lateness_line``
 (30_latency: open-loop runs) and ``cached_share_line`` (40_cost: when the servers reported cached tokens).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from llama_eval.records import ANSWERED, percentile
 from llama_eval.rundir.health import RunHealth, assess_run
 from llama_eval.rundir.run import Run, as_run
 
-from .view import table
+from .view import Table, table
 
 PER_TURN_COLUMNS = ("deployment", "turn", "answered", "failed", "prompt_tokens_mean", "completion_tokens_mean", "cached_share", "cost_usd_mean",
                     "ttft_p50_s", "ttft_p90_s")  # fmt: skip
@@ -140,7 +141,8 @@ def per_turn_intro(frame: pd.DataFrame) -> str:
             text += f" (TTFT p50 {first['ttft_p50_s']:.3f} s, then {last['ttft_p50_s']:.3f} s)"
         parts.append(text)
     head = ("**Per turn.** Each turn resends the conversation so far (the model's own earlier answers included), so its prompt grows "
-            "turn by turn, and with it per-token cost and the time to first token.")  # fmt: skip
+            "turn by turn, and per-token cost with it; the time to first token grows with the part a server's prefix cache does not hold "
+            "(the *Cached prompt tokens* column, where the server reports it).")  # fmt: skip
     return head + (" " + "; ".join(parts) + "." if parts else "")
 
 
@@ -161,11 +163,21 @@ def per_turn_figure(frame: pd.DataFrame) -> Any:
     return fig
 
 
-def per_turn_section(run: Run | str | Path, health: RunHealth | None = None) -> list[Any]:
-    """What 30_latency shows for a conversation run: [intro (Markdown text), the per-turn table, the figure]; [] without conversation rows."""
+@dataclass(frozen=True)
+class PerTurnSection:
+    """What 30_latency shows for a conversation run: a sentence of its numbers (Markdown), the per-turn table, the figure."""
+
+    intro: str
+    table: Table
+    figure: Any
+    frame: pd.DataFrame
+
+
+def per_turn_section(run: Run | str | Path, health: RunHealth | None = None) -> PerTurnSection | None:
+    """The per-turn section of a conversation run (``PerTurnSection``); None for a run without conversation rows."""
     frame = per_turn_frame(run, health)
     if frame.empty:
-        return []
+        return None
     shown = frame.assign(cached_share=frame["cached_share"].map(lambda v: 100 * v if v is not None and pd.notna(v) else float("nan")))
     for column in ("prompt_tokens_mean", "completion_tokens_mean", "cost_usd_mean", "ttft_p50_s", "ttft_p90_s"):
         shown[column] = pd.to_numeric(shown[column], errors="coerce")
@@ -173,7 +185,7 @@ def per_turn_section(run: Run | str | Path, health: RunHealth | None = None) -> 
                  percent=["cached_share"], money={"cost_usd_mean": 6}, number={"ttft_p50_s": 3, "ttft_p90_s": 3},
                  missing={"cached_share": "not reported", "cost_usd_mean": "not per token", "ttft_p50_s": "not measured", "ttft_p90_s": "not measured"},
                  title="Per turn of the conversations")  # fmt: skip
-    return [per_turn_intro(frame), view, per_turn_figure(frame)]
+    return PerTurnSection(per_turn_intro(frame), view, per_turn_figure(frame), frame)
 
 
 def lateness_line(run: Run | str | Path) -> str | None:
