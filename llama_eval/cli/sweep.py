@@ -109,8 +109,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     levels = sw.add_mutually_exclusive_group(required=True)
     levels.add_argument("--concurrency", help="closed loop: requests in flight per level, e.g. 1,2,4,8,16,32,64 (with --search a range, e.g. 1:64)")
     levels.add_argument("--rate", help="open loop: Poisson arrivals, requests/s per level, e.g. 0.5,1,2,4,8 (with --search a range, e.g. 0.5:32)")
-    sw.add_argument("--burstiness", type=float, help="with --rate: gamma gaps between arrivals (vLLM's --burstiness): the mean rate stays, the gaps' "
-                                                      "coefficient of variation is 1/sqrt(B); 1 is Poisson, below 1 burstier, above 1 more regular")  # fmt: skip
+    sw.add_argument("--burstiness", type=float,
+                    help="with --rate: gamma gaps between arrivals (vLLM's --burstiness): the mean rate stays, the gaps' "
+                         "coefficient of variation is 1/sqrt(B); 1 is Poisson, below 1 burstier, above 1 more regular")  # fmt: skip
     length = sw.add_mutually_exclusive_group(required=True)
     length.add_argument("--duration-s", type=float, help="seconds measured per level (after the warm-up)")
     length.add_argument("--requests-per-level", type=int, help="measured requests per level (after the warm-up)")

@@ -48,10 +48,10 @@ import random
 import statistics
 import time
 from collections import deque
-from itertools import accumulate
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ from llama_eval.run.policy import Budget
 from llama_eval.run.progress import LagMonitor
 from llama_eval.rundir.store import ResultsWriter, read_rows
 
+from .arrivals import gamma_gaps, send_instants
 from .levels import _bar, _level_line, _summarise, sweep_cost, write_sweep
 from .objectives import RequestOutcome, Slo, SweepLevel
 from .params import (
@@ -91,11 +92,10 @@ from .params import (
     _LevelState,
     _Sample,
 )
-from .arrivals import gamma_gaps, send_instants
 from .resume import Resumed, load_resume
 from .search import DEFAULT_PRECISION, SearchRange, next_load
-from .workload import SweepWorkload
 from .slo import SWEEP_JSON, WIDE_MARGIN, SweepCost, SweepResult, judge_level, judge_levels, level_outcomes, levels_frame
+from .workload import SweepWorkload
 
 
 class Sweeper:
@@ -467,6 +467,11 @@ async def asweep(
     say = announce or default_announce
     chosen = _choose(list(deployments), deployment)
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompt_set(prompts)
+    if prompt_set.has_conversations:  # a level sends single requests: a conversation's later turns need its own earlier answers
+        n = sum(1 for item in prompt_set if item.turns)
+        raise SweepError(f"{prompt_set.path}: {n} item(s) are conversations (turns); a sweep sends single prompts, one request each, so it "
+                         "would send only part of each conversation. Measure conversations with `llama-eval run --concurrency N`, or sweep "
+                         "a set of their lengths (`llama-eval synth --input ...` with the turns' prompt tokens)")  # fmt: skip
     run = params or SWEEP_RUN_PARAMS
     run = replace(run, warmup=0, probe=False, concurrency=1)
     concurrency_levels = _parse_levels(concurrency, int, search)

@@ -2,7 +2,7 @@
 
 A capacity is only true for the traffic it was measured with: a 6-turn conversation set or a
 long shared prefix moves it, and so do bursty arrivals. ``SweepWorkload.of(prompts, params)`` records
-the prompt set (path, items, sha256, a ``llama-eval synth`` recipe, conversations) and the arrival
+the prompt set (path, items, sha256, a ``llama-eval synth`` recipe) and the arrival
 process (closed loop, Poisson or gamma with its burstiness, the seed); ``describe()`` says it in one
 phrase (``data/prompts/quickstart.jsonl (10 prompts), closed loop``), and ``workloads_sentence`` says
 which workloads a set of capacities was measured with, for ``recommend`` and the report's brief.
@@ -26,13 +26,10 @@ class SweepWorkload:
     burstiness: float | None = None
     seed: int | None = None
     recipe: Mapping[str, Any] | None = None  # a `llama-eval synth` set's shape
-    conversations: int = 0
-    turns: int = 0  # the most turns of a conversation
 
     @classmethod
     def of(cls, prompts: Any, params: Any) -> SweepWorkload:
         """The workload of a sweep of ``prompts`` (a ``PromptSet``) with ``params`` (its ``SweepParams``; not imported: slo.py reads this module)."""
-        conversations = [item for item in prompts if item.turns]
         return cls(
             prompt_set=str(prompts.path),
             items=len(prompts),
@@ -41,14 +38,11 @@ class SweepWorkload:
             burstiness=params.burstiness if params.arrivals == "gamma" else None,
             seed=params.seed if params.mode == "open" else None,
             recipe=dict(prompts.recipe) if prompts.recipe else None,
-            conversations=len(conversations),
-            turns=max((len(item.turns) for item in conversations), default=0),
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "prompt_set": {"path": self.prompt_set, "items": self.items, "sha256": self.sha256, "recipe": self.recipe,
-                           "conversations": self.conversations, "turns": self.turns},
+            "prompt_set": {"path": self.prompt_set, "items": self.items, "sha256": self.sha256, "recipe": self.recipe},
             "arrivals": {"kind": self.arrivals, "burstiness": self.burstiness, "seed": self.seed},
             "description": self.describe(),
         }  # fmt: skip
@@ -67,16 +61,11 @@ class SweepWorkload:
             burstiness=arrivals.get("burstiness"),
             seed=arrivals.get("seed"),
             recipe=prompt_set.get("recipe"),
-            conversations=int(prompt_set.get("conversations") or 0),
-            turns=int(prompt_set.get("turns") or 0),
         )
 
     def describe_prompts(self) -> str:
-        """``data/prompts/quickstart.jsonl (10 prompts)``, with a synthetic set's shape or the conversations."""
-        if self.conversations:
-            count = f"{self.items} items, {self.conversations} conversations of up to {self.turns} turns"
-        else:
-            count = f"{self.items} prompt{'s' if self.items != 1 else ''}"
+        """``data/prompts/quickstart.jsonl (10 prompts)``, with a synthetic set's shape (a sweep sends single prompts only)."""
+        count = f"{self.items} prompt{'s' if self.items != 1 else ''}"
         recipe = self.recipe or {}
         if recipe:
             shape = f"synthetic: input {_text(recipe.get('input'))} tokens, output {_text(recipe.get('output'))} tokens"

@@ -136,7 +136,8 @@ def per_turn_intro(frame: pd.DataFrame) -> str:
         first, last = rows.iloc[0], rows.iloc[-1]
         if first["prompt_tokens_mean"] is None or last["prompt_tokens_mean"] is None or pd.isna(first["prompt_tokens_mean"]):
             continue
-        text = f"{deployment}: {first['prompt_tokens_mean']:,.0f} prompt tokens at turn {int(first['turn'])}, {last['prompt_tokens_mean']:,.0f} at turn {int(last['turn'])}"
+        text = (f"{deployment}: {first['prompt_tokens_mean']:,.0f} prompt tokens at turn {int(first['turn'])}, "
+                f"{last['prompt_tokens_mean']:,.0f} at turn {int(last['turn'])}")  # fmt: skip
         if pd.notna(first["ttft_p50_s"]) and pd.notna(last["ttft_p50_s"]):
             text += f" (TTFT p50 {first['ttft_p50_s']:.3f} s, then {last['ttft_p50_s']:.3f} s)"
         parts.append(text)

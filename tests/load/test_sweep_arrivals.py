@@ -106,7 +106,11 @@ def test_burstiness_is_refused_with_a_closed_loop_before_any_request(emu, prompt
         sweep([_deployment(emu, monkeypatch)], prompts, tmp_path / "x", concurrency=[1, 2], requests_per_level=3, burstiness=0.5, **QUIET)
     with pytest.raises(SweepError, match="--burstiness must be a number > 0"):
         sweep([_deployment(emu, monkeypatch)], prompts, tmp_path / "y", rate=[1.0], requests_per_level=3, burstiness=0.0, **QUIET)
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(json.dumps({"id": "c1", "turns": ["Hi.", "And then?"]}) + "\n")
+    with pytest.raises(SweepError, match=r"1 item\(s\) are conversations \(turns\); a sweep sends single prompts"):
+        sweep([_deployment(emu, monkeypatch)], chats, tmp_path / "w", concurrency=[1], requests_per_level=3, **QUIET)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists() and not (tmp_path / "w").exists()
     # the same through the command line: exit 2 and the reason, nothing written
     config = tmp_path / "d.yaml"
     config.write_text(f"deployments:\n  - name: l33\n    model: {L33}\n    kind: serverless\n    endpoint: {emu.url}/{L33}\n    key_env: EMU_KEY\n")
