@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -140,3 +141,31 @@ RESUMABLE = (STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED)
 
 
 _SAME_ON_RESUME = ("mode", "burstiness", "search", "duration_s", "requests_per_level", "warmup_s", "seed", "request")
+
+
+def parse_levels(values: Sequence[float] | str | None, kind: type, search: bool = False) -> tuple:
+    """Listed levels (``"1,2,4"`` or a sequence), or with ``search`` a range (``"1:64"`` or ``(1, 64)``) as ``(lo, hi)``."""
+    flag = "--concurrency" if kind is int else "--rate"
+    example = "1:64" if kind is int else "0.5:32"
+    if values is None:
+        return ()
+    if isinstance(values, str) and ":" in values:
+        if not search:
+            raise SweepError(f"{flag} {values}: a range LO:HI is for a capacity search: add --search (search=True), or list the levels, e.g. 1,2,4,8")
+        lo, _, hi = values.partition(":")
+        try:
+            ends = (float(lo), float(hi))
+        except ValueError:
+            raise SweepError(f"cannot read the range {values!r}: write LO:HI, e.g. {flag} {example}") from None
+        return tuple(int(v) if kind is int and v.is_integer() else v for v in ends)
+    if search:
+        given = values.split(",") if isinstance(values, str) else list(values)
+        if len(given) != 2:
+            raise SweepError(f"--search takes a range LO:HI, not a list of levels: e.g. {flag} {example} (got {values!r})")
+        return parse_levels(":".join(str(v).strip() for v in given), kind, search=True)
+    if isinstance(values, str):
+        try:
+            return tuple(kind(float(v)) if kind is int and float(v).is_integer() else kind(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise SweepError(f"cannot read levels {values!r}: write numbers separated by commas, e.g. 1,2,4,8") from None
+    return tuple(values)
