@@ -1,7 +1,7 @@
 """The emulator's batch limit counts KV-cache tokens, not only requests: long conversations lower capacity.
 
 A managed deployment of batch 4 holds 4 x 2,048 = 8,192 tokens of KV cache. The 6th turn of a
-conversation, resending its history (~3,000 prompt tokens), needs ~3,000 of them, so 2 run at once
+conversation, resending its history (~2,760 prompt tokens), needs ~2,770 of them (with 8 max_tokens), so 2 run at once
 where 4 single short prompts do; the others queue (first come, first served) and their time to
 first token grows. Checked through a real closed-loop sweep over HTTP, reading how many requests the
 emulator ran at once; the queue itself (order, no overtaking, cancellation) directly.
