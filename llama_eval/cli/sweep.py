@@ -94,6 +94,8 @@ def _sweep_report(args: argparse.Namespace, result: SweepResult) -> int:
         measured = ", ".join(level.load.split(" ")[1] for level in result.levels)
         print(f"search: {len(result.levels)} levels measured ({measured}); the doubling ladder alone over {lo:g}:{hi:g} "
               f"has {len(ladder)} ({', '.join(f'{v:g}' for v in ladder)})")  # fmt: skip
+    if result.workload is not None:  # the traffic the capacity holds for (sweep.json's workload)
+        print(f"measured with: {result.workload.describe()}")
     print(f"written: {args.output}/sweep.csv, {args.output}/sweep.json, {args.output}/results.jsonl")
     if result.cost is not None:
         print(f"the sweep itself used: {result.cost}")

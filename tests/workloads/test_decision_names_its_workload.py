@@ -41,6 +41,8 @@ def swept(tmp_path_factory):
         closed = _cli("sweep", *common, "-o", str(root / "closed"), "--concurrency", "1,2", env={"EMU_KEY": emu.key})
     assert gamma.returncode == 0, gamma.stderr[-2000:]
     assert closed.returncode == 0, closed.stderr[-2000:]
+    assert f"measured with: {prompts} (10 prompts), open loop, gamma arrivals (burstiness 0.5)" in gamma.stdout, gamma.stdout
+    assert f"measured with: {prompts} (10 prompts), closed loop" in closed.stdout, closed.stdout
     return prompts, root / "gamma", root / "closed"
 
 
