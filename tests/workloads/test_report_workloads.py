@@ -2,7 +2,7 @@
 
 A 10-conversation x 3-turn run against the emulator's managed deployment (which keeps a prefix cache
 and reports cached tokens, as vLLM does) shows the per-turn section in 30_latency and the
-cached-token share in 40_cost. A plain open-loop run of single prompts shows no per-turn section
+cached-token share in 40_cost, and names the workload of the sweep stored with it. A plain open-loop run of single prompts shows no per-turn section
 (and no error) but states its sender's lateness.
 """
 
@@ -17,6 +17,7 @@ from llama_eval import Deployment
 from llama_eval.emulator import start_emulator
 from llama_eval.emulator.config import EmulatedDeployment, EmulatorConfig
 from llama_eval.load import arrivals
+from llama_eval.load.sweep import sweep
 from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.report.pipeline import build_report
 from llama_eval.report.workloads import per_turn_frame
@@ -51,6 +52,8 @@ def test_a_conversation_runs_report_shows_turns_and_cached_tokens_and_a_plain_ru
     with start_emulator(config) as emu:
         d = _deployment(emu, monkeypatch)
         run_evaluation([d], load_prompt_set(chats), tmp_path / "chat", RunParams(concurrency=4, max_tokens=30, seed=1), **QUIET)
+        # a sweep stored with the conversation run (as `llama-eval demo` stores them): the report names the workload it measured with
+        sweep([d], plain, tmp_path / "chat" / "sweeps" / "l33", concurrency=[1], requests_per_level=3, warmup_s=0, params=RunParams(max_tokens=4), **QUIET)
         made = arrivals.poisson(rate=20, count=8, seed=2)
         run_evaluation([d], load_prompt_set(plain), tmp_path / "plain", RunParams(max_tokens=8, schedule=SendSchedule(made.offsets, made.recipe)), **QUIET)
 
@@ -65,6 +68,9 @@ def test_a_conversation_runs_report_shows_turns_and_cached_tokens_and_a_plain_ru
     assert "Conversations: every turn resends the history" in text  # the figure's title, drawn by plotly
     # 40_cost: the shared system prompt and each resent history were served from the cache, and the page says how much
     assert "(as the servers reported them," in text and "l33: " in text.split("(as the servers reported them,")[1][:200]
+
+    # next to the load figure (30_latency) and in the decision's facts (the brief)
+    assert text.count(f"Capacities measured with {plain} (8 prompts), closed loop.") == 2, text[:3000]
 
     plain_text = _page(tmp_path / "plain", tmp_path / "plain-report")
     assert TABLE_TITLE not in plain_text and "every turn resends" not in plain_text
