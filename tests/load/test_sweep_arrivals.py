@@ -138,3 +138,13 @@ def test_a_windows_exact_count_keeps_the_gap_shape(burstiness):
     cv = statistics.stdev(gaps) / statistics.fmean(gaps)
     assert cv == pytest.approx(1 / burstiness**0.5, rel=0.08), cv
     assert send_instants(0.2, 0.0, 1.0, rng, exact=True) == [], "round(0.2) = 0: no request in the window"
+
+
+def test_resuming_with_another_burstiness_is_refused(emu, prompts, tmp_path, monkeypatch):
+    d = _deployment(emu, monkeypatch)
+    common = {"rate": [4.0, 8.0], "requests_per_level": 5, "warmup_s": 0, "params": RunParams(max_tokens=4), **QUIET}
+    sweep([d], prompts, tmp_path / "r", burstiness=0.5, **common)
+    rows = len(read_rows(tmp_path / "r"))
+    with pytest.raises(SweepError, match=r"swept with other settings \(burstiness: 0.5 then, 2.0 now\)"):
+        sweep([d], prompts, tmp_path / "r", burstiness=2.0, resume=True, **common)
+    assert len(read_rows(tmp_path / "r")) == rows, "nothing sent"
