@@ -55,6 +55,7 @@ from llama_eval.deployments.model import Compute
 from llama_eval.errors import RunError
 from llama_eval.load.objectives import Slo
 from llama_eval.load.slo import STORED_SWEEPS, SweepResult, read_sweeps, stored_sweeps
+from llama_eval.load.workload import SweepWorkload, workloads_sentence
 from llama_eval.quality.noninferiority import INFERIOR, MARGIN, NON_INFERIOR, UNDECIDED, NonInferiority, non_inferiority
 from llama_eval.quality.scoring import SCORES, SUMMARY, read_quality_summary, score_run
 from llama_eval.quality.stats import per_prompt
@@ -141,6 +142,13 @@ class Recommendation:
     margin_points: float = MARGIN_POINTS  # the quality margin the verdicts were made at
     best: str | None = None  # the best-scoring deployment, the one every verdict is against
     unsettled: list[str] = field(default_factory=list)  # cheaper options only an undecided quality verdict kept out, with the prompts needed
+    workloads: dict[str, SweepWorkload | None] = field(default_factory=dict)  # per swept deployment: the prompt set and arrivals its capacity was measured with
+
+    @property
+    def workload_sentence(self) -> str | None:
+        """``Capacities measured with data/prompts/quickstart.jsonl (10 prompts), closed loop`` (None: no sweep): the workload
+        the capacities, so the fixed-capacity costs and the SLO verdicts, hold for."""
+        return workloads_sentence(self.workloads)
 
     @property
     def decided(self) -> bool:
@@ -199,6 +207,8 @@ class Recommendation:
             },
             "options": options,
             "sweeps": {name: str(path) for name, path in sorted(self.sweeps.items())},
+            "workloads": {name: (w.to_json() if w is not None else None) for name, w in sorted(self.workloads.items())},
+            "workload_sentence": self.workload_sentence,
         }
 
     def summary(self) -> str:
@@ -347,7 +357,8 @@ def recommend(
     unsettled = _unsettled(options, chosen)
     undecided = _why_none(options, best) if chosen is None else []
     options.sort(key=lambda o: (o is not chosen, not o.eligible, o.cost.monthly_usd is None, o.cost.monthly_usd or 0))
-    return Recommendation(options, chosen, judge, peak, per_day, undecided, {name: s.path for name, s in swept.items()}, float(margin), best, unsettled)
+    return Recommendation(options, chosen, judge, peak, per_day, undecided, {name: s.path for name, s in swept.items()}, float(margin), best, unsettled,
+                          {name: s.workload for name, s in swept.items()})  # fmt: skip
 
 
 def _sweeps_of(run_dir: Path, given: Sequence[str | Path], slo: Slo, names: list[str]) -> dict[str, SweepResult]:

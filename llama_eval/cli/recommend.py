@@ -56,6 +56,7 @@ def command(args: argparse.Namespace) -> int:
                 rows))  # fmt: skip
     if result.sweeps:
         print("Capacity from: " + ", ".join(f"{name} ({path})" for name, path in sorted(result.sweeps.items())))
+        print(result.workload_sentence)
     for line in as_sentences(assumed):
         print(line)
     print(result.summary())

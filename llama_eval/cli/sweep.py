@@ -52,6 +52,7 @@ def command(args: argparse.Namespace) -> int:
             resume=args.resume,
             search=args.search,
             precision=args.precision,
+            burstiness=args.burstiness,
         )
     except KeyboardInterrupt:
         print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished); "
@@ -93,6 +94,8 @@ def _sweep_report(args: argparse.Namespace, result: SweepResult) -> int:
         measured = ", ".join(level.load.split(" ")[1] for level in result.levels)
         print(f"search: {len(result.levels)} levels measured ({measured}); the doubling ladder alone over {lo:g}:{hi:g} "
               f"has {len(ladder)} ({', '.join(f'{v:g}' for v in ladder)})")  # fmt: skip
+    if result.workload is not None:  # the traffic the capacity holds for (sweep.json's workload)
+        print(f"measured with: {result.workload.describe()}")
     print(f"written: {args.output}/sweep.csv, {args.output}/sweep.json, {args.output}/results.jsonl")
     if result.cost is not None:
         print(f"the sweep itself used: {result.cost}")
@@ -108,6 +111,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     levels = sw.add_mutually_exclusive_group(required=True)
     levels.add_argument("--concurrency", help="closed loop: requests in flight per level, e.g. 1,2,4,8,16,32,64 (with --search a range, e.g. 1:64)")
     levels.add_argument("--rate", help="open loop: Poisson arrivals, requests/s per level, e.g. 0.5,1,2,4,8 (with --search a range, e.g. 0.5:32)")
+    sw.add_argument("--burstiness", type=float,
+                    help="with --rate: gamma gaps between arrivals (vLLM's --burstiness): the mean rate stays, the gaps' "
+                         "coefficient of variation is 1/sqrt(B); 1 is Poisson, below 1 burstier, above 1 more regular")  # fmt: skip
     length = sw.add_mutually_exclusive_group(required=True)
     length.add_argument("--duration-s", type=float, help="seconds measured per level (after the warm-up)")
     length.add_argument("--requests-per-level", type=int, help="measured requests per level (after the warm-up)")

@@ -7,8 +7,14 @@ What a managed-compute (or self-hosted) Llama deployment does under load, as the
   i.e. at most ``1 + ITL_GROWTH`` times slower at a full batch (decoding is memory-bandwidth bound,
   so a bigger batch costs little per token until compute binds; 0.5 is an assumption, not a
   measurement of Azure);
-* beyond that, requests wait in a first-come-first-served queue, so time to first token grows with
-  load — the knee a load sweep looks for;
+* and only while their **KV cache** fits: each request holds its prompt plus its ``max_tokens``
+  (reserved up front, as vLLM's V0 scheduler did; V1 allocates blocks as it goes and preempts, which
+  this does not play) out of ``batch × instances × CONTEXT_TOKENS`` tokens — the memory the batch size
+  was sized from. Requests of up to ``CONTEXT_TOKENS`` never meet this limit before the sequence limit;
+  longer ones (a 6-turn conversation resending its history, a long RAG prompt) do, so fewer of them
+  run at once: long prompts lower capacity. A request larger than the whole budget runs alone;
+* beyond that, requests wait in a first-come-first-served queue (the head waits for room; nothing
+  overtakes it), so time to first token grows with load — the knee a load sweep looks for;
 * serverless deployments are not modelled here: they keep their quota (429 beyond it) and a latency
   that does not depend on your load, as the service's shared pool behaves for one customer.
 
@@ -61,6 +67,11 @@ class BatchModel:
     @property
     def slots(self) -> int:
         return self.batch * self.instances
+
+    @property
+    def kv_tokens(self) -> int:
+        """The KV-cache tokens every instance together holds: ``CONTEXT_TOKENS`` for each place in the batch."""
+        return self.slots * CONTEXT_TOKENS
 
     def interval_factor(self, active: int) -> float:
         """How much slower each token comes with ``active`` sequences decoding on one instance."""
@@ -146,30 +157,90 @@ class FifoSlots:
         self.free += 1
 
 
+class FifoBudget:
+    """``sequences`` places and ``tokens`` of KV cache, handed out strictly in arrival order.
+
+    ``acquire(n)`` returns when a place and ``n`` tokens are free and nobody is waiting ahead (a long
+    request at the head holds the queue until room is made: first come, first served); ``n`` over the
+    whole budget is charged as the whole budget, so it runs alone rather than never.
+    """
+
+    def __init__(self, sequences: int, tokens: int):
+        self.free_sequences, self.free_tokens, self.tokens = sequences, tokens, tokens
+        self.waiters: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
+
+    def charge(self, tokens: int) -> int:
+        return max(0, min(int(tokens), self.tokens))
+
+    def _fits(self, tokens: int) -> bool:
+        return self.free_sequences > 0 and self.free_tokens >= tokens
+
+    def _take(self, tokens: int) -> None:
+        self.free_sequences -= 1
+        self.free_tokens -= tokens
+
+    async def acquire(self, tokens: int) -> None:
+        tokens = self.charge(tokens)
+        if not self.waiters and self._fits(tokens):
+            self._take(tokens)
+            return
+        future = asyncio.get_running_loop().create_future()
+        self.waiters.append((tokens, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release(tokens)  # the place was handed over as the client went away: pass it on
+            else:
+                self.waiters.remove((tokens, future))
+                self._wake()  # a long request that left the head may have been all that held the others back
+            raise
+
+    def release(self, tokens: int) -> None:
+        self.free_sequences += 1
+        self.free_tokens += self.charge(tokens)
+        self._wake()
+
+    def _wake(self) -> None:
+        while self.waiters:
+            tokens, future = self.waiters[0]
+            if future.done():  # cancelled while waiting
+                self.waiters.popleft()
+                continue
+            if not self._fits(tokens):
+                return
+            self.waiters.popleft()
+            self._take(tokens)
+            future.set_result(None)
+
+
 class CapacityGates:
     """The emulator's per-deployment slots and batch factors (deployments without a model pass straight through)."""
 
     def __init__(self, models: Mapping[str, BatchModel]):
         self.models = dict(models)
-        self._slots = {name: FifoSlots(m.slots) for name, m in self.models.items()}
+        self._slots = {name: FifoBudget(m.slots, m.kv_tokens) for name, m in self.models.items()}
         self.active: collections.Counter[str] = collections.Counter()
         self.queued_max: collections.Counter[str] = collections.Counter()
+        self.active_max: collections.Counter[str] = collections.Counter()  # the most requests that ran at once
 
-    async def acquire(self, name: str) -> None:
-        """Wait (FIFO) for a place in the deployment's batch."""
+    async def acquire(self, name: str, tokens: int = 0) -> None:
+        """Wait (FIFO) for a place in the deployment's batch and ``tokens`` (prompt + max_tokens) of its KV cache."""
         slots = self._slots.get(name)
         if slots is None:
             return
-        self.queued_max[name] = max(self.queued_max[name], len(slots.waiters) + (slots.free == 0))
-        await slots.acquire()
+        self.queued_max[name] = max(self.queued_max[name], len(slots.waiters) + (not slots._fits(slots.charge(tokens))))
+        await slots.acquire(tokens)
         self.active[name] += 1
+        self.active_max[name] = max(self.active_max[name], self.active[name])
 
-    def release(self, name: str) -> None:
+    def release(self, name: str, tokens: int = 0) -> None:
+        """Give back the place and the ``tokens`` ``acquire`` took."""
         slots = self._slots.get(name)
         if slots is None:
             return
         self.active[name] -= 1
-        slots.release()
+        slots.release(tokens)
 
     def interval_factor(self, name: str) -> float:
         model = self.models.get(name)

@@ -139,13 +139,13 @@ class ChatHandlers:
         received = arrival
         try:
             if dep.name in self.capacity.models:  # managed: wait (FIFO) for a place in the batch; TTFT counts from there (capacity.py)
-                await self.capacity.acquire(dep.name)
+                await self.capacity.acquire(dep.name, prompt_tokens + max_tokens)  # a place in the batch, and its KV cache
                 batched, arrival = True, max(arrival, asyncio.get_running_loop().time())
             cached = self.prefix_caches.cached_tokens(dep, call.messages, prompt_tokens)  # None: no cache (serverless, PTU)
             return await self._serve(request, dep, call, prompt_tokens, max_tokens, admission, arrival, queued=arrival - received, cached_tokens=cached)
         finally:
             if batched:
-                self.capacity.release(dep.name)
+                self.capacity.release(dep.name, prompt_tokens + max_tokens)
             admission.settle(admission.tokens.amount if admission.tokens else 0)  # no-op if already settled
 
     async def _serve(

@@ -151,13 +151,26 @@ def ramp(start_rps: float, end_rps: float, seconds: float, count: int, *, seed: 
     return Arrivals("ramp", tuple(Arrival(t) for t in offsets), recipe)
 
 
-def send_instants(rate: float, start: float, end: float, rng: random.Random, *, burstiness: float = 1.0) -> list[float]:
+def send_instants(rate: float, start: float, end: float, rng: random.Random, *, burstiness: float = 1.0, exact: bool = False) -> list[float]:
     """Send instants in ``[start, end)`` of a clock (a sweep level's window), gamma gaps at ``rate``/s.
 
     The first instant is one gap after ``start`` (not at it), so back-to-back windows join without
     a double arrival at their boundary. ``burstiness`` 1: Poisson.
+
+    ``exact=True``: exactly ``round(rate x (end - start))`` instants — the same process *given* that
+    count: n + 1 gamma gaps scaled to fill the window (Dirichlet gaps, the conditional law of a gamma
+    renewal process whose (n+1)-th arrival falls at ``end``; for Poisson, the uniform order
+    statistics). The window's rate is then the rate asked for, not a draw around it, and the gaps
+    keep their coefficient of variation (scaling does not change it).
     """
     rate, burstiness = _positive("rate", rate), _positive("burstiness", burstiness)
+    if exact:
+        n = round(rate * (end - start))
+        if n < 1:
+            return []
+        gaps = gamma_gaps(rate, burstiness, n + 1, rng)
+        scale = (end - start) / sum(gaps)
+        return [start + t * scale for t in _cumulative(gaps[:n])[1:]]
     instants, t = [], start
     while True:
         t += gamma_gaps(rate, burstiness, 1, rng)[0]

@@ -21,6 +21,7 @@ from llama_eval.rundir.store import read_rows
 from .objectives import ATTAINMENT_COLUMNS, CSV_COLUMNS, SweepLevel
 from .params import RESUMABLE, SweepParams, _Sample
 from .slo import SWEEP_CSV, SWEEP_JSON, SweepCost, capacity_record, find_capacity
+from .workload import SweepWorkload
 
 
 def _bar(mode: str, total: int | None, desc: str) -> Any:
@@ -141,7 +142,7 @@ def sweep_cost(run_dir: Path, deployment: Deployment, prices: PriceBook, service
 
 def write_sweep(run_dir: Path, deployment: Deployment, params: SweepParams, levels: list[SweepLevel], *, stopped: str | None, time_scale: float,
                 simulated: bool, model_id: str | None, stop_kind: str | None = None, sessions: int = 1,
-                cost: SweepCost | None = None) -> dict[str, Any]:  # fmt: skip
+                cost: SweepCost | None = None, workload: SweepWorkload | None = None) -> dict[str, Any]:  # fmt: skip
     """``sweep.csv`` (``CSV_COLUMNS``, then ``ATTAINMENT_COLUMNS`` under a per-request SLO) and ``sweep.json`` (levels in the
     order measured, SLO, capacity, the search, the sweep's own cost); returns the JSON."""
     columns = [*CSV_COLUMNS, *(ATTAINMENT_COLUMNS if params.slo is not None and params.slo.by_attainment else ())]
@@ -156,6 +157,7 @@ def write_sweep(run_dir: Path, deployment: Deployment, params: SweepParams, leve
         "model": model_id,
         "kind": deployment.kind,
         "mode": params.mode,
+        "workload": workload.to_json() if workload is not None else None,  # the prompt set and arrivals the capacity holds for
         "slo": str(params.slo) if params.slo else None,
         "params": params.to_json(),
         "levels": [level.to_json() for level in levels],

@@ -90,6 +90,8 @@ class SweepLevel:
     slo_met: bool | None = None
     slo_breaches: tuple[str, ...] = ()
     measured_s: float | None = None  # the span throughput divides by (service seconds); goodput divides by it too
+    arrivals: str | None = None  # how its requests arrived: closed (a loop of workers), poisson or gamma (open loop); None: not kept
+    burstiness: float | None = None  # gamma arrivals: vLLM's --burstiness (gap CV 1/sqrt(b))
     # under a per-request SLO (None otherwise): requests meeting every limit, their share with its Wilson 95% interval, their rate
     good_requests: int | None = None
     attainment: float | None = None

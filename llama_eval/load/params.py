@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -42,10 +43,18 @@ class SweepParams:
     seed: int = 0
     run: RunParams = SWEEP_RUN_PARAMS  # request parameters (max_tokens, temperature, stream...) and attempts
     search: SearchRange | None = None
+    burstiness: float | None = None  # open loop: gamma gaps (vLLM's --burstiness; None or 1: Poisson)
 
     @property
     def mode(self) -> str:
         return "closed" if self.concurrency else "open"
+
+    @property
+    def arrivals(self) -> str:
+        """The arrival process every level uses: ``closed`` (a loop of workers), ``poisson`` or ``gamma`` (open loop)."""
+        if self.mode == "closed":
+            return "closed"
+        return "poisson" if self.burstiness in (None, 1.0) else "gamma"
 
     @property
     def levels(self) -> tuple[float, ...]:
@@ -62,6 +71,12 @@ class SweepParams:
             self.search.check()
             if self.slo is None:
                 raise SweepError("--search doubles the load until the SLO breaks, so it needs one: pass --slo, e.g. 'ttft<=0.5,e2e<=8@95%' or 'ttft_p90<=1.0'")
+        if self.burstiness is not None:
+            if self.mode == "closed":
+                raise SweepError(f"--burstiness {self.burstiness:g} shapes the gaps between open-loop arrivals (--rate); a closed loop "
+                                 "(--concurrency) sends each request when the last one ends, so it has no gaps to shape: use --rate with it")  # fmt: skip
+            if not math.isfinite(self.burstiness) or self.burstiness <= 0:
+                raise SweepError(f"--burstiness must be a number > 0 (1: Poisson, below 1 burstier, above 1 more regular), got {self.burstiness:g}")
         levels = self.levels
         if any(not math.isfinite(v) or v <= 0 for v in levels):
             raise SweepError(f"every level must be > 0, got {', '.join(f'{v:g}' for v in levels)}")
@@ -93,6 +108,7 @@ class SweepParams:
             "respect_quota": self.respect_quota,
             "budget_usd": str(self.budget_usd) if self.budget_usd is not None else None,
             "seed": self.seed,
+            "burstiness": self.burstiness,
             "request": self.run.to_json(),
         }
 
@@ -124,4 +140,32 @@ STOP_SLO, STOP_QUOTA, STOP_ALL_FAILED = "slo", "quota", "all-failed"
 RESUMABLE = (STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED)
 
 
-_SAME_ON_RESUME = ("mode", "search", "duration_s", "requests_per_level", "warmup_s", "seed", "request")
+_SAME_ON_RESUME = ("mode", "burstiness", "search", "duration_s", "requests_per_level", "warmup_s", "seed", "request")
+
+
+def parse_levels(values: Sequence[float] | str | None, kind: type, search: bool = False) -> tuple:
+    """Listed levels (``"1,2,4"`` or a sequence), or with ``search`` a range (``"1:64"`` or ``(1, 64)``) as ``(lo, hi)``."""
+    flag = "--concurrency" if kind is int else "--rate"
+    example = "1:64" if kind is int else "0.5:32"
+    if values is None:
+        return ()
+    if isinstance(values, str) and ":" in values:
+        if not search:
+            raise SweepError(f"{flag} {values}: a range LO:HI is for a capacity search: add --search (search=True), or list the levels, e.g. 1,2,4,8")
+        lo, _, hi = values.partition(":")
+        try:
+            ends = (float(lo), float(hi))
+        except ValueError:
+            raise SweepError(f"cannot read the range {values!r}: write LO:HI, e.g. {flag} {example}") from None
+        return tuple(int(v) if kind is int and v.is_integer() else v for v in ends)
+    if search:
+        given = values.split(",") if isinstance(values, str) else list(values)
+        if len(given) != 2:
+            raise SweepError(f"--search takes a range LO:HI, not a list of levels: e.g. {flag} {example} (got {values!r})")
+        return parse_levels(":".join(str(v).strip() for v in given), kind, search=True)
+    if isinstance(values, str):
+        try:
+            return tuple(kind(float(v)) if kind is int and float(v).is_integer() else kind(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise SweepError(f"cannot read levels {values!r}: write numbers separated by commas, e.g. 1,2,4,8") from None
+    return tuple(values)

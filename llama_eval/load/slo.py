@@ -32,6 +32,7 @@ from llama_eval.records import Status
 from llama_eval.rundir.store import read_rows
 
 from .objectives import ATTAINMENT_COLUMNS, CSV_COLUMNS, RequestOutcome, Slo, SweepLevel
+from .workload import SweepWorkload
 
 if TYPE_CHECKING:  # pandas is imported when a frame is asked for: cost and recommend read sweeps without it
     import pandas as pd
@@ -238,6 +239,7 @@ class SweepResult:
     sessions: int = 1  # how many sessions (the first run and its resumes) measured it
     search: Mapping[str, Any] | None = None  # a capacity search: its range, precision, and the levels a doubling-only ladder has
     cost: SweepCost | None = None  # what the sweep itself used (None: written before it was kept)
+    workload: SweepWorkload | None = None  # the prompt set and arrival process it measured with (None: written before it was kept)
 
     @property
     def capacity_rps(self) -> float | None:
@@ -267,6 +269,7 @@ class SweepResult:
             sessions=int(data.get("sessions") or 1),
             search=data.get("search"),
             cost=SweepCost.from_json(data.get("cost")),
+            workload=SweepWorkload.from_json(data.get("workload")),
         )
 
 

@@ -1,10 +1,13 @@
 """Load sweeps: one deployment at rising load, level by level, until it breaks its SLO.
 
 Closed loop (``concurrency``): N workers, each sending its next request when its last one ends —
-the load a batch job puts on a service. Open loop (``rate``): Poisson arrivals at a fixed rate, the
-way independent users arrive; a request is sent on schedule however slow the others are, and how
-late this process itself sent it (``sender_lateness_s``) is recorded, so a late sender is never
-mistaken for a slow service.
+the load a batch job puts on a service. Open loop (``rate``): arrivals at a fixed mean rate, the
+way independent users arrive — Poisson, or gamma gaps with ``burstiness`` (vLLM's semantics; the
+schedule comes from ``load.arrivals``, the one arrivals module ``llama-eval run`` uses too); a
+request is sent on schedule however slow the others are, and how late this process itself sent it
+(``sender_lateness_s``) is recorded, so a late sender is never mistaken for a slow service. Each
+level records its arrival process, and ``sweep.json`` the workload (``load.workload``: the prompt set,
+a synth recipe, the arrivals) the capacity was measured with.
 
 Every request goes through the runner's own parts — the measuring wire client
 (``llama_eval.endpoint.wire``), ``run.attempt.Requester`` (send, measure, classify errors) and the results
@@ -48,6 +51,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +76,7 @@ from llama_eval.run.policy import Budget
 from llama_eval.run.progress import LagMonitor
 from llama_eval.rundir.store import ResultsWriter, read_rows
 
+from .arrivals import gamma_gaps, send_instants
 from .levels import _bar, _level_line, _summarise, sweep_cost, write_sweep
 from .objectives import RequestOutcome, Slo, SweepLevel
 from .params import (
@@ -86,10 +91,12 @@ from .params import (
     SweepParams,
     _LevelState,
     _Sample,
+    parse_levels,
 )
 from .resume import Resumed, load_resume
 from .search import DEFAULT_PRECISION, SearchRange, next_load
 from .slo import SWEEP_JSON, WIDE_MARGIN, SweepCost, SweepResult, judge_level, judge_levels, level_outcomes, levels_frame
+from .workload import SweepWorkload
 
 
 class Sweeper:
@@ -295,8 +302,8 @@ class Sweeper:
             if warm:
                 row = replace(row, warmup=True)
             data = row.to_json() | extra
-            if lateness is not None:
-                data["sender_lateness_s"] = round(lateness, 6)
+            if scheduled is not None:  # open loop: when it was meant to leave and when it did (real seconds from the level's start), as `run` rows
+                data.update(scheduled_s=round(scheduled - start, 6), sent_s=round(sent - start, 6), sender_lateness_s=round(lateness, 6))
             writer.write(data)
             state.samples.append(_Sample(row, sent, ended, lateness))
             if bar is not None:
@@ -340,14 +347,24 @@ class Sweeper:
         sent = [x.row for x in state.samples if not x.row.warmup and x.row.status is not Status.BUDGET_SKIPPED]
         outcomes = [RequestOutcome.of(r.status, r.timing.ttft_s if r.timing else None, r.timing.e2e_s if r.timing else None,
                                       r.usage.completion_tokens if r.usage else None, scale) for r in sent]  # fmt: skip
-        return _summarise(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated), outcomes
+        level = _summarise(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated)
+        arrivals = p.arrivals
+        return replace(level, arrivals=arrivals, burstiness=p.burstiness if arrivals == "gamma" else None), outcomes
 
     async def _open_loop(self, rate: float, start: float, warm_end: float, deadline: float | None, total: int | None,
                          send: Callable[..., Any], state: _LevelState) -> float:  # fmt: skip
         """Send each request at its scheduled instant, whatever the others do; returns the end of the measured window."""
-        real_rate = rate / self.time_scale
-        measured_end = deadline if deadline is not None else warm_end + (total or 0) / real_rate
-        schedule = poisson_schedule(real_rate, start, warm_end, measured_end, random.Random(f"{self.params.seed}:{rate}"))
+        real_rate, burstiness = rate / self.time_scale, self.params.burstiness or 1.0
+        rng = random.Random(f"{self.params.seed}:{rate}")
+        # the warm-up's arrivals, then the measured ones; a window holds round(rate x span) of them, so its rate is the one asked for
+        schedule = send_instants(real_rate, start, warm_end, rng, burstiness=burstiness, exact=True)
+        if deadline is not None:
+            measured_end = deadline
+            schedule += send_instants(real_rate, warm_end, deadline, rng, burstiness=burstiness, exact=True)
+        else:  # --requests-per-level: exactly that many, the process continuing from the warm-up's end; the window ends at the last
+            measured = list(accumulate(gamma_gaps(real_rate, burstiness, total or 0, rng), initial=warm_end))[1:]
+            measured_end = measured[-1] if measured else warm_end
+            schedule += measured
         tasks: set[asyncio.Task] = set()
         perf = time.perf_counter
         for scheduled in schedule:
@@ -367,50 +384,7 @@ class Sweeper:
         return measured_end
 
 
-def poisson_schedule(rate: float, start: float, warm_end: float, end: float, rng: random.Random) -> list[float]:
-    """Send instants of Poisson arrivals at ``rate``/s: ``round(rate × span)`` of them in the warm-up and in the measured window.
-
-    Given its count, a Poisson process's arrival instants are independent and uniform over the
-    window (the order-statistics property), so drawing them that way is still Poisson arrivals,
-    with the level's rate exactly the rate asked for rather than a random draw around it.
-    """
-    warm = [rng.uniform(start, warm_end) for _ in range(round(rate * (warm_end - start)))]
-    measured = [rng.uniform(warm_end, end) for _ in range(round(rate * (end - warm_end)))]
-    return sorted(warm) + sorted(measured)
-
-
-# --------------------------------------------------------------------------- output files
-
-
 # --------------------------------------------------------------------------- the API
-
-
-def _parse_levels(values: Sequence[float] | str | None, kind: type, search: bool = False) -> tuple:
-    """Listed levels (``"1,2,4"`` or a sequence), or with ``search`` a range (``"1:64"`` or ``(1, 64)``) as ``(lo, hi)``."""
-    flag = "--concurrency" if kind is int else "--rate"
-    example = "1:64" if kind is int else "0.5:32"
-    if values is None:
-        return ()
-    if isinstance(values, str) and ":" in values:
-        if not search:
-            raise SweepError(f"{flag} {values}: a range LO:HI is for a capacity search: add --search (search=True), or list the levels, e.g. 1,2,4,8")
-        lo, _, hi = values.partition(":")
-        try:
-            ends = (float(lo), float(hi))
-        except ValueError:
-            raise SweepError(f"cannot read the range {values!r}: write LO:HI, e.g. {flag} {example}") from None
-        return tuple(int(v) if kind is int and v.is_integer() else v for v in ends)
-    if search:
-        given = values.split(",") if isinstance(values, str) else list(values)
-        if len(given) != 2:
-            raise SweepError(f"--search takes a range LO:HI, not a list of levels: e.g. {flag} {example} (got {values!r})")
-        return _parse_levels(":".join(str(v).strip() for v in given), kind, search=True)
-    if isinstance(values, str):
-        try:
-            return tuple(kind(float(v)) if kind is int and float(v).is_integer() else kind(v) for v in values.split(",") if v.strip())
-        except ValueError:
-            raise SweepError(f"cannot read levels {values!r}: write numbers separated by commas, e.g. 1,2,4,8") from None
-    return tuple(values)
 
 
 async def asweep(
@@ -437,6 +411,7 @@ async def asweep(
     resume: bool = False,
     search: bool = False,
     precision: float = DEFAULT_PRECISION,
+    burstiness: float | None = None,
 ) -> SweepResult:
     """Sweep one deployment (see the module docstring); returns the ``SweepResult`` that ``read_sweep(run_dir)`` reads back.
 
@@ -451,6 +426,7 @@ async def asweep(
 
     ``search=True``: ``concurrency`` or ``rate`` is a range (``"1:64"``, ``(0.5, 32)``) and the levels are searched
     for (doubling, then bisection; see ``load.search``); the open-loop bisection stops at ``precision`` (relative).
+    ``burstiness`` (open loop only): gamma gaps, mean rate unchanged, gap CV 1/sqrt(burstiness); None or 1 is Poisson.
     ``slo`` is a percentile SLO (``"ttft_p90<=1.0"``) or a per-request one (``"ttft<=0.5,e2e<=8@95%"``: levels judged
     on attainment, with goodput). The result's ``cost`` is what the sweep itself used.
     """
@@ -461,10 +437,15 @@ async def asweep(
     say = announce or default_announce
     chosen = _choose(list(deployments), deployment)
     prompt_set = prompts if isinstance(prompts, PromptSet) else load_prompt_set(prompts)
+    if prompt_set.has_conversations:  # a level sends single requests: a conversation's later turns need its own earlier answers
+        n = sum(1 for item in prompt_set if item.turns)
+        raise SweepError(f"{prompt_set.path}: {n} item(s) are conversations (turns); a sweep sends single prompts, one request each, so it "
+                         "would send only part of each conversation. Measure conversations with `llama-eval run --concurrency N`, or sweep "
+                         "a set of their lengths (`llama-eval synth --input ...` with the turns' prompt tokens)")  # fmt: skip
     run = params or SWEEP_RUN_PARAMS
     run = replace(run, warmup=0, probe=False, concurrency=1)
-    concurrency_levels = _parse_levels(concurrency, int, search)
-    rate_levels = tuple(float(v) for v in _parse_levels(rate, float, search))
+    concurrency_levels = parse_levels(concurrency, int, search)
+    rate_levels = tuple(float(v) for v in parse_levels(rate, float, search))
     sweep_params = SweepParams(
         concurrency=tuple(int(v) if float(v).is_integer() else v for v in concurrency_levels),
         rate=rate_levels,
@@ -478,6 +459,7 @@ async def asweep(
         seed=seed,
         run=run,
         search=_search_range(concurrency_levels, rate_levels, precision) if search else None,
+        burstiness=float(burstiness) if burstiness is not None else None,
     )
     sweep_params.check()
     run_dir = Path(run_dir)
@@ -490,7 +472,8 @@ async def asweep(
         before = SweepCost.from_json(json.loads((run_dir / SWEEP_JSON).read_text()).get("cost")) if resume and (run_dir / SWEEP_JSON).exists() else None
         cost = sweep_cost(run_dir, chosen, prices, (before.service_s if before else 0.0) + sweeper.service_s)
         data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale, simulated=_simulated(run_dir),
-                           model_id=model.id if model else chosen.model, stop_kind=sweeper.stop_kind, sessions=sweeper.session, cost=cost)  # fmt: skip
+                           model_id=model.id if model else chosen.model, stop_kind=sweeper.stop_kind, sessions=sweeper.session, cost=cost,
+                           workload=SweepWorkload.of(prompt_set, sweep_params))  # fmt: skip
     if not sweeper.nothing_to_do and not sweeper.interrupted:
         store_run(run_dir, None, say)  # the run store (issue 25): LLAMA_EVAL_STORE, else .store beside the sweep; a failure is said, not raised
     if sweeper.interrupted:

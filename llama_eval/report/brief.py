@@ -159,6 +159,8 @@ def brief_html(decision: Recommendation, hint: Any = None) -> str:
         per = f" (${per_1k:,.4f} per 1,000 requests)" if per_1k is not None else ""
         verdict = f"{lead}: {chosen.label} — {_usd(_monthly(chosen))} a month{per}{instances} {traffic}."
     facts = [_slo_sentence(decision), _quality_sentence(decision)]
+    if decision.workload_sentence:  # the traffic shape the capacities (so the fixed-capacity costs) hold for
+        facts.insert(1, decision.workload_sentence + ".")
     change = what_would_change(decision, hint)
     items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
     changes = "".join(f"<li>{html.escape(c)}</li>" for c in change)

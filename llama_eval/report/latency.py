@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from llama_eval.load.figure import load_figure
-from llama_eval.load.slo import stored_sweeps
+from llama_eval.load.slo import read_sweep, stored_sweeps
+from llama_eval.load.workload import workloads_sentence
 from llama_eval.rundir.health import INTENDED_MEDIAN_TOLERANCE, INTENDED_P90_TOLERANCE, DeploymentHealth, IntendedCheck, RunHealth, assess_run
 from llama_eval.rundir.run import Run, as_run
 
@@ -208,3 +209,9 @@ def sweep_figure(run: Run | str | Path) -> Any:
     """Latency against achieved throughput per swept deployment (SLO lines, capacity circled), or None."""
     dirs = sweep_dirs(run)
     return load_figure(dirs) if dirs else None
+
+
+def sweep_workload_line(run: Run | str | Path) -> str | None:
+    """``Capacities measured with ...``: the prompt set and arrivals of the stored sweeps (a capacity holds for its workload); None: no sweep."""
+    sweeps = [read_sweep(d) for d in sweep_dirs(run)]
+    return workloads_sentence({s.deployment: s.workload for s in sweeps}) if sweeps else None

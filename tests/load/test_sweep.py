@@ -202,10 +202,10 @@ def test_poisson_schedule_has_exponential_gaps_and_the_exact_rate():
     import math
     import random
 
-    from llama_eval.load.sweep import poisson_schedule
+    from llama_eval.load.arrivals import send_instants  # what a sweep level's open loop draws its warm-up and measured windows from
 
-    rate = 20.0
-    times = poisson_schedule(rate, 0.0, 5.0, 105.0, random.Random(7))
+    rate, rng = 20.0, random.Random(7)
+    times = send_instants(rate, 0.0, 5.0, rng, exact=True) + send_instants(rate, 5.0, 105.0, rng, exact=True)
     warm, measured = [t for t in times if t < 5.0], [t for t in times if t >= 5.0]
     assert len(warm) == 100 and len(measured) == 2000 and times == sorted(times)
     gaps = [b - a for a, b in zip(measured, measured[1:], strict=False)]
