@@ -103,7 +103,13 @@ def _sweep_report(args: argparse.Namespace, result: SweepResult) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    sw = sub.add_parser("sweep", help="load sweep of one deployment: latency against load, capacity at a latency SLO")
+    sw = sub.add_parser(
+        "sweep",
+        help="load sweep of one deployment: latency against load, capacity at a latency SLO",
+        epilog="Exit status: 0 every level ran, or the sweep stopped because a level broke its SLO by a wide margin (the capacity is known); "
+        "3 stopped early for another reason (the quota would be exceeded, every request of a level failed): the levels measured "
+        "are written; 130 interrupted by Ctrl-C (resumable with --resume); 2 bad input.",
+    )
     sw.add_argument("-d", "--deployments", required=True, help="deployments YAML file")
     sw.add_argument("-p", "--prompts", required=True, help="prompt set (JSONL); requests cycle through it")
     sw.add_argument("-o", "--output", required=True, help="sweep directory (runs/NAME): results.jsonl, sweep.csv, sweep.json")

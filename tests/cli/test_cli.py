@@ -208,3 +208,20 @@ def test_verbose_after_the_command():
     assert parser.parse_args(["models"]).verbose == 0
     assert parser.parse_args(["-v", "models"]).verbose == 1
     assert parser.parse_args(["run", "-vv", "-d", "d", "-p", "p", "-o", "o"]).verbose == 2
+
+
+def test_every_long_running_command_documents_its_exit_status():
+    """`run` and `sweep` (and `recommend`) say in --help which exit codes mean what: scripts branch on them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = str(Path(sys.executable).parent / "llama-eval")
+    documented = {
+        "run": ("0 completed", "3 incomplete", "130 interrupted", "2 bad input"),
+        "sweep": ("0 every level ran", "3 stopped early", "130 interrupted", "2 bad input"),
+    }
+    for command, codes in documented.items():
+        out = subprocess.run([cli, command, "--help"], capture_output=True, text=True, timeout=60)
+        text = " ".join(out.stdout.split())
+        assert out.returncode == 0 and all(code in text for code in codes), (command, text[-600:])
