@@ -246,16 +246,10 @@ class Scheduler:
             if row is None:  # the deployment was stopped before this request was sent
                 lane.queue.appendleft((item, repeat))
                 return
-            writer.write(row.to_json())
-            self.summary.rows_written += 1
-            self.summary.by_status[row.status.value] += 1
-            lane.done += 1
-            if not row.status.answered and row.status.final:
-                lane.errors += 1
-            progress.advance(lane.name)
+            self._record(lane, row, writer=writer, progress=progress)
 
     def _record(self, lane: Lane, row: ResultRow, *, writer: ResultsWriter, progress: Progress) -> None:
-        """One finished row of the open loop (``arrivals_driver``) written and counted, as ``_worker`` does for the closed loop."""
+        """One finished row written and counted: the closed loop's workers, the open loop (``arrivals_driver``) and conversations alike."""
         writer.write(row.to_json())
         self.summary.rows_written += 1
         self.summary.by_status[row.status.value] += 1
