@@ -90,12 +90,7 @@ def metrics(run: Run) -> dict[str, dict[str, float]]:
 
 def drift(runs: Iterable[str | Path | Run]) -> list[DriftPoint]:
     """Every run's metrics against control limits from the earlier runs of the latest run's configuration (see the module docstring)."""
-    loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
-    loaded.sort(key=lambda r: str(r.manifest.started_at or r.manifest.created_at or ""))
-    if not loaded:
-        return []
-    key = configuration(loaded[-1])
-    same = [r for r in loaded if configuration(r) == key]
+    same, _ = _split_by_configuration(runs)
     history: dict[tuple[str, str], list[float]] = {}
     out = []
     for run in same:
@@ -117,12 +112,22 @@ def drift(runs: Iterable[str | Path | Run]) -> list[DriftPoint]:
 
 def left_out(runs: Iterable[str | Path | Run]) -> list[str]:
     """The runs ``drift`` leaves out because their configuration is not the latest run's (by name)."""
-    loaded = [r if isinstance(r, Run) else load_run(r) for r in runs]
-    loaded.sort(key=lambda r: str(r.manifest.started_at or r.manifest.created_at or ""))
+    return [r.name for r in _split_by_configuration(runs)[1]]
+
+
+def started(run: Run) -> str:
+    """A run's start time as text, the order runs are drifted in (its creation time when it never started)."""
+    return str(run.manifest.started_at or run.manifest.created_at or "")
+
+
+def _split_by_configuration(runs: Iterable[str | Path | Run]) -> tuple[list[Run], list[Run]]:
+    """The runs, oldest first, split into those of the latest run's configuration and the others."""
+    loaded = sorted((r if isinstance(r, Run) else load_run(r) for r in runs), key=started)
     if not loaded:
-        return []
+        return [], []
     key = configuration(loaded[-1])
-    return [r.name for r in loaded if configuration(r) != key]
+    same = [r for r in loaded if configuration(r) == key]
+    return same, [r for r in loaded if configuration(r) != key]
 
 
 def drift_records(points: Iterable[DriftPoint]) -> list[dict[str, Any]]:

@@ -261,15 +261,14 @@ def drift_frame(run: Run | str | Path) -> pd.DataFrame:
     first: limits are the mean ± 3 standard deviations of the earlier runs, drawn once there are three;
     ``based_on`` says how many runs they rest on and ``outside`` flags a run beyond them (None: no limits yet).
     """
-    from llama_eval.compare.drift import configuration, drift, drift_records
+    from llama_eval.compare.drift import configuration, drift, drift_records, started
 
     run = as_run(run)
     here, key = run.path.resolve(), configuration(run)
-    started = str(run.manifest.started_at or run.manifest.created_at or "")
     runs: list[Run] = []
     for candidate in sorted(p for p in run.path.parent.iterdir() if (p / "manifest.json").is_file()):
         other = run if candidate.resolve() == here else load_run(candidate)
-        if configuration(other) == key and str(other.manifest.started_at or other.manifest.created_at or "") <= started:
+        if configuration(other) == key and started(other) <= started(run):
             runs.append(other)
     columns = ["run", "started_at", "deployment", "metric", "value", "center", "lower", "upper", "based_on", "outside", "sentence"]
     return pd.DataFrame(drift_records(drift(runs)), columns=columns)
