@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
-import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 from llama_eval.errors import PromptImportWarning
 
 from .prompt_set import PromptSetError
+from .synth import write_items
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -284,22 +284,5 @@ def import_set(kind: str, source: str | Path, output: str | Path, *, limit: int 
     source = Path(source)
     if not source.is_file():
         raise PromptSetError(f"not found: {source}")
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # written beside the target and renamed into place: on any error nothing (not half a file) is left
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for item in IMPORTERS[kind](source):
-                if limit is not None and count >= limit:
-                    break
-                out.write(json.dumps(item, ensure_ascii=False) + "\n")
-                count += 1
-        if count == 0:
-            raise PromptSetError(f"{source}: no rows to import")
-        os.replace(tmp_name, output)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return count
+    rows = itertools.islice(IMPORTERS[kind](source), limit)  # limit None: all
+    return write_items(rows, output, empty_error=PromptSetError(f"{source}: no rows to import"))

@@ -103,10 +103,12 @@ def chat_of_tokens(counter: TokenCounter, prompt_tokens: int, rng: random.Random
     return messages
 
 
-def write_items(items: Iterable[Mapping[str, Any]], output: str | Path, *, header: str | None = None) -> int:
+def write_items(items: Iterable[Mapping[str, Any]], output: str | Path, *, header: str | None = None, empty_error: Exception | None = None) -> int:
     """Prompt-set lines written to ``output`` atomically (a temporary file renamed into place); returns the count.
 
     ``header``: a first line starting ``//`` (a comment to ``load_prompt_set``), e.g. the synth recipe.
+    ``empty_error``: raised when there were no items, before anything replaces ``output``. On any error
+    nothing (not half a file) is left.
     """
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +121,8 @@ def write_items(items: Iterable[Mapping[str, Any]], output: str | Path, *, heade
             for item in items:
                 out.write(json.dumps(item, ensure_ascii=False) + "\n")
                 count += 1
+        if count == 0 and empty_error is not None:
+            raise empty_error
         os.replace(tmp_name, output)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
