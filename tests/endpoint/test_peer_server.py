@@ -166,9 +166,9 @@ def test_a_sweep_finds_the_serial_server_s_knee(servers, tmp_path):
     prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Count to {i + 3}."}) + "\n" for i in range(4)), encoding="utf-8")
     from llama_eval.run import RunParams
 
-    frame = sweep([target], prompts, tmp_path / "sweep", concurrency=[1, 2, 4], requests_per_level=8, warmup_s=0, params=RunParams(max_tokens=24),
+    frame = sweep([target], prompts, tmp_path / "sweep", concurrency=[1, 2, 4], requests_per_level=24, warmup_s=1.0, params=RunParams(max_tokens=24),
                   progress="none", announce=lambda message: None)  # fmt: skip
-    levels = frame.to_dict("records")
+    levels = frame.frame().to_dict("records")
     assert [level["errors"] for level in levels] == [0, 0, 0], levels
     one, four = levels[0], levels[2]
     # HTTP work overlaps the decoding of another request, so four streams gain something, but far from 4x
