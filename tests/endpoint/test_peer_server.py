@@ -227,3 +227,69 @@ def test_no_row_is_ok_without_a_finish_reason(servers, tmp_path, interrupt, clie
         assert len(answered) == 20 and not cut and not retried
         assert all(r["usage_source"] == "estimated" for r in rows)  # llama.cpp sends no usage on a stream: counted here
         assert sum(r["usage"]["completion_tokens"] for r in rows) > 0
+
+
+def test_a_shared_prefix_is_cached_and_starts_faster(tmp_path):
+    """A ``llama-eval synth`` set (24 requests of 1,500 prompt tokens, 60% of them behind one 1,400-token shared
+    prefix) against llama-cpp-python's server at one stream: a request whose predecessor carried the same
+    prefix finds it in the server's KV cache and starts sooner than a request of the same length that does not.
+
+    llama-cpp-python's server keeps one KV cache and reuses its longest common prefix with the next prompt
+    (``Llama.generate: N prefix-match hit, remaining M prompt tokens to eval`` on its log). It reports no
+    cached tokens to the client (no ``prompt_tokens_details``, no ``timings``, and no usage on a stream), so
+    the rows carry no ``cached_tokens`` (the report says "not reported"); the server's log is its own account.
+    The model is the tiny one made larger (4 layers of width 256) so that 1,500 tokens take a prefill of
+    tenths of a second: the assertion is a ratio with a wide margin (measured: cached ~0.05 s, uncached ~0.37 s).
+    """
+    import re
+    import statistics
+
+    has = subprocess.run([PEER_PYTHON, "-c", "import llama_cpp.server, gguf"], capture_output=True, text=True)
+    if has.returncode != 0:
+        pytest.fail(f"{PEER_PYTHON} lacks llama-cpp-python[server] or gguf (make test-peer installs them): {has.stderr.strip()[-300:]}")
+    cli = [sys.executable, "-m", "llama_eval.cli"]
+    synth = [*cli, "synth", "-o", "set.jsonl", "--count", "24", "--input", "fixed:1500", "--output-tokens", "fixed:4", "--prefix-tokens", "1400"]
+    subprocess.run([*synth, "--prefix-share", "0.6", "--seed", "1"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    subprocess.run([*synth, "--prefix-share", "0", "--seed", "6", "--count", "2", "-o", "warm.jsonl"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    items = [json.loads(line) for line in (tmp_path / "set.jsonl").read_text().splitlines() if not line.startswith("//")]
+    words = {w for path in ("set.jsonl", "warm.jsonl") for line in (tmp_path / path).read_text().splitlines() if not line.startswith("//")
+             for m in json.loads(line)["messages"] for w in re.findall(r"[A-Za-z]+", m["content"])}  # fmt: skip
+    (tmp_path / "words.txt").write_text("\n".join(sorted(words)), encoding="utf-8")
+    model = tmp_path / "prefill.gguf"
+    subprocess.run([PEER_PYTHON, str(HERE.parent / "_support" / "peer_model.py"), str(model), "--prefill", str(tmp_path / "words.txt")], check=True, timeout=120)
+    log = tmp_path / "server.log"
+    server, url = _start_server(model, log, None)
+    try:
+        (tmp_path / "deployments.yaml").write_text(
+            f"deployments:\n  - name: cpp\n    model: Meta-Llama-3.1-8B-Instruct\n    kind: self-hosted\n    endpoint: {url}\n    deployment_name: tiny-llama\n",
+            encoding="utf-8",
+        )
+        run = [*cli, "run", "-d", "deployments.yaml", "--concurrency", "1", "--progress", "none"]
+        # the first prompts after start are slow (seconds: buffers and graphs are built); warm it with prompts of no prefix
+        warm = subprocess.run([*run, "-p", "warm.jsonl", "-o", "runs/warm"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert warm.returncode == 0, warm.stdout + warm.stderr
+        before = len(log.read_text(errors="replace").splitlines())
+        done = subprocess.run([*run, "-p", "set.jsonl", "-o", "runs/prefix"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    rows = sorted((json.loads(line) for line in (tmp_path / "runs" / "prefix" / "results.jsonl").read_text().splitlines()), key=lambda r: r["started_at"])
+    assert [r["prompt_id"] for r in rows] == [item["id"] for item in items], "one stream sends the set in its order"
+    assert {r["status"] for r in rows} == {"length"} and all(r["ttft_s"] for r in rows), [(r["status"], r.get("ttft_s")) for r in rows]
+    assert {r["usage"]["prompt_tokens"] for r in rows} == {1500}, "every request is the same length"
+    assert all("cached_tokens" not in r["usage"] for r in rows), "llama.cpp reported no cached tokens: the rows must not invent them"
+    # the server's own account, one line per request in the order it served them
+    reused = [int(m.group(1)) for m in re.finditer(r"Llama\.generate: (\d+) prefix-match hit", "\n".join(log.read_text(errors="replace").splitlines()[before:]))]
+    assert len(reused) == len(rows), f"expected one prefix-match line per request: {reused}"
+    groups = [item["metadata"]["prefix_group"] for item in items]
+    follows_its_prefix = [i > 0 and g is not None and groups[i - 1] == g for i, g in enumerate(groups)]
+    assert [n >= 1400 for n in reused] == follows_its_prefix, f"the cache hits the server reported {reused} are not where the shared prefix repeats"
+    cached = [r["ttft_s"] for r, hit in zip(rows, follows_its_prefix, strict=True) if hit]
+    uncached = [r["ttft_s"] for r, hit in zip(rows, follows_its_prefix, strict=True) if not hit]
+    assert len(cached) >= 5 and len(uncached) >= 5, (len(cached), len(uncached))
+    assert max(reused[i] for i, hit in enumerate(follows_its_prefix) if not hit) < 100, "an uncached request reused only the chat template's start"
+    assert statistics.median(cached) < 0.5 * statistics.median(uncached), (cached, uncached)
+    print(f"\npeer prefix cache: {len(cached)} cached requests (server reused {min(n for n in reused if n >= 1400)}-{max(reused)} tokens) "
+          f"TTFT median {statistics.median(cached):.3f} s, {len(uncached)} uncached of the same length {statistics.median(uncached):.3f} s "
+          f"(ratio {statistics.median(cached) / statistics.median(uncached):.2f})")  # fmt: skip
