@@ -17,6 +17,7 @@ from llama_eval.cost.actual import run_costs
 from llama_eval.cost.figures import break_even_figure
 from llama_eval.cost.option import deployment_cost_frame
 from llama_eval.cost.projection import deployment_costs, per_token_per_1k, project_run
+from llama_eval.cost.workload import workload_cost_frame, workload_costs
 from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFAULT_SLO
 from llama_eval.records import FIXED_KINDS
 from llama_eval.rundir.health import assess_run
@@ -110,7 +111,13 @@ def capacity_cost_frame(run_dir: Run | str | Path, requests_per_day: float | int
     per_token = out["kind"] == "serverless"
     out.loc[per_token, "capacity_rps"] = "per token: no machines to size"
     out.loc[per_token, "instances"] = "per token: no machines to size"
-    return out
+    # the workload each capacity and cost holds for (cost.workload); conversation runs: per conversation and per turn
+    workloads = (
+        workload_cost_frame(workload_costs(run, costs, sweep_dirs(run), slo=slo)).set_index("deployment").drop(columns=["capacity_rps", "usd_per_request"])
+    )
+    if "usd_per_conversation" in workloads:
+        workloads["usd_per_conversation"] = [_money(v, 6) if v is not None else "not measured" for v in workloads["usd_per_conversation"]]
+    return out.join(workloads.rename(columns={"usd_per_conversation": "USD per conversation (mean)", "usd_per_turn": "USD per turn (mean)"}))
 
 
 def price_age_line(run: Run | str | Path) -> str:

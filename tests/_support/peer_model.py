@@ -5,7 +5,8 @@ that runs llama.cpp's server). No download: the weights are drawn from a seeded 
 
 ``--prefill WORDS.txt`` writes a larger model (4 layers of width 256, ~12 MB) whose vocabulary also
 holds the words of WORDS.txt (one a line, e.g. those of a ``llama-eval synth`` set), so that a prompt of
-those words is one token a word, answers run to max_tokens (end-of-sequence is never in the top 40), and a prompt of 1,500 tokens takes a prefill long enough to time
+those words is one token a word, answers run to max_tokens (end-of-sequence is never in the
+top 40), and a prompt of 1,500 tokens takes a prefill long enough to time
 (tenths of a second on two cores) against the few tokens a cached prefix leaves to evaluate.
 
 The model answers with a few words and then stops on its own: token embeddings carry a constant
@@ -38,8 +39,7 @@ def vocabulary(words: tuple[str, ...] = tuple(WORDS)) -> tuple[list[str], list[f
     return tokens, scores, types
 
 
-def write(path: str, seed: int = 0, *, extra_words: tuple[str, ...] = (), width: int = N_EMBD, layers: int = N_LAYER,
-          eos_logit: float = EOS_LOGIT) -> None:
+def write(path: str, seed: int = 0, *, extra_words: tuple[str, ...] = (), width: int = N_EMBD, layers: int = N_LAYER, eos_logit: float = EOS_LOGIT) -> None:
     """The model at ``path``: ``width`` and ``layers`` set its size (prefill time), ``extra_words`` join the vocabulary;
     ``eos_logit`` below 0 (the words' logit) keeps end-of-sequence out of the top 40: answers run to max_tokens."""
     import gguf

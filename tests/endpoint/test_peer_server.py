@@ -250,18 +250,21 @@ def test_a_shared_prefix_is_cached_and_starts_faster(tmp_path):
     cli = [sys.executable, "-m", "llama_eval.cli"]
     synth = [*cli, "synth", "-o", "set.jsonl", "--count", "24", "--input", "fixed:1500", "--output-tokens", "fixed:4", "--prefix-tokens", "1400"]
     subprocess.run([*synth, "--prefix-share", "0.6", "--seed", "1"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
-    subprocess.run([*synth, "--prefix-share", "0", "--seed", "6", "--count", "2", "-o", "warm.jsonl"], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    warm_set = [*synth, "--prefix-share", "0", "--seed", "6", "--count", "2", "-o", "warm.jsonl"]
+    subprocess.run(warm_set, cwd=tmp_path, check=True, capture_output=True, timeout=120)
     items = [json.loads(line) for line in (tmp_path / "set.jsonl").read_text().splitlines() if not line.startswith("//")]
     words = {w for path in ("set.jsonl", "warm.jsonl") for line in (tmp_path / path).read_text().splitlines() if not line.startswith("//")
              for m in json.loads(line)["messages"] for w in re.findall(r"[A-Za-z]+", m["content"])}  # fmt: skip
     (tmp_path / "words.txt").write_text("\n".join(sorted(words)), encoding="utf-8")
     model = tmp_path / "prefill.gguf"
-    subprocess.run([PEER_PYTHON, str(HERE.parent / "_support" / "peer_model.py"), str(model), "--prefill", str(tmp_path / "words.txt")], check=True, timeout=120)
+    writer = [PEER_PYTHON, str(HERE.parent / "_support" / "peer_model.py"), str(model), "--prefill", str(tmp_path / "words.txt")]
+    subprocess.run(writer, check=True, timeout=120)
     log = tmp_path / "server.log"
     server, url = _start_server(model, log, None)
     try:
         (tmp_path / "deployments.yaml").write_text(
-            f"deployments:\n  - name: cpp\n    model: Meta-Llama-3.1-8B-Instruct\n    kind: self-hosted\n    endpoint: {url}\n    deployment_name: tiny-llama\n",
+            f"deployments:\n  - name: cpp\n    model: Meta-Llama-3.1-8B-Instruct\n    kind: self-hosted\n"
+            f"    endpoint: {url}\n    deployment_name: tiny-llama\n",
             encoding="utf-8",
         )
         run = [*cli, "run", "-d", "deployments.yaml", "--concurrency", "1", "--progress", "none"]
@@ -280,7 +283,8 @@ def test_a_shared_prefix_is_cached_and_starts_faster(tmp_path):
     assert {r["usage"]["prompt_tokens"] for r in rows} == {1500}, "every request is the same length"
     assert all("cached_tokens" not in r["usage"] for r in rows), "llama.cpp reported no cached tokens: the rows must not invent them"
     # the server's own account, one line per request in the order it served them
-    reused = [int(m.group(1)) for m in re.finditer(r"Llama\.generate: (\d+) prefix-match hit", "\n".join(log.read_text(errors="replace").splitlines()[before:]))]
+    served = "\n".join(log.read_text(errors="replace").splitlines()[before:])
+    reused = [int(m.group(1)) for m in re.finditer(r"Llama\.generate: (\d+) prefix-match hit", served)]
     assert len(reused) == len(rows), f"expected one prefix-match line per request: {reused}"
     groups = [item["metadata"]["prefix_group"] for item in items]
     follows_its_prefix = [i > 0 and g is not None and groups[i - 1] == g for i, g in enumerate(groups)]
