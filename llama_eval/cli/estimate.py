@@ -15,16 +15,20 @@ def command(args: argparse.Namespace) -> int:
 
     config = load_deployments(args.deployments)
     prices = load_prices(args.prices, args.compute_prices)
-    estimates = estimate_run(list(config), load_prompt_set(args.prompts), prices, repeats=args.repeats, max_tokens=args.max_tokens, previous_run=args.from_run)
+    prompts = load_prompt_set(args.prompts)
+    estimates = estimate_run(list(config), prompts, prices, repeats=args.repeats, max_tokens=args.max_tokens, previous_run=args.from_run)
     rows = []
     for name, e in estimates.items():
         minutes = "-" if e.quota_minutes is None else f"{duration(e.quota_minutes)} ({e.quota_binding})"
         tokens = f"{e.prompt_tokens}" + ("" if e.prompt_tokens_exact else " (est.)")
+        tokens += f" (expected {e.expected_prompt_tokens})" if e.expected_prompt_tokens else ""  # conversations: the history with the answers seen
         worst = "VM-hours" if e.billed_by_hour else usd(e.worst_case_usd, 4)
         expected = "VM-hours" if e.billed_by_hour else (usd(e.expected_usd, 4) if e.expected_usd is not None else "-")
         rows.append([name, str(e.requests), tokens, str(e.max_output_tokens), expected, worst, minutes, e.price_note])
     print(table(["deployment", "requests", "prompt tokens", "max output", "expected", "worst case", "quota time", "note"], rows))
     print(f"\nPrices: {', '.join(str(p) for p in prices.sources)} (digest {prices.digest}). Worst case: every answer at max_tokens.")
+    if prompts.has_conversations:
+        print("Conversations: every turn is a request, and its prompt resends the history (worst case: each earlier answer at max_tokens).")
     if not args.from_run:
         print("Expected cost needs a previous run of the same prompts: --from-run runs/NAME")
     return 0
