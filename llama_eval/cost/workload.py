@@ -10,7 +10,8 @@ gives one ``WorkloadCost`` per deployment:
   conversations, arrivals), USD per request from the option;
 * by the hour (managed, self-hosted): the workload of the sweep that measured its capacity
   (``SweepWorkload.describe()``), the capacity per instance at the SLO, USD per request = $/h ÷
-  (3,600 × capacity); without a sweep, no capacity and no figure.
+  (3,600 × capacity); without a sweep, no capacity and no figure. Provisioned throughput (PTU) is
+  sized from Microsoft's terms and the run's token mix: the run's workload.
 
 Conversation runs (rows with a ``turn``) also get, per token, USD per turn (the mean cost of that
 turn's answered requests) and per conversation (the mean, over conversations whose every turn was
@@ -131,7 +132,7 @@ def workload_costs(
         name = option.deployments[0] if option.deployments else option.label
         per_request = option.usd_per_1k_requests / THOUSAND if option.usd_per_1k_requests is not None and option.measured else None
         rows = conversation_rows.get(name, [])
-        if option.fixed:
+        if option.fixed and option.ptu is None:  # PTUs are sized from Microsoft's terms and the run's token mix: the run's workload
             sweep = swept.get(name)
             said = sweep.workload.describe() if sweep is not None and sweep.workload is not None else None
             workload = said or ("workload not recorded (a sweep.json from before it was kept)" if sweep is not None else "no sweep: capacity not measured")
