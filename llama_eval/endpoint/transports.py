@@ -15,13 +15,13 @@ distorts latency measurements.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
 import httpx2
-import openai
 from azure.ai.inference import ChatCompletionsClient
 from azure.ai.inference.aio import ChatCompletionsClient as AsyncChatCompletionsClient
 from azure.ai.inference.models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate
@@ -93,7 +93,7 @@ def _http_answer(exc: BaseException) -> tuple[int, Any, Mapping[str, str], str] 
     if isinstance(exc, HttpResponseError) and exc.response is not None and exc.status_code:
         body = _json_or_text(exc.response.json)
         return exc.status_code, body if body is not None else _json_or_text(exc.response.text), dict(exc.response.headers), exc.reason or "error"
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, _openai_errors("APIStatusError")):
         body = _json_or_text(exc.response.json)
         return exc.status_code, body if body is not None else exc.body, dict(exc.response.headers), exc.message
     if isinstance(exc, aiohttp.ClientResponseError):
@@ -101,8 +101,22 @@ def _http_answer(exc: BaseException) -> tuple[int, Any, Mapping[str, str], str] 
     return None
 
 
-_TIMEOUTS = (ServiceRequestTimeoutError, ServiceResponseTimeoutError, openai.APITimeoutError, httpx2.TimeoutException, asyncio.TimeoutError)
-_MALFORMED = (ValueError, openai.APIResponseValidationError)  # json.JSONDecodeError is a ValueError
+def _openai() -> Any:
+    """The openai SDK, imported on first use: importing it takes ~0.9 s of CPU, and a run, which measures through
+    ``endpoint.wire``, never needs it (every ``llama-eval`` command paid it before)."""
+    import openai
+
+    return openai
+
+
+def _openai_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """These exception classes of the openai SDK when it is loaded; none when it is not, for then nothing raised them."""
+    module = sys.modules.get("openai")
+    return tuple(getattr(module, name) for name in names) if module is not None else ()
+
+
+_TIMEOUTS = (ServiceRequestTimeoutError, ServiceResponseTimeoutError, httpx2.TimeoutException, asyncio.TimeoutError)
+_MALFORMED = (ValueError,)  # json.JSONDecodeError is a ValueError
 
 
 def to_endpoint_error(exc: BaseException) -> EndpointError:
@@ -117,15 +131,20 @@ def to_endpoint_error(exc: BaseException) -> EndpointError:
     answer = _http_answer(exc)
     if answer is not None:
         return endpoint_error(*answer)
-    if isinstance(exc, _TIMEOUTS):
+    if isinstance(exc, _TIMEOUTS + _openai_errors("APITimeoutError")):
         return EndpointTimeout(f"timed out: {exc or type(exc).__name__}")
-    if isinstance(exc, _MALFORMED):
+    if isinstance(exc, _MALFORMED + _openai_errors("APIResponseValidationError")):
         return MalformedResponseError(f"malformed response: {exc}")
     return EndpointConnectionError(f"{type(exc).__name__}: {exc}")
 
 
 # What means "the endpoint or the network failed", for every client here. Anything else is a bug and propagates.
-ENDPOINT_FAILURES = (AzureError, openai.APIError, httpx2.TransportError, aiohttp.ClientError, ValueError, OSError, asyncio.TimeoutError)
+ENDPOINT_FAILURES = (AzureError, httpx2.TransportError, aiohttp.ClientError, ValueError, OSError, asyncio.TimeoutError)
+
+
+def endpoint_failures() -> tuple[type[BaseException], ...]:
+    """``ENDPOINT_FAILURES`` and, once the openai SDK is loaded, its ``APIError``."""
+    return ENDPOINT_FAILURES + _openai_errors("APIError")
 
 
 @contextmanager
@@ -135,7 +154,7 @@ def endpoint_errors() -> Iterator[None]:
         yield
     except EndpointError:
         raise
-    except ENDPOINT_FAILURES as exc:
+    except endpoint_failures() as exc:
         raise to_endpoint_error(exc) from exc
 
 
@@ -270,7 +289,7 @@ class OpenAITransport:
 
     def __init__(self, endpoint: str, api_key: str | Callable[[], str], *, sdk_retries: bool, timeout: float, headers: Mapping[str, str]):
         self.base_url = openai_base_url(endpoint)
-        self._client = openai.OpenAI(
+        self._client = _openai().OpenAI(
             base_url=self.base_url,
             api_key=api_key,
             max_retries=2 if sdk_retries else 0,
@@ -315,7 +334,7 @@ class AsyncOpenAITransport:
 
     def __init__(self, endpoint: str, api_key: Any, *, sdk_retries: bool, timeout: float, headers: Mapping[str, str]):
         self.base_url = openai_base_url(endpoint)
-        self._client = openai.AsyncOpenAI(
+        self._client = _openai().AsyncOpenAI(
             base_url=self.base_url,
             api_key=api_key,
             max_retries=2 if sdk_retries else 0,

@@ -395,3 +395,13 @@ async def test_async_with_client_stream_works_without_await(server, deployment):
             client.stream(MESSAGES, top_pp=0.5)
     text = "".join(u.choices[0].delta.content or "" for u in updates if u.choices)
     assert text == "As of now, about 7,000 languages." and len(again) == len(updates)
+
+
+def test_the_runner_and_the_cli_do_not_import_the_openai_sdk_until_a_transport_needs_it():
+    """Importing openai costs ~0.9 s of CPU; a run measures through endpoint.wire and never needs it (every command paid it before)."""
+    import subprocess
+    import sys
+
+    code = "import sys, llama_eval.run, llama_eval.load.sweep, llama_eval.cli.app; print('openai' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stdout + done.stderr
