@@ -26,3 +26,8 @@ def write_prompts(path: Path, n: int = PROMPTS, *, changed: tuple[int, ...] = ()
 def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """``llama-eval ARGS`` in ``cwd``, output captured."""
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env=env or os.environ.copy(), timeout=timeout)
+
+
+def start_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    """``llama-eval ARGS`` started in ``cwd`` and left running (``communicate()`` waits for it), output captured."""
+    return subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env or os.environ.copy())
