@@ -29,6 +29,7 @@ def command(args: argparse.Namespace) -> int:
         budget = Decimal(args.budget_usd) if args.budget_usd is not None else None
     except InvalidOperation:
         raise SystemExit(f"llama-eval sweep: --budget-usd {args.budget_usd!r} is not a number") from None
+    executor = ray_executor(args, "sweep")
     params = RunParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, stream=not args.no_stream,
                        max_attempts=args.max_attempts, timeout_s=args.timeout)  # fmt: skip
     try:
@@ -53,6 +54,8 @@ def command(args: argparse.Namespace) -> int:
             search=args.search,
             precision=args.precision,
             burstiness=args.burstiness,
+            executor=executor,
+            store=args.store,
         )
     except KeyboardInterrupt:
         print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished); "
@@ -96,10 +99,48 @@ def _sweep_report(args: argparse.Namespace, result: SweepResult) -> int:
               f"has {len(ladder)} ({', '.join(f'{v:g}' for v in ladder)})")  # fmt: skip
     if result.workload is not None:  # the traffic the capacity holds for (sweep.json's workload)
         print(f"measured with: {result.workload.describe()}")
+    clients = _clients(result)
+    if clients is not None:  # a distributed sweep: how many clients, and what their clocks add
+        lost = "; ".join(f"client {x['client']} lost in level {x['level']} after {x['rows_delivered']} rows" for x in clients.get("lost") or ())
+        print(f"clients: {clients['count']} Ray clients ({clients['address']}); {clients['uncertainty_note']}" + (f"; {lost}" if lost else ""))
     print(f"written: {args.output}/sweep.csv, {args.output}/sweep.json, {args.output}/results.jsonl")
     if result.cost is not None:
         print(f"the sweep itself used: {result.cost}")
     return 3 if result.stopped and "wide margin" not in result.stopped else 0
+
+
+def _clients(result: SweepResult) -> dict | None:
+    import json
+
+    from llama_eval.load.slo import SWEEP_JSON
+
+    path = result.path / SWEEP_JSON
+    return json.loads(path.read_text()).get("clients") if path.exists() else None
+
+
+def ray_executor(args: argparse.Namespace, command: str) -> object | None:
+    """The executor ``--executor`` asks for (None: this process), after checking the flags that go with it."""
+    if args.executor == "local":
+        if args.clients is not None or args.ray_address is not None:
+            flag = "--clients" if args.clients is not None else "--ray-address"
+            raise SystemExit(f"llama-eval {command}: {flag} splits the load over Ray clients; add --executor ray")
+        return None
+    if args.clients is not None and args.clients < 1:
+        raise SystemExit(f"llama-eval {command}: --clients must be >= 1, got {args.clients}")
+    from llama_eval.distributed.executor import RayExecutor  # imports Ray only when a level runs
+
+    return RayExecutor(clients=args.clients or 2, address=args.ray_address)
+
+
+def add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--clients``, ``--ray-address`` (sweep and run)."""
+    group = parser.add_argument_group("several clients (docs/guides/ray.md)")
+    group.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local: this process sends every request (default); ray: the load is split over --clients Ray actors "
+                            "(needs pip install 'llama-eval[ray]')")  # fmt: skip
+    group.add_argument("--clients", type=int, help="with --executor ray: client processes (Ray actors) the load is split over (default 2)")
+    group.add_argument("--ray-address", help="with --executor ray: an existing Ray cluster (auto, or ray://HEAD:10001); "
+                                             "default $RAY_ADDRESS, else a local cluster of --clients worker processes")  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -142,4 +183,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--prices", help="a price override CSV")
     sw.add_argument("--progress", choices=["auto", "none"], default="auto", help="a progress bar per level")
     sw.add_argument("--resume", action="store_true", help="continue the sweep in -o (interrupted, or stopped by errors or the budget); more levels extend it")
+    sw.add_argument("--store", help="the run store the finished sweep is also written to: a folder, an fsspec URL or 'off' "
+                                    "(default: $LLAMA_EVAL_STORE, else .store beside the sweep directory)")  # fmt: skip
+    add_executor_flags(sw)
     sw.set_defaults(func=command)
