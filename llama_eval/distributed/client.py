@@ -93,10 +93,11 @@ class ShardClient:
         """This process's wall clock, for the coordinator's offset probes."""
         return time.time()
 
-    async def run_level(self, index: int, load: float, start_wall: float, base_seq: int) -> dict[str, Any]:
-        """Run this client's part of a level starting at ``start_wall`` (this client's wall clock, offset-corrected)."""
+    async def run_level(self, index: int, load: float, start_wall: float, base_seq: int, session: int) -> dict[str, Any]:
+        """Run this client's part of a level starting at ``start_wall`` (this client's wall clock, offset-corrected);
+        ``base_seq``: the last row key's repeat before the level, ``session``: the sweep's session (rows of a resumed one carry it)."""
         sw = self.sweeper
-        sw._seq = base_seq
+        sw._seq, sw.session = base_seq, session
         sw.start_at = time.perf_counter() + (start_wall - time.time())
         level, _ = await sw._level(index, load, self.lane, self.requester, None)
         return {"stopped": sw.stopped, "stop_kind": sw.stop_kind, "start_late_s": sw.start_late_s, "window": sw.window,

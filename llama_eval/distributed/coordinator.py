@@ -116,7 +116,7 @@ class RaySweeper(Sweeper):
         lead = self.executor.lead_s + max((o.rtt_s for o in self.offsets), default=0.0)
         start_wall = time.time() + lead
         start = time.perf_counter() + lead  # the same instant on this process's monotonic clock
-        runs = {k: asyncio.wrap_future(actor.run_level.remote(index, load, start_wall + self.offsets[k].offset_s, base).future())
+        runs = {k: asyncio.wrap_future(actor.run_level.remote(index, load, start_wall + self.offsets[k].offset_s, base, self.session).future())
                 for k, actor in enumerate(self.actors)}  # fmt: skip
         samples: list[_Sample] = []
         seen: set[str] = set()
