@@ -62,7 +62,8 @@ class ShardClient:
     """Client ``index`` of ``count``: ``setup`` (probe, ready), ``clock`` (offset probes), ``run_level``, ``drain``, ``stop``."""
 
     def __init__(self, deployment: Deployment, prompts: PromptSet, params: SweepParams, prompt_tokens: dict[str, int], catalog: Catalog,
-                 prices: PriceBook, index: int, count: int):  # fmt: skip
+                 prices: PriceBook, index: int, count: int, env: dict[str, str] | None = None):  # fmt: skip
+        os.environ.update(env or {})  # the deployment's key, as the coordinator's environment holds it
         self.said: list[str] = []
         self.sweeper = ShardSweeper(deployment, prompts, Path("."), params, prices=prices, catalog=catalog, progress="none",
                                     announce=self.said.append, shard=Shard(index, count))  # fmt: skip

@@ -64,12 +64,12 @@ class RaySweeper(Sweeper):
 
     async def _start_clients(self, ray: Any, lane: Lane) -> None:
         d, n = self.deployment, self.executor.clients
-        env = {d.key_env: os.environ[d.key_env]} if d.key_env and d.key_env in os.environ else {}  # the key, to the clients only
-        options: dict[str, Any] = {"num_cpus": 1 if not self.executor.address else 0.5, "scheduling_strategy": "SPREAD", "max_concurrency": 1000}
-        if env:
-            options["runtime_env"] = {"env_vars": env}
+        # the key travels to the clients as an argument (each sets it in its own environment), not in a runtime_env: a runtime_env
+        # would start a fresh worker pool for it (seconds per client), and Ray keeps either in its task specs the same way
+        env = {d.key_env: os.environ[d.key_env]} if d.key_env and d.key_env in os.environ else {}
+        options: dict[str, Any] = {"num_cpus": 1, "scheduling_strategy": "SPREAD", "max_concurrency": 1000}
         cls = self.executor.actor_class()
-        self.actors = [cls.options(**options).remote(d, self.prompts, self.params, dict(lane.prompt_tokens), self.catalog, self.prices, k, n)
+        self.actors = [cls.options(**options).remote(d, self.prompts, self.params, dict(lane.prompt_tokens), self.catalog, self.prices, k, n, env)
                        for k in range(n)]  # fmt: skip
         ready = await asyncio.gather(*(self._call(actor.setup) for actor in self.actors))  # the barrier: every client probed and ready
         for k, answer in enumerate(ready):

@@ -56,14 +56,18 @@ class RayExecutor:
         if ray.is_initialized():
             return ray
         address = self.address or os.environ.get("RAY_ADDRESS") or None
-        try:
-            if address:
-                ray.init(address=address, logging_level="WARNING", log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.clients, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-        except Exception as exc:  # noqa: BLE001 - Ray's connection errors have many types; the message says what happened
-            where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
-            raise SweepError(f"could not start or join {where}: {type(exc).__name__}: {exc}") from exc
+        for attempt in (1, 2):  # a local start once more: Ray gives its raylet 30 s to register, which a busy 2-core machine can miss
+            try:
+                if address:
+                    ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+                else:
+                    ray.init(num_cpus=self.clients, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+                break
+            except Exception as exc:  # noqa: BLE001 - Ray's connection errors have many types; the message says what happened
+                ray.shutdown()
+                if address or attempt == 2:
+                    where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+                    raise SweepError(f"could not start or join {where}: {type(exc).__name__}: {exc}") from exc
         self.started_here = True
         return ray
 

@@ -10,9 +10,6 @@ they add; an emulator's time scale is applied as one process applies it; a kille
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -37,7 +34,14 @@ K, TTFT, TOKENS, INTERVAL = 4, 0.4, 4, 0.02
 @pytest.fixture(scope="module")
 def cluster():
     """A local Ray cluster with two worker CPUs (one client process each), shared by the module's tests."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    for attempt in (1, 2):  # Ray gives its raylet 30 s to register; on a busy 2-core machine the first start can miss that
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield ray
     ray.shutdown()
 
@@ -77,10 +81,14 @@ def test_two_clients_find_the_single_process_capacity_and_percentiles(cluster, k
     assert one.capacity.level.concurrency == K and two.capacity.level.concurrency == one.capacity.level.concurrency
     assert kserver.state.max_in_service <= K
     for a, b in zip(one.levels, two.levels, strict=True):
-        for metric in ("ttft_p50_s", "ttft_p90_s"):
+        assert a.requests == b.requests == 16
+        if a.concurrency > K:  # past the knee both queue (which client's request is served first differs, so the split of
+            assert not a.slo_met and not b.slo_met  # queued and unqueued requests at a percentile can too): both miss the SLO
+            assert b.ttft_p90_s > TTFT + 0.8 * (TTFT + (TOKENS - 1) * INTERVAL)  # a queued request waits about a service time
+            continue
+        for metric in ("ttft_p50_s", "ttft_p90_s"):  # up to the capacity: the same percentiles within 5%
             x, y = getattr(a, metric), getattr(b, metric)
             assert abs(y - x) / x < 0.05, (a.load, metric, x, y)
-        assert a.requests == b.requests == 16
     rows = read_rows(tmp_path / "two")
     assert len({r["key"] for r in rows}) == len(rows)
     assert sorted(r["repeat"] for r in rows) == list(range(1, len(rows) + 1))  # every request once, no gap, no repeat
@@ -139,17 +147,20 @@ def test_a_killed_client_is_reported_and_resume_finishes_its_level(cluster, prom
     assert again.levels[0].ttft_p50_s == pytest.approx(TTFT / 2, rel=0.05)
 
 
-def test_the_cli_splits_an_open_loop_schedule_and_states_the_clock_uncertainty(cluster, kserver, prompts, tmp_path):
+def test_the_cli_splits_an_open_loop_schedule_and_states_the_clock_uncertainty(cluster, kserver, prompts, tmp_path, monkeypatch, capsys):
+    from llama_eval.cli import main
+
     config = tmp_path / "deployments.yaml"
     config.write_text(f"deployments:\n  - {{name: k4, model: Llama-3.3-70B-Instruct, kind: managed, endpoint: '{kserver.url}', key_env: RAY_TEST_KEY}}\n")
     out, store = tmp_path / "open", tmp_path / "store"
-    address = ray.get_runtime_context().gcs_address  # the module's cluster: a second driver joins it (--ray-address)
-    done = subprocess.run([sys.executable, "-m", "llama_eval.cli", "sweep", "-d", str(config), "-p", str(prompts), "-o", str(out), "--rate", "4,8",
-                           "--requests-per-level", "16", "--warmup-s", "0.5", "--seed", "5", "--progress", "none", "--executor", "ray",
-                           "--clients", "2", "--ray-address", address, "--store", str(store)],
-                          env={**os.environ, "RAY_TEST_KEY": "k"}, capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "clients: 2 Ray clients" in done.stdout and "clock offset uncertainty ±" in done.stdout
+    monkeypatch.setenv("RAY_TEST_KEY", "k")
+    # in this process: the module's cluster is already up (a second driver joining it costs ~10 s here); --ray-address is then unused
+    code = main(["sweep", "-d", str(config), "-p", str(prompts), "-o", str(out), "--rate", "4,8", "--requests-per-level", "16",
+                 "--warmup-s", "0.5", "--seed", "5", "--progress", "none", "--executor", "ray",
+                 "--clients", "2", "--store", str(store)])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "clients: 2 Ray clients" in printed and "clock offset uncertainty ±" in printed
     rows = read_rows(out)
     # the one seeded schedule: per level its warm-up arrivals plus 16 measured ones, each sent once, dealt round-robin
     assert sorted(r["repeat"] for r in rows) == list(range(1, len(rows) + 1))

@@ -121,6 +121,7 @@ def test_bad_client_counts_are_refused():
 
 
 def test_help_does_not_import_ray():
-    code = "import sys\nfrom llama_eval.cli import main\ntry:\n    main(['sweep', '--help'])\nexcept SystemExit:\n    pass\nprint(json.dumps('ray' in sys.modules))"
+    code = ("import sys\nfrom llama_eval.cli import main\n"
+            "try:\n    main(['sweep', '--help'])\nexcept SystemExit:\n    pass\nprint(json.dumps('ray' in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, timeout=60, check=True).stdout
     assert "--executor" in out and out.strip().splitlines()[-1] == json.dumps(False)
