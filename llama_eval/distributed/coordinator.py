@@ -24,10 +24,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from llama_eval.errors import SweepError
+from llama_eval.errors import LevelAborted, SweepError
 from llama_eval.load.levels import _summarise
 from llama_eval.load.objectives import RequestOutcome, SweepLevel
-from llama_eval.load.params import STOP_CLIENT_LOST, LevelAborted, _Sample
+from llama_eval.load.params import STOP_CLIENT_LOST, _Sample
 from llama_eval.load.sweep import Sweeper, request_outcomes
 from llama_eval.run.lane import Lane
 

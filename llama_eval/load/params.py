@@ -143,14 +143,6 @@ STOP_SLO, STOP_QUOTA, STOP_ALL_FAILED = "slo", "quota", "all-failed"
 RESUMABLE = (STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED, STOP_CLIENT_LOST)
 
 
-class LevelAborted(Exception):  # noqa: N818 - a control-flow signal inside the sweeper, never seen by a user
-    """A level that cannot be finished (a distributed sweep lost a client): ``kind`` is a STOP_* name, ``why`` the sentence."""
-
-    def __init__(self, why: str, kind: str = STOP_CLIENT_LOST):
-        super().__init__(why)
-        self.why, self.kind = why, kind
-
-
 @dataclass(frozen=True)
 class Shard:
     """One client's part of every level: ``index`` of ``count`` (``Shard(0, 1)``: one process does it all).

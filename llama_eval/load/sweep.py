@@ -60,7 +60,7 @@ from llama_eval.catalog.prices import PriceBook, load_prices, price_for
 from llama_eval.catalog.tokens import counter_for
 from llama_eval.deployments.model import Deployment, DeploymentsConfig
 from llama_eval.endpoint.wire import SessionPool, WireClient
-from llama_eval.errors import RunError, SweepError
+from llama_eval.errors import LevelAborted, RunError, SweepError
 from llama_eval.prompts.prompt_set import PromptSet, load_prompt_set
 from llama_eval.records import Status, percentile
 from llama_eval.run import run_blocking, store_run
@@ -88,7 +88,6 @@ from .params import (
     STOP_QUOTA,
     STOP_SLO,
     SWEEP_RUN_PARAMS,
-    LevelAborted,
     Shard,
     SweepParams,
     _LevelState,
