@@ -47,6 +47,7 @@ class RaySweeper(Sweeper):
         self.start_late_s = 0.0
         self.lost: list[dict[str, Any]] = []
         self.ray: Any = None  # the ray module, once connected
+        self._lost: tuple[int, str] | None = None  # (client, error) of a client lost in the current level
 
     # ---------------------------------------------------------------- the clients
     async def _run_levels(self, levels: list[SweepLevel], lane: Lane, requester: Any, writer: Any) -> None:
@@ -122,7 +123,6 @@ class RaySweeper(Sweeper):
         seen: set[str] = set()
         delivered = [0] * len(self.actors)
         results: dict[int, dict[str, Any]] = {}
-        lost: tuple[int, str] | None = None
 
         async def collect(k: int) -> None:
             rows = await self._call(self.actors[k].drain)
@@ -131,6 +131,34 @@ class RaySweeper(Sweeper):
             samples.extend(to_samples(rows, start, seen))
             delivered[k] += len(rows)
 
+        try:
+            await self._poll(index, runs, results, collect, ray)
+        except asyncio.CancelledError:  # Ctrl-C: the clients stop sending; what they finished is written before the sweep stops
+            await self._drain_on_interrupt(runs, collect)
+            raise
+        lost = self._lost
+        if lost is not None:
+            await self._abort(index, lost, runs, results, collect, delivered, ray)
+        for k in range(len(self.actors)):  # rows finished between the last poll and the end of the client's level
+            await collect(k)
+        self._seq = max([base, *(s.row.repeat for s in samples)])
+        for k in sorted(results):
+            answer = results[k]
+            self.start_late_s = max(self.start_late_s, answer["start_late_s"])
+            if answer["stopped"] and not self.stopped:
+                self.stopped, self.stop_kind = f"client {k}: {answer['stopped']}", answer["stop_kind"]
+        windows = [r["window"] for r in results.values() if r["window"] is not None]
+        window = (start + min(w[0] for w in windows), start + max(w[1] for w in windows)) if windows else None
+        lags = [r["loop_lag_p99_ms"] for r in results.values() if r["loop_lag_p99_ms"] is not None]
+        saturated = any(r["saturated"] for r in results.values())
+        lane.latencies.clear()
+        level = _summarise(index, load, closed, samples, window, scale, max(lags) if lags else None, saturated)
+        level = replace(level, arrivals=p.arrivals, burstiness=p.burstiness if p.arrivals == "gamma" else None)
+        return level, request_outcomes(samples, scale)
+
+    async def _poll(self, index: int, runs: dict, results: dict, collect: Any, ray: Any) -> None:
+        """Until every client's level has returned or one is lost (``self._lost``): collect finished rows every POLL_S."""
+        self._lost = lost = None
         while len(results) < len(runs) and lost is None:
             await asyncio.wait([f for k, f in runs.items() if k not in results], timeout=POLL_S)
             for k, future in runs.items():
@@ -150,24 +178,20 @@ class RaySweeper(Sweeper):
                     await collect(k)
                 except ray.exceptions.RayActorError as exc:
                     lost = lost or (k, type(exc).__name__)
-        if lost is not None:
-            await self._abort(index, lost, runs, results, collect, delivered, ray)
-        for k in range(len(self.actors)):  # rows finished between the last poll and the end of the client's level
-            await collect(k)
-        self._seq = max([base, *(s.row.repeat for s in samples)])
-        for k in sorted(results):
-            answer = results[k]
-            self.start_late_s = max(self.start_late_s, answer["start_late_s"])
-            if answer["stopped"] and not self.stopped:
-                self.stopped, self.stop_kind = f"client {k}: {answer['stopped']}", answer["stop_kind"]
-        windows = [r["window"] for r in results.values() if r["window"] is not None]
-        window = (start + min(w[0] for w in windows), start + max(w[1] for w in windows)) if windows else None
-        lags = [r["loop_lag_p99_ms"] for r in results.values() if r["loop_lag_p99_ms"] is not None]
-        saturated = any(r["saturated"] for r in results.values())
-        lane.latencies.clear()
-        level = _summarise(index, load, closed, samples, window, scale, max(lags) if lags else None, saturated)
-        level = replace(level, arrivals=p.arrivals, burstiness=p.burstiness if p.arrivals == "gamma" else None)
-        return level, request_outcomes(samples, scale)
+        self._lost = lost
+
+    async def _drain_on_interrupt(self, runs: dict, collect: Any) -> None:
+        for actor in self.actors:
+            try:
+                actor.stop.remote("interrupted")
+            except Exception:  # noqa: BLE001, S110 - a client already gone has nothing more to give
+                pass
+        await asyncio.wait(list(runs.values()), timeout=10)
+        for k in range(len(self.actors)):
+            try:
+                await asyncio.wait_for(collect(k), timeout=5)
+            except Exception:  # noqa: BLE001, S110 - as above
+                pass
 
     async def _abort(self, index: int, lost: tuple[int, str], runs: dict, results: dict, collect: Any, delivered: list[int], ray: Any) -> None:
         """A client died: the others stop sending and deliver what they had in flight; the level is aborted, its rows kept."""

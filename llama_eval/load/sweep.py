@@ -38,6 +38,12 @@ A sweep that was interrupted, or stopped by a failing deployment or the budget, 
 ``sweep.json``, the level it was in runs again from its start, and the rows of every session stay in
 ``results.jsonl`` (rows of later sessions carry ``session``). The same command with more levels at the
 end extends a finished sweep. A sweep that ended by breaking its SLO, or at the quota, is finished.
+
+Several clients (``executor=llama_eval.distributed.RayExecutor(clients=N)``, ``--executor ray``): the
+same ``Sweeper`` coordinates, and each client runs this module's level code for its ``shard``
+(``load.params.Shard``: closed-loop slots and requests dealt evenly, open-loop arrivals of the one
+schedule dealt round-robin, row keys those one process would give). The hooks a client overrides are
+``_level_start`` (the shared start instant) and ``_deliver`` (rows to the coordinator, not to disk).
 """
 
 from __future__ import annotations
