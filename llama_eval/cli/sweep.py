@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from .run import EXIT_INTERRUPTED
+from .run import EXIT_INTERRUPTED, add_executor_flags, ray_executor
 from .tables import frame_table
 
 if TYPE_CHECKING:
@@ -116,31 +116,6 @@ def _clients(result: SweepResult) -> dict | None:
 
     path = result.path / SWEEP_JSON
     return json.loads(path.read_text()).get("clients") if path.exists() else None
-
-
-def ray_executor(args: argparse.Namespace, command: str) -> object | None:
-    """The executor ``--executor`` asks for (None: this process), after checking the flags that go with it."""
-    if args.executor == "local":
-        if args.clients is not None or args.ray_address is not None:
-            flag = "--clients" if args.clients is not None else "--ray-address"
-            raise SystemExit(f"llama-eval {command}: {flag} splits the load over Ray clients; add --executor ray")
-        return None
-    if args.clients is not None and args.clients < 1:
-        raise SystemExit(f"llama-eval {command}: --clients must be >= 1, got {args.clients}")
-    from llama_eval.distributed.executor import RayExecutor  # imports Ray only when a level runs
-
-    return RayExecutor(clients=args.clients or 2, address=args.ray_address)
-
-
-def add_executor_flags(parser: argparse.ArgumentParser) -> None:
-    """``--executor``, ``--clients``, ``--ray-address`` (sweep and run)."""
-    group = parser.add_argument_group("several clients (docs/guides/ray.md)")
-    group.add_argument("--executor", choices=["local", "ray"], default="local",
-                       help="local: this process sends every request (default); ray: the load is split over --clients Ray actors "
-                            "(needs pip install 'llama-eval[ray]')")  # fmt: skip
-    group.add_argument("--clients", type=int, help="with --executor ray: client processes (Ray actors) the load is split over (default 2)")
-    group.add_argument("--ray-address", help="with --executor ray: an existing Ray cluster (auto, or ray://HEAD:10001); "
-                                             "default $RAY_ADDRESS, else a local cluster of --clients worker processes")  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

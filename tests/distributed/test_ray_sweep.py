@@ -170,3 +170,23 @@ def test_the_cli_splits_an_open_loop_schedule_and_states_the_clock_uncertainty(c
         assert [r["client"] for r in arrivals] == [i % 2 for i in range(len(arrivals))]
         assert all(r["sender_lateness_s"] < 0.1 for r in arrivals)
     assert any(store.rglob("*.parquet")), "--store PATH: the finished sweep is in the run store"
+
+
+def test_run_deals_every_request_once_over_two_clients_with_their_share_of_the_quota(cluster, prompts, tmp_path, monkeypatch, capsys):
+    from llama_eval.cli import main
+
+    monkeypatch.setenv("RAY_TEST_KEY", "k")
+    with CapacityServer(8, ttft_s=0.05, tokens=3, interval_s=0.01) as server:
+        config = tmp_path / "deployments.yaml"
+        config.write_text(f"deployments:\n  - {{name: k8, model: Llama-3.3-70B-Instruct, kind: managed, endpoint: '{server.url}', key_env: RAY_TEST_KEY,"
+                          " quota: {concurrency: 4}}\n")  # fmt: skip
+        out = tmp_path / "run"
+        code = main(["run", "-d", str(config), "-p", str(prompts), "-o", str(out), "--repeats", "4", "--concurrency", "4", "--progress", "none",
+                     "--store", "off", "--executor", "ray", "--clients", "2"])  # fmt: skip
+        assert code == 0, capsys.readouterr()
+        assert server.state.max_in_service <= 4  # two clients, each pacing to its half of the deployment's 4 concurrent requests
+    rows = read_rows(out)
+    assert sorted(r["key"] for r in rows) == sorted(f"k8|p{i}|{r}" for i in range(5) for r in range(4))  # 20 requests, each once
+    assert {r["client"] for r in rows} == {0, 1} and all(r["status"] == "ok" for r in rows)
+    record = json.loads((out / "manifest.json").read_text())
+    assert record["status"] == "completed" and record["clients"]["count"] == 2 and "clock_offset_uncertainty_ms" in record["clients"]
