@@ -8,7 +8,8 @@ sweeper's own level code (the measuring wire client, ``run.attempt.Requester``, 
 shards start at one instant chosen a few hundred ms ahead, corrected per actor by the clock offset
 measured at start (``clock``); the actors' raw rows are merged (``merge``) into ``results.jsonl`` as
 they arrive, and a level's percentiles and throughput are computed from the merged rows, never from
-per-shard summaries.
+per-shard summaries. ``run`` does the same for ``llama-eval run --executor ray``: a run's requests
+dealt over actors that each run the runner (``run.scheduler``) on their share.
 """
 
 from __future__ import annotations
