@@ -23,7 +23,9 @@ from llama_eval.distributed import RayExecutor  # noqa: E402
 from llama_eval.load.sweep import sweep  # noqa: E402
 from llama_eval.rundir.store import read_rows  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# serial: the percentiles are judged against wall-clock latency, and a Ray cluster's processes would slow whatever test
+# ran beside it (make test runs serial tests alone, after the parallel part)
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 QUIET = {"progress": "none", "announce": lambda message: None, "store": "off"}
 # service time 0.46 s; at most 4 served at once, FIFO beyond. A TTFT of 0.4 s keeps a loaded 2-core machine's scheduling jitter
