@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,foundry,docs,azure-store]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,foundry,docs,azure-store,ray]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 	@$(BIN)/python -c "import llama_eval, azure.ai.inference, openai, papermill, nbval, plotly, pandas, mkdocs, material, mkdocstrings_handlers.python" || (echo "install failed" >&2; exit 1)
 	@touch $(STAMP)
 

@@ -273,6 +273,14 @@ class SweepError(RunError):
     """A load sweep cannot start: bad levels, an unknown deployment, a missing duration; the message says what to do."""
 
 
+class LevelAborted(SweepError):  # noqa: N818 - a signal inside the sweeper (caught there), never seen by a user as such
+    """A sweep level that cannot be finished (a distributed sweep lost a client): ``kind`` is the sweep's ``stop_kind``, ``why`` the sentence."""
+
+    def __init__(self, why: str, kind: str):
+        super().__init__(why)
+        self.why, self.kind = why, kind
+
+
 # --- the run store (issue 25) ---------------------------------------------------------------------
 
 

@@ -74,8 +74,20 @@ def run_session(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         probe=not args.no_probe,
     )
-    summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices),
-                             progress=args.progress, on_emulator=_teach_emulator, store=args.store)  # fmt: skip
+    executor = ray_executor(args, "run")
+    if executor is not None:  # the requests dealt over Ray clients (llama_eval.distributed.run)
+        import asyncio
+
+        from llama_eval.catalog.models import load_catalog
+        from llama_eval.distributed.run import arun_on_ray
+        from llama_eval.run.progress import announce
+
+        catalog = load_catalog()
+        summary = asyncio.run(arun_on_ray(list(config), prompts, Path(args.output), params, executor, resume=args.resume, catalog=catalog,
+                                          prices=load_prices(args.prices, args.compute_prices), announce=announce, store=args.store))  # fmt: skip
+    else:
+        summary = run_evaluation(config, prompts, args.output, params, resume=args.resume, prices=load_prices(args.prices, args.compute_prices),
+                                 progress=args.progress, on_emulator=_teach_emulator, store=args.store)  # fmt: skip
     print(summary)
     if args.report and summary.status == "completed":
         from llama_eval.report.pipeline import build_report  # start-up time: imported on use (~330 ms)
@@ -156,6 +168,31 @@ def _teach_emulator(endpoint: str, prompt_set: Any, *, key: str | None, timeout_
     return teach_emulator(endpoint, prompt_set, key=key, timeout_s=timeout_s)
 
 
+def ray_executor(args: argparse.Namespace, command: str) -> object | None:
+    """The executor ``--executor`` asks for (None: this process), after checking the flags that go with it."""
+    if args.executor == "local":
+        if args.clients is not None or args.ray_address is not None:
+            flag = "--clients" if args.clients is not None else "--ray-address"
+            raise SystemExit(f"llama-eval {command}: {flag} splits the load over Ray clients; add --executor ray")
+        return None
+    if args.clients is not None and args.clients < 1:
+        raise SystemExit(f"llama-eval {command}: --clients must be >= 1, got {args.clients}")
+    from llama_eval.distributed.executor import RayExecutor  # imports Ray only when a level runs
+
+    return RayExecutor(clients=args.clients or 2, address=args.ray_address)
+
+
+def add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--clients``, ``--ray-address`` (sweep and run)."""
+    group = parser.add_argument_group("several clients (docs/guides/ray.md)")
+    group.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local: this process sends every request (default); ray: the load is split over --clients Ray actors "
+                            "(needs pip install 'llama-eval[ray]')")  # fmt: skip
+    group.add_argument("--clients", type=int, help="with --executor ray: client processes (Ray actors) the load is split over (default 2)")
+    group.add_argument("--ray-address", help="with --executor ray: an existing Ray cluster (auto, or ray://HEAD:10001); "
+                                             "default $RAY_ADDRESS, else a local cluster of --clients worker processes")  # fmt: skip
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser(
         "run",
@@ -196,4 +233,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--client", choices=["wire", "sdk"], default="wire", help="wire: the measuring aiohttp client (default); sdk: the SDK transports")
     run.add_argument("--warmup", type=int, default=1, help="first N requests per deployment are marked warm-up, left out of latency statistics")
     run.add_argument("--no-probe", action="store_true", help="skip the one cheap request per deployment sent before any paid one")
+    add_executor_flags(run)
     run.set_defaults(func=command)

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from .run import EXIT_INTERRUPTED
+from .run import EXIT_INTERRUPTED, add_executor_flags, ray_executor
 from .tables import frame_table
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ def command(args: argparse.Namespace) -> int:
         budget = Decimal(args.budget_usd) if args.budget_usd is not None else None
     except InvalidOperation:
         raise SystemExit(f"llama-eval sweep: --budget-usd {args.budget_usd!r} is not a number") from None
+    executor = ray_executor(args, "sweep")
     params = RunParams(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, stream=not args.no_stream,
                        max_attempts=args.max_attempts, timeout_s=args.timeout)  # fmt: skip
     try:
@@ -53,6 +54,8 @@ def command(args: argparse.Namespace) -> int:
             search=args.search,
             precision=args.precision,
             burstiness=args.burstiness,
+            executor=executor,
+            store=args.store,
         )
     except KeyboardInterrupt:
         print(f"llama-eval sweep: interrupted; {args.output} holds the rows sent so far (and sweep.json for the levels that finished); "
@@ -96,10 +99,23 @@ def _sweep_report(args: argparse.Namespace, result: SweepResult) -> int:
               f"has {len(ladder)} ({', '.join(f'{v:g}' for v in ladder)})")  # fmt: skip
     if result.workload is not None:  # the traffic the capacity holds for (sweep.json's workload)
         print(f"measured with: {result.workload.describe()}")
+    clients = _clients(result)
+    if clients is not None:  # a distributed sweep: how many clients, and what their clocks add
+        lost = "; ".join(f"client {x['client']} lost in level {x['level']} after {x['rows_delivered']} rows" for x in clients.get("lost") or ())
+        print(f"clients: {clients['count']} Ray clients ({clients['address']}); {clients['uncertainty_note']}" + (f"; {lost}" if lost else ""))
     print(f"written: {args.output}/sweep.csv, {args.output}/sweep.json, {args.output}/results.jsonl")
     if result.cost is not None:
         print(f"the sweep itself used: {result.cost}")
     return 3 if result.stopped and "wide margin" not in result.stopped else 0
+
+
+def _clients(result: SweepResult) -> dict | None:
+    import json
+
+    from llama_eval.load.slo import SWEEP_JSON
+
+    path = result.path / SWEEP_JSON
+    return json.loads(path.read_text()).get("clients") if path.exists() else None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -142,4 +158,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--prices", help="a price override CSV")
     sw.add_argument("--progress", choices=["auto", "none"], default="auto", help="a progress bar per level")
     sw.add_argument("--resume", action="store_true", help="continue the sweep in -o (interrupted, or stopped by errors or the budget); more levels extend it")
+    sw.add_argument("--store", help="the run store the finished sweep is also written to: a folder, an fsspec URL or 'off' "
+                                    "(default: $LLAMA_EVAL_STORE, else .store beside the sweep directory)")  # fmt: skip
+    add_executor_flags(sw)
     sw.set_defaults(func=command)

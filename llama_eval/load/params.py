@@ -134,10 +134,33 @@ class _LevelState:
 STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET = "interrupted", "deployment", "budget"
 
 
+STOP_CLIENT_LOST = "client-lost"  # a client (Ray actor) of a distributed sweep died mid-level: its rows are kept, the level runs again
+
+
 STOP_SLO, STOP_QUOTA, STOP_ALL_FAILED = "slo", "quota", "all-failed"
 
 
-RESUMABLE = (STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED)
+RESUMABLE = (STOP_INTERRUPTED, STOP_DEPLOYMENT, STOP_BUDGET, STOP_ALL_FAILED, STOP_CLIENT_LOST)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One client's part of every level: ``index`` of ``count`` (``Shard(0, 1)``: one process does it all).
+
+    Closed loop: slots and measured requests are dealt as evenly as they go (the first ``n % count`` shards one more);
+    open loop: the one seeded schedule's arrivals are dealt round-robin (arrival ``i`` to shard ``i % count``).
+    """
+
+    index: int = 0
+    count: int = 1
+
+    def share(self, n: int) -> int:
+        """This shard's part of ``n`` (slots, requests); the parts of all shards add up to ``n``."""
+        return n // self.count + (1 if self.index < n % self.count else 0)
+
+    def owns(self, arrival: int) -> bool:
+        """Whether arrival number ``arrival`` (0-based, in schedule order) is this shard's to send."""
+        return arrival % self.count == self.index
 
 
 _SAME_ON_RESUME = ("mode", "burstiness", "search", "duration_s", "requests_per_level", "warmup_s", "seed", "request")

@@ -38,6 +38,12 @@ A sweep that was interrupted, or stopped by a failing deployment or the budget, 
 ``sweep.json``, the level it was in runs again from its start, and the rows of every session stay in
 ``results.jsonl`` (rows of later sessions carry ``session``). The same command with more levels at the
 end extends a finished sweep. A sweep that ended by breaking its SLO, or at the quota, is finished.
+
+Several clients (``executor=llama_eval.distributed.RayExecutor(clients=N)``, ``--executor ray``): the
+same ``Sweeper`` coordinates, and each client runs this module's level code for its ``shard``
+(``load.params.Shard``: closed-loop slots and requests dealt evenly, open-loop arrivals of the one
+schedule dealt round-robin, row keys those one process would give). The hooks a client overrides are
+``_level_start`` (the shared start instant) and ``_deliver`` (rows to the coordinator, not to disk).
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ from llama_eval.catalog.prices import PriceBook, load_prices, price_for
 from llama_eval.catalog.tokens import counter_for
 from llama_eval.deployments.model import Deployment, DeploymentsConfig
 from llama_eval.endpoint.wire import SessionPool, WireClient
-from llama_eval.errors import RunError, SweepError
+from llama_eval.errors import LevelAborted, RunError, SweepError
 from llama_eval.prompts.prompt_set import PromptSet, load_prompt_set
 from llama_eval.records import Status, percentile
 from llama_eval.run import run_blocking, store_run
@@ -88,6 +94,7 @@ from .params import (
     STOP_QUOTA,
     STOP_SLO,
     SWEEP_RUN_PARAMS,
+    Shard,
     SweepParams,
     _LevelState,
     _Sample,
@@ -113,8 +120,10 @@ class Sweeper:
         self.nothing_to_do = False  # resumed a sweep that had already finished
         self.time_scale = 1.0
         self.interrupted = False
-        self._seq = 0
-        self._next_item = 0
+        self._seq = 0  # the last row key's repeat used; request seq n sends prompt item (n - 1) mod len
+        self._level_base = 0  # self._seq when the level began
+        self.window: tuple[float, float] | None = None  # the last open-loop level's measured window, seconds from its start
+        self.shard = Shard(0, 1)  # this process's part of every level (a Ray client holds one of several: distributed.sweep)
         self.outcomes: dict[int, list[RequestOutcome]] = {}  # each level's sent, measured requests, for a per-request SLO
         self.service_s = 0.0  # the service time the levels of this session took (the sweep's own cost)
 
@@ -126,7 +135,8 @@ class Sweeper:
         resumed = load_resume(self.run_dir, p) if resume else None
         levels: list[SweepLevel] = list(resumed.levels) if resumed else []
         if resumed is not None:
-            self._seq = self._next_item = resumed.rows  # row keys go on from the earlier sessions' (never the same key twice)
+            # row keys go on from the earlier sessions' highest (a lost Ray client's level can leave gaps below it)
+            self._seq = max(resumed.rows, max((int(row.get("repeat") or 0) for row in read_rows(self.run_dir)), default=0))
             if resumed.finished:
                 self.announce(f"{d.name}: nothing to resume: {resumed.finished}")
                 self.nothing_to_do = True
@@ -170,9 +180,14 @@ class Sweeper:
             levels = judge_levels(levels, p.slo, self.outcomes if p.slo is not None and p.slo.by_attainment else None)
             entry = record.setdefault("deployments", {}).setdefault(d.name, {})
             entry.update(time_scale=self.time_scale, probe="ok")
+            record.update(self.record_extra())
             record.update(status="completed" if not self.stopped else "stopped", finished_at=now_iso(), stopped=self.stopped)
             write_manifest(self.run_dir, record)
         return levels, record
+
+    def record_extra(self) -> dict[str, Any]:
+        """What this sweeper adds to the manifest (the Ray coordinator: its clients and their clock offsets)."""
+        return {}
 
     def _loads(self, levels: list[SweepLevel]) -> Any:
         """(level number, load) to measure next, given the levels measured so far: the listed levels not yet measured,
@@ -201,6 +216,10 @@ class Sweeper:
             began = time.perf_counter()
             try:
                 level, outcomes = await self._level(index, load, lane, requester, writer)
+            except LevelAborted as exc:  # a client of a distributed sweep was lost: its rows are written, the level runs again on --resume
+                self.stopped, self.stop_kind = exc.why, exc.kind
+                self.announce(f"{self.deployment.name}: sweep stopped: {exc.why}")
+                return
             except asyncio.CancelledError:  # Ctrl-C: the levels measured so far are still written, then KeyboardInterrupt
                 self.stopped = f"interrupted during level {index}; its rows are in results.jsonl, its statistics are not (--resume runs it again)"
                 self.stop_kind = STOP_INTERRUPTED
@@ -267,10 +286,24 @@ class Sweeper:
 
     # ---------------------------------------------------------------- one level
     def _next(self) -> tuple[Any, int]:
-        item = self.prompts.items[self._next_item % len(self.prompts)]
-        self._next_item += 1
-        self._seq += 1
-        return item, self._seq
+        """The next closed-loop request: seqs go up by the number of shards, so the shards of a level never share a key."""
+        self._seq = self._seq + self.shard.count if self._seq >= self._shard_base else self._shard_base
+        return self._item(self._seq), self._seq
+
+    def _item(self, seq: int) -> Any:
+        return self.prompts.items[(seq - 1) % len(self.prompts)]
+
+    @property
+    def _shard_base(self) -> int:
+        return self._level_base + self.shard.index + 1
+
+    async def _level_start(self) -> float:
+        """The instant (time.perf_counter) a level starts: now; a Ray client waits for the start its coordinator chose."""
+        return time.perf_counter()
+
+    def _deliver(self, writer: Any, data: dict[str, Any], sample: _Sample, start: float) -> None:
+        """One finished row out of the level: into results.jsonl here (a Ray client hands it to its coordinator instead)."""
+        writer.write(data)
 
     async def _level(self, index: int, load: float, lane: Lane, requester: Requester, writer: ResultsWriter) -> tuple[SweepLevel, list[RequestOutcome]]:
         """One level: its statistics, and its sent, measured requests as a per-request SLO judges them."""
@@ -281,11 +314,15 @@ class Sweeper:
         extra = {"level": index, "concurrency": int(load)} if closed else {"level": index, "rate_rps": load}
         if self.session > 1:
             extra["session"] = self.session
-        total = p.requests_per_level
+        if self.shard.count > 1:
+            extra["client"] = self.shard.index  # which client (shard) of a distributed sweep sent it
+        self._level_base = self._seq
+        total = p.requests_per_level  # the level's (the open loop's schedule holds them all; a shard sends its arrivals)
+        quota = self.shard.share(total or 0)  # closed loop: the measured requests this process starts
         bar = _bar(self.progress_mode, total, f"{self.deployment.name} level {index} ({'concurrency' if closed else 'rate'} {load:g})")
         monitor = LagMonitor({lane.name: lane})
+        start = await self._level_start()
         watcher = asyncio.create_task(monitor.watch())
-        start = time.perf_counter()
         warm_end = start + p.warmup_s * scale
         deadline = warm_end + p.duration_s * scale if p.duration_s is not None else None
 
@@ -304,8 +341,9 @@ class Sweeper:
             data = row.to_json() | extra
             if scheduled is not None:  # open loop: when it was meant to leave and when it did (real seconds from the level's start), as `run` rows
                 data.update(scheduled_s=round(scheduled - start, 6), sent_s=round(sent - start, 6), sender_lateness_s=round(lateness, 6))
-            writer.write(data)
-            state.samples.append(_Sample(row, sent, ended, lateness))
+            sample = _Sample(row, sent, ended, lateness)
+            self._deliver(writer, data, sample, start)
+            state.samples.append(sample)
             if bar is not None:
                 bar.update(1)
 
@@ -315,7 +353,7 @@ class Sweeper:
             if deadline is not None:
                 return now < deadline
             if now >= warm_end:
-                if state.measured_started >= (total or 0):
+                if state.measured_started >= quota:
                     return False
                 state.measured_started += 1
             return True
@@ -323,12 +361,12 @@ class Sweeper:
         window: tuple[float, float] | None = None
         try:
             if closed:
-                workers = int(load)
-                ramp = min(p.warmup_s * scale, 0.01 * workers)  # staggered starts, inside the warm-up only
+                workers = self.shard.share(int(load))  # this shard's concurrency slots (all of them in one process)
+                ramp = min(p.warmup_s * scale, 0.01 * int(load))  # staggered starts, inside the warm-up only
 
                 async def worker(i: int) -> None:
-                    if ramp:
-                        await asyncio.sleep(ramp * i / workers)
+                    if ramp:  # the level's slots staggered as one process staggers them, whichever shard holds slot i
+                        await asyncio.sleep(ramp * (i * self.shard.count + self.shard.index) / int(load))
                     while may_start(now := time.perf_counter()):
                         item, seq = self._next()
                         await send(item, seq, now < warm_end, None)
@@ -344,9 +382,8 @@ class Sweeper:
         lag_p99 = round(1000 * percentile(list(lag), 0.99), 2) if lag else None
         verdict = monitor.verdict(lane)
         lane.latencies.clear()
-        sent = [x.row for x in state.samples if not x.row.warmup and x.row.status is not Status.BUDGET_SKIPPED]
-        outcomes = [RequestOutcome.of(r.status, r.timing.ttft_s if r.timing else None, r.timing.e2e_s if r.timing else None,
-                                      r.usage.completion_tokens if r.usage else None, scale) for r in sent]  # fmt: skip
+        self.window = (window[0] - start, window[1] - start) if window is not None else None  # seconds from the level's start
+        outcomes = request_outcomes(state.samples, scale)
         level = _summarise(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated)
         arrivals = p.arrivals
         return replace(level, arrivals=arrivals, burstiness=p.burstiness if arrivals == "gamma" else None), outcomes
@@ -367,7 +404,10 @@ class Sweeper:
             schedule += measured
         tasks: set[asyncio.Task] = set()
         perf = time.perf_counter
-        for scheduled in schedule:
+        base = self._seq
+        for i, scheduled in enumerate(schedule):
+            if not self.shard.owns(i):  # another client's arrival (a distributed sweep deals the one schedule round-robin)
+                continue
             delay = scheduled - perf()
             if delay > EARLY_S:  # the loop's timers wake up to ~1 ms late (epoll's millisecond timeout): wake early,
                 await asyncio.sleep(delay - EARLY_S)
@@ -375,8 +415,9 @@ class Sweeper:
                 await asyncio.sleep(0)
             if state.stop or self.stopped:
                 break
-            item, seq = self._next()
-            task = asyncio.create_task(send(item, seq, scheduled < warm_end, scheduled))
+            seq = base + i + 1  # the arrival's place in the schedule: the same key whichever client sends it
+            self._seq = seq
+            task = asyncio.create_task(send(self._item(seq), seq, scheduled < warm_end, scheduled))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
@@ -412,6 +453,8 @@ async def asweep(
     search: bool = False,
     precision: float = DEFAULT_PRECISION,
     burstiness: float | None = None,
+    executor: Any = None,
+    store: str | Path | None = None,
 ) -> SweepResult:
     """Sweep one deployment (see the module docstring); returns the ``SweepResult`` that ``read_sweep(run_dir)`` reads back.
 
@@ -429,6 +472,10 @@ async def asweep(
     ``burstiness`` (open loop only): gamma gaps, mean rate unchanged, gap CV 1/sqrt(burstiness); None or 1 is Poisson.
     ``slo`` is a percentile SLO (``"ttft_p90<=1.0"``) or a per-request one (``"ttft<=0.5,e2e<=8@95%"``: levels judged
     on attainment, with goodput). The result's ``cost`` is what the sweep itself used.
+    ``executor``: None sends every request from this process; ``llama_eval.distributed.RayExecutor(clients=N)``
+    splits every level over N Ray actors and merges their rows here (``sweep.json``'s ``clients`` holds
+    their clock offsets). ``store``: the run store the finished sweep is also written to (a path, an fsspec
+    URL, ``"off"``; None: ``LLAMA_EVAL_STORE``, else ``.store`` beside ``run_dir``), as ``run_evaluation``'s.
     """
     catalog = catalog or load_catalog()
     prices = prices or load_prices(catalog=catalog)
@@ -463,7 +510,8 @@ async def asweep(
     )
     sweep_params.check()
     run_dir = Path(run_dir)
-    sweeper = Sweeper(chosen, prompt_set, run_dir, sweep_params, prices=prices, catalog=catalog, progress=progress, announce=say)
+    make = executor.sweeper if executor is not None else Sweeper
+    sweeper = make(chosen, prompt_set, run_dir, sweep_params, prices=prices, catalog=catalog, progress=progress, announce=say)
     levels, _ = await sweeper.run(resume=resume)
     model = chosen.catalog_model(catalog)
     if sweeper.nothing_to_do:  # the stored sweep as it is (SweepResult judges its capacity under the SLO given now)
@@ -474,11 +522,22 @@ async def asweep(
         data = write_sweep(run_dir, chosen, sweep_params, levels, stopped=sweeper.stopped, time_scale=sweeper.time_scale, simulated=_simulated(run_dir),
                            model_id=model.id if model else chosen.model, stop_kind=sweeper.stop_kind, sessions=sweeper.session, cost=cost,
                            workload=SweepWorkload.of(prompt_set, sweep_params))  # fmt: skip
+        clients = sweeper.record_extra().get("clients")
+        if clients is not None:  # a distributed sweep: its clients, their clock offsets and the uncertainty they add
+            data["clients"] = clients
+            (run_dir / SWEEP_JSON).write_text(json.dumps(data, indent=2) + "\n")
     if not sweeper.nothing_to_do and not sweeper.interrupted:
-        store_run(run_dir, None, say)  # the run store (issue 25): LLAMA_EVAL_STORE, else .store beside the sweep; a failure is said, not raised
+        store_run(run_dir, store, say)  # the run store (issue 25): LLAMA_EVAL_STORE, else .store beside the sweep; a failure is said, not raised
     if sweeper.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; {run_dir} holds the rows so far and sweep.json for the finished levels")
     return SweepResult.from_json(data, run_dir, levels, sweep_params.slo)
+
+
+def request_outcomes(samples: Sequence[_Sample], scale: float) -> list[RequestOutcome]:
+    """The sent, measured requests of a level as a per-request SLO judges them (warm-up and budget-skipped left out)."""
+    sent = [x.row for x in samples if not x.row.warmup and x.row.status is not Status.BUDGET_SKIPPED]
+    return [RequestOutcome.of(r.status, r.timing.ttft_s if r.timing else None, r.timing.e2e_s if r.timing else None,
+                              r.usage.completion_tokens if r.usage else None, scale) for r in sent]  # fmt: skip
 
 
 def _search_range(concurrency: tuple, rate: tuple, precision: float) -> SearchRange | None:
