@@ -51,8 +51,8 @@ def runs(tmp_path_factory):
                      (("priced", "base", "p.jsonl", ("--prices", "prices.csv")), ("changed", "base", "changed/p.jsonl", ()))):  # fmt: skip
             running = {}
             for run, endpoint, prompts, extra in pair:
-                (root / f"{run}.yaml").write_text(yaml.safe_dump({"deployments": [{"name": "llama33-70b", "model": MODEL, "kind": "serverless",
-                                                                                   "endpoint": f"{emulator.url}/{endpoint}", "key_env": key_env}]}))  # fmt: skip
+                entry = {"name": "llama33-70b", "model": MODEL, "kind": "serverless", "endpoint": f"{emulator.url}/{endpoint}", "key_env": key_env}
+                (root / f"{run}.yaml").write_text(yaml.safe_dump({"deployments": [entry]}))
                 running[run] = start_cli("run", "-d", f"{run}.yaml", "-p", prompts, "-o", run, "--progress", "none", "--temperature", "0",
                                          "--concurrency", "20", *extra, cwd=root, env=env)  # fmt: skip
             for run, process in running.items():
