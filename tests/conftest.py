@@ -14,7 +14,9 @@ Green from any clone, on any day (``.ci/run`` runs the fast suite with both swit
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -66,21 +68,40 @@ def recording_server():
     server.stop()
 
 
+def _once_per_run(tmp_path_factory, name: str, make):
+    """``make(folder)`` once for the whole test run, however many xdist workers ask (the second waits, then reads
+    what the first made): the wheel and its demo take minutes, and the packaging and report tests both need them."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # every worker's basetemp lives in one folder of this run
+    folder, done = shared / name, shared / f"{name}.json"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            folder.mkdir()
+            done.write_text(json.dumps(make(folder), default=str))
+    return json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory):
-    """The wheel installed into a fresh venv outside the checkout (tests/_support/installedwheel.py)."""
+    """The wheel installed into a fresh venv outside the checkout (tests/_support/installedwheel.py), once per test run."""
     from _support.installedwheel import install_wheel
 
-    return install_wheel(tmp_path_factory.mktemp("wheel"))
+    made = _once_per_run(tmp_path_factory, "wheel", install_wheel)
+    return {**made, **{key: Path(made[key]) for key in ("venv", "python", "work", "wheel")}}
 
 
 @pytest.fixture(scope="session")
-def installed_demo(installed):
+def installed_demo(tmp_path_factory, installed):
     """``llama-eval demo --repeats 1`` run once by the installed wheel from its work folder: the packaging
-    test checks that it ran there, the report test reads the page it wrote (one demo instead of two)."""
+    test checks that it ran there, the report test reads the page it wrote (one demo instead of two, once per test run)."""
     from _support.installedwheel import in_work
 
-    return in_work(installed, str(installed["venv"] / "bin" / "llama-eval"), "demo", "--repeats", "1")
+    def demo(_folder: Path) -> dict:
+        done = in_work(installed, str(installed["venv"] / "bin" / "llama-eval"), "demo", "--repeats", "1")
+        return {"args": done.args, "returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+
+    return subprocess.CompletedProcess(**_once_per_run(tmp_path_factory, "demo", demo))
 
 
 @pytest.fixture
