@@ -11,6 +11,9 @@ Failed deployments and an incomplete or interrupted run get a banner under that 
 The traffic and objective the cost section and the decision assume (``requests_per_day``, ``peak_rps``,
 ``slo`` in the one SLO syntax of ``sweep`` and ``recommend``) default to ``llama_eval.defaults`` and are
 stated on the page, with the emulator settings the run recorded when an emulator answered it.
+Before the notebooks run, the run's final rows are written once to ``rows.parquet`` in the report folder
+(``aggregates.write_rows``); the latency statistics, figures and the answers to read are DuckDB aggregates of it
+(``aggregates``), so the page's size does not grow with the number of requests.
 A notebook that fails stops the pipeline with its cell and error; what finished is kept. The kernels'
 own log lines (transport warnings, the interrupt they log on shutdown) go to ``kernel.log``, not the terminal.
 """
@@ -30,11 +33,13 @@ from llama_eval.paths import notebooks_dir
 from llama_eval.rundir.health import RunHealth, assess_run
 from llama_eval.rundir.run import Run, as_run, load_run
 
+from .aggregates import write_rows
 from .view import ITABLES_INIT, PAGE_DROPS, SIMULATED_BANNER, assumptions_line, emulator_settings
 
 NOTEBOOKS = ("20_quality", "30_latency", "40_cost", "50_summary")  # the order they run in
 PAGE_ORDER = ("50_summary", "20_quality", "30_latency", "40_cost")  # the order a reader meets them: the decision first
 TITLES = {"20_quality": "Quality", "30_latency": "Latency", "40_cost": "Cost", "50_summary": "Decision"}
+ROWS_READERS = ("20_quality", "30_latency", "50_summary")  # notebooks that take rows_file, the run's rows in Parquet (aggregates.ROWS_FILE)
 SECTION_IDS = {"50_summary": "decision-section", "20_quality": "quality", "30_latency": "latency", "40_cost": "cost"}
 
 
@@ -199,11 +204,14 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, requests_per_day: 
             raise ReportError(f"baseline {baseline} holds no results.jsonl: give the run directory to compare with")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "kernel.log").unlink(missing_ok=True)
+    rows_file = write_rows(run_dir, out_dir)  # the run read once into Parquet: the sections aggregate it with DuckDB
     bodies: dict[str, str] = {}
     interactive = False
     for name in NOTEBOOKS:
         traffic = {"requests_per_day": requests_per_day, "slo": slo, "peak_rps": peak_rps}
         extra = traffic if name in ("40_cost", "50_summary") else ({"slo": slo} if name == "30_latency" else {})
+        if name in ROWS_READERS:
+            extra = {**extra, "rows_file": str(rows_file)}
         if name == "50_summary" and baseline is not None:
             extra = {**extra, "baseline_dir": str(baseline)}
         bodies[name], has_tables = _body(_execute(name, run_dir, out_dir, extra))
