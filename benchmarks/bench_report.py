@@ -57,7 +57,7 @@ def build(run_dir: Path, rows: int, *, answer: str | None = None) -> int:
                     value = i + 7 if rng.random() < accuracy else i + 8
                     ttft = rng.lognormvariate(base, 0.3)
                     e2e = ttft + rng.uniform(0.3, 1.5)
-                    text = answer if answer is not None and written % 97 == 5 else f"The answer is {value}."
+                    text = answer if answer is not None and written % 97 == 1 else f"The answer is {value}."
                     row = {
                         "key": f"{name}|q{i}|{repeat}", "deployment": name, "model": model, "api": "azure-ai-inference",
                         "prompt_id": f"q{i}", "repeat": repeat, "tags": ["a" if i % 3 else "b"], "status": "ok",
