@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _support.latency_reference import pandas_latency
 from llama_eval.report import aggregates, latency, quality
 from llama_eval.report.view import answered_frame
 from llama_eval.rundir.health import assess_run
 from llama_eval.rundir.run import load_run
-from llama_eval.rundir.store import final_rows, read_rows
+from llama_eval.rundir.store import TornLineWarning, final_rows, read_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
@@ -48,18 +49,6 @@ def big(tmp_path_factory):
     return run, health, aggregates.write_rows(run_dir, base), written
 
 
-def _pandas_latency(frame: pd.DataFrame) -> pd.DataFrame:
-    """The latency statistics as the report computed them before Parquet: pandas quantiles per deployment on the raw rows."""
-    out = []
-    for name, g in frame.groupby("deployment"):
-        ttft, e2e = g["ttft_s"].dropna() * 1000, g["e2e_s"].dropna()
-        itl = (g["itl_p50_s"].dropna() * 1000).median()
-        out.append({"deployment": name, "requests": len(g), "TTFT p50 ms": ttft.quantile(0.5), "TTFT p90 ms": ttft.quantile(0.9),
-                    "TTFT p99 ms": ttft.quantile(0.99), "ITL p50 ms": itl if itl > 0 else np.nan, "e2e p50 s": e2e.quantile(0.5),
-                    "e2e p90 s": e2e.quantile(0.9), "e2e p99 s": e2e.quantile(0.99), "output tok/s p50": g["output_tps"].dropna().median()})  # fmt: skip
-    return pd.DataFrame(out).set_index("deployment")
-
-
 def test_parquet_holds_the_final_rows_in_order(big):
     run, _, rows_file, written = big
     stored = pd.read_parquet(rows_file)
@@ -69,7 +58,7 @@ def test_parquet_holds_the_final_rows_in_order(big):
 
 def test_latency_statistics_match_pandas_on_the_raw_rows(big):
     run, health, rows_file, _ = big
-    expected = _pandas_latency(latency.latency_rows(run, health))
+    expected = pandas_latency(latency.latency_rows(run, health))
     exact = aggregates.latency_stats(aggregates.row_source(run, health, rows_file))[expected.columns]
     assert (exact - expected).abs().max().max() < 1e-9, "DuckDB's quantile_cont and pandas' linear quantile agree"
     pd.testing.assert_frame_equal(latency.latency_frame(run, health, rows_file=rows_file), expected.round(2), check_dtype=False)
@@ -112,7 +101,8 @@ def test_write_rows_keeps_each_keys_latest_final_row(tmp_path):
         {**base, "key": "a|p1|0", "deployment": "a", "prompt_id": "p1", "status": "ok", "response_text": "retried"},
     ]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"key": "a|p4|0", "depl')  # a torn last line
-    expected = list(final_rows(read_rows(tmp_path)).values())
+    with pytest.warns(TornLineWarning):
+        expected = list(final_rows(read_rows(tmp_path)).values())
     stored = pd.read_parquet(aggregates.write_rows(tmp_path, tmp_path))
     assert list(stored["prompt_id"]) == [r["prompt_id"] for r in expected] == ["p1", "p3"]
     assert list(stored["response_text"]) == ["retried", "three"] and list(stored["status"]) == ["ok", "ok"]
