@@ -88,7 +88,7 @@ def duckdb_read_s(run_dir: Path) -> float:
 
     start = time.perf_counter()
     with duckdb.connect() as con:
-        con.execute(f"SELECT deployment, count(*), avg(ttft_s), avg(e2e_s) FROM read_json_auto('{run_dir / 'results.jsonl'}') GROUP BY deployment").fetchall()
+        con.execute(f"SELECT deployment, count(*), avg(ttft_s), avg(e2e_s) FROM read_json_auto('{run_dir / 'results.jsonl'}') GROUP BY deployment").fetchall()  # noqa: S608 -- only quote-escaped paths, status names and ints are interpolated
     return time.perf_counter() - start
 
 

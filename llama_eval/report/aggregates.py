@@ -68,7 +68,7 @@ def write_rows(run_dir: str | Path, out_dir: str | Path) -> Path:
                                                                              columns = {spec}, ignore_errors = true))
                   QUALIFY row_number() OVER (PARTITION BY key ORDER BY ordinal DESC) = 1 AND status NOT IN ({not_final})
                   ORDER BY min(ordinal) OVER (PARTITION BY key))
-                TO '{_sql_text(partial)}' (FORMAT parquet)"""
+                TO '{_sql_text(partial)}' (FORMAT parquet)"""  # noqa: S608 -- only quote-escaped paths, status names and ints are interpolated
         )
     os.replace(partial, target)
     return target
@@ -88,7 +88,7 @@ class RowSource:
 
         con = duckdb.connect()
         if self.rows_file is not None:
-            con.execute(f"CREATE VIEW raw AS SELECT *, file_row_number AS ordinal FROM read_parquet('{_sql_text(self.rows_file)}', file_row_number = true)")
+            con.execute(f"CREATE VIEW raw AS SELECT *, file_row_number AS ordinal FROM read_parquet('{_sql_text(self.rows_file)}', file_row_number = true)")  # noqa: S608 -- only quote-escaped paths, status names and ints are interpolated
         else:
             frame = pd.DataFrame(
                 [{"deployment": r.deployment, "prompt_id": r.prompt_id, "repeat": r.repeat, "status": str(r.status), "warmup": r.warmup,
@@ -109,7 +109,7 @@ class RowSource:
             f"""CREATE VIEW answered AS SELECT * FROM raw WHERE status IN ({answered});
             CREATE VIEW timed AS SELECT a.deployment, a.ttft_s / s.s AS ttft_s, a.e2e_s / s.s AS e2e_s, a.itl_p50_s / s.s AS itl_p50_s,
                    a.output_tps * s.s AS output_tps
-            FROM answered a JOIN scale s USING (deployment) WHERE NOT coalesce(a.warmup, false)"""
+            FROM answered a JOIN scale s USING (deployment) WHERE NOT coalesce(a.warmup, false)"""  # noqa: S608 -- only quote-escaped paths, status names and ints are interpolated
         )
         return con
 
@@ -151,11 +151,11 @@ def ecdf_points(source: RowSource, points: int = ECDF_POINTS) -> dict[str, tuple
     with source.connect() as con:
         few = con.execute(
             f"""SELECT deployment, list(ttft_s * 1000 ORDER BY ttft_s) FROM timed WHERE ttft_s IS NOT NULL
-            GROUP BY deployment HAVING count(*) <= {points} ORDER BY deployment"""
+            GROUP BY deployment HAVING count(*) <= {points} ORDER BY deployment"""  # noqa: S608 -- only quote-escaped paths, status names and ints are interpolated
         ).fetchall()
         many = con.execute(
             f"""SELECT deployment, quantile_cont(ttft_s * 1000, {levels}) FROM timed WHERE ttft_s IS NOT NULL
-            GROUP BY deployment HAVING count(*) > {points} ORDER BY deployment"""
+            GROUP BY deployment HAVING count(*) > {points} ORDER BY deployment"""  # noqa: S608 -- only quote-escaped paths, status names and ints are interpolated
         ).fetchall()
     out: dict[str, tuple[list[float], list[float]]] = {}
     for name, values in few:  # every answer: the exact ECDF, a step per answer, as px.ecdf draws it
@@ -191,7 +191,7 @@ def box_stats(source: RowSource) -> list[BoxStats]:
                    count(*) FILTER (WHERE t.e2e_s < q.q1 - {WHISKER_IQR} * (q.q3 - q.q1) OR t.e2e_s > q.q3 + {WHISKER_IQR} * (q.q3 - q.q1)),
                    max(t.e2e_s)
             FROM timed t JOIN q USING (deployment) WHERE t.e2e_s IS NOT NULL
-            GROUP BY q.deployment, q.q1, q.q2, q.q3 ORDER BY q.deployment"""
+            GROUP BY q.deployment, q.q1, q.q2, q.q3 ORDER BY q.deployment"""  # noqa: S608 -- only quote-escaped paths, status names and ints are interpolated
         ).fetchall()
     return [BoxStats(*row) for row in rows]
 
@@ -202,7 +202,7 @@ def answer_sample(source: RowSource, per_deployment: int) -> pd.DataFrame:
         frame = con.execute(
             f"""SELECT deployment, prompt_id, response_text FROM (
                   SELECT *, row_number() OVER (PARTITION BY deployment ORDER BY prompt_id, ordinal) AS n FROM answered)
-            WHERE n <= {int(per_deployment)} ORDER BY deployment, prompt_id, ordinal"""
+            WHERE n <= {int(per_deployment)} ORDER BY deployment, prompt_id, ordinal"""  # noqa: S608 -- only quote-escaped paths, status names and ints are interpolated
         ).df()
     return frame.set_index(["deployment", "prompt_id"])
 

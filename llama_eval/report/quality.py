@@ -78,7 +78,7 @@ def method_lines(summary: QualitySummary) -> str:
             f"- 0/1 scores: {method.binary_scores}.",
             f"- Other scores: {method.other_scores}.",
             f"- Several comparisons: {method.adjustment}; {method.verdict_basis}.",
-            f"- Fewer than {method.min_prompts_for_verdict} shared prompts: no verdict (\"too few prompts to compare\").",
+            f'- Fewer than {method.min_prompts_for_verdict} shared prompts: no verdict ("too few prompts to compare").',
         ]
     rouge = summary.rouge
     if rouge:

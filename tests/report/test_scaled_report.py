@@ -14,7 +14,6 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -119,7 +118,9 @@ def test_the_page_of_a_big_run_is_small_and_escaped(big, tmp_path):
     assert (tmp_path / "out" / aggregates.ROWS_FILE).is_file()
     executed = json.loads((tmp_path / "out" / "30_latency.ipynb").read_text())
     assert executed["metadata"]["papermill"]["parameters"]["rows_file"] == str(tmp_path / "out" / aggregates.ROWS_FILE)
-    traces = [t for c in executed["cells"] for o in c.get("outputs", []) for t in (o.get("data", {}).get("application/vnd.plotly.v1+json") or {}).get("data", [])]
+    traces = [
+        t for c in executed["cells"] for o in c.get("outputs", []) for t in (o.get("data", {}).get("application/vnd.plotly.v1+json") or {}).get("data", [])
+    ]
     assert traces and max(len(t.get("x") or ()) for t in traces) <= aggregates.ECDF_POINTS, "no figure trace holds every request"
     assert HOSTILE not in page and "<script>window.__pwned" not in page and "&lt;script&gt;window.__pwned = 1" in page
     assert re.search(r"\b19,995\b", page), "the latency table counts the timed requests"
