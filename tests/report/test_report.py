@@ -158,12 +158,8 @@ def stopped_report(tmp_path_factory):
         base / "run",
         [
             FakeDeployment("llama33-70b", "Llama-3.3-70B-Instruct", accuracy=0.5, time_scale=0.01),
-            FakeDeployment(
-                "maverick",
-                "Llama-4-Maverick-17B-128E-Instruct-FP8",
-                fail=("http_error", 404, "Resource not found"),
-                stopped="not found at https://maverick.example/ (HTTP 404 Resource not found)",
-            ),  # fmt: skip
+            FakeDeployment("maverick", "Llama-4-Maverick-17B-128E-Instruct-FP8", fail=("http_error", 404, "Resource not found"),
+                           stopped="not found at https://maverick.example/ (HTTP 404 Resource not found)"),  # fmt: skip
         ],
         status="incomplete",
     )
@@ -281,7 +277,9 @@ def test_evaluate_notebook_runs_with_papermill_parameters(tmp_path, monkeypatch)
             "max_tokens": 64,
         }
         out = tmp_path / "10_evaluate.ipynb"
-        papermill.execute_notebook(str(notebooks_dir() / "10_evaluate.ipynb"), str(out), parameters=parameters, kernel_name="python3", progress_bar=False)
+        papermill.execute_notebook(
+            str(notebooks_dir() / "10_evaluate.ipynb"), str(out), parameters=parameters, kernel_name="python3", progress_bar=False
+        )
     assert len((tmp_path / "run" / "results.jsonl").read_text().splitlines()) == 10
     assert "completed" in out.read_text()
     assert emu.key not in out.read_text() and "NOTEBOOK_TEST_KEY" not in json.dumps(json.loads(out.read_text())["metadata"]["papermill"]["parameters"])
@@ -415,7 +413,7 @@ def test_the_emulator_report_fits_the_window_and_opens_on_the_decision(report, t
     text = visible_text(index.read_text())
     brief = text.split("The decision", 1)[1].split("Trade-offs", 1)[0]
     assert "What would change the decision" in brief and "Latency objective" in brief and "Quality" in brief
-    assert "Recommended" in brief or "Undecided" in brief, brief[:500]
+    assert ("Recommended" in brief or "Undecided" in brief), brief[:500]
 
 
 def test_tables_have_no_index_column_and_typed_numbers(report):
