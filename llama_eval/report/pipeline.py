@@ -74,7 +74,7 @@ def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]
     source = source if source is not None else str(notebooks_dir() / f"{name}.ipynb")
     target = target or out_dir / f"{name}.ipynb"
     kernel_log = out_dir / "kernel.log"
-    own = {"km": kernel} if kernel is not None else {}
+    own = {"km": kernel, "engine_name": SHARED_KERNEL_ENGINE} if kernel is not None else {}
     with kernel_log.open("ab") as log:
         try:
             papermill.execute_notebook(
@@ -95,6 +95,33 @@ def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict[str, Any]
     return target
 
 
+SHARED_KERNEL_ENGINE = "llama-eval-shared-kernel"  # papermill's nbclient engine, closing each notebook's client of the shared kernel
+
+
+def _register_shared_kernel_engine() -> None:
+    """papermill's nbclient engine, except that each notebook's kernel client is closed when the notebook ends.
+
+    A client of a kernel it did not start (``km=`` given) is left open by nbclient, and jupyter_client then complains on
+    stderr when it is collected ("Could not destroy zmq context"); the kernel itself stays up for the next notebook."""
+    from papermill.engines import NBClientEngine, PapermillNotebookClient, papermill_engines
+    from papermill.log import logger
+
+    class SharedKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False, stdout_file: Any = None, stderr_file: Any = None,
+                                     start_timeout: int = 60, execution_timeout: int | None = None, **kwargs: Any) -> Any:  # fmt: skip
+            passed = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
+            client = PapermillNotebookClient(nb_man, timeout=execution_timeout or kwargs.get("timeout"), startup_timeout=start_timeout, kernel_name=kernel_name,
+                                             log=logger, log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file, **passed)  # fmt: skip
+            try:
+                return client.execute()
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+
+    papermill_engines.register(SHARED_KERNEL_ENGINE, SharedKernelEngine)
+
+
 @contextmanager
 def _shared_kernel(out_dir: Path) -> Iterator[Any]:
     """One kernel for every notebook of a report, shut down at the end: the run is read and the libraries imported once.
@@ -103,6 +130,7 @@ def _shared_kernel(out_dir: Path) -> Iterator[Any]:
     the kernel's already-read ``Run`` back while ``results.jsonl`` and ``manifest.json`` are unchanged."""
     from jupyter_core.utils import run_sync
 
+    _register_shared_kernel_engine()
     with (out_dir / "kernel.log").open("ab") as log:
         kernel = _quiet_kernel_manager(log)(kernel_name="python3")
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -123,4 +122,4 @@ def test_the_page_of_a_big_run_is_small_and_escaped(big, tmp_path):
     ]
     assert traces and max(len(t.get("x") or ()) for t in traces) <= aggregates.ECDF_POINTS, "no figure trace holds every request"
     assert HOSTILE not in page and "<script>window.__pwned" not in page and "&lt;script&gt;window.__pwned = 1" in page
-    assert re.search(r"\b19,995\b", page), "the latency table counts the timed requests"
+    assert page.count(">3,999<") >= 5, "the latency table counts each deployment's timed requests (800 prompts x 5 repeats, the warm-up left out)"
