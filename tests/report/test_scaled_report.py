@@ -123,3 +123,19 @@ def test_the_page_of_a_big_run_is_small_and_escaped(big, tmp_path):
     assert traces and max(len(t.get("x") or ()) for t in traces) <= aggregates.ECDF_POINTS, "no figure trace holds every request"
     assert HOSTILE not in page and "<script>window.__pwned" not in page and "&lt;script&gt;window.__pwned = 1" in page
     assert page.count(">3,999<") >= 5, "the latency table counts each deployment's timed requests (800 prompts x 5 repeats, the warm-up left out)"
+
+
+def test_a_kernel_reads_a_run_once_until_it_changes(tmp_path):
+    """The report's notebooks share a kernel: the second ``open_run`` of an unchanged run is the ``Run`` already read."""
+    from llama_eval.report.view import open_run
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _bench().build(run_dir, 50)
+    first = open_run(run_dir)
+    assert open_run(run_dir) is first and len(first.rows) == 50
+    line = (run_dir / "results.jsonl").read_text().splitlines()[0].replace('"repeat": 0', '"repeat": 9').replace("|0", "|9")
+    with (run_dir / "results.jsonl").open("a") as f:
+        f.write(line + "\n")
+    again = open_run(run_dir)
+    assert again is not first and len(again.rows) == 51, "a changed results.jsonl is read again"
