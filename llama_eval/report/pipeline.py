@@ -1,7 +1,8 @@
 """The report pipeline: run the report notebooks with papermill, export one standalone HTML page.
 
 ``build_report(run_dir, out_dir)`` executes 20_quality, 30_latency, 40_cost and 50_summary with
-``run_dir`` injected (kernel ``python3``), keeps the executed notebooks beside the page, and writes
+``run_dir`` injected, one after the other in one ``python3`` kernel (the run is read and the libraries imported
+once: ``view.open_run`` hands the later notebooks the ``Run`` the first read), keeps the executed notebooks beside the page, and writes
 ``index.html``: the decision first (the summary notebook, whose first output is the brief a manager
 reads), then quality, latency and cost; code cells hidden; plotly.js and the DataTables bundle of the
 interactive tables embedded once so it opens offline; the page's stylesheet (``page.css``: no
@@ -13,9 +14,10 @@ The traffic and objective the cost section and the decision assume (``requests_p
 stated on the page, with the emulator settings the run recorded when an emulator answered it.
 Before the notebooks run, the run's final rows are written once to ``rows.parquet`` in the report folder
 (``aggregates.write_rows``); the latency statistics, figures and the answers to read are DuckDB aggregates of it
-(``aggregates``), so the page's size does not grow with the number of requests.
+(``aggregates``), so the page's size does not grow with the number of requests. The banners and the "About this
+run" table are worked out in the same kernel (``page_facts``), not by reading the run again here.
 A notebook that fails stops the pipeline with its cell and error; what finished is kept. The kernels'
-own log lines (transport warnings, the interrupt they log on shutdown) go to ``kernel.log``, not the terminal.
+own log lines (transport warnings, the interrupt it logs on shutdown) go to ``kernel.log``, not the terminal.
 """
 
 from __future__ import annotations
