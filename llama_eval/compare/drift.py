@@ -82,7 +82,7 @@ def metrics(run: Run) -> dict[str, dict[str, float]]:
         for metric, key in (("TTFT", "ttft_p90_s"), ("e2e", "e2e_p90_s")):
             if per[metric]:
                 out.setdefault(name, {})[key] = float(np.quantile(per[metric], 0.9))
-    for name, cost in run_costs(run.path).deployments.items():
+    for name, cost in run_costs(run).deployments.items():  # the Run already read, not its folder read again
         if cost.usd_per_1k_requests is not None and not cost.unpriced_rows:
             out.setdefault(name, {})["usd_per_1k"] = float(cost.usd_per_1k_requests)
     return out

@@ -18,6 +18,7 @@ from llama_eval.load.workload import workloads_sentence
 from llama_eval.rundir.health import INTENDED_MEDIAN_TOLERANCE, INTENDED_P90_TOLERANCE, DeploymentHealth, IntendedCheck, RunHealth, assess_run
 from llama_eval.rundir.run import Run, as_run
 
+from . import aggregates
 from .view import answered_frame, words
 
 
@@ -38,43 +39,36 @@ def latency_rows(run: Run | str | Path, health: RunHealth | None = None) -> pd.D
     return frame
 
 
-def latency_frame(run: Run | str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+def latency_frame(run: Run | str | Path, health: RunHealth | None = None, *, rows_file: str | Path | None = None) -> pd.DataFrame:
     """p50/p90/p99 of time to first token, end-to-end time, and median inter-token gap and speed (real time; numbers, NaN where not measured).
 
+    Computed by DuckDB (``aggregates.latency_stats``) from ``rows_file`` (the report's Parquet copy of the run) when given,
+    else from the run's rows; linear interpolation between ranks, as pandas' ``quantile`` on ``latency_rows`` gives.
     Answers cut short (status ``incomplete``) are not in the percentiles: an empty stream ended early
     would read as a fast success. When a run has any, ``incomplete (left out)`` counts them per deployment.
     """
     run = as_run(run)
     health = health or assess_run(run)
-    frame = latency_rows(run, health)
-    if frame.empty:
+    stats = aggregates.latency_stats(aggregates.row_source(run, health, rows_file))
+    if stats.empty:
         return pd.DataFrame()
-    out = []
-    for name, g in frame.groupby("deployment"):
-        row: dict[str, Any] = {"deployment": name, "requests": len(g)}
-        if g["ttft_s"].notna().any():
-            ttft = g["ttft_s"].dropna() * 1000
-            row.update({"TTFT p50 ms": ttft.quantile(0.5), "TTFT p90 ms": ttft.quantile(0.9), "TTFT p99 ms": ttft.quantile(0.99)})
-        if g["itl_p50_s"].notna().any():
-            itl = (g["itl_p50_s"].dropna() * 1000).median()
-            row["ITL p50 ms"] = itl if itl > 0 else np.nan  # 0: the chunks arrived together (a sped-up emulator), no gap was measured
-        e2e = g["e2e_s"].dropna()
-        row.update({"e2e p50 s": e2e.quantile(0.5), "e2e p90 s": e2e.quantile(0.9), "e2e p99 s": e2e.quantile(0.99)})
-        if g["output_tps"].notna().any():
-            row["output tok/s p50"] = g["output_tps"].dropna().median()
-        out.append(row)
-    result = pd.DataFrame(out).set_index("deployment").round(2)
+    optional = ["TTFT p50 ms", "TTFT p90 ms", "TTFT p99 ms", "ITL p50 ms", "output tok/s p50"]  # shown when some deployment measured them
+    stats = stats.drop(columns=[c for c in optional if stats[c].isna().all()])
+    if "ITL p50 ms" in stats:  # 0: the chunks arrived together (a sped-up emulator), no gap was measured
+        stats["ITL p50 ms"] = stats["ITL p50 ms"].where(stats["ITL p50 ms"] > 0, np.nan)
+    order = ["requests", "TTFT p50 ms", "TTFT p90 ms", "TTFT p99 ms", "ITL p50 ms", "e2e p50 s", "e2e p90 s", "e2e p99 s", "output tok/s p50"]
+    result = stats[[c for c in order if c in stats]].round(2)
     cut = {n: d.incomplete_rows for n, d in health.deployments.items()}
     if any(cut.get(n) for n in result.index):
         result["incomplete (left out)"] = [cut.get(n, 0) for n in result.index]
     return result
 
 
-def latency_table(run: Run | str | Path, health: RunHealth | None = None) -> pd.DataFrame:
+def latency_table(run: Run | str | Path, health: RunHealth | None = None, *, rows_file: str | Path | None = None) -> pd.DataFrame:
     """latency_frame for display: the time basis of each row stated, gaps in words."""
     run = as_run(run)
     health = health or assess_run(run)
-    frame = latency_frame(run, health)
+    frame = latency_frame(run, health, rows_file=rows_file)
     if frame.empty:
         return frame
     frame = frame.copy()
@@ -172,27 +166,42 @@ def latency_notes(health: RunHealth) -> list[str]:
     return notes
 
 
-def latency_figures(run: Run | str | Path, health: RunHealth | None = None, *, ttft_slo_s: float | None = None) -> list[Any]:
-    """ECDF of time to first token (the SLO's limit drawn when given) and box plot of end-to-end time, per deployment (real time)."""
-    import plotly.express as px
+def latency_figures(run: Run | str | Path, health: RunHealth | None = None, *, ttft_slo_s: float | None = None,
+                    rows_file: str | Path | None = None) -> list[Any]:  # fmt: skip
+    """ECDF of time to first token (the SLO's limit drawn when given) and box plot of end-to-end time, per deployment (real time).
 
-    frame = latency_rows(run, health)
+    Drawn from aggregates (``aggregates``), not from every answer, so a figure's size does not grow with the run: the ECDF
+    from ``ECDF_POINTS`` quantiles per deployment (every answer when fewer), the box from its quartiles and Tukey's
+    fences, the answers beyond the fences counted in the hover text rather than drawn one by one."""
+    import plotly.graph_objects as go
+
+    run = as_run(run)
+    source = aggregates.row_source(run, health, rows_file)
     figures = []
-    if not frame.empty and frame["ttft_s"].notna().any():
-        ttft = frame.dropna(subset=["ttft_s"]).assign(ttft_ms=lambda f: f["ttft_s"] * 1000)
-        fig = px.ecdf(ttft, x="ttft_ms", color="deployment", title="Time to first token: lower is better (a curve further left is faster)")
+    curves = aggregates.ecdf_points(source)
+    if curves:
+        fig = go.Figure()
+        for name, (x, y) in curves.items():
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line_shape="hv", name=name,
+                                     hovertemplate=f"{name}<br>%{{y:.1%}} of requests at or below %{{x:,.0f}} ms<extra></extra>"))  # fmt: skip
+        fig.update_layout(title="Time to first token: lower is better (a curve further left is faster)")
         fig.update_xaxes(title="time to first token (ms)")
-        fig.update_yaxes(title="share of requests at or below", tickformat=".0%")
+        fig.update_yaxes(title="share of requests at or below", tickformat=".0%", range=[0, 1.02])
         if ttft_slo_s is not None:
             fig.add_vline(x=ttft_slo_s * 1000, line_dash="dash", line_color="#444", annotation_text=f"SLO: p90 ≤ {ttft_slo_s * 1000:,.0f} ms",
                           annotation_position="top left")  # fmt: skip
             fig.add_hline(y=0.9, line_dash="dot", line_color="#999")
         figures.append(fig)
-    if not frame.empty:
-        fig = px.box(frame, x="deployment", y="e2e_s", color="deployment", points="outliers", title="End-to-end time per request: lower is better")
+    boxes = aggregates.box_stats(source)
+    if boxes:
+        fig = go.Figure()
+        for b in boxes:
+            beyond = f"{b.beyond:,} beyond the whiskers (largest {b.largest:,.2f} s)" if b.beyond else "none beyond the whiskers"
+            fig.add_trace(go.Box(x=[b.deployment], q1=[b.q1], median=[b.median], q3=[b.q3], lowerfence=[b.lowerfence], upperfence=[b.upperfence],
+                                 name=b.deployment, boxpoints=False, hovertext=[beyond], hoverinfo="y+text"))  # fmt: skip
+        fig.update_layout(title="End-to-end time per request: lower is better", showlegend=False)
         fig.update_yaxes(title="end-to-end time (s)")
         fig.update_xaxes(title="")
-        fig.update_layout(showlegend=False)
         figures.append(fig)
     return figures
 

@@ -12,7 +12,8 @@ from llama_eval.quality.summary import QualitySummary
 from llama_eval.rundir.health import RunHealth
 from llama_eval.rundir.run import Run
 
-from .view import answered_frame, words
+from . import aggregates
+from .view import words
 
 
 def quality_summary(run: Run | str | Path, *, judge: Any = None) -> QualitySummary:
@@ -77,7 +78,7 @@ def method_lines(summary: QualitySummary) -> str:
             f"- 0/1 scores: {method.binary_scores}.",
             f"- Other scores: {method.other_scores}.",
             f"- Several comparisons: {method.adjustment}; {method.verdict_basis}.",
-            f"- Fewer than {method.min_prompts_for_verdict} shared prompts: no verdict (\"too few prompts to compare\").",
+            f'- Fewer than {method.min_prompts_for_verdict} shared prompts: no verdict ("too few prompts to compare").',
         ]
     rouge = summary.rouge
     if rouge:
@@ -149,10 +150,9 @@ def bar_colours(fig: Any, colours: dict[str, str]) -> Any:
     return fig
 
 
-def sample_answers(run: Run | str | Path, per_deployment: int = 2) -> pd.DataFrame:
-    """A few answers per deployment, for reading (escaped when shown as HTML)."""
-    frame = answered_frame(run)
-    if frame.empty:
-        return frame
-    picked = frame.sort_values(["deployment", "prompt_id"]).groupby("deployment").head(per_deployment)
-    return picked[["deployment", "prompt_id", "response_text"]].set_index(["deployment", "prompt_id"])
+def sample_answers(run: Run | str | Path, per_deployment: int = 2, *, rows_file: str | Path | None = None) -> pd.DataFrame:
+    """A few answers per deployment (the first by prompt id), for reading (escaped when shown as HTML).
+
+    Read by DuckDB (``aggregates.answer_sample``) from ``rows_file``, the report's Parquet copy of the run, when given;
+    else from the run's rows. The full rows are in the run's ``results.jsonl`` (``llama-eval export``, ``report --csv``)."""
+    return aggregates.answer_sample(aggregates.row_source(run, rows_file=rows_file), per_deployment)

@@ -16,7 +16,7 @@ from llama_eval.defaults import DEFAULT_PEAK_RPS, DEFAULT_REQUESTS_PER_DAY, DEFA
 from llama_eval.errors import StoreError
 from llama_eval.quality.summary import PairedComparison
 from llama_eval.rundir.health import RunHealth
-from llama_eval.rundir.run import Run, as_run, load_run
+from llama_eval.rundir.run import Run, RunManifest, as_run, load_run
 from llama_eval.rundir.store import read_manifest
 from llama_eval.store.trend import store_trend_frame
 
@@ -267,9 +267,12 @@ def drift_frame(run: Run | str | Path) -> pd.DataFrame:
     here, key = run.path.resolve(), configuration(run)
     runs: list[Run] = []
     for candidate in sorted(p for p in run.path.parent.iterdir() if (p / "manifest.json").is_file()):
-        other = run if candidate.resolve() == here else load_run(candidate)
-        if configuration(other) == key and started(other) <= started(run):
-            runs.append(other)
+        if candidate.resolve() == here:
+            runs.append(run)
+            continue
+        described = Run(candidate, RunManifest.from_json(read_manifest(candidate)), ())  # its manifest decides; rows only for the same configuration
+        if configuration(described) == key and started(described) <= started(run):
+            runs.append(load_run(candidate))
     columns = ["run", "started_at", "deployment", "metric", "value", "center", "lower", "upper", "based_on", "outside", "sentence"]
     return pd.DataFrame(drift_records(drift(runs)), columns=columns)
 

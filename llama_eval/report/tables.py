@@ -95,9 +95,9 @@ def numeric_view(summary: QualitySummary) -> Table | None:
     return table(frame, labels={"deployment": "Deployment", "rows": "Rows"}, integer=["rows"], percent=["strict %", "flexible %", "answers with a marker %"])
 
 
-def answers_view(run: Any, per_deployment: int = 3) -> Table:
+def answers_view(run: Any, per_deployment: int = 3, *, rows_file: Any = None) -> Table:
     """A few answers per deployment, sortable and paginated (escaped; long answers cut, with their full length)."""
-    frame = quality.sample_answers(run, per_deployment).reset_index()
+    frame = quality.sample_answers(run, per_deployment, rows_file=rows_file).reset_index()
     if frame.empty:
         return Table("")
     frame["characters"] = [len(t or "") for t in frame["response_text"]]

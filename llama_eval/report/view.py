@@ -272,12 +272,38 @@ def show_text_table(frame: pd.DataFrame) -> None:
 # --------------------------------------------------------------------------- run facts
 
 
+_OPENED: dict[Path, tuple[tuple[int, ...], Run]] = {}  # this kernel's runs, by folder: the notebooks of one report read a run once
+
+
+def _stamp(run_dir: Path) -> tuple[int, ...]:
+    """What changes when a run changes: the size and modification time of its results and manifest (0: absent)."""
+    out: list[int] = []
+    for name in ("results.jsonl", "manifest.json"):
+        try:
+            st = (run_dir / name).stat()
+            out += [st.st_size, st.st_mtime_ns]
+        except FileNotFoundError:
+            out += [0, 0]
+    return tuple(out)
+
+
 def open_run(run_dir: str | Path) -> Run:
     """The run a notebook's ``run_dir`` names, read once: a relative name is found by ``llama_eval.paths.resolve_path``'s
     one rule (the working folder, then the folders above it up to the project root), so ``runs/demo`` works from the
     repository root, from ``notebooks/`` and from a ``llama-eval notebooks DIR`` folder; found nowhere, or not a run,
-    ``RunDirNotFoundError`` names every place looked. ``run.path`` is absolute: pass it on (``run_dir = run.path``)."""
-    return load_run(check_run_dir(run_dir, resolve=True))
+    ``RunDirNotFoundError`` names every place looked. ``run.path`` is absolute: pass it on (``run_dir = run.path``).
+
+    In one kernel a run is read once: the report's notebooks share a kernel (``pipeline``), and the second one to open
+    a run gets the ``Run`` the first read, as long as its ``results.jsonl`` and ``manifest.json`` have not changed."""
+    path = check_run_dir(run_dir, resolve=True).resolve()
+    stamp = _stamp(path)
+    cached = _OPENED.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    run = load_run(path)
+    _OPENED.clear()  # one run at a time: a big run's rows are not kept twice
+    _OPENED[path] = (stamp, run)
+    return run
 
 
 def _scale_words(value: Any) -> str:

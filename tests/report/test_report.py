@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from _support.fakerun import FakeDeployment, write_run
@@ -89,6 +90,27 @@ def test_report_holds_the_runs_numbers(report):
     costs = [json.loads(line)["cost_usd"] for line in (base / "run" / "results.jsonl").read_text().splitlines()]
     assert all(c is None for c in costs), "managed deployments: token cost is 'no price', never 0"
     assert "VM-hours: see projection" in page
+
+
+def test_latency_numbers_from_parquet_equal_pandas_on_the_raw_rows(report):
+    """The page's latency statistics, now DuckDB aggregates of rows.parquet, are the numbers pandas gives on the run's rows."""
+    from _support.latency_reference import pandas_latency
+    from llama_eval.report.latency import latency_frame, latency_rows
+    from llama_eval.rundir.run import load_run
+
+    base, index = report
+    run = load_run(base / "run")
+    health = assess_run(run)
+    rows_file = index.parent / "rows.parquet"
+    assert rows_file.is_file(), "the pipeline read the run once into Parquet"
+    rows = latency_rows(run, health)
+    if rows.empty:
+        pytest.skip("no deployment of this run could be timed on this machine")
+    expected = pandas_latency(rows).round(2)
+    expected = expected.drop(columns=[c for c in expected if expected[c].isna().all() and not c.startswith("e2e")])
+    shown = latency_frame(run, health, rows_file=rows_file)
+    pd.testing.assert_frame_equal(shown[expected.columns], expected, check_dtype=False)
+    pd.testing.assert_frame_equal(latency_frame(run, health), shown, check_dtype=False)
 
 
 def test_model_output_is_escaped(report):
