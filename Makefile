@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test test-fast test-anyday lint docs demo bench clean test-peer azurite
+.PHONY: install test test-fast test-anyday lint docs demo bench clean test-peer azurite screenshot
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ PEER_PYTHON ?= $(BIN)/python
 test-peer: install
 	@$(PEER_PYTHON) -c "import llama_cpp.server, gguf" 2>/dev/null || $(PEER_PYTHON) -m pip install --quiet --disable-pip-version-check 'llama-cpp-python[server]' gguf
 	LLAMA_EVAL_PEER=1 LLAMA_EVAL_PEER_PYTHON=$(PEER_PYTHON) $(BIN)/python -m pytest tests/endpoint/test_peer_server.py -m peer -s -q
+
+# The README's picture (docs/report.png): the top of the demo report, taken by the Chromium test that reads that page
+# (any other test run writes it to a temp folder, leaving the checkout as it was).
+screenshot: install
+	LLAMA_EVAL_REFRESH_SCREENSHOT=1 $(BIN)/python -m pytest tests/report/test_report.py -k demo_report_reads_clean -q
 
 demo: install
 	$(BIN)/llama-eval demo
