@@ -69,7 +69,7 @@ def run_workload(run: Run | str | Path) -> str:
             turns[row.conversation_id] = max(turns.get(row.conversation_id, 0), row.turn)
     if turns:
         parts.append(f"{len(turns)} conversations of {min(turns.values())}-{max(turns.values())} turns, history resent every turn")
-    parts.append(_arrivals(run.manifest.params.get("schedule")))
+    parts.append(describe_arrivals(run.manifest.params.get("schedule")))
     return ", ".join(parts)
 
 
@@ -84,7 +84,9 @@ def _recipe(path: str | None, sha256: str | None) -> Mapping[str, Any] | None:
     return prompts.recipe if prompts.sha256 == sha256 and prompts.recipe else None
 
 
-def _arrivals(schedule: Mapping[str, Any] | None) -> str:
+def describe_arrivals(schedule: Mapping[str, Any] | None) -> str:
+    """A run's arrivals in words (its manifest's ``params.schedule``; None: closed loop), the one wording the cost table,
+    the report's workload line and the decision share."""
     if not schedule:
         return "closed loop"
     recipe = schedule  # the manifest's params.schedule: the arrivals' recipe, with its size and span

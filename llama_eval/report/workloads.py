@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llama_eval.cost.workload import describe_arrivals
 from llama_eval.records import ANSWERED, percentile
 from llama_eval.rundir.health import RunHealth, assess_run
 from llama_eval.rundir.run import Run, as_run
@@ -108,18 +109,7 @@ def describe_workload(prompts: Any, schedule: Mapping[str, Any] | None = None) -
     if conversations:
         turns = [len(item.turns) for item in conversations]
         parts.append(f"{len(conversations)} conversations of {min(turns)}-{max(turns)} turns, history resent every turn")
-    if schedule:
-        kind = schedule.get("kind")
-        if kind == "trace":
-            parts.append(f"replayed trace {Path(str(schedule.get('path'))).name} at {schedule.get('speedup')}x")
-        elif kind == "ramp":
-            parts.append(f"Poisson arrivals ramping {schedule.get('start_rps')} -> {schedule.get('end_rps')} requests/s over {schedule.get('seconds')} s")
-        elif kind == "gamma":
-            parts.append(f"gamma arrivals at {schedule.get('rate_rps')} requests/s, burstiness {schedule.get('burstiness')}")
-        else:
-            parts.append(f"Poisson arrivals at {schedule.get('rate_rps')} requests/s")
-    else:
-        parts.append("closed loop")
+    parts.append(describe_arrivals(schedule))
     return "; ".join(parts)
 
 

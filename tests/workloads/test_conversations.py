@@ -149,6 +149,6 @@ def test_describe_workload_names_the_shape_and_the_arrivals(tmp_path):
     write_synth_set(recipe, LLAMA3, tmp_path / "rag.jsonl")
     text = describe_workload(load_prompt_set(tmp_path / "rag.jsonl"), {"kind": "gamma", "rate_rps": 4.0, "burstiness": 0.5})
     assert text == ("prompt set 'rag' (20 items); synthetic: input uniform:1100:1300, output fixed:50 tokens (llama3 tokenizer), a shared 1000-token "
-                    "prefix on 80% of requests (1 group(s)); gamma arrivals at 4.0 requests/s, burstiness 0.5")  # fmt: skip
+                    "prefix on 80% of requests (1 group(s)); open loop, gamma arrivals at 4.0 requests/s (burstiness 0.5)")  # fmt: skip
     chats = describe_workload(load_prompt_set(conversation_set(tmp_path, conversations=3, turns=4)))
     assert chats == "prompt set 'chats' (3 items); 3 conversations of 4-4 turns, history resent every turn; closed loop"
