@@ -23,7 +23,7 @@ from llama_eval.catalog.prices import PriceBook, price_for
 from llama_eval.catalog.tokens import counter_for
 from llama_eval.deployments.model import Deployment
 from llama_eval.endpoint.wire import WireClient
-from llama_eval.load.params import EARLY_S, Shard, SweepParams, _Sample
+from llama_eval.load.params import EARLY_S, RequestSample, Shard, SweepParams
 from llama_eval.load.sweep import Sweeper
 from llama_eval.prompts.prompt_set import PromptSet
 from llama_eval.run.attempt import Requester
@@ -54,7 +54,7 @@ class ShardSweeper(Sweeper):
         self.start_late_s = max(0.0, time.perf_counter() - target)  # > 0: the start instant had passed when the order arrived
         return target
 
-    def _deliver(self, writer: Any, data: dict[str, Any], sample: _Sample, start: float) -> None:
+    def _deliver(self, writer: Any, data: dict[str, Any], sample: RequestSample, start: float) -> None:
         self.out.append((data, sample.sent - start, sample.ended - start, sample.lateness_s))
 
 

@@ -8,7 +8,7 @@ resume) with one step replaced: a level. For a level it
    measured clock offset (``clock``) — the barrier: every client was set up and answered before;
 2. collects every client's finished rows every ``POLL_S`` and writes them to ``results.jsonl`` at once
    (so a lost client's delivered rows are on disk);
-3. summarises the level from the merged raw rows (``load.levels._summarise`` over ``merge.to_samples``),
+3. summarises the level from the merged raw rows (``load.levels.summarise_level`` over ``merge.to_samples``),
    never from per-client summaries.
 
 A client that dies mid-level (``ray.kill``, a lost node) stops the sweep with ``stop_kind``
@@ -25,9 +25,9 @@ from dataclasses import replace
 from typing import Any
 
 from llama_eval.errors import LevelAborted, SweepError
-from llama_eval.load.levels import _summarise
+from llama_eval.load.levels import summarise_level
 from llama_eval.load.objectives import RequestOutcome, SweepLevel
-from llama_eval.load.params import STOP_CLIENT_LOST, _Sample
+from llama_eval.load.params import STOP_CLIENT_LOST, RequestSample
 from llama_eval.load.sweep import Sweeper, request_outcomes
 from llama_eval.run.lane import Lane
 
@@ -119,7 +119,7 @@ class RaySweeper(Sweeper):
         start = time.perf_counter() + lead  # the same instant on this process's monotonic clock
         runs = {k: asyncio.wrap_future(actor.run_level.remote(index, load, start_wall + self.offsets[k].offset_s, base, self.session).future())
                 for k, actor in enumerate(self.actors)}  # fmt: skip
-        samples: list[_Sample] = []
+        samples: list[RequestSample] = []
         seen: set[str] = set()
         delivered = [0] * len(self.actors)
         results: dict[int, dict[str, Any]] = {}
@@ -152,7 +152,7 @@ class RaySweeper(Sweeper):
         lags = [r["loop_lag_p99_ms"] for r in results.values() if r["loop_lag_p99_ms"] is not None]
         saturated = any(r["saturated"] for r in results.values())
         lane.latencies.clear()
-        level = _summarise(index, load, closed, samples, window, scale, max(lags) if lags else None, saturated)
+        level = summarise_level(index, load, closed, samples, window, scale, max(lags) if lags else None, saturated)
         level = replace(level, arrivals=p.arrivals, burstiness=p.burstiness if p.arrivals == "gamma" else None)
         return level, request_outcomes(samples, scale)
 

@@ -4,7 +4,7 @@ A client delivers each finished request as ``(row, sent_s, ended_s, lateness_s)`
 single-process sweep writes it (``client`` added) and its send and end times in seconds from the
 level's shared start on the client's own monotonic clock. The coordinator places them at
 ``its start + those seconds``, so the level's percentiles, throughput and attainment come from the
-merged rows by the same code (``load.levels._summarise``) a single process uses.
+merged rows by the same code (``load.levels.summarise_level``) a single process uses.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from llama_eval.errors import SweepError
-from llama_eval.load.params import _Sample
+from llama_eval.load.params import RequestSample
 from llama_eval.records import ResultRow
 
 Delivery = tuple[dict[str, Any], float, float, float | None]  # (row JSON, sent_s, ended_s, sender lateness_s) from the level's start
 
 
-def to_samples(deliveries: Iterable[Delivery], start: float, seen: set[str]) -> list[_Sample]:
+def to_samples(deliveries: Iterable[Delivery], start: float, seen: set[str]) -> list[RequestSample]:
     """The coordinator's samples of delivered rows (``start``: its own perf_counter instant of the level's start).
 
     ``seen`` holds the row keys merged so far; a key delivered twice is a sharding fault and raises rather than
@@ -30,5 +30,5 @@ def to_samples(deliveries: Iterable[Delivery], start: float, seen: set[str]) -> 
         if key in seen:
             raise SweepError(f"row {key} was delivered twice (client {data.get('client')}): the shards of a level overlap; this is a bug")
         seen.add(key)
-        samples.append(_Sample(ResultRow.from_json(data), start + sent_s, start + ended_s, lateness_s))
+        samples.append(RequestSample(ResultRow.from_json(data), start + sent_s, start + ended_s, lateness_s))
     return samples

@@ -19,7 +19,7 @@ from llama_eval.run.attempt import now_iso
 from llama_eval.rundir.store import read_rows
 
 from .objectives import ATTAINMENT_COLUMNS, CSV_COLUMNS, SweepLevel
-from .params import RESUMABLE, SweepParams, _Sample
+from .params import RESUMABLE, RequestSample, SweepParams
 from .slo import SWEEP_CSV, SWEEP_JSON, SweepCost, capacity_record, find_capacity
 from .workload import SweepWorkload
 
@@ -36,8 +36,8 @@ def _p(values: list[float], q: float, scale: float) -> float | None:
     return round(percentile(values, q) / scale, 6) if values else None
 
 
-def _summarise(index: int, load: float, closed: bool, samples: list[_Sample], window: tuple[float, float] | None, scale: float,
-               lag_p99_ms: float | None, saturated: bool) -> SweepLevel:  # fmt: skip
+def summarise_level(index: int, load: float, closed: bool, samples: list[RequestSample], window: tuple[float, float] | None, scale: float,
+                    lag_p99_ms: float | None, saturated: bool) -> SweepLevel:  # fmt: skip
     """One level's statistics from its measured (not warm-up) requests, in the service's time."""
     measured = [s for s in samples if not s.row.warmup]
     answered = [s for s in measured if s.row.status.answered]

@@ -114,7 +114,7 @@ class SweepParams:
 
 
 @dataclass
-class _Sample:
+class RequestSample:
     """One request of a level as the sweep saw it: its row and this process's perf_counter stamps."""
 
     row: ResultRow
@@ -125,7 +125,7 @@ class _Sample:
 
 @dataclass
 class _LevelState:
-    samples: list[_Sample] = field(default_factory=list)
+    samples: list[RequestSample] = field(default_factory=list)
     measured_started: int = 0
     stop: str | None = None  # why the level (and the sweep) ended early
 

@@ -83,7 +83,7 @@ from llama_eval.run.progress import LagMonitor
 from llama_eval.rundir.store import ResultsWriter, read_rows
 
 from .arrivals import gamma_gaps, send_instants
-from .levels import _bar, _level_line, _summarise, sweep_cost, write_sweep
+from .levels import _bar, _level_line, summarise_level, sweep_cost, write_sweep
 from .objectives import RequestOutcome, Slo, SweepLevel
 from .params import (
     EARLY_S,
@@ -94,10 +94,10 @@ from .params import (
     STOP_QUOTA,
     STOP_SLO,
     SWEEP_RUN_PARAMS,
+    RequestSample,
     Shard,
     SweepParams,
     _LevelState,
-    _Sample,
     parse_levels,
 )
 from .resume import Resumed, load_resume
@@ -301,7 +301,7 @@ class Sweeper:
         """The instant (time.perf_counter) a level starts: now; a Ray client waits for the start its coordinator chose."""
         return time.perf_counter()
 
-    def _deliver(self, writer: Any, data: dict[str, Any], sample: _Sample, start: float) -> None:
+    def _deliver(self, writer: Any, data: dict[str, Any], sample: RequestSample, start: float) -> None:
         """One finished row out of the level: into results.jsonl here (a Ray client hands it to its coordinator instead)."""
         writer.write(data)
 
@@ -341,7 +341,7 @@ class Sweeper:
             data = row.to_json() | extra
             if scheduled is not None:  # open loop: when it was meant to leave and when it did (real seconds from the level's start), as `run` rows
                 data.update(scheduled_s=round(scheduled - start, 6), sent_s=round(sent - start, 6), sender_lateness_s=round(lateness, 6))
-            sample = _Sample(row, sent, ended, lateness)
+            sample = RequestSample(row, sent, ended, lateness)
             self._deliver(writer, data, sample, start)
             state.samples.append(sample)
             if bar is not None:
@@ -384,7 +384,7 @@ class Sweeper:
         lane.latencies.clear()
         self.window = (window[0] - start, window[1] - start) if window is not None else None  # seconds from the level's start
         outcomes = request_outcomes(state.samples, scale)
-        level = _summarise(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated)
+        level = summarise_level(index, load, closed, state.samples, window, scale, lag_p99, verdict.saturated)
         arrivals = p.arrivals
         return replace(level, arrivals=arrivals, burstiness=p.burstiness if arrivals == "gamma" else None), outcomes
 
@@ -533,7 +533,7 @@ async def asweep(
     return SweepResult.from_json(data, run_dir, levels, sweep_params.slo)
 
 
-def request_outcomes(samples: Sequence[_Sample], scale: float) -> list[RequestOutcome]:
+def request_outcomes(samples: Sequence[RequestSample], scale: float) -> list[RequestOutcome]:
     """The sent, measured requests of a level as a per-request SLO judges them (warm-up and budget-skipped left out)."""
     sent = [x.row for x in samples if not x.row.warmup and x.row.status is not Status.BUDGET_SKIPPED]
     return [RequestOutcome.of(r.status, r.timing.ttft_s if r.timing else None, r.timing.e2e_s if r.timing else None,

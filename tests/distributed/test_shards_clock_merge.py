@@ -82,12 +82,12 @@ def test_merge_places_rows_on_the_coordinators_timeline_and_refuses_a_key_twice(
 
 def test_merged_percentiles_come_from_rows_not_from_per_client_summaries():
     """Two clients with very different loads: the median of the merged rows is not the mean of their medians."""
-    from llama_eval.load.levels import _summarise
+    from llama_eval.load.levels import summarise_level
 
     seen: set[str] = set()
     fast = [(_row(f"d:p1:{i}", i, 0) | {"ttft_s": 0.1}, i * 0.1, i * 0.1 + 0.5, None) for i in range(1, 10)]
     slow = [(_row(f"d:p1:{i}", i, 1) | {"ttft_s": 1.0}, i * 0.1, i * 0.1 + 2.0, None) for i in range(10, 13)]
-    level = _summarise(1, 4, True, to_samples(fast + slow, 0.0, seen), None, 1.0, None, False)
+    level = summarise_level(1, 4, True, to_samples(fast + slow, 0.0, seen), None, 1.0, None, False)
     assert level.requests == 12
     assert level.ttft_p50_s == pytest.approx(0.1)  # 9 of the 12 rows are 0.1 s; the mean of the two medians would be 0.55
 
