@@ -159,22 +159,28 @@ class Run:
     def name(self) -> str:
         return self.path.name
 
-    @property
+    @cached_property
     def answered(self) -> tuple[ResultRow, ...]:
-        """The rows the endpoint answered (``records.ANSWERED``: ok, length)."""
+        """The rows the endpoint answered (``records.ANSWERED``: ok, length); worked out once per ``Run`` (rows do not change)."""
         return tuple(r for r in self.rows if r.status in ANSWERED)
 
-    @property
+    @cached_property
     def simulated(self) -> bool:
         """Some answer came from the llama-eval emulator."""
         return any(r.simulated for r in self.rows)
 
-    def by_deployment(self) -> dict[str, list[ResultRow]]:
-        """Rows per deployment: the manifest's deployments first (also those without a row), then any others the rows name."""
+    @cached_property
+    def _by_deployment(self) -> dict[str, tuple[ResultRow, ...]]:
         out: dict[str, list[ResultRow]] = {name: [] for name in self.manifest.deployments}
         for row in self.rows:
             out.setdefault(row.deployment, []).append(row)
-        return out
+        return {name: tuple(rows) for name, rows in out.items()}
+
+    def by_deployment(self) -> dict[str, list[ResultRow]]:
+        """Rows per deployment: the manifest's deployments first (also those without a row), then any others the rows name.
+
+        Grouped once per ``Run``; each call returns new lists, yours to change."""
+        return {name: list(rows) for name, rows in self._by_deployment.items()}
 
     @cached_property
     def _frame(self) -> pd.DataFrame:
