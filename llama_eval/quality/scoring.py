@@ -159,8 +159,13 @@ def _question(item: PromptItem) -> str:
 
 
 def score_rows(rows: Sequence[ResultRow], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
-    """One scores.jsonl row per result row (see the module docstring: failed requests score 0, unscorable answers None)."""
+    """One scores.jsonl row per result row (see the module docstring: failed requests score 0, unscorable answers None).
+
+    A scorer is a function of the answer, the reference and its options: the same answer to the same prompt (repeats at
+    temperature 0, a model that always says the same) is scored once and its ``Score`` reused. Judges are asked per row.
+    """
     items = prompts.by_id()  # conversations' turns too (``<id>#<k>``)
+    scored: dict[tuple[str, str], Any] = {}  # (prompt id, answer) -> Score of the prompt's own scorer
     out = []
     for row in rows:
         item = items.get(row.prompt_id)
@@ -196,7 +201,9 @@ def score_rows(rows: Sequence[ResultRow], prompts: PromptSet, judge: Judge | Non
                 }
             )
         else:
-            result = score(name, answer, item.reference, **dict(item.scorer_options))
+            result = scored.get((row.prompt_id, answer))
+            if result is None:
+                result = scored[(row.prompt_id, answer)] = score(name, answer, item.reference, **dict(item.scorer_options))
             out.append({**base, "scorer": name, "score": result.value, "reason": result.reason, "failed": False, "rule": result.rule})
     return out
 
