@@ -21,7 +21,7 @@ import numpy as np
 from llama_eval.errors import ScorerError
 from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.quality.noninferiority import INFERIOR, NonInferiority, non_inferiority
-from llama_eval.quality.scoring import score_rows
+from llama_eval.quality.scoring import score_rows, written_scores
 from llama_eval.quality.stats import ALPHA, LEVEL, METHODS, MIN_PROMPTS, bootstrap_ci, paired_test, per_prompt
 from llama_eval.run.output import item_digests
 from llama_eval.rundir.health import RunHealth
@@ -39,6 +39,9 @@ def _score_lines(run: Run) -> list[dict[str, Any]]:
     Up to date is judged by content (the same row keys), not by file times: a run copied as a CI
     artifact gets new modification times in any order.
     """
+    written = written_scores(run)  # scored a moment ago in this process (the report's quality section): not read back
+    if written is not None:
+        return written
     path = run.path / "scores.jsonl"
     if path.is_file():
         with path.open(encoding="utf-8") as f:

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from llama_eval.catalog.prices import load_prices, price_for
 from llama_eval.errors import PathNotFoundError, ScoresNotFoundError
@@ -360,10 +362,11 @@ def score_run(
     scores_name, summary_name = score_files(scorer)
     scores = score_rows(run.rows, prompt_set, judge)
     tmp = run.path / f"{scores_name}.tmp"
-    with tmp.open("w", encoding="utf-8") as f:
-        for s in scores:
-            f.write(json.dumps(s, ensure_ascii=False) + "\n")
+    with tmp.open("wb") as f:  # orjson: compact UTF-8 JSON lines, as json.dumps(ensure_ascii=False) wrote them less the spaces
+        f.writelines(orjson.dumps(s, option=orjson.OPT_APPEND_NEWLINE) for s in scores)
     os.replace(tmp, run.path / scores_name)
+    if scorer is None:
+        _WRITTEN[run] = (_file_stamp(run.path / scores_name), scores)
     # a stopped deployment, or one whose rows are mostly errors, has no answers to judge: its zeros are not a verdict
     excluded = {d.name: Exclusion(state=str(d.state), error=d.error, check=d.check, sentence=d.sentence()) for d in assess_run(run).excluded}
     summary = dataclasses.replace(summarize([s for s in scores if s["deployment"] not in excluded], seed=seed), excluded=excluded)
@@ -381,6 +384,26 @@ def score_run(
         summary = dataclasses.replace(summary, judge=usage)
     (run.path / summary_name).write_text(json.dumps(summary.to_json(), indent=2), encoding="utf-8")
     return summary
+
+
+_WRITTEN: weakref.WeakKeyDictionary[Run, tuple[tuple[int, int], list[dict[str, Any]]]] = weakref.WeakKeyDictionary()
+
+
+def _file_stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def written_scores(run: Run) -> list[dict[str, Any]] | None:
+    """The rows ``score_run`` wrote to this ``Run``'s ``scores.jsonl`` in this process, while the file is still the one it
+    wrote (same size and modification time); else None (read the file). Saves reading a big run's scores back."""
+    entry = _WRITTEN.get(run)
+    if entry is None:
+        return None
+    try:
+        return entry[1] if _file_stamp(run.path / SCORES) == entry[0] else None
+    except FileNotFoundError:
+        return None
 
 
 def _run_dir(run: Run | str | Path) -> Path:

@@ -13,7 +13,9 @@ the torn-line repair use it); this module reads through it and never writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -205,7 +207,22 @@ def load_run(run_dir: str | Path) -> Run:
     row that is not a ``ResultRow`` (an unknown status, a missing key) is a ValueError naming it.
     """
     path = Path(run_dir)
-    return Run(path=path, manifest=RunManifest.from_json(read_manifest(path)), rows=tuple(_typed(path, r) for r in final_rows(read_rows(path)).values()))
+    with _no_cyclic_gc():
+        rows = tuple(_typed(path, r) for r in final_rows(read_rows(path)).values())
+    return Run(path=path, manifest=RunManifest.from_json(read_manifest(path)), rows=rows)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cycle collector paused while a run's rows are built: millions of new objects, none in a cycle, would otherwise set off
+    collection after collection of the growing heap (a quarter of a 500,000-row read). Reference counting still frees as usual."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _typed(path: Path, row: dict[str, Any]) -> ResultRow:
