@@ -36,7 +36,6 @@ why in words: the data cannot decide.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -62,6 +61,7 @@ from llama_eval.quality.stats import per_prompt
 from llama_eval.quality.summary import QualitySummary
 from llama_eval.records import MANAGED, PROVISIONED, SERVERLESS
 from llama_eval.rundir.run import Run, as_run
+from llama_eval.rundir.store import parse_line
 
 # Why an option lost, in one place (the CLI, the notebook and tests use these words).
 WORSE_QUALITY = f"quality {INFERIOR}"
@@ -244,7 +244,7 @@ def _quality(run_dir: Path, seed: int) -> tuple[QualitySummary, dict[str, dict[s
         for line in f:
             if not line.strip():
                 continue
-            row = json.loads(line)
+            row = parse_line(line)  # orjson: a big run's scores read in a fraction of the time
             if row.get("deployment") in judged and row.get("scorer") is not None and row.get("score") is not None:
                 scores[row["deployment"]].setdefault(row["prompt_id"], []).append(float(row["score"]))
     return summary, {name: per_prompt(prompt_scores)[0] for name, prompt_scores in scores.items()}

@@ -11,7 +11,6 @@ the gate's question (is B worse than A by more than the threshold?).
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -22,11 +21,12 @@ import numpy as np
 from llama_eval.errors import ScorerError
 from llama_eval.prompts.prompt_set import load_prompt_set
 from llama_eval.quality.noninferiority import INFERIOR, NonInferiority, non_inferiority
-from llama_eval.quality.scoring import score_rows
+from llama_eval.quality.scoring import score_rows, written_scores
 from llama_eval.quality.stats import ALPHA, LEVEL, METHODS, MIN_PROMPTS, bootstrap_ci, paired_test, per_prompt
 from llama_eval.run.output import item_digests
 from llama_eval.rundir.health import RunHealth
 from llama_eval.rundir.run import Run
+from llama_eval.rundir.store import parse_line
 
 from .result import PromptMatch, QualityShift, Target
 
@@ -39,10 +39,13 @@ def _score_lines(run: Run) -> list[dict[str, Any]]:
     Up to date is judged by content (the same row keys), not by file times: a run copied as a CI
     artifact gets new modification times in any order.
     """
+    written = written_scores(run)  # scored a moment ago in this process (the report's quality section): not read back
+    if written is not None:
+        return written
     path = run.path / "scores.jsonl"
     if path.is_file():
         with path.open(encoding="utf-8") as f:
-            lines = [json.loads(line) for line in f if line.strip()]
+            lines = [parse_line(line) for line in f if line.strip()]  # orjson: a big run's scores are read in a fraction of the time
         if {line.get("key") for line in lines} == {r.key for r in run.rows}:
             return lines
     prompts = _prompt_set(run)

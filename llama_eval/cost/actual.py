@@ -7,6 +7,7 @@ total, and the price tables the run used. ``RunCost.frame()`` is the table noteb
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -89,25 +90,41 @@ class RunCost:
         return frame.set_index("deployment") if not frame.empty else frame
 
 
+_COSTS: weakref.WeakKeyDictionary[Run, RunCost] = weakref.WeakKeyDictionary()  # a Run's rows never change: summed once
+
+
 def run_costs(run: Run | str | Path) -> RunCost:
-    """Actual cost of a run: per deployment, per tag, per 1,000 requests sent, and the estimate's error."""
+    """Actual cost of a run: per deployment, per tag, per 1,000 requests sent, and the estimate's error.
+
+    The same ``Run`` object is summed once (the report's cost table, its decision and its drift chart all ask)."""
     run = as_run(run)
+    cached = _COSTS.get(run)
+    if cached is None:
+        cached = _COSTS[run] = _run_costs(run)
+    return cached
+
+
+def _run_costs(run: Run) -> RunCost:
     manifest = run.manifest.raw
     totals: dict[tuple[str, str | None], dict[str, Any]] = {}
-    for row in (r.to_json() for r in run.rows):
-        usage = row.get("usage") or {}
-        cost = Decimal(row["cost_usd"]) if row.get("cost_usd") not in (None, "") else None
-        name = row["deployment"]
-        for key in [(name, None), *((name, tag) for tag in row.get("tags") or [UNTAGGED])]:
-            t = totals.setdefault(key, {"model": row.get("model"), "requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": Decimal(0),
-                                        "unpriced_rows": 0, "estimated_usage_rows": 0})  # fmt: skip
+    skipped = Status.BUDGET_SKIPPED
+    for row in run.rows:  # the typed rows' fields, as their ``to_json`` stores them (tags, usage, cost, price_known)
+        usage = row.usage
+        cost = row.cost_usd
+        name = row.deployment
+        for key in [(name, None), *((name, tag) for tag in row.tags or (UNTAGGED,))]:
+            t = totals.get(key)
+            if t is None:
+                t = totals[key] = {"model": row.model, "requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": Decimal(0),
+                                   "unpriced_rows": 0, "estimated_usage_rows": 0}  # fmt: skip
             t["requests"] += 1
-            t["prompt_tokens"] += usage.get("prompt_tokens", 0)
-            t["completion_tokens"] += usage.get("completion_tokens", 0)
-            t["estimated_usage_rows"] += row.get("usage_source") == "estimated"
+            if usage is not None:
+                t["prompt_tokens"] += usage.prompt_tokens
+                t["completion_tokens"] += usage.completion_tokens
+            t["estimated_usage_rows"] += row.usage_source == "estimated"
             if cost is not None:
                 t["cost_usd"] += cost
-            elif row["status"] != Status.BUDGET_SKIPPED and not row.get("price_known"):
+            elif row.status != skipped and not row.price_known:
                 t["unpriced_rows"] += 1
     estimates = {name: RunEstimate.from_json(e) for name, e in manifest.get("estimates", {}).items()}
     deployments, tags = {}, {}

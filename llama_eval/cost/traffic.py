@@ -14,6 +14,7 @@ option; one a projection of a run makes carries none, and each option takes its 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,17 +49,35 @@ def token_means(run: Run | str | Path, deployments: Iterable[str] | None = None)
     """
     run = as_run(run)
     wanted = None if deployments is None else set(deployments)
-    rows = [r for r in run.answered if r.usage is not None and (wanted is None or r.deployment in wanted)]
-    if not rows:
+    sums = [(name, t) for name, t in _usage_sums(run).items() if wanted is None or name in wanted]
+    count = sum(t[0] for _, t in sums)
+    if not count:
         which = f" of {', '.join(sorted(wanted))}" if wanted else ""
         raise ValueError(f"{run.path}: no successful rows{which} to take token means from")
-    n = Decimal(len(rows))
-    return TokenMeans(
-        sum(Decimal(r.usage.prompt_tokens) for r in rows if r.usage) / n,
-        sum(Decimal(r.usage.completion_tokens) for r in rows if r.usage) / n,
-        len(rows),
-        tuple(dict.fromkeys(r.deployment for r in rows)),
-    )
+    n = Decimal(count)
+    return TokenMeans(Decimal(sum(t[1] for _, t in sums)) / n, Decimal(sum(t[2] for _, t in sums)) / n, count, tuple(name for name, _ in sums))
+
+
+_USAGE_SUMS: weakref.WeakKeyDictionary[Run, dict[str, tuple[int, int, int]]] = weakref.WeakKeyDictionary()
+
+
+def _usage_sums(run: Run) -> dict[str, tuple[int, int, int]]:
+    """Per deployment (in the order its first answer with usage comes): answers with usage, their prompt and completion tokens.
+
+    Summed once per ``Run`` (its rows never change); integer sums, so the means are the exact ones of the rows."""
+    cached = _USAGE_SUMS.get(run)
+    if cached is None:
+        sums: dict[str, list[int]] = {}
+        for r in run.answered:
+            if r.usage is not None:
+                t = sums.get(r.deployment)
+                if t is None:
+                    t = sums[r.deployment] = [0, 0, 0]
+                t[0] += 1
+                t[1] += r.usage.prompt_tokens
+                t[2] += r.usage.completion_tokens
+        cached = _USAGE_SUMS[run] = {name: (t[0], t[1], t[2]) for name, t in sums.items()}
+    return cached
 
 
 def model_deployments(run: Run, model: str, kind: str | None = None) -> list[str]:
@@ -78,7 +97,7 @@ def option_token_means(run: Run | str | Path, model: str, kind: str) -> TokenMea
     """
     run = as_run(run)
     own = model_deployments(run, model, kind)
-    if own and any(r.deployment in own and r.usage is not None for r in run.answered):
+    if own and any(name in own for name in _usage_sums(run)):
         return token_means(run, own)
     return token_means(run, model_deployments(run, model) or [f"(no deployment of {model})"])
 

@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from llama_eval.catalog.prices import load_prices, price_for
 from llama_eval.errors import PathNotFoundError, ScoresNotFoundError
@@ -159,8 +161,13 @@ def _question(item: PromptItem) -> str:
 
 
 def score_rows(rows: Sequence[ResultRow], prompts: PromptSet, judge: Judge | None = None) -> list[dict[str, Any]]:
-    """One scores.jsonl row per result row (see the module docstring: failed requests score 0, unscorable answers None)."""
+    """One scores.jsonl row per result row (see the module docstring: failed requests score 0, unscorable answers None).
+
+    A scorer is a function of the answer, the reference and its options: the same answer to the same prompt (repeats at
+    temperature 0, a model that always says the same) is scored once and its ``Score`` reused. Judges are asked per row.
+    """
     items = prompts.by_id()  # conversations' turns too (``<id>#<k>``)
+    scored: dict[tuple[str, str], Any] = {}  # (prompt id, answer) -> Score of the prompt's own scorer
     out = []
     for row in rows:
         item = items.get(row.prompt_id)
@@ -196,7 +203,9 @@ def score_rows(rows: Sequence[ResultRow], prompts: PromptSet, judge: Judge | Non
                 }
             )
         else:
-            result = score(name, answer, item.reference, **dict(item.scorer_options))
+            result = scored.get((row.prompt_id, answer))
+            if result is None:
+                result = scored[(row.prompt_id, answer)] = score(name, answer, item.reference, **dict(item.scorer_options))
             out.append({**base, "scorer": name, "score": result.value, "reason": result.reason, "failed": False, "rule": result.rule})
     return out
 
@@ -353,10 +362,11 @@ def score_run(
     scores_name, summary_name = score_files(scorer)
     scores = score_rows(run.rows, prompt_set, judge)
     tmp = run.path / f"{scores_name}.tmp"
-    with tmp.open("w", encoding="utf-8") as f:
-        for s in scores:
-            f.write(json.dumps(s, ensure_ascii=False) + "\n")
+    with tmp.open("wb") as f:  # orjson: compact UTF-8 JSON lines, as json.dumps(ensure_ascii=False) wrote them less the spaces
+        f.writelines(orjson.dumps(s, option=orjson.OPT_APPEND_NEWLINE) for s in scores)
     os.replace(tmp, run.path / scores_name)
+    if scorer is None:
+        _WRITTEN[run] = (_file_stamp(run.path / scores_name), scores)
     # a stopped deployment, or one whose rows are mostly errors, has no answers to judge: its zeros are not a verdict
     excluded = {d.name: Exclusion(state=str(d.state), error=d.error, check=d.check, sentence=d.sentence()) for d in assess_run(run).excluded}
     summary = dataclasses.replace(summarize([s for s in scores if s["deployment"] not in excluded], seed=seed), excluded=excluded)
@@ -374,6 +384,26 @@ def score_run(
         summary = dataclasses.replace(summary, judge=usage)
     (run.path / summary_name).write_text(json.dumps(summary.to_json(), indent=2), encoding="utf-8")
     return summary
+
+
+_WRITTEN: weakref.WeakKeyDictionary[Run, tuple[tuple[int, int], list[dict[str, Any]]]] = weakref.WeakKeyDictionary()
+
+
+def _file_stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def written_scores(run: Run) -> list[dict[str, Any]] | None:
+    """The rows ``score_run`` wrote to this ``Run``'s ``scores.jsonl`` in this process, while the file is still the one it
+    wrote (same size and modification time); else None (read the file). Saves reading a big run's scores back."""
+    entry = _WRITTEN.get(run)
+    if entry is None:
+        return None
+    try:
+        return entry[1] if _file_stamp(run.path / SCORES) == entry[0] else None
+    except FileNotFoundError:
+        return None
 
 
 def _run_dir(run: Run | str | Path) -> Path:
