@@ -39,11 +39,10 @@ from llama_eval.run.params import RunParams, RunSummary
 from llama_eval.run.plan import Plan, make_plan
 from llama_eval.run.progress import announce_estimates
 from llama_eval.run.scheduler import Scheduler
-from llama_eval.rundir.store import ResultsWriter, row_key, write_parquet
+from llama_eval.rundir.store import ResultsWriter, read_rows, row_key, write_parquet
 
 from .clock import estimate_offset, uncertainty_s
-
-POLL_S = 0.25
+from .coordinator import POLL_S
 
 
 def share_quota(quota: Quota | None, shard: Shard) -> Quota | None:
@@ -164,7 +163,7 @@ async def arun_on_ray(deployments: Sequence[Deployment], prompts: PromptSet, run
             writer.close()
             for actor in actors:
                 ray.kill(actor)
-        written = {row["key"] for row in _rows(run_dir)}
+        written = {row["key"] for row in read_rows(run_dir)}
         summary.not_run = sum(1 for key in todo if key not in written)
         summary.retries = sum(r["retries"] for r in results.values())
         summary.cost_usd = sum((Decimal(r["cost_usd"]) for r in results.values()), Decimal(0))
@@ -183,9 +182,3 @@ async def arun_on_ray(deployments: Sequence[Deployment], prompts: PromptSet, run
     if summary.status == "completed":
         store_run(run_dir, store, announce)
     return summary
-
-
-def _rows(run_dir: Path) -> list[dict[str, Any]]:
-    from llama_eval.rundir.store import read_rows
-
-    return read_rows(run_dir)
