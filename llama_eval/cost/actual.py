@@ -7,7 +7,6 @@ total, and the price tables the run used. ``RunCost.frame()`` is the table noteb
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -90,18 +89,11 @@ class RunCost:
         return frame.set_index("deployment") if not frame.empty else frame
 
 
-_COSTS: weakref.WeakKeyDictionary[Run, RunCost] = weakref.WeakKeyDictionary()  # a Run's rows never change: summed once
-
-
 def run_costs(run: Run | str | Path) -> RunCost:
     """Actual cost of a run: per deployment, per tag, per 1,000 requests sent, and the estimate's error.
 
     The same ``Run`` object is summed once (the report's cost table, its decision and its drift chart all ask)."""
-    run = as_run(run)
-    cached = _COSTS.get(run)
-    if cached is None:
-        cached = _COSTS[run] = _run_costs(run)
-    return cached
+    return as_run(run).derived(_run_costs)
 
 
 def _run_costs(run: Run) -> RunCost:

@@ -14,7 +14,6 @@ option; one a projection of a run makes carries none, and each option takes its 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -58,26 +57,24 @@ def token_means(run: Run | str | Path, deployments: Iterable[str] | None = None)
     return TokenMeans(Decimal(sum(t[1] for _, t in sums)) / n, Decimal(sum(t[2] for _, t in sums)) / n, count, tuple(name for name, _ in sums))
 
 
-_USAGE_SUMS: weakref.WeakKeyDictionary[Run, dict[str, tuple[int, int, int]]] = weakref.WeakKeyDictionary()
-
-
 def _usage_sums(run: Run) -> dict[str, tuple[int, int, int]]:
     """Per deployment (in the order its first answer with usage comes): answers with usage, their prompt and completion tokens.
 
-    Summed once per ``Run`` (its rows never change); integer sums, so the means are the exact ones of the rows."""
-    cached = _USAGE_SUMS.get(run)
-    if cached is None:
-        sums: dict[str, list[int]] = {}
-        for r in run.answered:
-            if r.usage is not None:
-                t = sums.get(r.deployment)
-                if t is None:
-                    t = sums[r.deployment] = [0, 0, 0]
-                t[0] += 1
-                t[1] += r.usage.prompt_tokens
-                t[2] += r.usage.completion_tokens
-        cached = _USAGE_SUMS[run] = {name: (t[0], t[1], t[2]) for name, t in sums.items()}
-    return cached
+    Summed once per ``Run`` (``Run.derived``); integer sums, so the means are the exact ones of the rows."""
+    return run.derived(_sum_usage)
+
+
+def _sum_usage(run: Run) -> dict[str, tuple[int, int, int]]:
+    sums: dict[str, list[int]] = {}
+    for r in run.answered:
+        if r.usage is not None:
+            t = sums.get(r.deployment)
+            if t is None:
+                t = sums[r.deployment] = [0, 0, 0]
+            t[0] += 1
+            t[1] += r.usage.prompt_tokens
+            t[2] += r.usage.completion_tokens
+    return {name: (t[0], t[1], t[2]) for name, t in sums.items()}
 
 
 def model_deployments(run: Run, model: str, kind: str | None = None) -> list[str]:

@@ -14,7 +14,6 @@ Old runs without those fields read as: time scale 1.0, not saturated, no warm-up
 from __future__ import annotations
 
 import statistics
-import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -420,18 +419,11 @@ def run_rows(run_dir: str | Path) -> tuple[dict[str, Any], ...]:
     return tuple(final_rows(read_rows(run_dir)).values())
 
 
-_ASSESSED: weakref.WeakKeyDictionary[Run, RunHealth] = weakref.WeakKeyDictionary()  # a Run's rows never change: assessed once
-
-
 def assess_run(run: Run | str | Path) -> RunHealth:
     """Say, per deployment and for the run, what can be concluded from it (a run directory is read first).
 
     A ``Run`` is assessed once: the health of the same ``Run`` object is returned again (a report asks in every section)."""
-    run = as_run(run)
-    cached = _ASSESSED.get(run)
-    if cached is None:
-        cached = _ASSESSED[run] = _assess(run)
-    return cached
+    return as_run(run).derived(_assess)
 
 
 def _assess(run: Run) -> RunHealth:

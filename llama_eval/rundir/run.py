@@ -14,12 +14,12 @@ the torn-line repair use it); this module reads through it and never writes.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llama_eval.records import ANSWERED, ResultRow
 
@@ -144,6 +144,9 @@ def rows_frame(rows: tuple[ResultRow, ...] | list[ResultRow]) -> pd.DataFrame:
     return pd.concat([frame.drop(columns=["params"]), params], axis=1)
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, eq=False)
 class Run:
     """One run directory, read once: its path, its manifest and its final rows (see the module docstring).
@@ -160,6 +163,14 @@ class Run:
     @property
     def name(self) -> str:
         return self.path.name
+
+    def derived(self, compute: Callable[[Run], T]) -> T:
+        """``compute(self)``, worked out once per ``Run`` and handed back to every later caller: a run's rows never change, so
+        what is derived from them (its health, cost sums, token sums; a report asks in every section) is derived once."""
+        cache = self.__dict__.setdefault("_derived", {})
+        if compute not in cache:
+            cache[compute] = compute(self)
+        return cache[compute]
 
     @cached_property
     def answered(self) -> tuple[ResultRow, ...]:
